@@ -1,0 +1,3 @@
+//! Science analyses run on original and decoded data.
+
+pub mod otsu;

@@ -1,0 +1,210 @@
+//! The command line: parses arguments, calls the library, prints. Errors reach the user as one
+//! line `photonqa: <context>: <cause>`; exit codes are 0 (ok) and 2 (error).
+
+mod generate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::{Map, Value};
+
+use crate::data::SourceSpec;
+use crate::pipeline::registry;
+use crate::report;
+use crate::runner::{self, DEFAULT_MEMORY_BUDGET, RunOptions, results::metric_json};
+use crate::scenario::Scenario;
+
+/// How hard can photon-science data be compressed before the science changes?
+#[derive(Parser)]
+#[command(name = "photonqa", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every working point of a scenario; writes OUT/results.jsonl and OUT/results.csv.
+    Run {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Output directory [default: runs/<scenario name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue an interrupted run in OUT: measured points are kept, none is repeated.
+        #[arg(long)]
+        resume: bool,
+        /// Memory for the chunks in flight, e.g. 512MiB, 2GiB.
+        #[arg(long, value_parser = parse_size, default_value = "1GiB")]
+        memory_budget: u64,
+        /// Worker threads [default: all cores], lowered to fit the memory budget.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Check a scenario and its input without running it.
+    Validate {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+    },
+    /// Generate a reference phantom (deterministic, seeded).
+    Gen(generate::GenArgs),
+    /// Distortion metrics between two arrays (.npy or file.h5::/dataset).
+    Metrics {
+        /// The original.
+        original: String,
+        /// The decoded array.
+        decoded: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Data range for PSNR [default: max - min of the original].
+        #[arg(long)]
+        data_range: Option<f64>,
+    },
+    /// List every pipeline stage with its parameters and defaults.
+    Stages,
+}
+
+/// Entry point of the `photonqa` binary.
+pub fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("photonqa: internal error (please report): {info}");
+    }));
+    let cli = Cli::parse();
+    match execute(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("photonqa: {}", message.replace('\n', " "));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn execute(command: Command) -> Result<(), String> {
+    match command {
+        Command::Run {
+            scenario,
+            out,
+            resume,
+            memory_budget,
+            threads,
+        } => {
+            let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            let out = out.unwrap_or_else(|| Path::new("runs").join(&scenario.name));
+            let options = RunOptions {
+                out: out.clone(),
+                resume,
+                memory_budget,
+                threads,
+            };
+            let summary = runner::run(&scenario, &options)?;
+            println!("{}", report::text_table(&summary.rows, &scenario.distortion));
+            println!(
+                "\n{} working points measured, {} already in {} (resumed); results in {}",
+                summary.measured,
+                summary.skipped,
+                out.join("results.jsonl").display(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Validate { scenario } => {
+            let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            let source = scenario.source.open().map_err(|e| e.to_string())?;
+            let chains = runner::build_chains(&scenario, source.as_ref())?;
+            println!(
+                "{}: ok: {} working points on {} ({} {:?})",
+                scenario.path.display(),
+                chains.len(),
+                source.label(),
+                source.dtype(),
+                source.shape()
+            );
+            Ok(())
+        }
+        Command::Gen(args) => generate::run(args),
+        Command::Metrics {
+            original,
+            decoded,
+            json,
+            data_range,
+        } => {
+            if let Some(r) = data_range.filter(|r| !(r.is_finite() && *r > 0.0)) {
+                return Err(format!("--data-range {r} must be a finite number > 0"));
+            }
+            let open = |text: &str| {
+                SourceSpec::parse(text, Path::new(""), None)
+                    .map_err(|e| format!("{text}: {e}"))?
+                    .open()
+                    .map_err(|e| e.to_string())
+            };
+            let (a, b) = (open(&original)?, open(&decoded)?);
+            let comparison =
+                runner::compare::compare(a.as_ref(), b.as_ref(), data_range, DEFAULT_MEMORY_BUDGET)?;
+            if json {
+                let mut object = Map::new();
+                for (name, value) in &comparison.metrics {
+                    object.insert((*name).into(), metric_json(*value));
+                }
+                object.insert("data_range".into(), metric_json(comparison.data_range));
+                object.insert("count".into(), Value::from(comparison.count));
+                println!("{}", Value::Object(object));
+            } else {
+                for (name, value) in &comparison.metrics {
+                    println!("{name:<14} {}", report::format_metric(*value));
+                }
+                println!("{:<14} {}", "data_range", report::format_metric(comparison.data_range));
+            }
+            Ok(())
+        }
+        Command::Stages => {
+            for def in registry::STAGES {
+                let aliases = if def.aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (aliases: {})", def.aliases.join(", "))
+                };
+                println!("{} [{}{}]{aliases}", def.id, def.kind.name(), if def.lossless { ", lossless" } else { "" });
+                println!("    {}", def.summary);
+                for p in def.params {
+                    println!("    {:<10} {} (default {}): {}", p.name, p.kind, p.default, p.doc);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Parses a byte size: a number with an optional unit B, K/KiB, M/MiB, G/GiB (binary units).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size such as 512MiB or 2GiB"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit '{other}' (use B, KiB, MiB, GiB, TiB)")),
+    };
+    Ok((number * scale as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5 GiB"), Ok(3 << 29));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3 parsecs").unwrap_err().contains("unit"));
+    }
+}

@@ -1,0 +1,17 @@
+//! photonqa: how hard can photon-science data be compressed before the science changes?
+//!
+//! A scenario (TOML) names an input volume, a lossy pipeline of stages whose parameters sweep
+//! over working points, and the metrics to report. The runner streams the volume slab by slab,
+//! runs every working point, and records rate, distortion and provenance.
+//!
+//! Modules follow the flow of a run: [`scenario`] (schema, validation, sweeps) -> [`data`]
+//! (I/O) -> [`pipeline`] (codec chains) -> [`metrics`] and [`analysis`] -> [`runner`].
+
+pub mod analysis;
+pub mod cli;
+pub mod data;
+pub mod metrics;
+pub mod pipeline;
+pub mod report;
+pub mod runner;
+pub mod scenario;

@@ -1,0 +1,8 @@
+//! Distortion metrics between an original and a decoded array, accumulated slab by slab into
+//! partial sums that merge exactly.
+
+pub mod distortion;
+pub mod histogram;
+pub mod registry;
+
+pub use distortion::ErrorSums;

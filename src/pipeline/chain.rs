@@ -1,0 +1,224 @@
+//! A codec chain: array->array stages, one array->bytes stage, bytes->bytes stages.
+
+use std::time::Instant;
+
+use super::registry;
+use super::{
+    ArrayToArray, ArrayToBytes, BytesToBytes, CodecError, InputStats, Stage, StageConfig,
+    StageInput, StageKind,
+};
+use crate::data::{DType, Element, NdArray};
+use crate::with_array;
+
+/// An array->array stage of a chain with its identity.
+pub struct ArrayStage {
+    /// Stage id.
+    pub id: &'static str,
+    /// The codec.
+    pub codec: Box<dyn ArrayToArray>,
+    /// The stage's configuration as canonical JSON (identifies the stage's output).
+    pub key: String,
+}
+
+/// Gives the whole-volume statistics of the output of a chain prefix.
+pub trait StatsProvider {
+    /// Statistics of the input after `prefix` has encoded it; `key` identifies the prefix.
+    fn stats_for<'a>(
+        &'a mut self,
+        prefix: &'a [ArrayStage],
+        key: &str,
+    ) -> Box<dyn InputStats + 'a>;
+}
+
+/// A built codec chain for one working point.
+pub struct Chain {
+    array_stages: Vec<ArrayStage>,
+    to_bytes: (&'static str, Box<dyn ArrayToBytes>),
+    byte_stages: Vec<(&'static str, Box<dyn BytesToBytes>)>,
+    to_bytes_lossless: bool,
+}
+
+/// The outcome of encoding and decoding one chunk.
+pub struct RoundTrip {
+    /// Size of the encoded chunk in bytes.
+    pub encoded_bytes: usize,
+    /// The decoded chunk, same dtype and shape as the input.
+    pub decoded: NdArray,
+    /// Wall time spent encoding.
+    pub encode_seconds: f64,
+    /// Wall time spent decoding.
+    pub decode_seconds: f64,
+}
+
+/// Applies array->array stages in order.
+pub fn encode_through(stages: &[ArrayStage], mut array: NdArray) -> Result<NdArray, CodecError> {
+    for stage in stages {
+        array = stage.codec.encode(array)?;
+    }
+    Ok(array)
+}
+
+impl Chain {
+    /// Builds a chain from stage configurations for an input of `dtype`. Inserts the plain
+    /// `bytes` packing when no array->bytes stage is given; rejects a wrong order.
+    pub fn build(configs: &[StageConfig], dtype: DType) -> Result<Chain, String> {
+        let mut array_stages = Vec::new();
+        let mut to_bytes = None;
+        let mut to_bytes_lossless = true;
+        let mut byte_stages = Vec::new();
+        let mut current = dtype;
+        for (index, config) in configs.iter().enumerate() {
+            let def = registry::find(config.stage).expect("stage ids are validated");
+            let context = |e: String| format!("pipeline stage {} ({}): {e}", index + 1, def.id);
+            if def.kind == StageKind::BytesToBytes && to_bytes.is_none() {
+                to_bytes = Some(Self::default_to_bytes(current)?);
+            }
+            match (def.create)(config, StageInput { dtype: current }).map_err(context)? {
+                Stage::ArrayToArray(codec, out) => {
+                    if to_bytes.is_some() {
+                        return Err(context(
+                            "an array->array stage cannot follow an array->bytes or bytes->bytes stage"
+                                .into(),
+                        ));
+                    }
+                    array_stages.push(ArrayStage {
+                        id: def.id,
+                        codec,
+                        key: config.to_json().to_string(),
+                    });
+                    current = out;
+                }
+                Stage::ArrayToBytes(codec) => {
+                    if to_bytes.is_some() {
+                        return Err(context(
+                            "a chain has exactly one array->bytes stage, after the array->array stages"
+                                .into(),
+                        ));
+                    }
+                    to_bytes_lossless = def.lossless;
+                    to_bytes = Some((def.id, codec));
+                }
+                Stage::BytesToBytes(codec) => byte_stages.push((def.id, codec)),
+            }
+        }
+        let to_bytes = match to_bytes {
+            Some(stage) => stage,
+            None => Self::default_to_bytes(current)?,
+        };
+        Ok(Chain {
+            array_stages,
+            to_bytes,
+            byte_stages,
+            to_bytes_lossless,
+        })
+    }
+
+    fn default_to_bytes(dtype: DType) -> Result<(&'static str, Box<dyn ArrayToBytes>), String> {
+        let def = registry::find("bytes").expect("bytes is registered");
+        let config = StageConfig {
+            stage: def.id,
+            params: vec![],
+        };
+        match (def.create)(&config, StageInput { dtype })? {
+            Stage::ArrayToBytes(codec) => Ok((def.id, codec)),
+            _ => unreachable!("bytes is an array->bytes stage"),
+        }
+    }
+
+    /// Fits every array->array stage that needs whole-volume statistics, in chain order.
+    pub fn fit(&mut self, provider: &mut dyn StatsProvider) -> Result<(), String> {
+        for index in 0..self.array_stages.len() {
+            let (prefix, rest) = self.array_stages.split_at_mut(index);
+            let stage = &mut rest[0];
+            if stage.codec.needs_fit() {
+                let key: String = prefix.iter().map(|s| s.key.as_str()).collect::<Vec<_>>().join("|");
+                let mut stats = provider.stats_for(prefix, &key);
+                stage
+                    .codec
+                    .fit(stats.as_mut())
+                    .map_err(|e| format!("stage {}: {e}", stage.id))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Data-derived parameters of the array->array stages, `null` for stages without any.
+    pub fn fitted(&self) -> Vec<serde_json::Value> {
+        self.array_stages.iter().map(|s| s.codec.fitted()).collect()
+    }
+
+    /// Encodes and decodes one chunk, checking that the lossless part of the chain (array->bytes
+    /// and bytes->bytes stages) reproduced its input bit for bit.
+    pub fn round_trip(&self, chunk: &NdArray) -> Result<RoundTrip, CodecError> {
+        let shape = chunk.shape().to_vec();
+        let start = Instant::now();
+        let prepared = encode_through(&self.array_stages, chunk.clone())?;
+        let serialised = self.to_bytes.1.encode(&prepared)?;
+        let mut bytes = serialised.clone();
+        for (_, stage) in &self.byte_stages {
+            bytes = stage.encode(&bytes)?;
+        }
+        let encode_seconds = start.elapsed().as_secs_f64();
+
+        let start = Instant::now();
+        let mut restored = bytes.clone();
+        for (_, stage) in self.byte_stages.iter().rev() {
+            restored = stage.decode(&restored)?;
+        }
+        let decode_bytes_seconds = start.elapsed().as_secs_f64();
+        if restored != serialised {
+            let ids: Vec<_> = self.byte_stages.iter().map(|(id, _)| *id).collect();
+            return Err(CodecError::new(
+                "chain",
+                format!(
+                    "bytes->bytes stages [{}] did not reproduce their input bit for bit",
+                    ids.join(", ")
+                ),
+            ));
+        }
+        let start = Instant::now();
+        let unpacked = self.to_bytes.1.decode(&restored, &shape)?;
+        let unpack_seconds = start.elapsed().as_secs_f64();
+        if self.to_bytes_lossless && !bit_equal(&unpacked, &prepared) {
+            return Err(CodecError::new(
+                self.to_bytes.0,
+                "decoded array differs from the encoded one (a lossless stage must round-trip bit for bit)",
+            ));
+        }
+        let start = Instant::now();
+        let mut decoded = unpacked;
+        for stage in self.array_stages.iter().rev() {
+            decoded = stage.codec.decode(decoded)?;
+        }
+        let decode_seconds = decode_bytes_seconds + unpack_seconds + start.elapsed().as_secs_f64();
+        if decoded.dtype() != chunk.dtype() || decoded.shape() != shape.as_slice() {
+            return Err(CodecError::new(
+                "chain",
+                format!(
+                    "decoded {} {:?} does not match the input {} {:?}",
+                    decoded.dtype(),
+                    decoded.shape(),
+                    chunk.dtype(),
+                    shape
+                ),
+            ));
+        }
+        Ok(RoundTrip {
+            encoded_bytes: bytes.len(),
+            decoded,
+            encode_seconds,
+            decode_seconds,
+        })
+    }
+}
+
+/// True when two arrays have the same dtype, shape and bit patterns.
+pub fn bit_equal(a: &NdArray, b: &NdArray) -> bool {
+    if a.dtype() != b.dtype() || a.shape() != b.shape() {
+        return false;
+    }
+    with_array!(a, x => {
+        let y = crate::data::typed_like(x, b).expect("dtype checked");
+        x.iter().zip(y.iter()).all(|(p, q)| Element::bits(*p) == Element::bits(*q))
+    })
+}

@@ -1,0 +1,141 @@
+//! Lossy pipelines as codec chains, modelled on the Zarr v3 codec chain: any number of
+//! array->array stages, exactly one array->bytes stage (implicitly `bytes`), any number of
+//! bytes->bytes stages. Every stage decodes; the chain is itself array->bytes.
+//!
+//! A new stage is one file in `stages/` plus one line in [`registry`].
+
+pub mod chain;
+pub mod params;
+pub mod registry;
+pub mod stages;
+
+pub use chain::{Chain, RoundTrip};
+pub use params::{ParamDef, ParamKind, ParamValue, StageConfig};
+
+use serde_json::Value;
+
+use crate::data::{DType, NdArray};
+use crate::metrics::histogram::Histogram;
+
+/// Which part of the codec chain a stage belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    /// Transforms an array into another array (lossy preprocessing).
+    ArrayToArray,
+    /// Serialises an array into bytes.
+    ArrayToBytes,
+    /// Transforms bytes into bytes (compressors, shuffles).
+    BytesToBytes,
+}
+
+impl StageKind {
+    /// Short name as printed by `photonqa stages`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageKind::ArrayToArray => "array->array",
+            StageKind::ArrayToBytes => "array->bytes",
+            StageKind::BytesToBytes => "bytes->bytes",
+        }
+    }
+}
+
+/// Error raised by a stage while encoding or decoding (e.g. a corrupt compressed stream).
+#[derive(Debug, thiserror::Error)]
+#[error("stage {stage}: {message}")]
+pub struct CodecError {
+    /// Stage id.
+    pub stage: &'static str,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl CodecError {
+    /// An error of `stage`.
+    pub fn new(stage: &'static str, message: impl Into<String>) -> Self {
+        CodecError {
+            stage,
+            message: message.into(),
+        }
+    }
+}
+
+/// Whole-volume statistics of a stage's input, computed by a streaming pass when a stage asks.
+pub trait InputStats {
+    /// Minimum and maximum of the input.
+    fn range(&mut self) -> Result<(f64, f64), String>;
+    /// The input's histogram as scikit-image's `histogram(image, 256, source_range='image')`
+    /// makes it (256 bins over [min, max] for floats, one bin per value for integers).
+    fn histogram(&mut self) -> Result<Histogram, String>;
+}
+
+/// A stage that maps an array to an array.
+pub trait ArrayToArray: Send + Sync {
+    /// Computes data-derived parameters (Otsu threshold, data range) from whole-volume
+    /// statistics of the stage's input. Most stages need none.
+    fn fit(&mut self, _stats: &mut dyn InputStats) -> Result<(), String> {
+        Ok(())
+    }
+    /// True when `fit` must run before encoding.
+    fn needs_fit(&self) -> bool {
+        false
+    }
+    /// Data-derived parameters after `fit`, for the results (e.g. `{"threshold": 0.31}`).
+    fn fitted(&self) -> Value {
+        Value::Null
+    }
+    /// Encodes one chunk.
+    fn encode(&self, input: NdArray) -> Result<NdArray, CodecError>;
+    /// Decodes one chunk back to the stage's input dtype (lossy stages return an estimate).
+    fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError>;
+}
+
+/// A stage that serialises an array to bytes.
+pub trait ArrayToBytes: Send + Sync {
+    /// Encodes one chunk.
+    fn encode(&self, input: &NdArray) -> Result<Vec<u8>, CodecError>;
+    /// Decodes one chunk of `shape`.
+    fn decode(&self, bytes: &[u8], shape: &[usize]) -> Result<NdArray, CodecError>;
+}
+
+/// A stage that maps bytes to bytes.
+pub trait BytesToBytes: Send + Sync {
+    /// Encodes.
+    fn encode(&self, input: &[u8]) -> Result<Vec<u8>, CodecError>;
+    /// Decodes; a corrupt or truncated stream is an error.
+    fn decode(&self, encoded: &[u8]) -> Result<Vec<u8>, CodecError>;
+}
+
+/// A stage built from its configuration.
+pub enum Stage {
+    /// An array->array stage and the dtype it outputs.
+    ArrayToArray(Box<dyn ArrayToArray>, DType),
+    /// An array->bytes stage.
+    ArrayToBytes(Box<dyn ArrayToBytes>),
+    /// A bytes->bytes stage.
+    BytesToBytes(Box<dyn BytesToBytes>),
+}
+
+/// What a stage knows about its input when it is built.
+#[derive(Debug, Clone, Copy)]
+pub struct StageInput {
+    /// Element type of the array (for bytes->bytes stages: of the array before serialisation).
+    pub dtype: DType,
+}
+
+/// A registered stage: its id, kind, documentation, parameters and constructor.
+pub struct StageDef {
+    /// Id used in scenarios (`stage = "zstd"`).
+    pub id: &'static str,
+    /// Other accepted ids.
+    pub aliases: &'static [&'static str],
+    /// Where in the chain it goes.
+    pub kind: StageKind,
+    /// One-line description.
+    pub summary: &'static str,
+    /// Whether decoding reproduces the input bit for bit (checked on every run).
+    pub lossless: bool,
+    /// Declared parameters.
+    pub params: &'static [ParamDef],
+    /// Builds the stage; errors name the offending parameter.
+    pub create: fn(&StageConfig, StageInput) -> Result<Stage, String>,
+}

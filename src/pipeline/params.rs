@@ -1,0 +1,253 @@
+//! Stage parameters: their declarations (kind, default, doc) and concrete values.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// What values a parameter accepts.
+#[derive(Debug, Clone, Copy)]
+pub enum ParamKind {
+    /// An integer in `min..=max`.
+    Int {
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+    },
+    /// A finite float in `min..=max`.
+    Float {
+        /// Smallest allowed value.
+        min: f64,
+        /// Largest allowed value.
+        max: f64,
+    },
+    /// One of a fixed set of strings.
+    Choice(&'static [&'static str]),
+    /// Two finite floats `[lo, hi]` with `lo < hi`.
+    Interval,
+}
+
+impl fmt::Display for ParamKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamKind::Int { min, max } => write!(f, "integer {min}..={max}"),
+            ParamKind::Float { min, max } => write!(f, "float {min}..={max}"),
+            ParamKind::Choice(options) => write!(f, "one of {}", options.join(", ")),
+            ParamKind::Interval => write!(f, "[lo, hi] with lo < hi"),
+        }
+    }
+}
+
+/// A parameter's default.
+#[derive(Debug, Clone, Copy)]
+pub enum Default {
+    /// A fixed default value.
+    Int(i64),
+    /// A fixed default value.
+    Float(f64),
+    /// A fixed default value.
+    Str(&'static str),
+    /// No default: absent means "derive it" (e.g. from the data); the doc says how.
+    Derived(&'static str),
+}
+
+impl fmt::Display for Default {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Default::Int(v) => write!(f, "{v}"),
+            Default::Float(v) => write!(f, "{v}"),
+            Default::Str(v) => write!(f, "\"{v}\""),
+            Default::Derived(how) => write!(f, "({how})"),
+        }
+    }
+}
+
+/// The declaration of one stage parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamDef {
+    /// Key in the scenario.
+    pub name: &'static str,
+    /// Accepted values.
+    pub kind: ParamKind,
+    /// Value when the key is absent.
+    pub default: Default,
+    /// One-line description.
+    pub doc: &'static str,
+}
+
+/// A concrete parameter value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// An interval `[lo, hi]`.
+    Interval([f64; 2]),
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Int(v) => write!(f, "{v}"),
+            ParamValue::Float(v) => write!(f, "{v}"),
+            ParamValue::Str(v) => write!(f, "{v}"),
+            ParamValue::Interval([lo, hi]) => write!(f, "[{lo}, {hi}]"),
+        }
+    }
+}
+
+impl ParamDef {
+    /// Checks a value against this declaration; integers are accepted where floats are.
+    pub fn check(&self, value: ParamValue) -> Result<ParamValue, String> {
+        let name = self.name;
+        match (self.kind, value) {
+            (ParamKind::Int { min, max }, ParamValue::Int(v)) => {
+                if (min..=max).contains(&v) {
+                    Ok(ParamValue::Int(v))
+                } else {
+                    Err(format!("{name} = {v} is not in {min}..={max}"))
+                }
+            }
+            (ParamKind::Float { min, max }, ParamValue::Int(v)) => {
+                self.check(ParamValue::Float(v as f64))
+                    .map_err(|_| format!("{name} = {v} is not in {min}..={max}"))
+            }
+            (ParamKind::Float { min, max }, ParamValue::Float(v)) => {
+                if v.is_finite() && v >= min && v <= max {
+                    Ok(ParamValue::Float(v))
+                } else {
+                    Err(format!("{name} = {v} is not in {min}..={max}"))
+                }
+            }
+            (ParamKind::Choice(options), ParamValue::Str(s)) => {
+                if options.contains(&s.as_str()) {
+                    Ok(ParamValue::Str(s))
+                } else {
+                    Err(format!(
+                        "{name} = \"{s}\" is not allowed (allowed: {})",
+                        options.join(", ")
+                    ))
+                }
+            }
+            (ParamKind::Interval, ParamValue::Interval([lo, hi])) => {
+                if lo.is_finite() && hi.is_finite() && lo < hi {
+                    Ok(ParamValue::Interval([lo, hi]))
+                } else {
+                    Err(format!("{name} = [{lo}, {hi}] needs finite lo < hi"))
+                }
+            }
+            (kind, value) => Err(format!("{name} = {value} has the wrong type (expected {kind})")),
+        }
+    }
+
+    /// The default as a concrete value, `None` for derived defaults.
+    pub fn default_value(&self) -> Option<ParamValue> {
+        match self.default {
+            Default::Int(v) => Some(ParamValue::Int(v)),
+            Default::Float(v) => Some(ParamValue::Float(v)),
+            Default::Str(v) => Some(ParamValue::Str(v.to_string())),
+            Default::Derived(_) => None,
+        }
+    }
+}
+
+/// The concrete configuration of one stage at one working point: every declared parameter
+/// with its value (given or default), in declaration order; derived ones may be absent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageConfig {
+    /// Stage id as registered.
+    pub stage: &'static str,
+    /// Parameter values in declaration order.
+    pub params: Vec<(&'static str, ParamValue)>,
+}
+
+impl StageConfig {
+    fn get(&self, name: &str) -> Option<&ParamValue> {
+        self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Integer parameter (declared with a default or given).
+    pub fn int(&self, name: &str) -> i64 {
+        match self.get(name) {
+            Some(ParamValue::Int(v)) => *v,
+            other => unreachable!("stage {} param {name} is {other:?}, checked at validation", self.stage),
+        }
+    }
+
+    /// Float parameter (declared with a default or given).
+    pub fn float(&self, name: &str) -> f64 {
+        match self.get(name) {
+            Some(ParamValue::Float(v)) => *v,
+            other => unreachable!("stage {} param {name} is {other:?}, checked at validation", self.stage),
+        }
+    }
+
+    /// Optional float parameter (derived default).
+    pub fn opt_float(&self, name: &str) -> Option<f64> {
+        match self.get(name) {
+            Some(ParamValue::Float(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// String parameter (declared with a default or given).
+    pub fn str(&self, name: &str) -> &str {
+        match self.get(name) {
+            Some(ParamValue::Str(v)) => v,
+            other => unreachable!("stage {} param {name} is {other:?}, checked at validation", self.stage),
+        }
+    }
+
+    /// Optional interval parameter (derived default).
+    pub fn opt_interval(&self, name: &str) -> Option<[f64; 2]> {
+        match self.get(name) {
+            Some(ParamValue::Interval(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The configuration as a JSON object `{ "stage": id, param: value, ... }`.
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("stage".into(), Value::String(self.stage.into()));
+        for (name, value) in &self.params {
+            map.insert(
+                (*name).into(),
+                serde_json::to_value(value).expect("param values serialise"),
+            );
+        }
+        Value::Object(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEVEL: ParamDef = ParamDef {
+        name: "level",
+        kind: ParamKind::Int { min: 1, max: 9 },
+        default: Default::Int(6),
+        doc: "",
+    };
+
+    #[test]
+    fn checks_ranges_and_types() {
+        assert_eq!(LEVEL.check(ParamValue::Int(9)), Ok(ParamValue::Int(9)));
+        assert!(LEVEL.check(ParamValue::Int(10)).unwrap_err().contains("1..=9"));
+        assert!(LEVEL.check(ParamValue::Float(2.0)).unwrap_err().contains("wrong type"));
+        let ratio = ParamDef {
+            name: "x",
+            kind: ParamKind::Float { min: 0.0, max: 1.0 },
+            default: Default::Float(0.5),
+            doc: "",
+        };
+        assert_eq!(ratio.check(ParamValue::Int(1)), Ok(ParamValue::Float(1.0)));
+        assert!(ratio.check(ParamValue::Float(f64::NAN)).is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! `quantize`: linear quantisation to `bits` levels stored as uint8 or uint16, over the data
+//! range or a given range (values outside are clipped), with the inverse mapping on decode.
+//!
+//! With `L = 2^bits - 1` and range `[lo, hi]`: `q = clamp(round((x - lo) * L / (hi - lo)), 0, L)`
+//! and `x' = lo + q (hi - lo) / L`, so `|x - x'| <= (hi - lo) / (2 L)` inside the range.
+
+use serde_json::json;
+
+use crate::data::{DType, Element, FromNdArray, IntoNdArray, NdArray};
+use crate::pipeline::params::Default;
+use crate::pipeline::{
+    ArrayToArray, CodecError, InputStats, ParamDef, ParamKind, Stage, StageConfig, StageDef,
+    StageInput, StageKind,
+};
+use crate::{with_array, with_dtype};
+
+/// Registry entry.
+pub static DEF: StageDef = StageDef {
+    id: "quantize",
+    aliases: &["quantise", "linear-quantize"],
+    kind: StageKind::ArrayToArray,
+    summary: "linear quantisation to 2^bits levels in uint8/uint16 over the data range or `range`; decode maps back",
+    lossless: false,
+    params: &[
+        ParamDef {
+            name: "dtype",
+            kind: ParamKind::Choice(&["uint8", "uint16"]),
+            default: Default::Str("uint8"),
+            doc: "storage type of the quantised values",
+        },
+        ParamDef {
+            name: "bits",
+            kind: ParamKind::Int { min: 1, max: 16 },
+            default: Default::Derived("all bits of `dtype`"),
+            doc: "number of bits of the levels (<= the width of `dtype`)",
+        },
+        ParamDef {
+            name: "range",
+            kind: ParamKind::Interval,
+            default: Default::Derived("min and max of the stage input over the whole volume"),
+            doc: "[lo, hi] mapped to levels 0 and 2^bits - 1; values outside are clipped",
+        },
+    ],
+    create,
+};
+
+fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
+    let dtype = DType::parse(config.str("dtype"))?;
+    let width = 8 * dtype.size() as i64;
+    let bits = match config.params.iter().find(|(n, _)| *n == "bits") {
+        Some(_) => config.int("bits"),
+        None => width,
+    };
+    if bits > width {
+        return Err(format!("bits = {bits} does not fit dtype {dtype} ({width} bits)"));
+    }
+    Ok(Stage::ArrayToArray(
+        Box::new(Quantize {
+            levels: ((1u32 << bits) - 1) as f64,
+            range: config.opt_interval("range").map(|[lo, hi]| (lo, hi)),
+            dtype,
+            input: input.dtype,
+        }),
+        dtype,
+    ))
+}
+
+struct Quantize {
+    levels: f64,
+    range: Option<(f64, f64)>,
+    dtype: DType,
+    input: DType,
+}
+
+impl Quantize {
+    fn range(&self) -> Result<(f64, f64), CodecError> {
+        self.range
+            .ok_or_else(|| CodecError::new(DEF.id, "data range used before fitting"))
+    }
+
+    /// Levels per unit of input; 0 for a constant input (every value maps to level 0 = lo).
+    fn scale(&self, lo: f64, hi: f64) -> f64 {
+        if hi > lo { self.levels / (hi - lo) } else { 0.0 }
+    }
+}
+
+impl ArrayToArray for Quantize {
+    fn needs_fit(&self) -> bool {
+        self.range.is_none()
+    }
+
+    fn fit(&mut self, stats: &mut dyn InputStats) -> Result<(), String> {
+        self.range = Some(stats.range()?);
+        Ok(())
+    }
+
+    fn fitted(&self) -> serde_json::Value {
+        json!({ "range": self.range.map(|(lo, hi)| [lo, hi]) })
+    }
+
+    fn encode(&self, input: NdArray) -> Result<NdArray, CodecError> {
+        let (lo, hi) = self.range()?;
+        let scale = self.scale(lo, hi);
+        let levels = self.levels;
+        let level = |v: f64| ((v - lo) * scale).round().clamp(0.0, levels);
+        Ok(with_array!(input, a => with_dtype!(self.dtype, Q => {
+            a.mapv(|v| Q::from_f64(level(v.to_f64()))).into_nd()
+        })))
+    }
+
+    fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError> {
+        let (lo, hi) = self.range()?;
+        let scale = self.scale(lo, hi);
+        let value = |q: f64| if scale > 0.0 { lo + q / scale } else { lo };
+        with_dtype!(self.dtype, Q => {
+            let q = Q::from_nd(encoded)
+                .ok_or_else(|| CodecError::new(DEF.id, format!("encoded data is not {}", self.dtype)))?;
+            Ok(with_dtype!(self.input, T => q.mapv(|v| T::from_f64(value(v.to_f64()))).into_nd()))
+        })
+    }
+}

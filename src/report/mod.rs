@@ -1,0 +1,80 @@
+//! Presenting results: the text table printed after a run.
+
+use crate::runner::results::{PointResult, Status, metric_value};
+
+/// One aligned text row per working point: id, swept parameters, rate, selected metrics.
+pub fn text_table(rows: &[PointResult], metrics: &[&str]) -> String {
+    let mut params: Vec<&String> = Vec::new();
+    for key in rows.iter().flat_map(|r| r.params.keys()) {
+        if !params.contains(&key) {
+            params.push(key);
+        }
+    }
+    let mut header: Vec<String> = vec!["point".into()];
+    header.extend(params.iter().map(|p| p.to_string()));
+    header.extend(["ratio", "bits/value"].map(String::from));
+    header.extend(metrics.iter().map(|m| m.to_string()));
+    header.push("status".into());
+    let mut table = vec![header];
+    for row in rows {
+        let mut cells = vec![row.point_id.clone()];
+        cells.extend(params.iter().map(|p| row.params.get(*p).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default()));
+        match &row.rate {
+            Some(rate) => cells.extend([format!("{:.3}", rate.ratio), format!("{:.4}", rate.bits_per_value)]),
+            None => cells.extend(["-".to_string(), "-".to_string()]),
+        }
+        cells.extend(metrics.iter().map(|m| {
+            row.distortion.get(*m).and_then(metric_value).map_or("-".into(), format_metric)
+        }));
+        cells.push(match row.status {
+            Status::Ok => "ok".into(),
+            Status::Error => format!("error: {}", row.error.as_deref().unwrap_or("")),
+        });
+        table.push(cells);
+    }
+    let columns = table[0].len();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    table
+        .iter()
+        .map(|cells| {
+            cells
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (cell, w))| if i + 1 == columns { cell.clone() } else { format!("{cell:<w$}") })
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A metric with 6 significant digits, scientific notation for very small or large values.
+pub fn format_metric(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if v == 0.0 || (1e-3..1e6).contains(&v.abs()) {
+        let digits = (5 - v.abs().log10().floor().max(0.0) as i32).max(0) as usize;
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.5e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_metrics_readably() {
+        assert_eq!(format_metric(34.123456), "34.1235");
+        assert_eq!(format_metric(0.00012345), "1.23450e-4");
+        assert_eq!(format_metric(f64::INFINITY), "inf");
+        assert_eq!(format_metric(0.0), "0.00000");
+    }
+}

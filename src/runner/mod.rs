@@ -1,0 +1,314 @@
+//! The runner: streams the input chunk by chunk along axis 0 under a memory budget, fits the
+//! data-derived stage parameters, and measures rate and distortion of every working point.
+//!
+//! Work is a list of independent units (working point x chunk) whose partial results
+//! ([`ErrorSums`], byte counts) merge exactly in chunk order.
+
+pub mod compare;
+pub mod passes;
+pub mod provenance;
+pub mod results;
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde_json::{Map, Value};
+
+use crate::data::VolumeSource;
+use crate::metrics::registry as metric_registry;
+use crate::metrics::ErrorSums;
+use crate::pipeline::Chain;
+use crate::scenario::{Scenario, WorkingPoint};
+use passes::{FitCache, Passes};
+use provenance::Provenance;
+use results::{PointResult, Rate, ResultsLog, Status, metric_json};
+
+/// Default size of a compressed chunk when the scenario does not set `chunk_slices`.
+pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
+
+/// Bytes held per byte of an input chunk while one thread round-trips it (input, encoded
+/// intermediates, decoded copy): a measured upper bound for the built-in stages.
+pub const WORKING_SET_FACTOR: usize = 6;
+
+/// Default memory budget.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 1 << 30;
+
+/// How a run is carried out (not what it measures: that is the scenario's).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Continue an interrupted run in `out`.
+    pub resume: bool,
+    /// Bytes the chunks in flight may occupy.
+    pub memory_budget: u64,
+    /// Worker threads (default: all cores), lowered to fit the memory budget.
+    pub threads: Option<usize>,
+}
+
+/// The chunks and the thread count of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Rows per chunk along axis 0.
+    pub chunk_slices: usize,
+    /// Row ranges of the chunks.
+    pub chunks: Vec<Range<usize>>,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+impl Plan {
+    /// Chunks the input and sizes the thread pool so that the chunks in flight fit the budget.
+    pub fn new(
+        shape: &[usize],
+        row_bytes: usize,
+        chunk_slices: Option<usize>,
+        memory_budget: u64,
+        threads: Option<usize>,
+    ) -> Result<Plan, String> {
+        let rows = shape[0];
+        let chunk_slices = chunk_slices
+            .unwrap_or((DEFAULT_CHUNK_BYTES / row_bytes.max(1)).max(1))
+            .min(rows);
+        let per_thread = (chunk_slices * row_bytes * WORKING_SET_FACTOR) as u64;
+        let affordable = (memory_budget / per_thread.max(1)) as usize;
+        if affordable == 0 {
+            return Err(format!(
+                "a chunk of {chunk_slices} rows needs about {} MiB per thread, more than the memory budget of {} MiB; lower scenario.chunk_slices or raise --memory-budget",
+                per_thread >> 20,
+                memory_budget >> 20
+            ));
+        }
+        let wanted = threads.unwrap_or_else(rayon::current_num_threads).max(1);
+        let chunks = (0..rows)
+            .step_by(chunk_slices)
+            .map(|start| start..(start + chunk_slices).min(rows))
+            .collect();
+        Ok(Plan {
+            chunk_slices,
+            chunks,
+            threads: wanted.min(affordable),
+        })
+    }
+}
+
+/// Builds the chain of every working point (no data read): the check `validate` makes.
+pub fn build_chains(
+    scenario: &Scenario,
+    source: &dyn VolumeSource,
+) -> Result<Vec<(WorkingPoint, Chain)>, String> {
+    scenario
+        .working_points()
+        .into_iter()
+        .map(|point| {
+            let chain = Chain::build(&point.stages, source.dtype())
+                .map_err(|e| format!("{}: working point {}: {e}", scenario.path.display(), point.id))?;
+            Ok((point, chain))
+        })
+        .collect()
+}
+
+/// What a run did.
+pub struct RunSummary {
+    /// Every row in `results.jsonl`, in sweep order (earlier rows of a resumed run included).
+    pub rows: Vec<PointResult>,
+    /// Points measured in this invocation.
+    pub measured: usize,
+    /// Points skipped because a resumed log already had them.
+    pub skipped: usize,
+}
+
+/// Runs a scenario: every working point not already in `OUT/results.jsonl`.
+pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, String> {
+    let source = scenario.source.open().map_err(|e| e.to_string())?;
+    let mut chains = build_chains(scenario, source.as_ref())?;
+    let plan = Plan::new(
+        source.shape(),
+        source.row_bytes(),
+        scenario.chunk_slices,
+        options.memory_budget,
+        options.threads,
+    )?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.threads)
+        .build()
+        .map_err(|e| format!("cannot start {} threads: {e}", plan.threads))?;
+    let passes = Passes {
+        source: source.as_ref(),
+        chunks: plan.chunks.clone(),
+        pool: &pool,
+    };
+
+    let progress = ProgressBar::new(plan.chunks.len() as u64).with_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} chunks, {eta} left")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    progress.set_message("input");
+    let summary = passes::summarize(&passes, &progress)?;
+    let provenance = Provenance {
+        photonqa_version: env!("CARGO_PKG_VERSION").into(),
+        codecs: provenance::codec_versions(),
+        scenario: scenario.name.clone(),
+        scenario_hash: scenario.hash.clone(),
+        input: source.label().into(),
+        input_hash: summary.hash.clone(),
+        input_shape: source.shape().to_vec(),
+        input_dtype: source.dtype(),
+        chunk_slices: plan.chunk_slices,
+    };
+    let log = ResultsLog::open(&options.out, options.resume, |row| {
+        if row.provenance.scenario_hash != provenance.scenario_hash
+            || row.provenance.input_hash != provenance.input_hash
+            || row.provenance.chunk_slices != provenance.chunk_slices
+        {
+            return Err(format!(
+                "row {} was made from another scenario, input or chunking; use a fresh --out",
+                row.point_id
+            ));
+        }
+        Ok(())
+    })?;
+    let done = log.done();
+    let skipped = chains.iter().filter(|(p, _)| done.contains_key(&p.id)).count();
+    chains.retain(|(p, _)| !done.contains_key(&p.id));
+
+    progress.set_message("fitting");
+    let mut fits = FitCache::new(&passes, &progress, &summary);
+    let mut fitted = Vec::with_capacity(chains.len());
+    for (point, mut chain) in chains {
+        let fit = chain.fit(&mut fits);
+        fitted.push((point, chain, fit));
+    }
+    drop(fits);
+
+    progress.set_message("points");
+    progress.inc_length((fitted.len() * plan.chunks.len()) as u64);
+    let data_range = scenario.data_range.unwrap_or(summary.max - summary.min);
+    let outcomes: Vec<Result<(), String>> = pool.install(|| {
+        fitted
+            .par_iter()
+            .map(|(point, chain, fit)| {
+                let measured = match fit {
+                    Ok(()) => measure(&passes, chain, &progress),
+                    Err(e) => Err(e.clone()),
+                };
+                let row = result_row(scenario, point, chain, measured, data_range, &provenance);
+                log.append(row)
+            })
+            .collect()
+    });
+    progress.finish_and_clear();
+    outcomes.into_iter().collect::<Result<(), String>>()?;
+
+    let rows = log.rows();
+    results::write_csv(&options.out, &rows, &scenario.distortion)?;
+    Ok(RunSummary {
+        rows,
+        measured: fitted.len(),
+        skipped,
+    })
+}
+
+/// Rate and error sums of one working point.
+struct Measured {
+    compressed_bytes: u64,
+    sums: ErrorSums,
+    encode_seconds: f64,
+    decode_seconds: f64,
+}
+
+/// Round-trips every chunk through the chain and merges the partials in chunk order.
+fn measure(passes: &Passes, chain: &Chain, progress: &ProgressBar) -> Result<Measured, String> {
+    let partials = passes.map_chunks(progress, |chunk| {
+        let trip = chain.round_trip(&chunk).map_err(|e| e.to_string())?;
+        let sums = ErrorSums::of(&chunk, &trip.decoded)?;
+        Ok((trip.encoded_bytes as u64, sums, trip.encode_seconds, trip.decode_seconds))
+    })?;
+    let mut total = Measured {
+        compressed_bytes: 0,
+        sums: ErrorSums::default(),
+        encode_seconds: 0.0,
+        decode_seconds: 0.0,
+    };
+    for (bytes, sums, enc, dec) in partials {
+        total.compressed_bytes += bytes;
+        total.sums.merge(&sums);
+        total.encode_seconds += enc;
+        total.decode_seconds += dec;
+    }
+    Ok(total)
+}
+
+fn result_row(
+    scenario: &Scenario,
+    point: &WorkingPoint,
+    chain: &Chain,
+    measured: Result<Measured, String>,
+    data_range: f64,
+    provenance: &Provenance,
+) -> PointResult {
+    let params: Map<String, Value> = point
+        .swept
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).expect("params serialise")))
+        .collect();
+    let mut row = PointResult {
+        point_id: point.id.clone(),
+        index: point.index,
+        status: Status::Ok,
+        error: None,
+        params,
+        pipeline: point.stages.iter().map(|s| s.to_json()).collect(),
+        fitted: chain.fitted(),
+        rate: None,
+        distortion: Map::new(),
+        provenance: provenance.clone(),
+    };
+    match measured {
+        Ok(m) => {
+            let values = m.sums.count;
+            let value_size = provenance.input_dtype.size();
+            let original_bytes = values * value_size as u64;
+            let mb = original_bytes as f64 / 1e6;
+            row.rate = Some(Rate {
+                original_bytes,
+                compressed_bytes: m.compressed_bytes,
+                ratio: original_bytes as f64 / m.compressed_bytes as f64,
+                bits_per_value: 8.0 * m.compressed_bytes as f64 / values as f64,
+                encode_mb_s: mb / m.encode_seconds.max(1e-9),
+                decode_mb_s: mb / m.decode_seconds.max(1e-9),
+            });
+            for name in &scenario.distortion {
+                let def = metric_registry::find(name).expect("validated metric");
+                row.distortion
+                    .insert((*name).into(), metric_json((def.compute)(&m.sums, data_range)));
+            }
+        }
+        Err(e) => {
+            row.status = Status::Error;
+            row.error = Some(e);
+        }
+    }
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_defaults_to_4_mib_chunks_and_fits_threads_to_budget() {
+        let plan = Plan::new(&[1000, 256, 256], 256 * 256 * 4, None, 1 << 30, Some(8)).unwrap();
+        assert_eq!(plan.chunk_slices, 16);
+        assert_eq!(plan.chunks.len(), 63);
+        assert_eq!(plan.chunks[62], 992..1000);
+        assert_eq!(plan.threads, 8);
+        let tight = Plan::new(&[1000, 256, 256], 256 * 256 * 4, None, 60 << 20, Some(8)).unwrap();
+        assert_eq!(tight.threads, 2);
+        let err = Plan::new(&[1000, 256, 256], 256 * 256 * 4, Some(500), 60 << 20, None).unwrap_err();
+        assert!(err.contains("chunk_slices") && err.contains("--memory-budget"), "{err}");
+    }
+}

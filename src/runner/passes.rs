@@ -1,0 +1,210 @@
+//! Streaming passes over the input, chunk by chunk in parallel, with results kept in chunk
+//! order so that merges are deterministic; and the whole-volume statistics stages fit on.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+
+use crate::data::{DType, Element, NdArray, VolumeSource};
+use crate::metrics::histogram::{Binning, Histogram};
+use crate::pipeline::chain::{ArrayStage, StatsProvider, encode_through};
+use crate::pipeline::InputStats;
+use crate::with_array;
+
+/// The input cut into chunks along axis 0, and the pool that processes them.
+pub struct Passes<'a> {
+    /// The input.
+    pub source: &'a dyn VolumeSource,
+    /// Row ranges of the chunks, in order.
+    pub chunks: Vec<Range<usize>>,
+    /// Worker threads (sized by the memory budget).
+    pub pool: &'a rayon::ThreadPool,
+}
+
+impl Passes<'_> {
+    /// Reads every chunk and maps it with `f`, in parallel; results in chunk order.
+    pub fn map_chunks<R: Send>(
+        &self,
+        progress: &ProgressBar,
+        f: impl Fn(NdArray) -> Result<R, String> + Sync,
+    ) -> Result<Vec<R>, String> {
+        self.pool.install(|| {
+            self.chunks
+                .par_iter()
+                .map(|rows| {
+                    let chunk = self.source.read_slab(rows.clone()).map_err(|e| e.to_string())?;
+                    let out = f(chunk);
+                    progress.inc(1);
+                    out
+                })
+                .collect()
+        })
+    }
+}
+
+/// Whole-volume facts about the original, from the first pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSummary {
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// BLAKE3 over the dtype name, the shape (u64 little-endian) and the BLAKE3 of each row
+    /// along axis 0 (its little-endian bytes), so that it does not depend on the chunking.
+    pub hash: String,
+}
+
+struct ChunkFacts {
+    min: f64,
+    max: f64,
+    non_finite: usize,
+    row_hashes: Vec<blake3::Hash>,
+}
+
+/// First pass: range, non-finite check and content hash of the original.
+pub fn summarize(passes: &Passes, progress: &ProgressBar) -> Result<InputSummary, String> {
+    let source = passes.source;
+    let rows_per_chunk_bytes = source.row_bytes();
+    let facts = passes.map_chunks(progress, |chunk| {
+        let (min, max, non_finite) = min_max(&chunk);
+        let bytes = chunk.to_le_bytes();
+        let row_hashes = bytes.chunks(rows_per_chunk_bytes).map(blake3::hash).collect();
+        Ok(ChunkFacts {
+            min,
+            max,
+            non_finite,
+            row_hashes,
+        })
+    })?;
+    let non_finite: usize = facts.iter().map(|f| f.non_finite).sum();
+    if non_finite > 0 {
+        return Err(format!(
+            "{}: contains {non_finite} NaN or infinite values; photonqa needs finite data",
+            source.label()
+        ));
+    }
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(source.dtype().name().as_bytes());
+    for &d in source.shape() {
+        hasher.update(&(d as u64).to_le_bytes());
+    }
+    for f in &facts {
+        for h in &f.row_hashes {
+            hasher.update(h.as_bytes());
+        }
+    }
+    Ok(InputSummary {
+        min: facts.iter().map(|f| f.min).fold(f64::INFINITY, f64::min),
+        max: facts.iter().map(|f| f.max).fold(f64::NEG_INFINITY, f64::max),
+        hash: hasher.finalize().to_hex().to_string(),
+    })
+}
+
+/// Minimum and maximum of the finite values, and the number of non-finite ones.
+pub fn min_max(array: &NdArray) -> (f64, f64, usize) {
+    with_array!(array, a => a.iter().fold((f64::INFINITY, f64::NEG_INFINITY, 0), |(lo, hi, bad), v| {
+        let v = v.to_f64();
+        if v.is_finite() { (lo.min(v), hi.max(v), bad) } else { (lo, hi, bad + 1) }
+    }))
+}
+
+#[derive(Default)]
+struct Fitted {
+    range: Option<(f64, f64, DType)>,
+    histogram: Option<Histogram>,
+}
+
+/// Computes, and caches per chain prefix, the statistics that stages fit on.
+pub struct FitCache<'a> {
+    passes: &'a Passes<'a>,
+    progress: &'a ProgressBar,
+    cache: HashMap<String, Fitted>,
+}
+
+impl<'a> FitCache<'a> {
+    /// A cache whose empty prefix (the original) already knows its range.
+    pub fn new(passes: &'a Passes<'a>, progress: &'a ProgressBar, summary: &InputSummary) -> Self {
+        let original = Fitted {
+            range: Some((summary.min, summary.max, passes.source.dtype())),
+            histogram: None,
+        };
+        FitCache {
+            passes,
+            progress,
+            cache: HashMap::from([(String::new(), original)]),
+        }
+    }
+}
+
+impl StatsProvider for FitCache<'_> {
+    fn stats_for<'b>(&'b mut self, prefix: &'b [ArrayStage], key: &str) -> Box<dyn InputStats + 'b> {
+        let entry = self.cache.entry(key.to_string()).or_default();
+        Box::new(PrefixStats {
+            passes: self.passes,
+            progress: self.progress,
+            prefix,
+            entry,
+        })
+    }
+}
+
+struct PrefixStats<'b> {
+    passes: &'b Passes<'b>,
+    progress: &'b ProgressBar,
+    prefix: &'b [ArrayStage],
+    entry: &'b mut Fitted,
+}
+
+impl PrefixStats<'_> {
+    fn range_and_dtype(&mut self) -> Result<(f64, f64, DType), String> {
+        if let Some(r) = self.entry.range {
+            return Ok(r);
+        }
+        self.progress.inc_length(self.passes.chunks.len() as u64);
+        let parts = self.passes.map_chunks(self.progress, |chunk| {
+            let out = encode_through(self.prefix, chunk).map_err(|e| e.to_string())?;
+            let (lo, hi, bad) = min_max(&out);
+            if bad > 0 {
+                return Err(format!("{bad} non-finite values after the stages before it"));
+            }
+            Ok((lo, hi, out.dtype()))
+        })?;
+        let range = (
+            parts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min),
+            parts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max),
+            parts[0].2,
+        );
+        self.entry.range = Some(range);
+        Ok(range)
+    }
+}
+
+impl InputStats for PrefixStats<'_> {
+    fn range(&mut self) -> Result<(f64, f64), String> {
+        self.range_and_dtype().map(|(lo, hi, _)| (lo, hi))
+    }
+
+    fn histogram(&mut self) -> Result<Histogram, String> {
+        if let Some(h) = &self.entry.histogram {
+            return Ok(h.clone());
+        }
+        let (lo, hi, dtype) = self.range_and_dtype()?;
+        let binning = Binning::new(dtype, lo, hi)?;
+        self.progress.inc_length(self.passes.chunks.len() as u64);
+        let parts = self.passes.map_chunks(self.progress, |chunk| {
+            let out = encode_through(self.prefix, chunk).map_err(|e| e.to_string())?;
+            let mut counts = binning.zeros();
+            binning.accumulate(&out, &mut counts);
+            Ok(counts)
+        })?;
+        let mut counts = binning.zeros();
+        for part in parts {
+            counts.iter_mut().zip(part).for_each(|(c, p)| *c += p);
+        }
+        let histogram = binning.finish(counts);
+        self.entry.histogram = Some(histogram.clone());
+        Ok(histogram)
+    }
+}

@@ -1,0 +1,41 @@
+//! What made a result: photonqa and codec versions, the scenario and the input.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Provenance recorded in every result row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// photonqa version.
+    pub photonqa_version: String,
+    /// Versions of the codec and I/O crates (from Cargo.lock) and of the C libraries.
+    pub codecs: BTreeMap<String, String>,
+    /// Scenario name.
+    pub scenario: String,
+    /// BLAKE3 of the scenario file.
+    pub scenario_hash: String,
+    /// Input label (file and dataset).
+    pub input: String,
+    /// BLAKE3 over dtype, shape and the per-row hashes of the data (see [`super::passes`]).
+    pub input_hash: String,
+    /// Input shape.
+    pub input_shape: Vec<usize>,
+    /// Input dtype.
+    pub input_dtype: crate::data::DType,
+    /// Rows along axis 0 per compressed chunk.
+    pub chunk_slices: usize,
+}
+
+/// Versions of the crates and libraries that encode and decode.
+pub fn codec_versions() -> BTreeMap<String, String> {
+    let mut versions: BTreeMap<String, String> = env!("PHOTONQA_CRATE_VERSIONS")
+        .split(';')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    versions.insert("libzstd".into(), zstd::zstd_safe::version_string().to_string());
+    let (major, minor, patch) = hdf5::library_version();
+    versions.insert("libhdf5".into(), format!("{major}.{minor}.{patch}"));
+    versions
+}

@@ -1,0 +1,227 @@
+//! Results of working points: `OUT/results.jsonl` (one JSON object per point, appended as
+//! points finish, resumable) and `OUT/results.csv` (rewritten atomically at the end).
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::provenance::Provenance;
+
+/// Rate of a working point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    /// Size of the original data in bytes.
+    pub original_bytes: u64,
+    /// Sum of the encoded chunk sizes in bytes.
+    pub compressed_bytes: u64,
+    /// `original_bytes / compressed_bytes`.
+    pub ratio: f64,
+    /// `8 compressed_bytes / number of values`.
+    pub bits_per_value: f64,
+    /// Original megabytes (1e6 B) encoded per second of one thread's time.
+    pub encode_mb_s: f64,
+    /// Original megabytes decoded per second of one thread's time.
+    pub decode_mb_s: f64,
+}
+
+/// Outcome of a working point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Measured.
+    Ok,
+    /// A stage failed; `error` says why.
+    Error,
+}
+
+/// One row of the results: a working point's rate, distortion and provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointResult {
+    /// Stable id of the concrete pipeline.
+    pub point_id: String,
+    /// Position in the scenario's sweep expansion.
+    pub index: usize,
+    /// Outcome.
+    pub status: Status,
+    /// Why the point failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Values of the swept parameters, as `stage.param`.
+    pub params: Map<String, Value>,
+    /// Every stage's full configuration.
+    pub pipeline: Vec<Value>,
+    /// Data-derived parameters of the array->array stages (Otsu threshold, data range).
+    pub fitted: Vec<Value>,
+    /// Rate (absent for failed points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    /// Selected distortion metrics; non-finite values are the strings `inf`, `-inf`, `nan`.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub distortion: Map<String, Value>,
+    /// What made this result.
+    pub provenance: Provenance,
+}
+
+/// A metric value as JSON: a number, or `"inf"`/`"-inf"`/`"nan"` (JSON has no such numbers).
+pub fn metric_json(value: f64) -> Value {
+    match serde_json::Number::from_f64(value) {
+        Some(n) => Value::Number(n),
+        None if value.is_nan() => Value::String("nan".into()),
+        None if value > 0.0 => Value::String("inf".into()),
+        None => Value::String("-inf".into()),
+    }
+}
+
+/// A metric value from JSON as written by [`metric_json`].
+pub fn metric_value(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The append-only results log of a run directory.
+pub struct ResultsLog {
+    path: PathBuf,
+    file: Mutex<File>,
+    rows: Mutex<Vec<PointResult>>,
+}
+
+impl ResultsLog {
+    /// Opens `OUT/results.jsonl`. Without `resume` an existing non-empty log is an error; with
+    /// it, complete rows are kept (each checked by `check`) and a torn last line from an
+    /// interrupted write is cut off.
+    pub fn open(
+        out: &Path,
+        resume: bool,
+        check: impl Fn(&PointResult) -> Result<(), String>,
+    ) -> Result<ResultsLog, String> {
+        fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let path = out.join("results.jsonl");
+        let label = path.display().to_string();
+        let text = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("{label}: {e}")),
+        };
+        if !text.is_empty() && !resume {
+            return Err(format!(
+                "{label} already holds results; pass --resume to continue that run or choose another --out"
+            ));
+        }
+        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let mut rows: Vec<PointResult> = Vec::new();
+        for (number, line) in text[..complete].split(|&b| b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let row: PointResult = serde_json::from_slice(line)
+                .map_err(|e| format!("{label}:{}: not a result row: {e}", number + 1))?;
+            check(&row).map_err(|e| format!("{label}:{}: {e}", number + 1))?;
+            if rows.iter().any(|r| r.point_id == row.point_id) {
+                return Err(format!("{label}:{}: point {} appears twice", number + 1, row.point_id));
+            }
+            rows.push(row);
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("{label}: {e}"))?;
+        if complete < text.len() {
+            // The torn tail of an interrupted append: drop it so the next row starts clean.
+            file.set_len(complete as u64).map_err(|e| format!("{label}: {e}"))?;
+        }
+        Ok(ResultsLog {
+            path,
+            file: Mutex::new(file),
+            rows: Mutex::new(rows),
+        })
+    }
+
+    /// Ids of the points already recorded.
+    pub fn done(&self) -> HashMap<String, usize> {
+        let rows = self.rows.lock().expect("no panics while locked");
+        rows.iter().map(|r| (r.point_id.clone(), r.index)).collect()
+    }
+
+    /// Appends one row as a single write of one line, flushed to disk.
+    pub fn append(&self, row: PointResult) -> Result<(), String> {
+        let mut line = serde_json::to_string(&row).expect("results serialise");
+        line.push('\n');
+        let mut file = self.file.lock().expect("no panics while locked");
+        file.write_all(line.as_bytes())
+            .and_then(|_| file.sync_data())
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        self.rows.lock().expect("no panics while locked").push(row);
+        Ok(())
+    }
+
+    /// Every row, in sweep order.
+    pub fn rows(&self) -> Vec<PointResult> {
+        let mut rows = self.rows.lock().expect("no panics while locked").clone();
+        rows.sort_by_key(|r| r.index);
+        rows
+    }
+}
+
+/// Writes `OUT/results.csv` atomically (temporary file, then rename).
+pub fn write_csv(out: &Path, rows: &[PointResult], metrics: &[&str]) -> Result<(), String> {
+    let path = out.join("results.csv");
+    let tmp = out.join(".results.csv.tmp");
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let params: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.params.keys().cloned())
+        .fold(Vec::new(), |mut acc, k| {
+            if !acc.contains(&k) {
+                acc.push(k);
+            }
+            acc
+        });
+    let mut writer = csv::Writer::from_path(&tmp).map_err(|e| err(&e))?;
+    let mut header = vec!["point_id".to_string(), "index".into(), "status".into()];
+    header.extend(params.iter().cloned());
+    header.extend(
+        ["original_bytes", "compressed_bytes", "ratio", "bits_per_value", "encode_mb_s", "decode_mb_s"]
+            .map(String::from),
+    );
+    header.extend(metrics.iter().map(|m| m.to_string()));
+    header.push("error".into());
+    writer.write_record(&header).map_err(|e| err(&e))?;
+    for row in rows {
+        let mut record = vec![row.point_id.clone(), row.index.to_string(), format!("{:?}", row.status).to_lowercase()];
+        record.extend(params.iter().map(|p| row.params.get(p).map(plain).unwrap_or_default()));
+        match &row.rate {
+            Some(r) => record.extend([
+                r.original_bytes.to_string(),
+                r.compressed_bytes.to_string(),
+                r.ratio.to_string(),
+                r.bits_per_value.to_string(),
+                r.encode_mb_s.to_string(),
+                r.decode_mb_s.to_string(),
+            ]),
+            None => record.extend(std::iter::repeat_n(String::new(), 6)),
+        }
+        record.extend(metrics.iter().map(|m| row.distortion.get(*m).map(plain).unwrap_or_default()));
+        record.push(row.error.clone().unwrap_or_default());
+        writer.write_record(&record).map_err(|e| err(&e))?;
+    }
+    writer.flush().map_err(|e| err(&e))?;
+    drop(writer);
+    fs::rename(&tmp, &path).map_err(|e| err(&e))
+}
+
+/// A JSON value as plain text (strings without quotes).
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

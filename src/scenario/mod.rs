@@ -1,0 +1,347 @@
+//! Scenarios: the TOML schema, its validation (errors name the file, line, column and key),
+//! and the expansion of sweeps into working points.
+//!
+//! ```toml
+//! [scenario]
+//! name = "seed-otsu-uint8-zip"
+//! chunk_slices = 16                 # optional: rows along axis 0 per compressed chunk
+//! [input]
+//! source = "../reference-data/porous-tomo.h5::/volume"   # relative to this file
+//! [[pipeline]]
+//! stage = "threshold"
+//! method = "otsu"
+//! [[pipeline]]
+//! stage = "quantize"
+//! bits = { sweep = [4, 6, 8] }
+//! [[pipeline]]
+//! stage = "deflate"
+//! level = { range = [1, 9], steps = 3 }
+//! [metrics]
+//! distortion = ["mse", "psnr", "max_abs_error"]
+//! data_range = 1.0                  # optional: default max - min of the original
+//! ```
+
+pub mod sweep;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::data::{DType, SourceSpec};
+use crate::metrics::registry as metric_registry;
+use crate::pipeline::registry as stage_registry;
+pub use sweep::{StageSweep, WorkingPoint};
+
+/// A scenario error: file, position when known, and message.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {message}", .position.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+pub struct ScenarioError {
+    /// The scenario file.
+    pub file: String,
+    /// Line and column (1-based) of the offending key or value.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong, with the allowed values where there is a fixed set.
+    pub message: String,
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The scenario file.
+    pub path: PathBuf,
+    /// `[scenario] name`.
+    pub name: String,
+    /// `[scenario] description`.
+    pub description: String,
+    /// Rows along axis 0 per compressed chunk (`None`: chosen from the input shape).
+    pub chunk_slices: Option<usize>,
+    /// The input array.
+    pub source: SourceSpec,
+    /// The pipeline with each parameter's values.
+    pub stages: Vec<StageSweep>,
+    /// Distortion metrics to report, registry names in scenario order.
+    pub distortion: Vec<&'static str>,
+    /// Data range for PSNR (`None`: max - min of the original).
+    pub data_range: Option<f64>,
+    /// BLAKE3 hash of the scenario file's bytes.
+    pub hash: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    scenario: RawMeta,
+    input: RawInput,
+    pipeline: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+    #[serde(default)]
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeta {
+    name: String,
+    #[serde(default)]
+    description: String,
+    chunk_slices: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    source: Spanned<String>,
+    shape: Option<Spanned<Vec<i64>>>,
+    dtype: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    distortion: Option<Vec<Spanned<String>>>,
+    data_range: Option<Spanned<f64>>,
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.display().to_string(),
+            position: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Validates scenario text; `path` names it in errors and anchors relative input paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        let fail = |span: Option<std::ops::Range<usize>>, message: String| ScenarioError {
+            file: path.display().to_string(),
+            position: span.map(|s| line_col(text, s.start)),
+            message,
+        };
+        let raw: RawScenario = toml::from_str(text)
+            .map_err(|e| fail(e.span(), e.message().trim().replace('\n', "; ")))?;
+
+        let base = path.parent().unwrap_or(Path::new("."));
+        let raw_layout = match (&raw.input.shape, &raw.input.dtype) {
+            (Some(shape), Some(dtype)) => {
+                let dims = shape
+                    .get_ref()
+                    .iter()
+                    .map(|&d| usize::try_from(d).ok().filter(|&d| d > 0))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| fail(Some(shape.span()), "input.shape needs positive integers".into()))?;
+                let dtype = DType::parse(dtype.get_ref())
+                    .map_err(|e| fail(Some(dtype.span()), format!("input.dtype: {e}")))?;
+                Some((dims, dtype))
+            }
+            (None, None) => None,
+            (Some(s), None) => return Err(fail(Some(s.span()), "input.shape needs input.dtype too".into())),
+            (None, Some(d)) => return Err(fail(Some(d.span()), "input.dtype needs input.shape too".into())),
+        };
+        let source = SourceSpec::parse(raw.input.source.get_ref(), base, raw_layout.clone())
+            .map_err(|e| fail(Some(raw.input.source.span()), format!("input.source: {e}")))?;
+        if raw_layout.is_some() && !matches!(source, SourceSpec::Raw { .. }) {
+            return Err(fail(
+                Some(raw.input.source.span()),
+                "input.shape and input.dtype apply only to raw files".into(),
+            ));
+        }
+
+        let chunk_slices = match &raw.scenario.chunk_slices {
+            Some(c) if *c.get_ref() >= 1 => Some(*c.get_ref() as usize),
+            Some(c) => return Err(fail(Some(c.span()), "scenario.chunk_slices must be >= 1".into())),
+            None => None,
+        };
+
+        if raw.pipeline.is_empty() {
+            return Err(fail(None, "the scenario has no [[pipeline]] stage".into()));
+        }
+        let mut stages = Vec::new();
+        for entry in &raw.pipeline {
+            let table = entry.get_ref();
+            let stage_value = table
+                .iter()
+                .find(|(k, _)| k.get_ref() == "stage")
+                .map(|(_, v)| v)
+                .ok_or_else(|| fail(Some(entry.span()), "pipeline entry has no `stage` key".into()))?;
+            let id = stage_value.get_ref().as_str().ok_or_else(|| {
+                fail(Some(stage_value.span()), "`stage` must be a string".into())
+            })?;
+            let def = stage_registry::find(id).ok_or_else(|| {
+                fail(
+                    Some(stage_value.span()),
+                    format!("unknown stage '{id}' (allowed: {})", stage_registry::ids().join(", ")),
+                )
+            })?;
+            for (key, _) in table.iter().filter(|(k, _)| k.get_ref() != "stage") {
+                if !def.params.iter().any(|p| p.name == key.get_ref()) {
+                    let allowed: Vec<_> = def.params.iter().map(|p| p.name).collect();
+                    let allowed = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
+                    return Err(fail(
+                        Some(key.span()),
+                        format!("unknown parameter '{}' for stage '{}' (allowed: {allowed})", key.get_ref(), def.id),
+                    ));
+                }
+            }
+            let mut params = Vec::new();
+            for param in def.params {
+                match table.iter().find(|(k, _)| k.get_ref() == param.name) {
+                    Some((_, value)) => {
+                        let values = sweep::expand_value(param, value.get_ref()).map_err(|e| {
+                            fail(Some(value.span()), format!("stage '{}': {e}", def.id))
+                        })?;
+                        params.push((param.name, values));
+                    }
+                    None => {
+                        if let Some(v) = param.default_value() {
+                            params.push((param.name, vec![v]));
+                        }
+                    }
+                }
+            }
+            stages.push((def.id, params, entry.span()));
+        }
+        let stages: Vec<StageSweep> = stages
+            .iter()
+            .enumerate()
+            .map(|(i, (id, params, _))| {
+                let repeated = stages.iter().filter(|(other, _, _)| other == id).count() > 1;
+                StageSweep {
+                    stage: id,
+                    label: if repeated { format!("{}:{id}", i + 1) } else { id.to_string() },
+                    params: params.clone(),
+                }
+            })
+            .collect();
+        let points = sweep::count(&stages);
+        if points > sweep::MAX_WORKING_POINTS {
+            return Err(fail(
+                None,
+                format!("the sweeps expand to {points} working points (at most {})", sweep::MAX_WORKING_POINTS),
+            ));
+        }
+
+        let metrics = raw.metrics.unwrap_or(RawMetrics {
+            distortion: None,
+            data_range: None,
+        });
+        let distortion = match &metrics.distortion {
+            None => metric_registry::DISTORTION.iter().map(|m| m.name).collect(),
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    metric_registry::find(n.get_ref()).map(|m| m.name).ok_or_else(|| {
+                        fail(
+                            Some(n.span()),
+                            format!("unknown distortion metric '{}' (allowed: {})", n.get_ref(), metric_registry::names().join(", ")),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let data_range = match &metrics.data_range {
+            Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 => Some(*r.get_ref()),
+            Some(r) => return Err(fail(Some(r.span()), "metrics.data_range must be a finite number > 0".into())),
+            None => None,
+        };
+
+        Ok(Scenario {
+            path: path.to_path_buf(),
+            name: raw.scenario.name,
+            description: raw.scenario.description,
+            chunk_slices,
+            source,
+            stages,
+            distortion,
+            data_range,
+            hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
+        })
+    }
+
+    /// The working points, in expansion order.
+    pub fn working_points(&self) -> Vec<WorkingPoint> {
+        sweep::working_points(&self.stages)
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"
+[scenario]
+name = "seed"
+[input]
+source = "data.h5::/volume"
+[[pipeline]]
+stage = "threshold"
+method = "otsu"
+[[pipeline]]
+stage = "quantize"
+dtype = "uint8"
+bits = { sweep = [4, 6, 8] }
+[[pipeline]]
+stage = "deflate"
+level = { sweep = [1, 6, 9] }
+[metrics]
+distortion = ["mse", "psnr", "max_abs_error"]
+"#;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, Path::new("/s/x.toml"))
+    }
+
+    #[test]
+    fn seed_expands_to_nine_points() {
+        let s = parse(SEED).unwrap();
+        assert_eq!(s.source, SourceSpec::Hdf5 { file: "/s/data.h5".into(), dataset: "/volume".into() });
+        let points = s.working_points();
+        assert_eq!(points.len(), 9);
+        assert_eq!(points[0].swept[0].0, "quantize.bits");
+        assert_eq!(points[8].stages[2].params, [("level", crate::pipeline::ParamValue::Int(9))]);
+        assert_eq!(s.distortion, ["mse", "psnr", "max_abs_error"]);
+    }
+
+    #[test]
+    fn errors_name_line_column_and_allowed_values() {
+        let err = parse(&SEED.replace("stage = \"deflate\"", "stage = \"deflat\"")).unwrap_err().to_string();
+        assert!(err.starts_with("/s/x.toml:14:9: unknown stage 'deflat' (allowed: "), "{err}");
+        assert!(err.contains("deflate") && err.contains("zstd"), "{err}");
+        let err = parse(&SEED.replace("level = {", "levl = {")).unwrap_err().to_string();
+        assert!(err.starts_with("/s/x.toml:15:1: unknown parameter 'levl' for stage 'deflate' (allowed: level)"), "{err}");
+        let err = parse(&SEED.replace("6, 9]", "6, 19]")).unwrap_err().to_string();
+        assert!(err.contains(":15:9:") && err.contains("level = 19 is not in 0..=9"), "{err}");
+        let err = parse(&SEED.replace("\"psnr\"", "\"psnrr\"")).unwrap_err().to_string();
+        assert!(err.contains("unknown distortion metric 'psnrr' (allowed: mse, rmse, psnr"), "{err}");
+        let err = parse(&SEED.replace("[metrics]", "[metric]")).unwrap_err().to_string();
+        assert!(err.starts_with("/s/x.toml:16:") && err.contains("unknown field `metric`"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_is_one_line_with_position() {
+        let err = parse("[scenario]\nname = \"x\n").unwrap_err().to_string();
+        assert!(err.starts_with("/s/x.toml:2:"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn raw_inputs_need_shape_and_dtype() {
+        let raw = SEED.replace("data.h5::/volume", "v.raw");
+        assert!(parse(&raw).unwrap_err().to_string().contains("needs `shape` and `dtype`"));
+        let ok = raw.replace("source = \"v.raw\"", "source = \"v.raw\"\nshape = [4, 5]\ndtype = \"uint16\"");
+        assert!(matches!(parse(&ok).unwrap().source, SourceSpec::Raw { .. }));
+        let bad = raw.replace("source = \"v.raw\"", "source = \"v.raw\"\nshape = [4, 5]\ndtype = \"float16\"");
+        assert!(parse(&bad).unwrap_err().to_string().contains("unknown dtype 'float16'"));
+    }
+}

@@ -1,0 +1,283 @@
+//! Parameter values that sweep: `{ sweep = [..] }` and `{ range = [lo, hi], steps = n,
+//! scale = "lin" | "log" }`, and the expansion of a scenario into working points.
+
+use toml::Value;
+
+use crate::pipeline::{ParamDef, ParamKind, ParamValue, StageConfig};
+
+/// Largest number of working points one scenario may expand to.
+pub const MAX_WORKING_POINTS: usize = 100_000;
+
+/// Turns one TOML parameter value into the list of concrete values it stands for
+/// (one value for a scalar). Every value is checked against the declaration.
+pub fn expand_value(def: &ParamDef, value: &Value) -> Result<Vec<ParamValue>, String> {
+    let values = match value {
+        Value::Table(table) if table.contains_key("sweep") => {
+            if let Some(key) = table.keys().find(|k| *k != "sweep") {
+                return Err(format!("unknown key '{key}' next to `sweep` in {}", def.name));
+            }
+            let Value::Array(items) = &table["sweep"] else {
+                return Err(format!("{}: `sweep` needs a list of values", def.name));
+            };
+            if items.is_empty() {
+                return Err(format!("{}: `sweep` is empty", def.name));
+            }
+            items.iter().map(|v| scalar(def, v)).collect::<Result<Vec<_>, _>>()?
+        }
+        Value::Table(table) if table.contains_key("range") => range(def, table)?,
+        Value::Table(_) => {
+            return Err(format!(
+                "{}: a table value must be {{ sweep = [..] }} or {{ range = [lo, hi], steps = n, scale = \"lin\"|\"log\" }}",
+                def.name
+            ));
+        }
+        other => vec![scalar(def, other)?],
+    };
+    values.into_iter().map(|v| def.check(v)).collect()
+}
+
+fn scalar(def: &ParamDef, value: &Value) -> Result<ParamValue, String> {
+    Ok(match value {
+        Value::Integer(v) => ParamValue::Int(*v),
+        Value::Float(v) => ParamValue::Float(*v),
+        Value::String(v) => ParamValue::Str(v.clone()),
+        Value::Array(items) if matches!(def.kind, ParamKind::Interval) && items.len() == 2 => {
+            let number = |v: &Value| match v {
+                Value::Integer(i) => Some(*i as f64),
+                Value::Float(f) => Some(*f),
+                _ => None,
+            };
+            match (number(&items[0]), number(&items[1])) {
+                (Some(lo), Some(hi)) => ParamValue::Interval([lo, hi]),
+                _ => return Err(format!("{}: an interval is [lo, hi] of numbers", def.name)),
+            }
+        }
+        other => {
+            return Err(format!(
+                "{} = {other} has the wrong type (expected {})",
+                def.name, def.kind
+            ));
+        }
+    })
+}
+
+fn range(def: &ParamDef, table: &toml::Table) -> Result<Vec<ParamValue>, String> {
+    let name = def.name;
+    if let Some(key) = table.keys().find(|k| !["range", "steps", "scale"].contains(&k.as_str())) {
+        return Err(format!("unknown key '{key}' in the range of {name} (allowed: range, steps, scale)"));
+    }
+    let number = |v: &Value| match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    };
+    let bounds = match &table["range"] {
+        Value::Array(b) if b.len() == 2 => (number(&b[0]), number(&b[1])),
+        _ => (None, None),
+    };
+    let (Some(lo), Some(hi)) = bounds else {
+        return Err(format!("{name}: `range` needs [lo, hi] of numbers"));
+    };
+    let steps = match table.get("steps") {
+        Some(Value::Integer(n)) if (2..=10_000).contains(n) => *n as usize,
+        Some(other) => return Err(format!("{name}: `steps` = {other} is not an integer in 2..=10000")),
+        None => return Err(format!("{name}: a range needs `steps`")),
+    };
+    let log = match table.get("scale").map(|v| v.as_str()) {
+        None | Some(Some("lin")) => false,
+        Some(Some("log")) => true,
+        Some(_) => return Err(format!("{name}: `scale` must be \"lin\" or \"log\"")),
+    };
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(format!("{name}: `range` needs finite lo < hi, got [{lo}, {hi}]"));
+    }
+    if log && lo <= 0.0 {
+        return Err(format!("{name}: a log range needs lo > 0, got {lo}"));
+    }
+    let at = |i: usize| {
+        let t = i as f64 / (steps - 1) as f64;
+        if log {
+            (lo.ln() + t * (hi.ln() - lo.ln())).exp()
+        } else {
+            lo + t * (hi - lo)
+        }
+    };
+    // The end points are exact, whatever the rounding of the interpolation.
+    let points = (0..steps).map(|i| match i {
+        0 => lo,
+        i if i == steps - 1 => hi,
+        i => at(i),
+    });
+    Ok(match def.kind {
+        ParamKind::Int { .. } => {
+            let mut ints: Vec<i64> = Vec::new();
+            for v in points.map(|v| v.round() as i64) {
+                if !ints.contains(&v) {
+                    ints.push(v);
+                }
+            }
+            ints.into_iter().map(ParamValue::Int).collect()
+        }
+        ParamKind::Float { .. } => points.map(ParamValue::Float).collect(),
+        kind => return Err(format!("{name} ({kind}) cannot take a numeric range")),
+    })
+}
+
+/// One stage of a scenario with every parameter's list of values.
+#[derive(Debug, Clone)]
+pub struct StageSweep {
+    /// Registered stage id.
+    pub stage: &'static str,
+    /// Label of the stage in parameter names: its id, or `N:id` when the id repeats.
+    pub label: String,
+    /// Each declared parameter that has a value, with its values (one for a fixed value).
+    pub params: Vec<(&'static str, Vec<ParamValue>)>,
+}
+
+/// One combination of parameter values: a concrete pipeline.
+#[derive(Debug, Clone)]
+pub struct WorkingPoint {
+    /// Position in the expansion (the last swept parameter varies fastest).
+    pub index: usize,
+    /// Stable id derived from the concrete pipeline (`wp-` and 10 hex digits).
+    pub id: String,
+    /// The concrete stage configurations.
+    pub stages: Vec<StageConfig>,
+    /// The swept parameters' values, as `stage.param`.
+    pub swept: Vec<(String, ParamValue)>,
+}
+
+/// Expands the product of all swept parameters into working points.
+pub fn working_points(stages: &[StageSweep]) -> Vec<WorkingPoint> {
+    let axes: Vec<(usize, usize)> = stages
+        .iter()
+        .enumerate()
+        .flat_map(|(s, stage)| (0..stage.params.len()).map(move |p| (s, p)))
+        .collect();
+    let total: usize = axes
+        .iter()
+        .map(|&(s, p)| stages[s].params[p].1.len())
+        .product();
+    (0..total)
+        .map(|index| {
+            let mut rest = index;
+            let mut choice = vec![0; axes.len()];
+            for (a, &(s, p)) in axes.iter().enumerate().rev() {
+                let n = stages[s].params[p].1.len();
+                choice[a] = rest % n;
+                rest /= n;
+            }
+            let mut swept = Vec::new();
+            let mut configs: Vec<StageConfig> = stages
+                .iter()
+                .map(|s| StageConfig {
+                    stage: s.stage,
+                    params: Vec::new(),
+                })
+                .collect();
+            for (a, &(s, p)) in axes.iter().enumerate() {
+                let (name, values) = &stages[s].params[p];
+                let value = values[choice[a]].clone();
+                if values.len() > 1 {
+                    swept.push((format!("{}.{name}", stages[s].label), value.clone()));
+                }
+                configs[s].params.push((name, value));
+            }
+            let canonical: Vec<_> = configs.iter().map(StageConfig::to_json).collect();
+            let hash = blake3::hash(serde_json::to_string(&canonical).expect("json").as_bytes());
+            WorkingPoint {
+                index,
+                id: format!("wp-{}", &hash.to_hex()[..10]),
+                stages: configs,
+                swept,
+            }
+        })
+        .collect()
+}
+
+/// Number of working points the sweeps expand to.
+pub fn count(stages: &[StageSweep]) -> usize {
+    stages
+        .iter()
+        .flat_map(|s| s.params.iter().map(|(_, v)| v.len()))
+        .fold(1usize, |acc, n| acc.saturating_mul(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::params::Default;
+
+    const BITS: ParamDef = ParamDef {
+        name: "bits",
+        kind: ParamKind::Int { min: 1, max: 16 },
+        default: Default::Int(8),
+        doc: "",
+    };
+    const BOUND: ParamDef = ParamDef {
+        name: "abs_error",
+        kind: ParamKind::Float { min: 0.0, max: 1e9 },
+        default: Default::Float(1e-3),
+        doc: "",
+    };
+
+    fn parse(text: &str) -> Value {
+        toml::from_str::<toml::Table>(&format!("v = {text}")).unwrap()["v"].clone()
+    }
+
+    #[test]
+    fn scalars_and_sweeps() {
+        assert_eq!(expand_value(&BITS, &parse("4")).unwrap(), [ParamValue::Int(4)]);
+        assert_eq!(
+            expand_value(&BITS, &parse("{ sweep = [4, 6, 8] }")).unwrap(),
+            [ParamValue::Int(4), ParamValue::Int(6), ParamValue::Int(8)]
+        );
+        let err = expand_value(&BITS, &parse("{ sweep = [4, 17] }")).unwrap_err();
+        assert!(err.contains("1..=16"), "{err}");
+        assert!(expand_value(&BITS, &parse("{ swep = [4] }")).is_err());
+        assert!(expand_value(&BITS, &parse("{ sweep = [] }")).unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn log_range_hits_end_points_and_decades() {
+        let v = expand_value(&BOUND, &parse("{ range = [1e-4, 1e-1], steps = 4, scale = \"log\" }")).unwrap();
+        let f: Vec<f64> = v.iter().map(|v| match v { ParamValue::Float(f) => *f, _ => panic!() }).collect();
+        assert_eq!(f[0], 1e-4);
+        assert_eq!(f[3], 1e-1);
+        assert!((f[1] / 1e-3 - 1.0).abs() < 1e-12 && (f[2] / 1e-2 - 1.0).abs() < 1e-12, "{f:?}");
+        assert!(expand_value(&BOUND, &parse("{ range = [0, 1], steps = 3, scale = \"log\" }")).is_err());
+    }
+
+    #[test]
+    fn integer_ranges_round_and_deduplicate() {
+        let v = expand_value(&BITS, &parse("{ range = [1, 3], steps = 5 }")).unwrap();
+        assert_eq!(v, [ParamValue::Int(1), ParamValue::Int(2), ParamValue::Int(3)]);
+    }
+
+    #[test]
+    fn product_order_and_stable_ids() {
+        let stages = vec![
+            StageSweep {
+                stage: "quantize",
+                label: "quantize".into(),
+                params: vec![("bits", vec![ParamValue::Int(4), ParamValue::Int(8)])],
+            },
+            StageSweep {
+                stage: "deflate",
+                label: "deflate".into(),
+                params: vec![("level", vec![ParamValue::Int(1), ParamValue::Int(6), ParamValue::Int(9)])],
+            },
+        ];
+        let points = working_points(&stages);
+        assert_eq!(points.len(), 6);
+        assert_eq!(count(&stages), 6);
+        assert_eq!(points[1].swept, [("quantize.bits".to_string(), ParamValue::Int(4)), ("deflate.level".to_string(), ParamValue::Int(6))]);
+        assert_eq!(points[3].stages[0].params, [("bits", ParamValue::Int(8))]);
+        let ids: std::collections::HashSet<_> = points.iter().map(|p| p.id.clone()).collect();
+        assert_eq!(ids.len(), 6);
+        // The id depends on the concrete pipeline only, not on the position in the sweep.
+        let reordered = vec![stages[0].clone(), StageSweep { params: vec![("level", vec![ParamValue::Int(6)])], ..stages[1].clone() }];
+        let single = working_points(&reordered);
+        assert_eq!(single[0].id, points[1].id);
+    }
+}
