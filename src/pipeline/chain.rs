@@ -1,5 +1,6 @@
 //! A codec chain: array->array stages, one array->bytes stage, bytes->bytes stages.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use super::registry;
@@ -154,19 +155,19 @@ impl Chain {
         let start = Instant::now();
         let prepared = encode_through(&self.array_stages, chunk.clone())?;
         let serialised = self.to_bytes.1.encode(&prepared)?;
-        let mut bytes = serialised.clone();
+        let mut bytes = Cow::Borrowed(serialised.as_slice());
         for (_, stage) in &self.byte_stages {
-            bytes = stage.encode(&bytes)?;
+            bytes = Cow::Owned(stage.encode(&bytes)?);
         }
         let encode_seconds = start.elapsed().as_secs_f64();
 
         let start = Instant::now();
-        let mut restored = bytes.clone();
+        let mut restored = Cow::Borrowed(bytes.as_ref());
         for (_, stage) in self.byte_stages.iter().rev() {
-            restored = stage.decode(&restored)?;
+            restored = Cow::Owned(stage.decode(&restored)?);
         }
         let decode_bytes_seconds = start.elapsed().as_secs_f64();
-        if restored != serialised {
+        if *restored != *serialised {
             let ids: Vec<_> = self.byte_stages.iter().map(|(id, _)| *id).collect();
             return Err(CodecError::new(
                 "chain",

@@ -32,6 +32,9 @@ impl fmt::Display for ParamKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ParamKind::Int { min, max } => write!(f, "integer {min}..={max}"),
+            ParamKind::Float { min, max } if *min == f64::MIN && *max == f64::MAX => {
+                write!(f, "finite float")
+            }
             ParamKind::Float { min, max } => write!(f, "float {min}..={max}"),
             ParamKind::Choice(options) => write!(f, "one of {}", options.join(", ")),
             ParamKind::Interval => write!(f, "[lo, hi] with lo < hi"),
