@@ -22,11 +22,14 @@ fn main() {
     for line in lock.lines() {
         if let Some(n) = line.strip_prefix("name = ") {
             name = Some(n.trim_matches('"').to_string());
-        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
-            if RECORDED.contains(&n.as_str()) {
-                versions.push(format!("{n}={}", v.trim_matches('"')));
-            }
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take())
+            && RECORDED.contains(&n.as_str())
+        {
+            versions.push(format!("{n}={}", v.trim_matches('"')));
         }
     }
-    println!("cargo:rustc-env=PHOTONQA_CRATE_VERSIONS={}", versions.join(";"));
+    println!(
+        "cargo:rustc-env=PHOTONQA_CRATE_VERSIONS={}",
+        versions.join(";")
+    );
 }

@@ -25,7 +25,9 @@ pub fn threshold(histogram: &Histogram) -> f64 {
         .collect();
     if occupied.len() <= 1 {
         // scikit-image returns the value of a constant image.
-        return occupied.first().map_or(histogram.centers[0], |&i| histogram.centers[i]);
+        return occupied
+            .first()
+            .map_or(histogram.centers[0], |&i| histogram.centers[i]);
     }
     let k = match histogram.dtype {
         DType::Float32 => best_split::<f32>(histogram),
@@ -37,7 +39,11 @@ pub fn threshold(histogram: &Histogram) -> f64 {
 /// Index of the first maximum of the between-class variance, products in precision `P`.
 fn best_split<P: Float>(histogram: &Histogram) -> usize {
     let counts: Vec<f32> = histogram.counts.iter().map(|&c| c as f32).collect();
-    let centers: Vec<P> = histogram.centers.iter().map(|&x| P::from(x).expect("finite")).collect();
+    let centers: Vec<P> = histogram
+        .centers
+        .iter()
+        .map(|&x| P::from(x).expect("finite"))
+        .collect();
     let n = counts.len();
     let cumsum = |values: &mut dyn Iterator<Item = P>| -> Vec<P> {
         values
@@ -47,14 +53,21 @@ fn best_split<P: Float>(histogram: &Histogram) -> usize {
             })
             .collect()
     };
-    let weight1: Vec<f32> = counts.iter().scan(0f32, |acc, &c| {
-        *acc += c;
-        Some(*acc)
-    }).collect();
-    let mut weight2: Vec<f32> = counts.iter().rev().scan(0f32, |acc, &c| {
-        *acc += c;
-        Some(*acc)
-    }).collect();
+    let weight1: Vec<f32> = counts
+        .iter()
+        .scan(0f32, |acc, &c| {
+            *acc += c;
+            Some(*acc)
+        })
+        .collect();
+    let mut weight2: Vec<f32> = counts
+        .iter()
+        .rev()
+        .scan(0f32, |acc, &c| {
+            *acc += c;
+            Some(*acc)
+        })
+        .collect();
     weight2.reverse();
     let product = |i: usize| P::from(counts[i]).expect("finite") * centers[i];
     let sum1 = cumsum(&mut (0..n).map(product));

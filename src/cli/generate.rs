@@ -52,7 +52,8 @@ fn parse_shape(text: &str) -> Result<[usize; 3], String> {
         .map(|d| d.trim().parse::<usize>())
         .collect::<Result<_, _>>()
         .map_err(|_| format!("'{text}' is not Z,Y,X"))?;
-    dims.try_into().map_err(|_| format!("'{text}' is not Z,Y,X (three sizes)"))
+    dims.try_into()
+        .map_err(|_| format!("'{text}' is not Z,Y,X (three sizes)"))
 }
 
 enum Output {
@@ -77,16 +78,21 @@ pub(super) fn run(args: GenArgs) -> Result<(), String> {
         None => Output::Hdf5(args.out.clone().into(), "/volume".into()),
     };
     let shape = args.shape;
-    let slabs = (0..shape[0]).step_by(SLAB_ROWS).map(|z| z..(z + SLAB_ROWS).min(shape[0]));
+    let slabs = (0..shape[0])
+        .step_by(SLAB_ROWS)
+        .map(|z| z..(z + SLAB_ROWS).min(shape[0]));
     let volume = |rows| NdArray::Float32(phantom.slab(rows).into_dyn());
     match output {
         Output::Npy(path) => {
             if args.labels {
                 return Err("--labels needs HDF5 output".into());
             }
-            let mut writer = NpyWriter::create(&path, &shape, DType::Float32).map_err(|e| e.to_string())?;
+            let mut writer =
+                NpyWriter::create(&path, &shape, DType::Float32).map_err(|e| e.to_string())?;
             for rows in slabs {
-                writer.write_slab(&volume(rows)).map_err(|e| e.to_string())?;
+                writer
+                    .write_slab(&volume(rows))
+                    .map_err(|e| e.to_string())?;
             }
             writer.finish().map_err(|e| e.to_string())?;
         }
@@ -98,9 +104,13 @@ pub(super) fn run(args: GenArgs) -> Result<(), String> {
                 "photonqa_version": env!("CARGO_PKG_VERSION"),
                 "params": params,
             });
-            writer.set_attr("photonqa", &provenance.to_string()).map_err(|e| e.to_string())?;
+            writer
+                .set_attr("photonqa", &provenance.to_string())
+                .map_err(|e| e.to_string())?;
             for rows in slabs.clone() {
-                writer.write_slab(&volume(rows)).map_err(|e| e.to_string())?;
+                writer
+                    .write_slab(&volume(rows))
+                    .map_err(|e| e.to_string())?;
             }
             drop(writer);
             if args.labels {
@@ -121,9 +131,13 @@ fn write_labels(
     shape: [usize; 3],
     slabs: impl Iterator<Item = std::ops::Range<usize>>,
 ) -> Result<(), String> {
-    let mut writer = Hdf5Writer::append(file, "/labels", &shape, DType::Uint8, 16).map_err(|e| e.to_string())?;
+    let mut writer =
+        Hdf5Writer::append(file, "/labels", &shape, DType::Uint8, 16).map_err(|e| e.to_string())?;
     writer
-        .set_attr("meaning", "0 air, 1 melt, 2 gas, 3 crystal (noiseless ground truth)")
+        .set_attr(
+            "meaning",
+            "0 air, 1 melt, 2 gas, 3 crystal (noiseless ground truth)",
+        )
         .map_err(|e| e.to_string())?;
     for rows in slabs {
         writer

@@ -99,7 +99,10 @@ fn execute(command: Command) -> Result<(), String> {
                 threads,
             };
             let summary = runner::run(&scenario, &options)?;
-            println!("{}", report::text_table(&summary.rows, &scenario.distortion));
+            println!(
+                "{}",
+                report::text_table(&summary.rows, &scenario.distortion)
+            );
             println!(
                 "\n{} working points measured, {} already in {} (resumed); results in {}",
                 summary.measured,
@@ -140,8 +143,12 @@ fn execute(command: Command) -> Result<(), String> {
                     .map_err(|e| e.to_string())
             };
             let (a, b) = (open(&original)?, open(&decoded)?);
-            let comparison =
-                runner::compare::compare(a.as_ref(), b.as_ref(), data_range, DEFAULT_MEMORY_BUDGET)?;
+            let comparison = runner::compare::compare(
+                a.as_ref(),
+                b.as_ref(),
+                data_range,
+                DEFAULT_MEMORY_BUDGET,
+            )?;
             if json {
                 let mut object = Map::new();
                 for (name, value) in &comparison.metrics {
@@ -154,7 +161,11 @@ fn execute(command: Command) -> Result<(), String> {
                 for (name, value) in &comparison.metrics {
                     println!("{name:<14} {}", report::format_metric(*value));
                 }
-                println!("{:<14} {}", "data_range", report::format_metric(comparison.data_range));
+                println!(
+                    "{:<14} {}",
+                    "data_range",
+                    report::format_metric(comparison.data_range)
+                );
             }
             Ok(())
         }
@@ -165,10 +176,18 @@ fn execute(command: Command) -> Result<(), String> {
                 } else {
                     format!(" (aliases: {})", def.aliases.join(", "))
                 };
-                println!("{} [{}{}]{aliases}", def.id, def.kind.name(), if def.lossless { ", lossless" } else { "" });
+                println!(
+                    "{} [{}{}]{aliases}",
+                    def.id,
+                    def.kind.name(),
+                    if def.lossless { ", lossless" } else { "" }
+                );
                 println!("    {}", def.summary);
                 for p in def.params {
-                    println!("    {:<10} {} (default {}): {}", p.name, p.kind, p.default, p.doc);
+                    println!(
+                        "    {:<10} {} (default {}): {}",
+                        p.name, p.kind, p.default, p.doc
+                    );
                 }
             }
             Ok(())
@@ -179,7 +198,9 @@ fn execute(command: Command) -> Result<(), String> {
 /// Parses a byte size: a number with an optional unit B, K/KiB, M/MiB, G/GiB (binary units).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: f64 = number
         .parse()
@@ -190,7 +211,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        other => return Err(format!("unknown size unit '{other}' (use B, KiB, MiB, GiB, TiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' (use B, KiB, MiB, GiB, TiB)"
+            ));
+        }
     };
     Ok((number * scale as f64) as u64)
 }

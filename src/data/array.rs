@@ -390,7 +390,10 @@ impl NdArray {
 }
 
 /// `other` as the typed array of the same element type as `like`, if its dtype matches.
-pub fn typed_like<'a, T: FromNdArray>(_like: &ArrayD<T>, other: &'a NdArray) -> Option<&'a ArrayD<T>> {
+pub fn typed_like<'a, T: FromNdArray>(
+    _like: &ArrayD<T>,
+    other: &'a NdArray,
+) -> Option<&'a ArrayD<T>> {
     T::ref_nd(other)
 }
 

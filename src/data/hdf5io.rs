@@ -6,9 +6,9 @@ use std::path::Path;
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use ndarray::IxDyn;
 
+use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
 use super::source::{VolumeSource, check_rows};
-use super::DataError;
 use crate::{with_array, with_dtype};
 
 /// A numeric HDF5 dataset of rank 2 or 3.
@@ -28,9 +28,9 @@ impl Hdf5Source {
         }
         let h5 = hdf5::File::open(file)
             .map_err(|e| DataError::new(&label, format!("cannot open as HDF5: {e}")))?;
-        let ds = h5.dataset(dataset).map_err(|_| {
-            DataError::new(&label, format!("no dataset '{dataset}' in the file"))
-        })?;
+        let ds = h5
+            .dataset(dataset)
+            .map_err(|_| DataError::new(&label, format!("no dataset '{dataset}' in the file")))?;
         let descriptor = ds
             .dtype()
             .and_then(|t| t.to_descriptor())
@@ -174,7 +174,8 @@ impl Hdf5Writer {
 
 /// Writes a whole (small) array as an HDF5 dataset.
 pub fn write_hdf5(file: &Path, path: &str, array: &NdArray) -> Result<(), DataError> {
-    let mut writer = Hdf5Writer::create(file, path, array.shape(), array.dtype(), array.shape()[0])?;
+    let mut writer =
+        Hdf5Writer::create(file, path, array.shape(), array.dtype(), array.shape()[0])?;
     writer.write_slab(array)
 }
 
@@ -219,6 +220,9 @@ mod tests {
         let arr = ArrayD::<f32>::zeros(IxDyn(&[2, 2])).into_nd();
         write_hdf5(&path, "/x", &arr).unwrap();
         let err = Hdf5Source::open(&path, "/nope").err().unwrap().to_string();
-        assert!(err.contains("a.h5::/nope") && err.contains("no dataset"), "{err}");
+        assert!(
+            err.contains("a.h5::/nope") && err.contains("no dataset"),
+            "{err}"
+        );
     }
 }

@@ -65,11 +65,15 @@ mod tests {
     fn npy_round_trip_through_raw_source() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.npy");
-        let array = ArrayD::from_shape_fn(IxDyn(&[4, 3]), |ix| (ix[0] * 3 + ix[1]) as i16 - 5).into_nd();
+        let array =
+            ArrayD::from_shape_fn(IxDyn(&[4, 3]), |ix| (ix[0] * 3 + ix[1]) as i16 - 5).into_nd();
         write_npy(&path, &array).unwrap();
         let source = RawSource::open_npy(&path).unwrap();
         assert_eq!(source.shape(), &[4, 3]);
         assert_eq!(source.read_slab(0..4).unwrap(), array);
-        assert_eq!(source.read_slab(1..3).unwrap().to_le_bytes(), array.to_le_bytes()[6..18]);
+        assert_eq!(
+            source.read_slab(1..3).unwrap().to_le_bytes(),
+            array.to_le_bytes()[6..18]
+        );
     }
 }

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::npy::header::{Header, Layout};
 
+use super::DataError;
 use super::array::{DType, Element, IntoNdArray, NdArray};
 use super::hdf5io::Hdf5Source;
-use super::DataError;
 use crate::with_dtype;
 
 /// An input array that can be read slab by slab along axis 0, from any thread.
@@ -77,7 +77,7 @@ impl SourceSpec {
             if p.is_absolute() {
                 p.to_path_buf()
             } else {
-                base.join(p)
+                normalize(&base.join(p))
             }
         };
         if let Some((file, dataset)) = text.split_once("::") {
@@ -100,7 +100,10 @@ impl SourceSpec {
         if lower.ends_with(".npy") {
             return Ok(SourceSpec::Npy(resolve(text)));
         }
-        if [".h5", ".hdf5", ".nxs", ".hdf"].iter().any(|e| lower.ends_with(e)) {
+        if [".h5", ".hdf5", ".nxs", ".hdf"]
+            .iter()
+            .any(|e| lower.ends_with(e))
+        {
             return Err(format!(
                 "'{text}' is an HDF5 file: name the dataset as '{text}::/path/to/dataset'"
             ));
@@ -131,16 +134,40 @@ impl SourceSpec {
     }
 }
 
+/// Removes `dir/..` pairs lexically, so that labels read `reference-data/x.h5` rather than
+/// `scenarios/../reference-data/x.h5`.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Rejects shapes photonqa cannot process: rank other than 2-3 or an empty axis.
 pub fn check_shape(label: &str, shape: &[usize]) -> Result<(), DataError> {
     if !(2..=3).contains(&shape.len()) {
         return Err(DataError::new(
             label,
-            format!("array has rank {} (shape {shape:?}); photonqa needs rank 2 or 3", shape.len()),
+            format!(
+                "array has rank {} (shape {shape:?}); photonqa needs rank 2 or 3",
+                shape.len()
+            ),
         ));
     }
     if shape.contains(&0) {
-        return Err(DataError::new(label, format!("array is empty (shape {shape:?})")));
+        return Err(DataError::new(
+            label,
+            format!("array is empty (shape {shape:?})"),
+        ));
     }
     Ok(())
 }
@@ -175,16 +202,19 @@ impl RawSource {
         let label = path.display().to_string();
         let err = |m: String| DataError::new(&label, m);
         let mut file = File::open(path).map_err(|e| err(e.to_string()))?;
-        let header =
-            Header::from_reader(&mut file).map_err(|e| err(format!("not a valid .npy file: {e}")))?;
+        let header = Header::from_reader(&mut file)
+            .map_err(|e| err(format!("not a valid .npy file: {e}")))?;
         if matches!(header.layout, Layout::Fortran) {
             return Err(err(
                 "Fortran-order .npy is not supported; save it with numpy.ascontiguousarray".into(),
             ));
         }
         let descr = header.type_descriptor.to_string();
-        let dtype = npy_dtype(descr.trim_matches('\''))
-            .ok_or_else(|| err(format!("unsupported .npy dtype {descr} (need a little-endian numeric dtype)")))?;
+        let dtype = npy_dtype(descr.trim_matches('\'')).ok_or_else(|| {
+            err(format!(
+                "unsupported .npy dtype {descr} (need a little-endian numeric dtype)"
+            ))
+        })?;
         let offset = file.stream_position().map_err(|e| err(e.to_string()))?;
         let source = RawSource {
             file,
@@ -272,9 +302,11 @@ impl VolumeSource for RawSource {
             .file
             .try_clone()
             .map_err(|e| DataError::new(&self.label, e.to_string()))?;
-        file.seek(SeekFrom::Start(self.offset + (rows.start * row_bytes) as u64))
-            .and_then(|_| file.read_exact(&mut bytes))
-            .map_err(|e| DataError::new(&self.label, format!("cannot read rows {rows:?}: {e}")))?;
+        file.seek(SeekFrom::Start(
+            self.offset + (rows.start * row_bytes) as u64,
+        ))
+        .and_then(|_| file.read_exact(&mut bytes))
+        .map_err(|e| DataError::new(&self.label, format!("cannot read rows {rows:?}: {e}")))?;
         let mut shape = self.shape.clone();
         shape[0] = rows.len();
         Ok(with_dtype!(self.dtype, T => {
@@ -289,7 +321,10 @@ pub fn check_rows(source: &dyn VolumeSource, rows: &Range<usize>) -> Result<(), 
     if rows.start >= rows.end || rows.end > source.shape()[0] {
         return Err(DataError::new(
             source.label(),
-            format!("rows {rows:?} outside axis 0 of length {}", source.shape()[0]),
+            format!(
+                "rows {rows:?} outside axis 0 of length {}",
+                source.shape()[0]
+            ),
         ));
     }
     Ok(())
@@ -348,8 +383,24 @@ mod tests {
             SourceSpec::parse("/abs/v.npy", base, None).unwrap(),
             SourceSpec::Npy("/abs/v.npy".into())
         );
-        assert!(SourceSpec::parse("a.h5", base, None).unwrap_err().contains("::/path"));
-        assert!(SourceSpec::parse("a.bin", base, None).unwrap_err().contains("shape"));
+        assert!(
+            SourceSpec::parse("a.h5", base, None)
+                .unwrap_err()
+                .contains("::/path")
+        );
+        assert_eq!(
+            SourceSpec::parse("../r/v.npy", Path::new("scenarios"), None).unwrap(),
+            SourceSpec::Npy("r/v.npy".into())
+        );
+        assert_eq!(
+            SourceSpec::parse("../../v.npy", Path::new("s"), None).unwrap(),
+            SourceSpec::Npy("../v.npy".into())
+        );
+        assert!(
+            SourceSpec::parse("a.bin", base, None)
+                .unwrap_err()
+                .contains("shape")
+        );
         assert!(matches!(
             SourceSpec::parse("a.bin", base, Some((vec![2, 3], DType::Uint16))).unwrap(),
             SourceSpec::Raw { .. }

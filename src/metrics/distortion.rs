@@ -40,7 +40,10 @@ impl ErrorSums {
             ));
         }
         if original.dtype() != decoded.dtype() {
-            return ErrorSums::of(&NdArray::Float64(original.to_f64()), &NdArray::Float64(decoded.to_f64()));
+            return ErrorSums::of(
+                &NdArray::Float64(original.to_f64()),
+                &NdArray::Float64(decoded.to_f64()),
+            );
         }
         Ok(with_array!(original, x => {
             let y = typed_like(x, decoded).expect("dtype checked");
@@ -129,12 +132,18 @@ mod tests {
     use ndarray::{ArrayD, IxDyn};
 
     fn arr(v: Vec<f32>) -> NdArray {
-        ArrayD::from_shape_vec(IxDyn(&[1, v.len()]), v).unwrap().into_nd()
+        ArrayD::from_shape_vec(IxDyn(&[1, v.len()]), v)
+            .unwrap()
+            .into_nd()
     }
 
     #[test]
     fn known_values() {
-        let s = ErrorSums::of(&arr(vec![0.0, 1.0, 2.0, 3.0]), &arr(vec![0.0, 1.5, 2.0, 2.0])).unwrap();
+        let s = ErrorSums::of(
+            &arr(vec![0.0, 1.0, 2.0, 3.0]),
+            &arr(vec![0.0, 1.5, 2.0, 2.0]),
+        )
+        .unwrap();
         assert_eq!(s.mse(), (0.25 + 1.0) / 4.0);
         assert_eq!((MAX_ABS_ERROR.compute)(&s, 3.0), 1.0);
         assert_eq!((MEAN_ERROR.compute)(&s, 3.0), -0.5 / 4.0);
@@ -158,6 +167,10 @@ mod tests {
 
     #[test]
     fn rejects_shape_mismatch() {
-        assert!(ErrorSums::of(&arr(vec![0.0; 3]), &arr(vec![0.0; 4])).unwrap_err().contains("cannot compare"));
+        assert!(
+            ErrorSums::of(&arr(vec![0.0; 3]), &arr(vec![0.0; 4]))
+                .unwrap_err()
+                .contains("cannot compare")
+        );
     }
 }

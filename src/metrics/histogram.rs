@@ -133,7 +133,9 @@ impl<F: Float + NumCast> FloatEdges<F> {
 
     fn index(&self, v: F) -> usize {
         let n = F::from(FLOAT_BINS).expect("representable");
-        let mut i = (((v - self.first) / self.denom) * n).to_usize().unwrap_or(0);
+        let mut i = (((v - self.first) / self.denom) * n)
+            .to_usize()
+            .unwrap_or(0);
         if i >= FLOAT_BINS {
             i = FLOAT_BINS - 1;
         }
@@ -162,7 +164,9 @@ mod tests {
 
     #[test]
     fn float_edges_put_extremes_in_first_and_last_bin() {
-        let a = ArrayD::from_shape_vec(IxDyn(&[1, 4]), vec![0.0f32, 0.5, 0.999, 1.0]).unwrap().into_nd();
+        let a = ArrayD::from_shape_vec(IxDyn(&[1, 4]), vec![0.0f32, 0.5, 0.999, 1.0])
+            .unwrap()
+            .into_nd();
         let binning = Binning::new(DType::Float32, 0.0, 1.0).unwrap();
         let mut counts = binning.zeros();
         binning.accumulate(&a, &mut counts);
@@ -175,7 +179,9 @@ mod tests {
 
     #[test]
     fn integers_get_one_bin_per_value() {
-        let a = ArrayD::from_shape_vec(IxDyn(&[1, 5]), vec![-2i16, -2, 0, 3, 3]).unwrap().into_nd();
+        let a = ArrayD::from_shape_vec(IxDyn(&[1, 5]), vec![-2i16, -2, 0, 3, 3])
+            .unwrap()
+            .into_nd();
         let binning = Binning::new(DType::Int16, -2.0, 3.0).unwrap();
         let mut counts = binning.zeros();
         binning.accumulate(&a, &mut counts);

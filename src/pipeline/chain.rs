@@ -24,11 +24,8 @@ pub struct ArrayStage {
 /// Gives the whole-volume statistics of the output of a chain prefix.
 pub trait StatsProvider {
     /// Statistics of the input after `prefix` has encoded it; `key` identifies the prefix.
-    fn stats_for<'a>(
-        &'a mut self,
-        prefix: &'a [ArrayStage],
-        key: &str,
-    ) -> Box<dyn InputStats + 'a>;
+    fn stats_for<'a>(&'a mut self, prefix: &'a [ArrayStage], key: &str)
+    -> Box<dyn InputStats + 'a>;
 }
 
 /// A built codec chain for one working point.
@@ -132,7 +129,11 @@ impl Chain {
             let (prefix, rest) = self.array_stages.split_at_mut(index);
             let stage = &mut rest[0];
             if stage.codec.needs_fit() {
-                let key: String = prefix.iter().map(|s| s.key.as_str()).collect::<Vec<_>>().join("|");
+                let key: String = prefix
+                    .iter()
+                    .map(|s| s.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join("|");
                 let mut stats = provider.stats_for(prefix, &key);
                 stage
                     .codec

@@ -116,10 +116,9 @@ impl ParamDef {
                     Err(format!("{name} = {v} is not in {min}..={max}"))
                 }
             }
-            (ParamKind::Float { min, max }, ParamValue::Int(v)) => {
-                self.check(ParamValue::Float(v as f64))
-                    .map_err(|_| format!("{name} = {v} is not in {min}..={max}"))
-            }
+            (ParamKind::Float { min, max }, ParamValue::Int(v)) => self
+                .check(ParamValue::Float(v as f64))
+                .map_err(|_| format!("{name} = {v} is not in {min}..={max}")),
             (ParamKind::Float { min, max }, ParamValue::Float(v)) => {
                 if v.is_finite() && v >= min && v <= max {
                     Ok(ParamValue::Float(v))
@@ -144,7 +143,9 @@ impl ParamDef {
                     Err(format!("{name} = [{lo}, {hi}] needs finite lo < hi"))
                 }
             }
-            (kind, value) => Err(format!("{name} = {value} has the wrong type (expected {kind})")),
+            (kind, value) => Err(format!(
+                "{name} = {value} has the wrong type (expected {kind})"
+            )),
         }
     }
 
@@ -178,7 +179,10 @@ impl StageConfig {
     pub fn int(&self, name: &str) -> i64 {
         match self.get(name) {
             Some(ParamValue::Int(v)) => *v,
-            other => unreachable!("stage {} param {name} is {other:?}, checked at validation", self.stage),
+            other => unreachable!(
+                "stage {} param {name} is {other:?}, checked at validation",
+                self.stage
+            ),
         }
     }
 
@@ -186,7 +190,10 @@ impl StageConfig {
     pub fn float(&self, name: &str) -> f64 {
         match self.get(name) {
             Some(ParamValue::Float(v)) => *v,
-            other => unreachable!("stage {} param {name} is {other:?}, checked at validation", self.stage),
+            other => unreachable!(
+                "stage {} param {name} is {other:?}, checked at validation",
+                self.stage
+            ),
         }
     }
 
@@ -202,7 +209,10 @@ impl StageConfig {
     pub fn str(&self, name: &str) -> &str {
         match self.get(name) {
             Some(ParamValue::Str(v)) => v,
-            other => unreachable!("stage {} param {name} is {other:?}, checked at validation", self.stage),
+            other => unreachable!(
+                "stage {} param {name} is {other:?}, checked at validation",
+                self.stage
+            ),
         }
     }
 
@@ -242,8 +252,18 @@ mod tests {
     #[test]
     fn checks_ranges_and_types() {
         assert_eq!(LEVEL.check(ParamValue::Int(9)), Ok(ParamValue::Int(9)));
-        assert!(LEVEL.check(ParamValue::Int(10)).unwrap_err().contains("1..=9"));
-        assert!(LEVEL.check(ParamValue::Float(2.0)).unwrap_err().contains("wrong type"));
+        assert!(
+            LEVEL
+                .check(ParamValue::Int(10))
+                .unwrap_err()
+                .contains("1..=9")
+        );
+        assert!(
+            LEVEL
+                .check(ParamValue::Float(2.0))
+                .unwrap_err()
+                .contains("wrong type")
+        );
         let ratio = ParamDef {
             name: "x",
             kind: ParamKind::Float { min: 0.0, max: 1.0 },

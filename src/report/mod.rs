@@ -18,13 +18,24 @@ pub fn text_table(rows: &[PointResult], metrics: &[&str]) -> String {
     let mut table = vec![header];
     for row in rows {
         let mut cells = vec![row.point_id.clone()];
-        cells.extend(params.iter().map(|p| row.params.get(*p).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default()));
+        cells.extend(params.iter().map(|p| {
+            row.params
+                .get(*p)
+                .map(|v| v.to_string().trim_matches('"').to_string())
+                .unwrap_or_default()
+        }));
         match &row.rate {
-            Some(rate) => cells.extend([format!("{:.3}", rate.ratio), format!("{:.4}", rate.bits_per_value)]),
+            Some(rate) => cells.extend([
+                format!("{:.3}", rate.ratio),
+                format!("{:.4}", rate.bits_per_value),
+            ]),
             None => cells.extend(["-".to_string(), "-".to_string()]),
         }
         cells.extend(metrics.iter().map(|m| {
-            row.distortion.get(*m).and_then(metric_value).map_or("-".into(), format_metric)
+            row.distortion
+                .get(*m)
+                .and_then(metric_value)
+                .map_or("-".into(), format_metric)
         }));
         cells.push(match row.status {
             Status::Ok => "ok".into(),
@@ -34,7 +45,13 @@ pub fn text_table(rows: &[PointResult], metrics: &[&str]) -> String {
     }
     let columns = table[0].len();
     let widths: Vec<usize> = (0..columns)
-        .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     table
         .iter()
@@ -43,7 +60,13 @@ pub fn text_table(rows: &[PointResult], metrics: &[&str]) -> String {
                 .iter()
                 .zip(&widths)
                 .enumerate()
-                .map(|(i, (cell, w))| if i + 1 == columns { cell.clone() } else { format!("{cell:<w$}") })
+                .map(|(i, (cell, w))| {
+                    if i + 1 == columns {
+                        cell.clone()
+                    } else {
+                        format!("{cell:<w$}")
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("  ")
                 .trim_end()

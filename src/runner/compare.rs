@@ -5,8 +5,8 @@ use rayon::prelude::*;
 use super::Plan;
 use super::passes::min_max;
 use crate::data::{NdArray, VolumeSource};
-use crate::metrics::registry as metric_registry;
 use crate::metrics::ErrorSums;
+use crate::metrics::registry as metric_registry;
 
 /// Every distortion metric between two arrays.
 #[derive(Debug, Clone)]
@@ -42,7 +42,9 @@ pub fn compare(
         .chunks
         .par_iter()
         .map(|rows| {
-            let a = original.read_slab(rows.clone()).map_err(|e| e.to_string())?;
+            let a = original
+                .read_slab(rows.clone())
+                .map_err(|e| e.to_string())?;
             let b = decoded.read_slab(rows.clone()).map_err(|e| e.to_string())?;
             let (lo, hi) = finite_range(&a, original.label())?;
             finite_range(&b, decoded.label())?;

@@ -17,8 +17,8 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::data::VolumeSource;
-use crate::metrics::registry as metric_registry;
 use crate::metrics::ErrorSums;
+use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
 use crate::scenario::{Scenario, WorkingPoint};
 use passes::{FitCache, Passes};
@@ -103,8 +103,13 @@ pub fn build_chains(
         .working_points()
         .into_iter()
         .map(|point| {
-            let chain = Chain::build(&point.stages, source.dtype())
-                .map_err(|e| format!("{}: working point {}: {e}", scenario.path.display(), point.id))?;
+            let chain = Chain::build(&point.stages, source.dtype()).map_err(|e| {
+                format!(
+                    "{}: working point {}: {e}",
+                    scenario.path.display(),
+                    point.id
+                )
+            })?;
             Ok((point, chain))
         })
         .collect()
@@ -172,7 +177,10 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
         Ok(())
     })?;
     let done = log.done();
-    let skipped = chains.iter().filter(|(p, _)| done.contains_key(&p.id)).count();
+    let skipped = chains
+        .iter()
+        .filter(|(p, _)| done.contains_key(&p.id))
+        .count();
     chains.retain(|(p, _)| !done.contains_key(&p.id));
 
     progress.set_message("fitting");
@@ -225,7 +233,12 @@ fn measure(passes: &Passes, chain: &Chain, progress: &ProgressBar) -> Result<Mea
     let partials = passes.map_chunks(progress, |chunk| {
         let trip = chain.round_trip(&chunk).map_err(|e| e.to_string())?;
         let sums = ErrorSums::of(&chunk, &trip.decoded)?;
-        Ok((trip.encoded_bytes as u64, sums, trip.encode_seconds, trip.decode_seconds))
+        Ok((
+            trip.encoded_bytes as u64,
+            sums,
+            trip.encode_seconds,
+            trip.decode_seconds,
+        ))
     })?;
     let mut total = Measured {
         compressed_bytes: 0,
@@ -253,7 +266,12 @@ fn result_row(
     let params: Map<String, Value> = point
         .swept
         .iter()
-        .map(|(k, v)| (k.clone(), serde_json::to_value(v).expect("params serialise")))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::to_value(v).expect("params serialise"),
+            )
+        })
         .collect();
     let mut row = PointResult {
         point_id: point.id.clone(),
@@ -283,8 +301,10 @@ fn result_row(
             });
             for name in &scenario.distortion {
                 let def = metric_registry::find(name).expect("validated metric");
-                row.distortion
-                    .insert((*name).into(), metric_json((def.compute)(&m.sums, data_range)));
+                row.distortion.insert(
+                    (*name).into(),
+                    metric_json((def.compute)(&m.sums, data_range)),
+                );
             }
         }
         Err(e) => {
@@ -308,7 +328,11 @@ mod tests {
         assert_eq!(plan.threads, 8);
         let tight = Plan::new(&[1000, 256, 256], 256 * 256 * 4, None, 60 << 20, Some(8)).unwrap();
         assert_eq!(tight.threads, 2);
-        let err = Plan::new(&[1000, 256, 256], 256 * 256 * 4, Some(500), 60 << 20, None).unwrap_err();
-        assert!(err.contains("chunk_slices") && err.contains("--memory-budget"), "{err}");
+        let err =
+            Plan::new(&[1000, 256, 256], 256 * 256 * 4, Some(500), 60 << 20, None).unwrap_err();
+        assert!(
+            err.contains("chunk_slices") && err.contains("--memory-budget"),
+            "{err}"
+        );
     }
 }

@@ -9,8 +9,8 @@ use rayon::prelude::*;
 
 use crate::data::{DType, Element, NdArray, VolumeSource};
 use crate::metrics::histogram::{Binning, Histogram};
-use crate::pipeline::chain::{ArrayStage, StatsProvider, encode_through};
 use crate::pipeline::InputStats;
+use crate::pipeline::chain::{ArrayStage, StatsProvider, encode_through};
 use crate::with_array;
 
 /// The input cut into chunks along axis 0, and the pool that processes them.
@@ -34,7 +34,10 @@ impl Passes<'_> {
             self.chunks
                 .par_iter()
                 .map(|rows| {
-                    let chunk = self.source.read_slab(rows.clone()).map_err(|e| e.to_string())?;
+                    let chunk = self
+                        .source
+                        .read_slab(rows.clone())
+                        .map_err(|e| e.to_string())?;
                     let out = f(chunk);
                     progress.inc(1);
                     out
@@ -70,7 +73,10 @@ pub fn summarize(passes: &Passes, progress: &ProgressBar) -> Result<InputSummary
     let facts = passes.map_chunks(progress, |chunk| {
         let (min, max, non_finite) = min_max(&chunk);
         let bytes = chunk.to_le_bytes();
-        let row_hashes = bytes.chunks(rows_per_chunk_bytes).map(blake3::hash).collect();
+        let row_hashes = bytes
+            .chunks(rows_per_chunk_bytes)
+            .map(blake3::hash)
+            .collect();
         Ok(ChunkFacts {
             min,
             max,
@@ -97,7 +103,10 @@ pub fn summarize(passes: &Passes, progress: &ProgressBar) -> Result<InputSummary
     }
     Ok(InputSummary {
         min: facts.iter().map(|f| f.min).fold(f64::INFINITY, f64::min),
-        max: facts.iter().map(|f| f.max).fold(f64::NEG_INFINITY, f64::max),
+        max: facts
+            .iter()
+            .map(|f| f.max)
+            .fold(f64::NEG_INFINITY, f64::max),
         hash: hasher.finalize().to_hex().to_string(),
     })
 }
@@ -139,7 +148,11 @@ impl<'a> FitCache<'a> {
 }
 
 impl StatsProvider for FitCache<'_> {
-    fn stats_for<'b>(&'b mut self, prefix: &'b [ArrayStage], key: &str) -> Box<dyn InputStats + 'b> {
+    fn stats_for<'b>(
+        &'b mut self,
+        prefix: &'b [ArrayStage],
+        key: &str,
+    ) -> Box<dyn InputStats + 'b> {
         let entry = self.cache.entry(key.to_string()).or_default();
         Box::new(PrefixStats {
             passes: self.passes,
@@ -167,7 +180,9 @@ impl PrefixStats<'_> {
             let out = encode_through(self.prefix, chunk).map_err(|e| e.to_string())?;
             let (lo, hi, bad) = min_max(&out);
             if bad > 0 {
-                return Err(format!("{bad} non-finite values after the stages before it"));
+                return Err(format!(
+                    "{bad} non-finite values after the stages before it"
+                ));
             }
             Ok((lo, hi, out.dtype()))
         })?;

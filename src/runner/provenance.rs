@@ -34,7 +34,10 @@ pub fn codec_versions() -> BTreeMap<String, String> {
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    versions.insert("libzstd".into(), zstd::zstd_safe::version_string().to_string());
+    versions.insert(
+        "libzstd".into(),
+        zstd::zstd_safe::version_string().to_string(),
+    );
     let (major, minor, patch) = hdf5::library_version();
     versions.insert("libhdf5".into(), format!("{major}.{minor}.{patch}"));
     versions

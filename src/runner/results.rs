@@ -125,7 +125,11 @@ impl ResultsLog {
                 .map_err(|e| format!("{label}:{}: not a result row: {e}", number + 1))?;
             check(&row).map_err(|e| format!("{label}:{}: {e}", number + 1))?;
             if rows.iter().any(|r| r.point_id == row.point_id) {
-                return Err(format!("{label}:{}: point {} appears twice", number + 1, row.point_id));
+                return Err(format!(
+                    "{label}:{}: point {} appears twice",
+                    number + 1,
+                    row.point_id
+                ));
             }
             rows.push(row);
         }
@@ -136,7 +140,8 @@ impl ResultsLog {
             .map_err(|e| format!("{label}: {e}"))?;
         if complete < text.len() {
             // The torn tail of an interrupted append: drop it so the next row starts clean.
-            file.set_len(complete as u64).map_err(|e| format!("{label}: {e}"))?;
+            file.set_len(complete as u64)
+                .map_err(|e| format!("{label}: {e}"))?;
         }
         Ok(ResultsLog {
             path,
@@ -176,28 +181,43 @@ pub fn write_csv(out: &Path, rows: &[PointResult], metrics: &[&str]) -> Result<(
     let path = out.join("results.csv");
     let tmp = out.join(".results.csv.tmp");
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let params: Vec<String> = rows
-        .iter()
-        .flat_map(|r| r.params.keys().cloned())
-        .fold(Vec::new(), |mut acc, k| {
-            if !acc.contains(&k) {
-                acc.push(k);
-            }
-            acc
-        });
+    let params: Vec<String> =
+        rows.iter()
+            .flat_map(|r| r.params.keys().cloned())
+            .fold(Vec::new(), |mut acc, k| {
+                if !acc.contains(&k) {
+                    acc.push(k);
+                }
+                acc
+            });
     let mut writer = csv::Writer::from_path(&tmp).map_err(|e| err(&e))?;
     let mut header = vec!["point_id".to_string(), "index".into(), "status".into()];
     header.extend(params.iter().cloned());
     header.extend(
-        ["original_bytes", "compressed_bytes", "ratio", "bits_per_value", "encode_mb_s", "decode_mb_s"]
-            .map(String::from),
+        [
+            "original_bytes",
+            "compressed_bytes",
+            "ratio",
+            "bits_per_value",
+            "encode_mb_s",
+            "decode_mb_s",
+        ]
+        .map(String::from),
     );
     header.extend(metrics.iter().map(|m| m.to_string()));
     header.push("error".into());
     writer.write_record(&header).map_err(|e| err(&e))?;
     for row in rows {
-        let mut record = vec![row.point_id.clone(), row.index.to_string(), format!("{:?}", row.status).to_lowercase()];
-        record.extend(params.iter().map(|p| row.params.get(p).map(plain).unwrap_or_default()));
+        let mut record = vec![
+            row.point_id.clone(),
+            row.index.to_string(),
+            format!("{:?}", row.status).to_lowercase(),
+        ];
+        record.extend(
+            params
+                .iter()
+                .map(|p| row.params.get(p).map(plain).unwrap_or_default()),
+        );
         match &row.rate {
             Some(r) => record.extend([
                 r.original_bytes.to_string(),
@@ -209,7 +229,11 @@ pub fn write_csv(out: &Path, rows: &[PointResult], metrics: &[&str]) -> Result<(
             ]),
             None => record.extend(std::iter::repeat_n(String::new(), 6)),
         }
-        record.extend(metrics.iter().map(|m| row.distortion.get(*m).map(plain).unwrap_or_default()));
+        record.extend(
+            metrics
+                .iter()
+                .map(|m| row.distortion.get(*m).map(plain).unwrap_or_default()),
+        );
         record.push(row.error.clone().unwrap_or_default());
         writer.write_record(&record).map_err(|e| err(&e))?;
     }

@@ -132,14 +132,29 @@ impl Scenario {
                     .iter()
                     .map(|&d| usize::try_from(d).ok().filter(|&d| d > 0))
                     .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| fail(Some(shape.span()), "input.shape needs positive integers".into()))?;
+                    .ok_or_else(|| {
+                        fail(
+                            Some(shape.span()),
+                            "input.shape needs positive integers".into(),
+                        )
+                    })?;
                 let dtype = DType::parse(dtype.get_ref())
                     .map_err(|e| fail(Some(dtype.span()), format!("input.dtype: {e}")))?;
                 Some((dims, dtype))
             }
             (None, None) => None,
-            (Some(s), None) => return Err(fail(Some(s.span()), "input.shape needs input.dtype too".into())),
-            (None, Some(d)) => return Err(fail(Some(d.span()), "input.dtype needs input.shape too".into())),
+            (Some(s), None) => {
+                return Err(fail(
+                    Some(s.span()),
+                    "input.shape needs input.dtype too".into(),
+                ));
+            }
+            (None, Some(d)) => {
+                return Err(fail(
+                    Some(d.span()),
+                    "input.dtype needs input.shape too".into(),
+                ));
+            }
         };
         let source = SourceSpec::parse(raw.input.source.get_ref(), base, raw_layout.clone())
             .map_err(|e| fail(Some(raw.input.source.span()), format!("input.source: {e}")))?;
@@ -152,7 +167,12 @@ impl Scenario {
 
         let chunk_slices = match &raw.scenario.chunk_slices {
             Some(c) if *c.get_ref() >= 1 => Some(*c.get_ref() as usize),
-            Some(c) => return Err(fail(Some(c.span()), "scenario.chunk_slices must be >= 1".into())),
+            Some(c) => {
+                return Err(fail(
+                    Some(c.span()),
+                    "scenario.chunk_slices must be >= 1".into(),
+                ));
+            }
             None => None,
         };
 
@@ -166,23 +186,40 @@ impl Scenario {
                 .iter()
                 .find(|(k, _)| k.get_ref() == "stage")
                 .map(|(_, v)| v)
-                .ok_or_else(|| fail(Some(entry.span()), "pipeline entry has no `stage` key".into()))?;
-            let id = stage_value.get_ref().as_str().ok_or_else(|| {
-                fail(Some(stage_value.span()), "`stage` must be a string".into())
-            })?;
+                .ok_or_else(|| {
+                    fail(
+                        Some(entry.span()),
+                        "pipeline entry has no `stage` key".into(),
+                    )
+                })?;
+            let id = stage_value
+                .get_ref()
+                .as_str()
+                .ok_or_else(|| fail(Some(stage_value.span()), "`stage` must be a string".into()))?;
             let def = stage_registry::find(id).ok_or_else(|| {
                 fail(
                     Some(stage_value.span()),
-                    format!("unknown stage '{id}' (allowed: {})", stage_registry::ids().join(", ")),
+                    format!(
+                        "unknown stage '{id}' (allowed: {})",
+                        stage_registry::ids().join(", ")
+                    ),
                 )
             })?;
             for (key, _) in table.iter().filter(|(k, _)| k.get_ref() != "stage") {
                 if !def.params.iter().any(|p| p.name == key.get_ref()) {
                     let allowed: Vec<_> = def.params.iter().map(|p| p.name).collect();
-                    let allowed = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
+                    let allowed = if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    };
                     return Err(fail(
                         Some(key.span()),
-                        format!("unknown parameter '{}' for stage '{}' (allowed: {allowed})", key.get_ref(), def.id),
+                        format!(
+                            "unknown parameter '{}' for stage '{}' (allowed: {allowed})",
+                            key.get_ref(),
+                            def.id
+                        ),
                     ));
                 }
             }
@@ -211,7 +248,11 @@ impl Scenario {
                 let repeated = stages.iter().filter(|(other, _, _)| other == id).count() > 1;
                 StageSweep {
                     stage: id,
-                    label: if repeated { format!("{}:{id}", i + 1) } else { id.to_string() },
+                    label: if repeated {
+                        format!("{}:{id}", i + 1)
+                    } else {
+                        id.to_string()
+                    },
                     params: params.clone(),
                 }
             })
@@ -220,7 +261,10 @@ impl Scenario {
         if points > sweep::MAX_WORKING_POINTS {
             return Err(fail(
                 None,
-                format!("the sweeps expand to {points} working points (at most {})", sweep::MAX_WORKING_POINTS),
+                format!(
+                    "the sweeps expand to {points} working points (at most {})",
+                    sweep::MAX_WORKING_POINTS
+                ),
             ));
         }
 
@@ -233,18 +277,29 @@ impl Scenario {
             Some(names) => names
                 .iter()
                 .map(|n| {
-                    metric_registry::find(n.get_ref()).map(|m| m.name).ok_or_else(|| {
-                        fail(
-                            Some(n.span()),
-                            format!("unknown distortion metric '{}' (allowed: {})", n.get_ref(), metric_registry::names().join(", ")),
-                        )
-                    })
+                    metric_registry::find(n.get_ref())
+                        .map(|m| m.name)
+                        .ok_or_else(|| {
+                            fail(
+                                Some(n.span()),
+                                format!(
+                                    "unknown distortion metric '{}' (allowed: {})",
+                                    n.get_ref(),
+                                    metric_registry::names().join(", ")
+                                ),
+                            )
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         };
         let data_range = match &metrics.data_range {
             Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 => Some(*r.get_ref()),
-            Some(r) => return Err(fail(Some(r.span()), "metrics.data_range must be a finite number > 0".into())),
+            Some(r) => {
+                return Err(fail(
+                    Some(r.span()),
+                    "metrics.data_range must be a finite number > 0".into(),
+                ));
+            }
             None => None,
         };
 
@@ -305,27 +360,63 @@ distortion = ["mse", "psnr", "max_abs_error"]
     #[test]
     fn seed_expands_to_nine_points() {
         let s = parse(SEED).unwrap();
-        assert_eq!(s.source, SourceSpec::Hdf5 { file: "/s/data.h5".into(), dataset: "/volume".into() });
+        assert_eq!(
+            s.source,
+            SourceSpec::Hdf5 {
+                file: "/s/data.h5".into(),
+                dataset: "/volume".into()
+            }
+        );
         let points = s.working_points();
         assert_eq!(points.len(), 9);
         assert_eq!(points[0].swept[0].0, "quantize.bits");
-        assert_eq!(points[8].stages[2].params, [("level", crate::pipeline::ParamValue::Int(9))]);
+        assert_eq!(
+            points[8].stages[2].params,
+            [("level", crate::pipeline::ParamValue::Int(9))]
+        );
         assert_eq!(s.distortion, ["mse", "psnr", "max_abs_error"]);
     }
 
     #[test]
     fn errors_name_line_column_and_allowed_values() {
-        let err = parse(&SEED.replace("stage = \"deflate\"", "stage = \"deflat\"")).unwrap_err().to_string();
-        assert!(err.starts_with("/s/x.toml:14:9: unknown stage 'deflat' (allowed: "), "{err}");
+        let err = parse(&SEED.replace("stage = \"deflate\"", "stage = \"deflat\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/s/x.toml:14:9: unknown stage 'deflat' (allowed: "),
+            "{err}"
+        );
         assert!(err.contains("deflate") && err.contains("zstd"), "{err}");
-        let err = parse(&SEED.replace("level = {", "levl = {")).unwrap_err().to_string();
-        assert!(err.starts_with("/s/x.toml:15:1: unknown parameter 'levl' for stage 'deflate' (allowed: level)"), "{err}");
-        let err = parse(&SEED.replace("6, 9]", "6, 19]")).unwrap_err().to_string();
-        assert!(err.contains(":15:9:") && err.contains("level = 19 is not in 0..=9"), "{err}");
-        let err = parse(&SEED.replace("\"psnr\"", "\"psnrr\"")).unwrap_err().to_string();
-        assert!(err.contains("unknown distortion metric 'psnrr' (allowed: mse, rmse, psnr"), "{err}");
-        let err = parse(&SEED.replace("[metrics]", "[metric]")).unwrap_err().to_string();
-        assert!(err.starts_with("/s/x.toml:16:") && err.contains("unknown field `metric`"), "{err}");
+        let err = parse(&SEED.replace("level = {", "levl = {"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "/s/x.toml:15:1: unknown parameter 'levl' for stage 'deflate' (allowed: level)"
+            ),
+            "{err}"
+        );
+        let err = parse(&SEED.replace("6, 9]", "6, 19]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(":15:9:") && err.contains("level = 19 is not in 0..=9"),
+            "{err}"
+        );
+        let err = parse(&SEED.replace("\"psnr\"", "\"psnrr\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown distortion metric 'psnrr' (allowed: mse, rmse, psnr"),
+            "{err}"
+        );
+        let err = parse(&SEED.replace("[metrics]", "[metric]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/s/x.toml:16:") && err.contains("unknown field `metric`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -338,10 +429,26 @@ distortion = ["mse", "psnr", "max_abs_error"]
     #[test]
     fn raw_inputs_need_shape_and_dtype() {
         let raw = SEED.replace("data.h5::/volume", "v.raw");
-        assert!(parse(&raw).unwrap_err().to_string().contains("needs `shape` and `dtype`"));
-        let ok = raw.replace("source = \"v.raw\"", "source = \"v.raw\"\nshape = [4, 5]\ndtype = \"uint16\"");
+        assert!(
+            parse(&raw)
+                .unwrap_err()
+                .to_string()
+                .contains("needs `shape` and `dtype`")
+        );
+        let ok = raw.replace(
+            "source = \"v.raw\"",
+            "source = \"v.raw\"\nshape = [4, 5]\ndtype = \"uint16\"",
+        );
         assert!(matches!(parse(&ok).unwrap().source, SourceSpec::Raw { .. }));
-        let bad = raw.replace("source = \"v.raw\"", "source = \"v.raw\"\nshape = [4, 5]\ndtype = \"float16\"");
-        assert!(parse(&bad).unwrap_err().to_string().contains("unknown dtype 'float16'"));
+        let bad = raw.replace(
+            "source = \"v.raw\"",
+            "source = \"v.raw\"\nshape = [4, 5]\ndtype = \"float16\"",
+        );
+        assert!(
+            parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown dtype 'float16'")
+        );
     }
 }

@@ -14,7 +14,10 @@ pub fn expand_value(def: &ParamDef, value: &Value) -> Result<Vec<ParamValue>, St
     let values = match value {
         Value::Table(table) if table.contains_key("sweep") => {
             if let Some(key) = table.keys().find(|k| *k != "sweep") {
-                return Err(format!("unknown key '{key}' next to `sweep` in {}", def.name));
+                return Err(format!(
+                    "unknown key '{key}' next to `sweep` in {}",
+                    def.name
+                ));
             }
             let Value::Array(items) = &table["sweep"] else {
                 return Err(format!("{}: `sweep` needs a list of values", def.name));
@@ -22,7 +25,10 @@ pub fn expand_value(def: &ParamDef, value: &Value) -> Result<Vec<ParamValue>, St
             if items.is_empty() {
                 return Err(format!("{}: `sweep` is empty", def.name));
             }
-            items.iter().map(|v| scalar(def, v)).collect::<Result<Vec<_>, _>>()?
+            items
+                .iter()
+                .map(|v| scalar(def, v))
+                .collect::<Result<Vec<_>, _>>()?
         }
         Value::Table(table) if table.contains_key("range") => range(def, table)?,
         Value::Table(_) => {
@@ -63,8 +69,13 @@ fn scalar(def: &ParamDef, value: &Value) -> Result<ParamValue, String> {
 
 fn range(def: &ParamDef, table: &toml::Table) -> Result<Vec<ParamValue>, String> {
     let name = def.name;
-    if let Some(key) = table.keys().find(|k| !["range", "steps", "scale"].contains(&k.as_str())) {
-        return Err(format!("unknown key '{key}' in the range of {name} (allowed: range, steps, scale)"));
+    if let Some(key) = table
+        .keys()
+        .find(|k| !["range", "steps", "scale"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "unknown key '{key}' in the range of {name} (allowed: range, steps, scale)"
+        ));
     }
     let number = |v: &Value| match v {
         Value::Integer(i) => Some(*i as f64),
@@ -80,7 +91,11 @@ fn range(def: &ParamDef, table: &toml::Table) -> Result<Vec<ParamValue>, String>
     };
     let steps = match table.get("steps") {
         Some(Value::Integer(n)) if (2..=10_000).contains(n) => *n as usize,
-        Some(other) => return Err(format!("{name}: `steps` = {other} is not an integer in 2..=10000")),
+        Some(other) => {
+            return Err(format!(
+                "{name}: `steps` = {other} is not an integer in 2..=10000"
+            ));
+        }
         None => return Err(format!("{name}: a range needs `steps`")),
     };
     let log = match table.get("scale").map(|v| v.as_str()) {
@@ -89,7 +104,9 @@ fn range(def: &ParamDef, table: &toml::Table) -> Result<Vec<ParamValue>, String>
         Some(_) => return Err(format!("{name}: `scale` must be \"lin\" or \"log\"")),
     };
     if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-        return Err(format!("{name}: `range` needs finite lo < hi, got [{lo}, {hi}]"));
+        return Err(format!(
+            "{name}: `range` needs finite lo < hi, got [{lo}, {hi}]"
+        ));
     }
     if log && lo <= 0.0 {
         return Err(format!("{name}: a log range needs lo > 0, got {lo}"));
@@ -227,7 +244,10 @@ mod tests {
 
     #[test]
     fn scalars_and_sweeps() {
-        assert_eq!(expand_value(&BITS, &parse("4")).unwrap(), [ParamValue::Int(4)]);
+        assert_eq!(
+            expand_value(&BITS, &parse("4")).unwrap(),
+            [ParamValue::Int(4)]
+        );
         assert_eq!(
             expand_value(&BITS, &parse("{ sweep = [4, 6, 8] }")).unwrap(),
             [ParamValue::Int(4), ParamValue::Int(6), ParamValue::Int(8)]
@@ -235,23 +255,49 @@ mod tests {
         let err = expand_value(&BITS, &parse("{ sweep = [4, 17] }")).unwrap_err();
         assert!(err.contains("1..=16"), "{err}");
         assert!(expand_value(&BITS, &parse("{ swep = [4] }")).is_err());
-        assert!(expand_value(&BITS, &parse("{ sweep = [] }")).unwrap_err().contains("empty"));
+        assert!(
+            expand_value(&BITS, &parse("{ sweep = [] }"))
+                .unwrap_err()
+                .contains("empty")
+        );
     }
 
     #[test]
     fn log_range_hits_end_points_and_decades() {
-        let v = expand_value(&BOUND, &parse("{ range = [1e-4, 1e-1], steps = 4, scale = \"log\" }")).unwrap();
-        let f: Vec<f64> = v.iter().map(|v| match v { ParamValue::Float(f) => *f, _ => panic!() }).collect();
+        let v = expand_value(
+            &BOUND,
+            &parse("{ range = [1e-4, 1e-1], steps = 4, scale = \"log\" }"),
+        )
+        .unwrap();
+        let f: Vec<f64> = v
+            .iter()
+            .map(|v| match v {
+                ParamValue::Float(f) => *f,
+                _ => panic!(),
+            })
+            .collect();
         assert_eq!(f[0], 1e-4);
         assert_eq!(f[3], 1e-1);
-        assert!((f[1] / 1e-3 - 1.0).abs() < 1e-12 && (f[2] / 1e-2 - 1.0).abs() < 1e-12, "{f:?}");
-        assert!(expand_value(&BOUND, &parse("{ range = [0, 1], steps = 3, scale = \"log\" }")).is_err());
+        assert!(
+            (f[1] / 1e-3 - 1.0).abs() < 1e-12 && (f[2] / 1e-2 - 1.0).abs() < 1e-12,
+            "{f:?}"
+        );
+        assert!(
+            expand_value(
+                &BOUND,
+                &parse("{ range = [0, 1], steps = 3, scale = \"log\" }")
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn integer_ranges_round_and_deduplicate() {
         let v = expand_value(&BITS, &parse("{ range = [1, 3], steps = 5 }")).unwrap();
-        assert_eq!(v, [ParamValue::Int(1), ParamValue::Int(2), ParamValue::Int(3)]);
+        assert_eq!(
+            v,
+            [ParamValue::Int(1), ParamValue::Int(2), ParamValue::Int(3)]
+        );
     }
 
     #[test]
@@ -265,18 +311,33 @@ mod tests {
             StageSweep {
                 stage: "deflate",
                 label: "deflate".into(),
-                params: vec![("level", vec![ParamValue::Int(1), ParamValue::Int(6), ParamValue::Int(9)])],
+                params: vec![(
+                    "level",
+                    vec![ParamValue::Int(1), ParamValue::Int(6), ParamValue::Int(9)],
+                )],
             },
         ];
         let points = working_points(&stages);
         assert_eq!(points.len(), 6);
         assert_eq!(count(&stages), 6);
-        assert_eq!(points[1].swept, [("quantize.bits".to_string(), ParamValue::Int(4)), ("deflate.level".to_string(), ParamValue::Int(6))]);
+        assert_eq!(
+            points[1].swept,
+            [
+                ("quantize.bits".to_string(), ParamValue::Int(4)),
+                ("deflate.level".to_string(), ParamValue::Int(6))
+            ]
+        );
         assert_eq!(points[3].stages[0].params, [("bits", ParamValue::Int(8))]);
         let ids: std::collections::HashSet<_> = points.iter().map(|p| p.id.clone()).collect();
         assert_eq!(ids.len(), 6);
         // The id depends on the concrete pipeline only, not on the position in the sweep.
-        let reordered = vec![stages[0].clone(), StageSweep { params: vec![("level", vec![ParamValue::Int(6)])], ..stages[1].clone() }];
+        let reordered = vec![
+            stages[0].clone(),
+            StageSweep {
+                params: vec![("level", vec![ParamValue::Int(6)])],
+                ..stages[1].clone()
+            },
+        ];
         let single = working_points(&reordered);
         assert_eq!(single[0].id, points[1].id);
     }

@@ -35,9 +35,15 @@ fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
         other => return Err(format!("needs float32 or float64 input, got {other}")),
     };
     if keepbits > mantissa {
-        return Err(format!("keepbits = {keepbits} exceeds the {mantissa} mantissa bits of {}", input.dtype));
+        return Err(format!(
+            "keepbits = {keepbits} exceeds the {mantissa} mantissa bits of {}",
+            input.dtype
+        ));
     }
-    Ok(Stage::ArrayToArray(Box::new(BitRound { keepbits }), input.dtype))
+    Ok(Stage::ArrayToArray(
+        Box::new(BitRound { keepbits }),
+        input.dtype,
+    ))
 }
 
 struct BitRound {
@@ -60,12 +66,17 @@ impl ArrayToArray for BitRound {
         let k = self.keepbits;
         match input {
             NdArray::Float32(a) => Ok(a
-                .mapv(|v| f32::from_bits(round_bits(v.to_bits() as u64, 23, k, u32::MAX as u64) as u32))
+                .mapv(|v| {
+                    f32::from_bits(round_bits(v.to_bits() as u64, 23, k, u32::MAX as u64) as u32)
+                })
                 .into_nd()),
             NdArray::Float64(a) => Ok(a
                 .mapv(|v| f64::from_bits(round_bits(v.to_bits(), 52, k, u64::MAX)))
                 .into_nd()),
-            other => Err(CodecError::new(DEF.id, format!("needs float input, got {}", other.dtype()))),
+            other => Err(CodecError::new(
+                DEF.id,
+                format!("needs float input, got {}", other.dtype()),
+            )),
         }
     }
     fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError> {

@@ -5,7 +5,9 @@
 //! second HDF5 (`hdf5-bitshuffle`) or the Blosc2 C library behind bindgen, for ~40 lines of bit
 //! twiddling.
 
-use crate::pipeline::{BytesToBytes, CodecError, Stage, StageConfig, StageDef, StageInput, StageKind};
+use crate::pipeline::{
+    BytesToBytes, CodecError, Stage, StageConfig, StageDef, StageInput, StageKind,
+};
 
 /// Registry entry.
 pub static DEF: StageDef = StageDef {

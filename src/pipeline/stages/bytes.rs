@@ -1,8 +1,10 @@
 //! `bytes`: plain little-endian packing in C order (Zarr v3 `bytes` codec).
 
-use crate::data::NdArray;
-use crate::pipeline::{ArrayToBytes, CodecError, Stage, StageConfig, StageDef, StageInput, StageKind};
 use crate::data::DType;
+use crate::data::NdArray;
+use crate::pipeline::{
+    ArrayToBytes, CodecError, Stage, StageConfig, StageDef, StageInput, StageKind,
+};
 
 /// Registry entry.
 pub static DEF: StageDef = StageDef {

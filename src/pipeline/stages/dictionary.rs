@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 use ndarray::{ArrayD, IxDyn};
 
 use crate::data::{DType, Element, IntoNdArray, NdArray};
-use crate::pipeline::{ArrayToBytes, CodecError, Stage, StageConfig, StageDef, StageInput, StageKind};
+use crate::pipeline::{
+    ArrayToBytes, CodecError, Stage, StageConfig, StageDef, StageInput, StageKind,
+};
 use crate::{with_array, with_dtype};
 
 /// Registry entry.
@@ -25,7 +27,9 @@ pub static DEF: StageDef = StageDef {
 };
 
 fn create(_: &StageConfig, input: StageInput) -> Result<Stage, String> {
-    Ok(Stage::ArrayToBytes(Box::new(Dictionary { dtype: input.dtype })))
+    Ok(Stage::ArrayToBytes(Box::new(Dictionary {
+        dtype: input.dtype,
+    })))
 }
 
 struct Dictionary {
@@ -48,8 +52,16 @@ fn encode_typed<T: Element>(values: &ArrayD<T>) -> Vec<u8> {
             distinct.push(v);
         }
     }
-    distinct.sort_by(|a, b| a.to_f64().total_cmp(&b.to_f64()).then(a.bits().cmp(&b.bits())));
-    let index: HashMap<u64, u32> = distinct.iter().enumerate().map(|(i, v)| (v.bits(), i as u32)).collect();
+    distinct.sort_by(|a, b| {
+        a.to_f64()
+            .total_cmp(&b.to_f64())
+            .then(a.bits().cmp(&b.bits()))
+    });
+    let index: HashMap<u64, u32> = distinct
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.bits(), i as u32))
+        .collect();
     let width = index_width(distinct.len());
     let mut out = Vec::with_capacity(5 + distinct.len() * T::DTYPE.size() + values.len() * width);
     out.push(width as u8);
@@ -77,16 +89,25 @@ fn decode_typed<T: Element>(bytes: &[u8], shape: &[usize]) -> Result<ArrayD<T>, 
     let n: usize = shape.iter().product();
     let expected = 4 + count * size + n * width;
     if rest.len() != expected {
-        return Err(format!("{} bytes where the header announces {expected}", rest.len()));
+        return Err(format!(
+            "{} bytes where the header announces {expected}",
+            rest.len()
+        ));
     }
-    let table: Vec<T> = rest[4..4 + count * size].chunks_exact(size).map(T::get_le).collect();
+    let table: Vec<T> = rest[4..4 + count * size]
+        .chunks_exact(size)
+        .map(T::get_le)
+        .collect();
     let values = rest[4 + count * size..]
         .chunks_exact(width)
         .map(|b| {
             let mut word = [0u8; 4];
             word[..width].copy_from_slice(b);
             let i = u32::from_le_bytes(word) as usize;
-            table.get(i).copied().ok_or_else(|| format!("index {i} beyond {count} values"))
+            table
+                .get(i)
+                .copied()
+                .ok_or_else(|| format!("index {i} beyond {count} values"))
         })
         .collect::<Result<Vec<T>, String>>()?;
     Ok(ArrayD::from_shape_vec(IxDyn(shape), values).expect("length checked"))
@@ -108,7 +129,9 @@ mod tests {
 
     #[test]
     fn stores_few_values_with_byte_indices() {
-        let a = ArrayD::from_shape_fn(IxDyn(&[10, 10]), |ix| [0.0f32, 2.5, -1.0][(ix[0] + ix[1]) % 3]);
+        let a = ArrayD::from_shape_fn(IxDyn(&[10, 10]), |ix| {
+            [0.0f32, 2.5, -1.0][(ix[0] + ix[1]) % 3]
+        });
         let bytes = encode_typed(&a);
         assert_eq!(bytes[0], 1);
         assert_eq!(bytes.len(), 1 + 4 + 3 * 4 + 100);
@@ -138,6 +161,10 @@ mod tests {
         assert!(decode_typed::<i32>(&bytes[..bytes.len() - 1], &[4, 4]).is_err());
         let last = bytes.len() - 1;
         bytes[last] = 200;
-        assert!(decode_typed::<i32>(&bytes, &[4, 4]).unwrap_err().contains("index 200"));
+        assert!(
+            decode_typed::<i32>(&bytes, &[4, 4])
+                .unwrap_err()
+                .contains("index 200")
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! `lz4`: LZ4 block compression with the decoded size prepended (`lz4_flex`).
 
-use crate::pipeline::{BytesToBytes, CodecError, Stage, StageConfig, StageDef, StageInput, StageKind};
+use crate::pipeline::{
+    BytesToBytes, CodecError, Stage, StageConfig, StageDef, StageInput, StageKind,
+};
 
 /// Registry entry.
 pub static DEF: StageDef = StageDef {

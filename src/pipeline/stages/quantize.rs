@@ -52,7 +52,9 @@ fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
         None => width,
     };
     if bits > width {
-        return Err(format!("bits = {bits} does not fit dtype {dtype} ({width} bits)"));
+        return Err(format!(
+            "bits = {bits} does not fit dtype {dtype} ({width} bits)"
+        ));
     }
     Ok(Stage::ArrayToArray(
         Box::new(Quantize {
@@ -80,7 +82,11 @@ impl Quantize {
 
     /// Levels per unit of input; 0 for a constant input (every value maps to level 0 = lo).
     fn scale(&self, lo: f64, hi: f64) -> f64 {
-        if hi > lo { self.levels / (hi - lo) } else { 0.0 }
+        if hi > lo {
+            self.levels / (hi - lo)
+        } else {
+            0.0
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! `shuffle`: byte shuffle by element size (HDF5 filter 2, Blosc shuffle; `byteshuffle`).
 
-use crate::pipeline::{BytesToBytes, CodecError, Stage, StageConfig, StageDef, StageInput, StageKind};
+use crate::pipeline::{
+    BytesToBytes, CodecError, Stage, StageConfig, StageDef, StageInput, StageKind,
+};
 
 /// Registry entry.
 pub static DEF: StageDef = StageDef {

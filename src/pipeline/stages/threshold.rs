@@ -28,7 +28,10 @@ pub static DEF: StageDef = StageDef {
         },
         ParamDef {
             name: "value",
-            kind: ParamKind::Float { min: f64::MIN, max: f64::MAX },
+            kind: ParamKind::Float {
+                min: f64::MIN,
+                max: f64::MAX,
+            },
             default: Default::Derived("required when method = \"value\""),
             doc: "the threshold for method = \"value\"",
         },
@@ -40,7 +43,10 @@ pub static DEF: StageDef = StageDef {
         },
         ParamDef {
             name: "fill",
-            kind: ParamKind::Float { min: f64::MIN, max: f64::MAX },
+            kind: ParamKind::Float {
+                min: f64::MIN,
+                max: f64::MAX,
+            },
             default: Default::Float(0.0),
             doc: "replacement for values <= threshold in zero-below mode",
         },

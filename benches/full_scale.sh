@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The seed workflow at full scale, and photonqa against its Python peer on the same data.
+#
+#   bash benches/full_scale.sh            # 15000x256x256 float32 (3.75 GB), ~10 min on 2 cores
+#   SLICES=1500 bash benches/full_scale.sh
+#
+# 1. Generates the porous-tomo volume (SLICES x 256 x 256 float32) and runs
+#    scenarios/seed-otsu-uint8-zip.toml on it under GNU time: prints wall time and peak RSS
+#    (the issue's bound: < 2 GB).
+# 2. Runs the same workflow on the first PEER_SLICES slices with photonqa and with
+#    benches/peer_seed.py (NumPy + scikit-image + zlib, one thread) and prints the time ratio
+#    and the agreement of MSE, PSNR and Otsu threshold.
+# Ratios, not absolute times, are the result: these machines are shared and noisy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SLICES=${SLICES:-15000}
+PEER_SLICES=${PEER_SLICES:-1000}
+WORK=${WORK:-/tmp/photonqa-full-scale}
+mkdir -p "$WORK"
+cargo build --release --quiet
+bin=target/release/photonqa
+
+scenario_for() { # input file, name -> scenario path
+  sed -e "s|^source = .*|source = \"$1::/volume\"|" -e "s|^name = .*|name = \"$2\"|" \
+    scenarios/seed-otsu-uint8-zip.toml > "$WORK/$2.toml"
+  echo "$WORK/$2.toml"
+}
+
+echo "== full scale: ${SLICES}x256x256 float32"
+full="$WORK/porous-tomo-${SLICES}.h5"
+[ -f "$full" ] || /usr/bin/time -f "gen: %e s, peak RSS %M KiB" "$bin" gen porous-tomo --shape "$SLICES,256,256" --out "$full"
+rm -rf "$WORK/out-full"
+/usr/bin/time -v "$bin" run "$(scenario_for "$full" "seed-full-$SLICES")" --out "$WORK/out-full" \
+  > "$WORK/run-full.txt" 2> "$WORK/time-full.txt"
+cat "$WORK/run-full.txt"
+rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time-full.txt")
+wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time-full.txt")
+echo "full scale: wall ${wall}, peak RSS $((rss_kib / 1024)) MiB"
+
+echo "== photonqa vs NumPy/scikit-image/zlib on ${PEER_SLICES}x256x256"
+part="$WORK/porous-tomo-${PEER_SLICES}.h5"
+[ -f "$part" ] || "$bin" gen porous-tomo --shape "$PEER_SLICES,256,256" --out "$part"
+rm -rf "$WORK/out-part"
+start=$(date +%s.%N)
+"$bin" run "$(scenario_for "$part" "seed-part-$PEER_SLICES")" --out "$WORK/out-part" --threads 1 > /dev/null
+photonqa_s=$(echo "$(date +%s.%N) - $start" | bc)
+python3 benches/peer_seed.py "$part" "$WORK/out-part/results.jsonl" "$photonqa_s"
