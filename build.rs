@@ -9,7 +9,7 @@ const RECORDED: &[&str] = &[
     "hdf5-metno",
     "lz4_flex",
     "ndarray",
-    "zlib-rs",
+    "libz-sys",
     "zstd",
     "zstd-sys",
 ];
@@ -28,6 +28,15 @@ fn main() {
             versions.push(format!("{n}={}", v.trim_matches('"')));
         }
     }
+    // flate2's `zlib` feature links the system zlib found by pkg-config (the one h5py uses).
+    let zlib = std::process::Command::new("pkg-config")
+        .args(["--modversion", "zlib"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "bundled".into());
+    versions.push(format!("libz={zlib}"));
     println!(
         "cargo:rustc-env=PHOTONQA_CRATE_VERSIONS={}",
         versions.join(";")

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use crate::data::hdf5io::Hdf5Writer;
+use crate::data::hdf5io::{FileMode, Hdf5Writer};
 use crate::data::npy::NpyWriter;
 use crate::data::phantom::{PorousTomo, PorousTomoParams};
 use crate::data::{DType, IntoNdArray, NdArray};
@@ -97,8 +97,9 @@ pub(super) fn run(args: GenArgs) -> Result<(), String> {
             writer.finish().map_err(|e| e.to_string())?;
         }
         Output::Hdf5(file, path) => {
-            let mut writer = Hdf5Writer::create(&file, &path, &shape, DType::Float32, 16)
-                .map_err(|e| e.to_string())?;
+            let mut writer =
+                Hdf5Writer::create(&file, &path, &shape, DType::Float32, 16, FileMode::Create)
+                    .map_err(|e| e.to_string())?;
             let provenance = serde_json::json!({
                 "generator": "photonqa gen porous-tomo",
                 "photonqa_version": env!("CARGO_PKG_VERSION"),
@@ -132,7 +133,8 @@ fn write_labels(
     slabs: impl Iterator<Item = std::ops::Range<usize>>,
 ) -> Result<(), String> {
     let mut writer =
-        Hdf5Writer::append(file, "/labels", &shape, DType::Uint8, 16).map_err(|e| e.to_string())?;
+        Hdf5Writer::create(file, "/labels", &shape, DType::Uint8, 16, FileMode::Append)
+            .map_err(|e| e.to_string())?;
     writer
         .set_attr(
             "meaning",

@@ -86,6 +86,15 @@ impl VolumeSource for Hdf5Source {
     }
 }
 
+/// Whether [`Hdf5Writer::create`] starts a new file or adds to an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileMode {
+    /// Create the file, truncating an existing one.
+    Create,
+    /// Open an existing file for writing.
+    Append,
+}
+
 /// Writes an array slab by slab along axis 0 into a new HDF5 dataset.
 ///
 /// The dataset is chunked (one chunk per `chunk_rows` rows) and stored without filters, so any
@@ -97,38 +106,20 @@ pub struct Hdf5Writer {
 }
 
 impl Hdf5Writer {
-    /// Creates (or truncates) `file` and a dataset at `path` with `shape` and `dtype`.
+    /// Creates a dataset at `path` with `shape` and `dtype` in a new file (truncating an
+    /// existing one) or, with [`FileMode::Append`], in an existing file.
     pub fn create(
         file: &Path,
         path: &str,
         shape: &[usize],
         dtype: DType,
         chunk_rows: usize,
+        mode: FileMode,
     ) -> Result<Self, DataError> {
-        let h5 = hdf5::File::create(file);
-        Self::new_in(h5, file, path, shape, dtype, chunk_rows)
-    }
-
-    /// Adds a dataset to an existing `file`.
-    pub fn append(
-        file: &Path,
-        path: &str,
-        shape: &[usize],
-        dtype: DType,
-        chunk_rows: usize,
-    ) -> Result<Self, DataError> {
-        let h5 = hdf5::File::open_rw(file);
-        Self::new_in(h5, file, path, shape, dtype, chunk_rows)
-    }
-
-    fn new_in(
-        h5: hdf5::Result<hdf5::File>,
-        file: &Path,
-        path: &str,
-        shape: &[usize],
-        dtype: DType,
-        chunk_rows: usize,
-    ) -> Result<Self, DataError> {
+        let h5 = match mode {
+            FileMode::Create => hdf5::File::create(file),
+            FileMode::Append => hdf5::File::open_rw(file),
+        };
         let label = format!("{}::{path}", file.display());
         let err = |e: hdf5::Error| DataError::new(&label, e.to_string());
         let h5 = h5.map_err(err)?;
@@ -174,8 +165,14 @@ impl Hdf5Writer {
 
 /// Writes a whole (small) array as an HDF5 dataset.
 pub fn write_hdf5(file: &Path, path: &str, array: &NdArray) -> Result<(), DataError> {
-    let mut writer =
-        Hdf5Writer::create(file, path, array.shape(), array.dtype(), array.shape()[0])?;
+    let mut writer = Hdf5Writer::create(
+        file,
+        path,
+        array.shape(),
+        array.dtype(),
+        array.shape()[0],
+        FileMode::Create,
+    )?;
     writer.write_slab(array)
 }
 
@@ -199,7 +196,8 @@ mod tests {
                 use crate::data::Element;
                 ArrayD::from_shape_fn(IxDyn(&[5, 3, 2]), |ix| T::from_f64((ix[0] * 6 + ix[1] * 2 + ix[2]) as f64)).into_nd()
             });
-            let mut writer = Hdf5Writer::create(&path, "/g/v", &[5, 3, 2], dtype, 2).unwrap();
+            let mut writer =
+                Hdf5Writer::create(&path, "/g/v", &[5, 3, 2], dtype, 2, FileMode::Create).unwrap();
             for rows in [0..2, 2..5] {
                 let part = with_array!(&array, a => a.slice_axis(ndarray::Axis(0), rows.into()).to_owned().into_nd());
                 writer.write_slab(&part).unwrap();
