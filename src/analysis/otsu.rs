@@ -20,14 +20,9 @@ use crate::metrics::histogram::Histogram;
 
 /// Otsu's threshold of the histogrammed data (see the module documentation).
 pub fn threshold(histogram: &Histogram) -> f64 {
-    let occupied: Vec<usize> = (0..histogram.counts.len())
-        .filter(|&i| histogram.counts[i] > 0)
-        .collect();
-    if occupied.len() <= 1 {
+    if histogram.min == histogram.max {
         // scikit-image returns the value of a constant image.
-        return occupied
-            .first()
-            .map_or(histogram.centers[0], |&i| histogram.centers[i]);
+        return histogram.min;
     }
     let k = match histogram.dtype {
         DType::Float32 => best_split::<f32>(histogram),
@@ -92,10 +87,16 @@ mod tests {
     use super::*;
 
     fn hist(counts: &[u64], dtype: DType) -> Histogram {
+        let occupied: Vec<f64> = (0..counts.len())
+            .filter(|&i| counts[i] > 0)
+            .map(|i| i as f64)
+            .collect();
         Histogram {
             counts: counts.to_vec(),
             centers: (0..counts.len()).map(|i| i as f64).collect(),
             dtype,
+            min: occupied[0],
+            max: occupied[occupied.len() - 1],
         }
     }
 
@@ -107,6 +108,6 @@ mod tests {
 
     #[test]
     fn constant_data_returns_its_value() {
-        assert_eq!(threshold(&hist(&[0, 0, 7, 0], DType::Uint8)), 2.0);
+        assert_eq!(threshold(&hist(&[7], DType::Uint8)), 0.0);
     }
 }

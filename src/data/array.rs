@@ -103,7 +103,8 @@ pub trait Element:
     const DTYPE: DType;
     /// Value as `f64` (exact for every type but 64-bit integers beyond 2^53).
     fn to_f64(self) -> f64;
-    /// Value from `f64`, rounded and saturated to the type's range for integers.
+    /// Value from `f64`; for integers rounded half to even (NumPy's `rint`) and saturated to
+    /// the type's range.
     fn from_f64(v: f64) -> Self;
     /// Appends the little-endian bytes of `self`.
     fn put_le(self, out: &mut Vec<u8>);
@@ -142,7 +143,7 @@ macro_rules! impl_element {
             }
             fn from_f64(v: f64) -> Self {
                 // `as` saturates at the type's bounds and maps NaN to 0.
-                v.round() as $t
+                v.round_ties_even() as $t
             }
             fn put_le(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
@@ -436,6 +437,7 @@ mod tests {
         assert_eq!(u8::from_f64(254.6), 255);
         assert_eq!(u8::from_f64(300.0), 255);
         assert_eq!(u8::from_f64(-3.0), 0);
-        assert_eq!(i16::from_f64(-2.5), -3);
+        assert_eq!(i16::from_f64(-2.5), -2);
+        assert_eq!(i16::from_f64(-3.5), -4);
     }
 }

@@ -1,8 +1,9 @@
 //! Volume sources: where an input array comes from, read slab by slab along axis 0.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Seek;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use ndarray::{ArrayD, IxDyn};
@@ -297,16 +298,10 @@ impl VolumeSource for RawSource {
         check_rows(self, &rows)?;
         let row_bytes = self.row_bytes();
         let mut bytes = vec![0u8; rows.len() * row_bytes];
-        // `&File` implements Read + Seek, but a shared cursor is racy: clone the handle per read.
-        let mut file = self
-            .file
-            .try_clone()
-            .map_err(|e| DataError::new(&self.label, e.to_string()))?;
-        file.seek(SeekFrom::Start(
-            self.offset + (rows.start * row_bytes) as u64,
-        ))
-        .and_then(|_| file.read_exact(&mut bytes))
-        .map_err(|e| DataError::new(&self.label, format!("cannot read rows {rows:?}: {e}")))?;
+        // Positioned reads: threads read chunks concurrently, and a shared cursor would race.
+        self.file
+            .read_exact_at(&mut bytes, self.offset + (rows.start * row_bytes) as u64)
+            .map_err(|e| DataError::new(&self.label, format!("cannot read rows {rows:?}: {e}")))?;
         let mut shape = self.shape.clone();
         shape[0] = rows.len();
         Ok(with_dtype!(self.dtype, T => {

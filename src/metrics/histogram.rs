@@ -26,6 +26,10 @@ pub struct Histogram {
     pub centers: Vec<f64>,
     /// Dtype of the histogrammed data (decides the precision of derived computations).
     pub dtype: DType,
+    /// Smallest value of the data.
+    pub min: f64,
+    /// Largest value of the data.
+    pub max: f64,
 }
 
 /// The bin layout of a histogram over a known data range; accumulates slabs into counts.
@@ -45,6 +49,17 @@ impl Binning {
         if !dtype.is_float() && hi - lo >= MAX_INTEGER_BINS as f64 {
             return Err(format!(
                 "integer range [{lo}, {hi}] too wide for one bin per value (at most {MAX_INTEGER_BINS})"
+            ));
+        }
+        // NumPy refuses ranges narrower than 256 representable steps; so do we.
+        let increasing = match dtype {
+            DType::Float32 => FloatEdges::<f32>::new(lo as f32, hi as f32).increasing(),
+            DType::Float64 => FloatEdges::<f64>::new(lo, hi).increasing(),
+            _ => true,
+        };
+        if !increasing {
+            return Err(format!(
+                "data range [{lo}, {hi}] is too narrow for {FLOAT_BINS} distinct {dtype} bins (NumPy and scikit-image refuse it too)"
             ));
         }
         Ok(Binning { dtype, lo, hi })
@@ -98,6 +113,8 @@ impl Binning {
             counts,
             centers,
             dtype: self.dtype,
+            min: self.lo,
+            max: self.hi,
         }
     }
 }
@@ -147,6 +164,10 @@ impl<F: Float + NumCast> FloatEdges<F> {
         i
     }
 
+    fn increasing(&self) -> bool {
+        self.edges.windows(2).all(|w| w[0] < w[1])
+    }
+
     fn centers(&self) -> Vec<f64> {
         let two = F::from(2.0).expect("representable");
         self.edges
@@ -189,5 +210,8 @@ mod tests {
         assert_eq!(h.counts, [2, 0, 1, 0, 0, 2]);
         assert_eq!(h.centers, [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0]);
         assert!(Binning::new(DType::Int32, 0.0, 1e9).is_err());
+        let narrow = Binning::new(DType::Float32, 1000.0, 1000.0 + 1e-3).unwrap_err();
+        assert!(narrow.contains("too narrow"), "{narrow}");
+        assert!(Binning::new(DType::Float64, 1000.0, 1000.0 + 1e-3).is_ok());
     }
 }

@@ -2,7 +2,10 @@
 //! range or a given range (values outside are clipped), with the inverse mapping on decode.
 //!
 //! With `L = 2^bits - 1` and range `[lo, hi]`: `q = clamp(round((x - lo) * L / (hi - lo)), 0, L)`
-//! and `x' = lo + q (hi - lo) / L`, so `|x - x'| <= (hi - lo) / (2 L)` inside the range.
+//! and `x' = lo + q * (hi - lo) / L` (float64, evaluated left to right as written, then cast to
+//! the input dtype), so `|x - x'| <= (hi - lo) / (2 L)` inside the range. `round` takes ties to
+//! even, as NumPy's `np.round` and numcodecs do. A constant input (`lo = hi`) maps to level 0 and
+//! decodes to `lo`.
 
 use serde_json::json;
 
@@ -79,15 +82,6 @@ impl Quantize {
         self.range
             .ok_or_else(|| CodecError::new(DEF.id, "data range used before fitting"))
     }
-
-    /// Levels per unit of input; 0 for a constant input (every value maps to level 0 = lo).
-    fn scale(&self, lo: f64, hi: f64) -> f64 {
-        if hi > lo {
-            self.levels / (hi - lo)
-        } else {
-            0.0
-        }
-    }
 }
 
 impl ArrayToArray for Quantize {
@@ -106,9 +100,17 @@ impl ArrayToArray for Quantize {
 
     fn encode(&self, input: NdArray) -> Result<NdArray, CodecError> {
         let (lo, hi) = self.range()?;
-        let scale = self.scale(lo, hi);
         let levels = self.levels;
-        let level = |v: f64| ((v - lo) * scale).round().clamp(0.0, levels);
+        // The documented formula, evaluated in this order; a constant input maps to level 0.
+        let level = |v: f64| {
+            if hi > lo {
+                ((v - lo) * levels / (hi - lo))
+                    .round_ties_even()
+                    .clamp(0.0, levels)
+            } else {
+                0.0
+            }
+        };
         Ok(with_array!(input, a => with_dtype!(self.dtype, Q => {
             a.mapv(|v| Q::from_f64(level(v.to_f64()))).into_nd()
         })))
@@ -116,8 +118,8 @@ impl ArrayToArray for Quantize {
 
     fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError> {
         let (lo, hi) = self.range()?;
-        let scale = self.scale(lo, hi);
-        let value = |q: f64| if scale > 0.0 { lo + q / scale } else { lo };
+        let levels = self.levels;
+        let value = |q: f64| lo + q * (hi - lo) / levels;
         with_dtype!(self.dtype, Q => {
             let q = Q::from_nd(encoded)
                 .ok_or_else(|| CodecError::new(DEF.id, format!("encoded data is not {}", self.dtype)))?;

@@ -1,0 +1,1004 @@
+//! Every number photonqa computes, checked against an independent peer: scikit-image (Otsu, MSE,
+//! PSNR), NumPy (RMSE, errors, the quantize formula), numcodecs (BitRound), h5py + hdf5plugin
+//! (HDF5 shuffle and bitshuffle filters), and Python's zlib, zstandard and lz4 (streams).
+//!
+//! The peer values are committed in `tests/fixtures/peers/` by `tests/peers/make_fixtures.py`
+//! (see `tests/peers/README.md`); these tests need no Python. Floats in `expected.json` are
+//! strings holding Python's shortest round-trip repr and are parsed with `str::parse::<f64>`,
+//! which is correctly rounded (serde_json's default float parser is not), so "bit-identical"
+//! means bit-identical. Numbers printed by photonqa are read the same way, from the raw text.
+//!
+//! Tolerance policy (one place, see [`REL_TOL`] and [`mean_error_tolerance`]):
+//! - Otsu thresholds, foreground counts, stage outputs and decoded streams: exact (bits/bytes).
+//! - `max_abs_error`, `count`, `data_range`: exact (the inputs' differences are exactly
+//!   representable in float64, and both sides take one float64 subtraction).
+//! - `mse`, `rmse`, `psnr`: relative [`REL_TOL`] = 1e-6. Not exact because scikit-image
+//!   subtracts and squares float32 inputs in float32 before a pairwise float64 mean, while
+//!   photonqa converts to float64 first and sums sequentially per chunk; the float32 squares
+//!   alone differ by up to 2^-24 relative.
+//! - `mean_error`: relative 1e-6 plus an absolute 1e-9 x mean |error|, because the mean of
+//!   signed errors cancels (its relative error is unbounded when the bias is near zero).
+//! - PSNR of identical inputs: the string "inf".
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ndarray::ArrayD;
+use photonqa::analysis::otsu;
+use photonqa::data::{DType, IntoNdArray, NdArray, SourceSpec};
+use photonqa::metrics::histogram::Binning;
+use photonqa::pipeline::{
+    ArrayToArray, ArrayToBytes, BytesToBytes, ParamValue, Stage, StageConfig, StageInput, registry,
+};
+use serde_json::Value;
+
+/// Relative tolerance for mse, rmse and psnr (see the module documentation for why).
+const REL_TOL: f64 = 1e-6;
+
+/// Environment variable that turns a missing `../shared/data` file into a failure (set in CI).
+const REQUIRE_SHARED: &str = "PHOTONQA_REQUIRE_SHARED_DATA";
+
+// ------------------------------------------------------------------------------------------------
+// Helpers: fixtures, exact numbers, stages, the binary.
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn expected() -> Value {
+    let path = root().join("tests/fixtures/peers/expected.json");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run python3 tests/peers/make_fixtures.py",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).expect("expected.json is valid JSON")
+}
+
+fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("expected.json: {key} is not a list"))
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected.json: {key} is not a string in {v}"))
+}
+
+/// A float stored as its repr string, parsed exactly.
+fn float(v: &Value, key: &str) -> f64 {
+    parse_exact(text(v, key))
+}
+
+fn parse_exact(s: &str) -> f64 {
+    s.trim_matches('"')
+        .parse()
+        .unwrap_or_else(|e| panic!("'{s}' is not a float: {e}"))
+}
+
+fn int(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("expected.json: {key} is not an integer in {v}"))
+}
+
+/// Resolves a path of expected.json (relative to the repository root); keeps `::/dataset`.
+fn resolve(rel: &str) -> String {
+    root().join(rel).display().to_string()
+}
+
+/// The raw text of the value of `key` in a one-line JSON object printed by photonqa, so that
+/// numbers are parsed exactly with `str::parse` (e.g. `0.125`, `"inf"`).
+fn raw_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let pattern = format!("\"{key}\":");
+    let start = line.find(&pattern)? + pattern.len();
+    let rest = &line[start..];
+    let end = rest.find([',', '}', ']']).unwrap_or(rest.len());
+    Some(rest[..end].trim())
+}
+
+fn raw_number(line: &str, key: &str) -> f64 {
+    let raw =
+        raw_field(line, key).unwrap_or_else(|| panic!("no \"{key}\" in photonqa output {line}"));
+    parse_exact(raw)
+}
+
+/// Collects mismatches so one family reports all its failing cases at once.
+#[derive(Default)]
+struct Failures(Vec<String>);
+
+impl Failures {
+    fn check(&mut self, ok: bool, message: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(message());
+        }
+    }
+
+    fn finish(self, family: &str) {
+        assert!(
+            self.0.is_empty(),
+            "{family}: {} mismatch(es) with the peer\n  {}",
+            self.0.len(),
+            self.0.join("\n  ")
+        );
+    }
+}
+
+fn dtype(name: &str) -> DType {
+    DType::parse(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Loads a `.npy` fixture of any rank with ndarray-npy (not photonqa's reader).
+fn load_npy(rel: &str, dtype: DType) -> NdArray {
+    let path = root().join(rel);
+    macro_rules! read {
+        ($t:ty) => {
+            ndarray_npy::read_npy::<_, ArrayD<$t>>(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .into_nd()
+        };
+    }
+    match dtype {
+        DType::Uint8 => read!(u8),
+        DType::Uint16 => read!(u16),
+        DType::Int16 => read!(i16),
+        DType::Float32 => read!(f32),
+        DType::Float64 => read!(f64),
+        other => panic!("no fixture of dtype {other}"),
+    }
+}
+
+/// The data bytes of a `.npy` file, taken from the file itself (header skipped per the format
+/// spec), independently of any array library.
+fn npy_payload(rel: &str) -> Vec<u8> {
+    let bytes = fs::read(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{rel}: not a .npy file");
+    let start = match bytes[6] {
+        1 => 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize,
+        _ => 12 + u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+    };
+    bytes[start..].to_vec()
+}
+
+fn read_fixture(rel: &str) -> Vec<u8> {
+    fs::read(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Bit patterns of every element (floats by their bits, integers by their value).
+fn bits(a: &NdArray) -> Vec<u64> {
+    match a {
+        NdArray::Float32(x) => x.iter().map(|v| v.to_bits() as u64).collect(),
+        NdArray::Float64(x) => x.iter().map(|v| v.to_bits()).collect(),
+        NdArray::Uint8(x) => x.iter().map(|&v| v as u64).collect(),
+        NdArray::Uint16(x) => x.iter().map(|&v| v as u64).collect(),
+        NdArray::Int16(x) => x.iter().map(|&v| v as i64 as u64).collect(),
+        other => panic!("no fixture of dtype {}", other.dtype()),
+    }
+}
+
+/// Compares two arrays bit for bit; describes the first differences.
+fn compare_bits(expected: &NdArray, actual: &NdArray, input: &NdArray) -> Result<(), String> {
+    if expected.dtype() != actual.dtype() || expected.shape() != actual.shape() {
+        return Err(format!(
+            "expected {} {:?}, got {} {:?}",
+            expected.dtype(),
+            expected.shape(),
+            actual.dtype(),
+            actual.shape()
+        ));
+    }
+    let (e, a) = (bits(expected), bits(actual));
+    let (ev, av, iv) = (expected.to_f64(), actual.to_f64(), input.to_f64());
+    let (ev, av, iv) = (
+        ev.as_slice().unwrap(),
+        av.as_slice().unwrap(),
+        iv.as_slice().unwrap(),
+    );
+    let differing: Vec<usize> = (0..e.len()).filter(|&i| e[i] != a[i]).collect();
+    if differing.is_empty() {
+        return Ok(());
+    }
+    let examples: Vec<String> = differing
+        .iter()
+        .take(4)
+        .map(|&i| {
+            format!(
+                "[{i}] input {:e}: expected {:e} (bits {:#x}), got {:e} (bits {:#x})",
+                iv[i], ev[i], e[i], av[i], a[i]
+            )
+        })
+        .collect();
+    Err(format!(
+        "{} of {} values differ; {}",
+        differing.len(),
+        e.len(),
+        examples.join("; ")
+    ))
+}
+
+fn build(id: &str, params: Vec<(&'static str, ParamValue)>, dtype: DType) -> Stage {
+    let def = registry::find(id).unwrap_or_else(|| panic!("stage {id} is not registered"));
+    let config = StageConfig {
+        stage: def.id,
+        params,
+    };
+    (def.create)(&config, StageInput { dtype })
+        .unwrap_or_else(|e| panic!("cannot build stage {id} for {dtype}: {e}"))
+}
+
+fn array_stage(
+    id: &str,
+    params: Vec<(&'static str, ParamValue)>,
+    dtype: DType,
+) -> Box<dyn ArrayToArray> {
+    match build(id, params, dtype) {
+        Stage::ArrayToArray(codec, _) => codec,
+        _ => panic!("{id} is not an array->array stage"),
+    }
+}
+
+fn to_bytes_stage(id: &str, dtype: DType) -> Box<dyn ArrayToBytes> {
+    match build(id, vec![], dtype) {
+        Stage::ArrayToBytes(codec) => codec,
+        _ => panic!("{id} is not an array->bytes stage"),
+    }
+}
+
+fn bytes_stage(
+    id: &str,
+    params: Vec<(&'static str, ParamValue)>,
+    dtype: DType,
+) -> Box<dyn BytesToBytes> {
+    match build(id, params, dtype) {
+        Stage::BytesToBytes(codec) => codec,
+        _ => panic!("{id} is not a bytes->bytes stage"),
+    }
+}
+
+/// Runs `photonqa run` on a scenario; returns the lines of results.jsonl or the error printed.
+fn run_scenario(dir: &Path, name: &str, scenario: &str) -> Result<Vec<String>, String> {
+    let path = dir.join(format!("{name}.toml"));
+    fs::write(&path, scenario).unwrap();
+    let out = dir.join(format!("{name}-out"));
+    let output = Command::new(env!("CARGO_BIN_EXE_photonqa"))
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .args(["--threads", "4"])
+        .output()
+        .expect("photonqa runs");
+    if !output.status.success() {
+        return Err(format!(
+            "photonqa run failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(fs::read_to_string(out.join("results.jsonl"))
+        .expect("results.jsonl written")
+        .lines()
+        .map(String::from)
+        .collect())
+}
+
+/// A scenario whose only stage is Otsu thresholding (zero-below) of `source`.
+fn otsu_scenario(name: &str, source: &str, chunk_slices: usize) -> String {
+    format!(
+        "[scenario]\nname = \"{name}\"\nchunk_slices = {chunk_slices}\n\n[input]\nsource = '{source}'\n\n\
+         [[pipeline]]\nstage = \"threshold\"\nmethod = \"otsu\"\nmode = \"zero-below\"\n\n\
+         [metrics]\ndistortion = [\"mse\"]\n"
+    )
+}
+
+/// The Otsu threshold photonqa's runner fitted (`fitted[0].threshold` of the only row).
+fn runner_threshold(
+    dir: &Path,
+    name: &str,
+    source: &str,
+    chunk_slices: usize,
+) -> Result<f64, String> {
+    let lines = run_scenario(dir, name, &otsu_scenario(name, source, chunk_slices))?;
+    let row: Value = serde_json::from_str(&lines[0]).expect("a JSON row");
+    if row["status"] != "ok" {
+        return Err(format!("point failed: {}", row["error"]));
+    }
+    let fitted = row["fitted"][0]["threshold"]
+        .as_f64()
+        .ok_or("no fitted threshold")?;
+    let exact = raw_number(&lines[0], "threshold");
+    assert!(
+        (exact - fitted).abs() <= 1e-12 * fitted.abs().max(1.0),
+        "raw threshold text {exact} does not match the parsed row {fitted}"
+    );
+    Ok(exact)
+}
+
+/// The whole array of a source, read through photonqa.
+fn read_all(source: &str) -> NdArray {
+    let spec = SourceSpec::parse(source, Path::new(""), None).expect("a source");
+    let src = spec.open().unwrap_or_else(|e| panic!("{e}"));
+    src.read_slab(0..src.shape()[0])
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn min_max(a: &NdArray) -> (f64, f64) {
+    a.to_f64()
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// Otsu through the library: scikit-image's histogram (`Binning`) and threshold.
+fn library_threshold(a: &NdArray) -> f64 {
+    let (lo, hi) = min_max(a);
+    let binning = Binning::new(a.dtype(), lo, hi).unwrap_or_else(|e| panic!("{e}"));
+    let mut counts = binning.zeros();
+    binning.accumulate(a, &mut counts);
+    otsu::threshold(&binning.finish(counts))
+}
+
+/// Number of values > `t`, from the threshold stage in binarise mode (0/1 mask).
+fn foreground(a: &NdArray, t: f64) -> u64 {
+    let stage = array_stage(
+        "threshold",
+        vec![
+            ("method", ParamValue::Str("value".into())),
+            ("value", ParamValue::Float(t)),
+            ("mode", ParamValue::Str("binarise".into())),
+            ("fill", ParamValue::Float(0.0)),
+        ],
+        a.dtype(),
+    );
+    match stage.encode(a.clone()).expect("binarise encodes") {
+        NdArray::Uint8(mask) => mask.iter().map(|&v| v as u64).sum(),
+        other => panic!("binarise gave {}", other.dtype()),
+    }
+}
+
+/// Checks one Otsu case through the runner and the library against scikit-image.
+fn check_otsu_case(case: &Value, dir: &Path, fails: &mut Failures) {
+    let name = text(case, "name");
+    let source = resolve(text(case, "source"));
+    let want = float(case, "threshold");
+    let array = read_all(&source);
+    let (lo, hi) = min_max(&array);
+    fails.check(
+        array.dtype() == dtype(text(case, "dtype"))
+            && lo == float(case, "min")
+            && hi == float(case, "max"),
+        || format!("{name}: input is not the array the fixture was made from"),
+    );
+    let library = library_threshold(&array);
+    fails.check(library.to_bits() == want.to_bits(), || {
+        format!(
+            "{name}: Binning + otsu::threshold gave {library:?}, skimage threshold_otsu {want:?}"
+        )
+    });
+    // Many chunks on several threads, as a volume is processed in practice.
+    let chunk_slices = (array.shape()[0] / 16).max(1);
+    let hint = if library.to_bits() == want.to_bits() {
+        " (the in-memory library path agrees with skimage: the difference comes from the runner's \
+         chunked, multi-threaded reading or merging)"
+    } else {
+        ""
+    };
+    match runner_threshold(dir, &format!("otsu-{name}"), &source, chunk_slices) {
+        Ok(got) => fails.check(got.to_bits() == want.to_bits(), || {
+            format!(
+                "{name} ({}): photonqa run fitted threshold {got:?}, skimage threshold_otsu {want:?}{hint}",
+                text(case, "dtype")
+            )
+        }),
+        Err(e) => fails.check(false, || format!("{name}: photonqa run: {e}{hint}")),
+    }
+    let (fg, want_fg) = (foreground(&array, want), int(case, "foreground"));
+    fails.check(fg == want_fg, || {
+        format!("{name}: {fg} values > {want:?} after binarise, numpy count_nonzero(image > t) = {want_fg}")
+    });
+}
+
+/// The file `rel` (relative to the repository root) from `../shared/data`, or `None` (after
+/// printing "skipped: ...") when it is absent and PHOTONQA_REQUIRE_SHARED_DATA is not 1.
+fn shared_file(rel: &str) -> Option<PathBuf> {
+    let path = root().join(rel);
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var(REQUIRE_SHARED).as_deref() == Ok("1") {
+        panic!("{rel} not found and {REQUIRE_SHARED}=1");
+    }
+    println!("skipped: {rel} not found");
+    None
+}
+
+// ------------------------------------------------------------------------------------------------
+// a. Otsu
+
+#[test]
+fn otsu_threshold_is_bit_identical_to_scikit_image() {
+    let exp = expected();
+    let dir = tempfile::tempdir().unwrap();
+    let mut fails = Failures::default();
+    let cases = list(&exp, "otsu");
+    assert!(
+        cases.len() >= 8,
+        "expected.json lists {} Otsu cases",
+        cases.len()
+    );
+    for case in cases {
+        check_otsu_case(case, dir.path(), &mut fails);
+    }
+    fails.finish("Otsu threshold vs skimage.filters.threshold_otsu");
+}
+
+/// scikit-image returns the value of a constant image (`threshold_otsu` checks
+/// `np.all(image == first_pixel)` before any histogram); otsu.rs says it does the same.
+#[test]
+fn otsu_of_a_constant_float_image_is_its_value() {
+    let exp = expected();
+    let dir = tempfile::tempdir().unwrap();
+    let mut fails = Failures::default();
+    check_otsu_case(&exp["otsu_constant"], dir.path(), &mut fails);
+    fails.finish("Otsu threshold of a constant float32 image vs skimage");
+}
+
+/// With fewer than 256 float32 ULPs between min and max, np.histogram (inside
+/// `threshold_otsu`) raises "Too many bins for data range"; photonqa must not silently report a
+/// threshold from degenerate bins either.
+#[test]
+fn otsu_refuses_a_float_range_narrower_than_256_bins_like_scikit_image() {
+    let exp = expected();
+    let case = &exp["otsu_below_256_ulps"];
+    let dir = tempfile::tempdir().unwrap();
+    let source = resolve(text(case, "source"));
+    let result = runner_threshold(dir.path(), "otsu-below-256-ulps", &source, 5);
+    assert!(
+        result.is_err(),
+        "skimage threshold_otsu raises ({}) on this {}-ULP range, but photonqa run fitted threshold {:?}",
+        text(case, "peer_error"),
+        int(case, "ulps_in_range"),
+        result.unwrap()
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// b. Real data (../shared/data, read-only, not in the repository)
+
+#[test]
+fn real_tomography_projections_match_scikit_image_and_numcodecs() {
+    let exp = expected();
+    let tooth = &exp["shared_tooth"];
+    let Some(path) = shared_file(text(tooth, "file")) else {
+        return;
+    };
+    let path = fs::canonicalize(path).unwrap();
+    let source = format!("{}::{}", path.display(), text(tooth, "dataset"));
+    let mut fails = Failures::default();
+
+    let array = read_all(&source);
+    let (lo, hi) = min_max(&array);
+    let shape: Vec<u64> = list(tooth, "shape")
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(
+        array.dtype() == dtype(text(tooth, "dtype"))
+            && array
+                .shape()
+                .iter()
+                .map(|&d| d as u64)
+                .eq(shape.iter().copied())
+            && lo == float(tooth, "min")
+            && hi == float(tooth, "max"),
+        "{source} is not the file the fixtures were made from (sha256 {}): {} {:?} min {lo} max {hi}",
+        text(tooth, "sha256"),
+        array.dtype(),
+        array.shape()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let want = float(tooth, "threshold");
+    match runner_threshold(dir.path(), "tooth-otsu", &source, 16) {
+        Ok(got) => fails.check(got.to_bits() == want.to_bits(), || {
+            format!("tooth: photonqa run fitted threshold {got:?}, skimage threshold_otsu {want:?}")
+        }),
+        Err(e) => fails.check(false, || format!("tooth: photonqa run: {e}")),
+    }
+    let fg = foreground(&array, want);
+    fails.check(fg == int(tooth, "foreground"), || {
+        format!(
+            "tooth: {fg} values > threshold, numpy {}",
+            int(tooth, "foreground")
+        )
+    });
+
+    let rounds = list(tooth, "bitround");
+    let keepbits: Vec<String> = rounds
+        .iter()
+        .map(|r| int(r, "keepbits").to_string())
+        .collect();
+    let scenario = format!(
+        "[scenario]\nname = \"tooth-bitround\"\nchunk_slices = 16\n\n[input]\nsource = '{source}'\n\n\
+         [[pipeline]]\nstage = \"bitround\"\nkeepbits = {{ sweep = [{}] }}\n\n\
+         [metrics]\ndistortion = [\"mse\", \"rmse\", \"psnr\", \"max_abs_error\", \"mean_error\"]\n",
+        keepbits.join(", ")
+    );
+    let lines = run_scenario(dir.path(), "tooth-bitround", &scenario)
+        .unwrap_or_else(|e| panic!("tooth bitround: {e}"));
+    for round in rounds {
+        let k = int(round, "keepbits");
+        let line = lines.iter().find(|line| {
+            let row: Value = serde_json::from_str(line).unwrap();
+            row["pipeline"][0]["keepbits"].as_u64() == Some(k)
+        });
+        let Some(line) = line else {
+            fails.check(false, || {
+                format!("tooth bitround keepbits={k}: no result row")
+            });
+            continue;
+        };
+        check_metrics(
+            &format!("tooth bitround keepbits={k}"),
+            line,
+            round,
+            false,
+            &mut fails,
+        );
+    }
+    fails.finish("real data ../shared/data/tooth.h5 vs skimage + numcodecs");
+}
+
+// ------------------------------------------------------------------------------------------------
+// c. Distortion metrics
+
+/// The tolerance for mean_error (see the module documentation).
+fn mean_error_tolerance(want: f64, mean_abs_error: f64) -> f64 {
+    REL_TOL * want.abs() + 1e-9 * mean_abs_error
+}
+
+fn close(got: f64, want: f64) -> bool {
+    got == want || (got - want).abs() <= REL_TOL * want.abs()
+}
+
+/// Compares the metrics in one line of photonqa JSON output with the peer's values.
+fn check_metrics(
+    label: &str,
+    line: &str,
+    want: &Value,
+    with_range_and_count: bool,
+    fails: &mut Failures,
+) {
+    for key in ["mse", "rmse", "psnr"] {
+        let raw = raw_field(line, key).unwrap_or("<absent>");
+        let (got, exp) = (parse_exact(raw), float(want, key));
+        if exp.is_infinite() {
+            fails.check(raw == "\"inf\"", || {
+                format!("{label}: {key} = {raw}, skimage/numpy {exp} (expected the string \"inf\")")
+            });
+        } else {
+            fails.check(close(got, exp), || {
+                format!(
+                    "{label}: {key} = {got:?}, peer {exp:?} (relative difference {:.2e} > {REL_TOL:e})",
+                    ((got - exp) / exp).abs()
+                )
+            });
+        }
+    }
+    let (got, exp) = (
+        raw_number(line, "max_abs_error"),
+        float(want, "max_abs_error"),
+    );
+    fails.check(got.to_bits() == exp.to_bits(), || {
+        format!("{label}: max_abs_error = {got:?}, numpy {exp:?} (must be exact)")
+    });
+    let (got, exp) = (raw_number(line, "mean_error"), float(want, "mean_error"));
+    let tol = mean_error_tolerance(exp, float(want, "mean_abs_error"));
+    fails.check((got - exp).abs() <= tol, || {
+        format!(
+            "{label}: mean_error = {got:?}, numpy {exp:?} (difference {:.2e} > {tol:.2e})",
+            (got - exp).abs()
+        )
+    });
+    if with_range_and_count {
+        let (got, exp) = (raw_number(line, "data_range"), float(want, "data_range"));
+        fails.check(got.to_bits() == exp.to_bits(), || {
+            format!("{label}: data_range = {got:?}, peer {exp:?}")
+        });
+        let (got, exp) = (raw_number(line, "count"), int(want, "count") as f64);
+        fails.check(got == exp, || {
+            format!("{label}: count = {got}, numpy size {exp}")
+        });
+    }
+}
+
+#[test]
+fn distortion_metrics_match_scikit_image_and_numpy() {
+    let exp = expected();
+    let mut fails = Failures::default();
+    let cases = list(&exp, "distortion");
+    assert!(
+        cases.iter().any(|c| text(c, "original").contains("::/")),
+        "no HDF5 input case"
+    );
+    for case in cases {
+        let name = text(case, "name");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_photonqa"));
+        command
+            .arg("metrics")
+            .arg(resolve(text(case, "original")))
+            .arg(resolve(text(case, "decoded")))
+            .arg("--json");
+        if let Some(range) = case["data_range_arg"].as_str() {
+            command.args(["--data-range", range]);
+        }
+        let output = command.output().expect("photonqa runs");
+        if !output.status.success() {
+            fails.check(false, || {
+                format!(
+                    "{name}: photonqa metrics failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            });
+            continue;
+        }
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let line = stdout.trim();
+        let json: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{name}: photonqa metrics --json printed {line}: {e}"));
+        assert!(json.is_object(), "{name}: not a JSON object: {line}");
+        check_metrics(name, line, &case["expected"], true, &mut fails);
+    }
+    fails.finish("photonqa metrics vs skimage.metrics + numpy");
+}
+
+// ------------------------------------------------------------------------------------------------
+// d. Stages
+
+#[test]
+fn bitround_is_bit_identical_to_numcodecs() {
+    let exp = expected();
+    let mut fails = Failures::default();
+    for case in list(&exp, "bitround") {
+        let dt = dtype(text(case, "dtype"));
+        let input = load_npy(text(case, "input"), dt);
+        let outputs = load_npy(text(case, "output"), dt);
+        for (row, k) in list(case, "keepbits").iter().enumerate() {
+            let k = k.as_i64().unwrap();
+            let stage = array_stage("bitround", vec![("keepbits", ParamValue::Int(k))], dt);
+            let got = stage.encode(input.clone()).expect("bitround encodes");
+            let want = match &outputs {
+                NdArray::Float32(o) => o.index_axis(ndarray::Axis(0), row).to_owned().into_nd(),
+                NdArray::Float64(o) => o.index_axis(ndarray::Axis(0), row).to_owned().into_nd(),
+                _ => unreachable!(),
+            };
+            if let Err(e) = compare_bits(&want, &got, &input) {
+                fails.check(false, || format!("{dt} keepbits={k}: {e}"));
+            }
+            let decoded = stage.decode(got.clone()).expect("bitround decodes");
+            fails.check(bits(&decoded) == bits(&got), || {
+                format!("{dt} keepbits={k}: decode is not the identity")
+            });
+        }
+    }
+    fails.finish("bitround vs numcodecs.BitRound");
+}
+
+fn quantize_stage(case: &Value, input: DType) -> Box<dyn ArrayToArray> {
+    let params = &case["params"];
+    let range = list(params, "range");
+    let (lo, hi) = (
+        parse_exact(range[0].as_str().unwrap()),
+        parse_exact(range[1].as_str().unwrap()),
+    );
+    array_stage(
+        "quantize",
+        vec![
+            ("dtype", ParamValue::Str(text(params, "dtype").into())),
+            ("bits", ParamValue::Int(int(params, "bits") as i64)),
+            ("range", ParamValue::Interval([lo, hi])),
+        ],
+        input,
+    )
+}
+
+/// The levels and the decoded values of `quantize` equal the formula documented in
+/// src/pipeline/stages/quantize.rs evaluated by NumPy in float64 (inputs chosen without exact
+/// .5 ties; see the next test for ties).
+#[test]
+fn quantize_matches_its_documented_formula_in_numpy() {
+    let exp = expected();
+    let mut fails = Failures::default();
+    for case in list(&exp, "quantize") {
+        let name = text(case, "name");
+        let dt = dtype(text(case, "dtype"));
+        let qt = dtype(text(&case["params"], "dtype"));
+        let input = load_npy(text(case, "input"), dt);
+        let stage = quantize_stage(case, dt);
+        let levels = stage.encode(input.clone()).expect("quantize encodes");
+        if let Err(e) = compare_bits(&load_npy(text(case, "levels"), qt), &levels, &input) {
+            fails.check(false, || format!("{name}: levels: {e}"));
+        }
+        let decoded = stage.decode(levels).expect("quantize decodes");
+        if let Err(e) = compare_bits(&load_npy(text(case, "decoded"), dt), &decoded, &input) {
+            fails.check(false, || {
+                format!(
+                    "{name}: decoded: {e} (numpy computes lo + q * (hi - lo) / L as documented; the fixture \
+                     records {} values that differ when evaluated as lo + q / (L / (hi - lo)))",
+                    int(case, "decoded_differing_with_scale_first")
+                )
+            });
+        }
+    }
+    fails.finish("quantize vs its documented formula in numpy float64");
+}
+
+/// Exact .5 ties: photonqa rounds half to even, as NumPy's `np.round` (and numcodecs) do; the
+/// fixture also holds the half-away-from-zero levels to prove it contains ties where the rules
+/// differ.
+#[test]
+fn quantize_rounds_exact_ties_half_to_even_like_numpy() {
+    let exp = expected();
+    let case = &exp["quantize_ties"];
+    let input = load_npy(text(case, "input"), DType::Float32);
+    let levels = quantize_stage(case, DType::Float32)
+        .encode(input.clone())
+        .expect("quantize encodes");
+    let away = load_npy(text(case, "levels_half_away_from_zero"), DType::Uint8);
+    let even = load_npy(text(case, "levels_numpy_half_even"), DType::Uint8);
+    assert_ne!(
+        bits(&away),
+        bits(&even),
+        "the fixture must contain ties where the rules differ"
+    );
+    if let Err(e) = compare_bits(&even, &levels, &input) {
+        panic!("quantize ties: {e}");
+    }
+}
+
+/// The `bytes` stage packs exactly the little-endian bytes NumPy wrote to the .npy file.
+fn check_bytes_stage(name: &str, input: &NdArray, payload: &[u8], fails: &mut Failures) {
+    let packed = to_bytes_stage("bytes", input.dtype())
+        .encode(input)
+        .expect("bytes encodes");
+    fails.check(packed == payload, || {
+        format!("{name}: bytes stage output differs from numpy's tobytes() in the .npy file")
+    });
+}
+
+fn first_difference(a: &[u8], b: &[u8]) -> String {
+    if a.len() != b.len() {
+        return format!("lengths {} and {}", a.len(), b.len());
+    }
+    let i = (0..a.len()).find(|&i| a[i] != b[i]).unwrap_or(0);
+    let count = (0..a.len()).filter(|&i| a[i] != b[i]).count();
+    format!(
+        "{count} of {} bytes differ, first at offset {i}: expected {:#04x}, got {:#04x}",
+        a.len(),
+        a[i],
+        b[i]
+    )
+}
+
+/// Checks a bytes->bytes stage against a raw HDF5 chunk made by the peer filter.
+fn check_against_chunks(family: &str, stage_id: &str, exp: &Value) {
+    let mut fails = Failures::default();
+    for case in list(exp, family) {
+        let name = text(case, "name");
+        let dt = dtype(text(case, "dtype"));
+        let payload = npy_payload(text(case, "input"));
+        let input = load_npy(text(case, "input"), dt);
+        check_bytes_stage(name, &input, &payload, &mut fails);
+        let chunk = read_fixture(text(case, "chunk"));
+        let stage = bytes_stage(stage_id, vec![], dt);
+        let encoded = stage.encode(&payload).expect("encodes");
+        fails.check(encoded == chunk, || {
+            format!(
+                "{name} ({dt}, {} bytes): {stage_id} encode vs HDF5 raw chunk: {}",
+                payload.len(),
+                first_difference(&chunk, &encoded)
+            )
+        });
+        let decoded = stage.decode(&chunk).expect("decodes");
+        fails.check(decoded == payload, || {
+            format!(
+                "{name} ({dt}): {stage_id} decode of the HDF5 chunk: {}",
+                first_difference(&payload, &decoded)
+            )
+        });
+    }
+    fails.finish(&format!(
+        "{stage_id} vs the HDF5 filter ({family} fixtures)"
+    ));
+}
+
+#[test]
+fn shuffle_is_byte_identical_to_hdf5_shuffle_filter() {
+    check_against_chunks("shuffle", "shuffle", &expected());
+}
+
+/// hdf5plugin `Bitshuffle(nelems=0, cname='none')` (filter 32008): with no compressor the
+/// filter writes no header (the 12-byte header, u64 BE size + u32 BE block bytes, comes only
+/// with lz4/zstd; checked when the fixtures are made), so the raw chunk is the shuffled data.
+#[test]
+fn bitshuffle_is_byte_identical_to_hdf5plugin_bitshuffle() {
+    let exp = expected();
+    for case in list(&exp, "bitshuffle") {
+        assert_eq!(
+            int(case, "header_bytes"),
+            0,
+            "fixture {}",
+            text(case, "name")
+        );
+    }
+    let sizes: Vec<u64> = list(&exp, "bitshuffle")
+        .iter()
+        .map(|c| int(c, "element_size"))
+        .collect();
+    assert!(
+        [1, 2, 4, 8].iter().all(|s| sizes.contains(s)),
+        "element sizes {sizes:?}"
+    );
+    check_against_chunks("bitshuffle", "bitshuffle", &exp);
+}
+
+/// Decodes every peer-made stream of `family` with photonqa's stage.
+fn check_decodes_peer_streams(family: &str, stage: &dyn BytesToBytes) {
+    let exp = expected();
+    let mut fails = Failures::default();
+    let cases = list(&exp, family);
+    assert!(!cases.is_empty());
+    for case in cases {
+        let name = text(case, "name");
+        let payload = read_fixture(text(case, "payload"));
+        let stream = read_fixture(text(case, "stream"));
+        match stage.decode(&stream) {
+            Ok(decoded) => fails.check(decoded == payload, || {
+                format!(
+                    "{name} ({}): decoded {}",
+                    text(case, "call"),
+                    first_difference(&payload, &decoded)
+                )
+            }),
+            Err(e) => fails.check(false, || format!("{name} ({}): {e}", text(case, "call"))),
+        }
+    }
+    fails.finish(&format!(
+        "photonqa {family} decoding streams made by the Python peer"
+    ));
+}
+
+fn payloads() -> Vec<(String, Vec<u8>)> {
+    let exp = expected();
+    let mut names: Vec<&str> = list(&exp, "deflate")
+        .iter()
+        .map(|c| text(c, "payload"))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|p| (p.to_string(), read_fixture(p)))
+        .collect()
+}
+
+fn adler32(data: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in data {
+        a = (a + byte as u32) % 65521;
+        b = (b + a) % 65521;
+    }
+    (b << 16) | a
+}
+
+#[test]
+fn deflate_decodes_python_zlib_streams() {
+    let stage = bytes_stage("deflate", vec![("level", ParamValue::Int(6))], DType::Uint8);
+    check_decodes_peer_streams("deflate", stage.as_ref());
+}
+
+/// photonqa's deflate output is a valid zlib stream (RFC 1950 header and Adler-32 of the input,
+/// checked here by hand) that flate2's decoder reads back (internal: same backend).
+#[test]
+fn deflate_output_is_a_valid_zlib_stream() {
+    let mut fails = Failures::default();
+    for (name, payload) in payloads() {
+        for level in 0..=9 {
+            let stage = bytes_stage(
+                "deflate",
+                vec![("level", ParamValue::Int(level))],
+                DType::Uint8,
+            );
+            let stream = stage.encode(&payload).expect("deflate encodes");
+            let (cmf, flg) = (stream[0], stream[1]);
+            fails.check(
+                cmf & 0x0f == 8
+                    && cmf >> 4 <= 7
+                    && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
+                    && flg & 0x20 == 0,
+                || format!("{name} level {level}: bad zlib header {cmf:#04x} {flg:#04x}"),
+            );
+            let trailer = u32::from_be_bytes(stream[stream.len() - 4..].try_into().unwrap());
+            fails.check(trailer == adler32(&payload), || {
+                format!(
+                    "{name} level {level}: Adler-32 trailer {trailer:#010x}, input's {:#010x}",
+                    adler32(&payload)
+                )
+            });
+            let mut decoded = Vec::new();
+            flate2::read::ZlibDecoder::new(stream.as_slice())
+                .read_to_end(&mut decoded)
+                .expect("flate2 decodes");
+            fails.check(decoded == payload, || {
+                format!("{name} level {level}: flate2 decoded other bytes")
+            });
+        }
+    }
+    fails.finish("photonqa deflate output");
+}
+
+#[test]
+fn zstd_decodes_python_zstandard_frames() {
+    let stage = bytes_stage("zstd", vec![("level", ParamValue::Int(3))], DType::Uint8);
+    check_decodes_peer_streams("zstd", stage.as_ref());
+    for (name, payload) in payloads() {
+        let frame = stage.encode(&payload).expect("zstd encodes");
+        assert_eq!(
+            frame[..4],
+            [0x28, 0xB5, 0x2F, 0xFD],
+            "{name}: not a zstd frame (magic number)"
+        );
+    }
+}
+
+#[test]
+fn lz4_decodes_python_lz4_blocks_with_stored_size() {
+    let stage = bytes_stage("lz4", vec![], DType::Uint8);
+    check_decodes_peer_streams("lz4", stage.as_ref());
+    for (name, payload) in payloads() {
+        let block = stage.encode(&payload).expect("lz4 encodes");
+        let size = u32::from_le_bytes(block[..4].try_into().unwrap()) as usize;
+        assert_eq!(
+            size,
+            payload.len(),
+            "{name}: stored size (u32 LE, as lz4.block store_size=True)"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn fixtures_are_small_and_carry_provenance() {
+    let exp = expected();
+    let provenance = &exp["provenance"];
+    for key in ["date", "versions", "calls", "script"] {
+        assert!(
+            !provenance[key].is_null(),
+            "expected.json provenance has no {key}"
+        );
+    }
+    fn size(dir: &Path) -> u64 {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                if p.is_dir() {
+                    size(&p)
+                } else {
+                    p.metadata().unwrap().len()
+                }
+            })
+            .sum()
+    }
+    let total = size(&root().join("tests/fixtures/peers"));
+    assert!(
+        total < 1_500_000,
+        "tests/fixtures/peers holds {total} bytes (keep it under 1.5 MB)"
+    );
+}

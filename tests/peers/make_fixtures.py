@@ -1,0 +1,695 @@
+#!/usr/bin/env python3
+"""Peer fixtures for tests/peer_crosscheck.rs: what independent tools compute on small inputs.
+
+Writes tests/fixtures/peers/ (input arrays, peer outputs, peer-made compressed streams) and
+tests/fixtures/peers/expected.json (peer values and a provenance block). Deterministic: every
+random input comes from a numpy Generator seeded from the case name, and the provenance date is
+kept when nothing else changed, so running the script again reproduces the same files.
+
+    python3 tests/peers/make_fixtures.py            # (re)write the fixtures
+    python3 tests/peers/make_fixtures.py --check    # regenerate in a temp dir, compare, exit 1 on drift
+
+Needs: numpy, scikit-image, h5py, hdf5plugin, numcodecs, lz4, zstandard (zlib is in Python).
+
+Floats in expected.json are strings holding Python's repr of the float64 value (shortest
+round-trip text; "inf", "nan" for non-finite) so the Rust side parses them bit-exactly with
+str::parse::<f64> (serde_json's default float parser may be off by one ULP).
+"""
+
+import argparse
+import datetime
+import filecmp
+import hashlib
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import warnings
+import zlib
+from pathlib import Path
+
+import h5py
+import hdf5plugin
+import lz4
+import lz4.block
+import numcodecs
+import numpy as np
+import skimage
+import zstandard
+from numcodecs import BitRound
+from skimage.filters import threshold_otsu
+from skimage.metrics import mean_squared_error, peak_signal_noise_ratio
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "peers"
+POROUS_SOURCE = "reference-data/porous-tomo.h5::/volume"
+TOOTH_FILE = "../shared/data/tooth.h5"
+TOOTH_DATASET = "/exchange/data"
+
+
+def fmt(x):
+    """A float as its exact shortest repr (see module doc)."""
+    return repr(float(x))
+
+
+def rng_for(name):
+    """A Generator seeded from the case name: adding a case never changes another one's data."""
+    seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+    return np.random.default_rng(seed)
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Writer:
+    """Writes fixture files under `out`; returns their paths as recorded in expected.json, relative
+    to the repository root (as if `out` were tests/fixtures/peers)."""
+
+    def __init__(self, out):
+        self.out = Path(out)
+
+    def name(self, rel):
+        return (FIXTURES / rel).relative_to(ROOT).as_posix()
+
+    def npy(self, rel, array):
+        path = self.out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+        return self.name(rel)
+
+    def bin(self, rel, data):
+        path = self.out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes(data))
+        return self.name(rel)
+
+
+# ---------------------------------------------------------------------------------------------
+# a. Otsu
+
+
+def otsu_case(name, image, source, note):
+    t = threshold_otsu(image)
+    return {
+        "name": name,
+        "source": source,
+        "dtype": str(image.dtype),
+        "shape": list(image.shape),
+        "min": fmt(image.min()),
+        "max": fmt(image.max()),
+        "threshold": fmt(t),
+        "foreground": int(np.count_nonzero(image > t)),
+        "note": note,
+    }
+
+
+def make_otsu(w):
+    cases = []
+    with h5py.File(ROOT / "reference-data" / "porous-tomo.h5", "r") as f:
+        volume = f["volume"][...]
+    cases.append(otsu_case("porous_tomo", volume, POROUS_SOURCE,
+                           "committed reference volume, float32 64x128x128"))
+
+    r = rng_for("otsu/f32_2d")
+    a = np.where(r.random((37, 53)) < 0.4,
+                 r.normal(0.2, 0.05, (37, 53)), r.normal(0.7, 0.08, (37, 53))).astype(np.float32)
+    cases.append(otsu_case("f32_2d", a, w.npy("otsu/f32_2d.npy", a), "bimodal float32, non-square 37x53"))
+
+    r = rng_for("otsu/f64_3d")
+    a = np.where(r.random((9, 14, 19)) < 0.3,
+                 r.gamma(2.0, 1.5, (9, 14, 19)), 12.0 + r.gamma(3.0, 1.0, (9, 14, 19)))
+    cases.append(otsu_case("f64_3d", a, w.npy("otsu/f64_3d.npy", a), "bimodal float64, 9x14x19"))
+
+    r = rng_for("otsu/u8_2d")
+    a = np.clip(np.where(r.random((48, 71)) < 0.5, r.normal(60, 15, (48, 71)),
+                         r.normal(170, 25, (48, 71))), 0, 255).round().astype(np.uint8)
+    cases.append(otsu_case("u8_2d", a, w.npy("otsu/u8_2d.npy", a), "bimodal uint8, 48x71"))
+
+    r = rng_for("otsu/u16_2d")
+    a = np.clip(np.where(r.random((40, 61)) < 0.35, r.normal(9000, 2500, (40, 61)),
+                         r.normal(47000, 6000, (40, 61))), 0, 65535).round().astype(np.uint16)
+    a[0, 0], a[-1, -1] = 3, 65535
+    cases.append(otsu_case("u16_2d_wide", a, w.npy("otsu/u16_2d_wide.npy", a),
+                           "uint16 spanning 3..65535 (one bin per value, ~65k bins)"))
+
+    r = rng_for("otsu/i16_2d")
+    a = np.clip(np.where(r.random((45, 38)) < 0.5, r.normal(-12000, 3000, (45, 38)),
+                         r.normal(6000, 4000, (45, 38))), -32768, 32767).round().astype(np.int16)
+    cases.append(otsu_case("i16_2d_negative", a, w.npy("otsu/i16_2d_negative.npy", a),
+                           "int16 with negative values"))
+
+    r = rng_for("otsu/f32_tiny_range")
+    a = (1000.0 + 1e-3 * np.where(r.random((29, 31)) < 0.5, r.normal(-5, 2, (29, 31)),
+                                  r.normal(6, 2.5, (29, 31)))).astype(np.float32)
+    cases.append(otsu_case("f32_tiny_range", a, w.npy("otsu/f32_tiny_range.npy", a),
+                           "float32 1000 + 1e-3 * noise: a range of a few hundred ULPs (bins of "
+                           "~1.5 ULP), stresses float32 bin-edge arithmetic"))
+
+    r = rng_for("otsu/f32_two_value")
+    a = np.where(r.random((20, 30)) < 0.3, 0.25, 3.5).astype(np.float32)
+    cases.append(otsu_case("f32_two_value", a, w.npy("otsu/f32_two_value.npy", a),
+                           "two values only: every split ties, the first maximum wins"))
+
+    a = np.full((12, 17), 2.0, dtype=np.float32)
+    constant = otsu_case("f32_constant", a, w.npy("otsu/f32_constant.npy", a),
+                         "constant image: threshold_otsu returns the value itself")
+
+    # A range narrower than 256 float32 ULPs: np.histogram (inside threshold_otsu) refuses it.
+    r = rng_for("otsu/f32_below_256_ulps")
+    a = (1000.0 + 1e-3 * np.where(r.random((29, 31)) < 0.5, r.normal(-1, 0.4, (29, 31)),
+                                  r.normal(1.5, 0.5, (29, 31)))).astype(np.float32)
+    try:
+        threshold_otsu(a)
+        raise AssertionError("expected threshold_otsu to refuse a range below 256 ULPs")
+    except ValueError as e:
+        peer_error = str(e)
+    degenerate = {
+        "name": "f32_below_256_ulps",
+        "source": w.npy("otsu/f32_below_256_ulps.npy", a),
+        "dtype": "float32",
+        "shape": list(a.shape),
+        "ulps_in_range": int(round(float(a.max() - a.min()) / float(np.spacing(np.float32(a.min()))))),
+        "peer_error": f"ValueError: {peer_error}",
+        "note": "threshold_otsu raises: 256 equal float32 bins over this range are not all finite-sized",
+    }
+    return cases, constant, degenerate
+
+
+# ---------------------------------------------------------------------------------------------
+# c. Distortion metrics
+
+
+def distortion_expected(a, b, data_range=None):
+    """skimage for MSE and PSNR, numpy (float64) for the rest."""
+    r = float(a.max()) - float(a.min()) if data_range is None else float(data_range)
+    d = b.astype(np.float64) - a.astype(np.float64)
+    with np.errstate(divide="ignore"):
+        psnr = peak_signal_noise_ratio(a, b, data_range=r)
+    return {
+        "mse": fmt(mean_squared_error(a, b)),
+        "rmse": fmt(np.sqrt(np.mean(d * d))),
+        "psnr": fmt(psnr),
+        "max_abs_error": fmt(np.max(np.abs(d))),
+        "mean_error": fmt(np.mean(d)),
+        "mean_abs_error": fmt(np.mean(np.abs(d))),
+        "data_range": fmt(r),
+        "count": int(a.size),
+    }
+
+
+def make_distortion(w):
+    cases = []
+
+    def pair(name, a, b, data_range=None, note=""):
+        cases.append({
+            "name": name,
+            "original": w.npy(f"distortion/{name}.original.npy", a),
+            "decoded": w.npy(f"distortion/{name}.decoded.npy", b),
+            "data_range_arg": None if data_range is None else fmt(data_range),
+            "dtype": str(a.dtype),
+            "expected": distortion_expected(a, b, data_range),
+            "note": note,
+        })
+
+    r = rng_for("distortion/f32_3d")
+    a = (r.normal(0, 1, (8, 16, 24)) * 40 + 100).astype(np.float32)
+    b = (a + r.normal(0, 0.3, a.shape)).astype(np.float32)
+    pair("f32_3d", a, b, note="float32 3D, gaussian noise")
+
+    r = rng_for("distortion/f64_2d")
+    a = np.cumsum(r.normal(0, 1, (33, 47)), axis=1)
+    b = a + r.uniform(-0.01, 0.02, a.shape)
+    pair("f64_2d", a, b, note="float64 non-square, biased uniform error")
+
+    r = rng_for("distortion/u8_2d")
+    a = r.integers(0, 256, (40, 50), dtype=np.uint8)
+    b = np.clip(a.astype(np.int16) + r.integers(-3, 4, a.shape), 0, 255).astype(np.uint8)
+    pair("u8_2d", a, b, note="uint8, integer errors -3..3 clipped")
+
+    r = rng_for("distortion/u16_3d")
+    a = r.integers(100, 60000, (6, 20, 30), dtype=np.uint16)
+    b = (a.astype(np.int64) // 16 * 16 + 8).astype(np.uint16)
+    pair("u16_3d", a, b, note="uint16 3D, coarse requantisation")
+
+    r = rng_for("distortion/identical")
+    a = r.normal(0, 1, (20, 25)).astype(np.float32)
+    pair("identical", a, a.copy(), note="identical arrays: mse 0, PSNR inf")
+
+    r = rng_for("distortion/constant")
+    a = np.full((16, 18), 5.0, dtype=np.float32)
+    b = (a + r.normal(0, 0.05, a.shape)).astype(np.float32)
+    pair("constant_with_range", a, b, data_range=10.0,
+         note="constant original (max - min = 0) with data_range given")
+
+    # One HDF5 input: file.h5::/dataset on both sides.
+    r = rng_for("distortion/hdf5")
+    a = (r.normal(0, 1, (24, 30)) * 3).astype(np.float32)
+    b = (np.round(a * 8) / 8).astype(np.float32)
+    path = w.out / "distortion" / "pair.h5"
+    with h5py.File(path, "w", track_order=False) as f:
+        f.create_dataset("original", data=a, track_times=False)
+        f.create_dataset("decoded", data=b, track_times=False)
+    cases.append({
+        "name": "hdf5_pair",
+        "original": w.name("distortion/pair.h5") + "::/original",
+        "decoded": w.name("distortion/pair.h5") + "::/decoded",
+        "data_range_arg": None,
+        "dtype": "float32",
+        "expected": distortion_expected(a, b),
+        "note": "HDF5 input path (file.h5::/dataset), float32 rounded to 1/8",
+    })
+    return cases
+
+
+# ---------------------------------------------------------------------------------------------
+# b. Real data from ../shared/data (expected values only)
+
+
+def make_shared(previous):
+    path = ROOT / TOOTH_FILE
+    if not path.is_file():
+        if previous is None:
+            sys.exit(f"{path} not found and no previous expected.json to keep its values from")
+        print(f"note: {path} not found; keeping the shared-data values of the existing expected.json")
+        return previous
+    with h5py.File(path, "r") as f:
+        a = f[TOOTH_DATASET][...]
+    t = threshold_otsu(a)
+    rounds = []
+    for k in (3, 7):
+        b = BitRound(keepbits=k).encode(a).view(a.dtype)
+        rounds.append({"keepbits": k, **distortion_expected(a, b)})
+    return {
+        "file": TOOTH_FILE,
+        "dataset": TOOTH_DATASET,
+        "sha256": sha256(path),
+        "dtype": str(a.dtype),
+        "shape": list(a.shape),
+        "min": fmt(a.min()),
+        "max": fmt(a.max()),
+        "threshold": fmt(t),
+        "foreground": int(np.count_nonzero(a > t)),
+        "bitround": rounds,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# d. Stages
+
+
+def special_floats(dtype):
+    f = np.finfo(dtype)
+    one = dtype(1.0)
+    eps = f.eps
+    values = [0.0, -0.0, np.inf, -np.inf, np.nan, f.max, -f.max, f.tiny, f.smallest_subnormal,
+              -f.smallest_subnormal, 1.0, -1.0, 1.5, 0.1, -0.1, 3.0, 1e-30, -123456.789]
+    # Exact ties for several keepbits: 1 + 2^-(k+1) (next-to-last kept bit 0 -> round down)
+    # and 1 + 3 * 2^-(k+1) (kept bit 1 -> round up).
+    for k in (0, 1, 7, 10):
+        values += [float(one + dtype(2.0 ** -(k + 1))), float(one + dtype(3 * 2.0 ** -(k + 1))),
+                   -float(one + dtype(2.0 ** -(k + 1)))]
+    values += [float(one + eps), float(one - eps / 2)]
+    a = np.array(values, dtype=dtype)
+    # A NaN with a payload in the low mantissa bits (rounding carries into the exponent).
+    bits = a.view(np.uint32 if dtype == np.float32 else np.uint64)
+    extra = np.array([0x7F800001 if dtype == np.float32 else 0x7FF0000000000001], dtype=bits.dtype)
+    return np.concatenate([a, extra.view(dtype)])
+
+
+def make_bitround(w):
+    cases = []
+    for dtype, ks in ((np.float32, [0, 1, 7, 10, 22, 23]), (np.float64, [0, 1, 7, 10, 23, 51, 52])):
+        name = np.dtype(dtype).name
+        r = rng_for(f"bitround/{name}")
+        body = np.concatenate([
+            r.normal(0, 1, 600) * 10.0 ** r.integers(-20, 20, 600),
+            r.uniform(-1, 1, 300),
+        ]).astype(dtype)
+        a = np.concatenate([special_floats(dtype), body])
+        outs = np.stack([BitRound(keepbits=k).encode(a).view(dtype) for k in ks])
+        cases.append({
+            "dtype": name,
+            "input": w.npy(f"bitround/{name}.input.npy", a),
+            "output": w.npy(f"bitround/{name}.numcodecs.npy", outs),
+            "keepbits": ks,
+            "note": "row i of output = numcodecs BitRound(keepbits=keepbits[i]).encode(input)",
+        })
+    return cases
+
+
+def quantize_numpy(x, lo, hi, bits, qdtype, out_dtype):
+    """The formula documented in src/pipeline/stages/quantize.rs, in float64 numpy:
+    q = clamp(round((x - lo) * L / (hi - lo)), 0, L), x' = lo + q (hi - lo) / L."""
+    levels = float(2 ** bits - 1)
+    xf = x.astype(np.float64)
+    v = (xf - lo) * levels / (hi - lo)
+    q = np.clip(np.round(v), 0, levels)
+    xd = lo + q * (hi - lo) / levels
+    if np.issubdtype(out_dtype, np.integer):
+        xd = np.round(xd)
+    return v, q.astype(qdtype), xd.astype(out_dtype)
+
+
+def make_quantize(w):
+    cases = []
+
+    def case(name, x, lo, hi, bits, qdtype, note):
+        v, q, xd = quantize_numpy(x, lo, hi, bits, qdtype, x.dtype)
+        frac = v - np.floor(v)
+        assert not np.any(frac == 0.5), f"{name}: a value falls on an exact .5 tie"
+        # The same formula with photonqa's evaluation order (scale = L / (hi - lo) first);
+        # recorded so that a mismatch can be told apart from a rounding-order difference.
+        levels = float(2 ** bits - 1)
+        scale = levels / (hi - lo)
+        q_alt = np.clip(np.round((x.astype(np.float64) - lo) * scale), 0, levels).astype(qdtype)
+        xd_alt = (lo + q.astype(np.float64) / scale)
+        if np.issubdtype(x.dtype, np.integer):
+            xd_alt = np.round(xd_alt)
+        xd_alt = xd_alt.astype(x.dtype)
+        cases.append({
+            "name": name,
+            "dtype": x.dtype.name,
+            "input": w.npy(f"quantize/{name}.input.npy", x),
+            "levels": w.npy(f"quantize/{name}.levels.npy", q),
+            "decoded": w.npy(f"quantize/{name}.decoded.npy", xd),
+            "params": {"dtype": np.dtype(qdtype).name, "bits": bits, "range": [fmt(lo), fmt(hi)]},
+            "clipped": int(np.count_nonzero((x < lo) | (x > hi))),
+            "levels_differing_with_scale_first": int(np.count_nonzero(q_alt != q)),
+            "decoded_differing_with_scale_first": int(np.count_nonzero(
+                xd_alt.view(f"u{x.dtype.itemsize}") != xd.view(f"u{x.dtype.itemsize}"))),
+            "note": note,
+        })
+
+    r = rng_for("quantize/f32")
+    x = r.uniform(-0.6, 2.2, (37, 41)).astype(np.float32)
+    lo, hi = -0.37, 1.91
+    case("f32_u8_8bits", x, lo, hi, 8, np.uint8, "float32 -> uint8, 8 bits, values outside the range clipped")
+    case("f32_u8_4bits", x, lo, hi, 4, np.uint8, "float32 -> uint8, 4 bits")
+    case("f32_u8_1bit", x, lo, hi, 1, np.uint8, "float32 -> uint8, 1 bit")
+    case("f32_u16_12bits", x, lo, hi, 12, np.uint16, "float32 -> uint16, 12 bits")
+    case("f32_u16_16bits", x, lo, hi, 16, np.uint16, "float32 -> uint16, 16 bits")
+
+    r = rng_for("quantize/f64")
+    x = r.normal(3.0, 2.0, (23, 29))
+    case("f64_u16_16bits", x, -1.3, 7.77, 16, np.uint16, "float64 -> uint16, 16 bits")
+    case("f64_u8_8bits", x, -1.3, 7.77, 8, np.uint8, "float64 -> uint8, 8 bits")
+
+    r = rng_for("quantize/u16")
+    x = r.integers(0, 65536, (31, 33), dtype=np.uint16)
+    case("u16_u8_8bits", x, 100.0, 40000.0, 8, np.uint8,
+         "uint16 -> uint8; decoded integers rounded (numpy: np.round before astype)")
+
+    # Exact .5 ties: numpy rounds half to even, Rust's f64::round half away from zero.
+    x = np.array([[0.5, 1.5, 2.5, 3.5, 100.5, 127.5, 253.5, 254.5, -0.5, 0.49999997]], dtype=np.float32)
+    v, q_even, xd_even = quantize_numpy(x, 0.0, 255.0, 8, np.uint8, x.dtype)
+    q_away = np.clip(np.floor(v + 0.5), 0, 255).astype(np.uint8)  # v >= -0.5: floor(v+.5) is half-up
+    q_away[v < 0] = 0
+    ties = {
+        "name": "f32_u8_ties",
+        "input": w.npy("quantize/f32_u8_ties.input.npy", x),
+        "levels_numpy_half_even": w.npy("quantize/f32_u8_ties.levels_half_even.npy", q_even),
+        "levels_half_away_from_zero": w.npy("quantize/f32_u8_ties.levels_half_away.npy", q_away),
+        "params": {"dtype": "uint8", "bits": 8, "range": [fmt(0.0), fmt(255.0)]},
+        "note": "scale = 255/255 = 1 exactly, so (x - lo) * scale are exact .5 ties; "
+                "np.round gives half-to-even levels, f64::round half-away-from-zero",
+    }
+    return cases, ties
+
+
+def raw_chunk(path, array, **filters):
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("x", data=array, chunks=array.shape, track_times=False, **filters)
+        f.flush()
+        mask, raw = d.id.read_direct_chunk((0,) * array.ndim)
+        plist = d.id.get_create_plist()
+        pipeline = [plist.get_filter(i) for i in range(plist.get_nfilters())]
+    assert mask == 0, "filter skipped"
+    return raw, [[int(p[0]), [int(v) for v in p[2]], p[3].decode()] for p in pipeline]
+
+
+def make_shuffle(w, tmp):
+    cases = []
+    r = rng_for("shuffle")
+    arrays = {
+        "f32_2d": (r.normal(0, 1, (37, 53)) * 1000).astype("<f4"),
+        "u16_3d": r.integers(0, 65536, (5, 7, 11), dtype="<u2"),
+        "f64_2d": r.normal(0, 1, (13, 29)).astype("<f8"),
+    }
+    for name, a in arrays.items():
+        raw, pipeline = raw_chunk(Path(tmp) / f"shuffle_{name}.h5", a, shuffle=True)
+        assert len(raw) == a.nbytes
+        cases.append({
+            "name": name,
+            "dtype": a.dtype.name,
+            "input": w.npy(f"shuffle/{name}.input.npy", a),
+            "chunk": w.bin(f"shuffle/{name}.h5chunk.bin", raw),
+            "hdf5_filters": pipeline,
+        })
+    return cases
+
+
+def make_bitshuffle(w, tmp):
+    cases = []
+    r = rng_for("bitshuffle")
+    # Block = 8192 bytes (bitshuffle's default for nelems=0): 8192 / size elements. Each length
+    # has full blocks, a partial last block (a multiple of 8 elements) and a tail of < 8 elements.
+    specs = [
+        ("u8_partial_tail", "<u1", 2 * 8192 + 8 * 13 + 5),
+        ("i16_partial_tail", "<i2", 2 * 4096 + 8 * 21 + 3),
+        ("f32_partial_tail", "<f4", 3 * 2048 + 8 * 7 + 7),
+        ("f64_partial_tail", "<f8", 2 * 1024 + 8 * 37 + 1),
+        ("f32_tail_only", "<f4", 5),
+        ("u16_under_one_block", "<u2", 8 * 9),
+    ]
+    for name, dt, n in specs:
+        dt = np.dtype(dt)
+        if dt.kind == "f":
+            a = r.normal(0, 1, n).astype(dt) * dt.type(1000)
+        else:
+            info = np.iinfo(dt)
+            a = r.integers(info.min, int(info.max) + 1, n, dtype=dt)
+        raw, pipeline = raw_chunk(Path(tmp) / f"bitshuffle_{name}.h5", a,
+                                  **hdf5plugin.Bitshuffle(nelems=0, cname="none"))
+        # cname='none' writes no header: the 12-byte header (uint64 BE size, uint32 BE block
+        # bytes) is only written with lz4/zstd (bshuf_h5filter.c). Checked here.
+        assert len(raw) == a.nbytes, (name, len(raw), a.nbytes)
+        cases.append({
+            "name": name,
+            "dtype": dt.name,
+            "elements": n,
+            "element_size": dt.itemsize,
+            "input": w.npy(f"bitshuffle/{name}.input.npy", a),
+            "chunk": w.bin(f"bitshuffle/{name}.h5chunk.bin", raw),
+            "header_bytes": len(raw) - a.nbytes,
+            "hdf5_filters": pipeline,
+        })
+    return cases
+
+
+def payloads(w):
+    r = rng_for("payloads")
+    lines = [f"{i:05d} angle={i * 0.35:.2f} counts={int(1e4 * np.exp(-i / 300))}\n" for i in range(400)]
+    smooth = np.sin(np.linspace(0, 20, 3000)).astype("<f4") * np.float32(100)
+    data = {
+        "text": "".join(lines).encode(),
+        "f32_smooth": smooth.tobytes(),
+        "random": r.bytes(3000),
+        "empty": b"",
+    }
+    return {name: (w.bin(f"payloads/{name}.bin", d), d) for name, d in data.items()}
+
+
+def make_codecs(w):
+    p = payloads(w)
+    deflate, zstd_cases, lz4_cases = [], [], []
+
+    def add(cases, folder, ext, payload, variant, stream, call, check):
+        assert check(stream) == p[payload][1], (folder, payload, variant)
+        cases.append({
+            "name": f"{payload}.{variant}",
+            "payload": p[payload][0],
+            "stream": w.bin(f"{folder}/{payload}.{variant}.{ext}", stream),
+            "call": call,
+        })
+
+    for name, (_, data) in p.items():
+        for level in (0, 1, 6, 9):
+            add(deflate, "deflate", "zlib", name, f"level{level}", zlib.compress(data, level),
+                f"zlib.compress(data, {level})", zlib.decompress)
+    data = p["f32_smooth"][1]
+    for strategy in ("Z_FILTERED", "Z_HUFFMAN_ONLY", "Z_RLE", "Z_FIXED"):
+        c = zlib.compressobj(9, zlib.DEFLATED, 15, 9, getattr(zlib, strategy))
+        add(deflate, "deflate", "zlib", "f32_smooth", strategy.lower(), c.compress(data) + c.flush(),
+            f"zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.{strategy}); compress + flush", zlib.decompress)
+    c = zlib.compressobj(6, zlib.DEFLATED, 9)
+    add(deflate, "deflate", "zlib", "text", "wbits9", c.compress(p["text"][1]) + c.flush(),
+        "zlib.compressobj(6, zlib.DEFLATED, 9) (512-byte window); compress + flush", zlib.decompress)
+
+    def zdec(stream):
+        out, rest = b"", stream
+        while rest:
+            d = zstandard.ZstdDecompressor().decompressobj()
+            out += d.decompress(rest)
+            rest = d.unused_data
+        return out
+
+    for name, (_, data) in p.items():
+        for level in (-5, 3, 19):
+            add(zstd_cases, "zstd", "zst", name, f"level{level}",
+                zstandard.ZstdCompressor(level=level).compress(data),
+                f"zstandard.ZstdCompressor(level={level}).compress(data)", zdec)
+    data = p["text"][1]
+    add(zstd_cases, "zstd", "zst", "text", "checksum_no_size",
+        zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=False).compress(data),
+        "zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=False).compress(data)", zdec)
+    c = zstandard.ZstdCompressor(level=3).compressobj()
+    add(zstd_cases, "zstd", "zst", "text", "streamed", c.compress(data) + c.flush(),
+        "zstandard.ZstdCompressor(level=3).compressobj(): compress + flush (no content size)", zdec)
+    half = len(data) // 2
+    two = zstandard.ZstdCompressor(level=1).compress(data[:half]) + \
+        zstandard.ZstdCompressor(level=1).compress(data[half:])
+    add(zstd_cases, "zstd", "zst", "text", "two_frames", two,
+        "two concatenated frames: ZstdCompressor(level=1).compress(data[:n//2]) + ...compress(data[n//2:])", zdec)
+
+    def ldec(stream):
+        return lz4.block.decompress(stream)
+
+    for name, (_, data) in p.items():
+        add(lz4_cases, "lz4", "lz4", name, "default", lz4.block.compress(data, store_size=True),
+            "lz4.block.compress(data, store_size=True)", ldec)
+        add(lz4_cases, "lz4", "lz4", name, "hc9",
+            lz4.block.compress(data, mode="high_compression", compression=9, store_size=True),
+            "lz4.block.compress(data, mode='high_compression', compression=9, store_size=True)", ldec)
+    data = p["f32_smooth"][1]
+    add(lz4_cases, "lz4", "lz4", "f32_smooth", "fast8",
+        lz4.block.compress(data, mode="fast", acceleration=8, store_size=True),
+        "lz4.block.compress(data, mode='fast', acceleration=8, store_size=True)", ldec)
+    add(lz4_cases, "lz4", "lz4", "f32_smooth", "hc12",
+        lz4.block.compress(data, mode="high_compression", compression=12, store_size=True),
+        "lz4.block.compress(data, mode='high_compression', compression=12, store_size=True)", ldec)
+    return deflate, zstd_cases, lz4_cases
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def provenance():
+    return {
+        "script": "tests/peers/make_fixtures.py",
+        "python": platform.python_version(),
+        "versions": {
+            "numpy": np.__version__,
+            "scikit-image": skimage.__version__,
+            "h5py": h5py.version.version,
+            "hdf5 (h5py)": h5py.version.hdf5_version,
+            "hdf5plugin": hdf5plugin.version,
+            "numcodecs": numcodecs.__version__,
+            "lz4": lz4.__version__,
+            "lz4 library": lz4.library_version_string(),
+            "zstandard": zstandard.__version__,
+            "zstd library": ".".join(map(str, zstandard.ZSTD_VERSION)),
+            "zlib (runtime)": zlib.ZLIB_RUNTIME_VERSION,
+        },
+        "reference_data_sha256": {"reference-data/porous-tomo.h5": sha256(ROOT / "reference-data" / "porous-tomo.h5")},
+        "calls": {
+            "otsu": "skimage.filters.threshold_otsu(image) (nbins=256); foreground = numpy.count_nonzero(image > t)",
+            "distortion": {
+                "mse": "skimage.metrics.mean_squared_error(original, decoded)",
+                "psnr": "skimage.metrics.peak_signal_noise_ratio(original, decoded, data_range=R), "
+                        "R = float(original.max()) - float(original.min()) unless data_range_arg is given",
+                "rmse": "numpy.sqrt(numpy.mean(d * d)), d = decoded.astype(float64) - original.astype(float64)",
+                "max_abs_error": "numpy.max(numpy.abs(d))",
+                "mean_error": "numpy.mean(d)",
+                "mean_abs_error": "numpy.mean(numpy.abs(d)) (scale for the mean_error tolerance)",
+            },
+            "bitround": "numcodecs.BitRound(keepbits=k).encode(input).view(input.dtype)",
+            "quantize": "numpy float64, formula of src/pipeline/stages/quantize.rs: v = (x - lo) * L / (hi - lo); "
+                        "q = clip(numpy.round(v), 0, L); x' = lo + q * (hi - lo) / L (numpy.round(x') for integer "
+                        "input), cast with astype to the input dtype; L = 2**bits - 1",
+            "shuffle": "h5py create_dataset(data=a, chunks=a.shape, shuffle=True); dset.id.read_direct_chunk((0,...))",
+            "bitshuffle": "h5py create_dataset(data=a, chunks=a.shape, **hdf5plugin.Bitshuffle(nelems=0, cname='none')); "
+                          "dset.id.read_direct_chunk((0,...)); no header with cname='none'",
+            "deflate": "see each case's call; every stream checked with zlib.decompress",
+            "zstd": "see each case's call; every stream checked with zstandard.ZstdDecompressor",
+            "lz4": "see each case's call; every stream checked with lz4.block.decompress",
+            "shared tooth": "threshold_otsu(data); bitround pairs: decoded = BitRound(keepbits=k).encode(data).view(float32)",
+        },
+        "float_encoding": "floats are strings with Python repr(float(x)); parse with str::parse::<f64>",
+        "paths": "relative to the repository root",
+    }
+
+
+def generate(out, previous):
+    w = Writer(out)
+    otsu, constant, degenerate = make_otsu(w)
+    quantize, ties = make_quantize(w)
+    with tempfile.TemporaryDirectory() as tmp:
+        shuffle = make_shuffle(w, tmp)
+        bitshuffle = make_bitshuffle(w, tmp)
+    deflate, zstd_cases, lz4_cases = make_codecs(w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a peer warning (e.g. RGB guess) would mean a wrong call
+        distortion = make_distortion(w)
+    expected = {
+        "provenance": provenance(),
+        "otsu": otsu,
+        "otsu_constant": constant,
+        "otsu_below_256_ulps": degenerate,
+        "shared_tooth": make_shared(previous.get("shared_tooth") if previous else None),
+        "distortion": distortion,
+        "bitround": make_bitround(w),
+        "quantize": quantize,
+        "quantize_ties": ties,
+        "shuffle": shuffle,
+        "bitshuffle": bitshuffle,
+        "deflate": deflate,
+        "zstd": zstd_cases,
+        "lz4": lz4_cases,
+    }
+    # Keep the recorded date when nothing else changed, so regeneration is byte-identical.
+    date = datetime.date.today().isoformat()
+    if previous is not None:
+        old = json.loads(json.dumps(previous))
+        old_date = old.get("provenance", {}).pop("date", None)
+        if old == json.loads(json.dumps(expected)) and old_date:
+            date = old_date
+    expected["provenance"]["date"] = date
+    (Path(out) / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
+def tree(path):
+    return sorted(p.relative_to(path) for p in Path(path).rglob("*") if p.is_file())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="regenerate into a temporary folder and fail if anything differs")
+    args = parser.parse_args()
+    previous = None
+    if (FIXTURES / "expected.json").is_file():
+        previous = json.loads((FIXTURES / "expected.json").read_text())
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            generate(tmp, previous)
+            a, b = tree(FIXTURES), tree(tmp)
+            diff = sorted(set(a) ^ set(b))
+            diff += [p for p in a if p in b and not filecmp.cmp(FIXTURES / p, Path(tmp) / p, shallow=False)]
+            if diff:
+                print("fixtures differ from a fresh generation:", *map(str, diff), sep="\n  ")
+                sys.exit(1)
+            print(f"ok: {len(a)} fixture files reproduce exactly")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(tmp, previous)  # into a scratch folder first: a failure leaves the old fixtures
+        if FIXTURES.exists():
+            shutil.rmtree(FIXTURES)
+        shutil.copytree(tmp, FIXTURES)
+    size = sum((FIXTURES / p).stat().st_size for p in tree(FIXTURES))
+    print(f"wrote {len(tree(FIXTURES))} files, {size / 1e6:.2f} MB, to {FIXTURES.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
