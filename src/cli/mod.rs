@@ -15,6 +15,15 @@ use crate::report;
 use crate::runner::{self, DEFAULT_MEMORY_BUDGET, RunOptions, results::metric_json};
 use crate::scenario::Scenario;
 
+/// Prints a line to stdout; a closed pipe (`photonqa stages | head`) ends the output quietly
+/// instead of panicking as `println!` does.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// How hard can photon-science data be compressed before the science changes?
 #[derive(Parser)]
 #[command(name = "photonqa", version, about)]
@@ -99,11 +108,11 @@ fn execute(command: Command) -> Result<(), String> {
                 threads,
             };
             let summary = runner::run(&scenario, &options)?;
-            println!(
+            out!(
                 "{}",
                 report::text_table(&summary.rows, &scenario.distortion)
             );
-            println!(
+            out!(
                 "\n{} working points measured, {} already in {} (resumed); results in {}",
                 summary.measured,
                 summary.skipped,
@@ -116,7 +125,7 @@ fn execute(command: Command) -> Result<(), String> {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
             let source = scenario.source.open().map_err(|e| e.to_string())?;
             let chains = runner::build_chains(&scenario, source.as_ref())?;
-            println!(
+            out!(
                 "{}: ok: {} working points on {} ({} {:?})",
                 scenario.path.display(),
                 chains.len(),
@@ -156,12 +165,12 @@ fn execute(command: Command) -> Result<(), String> {
                 }
                 object.insert("data_range".into(), metric_json(comparison.data_range));
                 object.insert("count".into(), Value::from(comparison.count));
-                println!("{}", Value::Object(object));
+                out!("{}", Value::Object(object));
             } else {
                 for (name, value) in &comparison.metrics {
-                    println!("{name:<14} {}", report::format_metric(*value));
+                    out!("{name:<14} {}", report::format_metric(*value));
                 }
-                println!(
+                out!(
                     "{:<14} {}",
                     "data_range",
                     report::format_metric(comparison.data_range)
@@ -176,17 +185,20 @@ fn execute(command: Command) -> Result<(), String> {
                 } else {
                     format!(" (aliases: {})", def.aliases.join(", "))
                 };
-                println!(
+                out!(
                     "{} [{}{}]{aliases}",
                     def.id,
                     def.kind.name(),
                     if def.lossless { ", lossless" } else { "" }
                 );
-                println!("    {}", def.summary);
+                out!("    {}", def.summary);
                 for p in def.params {
-                    println!(
-                        "    {:<10} {} (default {}): {}",
-                        p.name, p.kind, p.default, p.doc
+                    out!(
+                        "    {:<10} {}; default: {}\n               {}",
+                        p.name,
+                        p.kind,
+                        p.default,
+                        p.doc
                     );
                 }
             }

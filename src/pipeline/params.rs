@@ -61,7 +61,7 @@ impl fmt::Display for Default {
             Default::Int(v) => write!(f, "{v}"),
             Default::Float(v) => write!(f, "{v}"),
             Default::Str(v) => write!(f, "\"{v}\""),
-            Default::Derived(how) => write!(f, "({how})"),
+            Default::Derived(how) => f.write_str(how),
         }
     }
 }
