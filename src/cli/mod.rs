@@ -80,7 +80,14 @@ pub fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("photonqa: internal error (please report): {info}");
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("photonqa: {}", one_line(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -205,6 +212,16 @@ fn execute(command: Command) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// clap's multi-line usage error as one line: the message before the usage block.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.trim().trim_start_matches("error: "))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Parses a byte size: a number with an optional unit B, K/KiB, M/MiB, G/GiB (binary units).

@@ -234,7 +234,22 @@ impl RawSource {
             .metadata()
             .map_err(|e| DataError::new(&self.label, e.to_string()))?
             .len();
-        let need = self.offset + (self.shape.iter().product::<usize>() * self.dtype.size()) as u64;
+        let need = self
+            .shape
+            .iter()
+            .try_fold(self.dtype.size() as u64, |acc, &d| {
+                acc.checked_mul(d as u64)
+            })
+            .and_then(|bytes| bytes.checked_add(self.offset))
+            .ok_or_else(|| {
+                DataError::new(
+                    &self.label,
+                    format!(
+                        "shape {:?} of {} is too large to address",
+                        self.shape, self.dtype
+                    ),
+                )
+            })?;
         if have != need {
             return Err(DataError::new(
                 &self.label,

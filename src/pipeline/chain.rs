@@ -28,6 +28,16 @@ pub trait StatsProvider {
     -> Box<dyn InputStats + 'a>;
 }
 
+/// Why a chain cannot be built: the offending stage (index in the pipeline) and the reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("pipeline stage {}: {message}", .stage + 1)]
+pub struct ChainError {
+    /// Index of the stage in the pipeline.
+    pub stage: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
 /// A built codec chain for one working point.
 pub struct Chain {
     array_stages: Vec<ArrayStage>,
@@ -59,7 +69,7 @@ pub fn encode_through(stages: &[ArrayStage], mut array: NdArray) -> Result<NdArr
 impl Chain {
     /// Builds a chain from stage configurations for an input of `dtype`. Inserts the plain
     /// `bytes` packing when no array->bytes stage is given; rejects a wrong order.
-    pub fn build(configs: &[StageConfig], dtype: DType) -> Result<Chain, String> {
+    pub fn build(configs: &[StageConfig], dtype: DType) -> Result<Chain, ChainError> {
         let mut array_stages = Vec::new();
         let mut to_bytes = None;
         let mut to_bytes_lossless = true;
@@ -67,18 +77,31 @@ impl Chain {
         let mut current = dtype;
         for (index, config) in configs.iter().enumerate() {
             let def = registry::find(config.stage).expect("stage ids are validated");
-            let context = |e: String| format!("pipeline stage {} ({}): {e}", index + 1, def.id);
-            if def.kind == StageKind::BytesToBytes && to_bytes.is_none() {
-                to_bytes = Some(Self::default_to_bytes(current)?);
+            let context = |message: String| ChainError {
+                stage: index,
+                message,
+            };
+            // The order is checked before the stage is built, so that the error names it.
+            match def.kind {
+                StageKind::ArrayToArray if to_bytes.is_some() => {
+                    return Err(context(
+                        "an array->array stage cannot follow an array->bytes or bytes->bytes stage"
+                            .into(),
+                    ));
+                }
+                StageKind::ArrayToBytes if to_bytes.is_some() => {
+                    return Err(context(
+                        "a chain has exactly one array->bytes stage, after the array->array stages"
+                            .into(),
+                    ));
+                }
+                StageKind::BytesToBytes if to_bytes.is_none() => {
+                    to_bytes = Some(Self::default_to_bytes(current).map_err(context)?);
+                }
+                _ => {}
             }
             match (def.create)(config, StageInput { dtype: current }).map_err(context)? {
                 Stage::ArrayToArray(codec, out) => {
-                    if to_bytes.is_some() {
-                        return Err(context(
-                            "an array->array stage cannot follow an array->bytes or bytes->bytes stage"
-                                .into(),
-                        ));
-                    }
                     array_stages.push(ArrayStage {
                         id: def.id,
                         codec,
@@ -87,12 +110,6 @@ impl Chain {
                     current = out;
                 }
                 Stage::ArrayToBytes(codec) => {
-                    if to_bytes.is_some() {
-                        return Err(context(
-                            "a chain has exactly one array->bytes stage, after the array->array stages"
-                                .into(),
-                        ));
-                    }
                     to_bytes_lossless = def.lossless;
                     to_bytes = Some((def.id, codec));
                 }
@@ -101,7 +118,10 @@ impl Chain {
         }
         let to_bytes = match to_bytes {
             Some(stage) => stage,
-            None => Self::default_to_bytes(current)?,
+            None => Self::default_to_bytes(current).map_err(|message| ChainError {
+                stage: configs.len().saturating_sub(1),
+                message,
+            })?,
         };
         Ok(Chain {
             array_stages,

@@ -122,6 +122,8 @@ impl ParamDef {
             (ParamKind::Float { min, max }, ParamValue::Float(v)) => {
                 if v.is_finite() && v >= min && v <= max {
                     Ok(ParamValue::Float(v))
+                } else if min == f64::MIN && max == f64::MAX {
+                    Err(format!("{name} = {v} is not a finite float"))
                 } else {
                     Err(format!("{name} = {v} is not in {min}..={max}"))
                 }

@@ -77,9 +77,9 @@ impl Plan {
         let affordable = (memory_budget / per_thread.max(1)) as usize;
         if affordable == 0 {
             return Err(format!(
-                "a chunk of {chunk_slices} rows needs about {} MiB per thread, more than the memory budget of {} MiB; lower scenario.chunk_slices or raise --memory-budget",
-                per_thread >> 20,
-                memory_budget >> 20
+                "a chunk of {chunk_slices} rows needs about {} per thread, more than the memory budget of {}; lower scenario.chunk_slices or raise --memory-budget",
+                format_size(per_thread),
+                format_size(memory_budget)
             ));
         }
         let wanted = threads.unwrap_or_else(rayon::current_num_threads).max(1);
@@ -95,6 +95,22 @@ impl Plan {
     }
 }
 
+/// A byte count in binary units, e.g. `768 KiB`, `1.5 GiB`.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value.fract() == 0.0 {
+        format!("{value} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 /// Builds the chain of every working point (no data read): the check `validate` makes.
 pub fn build_chains(
     scenario: &Scenario,
@@ -105,10 +121,23 @@ pub fn build_chains(
         .into_iter()
         .map(|point| {
             let chain = Chain::build(&point.stages, source.dtype()).map_err(|e| {
+                let stage = &scenario.stages[e.stage];
+                let (line, column) = stage.position;
+                let at = if point.swept.is_empty() {
+                    String::new()
+                } else {
+                    let values: Vec<String> = point
+                        .swept
+                        .iter()
+                        .map(|(k, v)| format!("{k} = {v}"))
+                        .collect();
+                    format!(" (at {})", values.join(", "))
+                };
                 format!(
-                    "{}: working point {}: {e}",
+                    "{}:{line}:{column}: stage '{}': {}{at}",
                     scenario.path.display(),
-                    point.id
+                    stage.stage,
+                    e.message
                 )
             })?;
             Ok((point, chain))

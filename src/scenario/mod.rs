@@ -239,12 +239,12 @@ impl Scenario {
                     }
                 }
             }
-            stages.push((def.id, params, entry.span()));
+            stages.push((def.id, params, line_col(text, stage_value.span().start)));
         }
         let stages: Vec<StageSweep> = stages
             .iter()
             .enumerate()
-            .map(|(i, (id, params, _))| {
+            .map(|(i, (id, params, position))| {
                 let repeated = stages.iter().filter(|(other, _, _)| other == id).count() > 1;
                 StageSweep {
                     stage: id,
@@ -254,6 +254,7 @@ impl Scenario {
                         id.to_string()
                     },
                     params: params.clone(),
+                    position: *position,
                 }
             })
             .collect();

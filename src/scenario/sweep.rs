@@ -149,6 +149,8 @@ pub struct StageSweep {
     pub label: String,
     /// Each declared parameter that has a value, with its values (one for a fixed value).
     pub params: Vec<(&'static str, Vec<ParamValue>)>,
+    /// Line and column (1-based) of the stage's `stage = ...` key in the scenario file.
+    pub position: (usize, usize),
 }
 
 /// One combination of parameter values: a concrete pipeline.
@@ -307,10 +309,12 @@ mod tests {
                 stage: "quantize",
                 label: "quantize".into(),
                 params: vec![("bits", vec![ParamValue::Int(4), ParamValue::Int(8)])],
+                position: (1, 1),
             },
             StageSweep {
                 stage: "deflate",
                 label: "deflate".into(),
+                position: (2, 1),
                 params: vec![(
                     "level",
                     vec![ParamValue::Int(1), ParamValue::Int(6), ParamValue::Int(9)],

@@ -41,6 +41,14 @@ impl BytesToBytes for Lz4 {
                 encoded.len() - 4
             )));
         }
-        lz4_flex::block::decompress_size_prepended(encoded).map_err(|e| corrupt(e.to_string()))
+        let decoded = lz4_flex::block::decompress_size_prepended(encoded)
+            .map_err(|e| corrupt(e.to_string()))?;
+        if decoded.len() != declared {
+            return Err(corrupt(format!(
+                "decoded {} bytes where the header declares {declared}",
+                decoded.len()
+            )));
+        }
+        Ok(decoded)
     }
 }

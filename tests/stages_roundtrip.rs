@@ -1,0 +1,1121 @@
+//! Every stage through every option, through the library: lossless chains round-trip bit for
+//! bit for every dtype, lossy stages stay within their documented error bounds, and corrupt
+//! streams are errors (never panics, never huge allocations).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use ndarray::{ArrayD, IxDyn};
+use proptest::prelude::*;
+use proptest::test_runner::Config as ProptestConfig;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use photonqa::data::{DType, Element, FromNdArray, IntoNdArray, NdArray};
+use photonqa::metrics::histogram::{Binning, Histogram};
+use photonqa::pipeline::chain::{ArrayStage, StatsProvider, encode_through};
+use photonqa::pipeline::{
+    ArrayToArray, ArrayToBytes, BytesToBytes, Chain, InputStats, ParamValue, Stage, StageConfig,
+    StageInput, StageKind, registry,
+};
+use photonqa::with_dtype;
+
+// ---------------------------------------------------------------------------------------------
+// Allocation tracking: the largest single allocation requested by the current thread.
+
+struct Tracking;
+
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    let _ = LARGEST.try_with(|c| {
+        if size > c.get() {
+            c.set(size);
+        }
+    });
+}
+
+unsafe impl GlobalAlloc for Tracking {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Tracking = Tracking;
+
+/// Runs `f` and returns its result with the largest allocation it made on this thread.
+fn largest_allocation<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    LARGEST.with(|c| c.set(0));
+    let r = f();
+    (r, LARGEST.with(|c| c.get()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building stages and chains
+
+/// The configuration of `id` with every declared default, `overrides` replacing some.
+fn config(id: &str, overrides: &[(&'static str, ParamValue)]) -> StageConfig {
+    let def = registry::find(id).unwrap_or_else(|| panic!("stage {id} is not registered"));
+    for (name, _) in overrides {
+        assert!(
+            def.params.iter().any(|p| p.name == *name),
+            "stage {id} has no parameter {name}"
+        );
+    }
+    let mut params = Vec::new();
+    for p in def.params {
+        match overrides.iter().find(|(n, _)| *n == p.name) {
+            Some((_, v)) => {
+                params.push((p.name, p.check(v.clone()).expect("valid test parameter")))
+            }
+            None => {
+                if let Some(v) = p.default_value() {
+                    params.push((p.name, v));
+                }
+            }
+        }
+    }
+    StageConfig {
+        stage: def.id,
+        params,
+    }
+}
+
+fn create(id: &str, overrides: &[(&'static str, ParamValue)], dtype: DType) -> Stage {
+    let def = registry::find(id).unwrap();
+    (def.create)(&config(id, overrides), StageInput { dtype })
+        .unwrap_or_else(|e| panic!("create {id}: {e}"))
+}
+
+fn bytes_codec(
+    id: &str,
+    overrides: &[(&'static str, ParamValue)],
+    dtype: DType,
+) -> Box<dyn BytesToBytes> {
+    match create(id, overrides, dtype) {
+        Stage::BytesToBytes(c) => c,
+        _ => panic!("{id} is not bytes->bytes"),
+    }
+}
+
+fn array_to_bytes_codec(id: &str, dtype: DType) -> Box<dyn ArrayToBytes> {
+    match create(id, &[], dtype) {
+        Stage::ArrayToBytes(c) => c,
+        _ => panic!("{id} is not array->bytes"),
+    }
+}
+
+fn array_codec(
+    id: &str,
+    overrides: &[(&'static str, ParamValue)],
+    dtype: DType,
+) -> (Box<dyn ArrayToArray>, DType) {
+    match create(id, overrides, dtype) {
+        Stage::ArrayToArray(c, out) => (c, out),
+        _ => panic!("{id} is not array->array"),
+    }
+}
+
+/// Whole-array statistics for `Chain::fit`, computed directly on the test array.
+struct WholeArray<'a>(&'a NdArray);
+
+struct Stats(NdArray);
+
+impl StatsProvider for WholeArray<'_> {
+    fn stats_for<'a>(
+        &'a mut self,
+        prefix: &'a [ArrayStage],
+        _key: &str,
+    ) -> Box<dyn InputStats + 'a> {
+        Box::new(Stats(
+            encode_through(prefix, self.0.clone()).expect("prefix encodes"),
+        ))
+    }
+}
+
+impl InputStats for Stats {
+    fn range(&mut self) -> Result<(f64, f64), String> {
+        Ok(self
+            .0
+            .to_f64()
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            }))
+    }
+    fn histogram(&mut self) -> Result<Histogram, String> {
+        let (lo, hi) = self.range()?;
+        let binning = Binning::new(self.0.dtype(), lo, hi)?;
+        let mut counts = binning.zeros();
+        binning.accumulate(&self.0, &mut counts);
+        Ok(binning.finish(counts))
+    }
+}
+
+/// Builds and fits a chain on `input`.
+fn fitted_chain(configs: &[StageConfig], input: &NdArray) -> Chain {
+    let mut chain =
+        Chain::build(configs, input.dtype()).unwrap_or_else(|e| panic!("build {configs:?}: {e}"));
+    chain.fit(&mut WholeArray(input)).expect("fit");
+    chain
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test arrays
+
+const F32_SPECIAL: [u32; 10] = [
+    0x8000_0000, // -0.0
+    0x0000_0000, // +0.0
+    0x0000_0001, // smallest subnormal
+    0x007F_FFFF, // largest subnormal
+    0x8012_3456, // negative subnormal
+    0x0080_0000, // smallest normal
+    0x7FC0_1234, // quiet NaN with payload
+    0x7F80_0001, // signalling NaN
+    0x7F80_0000, // +inf
+    0xFF80_0000, // -inf
+];
+
+const F64_SPECIAL: [u64; 10] = [
+    0x8000_0000_0000_0000,
+    0,
+    1,
+    0x000F_FFFF_FFFF_FFFF,
+    0x8001_2345_6789_ABCD,
+    0x0010_0000_0000_0000,
+    0x7FF8_0000_0000_1234,
+    0x7FF0_0000_0000_0001,
+    0x7FF0_0000_0000_0000,
+    0xFFF0_0000_0000_0000,
+];
+
+/// An array of `dtype` and `shape` from random bit patterns. `mode` 0: any bits; 1: a handful
+/// of distinct values; 2: a smooth ramp (compressible). Floats also get -0.0, subnormals,
+/// NaNs and infinities sprinkled in (every special value when there is room).
+fn random_array(dtype: DType, shape: &[usize], seed: u64, mode: u8) -> NdArray {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let size = dtype.size();
+    let palette: Vec<u64> = (0..rng.random_range(1..=5)).map(|_| rng.random()).collect();
+    let mut words: Vec<u64> = (0..n)
+        .map(|i| match mode {
+            0 => rng.random(),
+            1 => palette[rng.random_range(0..palette.len())],
+            _ => match dtype {
+                DType::Float32 => ((i as f32) * 0.25 - 3.0).to_bits() as u64,
+                DType::Float64 => ((i as f64) * 0.125 - 7.0).to_bits(),
+                _ => (i as u64 / 3).wrapping_mul(7),
+            },
+        })
+        .collect();
+    let specials: Vec<u64> = match dtype {
+        DType::Float32 => F32_SPECIAL.iter().map(|&b| b as u64).collect(),
+        DType::Float64 => F64_SPECIAL.to_vec(),
+        _ => Vec::new(),
+    };
+    if !specials.is_empty() {
+        for (k, &s) in specials.iter().enumerate() {
+            if k < n && rng.random_bool(0.7) {
+                let at = rng.random_range(0..n);
+                words[at] = s;
+            }
+        }
+    }
+    let bytes: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.to_le_bytes()[..size].to_vec())
+        .collect();
+    NdArray::from_le_bytes(dtype, shape, &bytes).expect("sized")
+}
+
+/// An array holding every special float value of `dtype` (and a few ordinary ones).
+fn specials_array(dtype: DType) -> NdArray {
+    let words: Vec<u64> = match dtype {
+        DType::Float32 => F32_SPECIAL
+            .iter()
+            .map(|&b| b as u64)
+            .chain([1.5f32.to_bits() as u64, (-2.25f32).to_bits() as u64])
+            .collect(),
+        _ => F64_SPECIAL
+            .iter()
+            .copied()
+            .chain([1.5f64.to_bits(), (-2.25f64).to_bits()])
+            .collect(),
+    };
+    let bytes: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.to_le_bytes()[..dtype.size()].to_vec())
+        .collect();
+    NdArray::from_le_bytes(dtype, &[3, 4], &bytes).unwrap()
+}
+
+fn shape_strategy() -> impl Strategy<Value = Vec<usize>> {
+    prop_oneof![
+        1 => Just(vec![1, 1]),
+        1 => Just(vec![1, 1, 1]),
+        6 => prop::collection::vec(1usize..=13, 2..=3),
+    ]
+}
+
+fn describe(a: &NdArray) -> String {
+    format!("{} {:?}", a.dtype(), a.shape())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lossless chains
+
+/// The lossless chains under test (stage ids in order; zstd and deflate levels are drawn per
+/// case).
+const LOSSLESS_CHAINS: &[&[&str]] = &[
+    &[],
+    &["bytes"],
+    &["dictionary"],
+    &["shuffle"],
+    &["bitshuffle"],
+    &["zstd"],
+    &["deflate"],
+    &["lz4"],
+    &["dictionary", "shuffle", "zstd"],
+    &["bitshuffle", "lz4"],
+    &["bytes", "shuffle", "deflate"],
+    &["dictionary", "bitshuffle", "deflate", "lz4"],
+    &["shuffle", "bitshuffle", "zstd", "lz4", "deflate"],
+    &["dictionary", "lz4", "zstd"],
+];
+
+fn lossless_configs(ids: &[&str], zstd_level: i64, deflate_level: i64) -> Vec<StageConfig> {
+    ids.iter()
+        .map(|&id| match id {
+            "zstd" => config(id, &[("level", ParamValue::Int(zstd_level))]),
+            "deflate" => config(id, &[("level", ParamValue::Int(deflate_level))]),
+            _ => config(id, &[]),
+        })
+        .collect()
+}
+
+/// Round-trips `array` through the chain and checks bit equality; returns the encoded size.
+fn check_lossless(
+    ids: &[&str],
+    zstd_level: i64,
+    deflate_level: i64,
+    array: &NdArray,
+) -> Result<usize, String> {
+    let configs = lossless_configs(ids, zstd_level, deflate_level);
+    let chain = Chain::build(&configs, array.dtype()).map_err(|e| format!("build {ids:?}: {e}"))?;
+    let trip = chain.round_trip(array).map_err(|e| {
+        format!(
+            "{ids:?} (zstd {zstd_level}, deflate {deflate_level}) on {}: {e}",
+            describe(array)
+        )
+    })?;
+    if trip.decoded.dtype() != array.dtype() || trip.decoded.shape() != array.shape() {
+        return Err(format!(
+            "{ids:?}: decoded {} from {}",
+            describe(&trip.decoded),
+            describe(array)
+        ));
+    }
+    if trip.decoded.to_le_bytes() != array.to_le_bytes() {
+        return Err(format!(
+            "{ids:?} (zstd {zstd_level}, deflate {deflate_level}) is not bit-exact on {}\nexpected: {:02x?}\nactual:   {:02x?}",
+            describe(array),
+            array.to_le_bytes(),
+            trip.decoded.to_le_bytes()
+        ));
+    }
+    Ok(trip.encoded_bytes)
+}
+
+#[test]
+fn every_lossless_stage_is_covered() {
+    let covered: Vec<&str> = LOSSLESS_CHAINS
+        .iter()
+        .flat_map(|c| c.iter().copied())
+        .collect();
+    for def in registry::STAGES {
+        match def.kind {
+            StageKind::ArrayToBytes | StageKind::BytesToBytes => {
+                assert!(
+                    covered.contains(&def.id),
+                    "stage {} ({}) is in no lossless chain under test",
+                    def.id,
+                    def.kind.name()
+                );
+                assert!(
+                    def.lossless,
+                    "stage {} is {} but not marked lossless",
+                    def.id,
+                    def.kind.name()
+                );
+            }
+            StageKind::ArrayToArray => assert!(
+                ["threshold", "quantize", "bitround"].contains(&def.id),
+                "array->array stage {} has no lossy test here",
+                def.id
+            ),
+        }
+        for alias in def.aliases {
+            assert_eq!(
+                registry::find(alias).map(|d| d.id),
+                Some(def.id),
+                "alias {alias}"
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn lossless_chains_round_trip_bit_exactly(
+        dtype in 0..DType::ALL.len(),
+        shape in shape_strategy(),
+        seed in any::<u64>(),
+        mode in 0u8..3,
+        zstd_level in -7i64..=22,
+        deflate_level in 0i64..=9,
+    ) {
+        let array = random_array(DType::ALL[dtype], &shape, seed, mode);
+        for ids in LOSSLESS_CHAINS {
+            if let Err(e) = check_lossless(ids, zstd_level, deflate_level, &array) {
+                prop_assert!(false, "{}", e);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_dtype_through_every_chain_and_every_level() {
+    for dtype in DType::ALL {
+        for mode in 0..3 {
+            let array = random_array(dtype, &[5, 7, 3], 17 + mode as u64, mode);
+            for ids in LOSSLESS_CHAINS {
+                check_lossless(ids, 3, 6, &array).unwrap();
+            }
+        }
+    }
+    let array = random_array(DType::Float32, &[6, 9, 7], 5, 2);
+    for level in -7..=22 {
+        check_lossless(&["zstd"], level, 6, &array).unwrap();
+        check_lossless(&["dictionary", "shuffle", "zstd"], level, 6, &array).unwrap();
+    }
+    for level in 0..=9 {
+        check_lossless(&["deflate"], 3, level, &array).unwrap();
+        check_lossless(&["bitshuffle", "deflate"], 3, level, &array).unwrap();
+    }
+}
+
+#[test]
+fn negative_zero_subnormals_nan_and_infinity_survive_every_chain() {
+    for dtype in [DType::Float32, DType::Float64] {
+        let array = specials_array(dtype);
+        for ids in LOSSLESS_CHAINS {
+            check_lossless(ids, 3, 6, &array).unwrap();
+        }
+    }
+}
+
+#[test]
+fn large_arrays_cross_bitshuffle_blocks_and_widen_dictionary_indices() {
+    // 3 x 50 x 31 float64 = 37200 bytes: four full 8 KiB bitshuffle blocks and a partial one.
+    let a = random_array(DType::Float64, &[3, 50, 31], 99, 0);
+    for ids in [
+        &["bitshuffle"][..],
+        &["bitshuffle", "zstd"],
+        &["shuffle", "bitshuffle", "lz4"],
+    ] {
+        check_lossless(ids, 1, 1, &a).unwrap();
+    }
+    // 301 distinct values: 2-byte indices; 70000 distinct values: 4-byte indices.
+    let few = ArrayD::from_shape_fn(IxDyn(&[7, 43]), |ix| (ix[0] * 43 + ix[1]) as u16).into_nd();
+    let bytes = check_lossless(&["dictionary"], 3, 6, &few).unwrap();
+    assert_eq!(bytes, 1 + 4 + 301 * 2 + 301 * 2);
+    let many =
+        ArrayD::from_shape_fn(IxDyn(&[70, 1000]), |ix| (ix[0] * 1000 + ix[1]) as u32 * 3).into_nd();
+    let bytes = check_lossless(&["dictionary"], 3, 6, &many).unwrap();
+    assert_eq!(bytes, 1 + 4 + 70000 * 4 + 70000 * 4);
+    check_lossless(&["dictionary", "lz4"], 3, 6, &many).unwrap();
+}
+
+#[test]
+fn compressors_compress_compressible_data() {
+    let ramp =
+        ArrayD::from_shape_fn(IxDyn(&[8, 64, 64]), |ix| (ix[1] + ix[2]) as f32 * 0.5).into_nd();
+    let raw = ramp.nbytes();
+    for ids in [
+        &["zstd"][..],
+        &["deflate"],
+        &["lz4"],
+        &["shuffle", "zstd"],
+        &["bitshuffle", "lz4"],
+        &["dictionary", "deflate"],
+    ] {
+        let bytes = check_lossless(ids, 3, 6, &ramp).unwrap();
+        assert!(
+            bytes * 4 < raw,
+            "{ids:?}: {bytes} bytes of {raw} for a smooth ramp"
+        );
+    }
+    assert_eq!(check_lossless(&[], 3, 6, &ramp).unwrap(), raw);
+    assert_eq!(check_lossless(&["shuffle"], 3, 6, &ramp).unwrap(), raw);
+}
+
+// ---------------------------------------------------------------------------------------------
+// quantize
+
+/// Values of `dtype` uniformly in [lo, hi] (rounded for integer dtypes).
+fn uniform_array(dtype: DType, shape: &[usize], lo: f64, hi: f64, seed: u64) -> NdArray {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    with_dtype!(dtype, T => ArrayD::from_shape_simple_fn(IxDyn(shape), || T::from_f64(rng.random_range(lo..=hi))).into_nd())
+}
+
+/// Tolerance on top of the quantisation bound (hi - lo) / (2 L): 4 ULP of float64 at the
+/// magnitude of the range for the arithmetic of encode and decode, plus 1 ULP of float32 at
+/// that magnitude when the decoded value is rounded to float32, or 0.5 when it is rounded to an
+/// integer dtype.
+fn quantize_slack(dtype: DType, lo: f64, hi: f64) -> f64 {
+    let m = lo.abs().max(hi.abs());
+    let arithmetic = 4.0 * f64::EPSILON * m;
+    arithmetic
+        + match dtype {
+            DType::Float64 => 0.0,
+            DType::Float32 => f32::EPSILON as f64 * m,
+            _ => 0.5,
+        }
+}
+
+fn check_quantized(
+    original: &NdArray,
+    decoded: &NdArray,
+    lo: f64,
+    hi: f64,
+    bits: u32,
+) -> Result<(), String> {
+    let levels = ((1u64 << bits) - 1) as f64;
+    let bound = (hi - lo) / (2.0 * levels);
+    let slack = quantize_slack(original.dtype(), lo, hi);
+    if decoded.dtype() != original.dtype() || decoded.shape() != original.shape() {
+        return Err(format!(
+            "decoded {} from {}",
+            describe(decoded),
+            describe(original)
+        ));
+    }
+    for (x, y) in original.to_f64().iter().zip(decoded.to_f64().iter()) {
+        let (expected, limit, what) = if *x < lo {
+            (lo, slack, "clipped to lo")
+        } else if *x > hi {
+            (hi, slack, "clipped to hi")
+        } else {
+            (*x, bound + slack, "inside the range")
+        };
+        if (y - expected).abs() > limit {
+            return Err(format!(
+                "{} bits over [{lo}, {hi}] ({what}): {x} decoded to {y}; |error| {} > {limit} (bound {bound} + slack {slack})",
+                bits,
+                (y - expected).abs()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn quantize_config(qdtype: &str, bits: u32, range: Option<[f64; 2]>) -> StageConfig {
+    let mut overrides = vec![
+        ("dtype", ParamValue::Str(qdtype.into())),
+        ("bits", ParamValue::Int(bits as i64)),
+    ];
+    if let Some(r) = range {
+        overrides.push(("range", ParamValue::Interval(r)));
+    }
+    config("quantize", &overrides)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn quantize_error_is_bounded_and_outside_values_clip(
+        input in prop::sample::select(vec![DType::Float32, DType::Float64, DType::Int16]),
+        wide in any::<bool>(),
+        bits in 1u32..=16,
+        centre in -1e4f64..1e4,
+        half_width in 1e-2f64..1e4,
+        given in any::<bool>(),
+        shape in shape_strategy(),
+        seed in any::<u64>(),
+    ) {
+        let (qdtype, bits) = if wide { ("uint16", bits) } else { ("uint8", bits.min(8)) };
+        let (half_width, centre) = if input == DType::Int16 { (half_width.max(4.0), centre.clamp(-1e4, 1e4)) } else { (half_width, centre) };
+        let (lo, hi) = (centre - half_width, centre + half_width);
+        let array = uniform_array(input, &shape, lo - half_width * 0.25, hi + half_width * 0.25, seed);
+        let (range, fitted) = if given {
+            // Given range: a quarter of the span on each side lies outside and must clip.
+            (Some([lo, hi]), None)
+        } else {
+            let v = array.to_f64();
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (None, Some([lo, hi]))
+        };
+        let chain = fitted_chain(&[quantize_config(qdtype, bits, range)], &array);
+        let [qlo, qhi] = range.or(fitted).unwrap();
+        if let Some([flo, fhi]) = fitted {
+            let json = &chain.fitted()[0]["range"];
+            prop_assert_eq!(json, &serde_json::json!([flo, fhi]), "fitted range");
+        }
+        let trip = chain.round_trip(&array).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if qhi > qlo {
+            if let Err(e) = check_quantized(&array, &trip.decoded, qlo, qhi, bits) {
+                prop_assert!(false, "{} -> {} {}: {}", describe(&array), qdtype, bits, e);
+            }
+        } else {
+            // A constant input: every value decodes to itself.
+            prop_assert_eq!(trip.decoded.to_le_bytes(), array.to_le_bytes());
+        }
+    }
+}
+
+#[test]
+fn quantize_levels_and_storage() {
+    // 0..=255 through uint8 with 8 bits over [0, 255] is exact; with 1 bit it is 0 or 255.
+    let ramp = ArrayD::from_shape_fn(IxDyn(&[16, 16]), |ix| (ix[0] * 16 + ix[1]) as f64).into_nd();
+    let (codec, out) = array_codec(
+        "quantize",
+        &[
+            ("bits", ParamValue::Int(8)),
+            ("range", ParamValue::Interval([0.0, 255.0])),
+        ],
+        DType::Float64,
+    );
+    assert_eq!(out, DType::Uint8);
+    let q = codec.encode(ramp.clone()).unwrap();
+    let expected: Vec<u8> = (0..=255).collect();
+    assert_eq!(q.to_le_bytes(), expected);
+    assert_eq!(codec.decode(q).unwrap(), ramp);
+    let (codec, _) = array_codec(
+        "quantize",
+        &[
+            ("bits", ParamValue::Int(1)),
+            ("range", ParamValue::Interval([0.0, 255.0])),
+        ],
+        DType::Float64,
+    );
+    let q = codec.encode(ramp.clone()).unwrap();
+    let levels: Vec<u8> = (0..=255).map(|v| u8::from(v >= 128)).collect();
+    assert_eq!(
+        q.to_le_bytes(),
+        levels,
+        "1 bit: levels 0 and 1, split at the midpoint"
+    );
+    // uint16 with 16 bits: 65536 levels.
+    let (codec, out) = array_codec(
+        "quantize",
+        &[
+            ("dtype", ParamValue::Str("uint16".into())),
+            ("bits", ParamValue::Int(16)),
+            ("range", ParamValue::Interval([-1.0, 1.0])),
+        ],
+        DType::Float32,
+    );
+    assert_eq!(out, DType::Uint16);
+    let ends = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![-1.0f32, 1.0, 5.0])
+        .unwrap()
+        .into_nd();
+    assert_eq!(
+        codec.encode(ends).unwrap().to_le_bytes(),
+        [0u8, 0, 255, 255, 255, 255]
+    );
+    // The default `bits` is the full width of `dtype`.
+    let (codec, _) = array_codec(
+        "quantize",
+        &[
+            ("dtype", ParamValue::Str("uint16".into())),
+            ("range", ParamValue::Interval([0.0, 65535.0])),
+        ],
+        DType::Float64,
+    );
+    let top = ArrayD::from_shape_vec(IxDyn(&[1, 2]), vec![65535.0f64, 65534.0])
+        .unwrap()
+        .into_nd();
+    assert_eq!(
+        codec.encode(top).unwrap().to_le_bytes(),
+        [255u8, 255, 254, 255]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// bitround
+
+/// A normal float with random sign, mantissa and an exponent in `exponents`.
+fn normal_f64(rng: &mut ChaCha8Rng, exponents: std::ops::Range<i32>) -> f64 {
+    let m = 1.0 + rng.random::<f64>();
+    let e = rng.random_range(exponents);
+    let v = m * 2f64.powi(e);
+    if rng.random_bool(0.5) { -v } else { v }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn bitround_relative_error_is_bounded(double in any::<bool>(), keep in 0u32..=52, seed in any::<u64>(), shape in shape_strategy()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // Normal numbers away from the top binade (which can round up to infinity, as in
+        // numcodecs) and the bottom one.
+        let (dtype, mantissa, exponents) = if double { (DType::Float64, 52, -1000..1000) } else { (DType::Float32, 23, -120..120) };
+        let keep = keep.min(mantissa);
+        let n: usize = shape.iter().product();
+        let values: Vec<f64> = (0..n).map(|_| normal_f64(&mut rng, exponents.clone())).collect();
+        let array = if double {
+            ArrayD::from_shape_vec(IxDyn(&shape), values).unwrap().into_nd()
+        } else {
+            ArrayD::from_shape_vec(IxDyn(&shape), values.iter().map(|&v| v as f32).collect()).unwrap().into_nd()
+        };
+        let chain = fitted_chain(&[config("bitround", &[("keepbits", ParamValue::Int(keep as i64))])], &array);
+        let trip = chain.round_trip(&array).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(trip.decoded.dtype(), dtype);
+        let limit = 2f64.powi(-(keep as i32 + 1));
+        let (original, decoded) = (array.to_f64(), trip.decoded.to_f64());
+        let low_bits = mantissa - keep;
+        let bit_patterns: Vec<u64> = match &trip.decoded {
+            NdArray::Float32(a) => a.iter().map(|v| v.to_bits() as u64).collect(),
+            NdArray::Float64(a) => a.iter().map(|v| v.to_bits()).collect(),
+            _ => unreachable!(),
+        };
+        for ((x, y), b) in original.iter().zip(decoded.iter()).zip(bit_patterns) {
+            // Exact in float64: x and y are within a factor 2 (Sterbenz), the limit a power of 2.
+            let error = (y - x).abs();
+            prop_assert!(error <= limit * x.abs(), "keepbits {}: {:e} -> {:e}, relative error {:e} > {:e}", keep, x, y, error / x.abs(), limit);
+            prop_assert!(b & ((1u64 << low_bits) - 1) == 0, "keepbits {}: {:e} -> {:e} keeps bits below the {} kept", keep, x, y, keep);
+        }
+        if keep == mantissa {
+            prop_assert_eq!(trip.decoded.to_le_bytes(), array.to_le_bytes(), "full width must be lossless");
+        }
+    }
+}
+
+#[test]
+fn bitround_keeps_zeros_and_rejects_too_many_bits() {
+    let zeros = ArrayD::from_shape_vec(IxDyn(&[1, 2]), vec![0.0f32, -0.0])
+        .unwrap()
+        .into_nd();
+    for keep in [0, 5, 23] {
+        let (codec, out) = array_codec(
+            "bitround",
+            &[("keepbits", ParamValue::Int(keep))],
+            DType::Float32,
+        );
+        assert_eq!(out, DType::Float32);
+        assert_eq!(
+            codec.encode(zeros.clone()).unwrap().to_le_bytes(),
+            zeros.to_le_bytes()
+        );
+    }
+    let def = registry::find("bitround").unwrap();
+    let err = (def.create)(
+        &config("bitround", &[("keepbits", ParamValue::Int(24))]),
+        StageInput {
+            dtype: DType::Float32,
+        },
+    )
+    .err()
+    .expect("keepbits 24 on float32 must fail");
+    assert!(err.contains("keepbits") && err.contains("24"), "{err}");
+    assert!(
+        (def.create)(
+            &config("bitround", &[("keepbits", ParamValue::Int(52))]),
+            StageInput {
+                dtype: DType::Float64
+            }
+        )
+        .is_ok()
+    );
+    for dtype in DType::ALL.into_iter().filter(|d| !d.is_float()) {
+        let err = (def.create)(&config("bitround", &[]), StageInput { dtype })
+            .err()
+            .expect("integer input must fail");
+        assert!(err.contains(dtype.name()), "{err}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// threshold
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn threshold_zero_below_and_binarise(
+        dtype in 0..DType::ALL.len(),
+        shape in shape_strategy(),
+        seed in any::<u64>(),
+        quantile in 0.0f64..1.0,
+        fill in -3i32..=3,
+    ) {
+        let dtype = DType::ALL[dtype];
+        let array = uniform_array(dtype, &shape, -50.0, 120.0, seed);
+        let values = array.to_f64();
+        let mut sorted: Vec<f64> = values.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        // A threshold that is often exactly one of the values (values equal to it are "below").
+        let t = sorted[((sorted.len() - 1) as f64 * quantile) as usize] + if seed % 3 == 0 { 0.5 } else { 0.0 };
+        let fill = fill as f64 * 2.0;
+
+        let zero_below = config("threshold", &[("method", ParamValue::Str("value".into())), ("value", ParamValue::Float(t)), ("fill", ParamValue::Float(fill))]);
+        let chain = fitted_chain(&[zero_below], &array);
+        let trip = chain.round_trip(&array).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let expected = with_dtype!(dtype, T => {
+            let a = T::ref_nd(&array).unwrap();
+            a.mapv(|v| if v.to_f64() > t { v } else { T::from_f64(fill) }).into_nd()
+        });
+        prop_assert_eq!(trip.decoded.to_le_bytes(), expected.to_le_bytes(), "zero-below at {} with fill {} on {}", t, fill, describe(&array));
+
+        let binarise = [("method", ParamValue::Str("value".into())), ("value", ParamValue::Float(t)), ("mode", ParamValue::Str("binarise".into()))];
+        let (codec, out) = array_codec("threshold", &binarise, dtype);
+        prop_assert_eq!(out, DType::Uint8);
+        let mask = codec.encode(array.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let expected_mask: Vec<u8> = values.iter().map(|&v| u8::from(v > t)).collect();
+        prop_assert_eq!(mask.dtype(), DType::Uint8);
+        prop_assert_eq!(mask.to_le_bytes(), expected_mask.clone());
+        let decoded = codec.decode(mask).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(decoded.dtype(), dtype);
+        prop_assert_eq!(decoded.shape(), array.shape());
+        let back: Vec<f64> = decoded.to_f64().iter().copied().collect();
+        prop_assert_eq!(back, expected_mask.iter().map(|&m| m as f64).collect::<Vec<_>>());
+        // Through a whole chain: 0/1 in the input dtype.
+        let chain = fitted_chain(&[config("threshold", &binarise), config("zstd", &[])], &array);
+        let trip = chain.round_trip(&array).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(trip.decoded.dtype(), dtype);
+        prop_assert_eq!(trip.decoded.to_f64().iter().copied().collect::<Vec<_>>(), expected_mask.iter().map(|&m| m as f64).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn threshold_otsu_splits_two_populations() {
+    // Two well-separated clusters around 10 and 50: Otsu's threshold lies between them, the
+    // low cluster becomes the fill value and the high one is kept exactly.
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let a = ArrayD::from_shape_simple_fn(IxDyn(&[20, 30]), || {
+        if rng.random_bool(0.4) {
+            10.0 + rng.random::<f32>()
+        } else {
+            50.0 + rng.random::<f32>()
+        }
+    })
+    .into_nd();
+    let chain = fitted_chain(&[config("threshold", &[])], &a);
+    let t = chain.fitted()[0]["threshold"]
+        .as_f64()
+        .expect("fitted threshold");
+    assert!(
+        t > 11.0 && t < 50.0,
+        "Otsu threshold {t} is not between the clusters"
+    );
+    let trip = chain.round_trip(&a).unwrap();
+    let (x, y) = (a.to_f64(), trip.decoded.to_f64());
+    for (x, y) in x.iter().zip(y.iter()) {
+        assert_eq!(*y, if *x > 30.0 { *x } else { 0.0 });
+    }
+    // method = "value" without a value, and a value with method = "otsu", are errors.
+    let def = registry::find("threshold").unwrap();
+    let err = (def.create)(
+        &config("threshold", &[("method", ParamValue::Str("value".into()))]),
+        StageInput {
+            dtype: DType::Float32,
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("value"), "{err}");
+    let err = (def.create)(
+        &config("threshold", &[("value", ParamValue::Float(1.0))]),
+        StageInput {
+            dtype: DType::Float32,
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("value"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Corrupt streams
+
+/// Limit on any single allocation while decoding a corrupt stream of a few kilobytes.
+const ALLOCATION_LIMIT: usize = 64 << 20;
+/// Limit on the time one corrupt stream may take to fail.
+const TIME_LIMIT: Duration = Duration::from_secs(2);
+
+/// Outcome of decoding a damaged stream.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    /// A CodecError saying "corrupt".
+    Rejected,
+    /// Decoded to something else: the chain's lossless check reports it.
+    Different,
+    /// Decoded to the original (the damage hit bytes that do not matter).
+    Same,
+}
+
+/// Decodes a damaged stream and checks that it fails cleanly, fast and without a huge allocation.
+fn judge(
+    what: &str,
+    decode: impl FnOnce() -> Result<Vec<u8>, String>,
+    original: &[u8],
+) -> Result<Outcome, String> {
+    let start = Instant::now();
+    let (result, largest) = largest_allocation(decode);
+    let elapsed = start.elapsed();
+    if largest > ALLOCATION_LIMIT {
+        return Err(format!(
+            "{what}: allocated {largest} bytes at once decoding a damaged stream"
+        ));
+    }
+    if elapsed > TIME_LIMIT {
+        return Err(format!(
+            "{what}: took {elapsed:?} to decode a damaged stream"
+        ));
+    }
+    match result {
+        Err(e) if e.contains("corrupt") => Ok(Outcome::Rejected),
+        Err(e) => Err(format!("{what}: error without \"corrupt\": {e}")),
+        Ok(out) if out == original => Ok(Outcome::Same),
+        Ok(_) => Ok(Outcome::Different),
+    }
+}
+
+/// Decodes a (possibly damaged) stream to bytes, or says why it cannot.
+type Decoder = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, String>>;
+
+/// A damaged-stream decoder for each corruptible stage: `(name, encoded, original, decode)`.
+struct Subject {
+    name: String,
+    encoded: Vec<u8>,
+    original: Vec<u8>,
+    decode: Decoder,
+}
+
+fn subjects(seed: u64) -> Vec<Subject> {
+    let array = random_array(DType::Float32, &[4, 9, 11], seed, (seed % 3) as u8);
+    let serialised = array.to_le_bytes();
+    let mut out = Vec::new();
+    for (id, overrides) in [
+        ("deflate", vec![("level", ParamValue::Int(1))]),
+        ("deflate", vec![("level", ParamValue::Int(9))]),
+        ("zstd", vec![("level", ParamValue::Int(3))]),
+        ("zstd", vec![("level", ParamValue::Int(-5))]),
+        ("lz4", vec![]),
+    ] {
+        let codec = bytes_codec(id, &overrides, DType::Float32);
+        let encoded = codec.encode(&serialised).unwrap();
+        assert_eq!(
+            codec.decode(&encoded).unwrap(),
+            serialised,
+            "{id} must round-trip"
+        );
+        out.push(Subject {
+            name: format!("{id} {overrides:?}"),
+            encoded,
+            original: serialised.clone(),
+            decode: Box::new(move |b| codec.decode(b).map_err(|e| e.to_string())),
+        });
+    }
+    for dtype in [DType::Uint8, DType::Float32, DType::Float64] {
+        let values = with_dtype!(dtype, T => {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            ArrayD::from_shape_simple_fn(IxDyn(&[5, 6, 7]), || T::from_f64(rng.random_range(0..6) as f64)).into_nd()
+        });
+        let codec = array_to_bytes_codec("dictionary", dtype);
+        let encoded = codec.encode(&values).unwrap();
+        let shape = values.shape().to_vec();
+        out.push(Subject {
+            name: format!("dictionary {dtype}"),
+            encoded,
+            original: values.to_le_bytes(),
+            decode: Box::new(move |b| {
+                codec
+                    .decode(b, &shape)
+                    .map(|a| a.to_le_bytes())
+                    .map_err(|e| e.to_string())
+            }),
+        });
+    }
+    out
+}
+
+#[test]
+fn every_truncation_is_rejected() {
+    for s in subjects(11) {
+        for len in 0..s.encoded.len() {
+            let outcome = judge(
+                &format!("{} cut to {len} of {} bytes", s.name, s.encoded.len()),
+                || (s.decode)(&s.encoded[..len]),
+                &s.original,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            // LZ4 blocks cut at a sequence boundary are valid shorter blocks: lz4 may decode them
+            // to a shorter output (which the chain's check reports); every other stage notices.
+            let allowed: &[Outcome] = if s.name.starts_with("lz4") {
+                &[Outcome::Rejected, Outcome::Different]
+            } else {
+                &[Outcome::Rejected]
+            };
+            assert!(
+                allowed.contains(&outcome),
+                "{} cut to {len} of {} bytes: {outcome:?}, expected one of {allowed:?}",
+                s.name,
+                s.encoded.len()
+            );
+        }
+        // Trailing garbage after a complete stream.
+        let mut longer = s.encoded.clone();
+        longer.extend_from_slice(&[0x5A; 7]);
+        let outcome = judge(
+            &format!("{} + 7 trailing bytes", s.name),
+            || (s.decode)(&longer),
+            &s.original,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(
+            outcome,
+            Outcome::Same,
+            "{}: 7 trailing bytes went unnoticed",
+            s.name
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_byte_flips_fail_cleanly(seed in any::<u64>(), flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..=4)) {
+        for s in subjects(seed) {
+            let mut damaged = s.encoded.clone();
+            for (at, mask) in &flips {
+                let i = at.index(damaged.len());
+                damaged[i] ^= mask;
+            }
+            let what = format!("{} with flips {:?}", s.name, flips.iter().map(|(at, m)| (at.index(s.encoded.len()), *m)).collect::<Vec<_>>());
+            if let Err(e) = judge(&what, || (s.decode)(&damaged), &s.original) {
+                prop_assert!(false, "{}", e);
+            }
+        }
+    }
+}
+
+#[test]
+fn forged_size_headers_fail_fast() {
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 7) as u8).collect();
+    let lz4 = bytes_codec("lz4", &[], DType::Uint8);
+    let encoded = lz4.encode(&data).unwrap();
+    let payload = encoded.len() - 4;
+    for declared in [
+        u32::MAX,
+        0x7FFF_FFFF,
+        1 << 30,
+        (payload * 255 + 17) as u32,
+        data.len() as u32 * 2,
+        data.len() as u32 - 1,
+        0,
+    ] {
+        let mut forged = encoded.clone();
+        forged[..4].copy_from_slice(&declared.to_le_bytes());
+        let outcome = judge(
+            &format!("lz4 declaring {declared} bytes"),
+            || lz4.decode(&forged).map_err(|e| e.to_string()),
+            &data,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(
+            outcome,
+            Outcome::Same,
+            "lz4 declaring {declared} bytes decoded to the original"
+        );
+    }
+    // A dictionary announcing 4 billion distinct values.
+    let values = ArrayD::from_shape_fn(IxDyn(&[10, 10]), |ix| (ix[0] % 3) as f64).into_nd();
+    let dict = array_to_bytes_codec("dictionary", DType::Float64);
+    let mut forged = dict.encode(&values).unwrap();
+    forged[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+    let outcome = judge(
+        "dictionary with 2^32-1 values",
+        || {
+            dict.decode(&forged, &[10, 10])
+                .map(|a| a.to_le_bytes())
+                .map_err(|e| e.to_string())
+        },
+        &values.to_le_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome, Outcome::Rejected);
+    // A dictionary stream decoded with a shape it was not made for.
+    let outcome = judge(
+        "dictionary with the wrong shape",
+        || {
+            dict.decode(&dict.encode(&values).unwrap(), &[10, 11])
+                .map(|a| a.to_le_bytes())
+                .map_err(|e| e.to_string())
+        },
+        &values.to_le_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome, Outcome::Rejected);
+    // A zstd frame whose header claims a huge window and content size.
+    let zstd = bytes_codec("zstd", &[], DType::Uint8);
+    // Descriptor 0xC0: 8-byte content size, a window descriptor; window 2^41 bytes.
+    let mut frame = vec![0x28, 0xB5, 0x2F, 0xFD, 0xC0, 0xF8];
+    frame.extend_from_slice(&u64::MAX.to_le_bytes());
+    frame.extend_from_slice(&[0x01, 0x00, 0x00]);
+    let outcome = judge(
+        "zstd with a forged frame header",
+        || zstd.decode(&frame).map_err(|e| e.to_string()),
+        &data,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome, Outcome::Rejected);
+}
+
+#[test]
+fn clean_round_trip_passes_the_chain_check_and_a_dtype_mismatch_is_an_error() {
+    // The chain's own check: bytes->bytes output must equal the serialised input. Build a chain
+    // and make sure a clean round trip passes it (the damaged cases above rely on it).
+    let array = random_array(DType::Float64, &[3, 5, 7], 1, 0);
+    let chain = Chain::build(
+        &lossless_configs(&["dictionary", "lz4", "deflate"], 3, 6),
+        DType::Float64,
+    )
+    .unwrap();
+    let trip = chain.round_trip(&array).unwrap();
+    assert!(
+        trip.decoded.to_le_bytes() == array.to_le_bytes(),
+        "not bit-exact"
+    );
+    assert!(trip.encoded_bytes > 0);
+    // A chain built for one dtype refuses arrays of another (its bytes stage decodes a
+    // different element type), with an error rather than a panic.
+    let chain = Chain::build(&lossless_configs(&["zstd"], 3, 6), DType::Float32).unwrap();
+    let err = chain
+        .round_trip(&random_array(DType::Float64, &[2, 3], 1, 0))
+        .err()
+        .map(|e| e.to_string());
+    assert!(err.is_some(), "a float32 chain round-tripped float64 data");
+}
