@@ -115,6 +115,32 @@ impl Scenario {
     }
 
     /// Validates scenario text; `path` names it in errors and anchors relative input paths.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use photonqa::scenario::Scenario;
+    ///
+    /// let text = r#"
+    /// [scenario]
+    /// name = "demo"
+    /// [input]
+    /// source = "volume.npy"
+    /// [[pipeline]]
+    /// stage = "zstd"
+    /// level = { sweep = [1, 3, 9] }
+    /// "#;
+    /// let scenario = Scenario::parse(text, Path::new("demo.toml")).unwrap();
+    /// let points = scenario.working_points();
+    /// assert_eq!(points.len(), 3);
+    /// assert_eq!(points[2].swept[0].0, "zstd.level");
+    ///
+    /// let typo = text.replace("level", "levle");
+    /// let error = Scenario::parse(&typo, Path::new("demo.toml")).unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "demo.toml:8:1: unknown parameter 'levle' for stage 'zstd' (allowed: level)"
+    /// );
+    /// ```
     pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
         let fail = |span: Option<std::ops::Range<usize>>, message: String| ScenarioError {
             file: path.display().to_string(),
