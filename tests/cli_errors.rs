@@ -4,7 +4,7 @@
 
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ndarray::{ArrayD, Dimension, IxDyn};
 use photonqa::data::hdf5io::write_hdf5;
@@ -12,28 +12,12 @@ use photonqa::data::npy::write_npy;
 use photonqa::data::{IntoNdArray, NdArray};
 use photonqa::pipeline::registry;
 
-const BIN: &str = env!("CARGO_BIN_EXE_photonqa");
+mod common;
+
+use common::{differ, photonqa, text};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// Runs photonqa with `args` in `dir`.
-fn photonqa(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("cannot start photonqa")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Panics with the expected and the actual value as blocks.
-fn differ(what: &str, expected: &str, actual: &str) -> ! {
-    panic!("{what}\n--- expected ---\n{expected}\n--- actual ---\n{actual}\n----------------");
-}
 
 /// Checks that `out` is a user error: exit code 2, one line on stderr starting with
 /// `photonqa: `, no panic, and every one of `needles` in that line. Returns the line.

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_photonqa");
+mod common;
+
+use common::{BIN, differ, photonqa, text, without_timing};
 
 /// Working points of the scenario below: quantize bits {4, 8} x deflate levels {1, 3, 5, 7, 9}.
 const POINTS: usize = 10;
@@ -48,22 +50,6 @@ impl Drop for Guard {
     }
 }
 
-fn photonqa(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("cannot start photonqa")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn differ(what: &str, expected: &str, actual: &str) -> ! {
-    panic!("{what}\n--- expected ---\n{expected}\n--- actual ---\n{actual}\n----------------");
-}
-
 fn assert_ok(out: &Output, what: &str) {
     if out.status.code() != Some(0) {
         differ(
@@ -90,23 +76,6 @@ fn lines(bytes: &[u8]) -> Vec<&[u8]> {
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .collect()
-}
-
-/// A row as written with the values of its timing fields (which legitimately differ between
-/// runs) blanked out. Rows are compared as text: serde_json's float parser (without its
-/// `float_roundtrip` feature) can be off by one ULP.
-fn without_timing(line: &str) -> String {
-    let mut out = line.to_string();
-    for key in ["encode_mb_s", "decode_mb_s"] {
-        let tag = format!("\"{key}\":");
-        let start = out
-            .find(&tag)
-            .unwrap_or_else(|| panic!("{key} missing in {line}"))
-            + tag.len();
-        let end = start + out[start..].find([',', '}']).unwrap();
-        out.replace_range(start..end, "_");
-    }
-    out
 }
 
 /// Rows of a results log by point id: the parsed row and the line as written.

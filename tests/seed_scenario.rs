@@ -13,7 +13,9 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_photonqa");
+mod common;
+
+use common::{BIN, differ, text, without_timing};
 
 fn scenario_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/seed-otsu-uint8-zip.toml")
@@ -58,14 +60,6 @@ const ZLIB_BYTES: [((i64, i64), u64); 9] = [
 
 const BITS: [i64; 3] = [4, 6, 8];
 const LEVELS: [i64; 3] = [1, 6, 9];
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn differ(what: &str, expected: &str, actual: &str) -> ! {
-    panic!("{what}\n--- expected ---\n{expected}\n--- actual ---\n{actual}\n----------------");
-}
 
 fn run_command(out: &Path, threads: Option<&str>) -> Command {
     let mut command = Command::new(BIN);
@@ -152,21 +146,6 @@ fn pair(line: &str, key: &str) -> [f64; 2] {
     let inner = &rest[..rest.find(']').unwrap()];
     let v: Vec<f64> = inner.split(',').map(|x| x.parse().unwrap()).collect();
     [v[0], v[1]]
-}
-
-/// The line with the values of its timing fields blanked out.
-fn without_timing(line: &str) -> String {
-    let mut out = line.to_string();
-    for key in ["encode_mb_s", "decode_mb_s"] {
-        let tag = format!("\"{key}\":");
-        let start = out
-            .find(&tag)
-            .unwrap_or_else(|| panic!("{key} missing in {line}"))
-            + tag.len();
-        let end = start + out[start..].find([',', '}']).unwrap();
-        out.replace_range(start..end, "_");
-    }
-    out
 }
 
 fn is_hex64(s: &str) -> bool {

@@ -1,15 +1,10 @@
 //! Presenting results: the text table printed after a run.
 
-use crate::runner::results::{PointResult, Status, metric_value};
+use crate::runner::results::{PointResult, Status, metric_value, plain, swept_params};
 
 /// One aligned text row per working point: id, swept parameters, rate, selected metrics.
 pub fn text_table(rows: &[PointResult], metrics: &[&str]) -> String {
-    let mut params: Vec<&String> = Vec::new();
-    for key in rows.iter().flat_map(|r| r.params.keys()) {
-        if !params.contains(&key) {
-            params.push(key);
-        }
-    }
+    let params = swept_params(rows);
     let mut header: Vec<String> = vec!["point".into()];
     header.extend(params.iter().map(|p| p.to_string()));
     header.extend(["ratio", "bits/value"].map(String::from));
@@ -18,12 +13,11 @@ pub fn text_table(rows: &[PointResult], metrics: &[&str]) -> String {
     let mut table = vec![header];
     for row in rows {
         let mut cells = vec![row.point_id.clone()];
-        cells.extend(params.iter().map(|p| {
-            row.params
-                .get(*p)
-                .map(|v| v.to_string().trim_matches('"').to_string())
-                .unwrap_or_default()
-        }));
+        cells.extend(
+            params
+                .iter()
+                .map(|p| row.params.get(p).map(plain).unwrap_or_default()),
+        );
         match &row.rate {
             Some(rate) => cells.extend([
                 format!("{:.3}", rate.ratio),

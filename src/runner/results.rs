@@ -181,15 +181,7 @@ pub fn write_csv(out: &Path, rows: &[PointResult], metrics: &[&str]) -> Result<(
     let path = out.join("results.csv");
     let tmp = out.join(".results.csv.tmp");
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let params: Vec<String> =
-        rows.iter()
-            .flat_map(|r| r.params.keys().cloned())
-            .fold(Vec::new(), |mut acc, k| {
-                if !acc.contains(&k) {
-                    acc.push(k);
-                }
-                acc
-            });
+    let params = swept_params(rows);
     let mut writer = csv::Writer::from_path(&tmp).map_err(|e| err(&e))?;
     let mut header = vec!["point_id".to_string(), "index".into(), "status".into()];
     header.extend(params.iter().cloned());
@@ -242,8 +234,19 @@ pub fn write_csv(out: &Path, rows: &[PointResult], metrics: &[&str]) -> Result<(
     fs::rename(&tmp, &path).map_err(|e| err(&e))
 }
 
+/// Names of the swept parameters over all rows, in order of first appearance.
+pub fn swept_params(rows: &[PointResult]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for key in rows.iter().flat_map(|r| r.params.keys()) {
+        if !names.contains(key) {
+            names.push(key.clone());
+        }
+    }
+    names
+}
+
 /// A JSON value as plain text (strings without quotes).
-fn plain(value: &Value) -> String {
+pub fn plain(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),

@@ -1,0 +1,43 @@
+//! Helpers shared by the integration tests that run the `photonqa` binary.
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_photonqa");
+
+/// Runs photonqa with `args` in `dir`.
+pub fn photonqa(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("cannot start photonqa")
+}
+
+/// Command output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Panics with the expected and the actual value as blocks.
+pub fn differ(what: &str, expected: &str, actual: &str) -> ! {
+    panic!("{what}\n--- expected ---\n{expected}\n--- actual ---\n{actual}\n----------------");
+}
+
+/// A result row as written, with the values of its timing fields (which legitimately differ
+/// between runs) blanked out. Rows are compared as text, digit for digit.
+pub fn without_timing(line: &str) -> String {
+    let mut out = line.to_string();
+    for key in ["encode_mb_s", "decode_mb_s"] {
+        let tag = format!("\"{key}\":");
+        let start = out
+            .find(&tag)
+            .unwrap_or_else(|| panic!("{key} missing in {line}"))
+            + tag.len();
+        let end = start + out[start..].find([',', '}']).unwrap();
+        out.replace_range(start..end, "_");
+    }
+    out
+}
