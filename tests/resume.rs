@@ -11,7 +11,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{BIN, differ, photonqa, text, without_timing};
+use common::{BIN, assert_ok, differ, photonqa, text, without_timing};
 
 /// Working points of the scenario below: quantize bits {4, 8} x deflate levels {1, 3, 5, 7, 9}.
 const POINTS: usize = 10;
@@ -47,21 +47,6 @@ impl Drop for Guard {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-fn assert_ok(out: &Output, what: &str) {
-    if out.status.code() != Some(0) {
-        differ(
-            &format!("{what} failed"),
-            "exit code 0",
-            &format!(
-                "exit code {:?}\nstderr:\n{}stdout:\n{}",
-                out.status.code(),
-                text(&out.stderr),
-                text(&out.stdout)
-            ),
-        );
     }
 }
 

@@ -9,13 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
 mod common;
 
-use common::{BIN, differ, text, without_timing};
+use common::{BIN, assert_ok, differ, text, without_timing};
 
 fn scenario_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/seed-otsu-uint8-zip.toml")
@@ -73,21 +73,6 @@ fn run_command(out: &Path, threads: Option<&str>) -> Command {
     }
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     command
-}
-
-fn assert_ok(out: &Output, what: &str) {
-    if out.status.code() != Some(0) {
-        differ(
-            &format!("{what} failed"),
-            "exit code 0",
-            &format!(
-                "exit code {:?}\nstderr:\n{}stdout:\n{}",
-                out.status.code(),
-                text(&out.stderr),
-                text(&out.stdout)
-            ),
-        );
-    }
 }
 
 /// A row of OUT/results.jsonl: the parsed JSON and the line as written.

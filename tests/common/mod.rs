@@ -26,6 +26,22 @@ pub fn differ(what: &str, expected: &str, actual: &str) -> ! {
     panic!("{what}\n--- expected ---\n{expected}\n--- actual ---\n{actual}\n----------------");
 }
 
+/// Panics with the exit code and both output streams unless `out` is a success.
+pub fn assert_ok(out: &Output, what: &str) {
+    if out.status.code() != Some(0) {
+        differ(
+            &format!("{what} failed"),
+            "exit code 0",
+            &format!(
+                "exit code {:?}\nstderr:\n{}stdout:\n{}",
+                out.status.code(),
+                text(&out.stderr),
+                text(&out.stdout)
+            ),
+        );
+    }
+}
+
 /// A result row as written, with the values of its timing fields (which legitimately differ
 /// between runs) blanked out. Rows are compared as text, digit for digit.
 pub fn without_timing(line: &str) -> String {
