@@ -443,3 +443,60 @@ fn resuming_a_finished_run_measures_nothing_and_keeps_the_results() {
         &[],
     );
 }
+
+#[test]
+fn resume_measures_failed_points_again_and_keeps_one_row_per_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // float32 values 1000 + [0, 1e-3): fewer than 256 float32 steps, so Otsu's histogram is
+    // refused (as by NumPy) when bitround keeps all 23 bits, and fine when it keeps none
+    // (every value becomes 1024, a constant image).
+    let array = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[4, 8, 8]), |ix| {
+        1000.0f32 + ((ix[0] * 64 + ix[1] * 8 + ix[2]) % 13) as f32 * 7e-5
+    });
+    photonqa::data::npy::write_npy(
+        &d.join("v.npy"),
+        &photonqa::data::IntoNdArray::into_nd(array),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("a.toml"),
+        "[scenario]\nname = \"retry\"\n[input]\nsource = \"v.npy\"\n\
+         [[pipeline]]\nstage = \"bitround\"\nkeepbits = { sweep = [0, 23] }\n\
+         [[pipeline]]\nstage = \"threshold\"\n",
+    )
+    .unwrap();
+    assert_ok(&photonqa(d, &["run", "a.toml", "--out", "out"]), "run");
+    let first = std::fs::read(d.join("out/results.jsonl")).unwrap();
+    let rows = rows_by_id(&first);
+    let statuses: BTreeSet<String> = rows
+        .values()
+        .map(|(row, _)| row["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        statuses,
+        BTreeSet::from(["error".to_string(), "ok".to_string()]),
+        "one point fails, one succeeds: {rows:?}"
+    );
+
+    let again = photonqa(d, &["run", "a.toml", "--out", "out", "--resume"]);
+    assert_ok(&again, "run --resume");
+    let summary = text(&again.stdout);
+    assert!(
+        summary.contains("1 working points measured, 1 already in"),
+        "the failed point is measured again, the other kept:\n{summary}"
+    );
+    let after = rows_by_id(&std::fs::read(d.join("out/results.jsonl")).unwrap());
+    assert_eq!(after.len(), 2, "one row per point: {after:?}");
+    for (id, (row, line)) in &rows {
+        if row["status"] == "ok" {
+            assert_eq!(&after[id].1, line, "the measured row is kept as written");
+        } else {
+            let error = after[id].0["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains("too narrow"),
+                "the failure is recorded again: {error}"
+            );
+        }
+    }
+}

@@ -23,7 +23,7 @@ use crate::pipeline::Chain;
 use crate::scenario::{Scenario, WorkingPoint};
 use passes::{FitCache, Passes};
 use provenance::Provenance;
-use results::{PointResult, Rate, ResultsLog, Status, metric_json};
+use results::{EarlierResults, PointResult, Rate, Status, metric_json};
 
 /// Default size of a compressed chunk when the scenario does not set `chunk_slices`.
 pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
@@ -176,6 +176,9 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
         pool: &pool,
     };
 
+    // Before the first pass over the input: a wrong --out or --resume fails at once.
+    let earlier = EarlierResults::read(&options.out, options.resume)?;
+
     let progress = ProgressBar::new(plan.chunks.len() as u64).with_style(
         ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} chunks, {eta} left")
             .expect("valid template")
@@ -194,7 +197,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
         input_dtype: source.dtype(),
         chunk_slices: plan.chunk_slices,
     };
-    let log = ResultsLog::open(&options.out, options.resume, |row| {
+    let log = earlier.resume(|row| {
         if row.provenance.scenario_hash != provenance.scenario_hash
             || row.provenance.input_hash != provenance.input_hash
             || row.provenance.chunk_slices != provenance.chunk_slices

@@ -86,22 +86,26 @@ pub fn metric_value(value: &Value) -> Option<f64> {
     }
 }
 
-/// The append-only results log of a run directory.
+/// The append-only results log of a run directory (opened through [`EarlierResults`]).
 pub struct ResultsLog {
     path: PathBuf,
     file: Mutex<File>,
     rows: Mutex<Vec<PointResult>>,
 }
 
-impl ResultsLog {
-    /// Opens `OUT/results.jsonl`. Without `resume` an existing non-empty log is an error; with
-    /// it, complete rows are kept (each checked by `check`) and a torn last line from an
-    /// interrupted write is cut off.
-    pub fn open(
-        out: &Path,
-        resume: bool,
-        check: impl Fn(&PointResult) -> Result<(), String>,
-    ) -> Result<ResultsLog, String> {
+/// The rows an earlier run left in `OUT/results.jsonl`, read but not yet trusted.
+pub struct EarlierResults {
+    path: PathBuf,
+    /// Complete rows that measured their point, with their lines as written and line numbers.
+    kept: Vec<(PointResult, Vec<u8>, usize)>,
+    /// Whether the file holds more than the kept lines (failed rows, a torn last line).
+    rewrite: bool,
+}
+
+impl EarlierResults {
+    /// Reads `OUT/results.jsonl` (creating `OUT`). Without `resume` an existing non-empty log
+    /// is an error. Nothing is written yet.
+    pub fn read(out: &Path, resume: bool) -> Result<EarlierResults, String> {
         fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
         let path = out.join("results.jsonl");
         let label = path.display().to_string();
@@ -115,41 +119,72 @@ impl ResultsLog {
                 "{label} already holds results; pass --resume to continue that run or choose another --out"
             ));
         }
+        // Anything after the last newline is the torn tail of an interrupted append.
         let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let mut rows: Vec<PointResult> = Vec::new();
+        let mut kept: Vec<(PointResult, Vec<u8>, usize)> = Vec::new();
+        let mut rewrite = complete < text.len();
         for (number, line) in text[..complete].split(|&b| b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
             }
             let row: PointResult = serde_json::from_slice(line)
                 .map_err(|e| format!("{label}:{}: not a result row: {e}", number + 1))?;
-            check(&row).map_err(|e| format!("{label}:{}: {e}", number + 1))?;
-            if rows.iter().any(|r| r.point_id == row.point_id) {
+            if kept.iter().any(|(r, _, _)| r.point_id == row.point_id) {
                 return Err(format!(
                     "{label}:{}: point {} appears twice",
                     number + 1,
                     row.point_id
                 ));
             }
-            rows.push(row);
+            if row.status == Status::Error {
+                // A failed point is measured again.
+                rewrite = true;
+            } else {
+                kept.push((row, line.to_vec(), number + 1));
+            }
+        }
+        Ok(EarlierResults {
+            path,
+            kept,
+            rewrite,
+        })
+    }
+
+    /// Checks every kept row with `check`, rewrites the log atomically when it held failed rows
+    /// or a torn line, and opens it for appending.
+    pub fn resume(
+        self,
+        check: impl Fn(&PointResult) -> Result<(), String>,
+    ) -> Result<ResultsLog, String> {
+        let label = self.path.display().to_string();
+        for (row, _, number) in &self.kept {
+            check(row).map_err(|e| format!("{label}:{number}: {e}"))?;
+        }
+        if self.rewrite {
+            let tmp = self.path.with_extension("jsonl.tmp");
+            let mut text = Vec::new();
+            for (_, line, _) in &self.kept {
+                text.extend_from_slice(line);
+                text.push(b'\n');
+            }
+            fs::write(&tmp, &text)
+                .and_then(|_| fs::rename(&tmp, &self.path))
+                .map_err(|e| format!("{label}: {e}"))?;
         }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)
+            .open(&self.path)
             .map_err(|e| format!("{label}: {e}"))?;
-        if complete < text.len() {
-            // The torn tail of an interrupted append: drop it so the next row starts clean.
-            file.set_len(complete as u64)
-                .map_err(|e| format!("{label}: {e}"))?;
-        }
         Ok(ResultsLog {
-            path,
+            path: self.path,
             file: Mutex::new(file),
-            rows: Mutex::new(rows),
+            rows: Mutex::new(self.kept.into_iter().map(|(row, _, _)| row).collect()),
         })
     }
+}
 
+impl ResultsLog {
     /// Ids of the points already recorded.
     pub fn done(&self) -> HashMap<String, usize> {
         let rows = self.rows.lock().expect("no panics while locked");
