@@ -1,6 +1,10 @@
 //! Typed n-dimensional arrays of any numeric dtype, as they flow between pipeline stages.
 
+use std::borrow::Cow;
 use std::fmt;
+
+#[cfg(target_endian = "big")]
+compile_error!("photonqa reads and writes little-endian data in place: little-endian targets only");
 
 use ndarray::{ArrayD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
@@ -95,9 +99,10 @@ impl fmt::Display for DType {
     }
 }
 
-/// A numeric element type: conversion to and from `f64` and little-endian bytes.
+/// A numeric element type: conversion to and from `f64`; plain old data, so that slices of it
+/// are their little-endian bytes (photonqa builds for little-endian targets only).
 pub trait Element:
-    Copy + Send + Sync + PartialEq + PartialOrd + Default + fmt::Debug + 'static
+    bytemuck::Pod + Send + Sync + PartialEq + PartialOrd + Default + fmt::Debug + 'static
 {
     /// The dtype of this element type.
     const DTYPE: DType;
@@ -106,10 +111,6 @@ pub trait Element:
     /// Value from `f64`; for integers rounded half to even (NumPy's `rint`) and saturated to
     /// the type's range.
     fn from_f64(v: f64) -> Self;
-    /// Appends the little-endian bytes of `self`.
-    fn put_le(self, out: &mut Vec<u8>);
-    /// Reads one element from exactly `size()` little-endian bytes.
-    fn get_le(bytes: &[u8]) -> Self;
     /// Bit pattern widened to `u64` (distinguishes -0.0 from 0.0; used for exact comparisons).
     fn bits(self) -> u64;
 }
@@ -123,12 +124,6 @@ macro_rules! impl_element {
             }
             fn from_f64(v: f64) -> Self {
                 v as $t
-            }
-            fn put_le(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
-            }
-            fn get_le(bytes: &[u8]) -> Self {
-                <$t>::from_le_bytes(bytes.try_into().expect("caller passes size() bytes"))
             }
             fn bits(self) -> u64 {
                 $bits(self)
@@ -144,12 +139,6 @@ macro_rules! impl_element {
             fn from_f64(v: f64) -> Self {
                 // `as` saturates at the type's bounds and maps NaN to 0.
                 v.round_ties_even() as $t
-            }
-            fn put_le(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
-            }
-            fn get_le(bytes: &[u8]) -> Self {
-                <$t>::from_le_bytes(bytes.try_into().expect("caller passes size() bytes"))
             }
             fn bits(self) -> u64 {
                 self as u64
@@ -343,13 +332,7 @@ impl NdArray {
 
     /// Little-endian bytes in C order.
     pub fn to_le_bytes(&self) -> Vec<u8> {
-        with_array!(self, a => {
-            let mut out = Vec::with_capacity(self.nbytes());
-            for &v in a.iter() {
-                v.put_le(&mut out);
-            }
-            out
-        })
+        with_array!(self, a => bytemuck::cast_slice(&c_order(a)).to_vec())
     }
 
     /// Array of `dtype` and `shape` from little-endian bytes in C order.
@@ -364,7 +347,7 @@ impl NdArray {
             ));
         }
         Ok(with_dtype!(dtype, T => {
-            let values: Vec<T> = bytes.chunks_exact(size).map(T::get_le).collect();
+            let values: Vec<T> = bytemuck::pod_collect_to_vec(bytes);
             ArrayD::from_shape_vec(IxDyn(shape), values)
                 .expect("length checked above")
                 .into_nd()
@@ -387,6 +370,16 @@ impl NdArray {
                 .map(IntoNdArray::into_nd)
                 .map_err(|e| format!("cannot concatenate slabs: {e}"))
         })
+    }
+}
+
+/// The elements of `a` in C order: borrowed when `a` is in standard layout (every array
+/// photonqa makes is), copied otherwise. Hot loops run over this slice: it iterates many times
+/// faster than ndarray's dynamic-dimension iterators.
+pub fn c_order<T: Element>(a: &ArrayD<T>) -> Cow<'_, [T]> {
+    match a.as_slice() {
+        Some(values) => Cow::Borrowed(values),
+        None => Cow::Owned(a.iter().copied().collect()),
     }
 }
 

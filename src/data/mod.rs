@@ -7,7 +7,7 @@ pub mod npy;
 pub mod phantom;
 pub mod source;
 
-pub use array::{DType, Element, FromNdArray, IntoNdArray, NdArray, typed_like};
+pub use array::{DType, Element, FromNdArray, IntoNdArray, NdArray, c_order, typed_like};
 pub use source::{MemorySource, SourceSpec, VolumeSource};
 
 /// An I/O error, naming the file (and dataset) it concerns.

@@ -10,7 +10,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::npy::header::{Header, Layout};
 
 use super::DataError;
-use super::array::{DType, Element, IntoNdArray, NdArray};
+use super::array::{DType, IntoNdArray, NdArray};
 use super::hdf5io::Hdf5Source;
 use crate::with_dtype;
 
@@ -311,18 +311,19 @@ impl VolumeSource for RawSource {
     }
     fn read_slab(&self, rows: Range<usize>) -> Result<NdArray, DataError> {
         check_rows(self, &rows)?;
-        let row_bytes = self.row_bytes();
-        let mut bytes = vec![0u8; rows.len() * row_bytes];
-        // Positioned reads: threads read chunks concurrently, and a shared cursor would race.
-        self.file
-            .read_exact_at(&mut bytes, self.offset + (rows.start * row_bytes) as u64)
-            .map_err(|e| DataError::new(&self.label, format!("cannot read rows {rows:?}: {e}")))?;
+        let offset = self.offset + (rows.start * self.row_bytes()) as u64;
         let mut shape = self.shape.clone();
         shape[0] = rows.len();
-        Ok(with_dtype!(self.dtype, T => {
-            let values: Vec<T> = bytes.chunks_exact(self.dtype.size()).map(T::get_le).collect();
-            ArrayD::from_shape_vec(IxDyn(&shape), values).expect("sized above").into_nd()
-        }))
+        let n: usize = shape.iter().product();
+        with_dtype!(self.dtype, T => {
+            // Read straight into the typed buffer (the file is little-endian, like the target).
+            // Positioned reads: threads read chunks concurrently, and a shared cursor would race.
+            let mut values = vec![T::default(); n];
+            self.file
+                .read_exact_at(bytemuck::cast_slice_mut(&mut values), offset)
+                .map_err(|e| DataError::new(&self.label, format!("cannot read rows {rows:?}: {e}")))?;
+            Ok(ArrayD::from_shape_vec(IxDyn(&shape), values).expect("sized above").into_nd())
+        })
     }
 }
 

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Element, NdArray, typed_like};
+use crate::data::{Element, NdArray, c_order, typed_like};
 use crate::with_array;
 
 /// Sums over a part of the volume from which every point metric follows.
@@ -48,7 +48,7 @@ impl ErrorSums {
         Ok(with_array!(original, x => {
             let y = typed_like(x, decoded).expect("dtype checked");
             let mut sums = ErrorSums { count: x.len() as u64, ..ErrorSums::default() };
-            for (a, b) in x.iter().zip(y.iter()) {
+            for (a, b) in c_order(x).iter().zip(c_order(y).iter()) {
                 let e = b.to_f64() - a.to_f64();
                 sums.sum += e;
                 sums.sum_sq += e * e;

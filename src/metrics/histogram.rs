@@ -8,7 +8,7 @@
 
 use num_traits::{Float, NumCast};
 
-use crate::data::{DType, Element, NdArray};
+use crate::data::{DType, Element, NdArray, c_order};
 use crate::with_array;
 
 /// Number of bins for floating-point data (scikit-image's default `nbins`).
@@ -89,15 +89,15 @@ impl Binning {
         match slab {
             NdArray::Float32(a) => {
                 let edges = FloatEdges::<f32>::new(self.lo as f32, self.hi as f32);
-                a.iter().for_each(|&v| counts[edges.index(v)] += 1);
+                c_order(a).iter().for_each(|&v| counts[edges.index(v)] += 1);
             }
             NdArray::Float64(a) => {
                 let edges = FloatEdges::<f64>::new(self.lo, self.hi);
-                a.iter().for_each(|&v| counts[edges.index(v)] += 1);
+                c_order(a).iter().for_each(|&v| counts[edges.index(v)] += 1);
             }
             _ => {
                 let lo = self.lo as i64;
-                with_array!(slab, a => a.iter().for_each(|&v| counts[(v.to_f64() as i64 - lo) as usize] += 1));
+                with_array!(slab, a => c_order(a).iter().for_each(|&v| counts[(v.to_f64() as i64 - lo) as usize] += 1));
             }
         }
     }

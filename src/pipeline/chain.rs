@@ -8,7 +8,7 @@ use super::{
     ArrayToArray, ArrayToBytes, BytesToBytes, CodecError, InputStats, Stage, StageConfig,
     StageInput, StageKind,
 };
-use crate::data::{DType, Element, NdArray};
+use crate::data::{DType, NdArray, c_order};
 use crate::with_array;
 
 /// An array->array stage of a chain with its identity.
@@ -241,6 +241,6 @@ pub fn bit_equal(a: &NdArray, b: &NdArray) -> bool {
     }
     with_array!(a, x => {
         let y = crate::data::typed_like(x, b).expect("dtype checked");
-        x.iter().zip(y.iter()).all(|(p, q)| Element::bits(*p) == Element::bits(*q))
+        bytemuck::cast_slice::<_, u8>(&c_order(x)) == bytemuck::cast_slice::<_, u8>(&c_order(y))
     })
 }

@@ -7,7 +7,7 @@ use std::ops::Range;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 
-use crate::data::{DType, Element, NdArray, VolumeSource};
+use crate::data::{DType, Element, NdArray, VolumeSource, c_order};
 use crate::metrics::histogram::{Binning, Histogram};
 use crate::pipeline::InputStats;
 use crate::pipeline::chain::{ArrayStage, StatsProvider, encode_through};
@@ -69,14 +69,14 @@ struct ChunkFacts {
 /// First pass: range, non-finite check and content hash of the original.
 pub fn summarize(passes: &Passes, progress: &ProgressBar) -> Result<InputSummary, String> {
     let source = passes.source;
-    let rows_per_chunk_bytes = source.row_bytes();
+    let row_bytes = source.row_bytes();
     let facts = passes.map_chunks(progress, |chunk| {
         let (min, max, non_finite) = min_max(&chunk);
-        let bytes = chunk.to_le_bytes();
-        let row_hashes = bytes
-            .chunks(rows_per_chunk_bytes)
-            .map(blake3::hash)
-            .collect();
+        let row_hashes = with_array!(&chunk, a => {
+            let values = c_order(a);
+            let bytes: &[u8] = bytemuck::cast_slice(&values);
+            bytes.chunks(row_bytes).map(blake3::hash).collect()
+        });
         Ok(ChunkFacts {
             min,
             max,
@@ -113,7 +113,7 @@ pub fn summarize(passes: &Passes, progress: &ProgressBar) -> Result<InputSummary
 
 /// Minimum and maximum of the finite values, and the number of non-finite ones.
 pub fn min_max(array: &NdArray) -> (f64, f64, usize) {
-    with_array!(array, a => a.iter().fold((f64::INFINITY, f64::NEG_INFINITY, 0), |(lo, hi, bad), v| {
+    with_array!(array, a => c_order(a).iter().fold((f64::INFINITY, f64::NEG_INFINITY, 0), |(lo, hi, bad), v| {
         let v = v.to_f64();
         if v.is_finite() { (lo.min(v), hi.max(v), bad) } else { (lo, hi, bad + 1) }
     }))

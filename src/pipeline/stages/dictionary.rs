@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use ndarray::{ArrayD, IxDyn};
 
-use crate::data::{DType, Element, IntoNdArray, NdArray};
+use crate::data::{DType, Element, IntoNdArray, NdArray, c_order};
 use crate::pipeline::{
     ArrayToBytes, CodecError, Stage, StageConfig, StageDef, StageInput, StageKind,
 };
@@ -45,6 +45,7 @@ fn index_width(distinct: usize) -> usize {
 }
 
 fn encode_typed<T: Element>(values: &ArrayD<T>) -> Vec<u8> {
+    let values = c_order(values);
     let mut distinct: Vec<T> = Vec::new();
     let mut seen = HashSet::new();
     for &v in values.iter() {
@@ -66,9 +67,7 @@ fn encode_typed<T: Element>(values: &ArrayD<T>) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + distinct.len() * T::DTYPE.size() + values.len() * width);
     out.push(width as u8);
     out.extend_from_slice(&(distinct.len() as u32).to_le_bytes());
-    for &v in &distinct {
-        v.put_le(&mut out);
-    }
+    out.extend_from_slice(bytemuck::cast_slice(&distinct));
     for v in values.iter() {
         out.extend_from_slice(&index[&v.bits()].to_le_bytes()[..width]);
     }
@@ -94,10 +93,7 @@ fn decode_typed<T: Element>(bytes: &[u8], shape: &[usize]) -> Result<ArrayD<T>, 
             rest.len()
         ));
     }
-    let table: Vec<T> = rest[4..4 + count * size]
-        .chunks_exact(size)
-        .map(T::get_le)
-        .collect();
+    let table: Vec<T> = bytemuck::pod_collect_to_vec(&rest[4..4 + count * size]);
     let values = rest[4 + count * size..]
         .chunks_exact(width)
         .map(|b| {
@@ -135,7 +131,7 @@ mod tests {
         let bytes = encode_typed(&a);
         assert_eq!(bytes[0], 1);
         assert_eq!(bytes.len(), 1 + 4 + 3 * 4 + 100);
-        assert_eq!(f32::get_le(&bytes[5..9]), -1.0);
+        assert_eq!(f32::from_le_bytes(bytes[5..9].try_into().unwrap()), -1.0);
         assert_eq!(decode_typed::<f32>(&bytes, &[10, 10]).unwrap(), a);
     }
 
