@@ -11,6 +11,13 @@
 #    benches/peer_seed.py (NumPy + scikit-image + zlib, one thread) and prints the time ratio
 #    and the agreement of MSE, PSNR and Otsu threshold.
 # Ratios, not absolute times, are the result: these machines are shared and noisy.
+#
+# Measured 2026-11-25 on the project's machine kind (2 cores, 24 GB, shared):
+#   full scale 15000x256x256: peak RSS 44 MiB (bound: 2 GB), wall 8 min 49 s for 9 points with
+#   2 threads while other jobs ran; ratios 9.2 (8 bits, level 1) to 26.5 (4 bits, level 9).
+#   1000x256x256, one thread each: photonqa 1.03x the speed of NumPy + scikit-image + zlib
+#   (zlib is 45% of photonqa's profile; photonqa also hashes, verifies and re-reads per point);
+#   Otsu threshold bit-identical, compressed sizes identical, MSE within 2e-11 relative.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SLICES=${SLICES:-15000}
