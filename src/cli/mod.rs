@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::data::SourceSpec;
 use crate::pipeline::registry;
 use crate::report;
-use crate::runner::{self, DEFAULT_MEMORY_BUDGET, RunOptions, results::metric_json};
+use crate::runner::results::{metric_json, metric_value};
+use crate::runner::{self, DEFAULT_MEMORY_BUDGET, RunOptions};
 use crate::scenario::Scenario;
 
 /// Prints a line to stdout; a closed pipe (`photonqa stages | head`) ends the output quietly
@@ -67,9 +68,12 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
-        /// Data range for PSNR [default: max - min of the original].
+        /// Data range for PSNR, NRMSE and SSIM [default: max - min of the original].
         #[arg(long)]
         data_range: Option<f64>,
+        /// Floor of the relative error's denominator [default: 1e-3 of the data range].
+        #[arg(long)]
+        max_rel_floor: Option<f64>,
     },
     /// List every pipeline stage with its parameters and defaults.
     Stages,
@@ -148,9 +152,13 @@ fn execute(command: Command) -> Result<(), String> {
             decoded,
             json,
             data_range,
+            max_rel_floor,
         } => {
             if let Some(r) = data_range.filter(|r| !(r.is_finite() && *r > 0.0)) {
                 return Err(format!("--data-range {r} must be a finite number > 0"));
+            }
+            if let Some(f) = max_rel_floor.filter(|f| !(f.is_finite() && *f >= 0.0)) {
+                return Err(format!("--max-rel-floor {f} must be a finite number >= 0"));
             }
             let open = |text: &str| {
                 SourceSpec::parse(text, Path::new(""), None)
@@ -163,25 +171,26 @@ fn execute(command: Command) -> Result<(), String> {
                 a.as_ref(),
                 b.as_ref(),
                 data_range,
+                max_rel_floor,
                 DEFAULT_MEMORY_BUDGET,
             )?;
+            let mut object = comparison.metrics;
+            object.insert("data_range".into(), metric_json(comparison.spec.data_range));
+            object.insert(
+                "max_rel_floor".into(),
+                metric_json(comparison.spec.max_rel_floor),
+            );
+            object.insert("count".into(), Value::from(comparison.count));
             if json {
-                let mut object = Map::new();
-                for (name, value) in &comparison.metrics {
-                    object.insert((*name).into(), metric_json(*value));
-                }
-                object.insert("data_range".into(), metric_json(comparison.data_range));
-                object.insert("count".into(), Value::from(comparison.count));
                 out!("{}", Value::Object(object));
             } else {
-                for (name, value) in &comparison.metrics {
-                    out!("{name:<14} {}", report::format_metric(*value));
+                for (name, value) in &object {
+                    let text = match metric_value(value) {
+                        Some(v) => report::format_metric(v),
+                        None => value.to_string(),
+                    };
+                    out!("{name:<14} {text}");
                 }
-                out!(
-                    "{:<14} {}",
-                    "data_range",
-                    report::format_metric(comparison.data_range)
-                );
             }
             Ok(())
         }

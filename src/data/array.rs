@@ -354,6 +354,11 @@ impl NdArray {
         }))
     }
 
+    /// A copy of rows `rows` along axis 0.
+    pub fn slice_rows(&self, rows: std::ops::Range<usize>) -> NdArray {
+        with_array!(self, a => a.slice_axis(Axis(0), rows.into()).to_owned().into_nd())
+    }
+
     /// Concatenates arrays of one dtype along axis 0.
     pub fn concatenate(parts: &[NdArray]) -> Result<NdArray, String> {
         let first = parts.first().ok_or("nothing to concatenate")?;

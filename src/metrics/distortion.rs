@@ -1,23 +1,33 @@
-//! Point-wise distortion metrics from streaming error sums.
+//! Point-wise distortion metrics from streaming, mergeable sums.
 //!
 //! With original `x`, decoded `y`, error `e = y - x` over `N` values and data range `R`
 //! (max - min of the original unless the scenario gives `data_range`):
-//! - `mse = sum(e^2) / N`, `rmse = sqrt(mse)`;
+//! - `mse = sum(e^2) / N`, `rmse = sqrt(mse)`, `nrmse = rmse / R` (scikit-image
+//!   `normalized_root_mse(x, y, normalization='min-max')`);
 //! - `psnr = 10 log10(R^2 / mse)` dB, `+inf` when `mse = 0` (scikit-image
 //!   `peak_signal_noise_ratio(x, y, data_range=R)`);
-//! - `max_abs_error = max |e|`; `mean_error = sum(e) / N` (bias).
+//! - `snr = 10 log10(var(x) / mse)` dB with the population variance of the original (`+inf`
+//!   when `mse = 0`, `-inf` for a constant original with `mse > 0`);
+//! - `max_abs_error = max |e|`; `mean_error = sum(e) / N` (bias);
+//! - `max_rel_error = max |e| / max(|x|, floor)`, the floor (`max_rel_floor`, default `1e-3 R`)
+//!   keeping values near zero from dominating; a zero denominator gives 0 where `e = 0`, else inf;
+//! - `pearson = cov(x, y) / (sd(x) sd(y))` (SciPy `pearsonr`); undefined when `x` or `y` is
+//!   constant, then reported as 1 when `y = x` everywhere and 0 otherwise (never NaN).
 //!
-//! Sums are accumulated in float64 per chunk and merged in chunk order, so a run is
-//! deterministic whatever the thread count.
+//! Means, variances and the covariance are kept as co-moments: two passes within a chunk, then
+//! Chan et al.'s pairwise update across chunks (T. F. Chan, G. H. Golub, R. J. LeVeque,
+//! "Algorithms for computing the sample variance", Am. Stat. 37 (1983) 242-247,
+//! doi:10.1080/00031305.1983.10483115), which stays accurate where raw sums of squares cancel.
+//! Partials are merged in chunk order, so a run is deterministic whatever the thread count.
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Element, NdArray, c_order, typed_like};
 use crate::with_array;
 
-/// Sums over a part of the volume from which every point metric follows.
+/// Sums and co-moments over a part of the volume from which every point metric follows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorSums {
+pub struct PointSums {
     /// Number of values.
     pub count: u64,
     /// Sum of squared errors.
@@ -26,12 +36,24 @@ pub struct ErrorSums {
     pub sum: f64,
     /// Largest absolute error.
     pub max_abs: f64,
+    /// Largest relative error `|e| / max(|x|, floor)`.
+    pub max_rel: f64,
+    /// Mean of the original.
+    pub mean_x: f64,
+    /// Mean of the decoded values.
+    pub mean_y: f64,
+    /// Sum of squared deviations of the original from its mean.
+    pub m2_x: f64,
+    /// Sum of squared deviations of the decoded values from their mean.
+    pub m2_y: f64,
+    /// Sum of products of the deviations (co-moment).
+    pub c_xy: f64,
 }
 
-impl ErrorSums {
-    /// Sums over one chunk; the arrays must have the same shape (dtypes may differ: values are
-    /// compared as float64).
-    pub fn of(original: &NdArray, decoded: &NdArray) -> Result<ErrorSums, String> {
+impl PointSums {
+    /// Sums over one chunk with the relative-error floor `floor`; the arrays must have the
+    /// same shape (dtypes may differ: values are compared as float64).
+    pub fn of(original: &NdArray, decoded: &NdArray, floor: f64) -> Result<PointSums, String> {
         if original.shape() != decoded.shape() {
             return Err(format!(
                 "cannot compare shape {:?} with shape {:?}",
@@ -40,35 +62,78 @@ impl ErrorSums {
             ));
         }
         if original.dtype() != decoded.dtype() {
-            return ErrorSums::of(
+            return PointSums::of(
                 &NdArray::Float64(original.to_f64()),
                 &NdArray::Float64(decoded.to_f64()),
+                floor,
             );
         }
         Ok(with_array!(original, x => {
             let y = typed_like(x, decoded).expect("dtype checked");
-            let mut sums = ErrorSums { count: x.len() as u64, ..ErrorSums::default() };
-            for (a, b) in c_order(x).iter().zip(c_order(y).iter()) {
-                let e = b.to_f64() - a.to_f64();
+            let (x, y) = (c_order(x), c_order(y));
+            let n = x.len() as f64;
+            let mut sums = PointSums { count: x.len() as u64, ..PointSums::default() };
+            let (mut sx, mut sy) = (0.0, 0.0);
+            for (a, b) in x.iter().zip(y.iter()) {
+                let (a, b) = (a.to_f64(), b.to_f64());
+                let e = b - a;
                 sums.sum += e;
                 sums.sum_sq += e * e;
                 sums.max_abs = sums.max_abs.max(e.abs());
+                sums.max_rel = sums.max_rel.max(relative(e, a, floor));
+                sx += a;
+                sy += b;
+            }
+            sums.mean_x = sx / n;
+            sums.mean_y = sy / n;
+            for (a, b) in x.iter().zip(y.iter()) {
+                let (dx, dy) = (a.to_f64() - sums.mean_x, b.to_f64() - sums.mean_y);
+                sums.m2_x += dx * dx;
+                sums.m2_y += dy * dy;
+                sums.c_xy += dx * dy;
             }
             sums
         }))
     }
 
-    /// Adds the sums of another part (call in a fixed order for reproducible results).
-    pub fn merge(&mut self, other: &ErrorSums) {
+    /// Adds the sums of the next part (call in a fixed order for reproducible results).
+    pub fn merge(&mut self, other: &PointSums) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let n = na + nb;
+        let (dx, dy) = (other.mean_x - self.mean_x, other.mean_y - self.mean_y);
+        let weight = na * nb / n;
+        self.m2_x += other.m2_x + dx * dx * weight;
+        self.m2_y += other.m2_y + dy * dy * weight;
+        self.c_xy += other.c_xy + dx * dy * weight;
+        self.mean_x += dx * nb / n;
+        self.mean_y += dy * nb / n;
         self.count += other.count;
         self.sum_sq += other.sum_sq;
         self.sum += other.sum;
         self.max_abs = self.max_abs.max(other.max_abs);
+        self.max_rel = self.max_rel.max(other.max_rel);
     }
 
     /// Mean squared error.
     pub fn mse(&self) -> f64 {
         self.sum_sq / self.count as f64
+    }
+}
+
+/// `|e| / max(|x|, floor)`, 0 for `e = 0` and inf for a zero denominator otherwise.
+fn relative(e: f64, x: f64, floor: f64) -> f64 {
+    let denominator = x.abs().max(floor);
+    match (e == 0.0, denominator > 0.0) {
+        (true, _) => 0.0,
+        (false, true) => e.abs() / denominator,
+        (false, false) => f64::INFINITY,
     }
 }
 
@@ -80,7 +145,7 @@ pub struct MetricDef {
     /// One-line description.
     pub doc: &'static str,
     /// Value from the error sums and the data range.
-    pub compute: fn(&ErrorSums, f64) -> f64,
+    pub compute: fn(&PointSums, f64) -> f64,
 }
 
 /// Mean squared error.
@@ -97,6 +162,13 @@ pub const RMSE: MetricDef = MetricDef {
     compute: |s, _| s.mse().sqrt(),
 };
 
+/// Root mean squared error over the data range.
+pub const NRMSE: MetricDef = MetricDef {
+    name: "nrmse",
+    doc: "rmse / data range",
+    compute: |s, range| ratio_or_inf(s.mse().sqrt(), range),
+};
+
 /// Peak signal-to-noise ratio in dB.
 pub const PSNR: MetricDef = MetricDef {
     name: "psnr",
@@ -110,6 +182,51 @@ pub const PSNR: MetricDef = MetricDef {
         }
     },
 };
+
+/// Signal-to-noise ratio in dB.
+pub const SNR: MetricDef = MetricDef {
+    name: "snr",
+    doc: "signal-to-noise ratio 10 log10(var(original) / mse) in dB",
+    compute: |s, _| {
+        let mse = s.mse();
+        if mse == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (s.m2_x / s.count as f64 / mse).log10()
+        }
+    },
+};
+
+/// Pearson correlation of original and decoded.
+pub const PEARSON: MetricDef = MetricDef {
+    name: "pearson",
+    doc: "Pearson correlation of original and decoded (1 if identical constants, 0 if one is constant)",
+    compute: |s, _| {
+        if s.m2_x > 0.0 && s.m2_y > 0.0 {
+            s.c_xy / (s.m2_x.sqrt() * s.m2_y.sqrt())
+        } else if s.sum_sq == 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    },
+};
+
+/// Largest relative error.
+pub const MAX_REL_ERROR: MetricDef = MetricDef {
+    name: "max_rel_error",
+    doc: "largest |decoded - original| / max(|original|, max_rel_floor)",
+    compute: |s, _| s.max_rel,
+};
+
+/// `a / b`, with 0/0 = 0 and a/0 = inf.
+fn ratio_or_inf(a: f64, b: f64) -> f64 {
+    match (a == 0.0, b > 0.0) {
+        (true, _) => 0.0,
+        (false, true) => a / b,
+        (false, false) => f64::INFINITY,
+    }
+}
 
 /// Largest absolute error.
 pub const MAX_ABS_ERROR: MetricDef = MetricDef {
@@ -139,36 +256,69 @@ mod tests {
 
     #[test]
     fn known_values() {
-        let s = ErrorSums::of(
-            &arr(vec![0.0, 1.0, 2.0, 3.0]),
-            &arr(vec![0.0, 1.5, 2.0, 2.0]),
-        )
-        .unwrap();
+        let x = arr(vec![0.0, 1.0, 2.0, 3.0]);
+        let s = PointSums::of(&x, &arr(vec![0.0, 1.5, 2.0, 2.0]), 0.5).unwrap();
         assert_eq!(s.mse(), (0.25 + 1.0) / 4.0);
         assert_eq!((MAX_ABS_ERROR.compute)(&s, 3.0), 1.0);
         assert_eq!((MEAN_ERROR.compute)(&s, 3.0), -0.5 / 4.0);
+        // |e| / max(|x|, 0.5): 0.5 / 1 and 1 / 3.
+        assert_eq!((MAX_REL_ERROR.compute)(&s, 3.0), 0.5);
+        assert_eq!((NRMSE.compute)(&s, 3.0), 0.3125f64.sqrt() / 3.0);
         let psnr = (PSNR.compute)(&s, 3.0);
         assert!((psnr - 10.0 * (9.0f64 / 0.3125).log10()).abs() < 1e-12);
-        let same = ErrorSums::of(&arr(vec![1.0; 3]), &arr(vec![1.0; 3])).unwrap();
-        assert_eq!((PSNR.compute)(&same, 1.0), f64::INFINITY);
+        // var(x) = 1.25, mse = 0.3125.
+        assert!(((SNR.compute)(&s, 3.0) - 10.0 * 4.0f64.log10()).abs() < 1e-12);
+        // x - 1.5 = (-1.5, -0.5, 0.5, 1.5); y - 1.375 = (-1.375, 0.125, 0.625, 0.625).
+        let r = (2.0625 - 0.0625 + 0.3125 + 0.9375) / (5.0f64.sqrt() * 2.6875f64.sqrt());
+        assert!(((PEARSON.compute)(&s, 3.0) - r).abs() < 1e-15);
+    }
+
+    #[test]
+    fn identical_and_constant_pairs_are_never_nan() {
+        let same = PointSums::of(&arr(vec![1.0; 3]), &arr(vec![1.0; 3]), 0.0).unwrap();
+        assert_eq!((PSNR.compute)(&same, 0.0), f64::INFINITY);
+        assert_eq!((SNR.compute)(&same, 0.0), f64::INFINITY);
+        assert_eq!((PEARSON.compute)(&same, 0.0), 1.0);
+        assert_eq!((NRMSE.compute)(&same, 0.0), 0.0);
+        assert_eq!((MAX_REL_ERROR.compute)(&same, 0.0), 0.0);
+        let off = PointSums::of(&arr(vec![0.0; 3]), &arr(vec![0.0, 1.0, 0.0]), 0.0).unwrap();
+        assert_eq!((PEARSON.compute)(&off, 0.0), 0.0);
+        assert_eq!((SNR.compute)(&off, 0.0), f64::NEG_INFINITY);
+        assert_eq!((MAX_REL_ERROR.compute)(&off, 0.0), f64::INFINITY);
     }
 
     #[test]
     fn merged_parts_equal_the_whole() {
-        let x: Vec<f32> = (0..100).map(|i| (i as f32 * 0.37).sin()).collect();
+        let x: Vec<f32> = (0..100).map(|i| 1000.0 + (i as f32 * 0.37).sin()).collect();
         let y: Vec<f32> = x.iter().map(|v| (v * 16.0).round() / 16.0).collect();
-        let whole = ErrorSums::of(&arr(x.clone()), &arr(y.clone())).unwrap();
-        let mut parts = ErrorSums::of(&arr(x[..40].to_vec()), &arr(y[..40].to_vec())).unwrap();
-        parts.merge(&ErrorSums::of(&arr(x[40..].to_vec()), &arr(y[40..].to_vec())).unwrap());
+        let whole = PointSums::of(&arr(x.clone()), &arr(y.clone()), 1e-3).unwrap();
+        let mut parts = PointSums::default();
+        for range in [0..1, 1..40, 40..41, 41..100] {
+            let part = PointSums::of(
+                &arr(x[range.clone()].to_vec()),
+                &arr(y[range].to_vec()),
+                1e-3,
+            );
+            parts.merge(&part.unwrap());
+        }
         assert_eq!(parts.count, whole.count);
         assert_eq!(parts.max_abs, whole.max_abs);
-        assert!((parts.sum_sq / whole.sum_sq - 1.0).abs() < 1e-12);
+        assert_eq!(parts.max_rel, whole.max_rel);
+        for (a, b) in [
+            (parts.sum_sq, whole.sum_sq),
+            (parts.mean_x, whole.mean_x),
+            (parts.m2_x, whole.m2_x),
+            (parts.m2_y, whole.m2_y),
+            (parts.c_xy, whole.c_xy),
+        ] {
+            assert!((a / b - 1.0).abs() < 1e-12, "{a} vs {b}");
+        }
     }
 
     #[test]
     fn rejects_shape_mismatch() {
         assert!(
-            ErrorSums::of(&arr(vec![0.0; 3]), &arr(vec![0.0; 4]))
+            PointSums::of(&arr(vec![0.0; 3]), &arr(vec![0.0; 4]), 0.0)
                 .unwrap_err()
                 .contains("cannot compare")
         );

@@ -6,9 +6,13 @@ use super::distortion::{self, MetricDef};
 pub static DISTORTION: &[MetricDef] = &[
     distortion::MSE,
     distortion::RMSE,
+    distortion::NRMSE,
     distortion::PSNR,
+    distortion::SNR,
     distortion::MAX_ABS_ERROR,
+    distortion::MAX_REL_ERROR,
     distortion::MEAN_ERROR,
+    distortion::PEARSON,
 ];
 
 /// The metric named `name`.

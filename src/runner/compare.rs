@@ -1,11 +1,12 @@
 //! Comparing two arrays (original and decoded), streamed chunk by chunk: `photonqa metrics`.
 
 use rayon::prelude::*;
+use serde_json::{Map, Value};
 
-use super::Plan;
 use super::passes::min_max;
+use super::{DEFAULT_REL_FLOOR, Plan};
 use crate::data::{NdArray, VolumeSource};
-use crate::metrics::ErrorSums;
+use crate::metrics::comparison::{CompareSpec, Partial};
 use crate::metrics::registry as metric_registry;
 
 /// Every distortion metric between two arrays.
@@ -13,17 +14,19 @@ use crate::metrics::registry as metric_registry;
 pub struct Comparison {
     /// Number of values compared.
     pub count: u64,
-    /// The data range used for PSNR.
-    pub data_range: f64,
-    /// `(name, value)` for every registered distortion metric.
-    pub metrics: Vec<(&'static str, f64)>,
+    /// The settings used (data range, relative-error floor).
+    pub spec: CompareSpec,
+    /// Every registered metric by name, as JSON (non-finite values as strings).
+    pub metrics: Map<String, Value>,
 }
 
-/// Compares `decoded` with `original`; the data range defaults to max - min of `original`.
+/// Compares `decoded` with `original`. The data range defaults to max - min of `original`,
+/// the relative-error floor to 1e-3 of the data range.
 pub fn compare(
     original: &dyn VolumeSource,
     decoded: &dyn VolumeSource,
     data_range: Option<f64>,
+    max_rel_floor: Option<f64>,
     memory_budget: u64,
 ) -> Result<Comparison, String> {
     if original.shape() != decoded.shape() {
@@ -38,33 +41,48 @@ pub fn compare(
     let row_bytes = original.row_bytes().max(decoded.row_bytes());
     // Two inputs in flight per chunk: halve the budget for each.
     let plan = Plan::new(original.shape(), row_bytes, None, memory_budget / 2, None)?;
-    let parts: Vec<(ErrorSums, f64, f64)> = plan
+    let read = |source: &dyn VolumeSource, rows: std::ops::Range<usize>| {
+        source.read_slab(rows).map_err(|e| e.to_string())
+    };
+    // First pass: both inputs finite, and the range of the original.
+    let ranges: Vec<(f64, f64)> = plan
         .chunks
         .par_iter()
         .map(|rows| {
-            let a = original
-                .read_slab(rows.clone())
-                .map_err(|e| e.to_string())?;
-            let b = decoded.read_slab(rows.clone()).map_err(|e| e.to_string())?;
-            let (lo, hi) = finite_range(&a, original.label())?;
-            finite_range(&b, decoded.label())?;
-            Ok((ErrorSums::of(&a, &b)?, lo, hi))
+            finite_range(&read(decoded, rows.clone())?, decoded.label())?;
+            finite_range(&read(original, rows.clone())?, original.label())
         })
         .collect::<Result<_, String>>()?;
-    let mut sums = ErrorSums::default();
-    for (part, _, _) in &parts {
-        sums.merge(part);
-    }
-    let lo = parts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-    let hi = parts.iter().map(|p| p.2).fold(f64::NEG_INFINITY, f64::max);
+    let lo = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+    let hi = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
     let data_range = data_range.unwrap_or(hi - lo);
-    Ok(Comparison {
-        count: sums.count,
+    let spec = CompareSpec {
         data_range,
-        metrics: metric_registry::DISTORTION
-            .iter()
-            .map(|m| (m.name, (m.compute)(&sums, data_range)))
-            .collect(),
+        max_rel_floor: max_rel_floor.unwrap_or(DEFAULT_REL_FLOOR * data_range),
+    };
+    let rows = original.shape()[0];
+    let halo = spec.halo();
+    let parts: Vec<Partial> = plan
+        .chunks
+        .par_iter()
+        .map(|core| {
+            let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
+            spec.partial(
+                &read(original, held.clone())?,
+                &read(decoded, held.clone())?,
+                held,
+                core.clone(),
+            )
+        })
+        .collect::<Result<_, String>>()?;
+    let mut total = Partial::default();
+    for part in &parts {
+        total.merge(part);
+    }
+    Ok(Comparison {
+        count: total.point.count,
+        metrics: spec.finish(&total, &metric_registry::names()),
+        spec,
     })
 }
 

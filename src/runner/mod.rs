@@ -9,6 +9,7 @@ pub mod passes;
 pub mod provenance;
 pub mod results;
 
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -16,14 +17,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::data::VolumeSource;
-use crate::metrics::ErrorSums;
-use crate::metrics::registry as metric_registry;
+use crate::data::{NdArray, VolumeSource};
+use crate::metrics::comparison::{CompareSpec, Partial};
 use crate::pipeline::Chain;
 use crate::scenario::{Scenario, WorkingPoint};
 use passes::{FitCache, Passes};
 use provenance::Provenance;
-use results::{EarlierResults, PointResult, Rate, Status, metric_json};
+use results::{EarlierResults, PointResult, Rate, Status};
 
 /// Default size of a compressed chunk when the scenario does not set `chunk_slices`.
 pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
@@ -32,6 +32,9 @@ pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
 /// intermediates, decoded copy). Measured 3.4 for the seed chain (2 threads x 64 MiB chunks:
 /// 434 MiB peak RSS); 6 leaves room for chains with more intermediates.
 pub const WORKING_SET_FACTOR: usize = 6;
+
+/// Default floor of the relative error, as a fraction of the data range.
+pub const DEFAULT_REL_FLOOR: f64 = 1e-3;
 
 /// Default memory budget.
 pub const DEFAULT_MEMORY_BUDGET: u64 = 1 << 30;
@@ -228,15 +231,21 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
     progress.set_message("points");
     progress.inc_length((fitted.len() * plan.chunks.len()) as u64);
     let data_range = scenario.data_range.unwrap_or(summary.max - summary.min);
+    let spec = CompareSpec {
+        data_range,
+        max_rel_floor: scenario
+            .max_rel_floor
+            .unwrap_or(DEFAULT_REL_FLOOR * data_range),
+    };
     let outcomes: Vec<Result<(), String>> = pool.install(|| {
         fitted
             .par_iter()
             .map(|(point, chain, fit)| {
                 let measured = match fit {
-                    Ok(()) => measure(&passes, chain, &progress),
+                    Ok(()) => measure(&passes, chain, &spec, &progress),
                     Err(e) => Err(e.clone()),
                 };
-                let row = result_row(scenario, point, chain, measured, data_range, &provenance);
+                let row = result_row(scenario, point, chain, measured, &spec, &provenance);
                 log.append(row)
             })
             .collect()
@@ -253,39 +262,137 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
     })
 }
 
-/// Rate and error sums of one working point.
+/// Rate and comparison partials of one working point.
 struct Measured {
     compressed_bytes: u64,
-    sums: ErrorSums,
+    partial: Partial,
+    encode_seconds: f64,
+    decode_seconds: f64,
+}
+
+/// One chunk through the chain: its rows, the original and the decoded data, and the cost.
+struct Trip {
+    rows: Range<usize>,
+    original: NdArray,
+    decoded: NdArray,
+    bytes: u64,
     encode_seconds: f64,
     decode_seconds: f64,
 }
 
 /// Round-trips every chunk through the chain and merges the partials in chunk order.
-fn measure(passes: &Passes, chain: &Chain, progress: &ProgressBar) -> Result<Measured, String> {
-    let partials = passes.map_chunks(progress, |chunk| {
-        let trip = chain.round_trip(&chunk).map_err(|e| e.to_string())?;
-        let sums = ErrorSums::of(&chunk, &trip.decoded)?;
-        Ok((
-            trip.encoded_bytes as u64,
-            sums,
-            trip.encode_seconds,
-            trip.decode_seconds,
-        ))
+///
+/// Chunks run in groups of consecutive chunks, the groups in parallel and the chunks of a group
+/// in order, so that the decoded rows a metric needs beyond a chunk (its halo, e.g. the SSIM
+/// window) come from the neighbouring chunks' round trips, kept while needed. A group starts by
+/// round-tripping the chunks before it that its halo reaches (not counted in the rate). The
+/// grouping changes neither the data nor the order of merges, so results do not depend on it.
+fn measure(
+    passes: &Passes,
+    chain: &Chain,
+    spec: &CompareSpec,
+    progress: &ProgressBar,
+) -> Result<Measured, String> {
+    let groups = split_evenly(passes.chunks.len(), passes.pool.current_num_threads() * 4);
+    let per_group: Vec<Vec<Measured>> = passes.pool.install(|| {
+        groups
+            .par_iter()
+            .map(|group| measure_group(passes, chain, spec, group.clone(), progress))
+            .collect::<Result<_, String>>()
     })?;
     let mut total = Measured {
         compressed_bytes: 0,
-        sums: ErrorSums::default(),
+        partial: Partial::default(),
         encode_seconds: 0.0,
         decode_seconds: 0.0,
     };
-    for (bytes, sums, enc, dec) in partials {
-        total.compressed_bytes += bytes;
-        total.sums.merge(&sums);
-        total.encode_seconds += enc;
-        total.decode_seconds += dec;
+    for chunk in per_group.iter().flatten() {
+        total.compressed_bytes += chunk.compressed_bytes;
+        total.partial.merge(&chunk.partial);
+        total.encode_seconds += chunk.encode_seconds;
+        total.decode_seconds += chunk.decode_seconds;
     }
     Ok(total)
+}
+
+/// `n` items cut into at most `parts` contiguous, nearly equal ranges.
+fn split_evenly(n: usize, parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.clamp(1, n.max(1));
+    (0..parts)
+        .map(|i| i * n / parts..(i + 1) * n / parts)
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+fn measure_group(
+    passes: &Passes,
+    chain: &Chain,
+    spec: &CompareSpec,
+    group: Range<usize>,
+    progress: &ProgressBar,
+) -> Result<Vec<Measured>, String> {
+    let chunks = &passes.chunks;
+    let rows = passes.source.shape()[0];
+    let halo = spec.halo();
+    let chunk_of = |row: usize| chunks.partition_point(|c| c.end <= row);
+    let round_trip = |k: usize| -> Result<Trip, String> {
+        let rows = chunks[k].clone();
+        let original = passes
+            .source
+            .read_slab(rows.clone())
+            .map_err(|e| e.to_string())?;
+        let trip = chain.round_trip(&original).map_err(|e| e.to_string())?;
+        Ok(Trip {
+            rows,
+            original,
+            decoded: trip.decoded,
+            bytes: trip.encoded_bytes as u64,
+            encode_seconds: trip.encode_seconds,
+            decode_seconds: trip.decode_seconds,
+        })
+    };
+    // Round trips of consecutive chunks, oldest first, kept while a halo may reach them.
+    let mut kept: VecDeque<(usize, Trip)> = VecDeque::new();
+    let mut out = Vec::with_capacity(group.len());
+    for k in group {
+        let core = chunks[k].clone();
+        let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
+        let (first, last) = (chunk_of(held.start), chunk_of(held.end - 1));
+        while kept.front().is_some_and(|(j, _)| *j < first) {
+            kept.pop_front();
+        }
+        let next = kept.back().map_or(first, |(j, _)| j + 1);
+        for j in next..=last {
+            kept.push_back((j, round_trip(j)?));
+        }
+        let trips: Vec<&Trip> = kept.iter().map(|(_, t)| t).collect();
+        let partial = if let [only] = trips.as_slice() {
+            spec.partial(&only.original, &only.decoded, held, core)?
+        } else {
+            let cut = |t: &Trip, a: &NdArray| {
+                let from = held.start.max(t.rows.start) - t.rows.start;
+                let to = held.end.min(t.rows.end) - t.rows.start;
+                a.slice_rows(from..to)
+            };
+            let original: Vec<NdArray> = trips.iter().map(|t| cut(t, &t.original)).collect();
+            let decoded: Vec<NdArray> = trips.iter().map(|t| cut(t, &t.decoded)).collect();
+            spec.partial(
+                &NdArray::concatenate(&original)?,
+                &NdArray::concatenate(&decoded)?,
+                held,
+                core,
+            )?
+        };
+        let own = &kept.iter().find(|(j, _)| *j == k).expect("kept above").1;
+        out.push(Measured {
+            compressed_bytes: own.bytes,
+            partial,
+            encode_seconds: own.encode_seconds,
+            decode_seconds: own.decode_seconds,
+        });
+        progress.inc(1);
+    }
+    Ok(out)
 }
 
 fn result_row(
@@ -293,7 +400,7 @@ fn result_row(
     point: &WorkingPoint,
     chain: &Chain,
     measured: Result<Measured, String>,
-    data_range: f64,
+    spec: &CompareSpec,
     provenance: &Provenance,
 ) -> PointResult {
     let params: Map<String, Value> = point
@@ -320,7 +427,7 @@ fn result_row(
     };
     match measured {
         Ok(m) => {
-            let values = m.sums.count;
+            let values = m.partial.point.count;
             let value_size = provenance.input_dtype.size();
             let original_bytes = values * value_size as u64;
             let mb = original_bytes as f64 / 1e6;
@@ -332,13 +439,7 @@ fn result_row(
                 encode_mb_s: mb / m.encode_seconds.max(1e-9),
                 decode_mb_s: mb / m.decode_seconds.max(1e-9),
             });
-            for name in &scenario.distortion {
-                let def = metric_registry::find(name).expect("validated metric");
-                row.distortion.insert(
-                    (*name).into(),
-                    metric_json((def.compute)(&m.sums, data_range)),
-                );
-            }
+            row.distortion = spec.finish(&m.partial, &scenario.distortion);
         }
         Err(e) => {
             row.status = Status::Error;

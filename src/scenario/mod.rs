@@ -63,8 +63,10 @@ pub struct Scenario {
     pub stages: Vec<StageSweep>,
     /// Distortion metrics to report, registry names in scenario order.
     pub distortion: Vec<&'static str>,
-    /// Data range for PSNR (`None`: max - min of the original).
+    /// Data range for PSNR, NRMSE and SSIM (`None`: max - min of the original).
     pub data_range: Option<f64>,
+    /// Floor of the relative error's denominator (`None`: 1e-3 of the data range).
+    pub max_rel_floor: Option<f64>,
     /// BLAKE3 hash of the scenario file's bytes.
     pub hash: String,
 }
@@ -101,6 +103,7 @@ struct RawInput {
 struct RawMetrics {
     distortion: Option<Vec<Spanned<String>>>,
     data_range: Option<Spanned<f64>>,
+    max_rel_floor: Option<Spanned<f64>>,
 }
 
 impl Scenario {
@@ -298,6 +301,7 @@ impl Scenario {
         let metrics = raw.metrics.unwrap_or(RawMetrics {
             distortion: None,
             data_range: None,
+            max_rel_floor: None,
         });
         let distortion = match &metrics.distortion {
             None => metric_registry::DISTORTION.iter().map(|m| m.name).collect(),
@@ -330,6 +334,17 @@ impl Scenario {
             None => None,
         };
 
+        let max_rel_floor = match &metrics.max_rel_floor {
+            Some(f) if f.get_ref().is_finite() && *f.get_ref() >= 0.0 => Some(*f.get_ref()),
+            Some(f) => {
+                return Err(fail(
+                    Some(f.span()),
+                    "metrics.max_rel_floor must be a finite number >= 0".into(),
+                ));
+            }
+            None => None,
+        };
+
         Ok(Scenario {
             path: path.to_path_buf(),
             name: raw.scenario.name,
@@ -339,6 +354,7 @@ impl Scenario {
             stages,
             distortion,
             data_range,
+            max_rel_floor,
             hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
         })
     }
@@ -434,7 +450,7 @@ distortion = ["mse", "psnr", "max_abs_error"]
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("unknown distortion metric 'psnrr' (allowed: mse, rmse, psnr"),
+            err.contains("unknown distortion metric 'psnrr' (allowed: mse, rmse, nrmse, psnr"),
             "{err}"
         );
         let err = parse(&SEED.replace("[metrics]", "[metric]"))
