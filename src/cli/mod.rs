@@ -186,6 +186,7 @@ fn execute(command: Command) -> Result<(), String> {
             } else {
                 for (name, value) in &object {
                     let text = match metric_value(value) {
+                        Some(_) if value.is_u64() => value.to_string(),
                         Some(v) => report::format_metric(v),
                         None => value.to_string(),
                     };
