@@ -1,6 +1,7 @@
 //! Every number photonqa computes, checked against an independent peer: scikit-image (Otsu, MSE,
-//! PSNR), NumPy (RMSE, errors, the quantize formula), numcodecs (BitRound), h5py + hdf5plugin
-//! (HDF5 shuffle and bitshuffle filters), and Python's zlib, zstandard and lz4 (streams).
+//! PSNR, NRMSE), SciPy (Pearson), NumPy (RMSE, SNR, errors, the quantize formula), numcodecs
+//! (BitRound), h5py + hdf5plugin (HDF5 shuffle and bitshuffle filters), and Python's zlib,
+//! zstandard and lz4 (streams).
 //!
 //! The peer values are committed in `tests/fixtures/peers/` by `tests/peers/make_fixtures.py`
 //! (see `tests/peers/README.md`); these tests need no Python. Floats in `expected.json` are
@@ -18,7 +19,16 @@
 //!   alone differ by up to 2^-24 relative.
 //! - `mean_error`: relative 1e-6 plus an absolute 1e-9 x mean |error|, because the mean of
 //!   signed errors cancels (its relative error is unbounded when the bias is near zero).
-//! - PSNR of identical inputs: the string "inf".
+//! - `nrmse`, `snr`: relative [`REL_TOL`] (same reasons; the fixtures keep |snr| > 0.1 dB so a
+//!   relative tolerance on the logarithm means something).
+//! - `pearson`: absolute [`PEARSON_TOL`] = 1e-9 against SciPy on float64 copies (photonqa uses
+//!   Chan's pairwise co-moment updates, SciPy centred vectors; `f64_offset` has a mean of 1e8 so
+//!   raw sums of squares would fail). Where SciPy returns NaN (a constant input) photonqa
+//!   reports 1.0 if decoded == original everywhere, else 0.0, never NaN.
+//! - `max_rel_error`, `max_rel_floor`: relative [`MAX_REL_TOL`] = 1e-12 (one float64 division
+//!   per value on both sides; only the floor 1e-3 x R may be computed in another order).
+//! - Infinite values (PSNR and SNR of identical inputs, and everything divided by a zero range or
+//!   variance): the strings "inf" / "-inf", exactly.
 
 use std::fs;
 use std::io::Read;
@@ -34,8 +44,15 @@ use photonqa::pipeline::{
 };
 use serde_json::Value;
 
-/// Relative tolerance for mse, rmse and psnr (see the module documentation for why).
+/// Relative tolerance for mse, rmse, psnr, nrmse and snr (see the module documentation for why).
 const REL_TOL: f64 = 1e-6;
+
+/// Absolute tolerance for the Pearson correlation (photonqa: Chan co-moments; SciPy: centred
+/// float64 vectors).
+const PEARSON_TOL: f64 = 1e-9;
+
+/// Relative tolerance for max_rel_error and max_rel_floor.
+const MAX_REL_TOL: f64 = 1e-12;
 
 /// Environment variable that turns a missing `../shared/data` file into a failure (set in CI).
 const REQUIRE_SHARED: &str = "PHOTONQA_REQUIRE_SHARED_DATA";
@@ -526,7 +543,8 @@ fn real_tomography_projections_match_scikit_image_and_numcodecs() {
     let scenario = format!(
         "[scenario]\nname = \"tooth-bitround\"\nchunk_slices = 16\n\n[input]\nsource = '{source}'\n\n\
          [[pipeline]]\nstage = \"bitround\"\nkeepbits = {{ sweep = [{}] }}\n\n\
-         [metrics]\ndistortion = [\"mse\", \"rmse\", \"psnr\", \"max_abs_error\", \"mean_error\"]\n",
+         [metrics]\ndistortion = [\"mse\", \"rmse\", \"psnr\", \"max_abs_error\", \"mean_error\", \
+         \"nrmse\", \"snr\", \"pearson\", \"max_rel_error\"]\n",
         keepbits.join(", ")
     );
     let lines = run_scenario(dir.path(), "tooth-bitround", &scenario)
@@ -543,13 +561,9 @@ fn real_tomography_projections_match_scikit_image_and_numcodecs() {
             });
             continue;
         };
-        check_metrics(
-            &format!("tooth bitround keepbits={k}"),
-            line,
-            round,
-            false,
-            &mut fails,
-        );
+        let label = format!("tooth bitround keepbits={k}");
+        check_metrics(&label, line, round, false, &mut fails);
+        check_point_metrics(&label, line, round, false, &mut fails);
     }
     fails.finish("real data ../shared/data/tooth.h5 vs skimage + numcodecs");
 }
@@ -562,8 +576,77 @@ fn mean_error_tolerance(want: f64, mean_abs_error: f64) -> f64 {
     REL_TOL * want.abs() + 1e-9 * mean_abs_error
 }
 
-fn close(got: f64, want: f64) -> bool {
-    got == want || (got - want).abs() <= REL_TOL * want.abs()
+/// How one value printed by photonqa is compared with the peer's.
+#[derive(Clone, Copy)]
+enum Tol {
+    /// Bit-identical.
+    Exact,
+    /// `|got - want| <= tol * |want|`.
+    Rel(f64),
+    /// `|got - want| <= tol`.
+    Abs(f64),
+}
+
+impl Tol {
+    fn accepts(self, got: f64, want: f64) -> bool {
+        match self {
+            Tol::Exact => got.to_bits() == want.to_bits(),
+            Tol::Rel(tol) => got == want || (got - want).abs() <= tol * want.abs(),
+            Tol::Abs(tol) => (got - want).abs() <= tol,
+        }
+    }
+
+    fn describe(self, got: f64, want: f64) -> String {
+        if got.is_nan() {
+            return "NaN is never a valid value".into();
+        }
+        match self {
+            Tol::Exact => "must be bit-identical".into(),
+            Tol::Rel(tol) => format!(
+                "relative difference {:.2e} > {tol:.0e}",
+                ((got - want) / want).abs()
+            ),
+            Tol::Abs(tol) => format!("difference {:.2e} > {tol:.2e}", (got - want).abs()),
+        }
+    }
+}
+
+/// Compares the value of `key` in a line of photonqa JSON output with the peer's `want` (one
+/// message per key: expected, peer, actual). Infinite peer values must be the exact strings
+/// "inf" / "-inf"; an absent key, NaN or a non-number is reported as such.
+fn check_key(
+    label: &str,
+    line: &str,
+    key: &str,
+    want: f64,
+    peer: &str,
+    tol: Tol,
+    fails: &mut Failures,
+) {
+    let Some(raw) = raw_field(line, key) else {
+        fails.check(false, || {
+            format!("{label}: {key}: expected {want:?} ({peer}), got nothing (no \"{key}\" key in photonqa's output)")
+        });
+        return;
+    };
+    if want.is_infinite() {
+        let string = if want > 0.0 { "\"inf\"" } else { "\"-inf\"" };
+        fails.check(raw == string, || {
+            format!("{label}: {key}: expected the string {string} ({peer}), got {raw}")
+        });
+        return;
+    }
+    match raw.trim_matches('"').parse::<f64>() {
+        Ok(got) => fails.check(tol.accepts(got, want), || {
+            format!(
+                "{label}: {key}: expected {want:?} ({peer}), got {raw} ({})",
+                tol.describe(got, want)
+            )
+        }),
+        Err(_) => fails.check(false, || {
+            format!("{label}: {key}: expected {want:?} ({peer}), got {raw} (not a number)")
+        }),
+    }
 }
 
 /// Compares the metrics in one line of photonqa JSON output with the peer's values.
@@ -574,47 +657,74 @@ fn check_metrics(
     with_range_and_count: bool,
     fails: &mut Failures,
 ) {
-    for key in ["mse", "rmse", "psnr"] {
-        let raw = raw_field(line, key).unwrap_or("<absent>");
-        let (got, exp) = (parse_exact(raw), float(want, key));
-        if exp.is_infinite() {
-            fails.check(raw == "\"inf\"", || {
-                format!("{label}: {key} = {raw}, skimage/numpy {exp} (expected the string \"inf\")")
-            });
-        } else {
-            fails.check(close(got, exp), || {
-                format!(
-                    "{label}: {key} = {got:?}, peer {exp:?} (relative difference {:.2e} > {REL_TOL:e})",
-                    ((got - exp) / exp).abs()
-                )
-            });
-        }
-    }
-    let (got, exp) = (
-        raw_number(line, "max_abs_error"),
-        float(want, "max_abs_error"),
-    );
-    fails.check(got.to_bits() == exp.to_bits(), || {
-        format!("{label}: max_abs_error = {got:?}, numpy {exp:?} (must be exact)")
-    });
-    let (got, exp) = (raw_number(line, "mean_error"), float(want, "mean_error"));
-    let tol = mean_error_tolerance(exp, float(want, "mean_abs_error"));
-    fails.check((got - exp).abs() <= tol, || {
-        format!(
-            "{label}: mean_error = {got:?}, numpy {exp:?} (difference {:.2e} > {tol:.2e})",
-            (got - exp).abs()
-        )
-    });
+    let mean_error = float(want, "mean_error");
+    let mean_error_tol = mean_error_tolerance(mean_error, float(want, "mean_abs_error"));
+    let mut keys = vec![
+        ("mse", "skimage mean_squared_error", Tol::Rel(REL_TOL)),
+        ("rmse", "numpy", Tol::Rel(REL_TOL)),
+        ("psnr", "skimage peak_signal_noise_ratio", Tol::Rel(REL_TOL)),
+        ("max_abs_error", "numpy", Tol::Exact),
+        ("mean_error", "numpy", Tol::Abs(mean_error_tol)),
+    ];
     if with_range_and_count {
-        let (got, exp) = (raw_number(line, "data_range"), float(want, "data_range"));
-        fails.check(got.to_bits() == exp.to_bits(), || {
-            format!("{label}: data_range = {got:?}, peer {exp:?}")
-        });
-        let (got, exp) = (raw_number(line, "count"), int(want, "count") as f64);
-        fails.check(got == exp, || {
-            format!("{label}: count = {got}, numpy size {exp}")
-        });
+        keys.push(("data_range", "max - min or --data-range", Tol::Exact));
     }
+    for (key, peer, tol) in keys {
+        check_key(label, line, key, float(want, key), peer, tol, fails);
+    }
+    if with_range_and_count {
+        let count = int(want, "count") as f64;
+        check_key(label, line, "count", count, "numpy size", Tol::Exact, fails);
+    }
+}
+
+/// Compares nrmse, snr, pearson and max_rel_error in one line of photonqa JSON output with the
+/// peers' values (see the module documentation for the tolerances).
+fn check_point_metrics(
+    label: &str,
+    line: &str,
+    want: &Value,
+    data_range_given: bool,
+    fails: &mut Failures,
+) {
+    let nrmse_peer = if data_range_given {
+        "numpy rmse / R"
+    } else {
+        "skimage normalized_root_mse(normalization='min-max')"
+    };
+    let pearson_peer = want["pearson_note"]
+        .as_str()
+        .unwrap_or("scipy pearsonr on float64");
+    let max_rel_peer = format!(
+        "numpy max |e| / max(|x|, floor), floor {}",
+        text(want, "max_rel_floor")
+    );
+    let keys = [
+        ("nrmse", nrmse_peer, Tol::Rel(REL_TOL)),
+        ("snr", "numpy 10 log10(var(x) / mse)", Tol::Rel(REL_TOL)),
+        ("pearson", pearson_peer, Tol::Abs(PEARSON_TOL)),
+        ("max_rel_error", &max_rel_peer, Tol::Rel(MAX_REL_TOL)),
+    ];
+    for (key, peer, tol) in keys {
+        check_key(label, line, key, float(want, key), peer, tol, fails);
+    }
+}
+
+/// The arguments of `photonqa metrics` for one distortion case.
+fn metrics_args(case: &Value) -> Vec<String> {
+    let mut args = vec![
+        "metrics".to_string(),
+        resolve(text(case, "original")),
+        resolve(text(case, "decoded")),
+        "--json".to_string(),
+    ];
+    if let Some(range) = case["data_range_arg"].as_str() {
+        args.extend(["--data-range".to_string(), range.to_string()]);
+    }
+    if let Some(floor) = case["max_rel_floor_arg"].as_str() {
+        args.extend(["--max-rel-floor".to_string(), floor.to_string()]);
+    }
+    args
 }
 
 #[test]
@@ -626,23 +736,24 @@ fn distortion_metrics_match_scikit_image_and_numpy() {
         cases.iter().any(|c| text(c, "original").contains("::/")),
         "no HDF5 input case"
     );
+    assert!(
+        cases.iter().any(|c| c["max_rel_floor_arg"].is_string()),
+        "no --max-rel-floor case"
+    );
     for case in cases {
         let name = text(case, "name");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_photonqa"));
-        command
-            .arg("metrics")
-            .arg(resolve(text(case, "original")))
-            .arg(resolve(text(case, "decoded")))
-            .arg("--json");
-        if let Some(range) = case["data_range_arg"].as_str() {
-            command.args(["--data-range", range]);
-        }
-        let output = command.output().expect("photonqa runs");
+        let args = metrics_args(case);
+        let output = Command::new(env!("CARGO_BIN_EXE_photonqa"))
+            .args(&args)
+            .output()
+            .expect("photonqa runs");
         if !output.status.success() {
             fails.check(false, || {
                 format!(
-                    "{name}: photonqa metrics failed: {}",
-                    String::from_utf8_lossy(&output.stderr)
+                    "{name}: `photonqa {}` failed ({}): {}",
+                    args.join(" "),
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
                 )
             });
             continue;
@@ -652,9 +763,16 @@ fn distortion_metrics_match_scikit_image_and_numpy() {
         let json: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("{name}: photonqa metrics --json printed {line}: {e}"));
         assert!(json.is_object(), "{name}: not a JSON object: {line}");
-        check_metrics(name, line, &case["expected"], true, &mut fails);
+        let want = &case["expected"];
+        check_metrics(name, line, want, true, &mut fails);
+        let range_given = case["data_range_arg"].is_string();
+        check_point_metrics(name, line, want, range_given, &mut fails);
+        let floor = float(want, "max_rel_floor");
+        let peer = "--max-rel-floor, else 1e-3 x data_range";
+        let tol = Tol::Rel(MAX_REL_TOL);
+        check_key(name, line, "max_rel_floor", floor, peer, tol, &mut fails);
     }
-    fails.finish("photonqa metrics vs skimage.metrics + numpy");
+    fails.finish("photonqa metrics vs skimage.metrics + scipy.stats + numpy");
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ kept when nothing else changed, so running the script again reproduces the same 
     python3 tests/peers/make_fixtures.py            # (re)write the fixtures
     python3 tests/peers/make_fixtures.py --check    # regenerate in a temp dir, compare, exit 1 on drift
 
-Needs: numpy, scikit-image, h5py, hdf5plugin, numcodecs, lz4, zstandard (zlib is in Python).
+Needs: numpy, scipy, scikit-image, h5py, hdf5plugin, numcodecs, lz4, zstandard (zlib is in Python).
 
 Floats in expected.json are strings holding Python's repr of the float64 value (shortest
 round-trip text; "inf", "nan" for non-finite) so the Rust side parses them bit-exactly with
@@ -35,11 +35,13 @@ import lz4
 import lz4.block
 import numcodecs
 import numpy as np
+import scipy
 import skimage
 import zstandard
 from numcodecs import BitRound
 from skimage.filters import threshold_otsu
-from skimage.metrics import mean_squared_error, peak_signal_noise_ratio
+from scipy.stats import ConstantInputWarning, pearsonr
+from skimage.metrics import mean_squared_error, normalized_root_mse, peak_signal_noise_ratio
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "peers"
@@ -181,37 +183,85 @@ def make_otsu(w):
 # c. Distortion metrics
 
 
-def distortion_expected(a, b, data_range=None):
-    """skimage for MSE and PSNR, numpy (float64) for the rest."""
+def pearson_peer(a, b):
+    """scipy.stats.pearsonr on float64 copies; (value, note). Where scipy finds the coefficient
+    undefined (x or y constant: nan with a ConstantInputWarning), photonqa's convention: 1.0 if
+    y == x everywhere, else 0.0."""
+    x, y = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
+    if np.all(x == x[0]) or np.all(y == y[0]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = pearsonr(x, y).statistic
+        assert np.isnan(r) and any(issubclass(c.category, ConstantInputWarning) for c in caught), r
+        value = 1.0 if np.array_equal(x, y) else 0.0
+        return value, (f"scipy pearsonr: nan (ConstantInputWarning, undefined); photonqa's convention "
+                       f"gives {value} ({'y == x everywhere' if value else 'y != x somewhere'})")
+    return float(pearsonr(x, y).statistic), None
+
+
+def distortion_expected(a, b, data_range=None, max_rel_floor=None):
+    """skimage for MSE, PSNR and NRMSE (default range), scipy for Pearson, numpy (float64) for
+    the rest. Non-finite values are the IEEE results of the documented formulas; 0/0 (nrmse of
+    identical inputs with a zero range) is refused, it has no peer value."""
     r = float(a.max()) - float(a.min()) if data_range is None else float(data_range)
-    d = b.astype(np.float64) - a.astype(np.float64)
+    x = a.astype(np.float64)
+    d = b.astype(np.float64) - x
+    mse64 = np.mean(d * d)
+    rmse = np.sqrt(mse64)
     with np.errstate(divide="ignore"):
         psnr = peak_signal_noise_ratio(a, b, data_range=r)
-    return {
+        if data_range is None:
+            nrmse = normalized_root_mse(a, b, normalization="min-max")
+        else:
+            nrmse = rmse / r
+        snr = np.inf if mse64 == 0 else 10 * np.log10(np.var(x) / mse64)
+    assert not np.isnan(nrmse), "nrmse 0/0 (identical inputs, zero range): no peer value"
+    # A relative tolerance on a logarithm near 0 dB would be meaningless.
+    assert not np.isfinite(snr) or abs(snr) > 0.1, f"snr {snr} dB too close to 0 for a relative check"
+    floor = 1e-3 * r if max_rel_floor is None else float(max_rel_floor)
+    denominator = np.maximum(np.abs(x), floor)
+    abs_error = np.abs(d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(abs_error == 0, 0.0,
+                         np.where(denominator > 0, abs_error / denominator, np.inf))
+    pearson, pearson_note = pearson_peer(a, b)
+    expected = {
         "mse": fmt(mean_squared_error(a, b)),
-        "rmse": fmt(np.sqrt(np.mean(d * d))),
+        "rmse": fmt(rmse),
         "psnr": fmt(psnr),
-        "max_abs_error": fmt(np.max(np.abs(d))),
+        "max_abs_error": fmt(np.max(abs_error)),
         "mean_error": fmt(np.mean(d)),
-        "mean_abs_error": fmt(np.mean(np.abs(d))),
+        "mean_abs_error": fmt(np.mean(abs_error)),
         "data_range": fmt(r),
         "count": int(a.size),
+        "nrmse": fmt(nrmse),
+        "snr": fmt(snr),
+        "pearson": fmt(pearson),
+        "max_rel_error": fmt(np.max(terms)),
+        "max_rel_floor": fmt(floor),
     }
+    if pearson_note:
+        expected["pearson_note"] = pearson_note
+    return expected
 
 
 def make_distortion(w):
     cases = []
 
-    def pair(name, a, b, data_range=None, note=""):
+    def pair(name, a, b, data_range=None, note="", max_rel_floor=None, files=None):
+        """One `photonqa metrics` case; `files` reuses the arrays written for another case."""
+        files = files or name
         cases.append({
             "name": name,
-            "original": w.npy(f"distortion/{name}.original.npy", a),
-            "decoded": w.npy(f"distortion/{name}.decoded.npy", b),
+            "original": w.npy(f"distortion/{files}.original.npy", a),
+            "decoded": w.npy(f"distortion/{files}.decoded.npy", b),
             "data_range_arg": None if data_range is None else fmt(data_range),
+            "max_rel_floor_arg": None if max_rel_floor is None else fmt(max_rel_floor),
             "dtype": str(a.dtype),
-            "expected": distortion_expected(a, b, data_range),
+            "expected": distortion_expected(a, b, data_range, max_rel_floor),
             "note": note,
         })
+        return cases[-1]["expected"]
 
     r = rng_for("distortion/f32_3d")
     a = (r.normal(0, 1, (8, 16, 24)) * 40 + 100).astype(np.float32)
@@ -241,7 +291,73 @@ def make_distortion(w):
     a = np.full((16, 18), 5.0, dtype=np.float32)
     b = (a + r.normal(0, 0.05, a.shape)).astype(np.float32)
     pair("constant_with_range", a, b, data_range=10.0,
-         note="constant original (max - min = 0) with data_range given")
+         note="constant original (max - min = 0) with data_range given: pearson undefined "
+              "(reported 0.0), snr = 10 log10(0 / mse) = -inf")
+
+    # Values near zero: |x| < floor = 1e-3 R for a few values (exact zeros, subnormal-sized,
+    # tiny), where the floor, not |x|, sets the largest relative error. Also run with
+    # --max-rel-floor 0.5 on the same files.
+    r = rng_for("distortion/near_zero")
+    a = np.sin(np.linspace(0, 7, 4 * 12 * 16)).reshape(4, 12, 16)
+    a.flat[r.choice(a.size, 12, replace=False)] = [0, 0, 0, -0.0, 1e-30, -1e-30, 1e-9, -1e-9,
+                                                   1e-6, -1e-6, 5e-4, -5e-4]
+    a = a.astype(np.float32)
+    b = (a + r.normal(0, 2e-4, a.shape)).astype(np.float32)
+    want = pair("near_zero", a, b, note="float32 3D, some |x| below the default floor 1e-3 R "
+                "(zeros, +-1e-30, +-1e-9, +-1e-6, +-5e-4): the floor sets max_rel_error")
+    x, e = a.astype(np.float64), np.abs(b.astype(np.float64) - a.astype(np.float64))
+    floor = float(want["max_rel_floor"])
+    small = np.abs(x) < floor
+    assert np.max(e[small] / floor) == float(want["max_rel_error"]), "the floor does not matter"
+    with np.errstate(divide="ignore"):
+        assert np.max(e / np.abs(x)) > 1e3 * float(want["max_rel_error"]), "no floor gives the same"
+    want_05 = pair("near_zero_floor_0.5", a, b, max_rel_floor=0.5, files="near_zero",
+                   note="the near_zero arrays with --max-rel-floor 0.5: |x| < 0.5 divided by 0.5")
+    assert want_05["max_rel_error"] != want["max_rel_error"]
+    assert {k: v for k, v in want_05.items() if k not in ("max_rel_error", "max_rel_floor")} == \
+        {k: v for k, v in want.items() if k not in ("max_rel_error", "max_rel_floor")}
+
+    # All-zero original, default range: R = 0 and floor = 0, so every relative term has a zero
+    # denominator (0 where e == 0, inf elsewhere); psnr and snr are 10 log10(0 / mse) = -inf,
+    # nrmse = rmse / 0 = inf, pearson undefined (reported 0.0).
+    r = rng_for("distortion/constant_zero")
+    a = np.zeros((10, 12), dtype=np.float32)
+    b = np.where(r.random(a.shape) < 0.5, 0, r.normal(0, 0.01, a.shape)).astype(np.float32)
+    pair("constant_zero", a, b, note="all-zero original, default range (R = 0, floor 0): "
+         "max_rel_error inf, nrmse inf, psnr and snr -inf, pearson 0.0")
+
+    # Constant and identical: pearson undefined (reported 1.0); with --max-rel-floor 0 every
+    # relative term is 0 / 0, which counts as 0 (e == 0). --data-range 1 keeps nrmse = 0 / 1.
+    a = np.zeros((6, 7), dtype=np.float32)
+    pair("constant_identical", a, a.copy(), data_range=1.0, max_rel_floor=0.0,
+         note="all-zero original and decoded, --data-range 1 --max-rel-floor 0: pearson 1.0, "
+              "max_rel_error 0 (zero denominators with e == 0), snr and psnr inf, nrmse 0")
+
+    # int16 with negatives, zeros and both extremes (|-32768| does not fit int16).
+    r = rng_for("distortion/i16_2d")
+    a = r.integers(-32768, 32768, (30, 40), dtype=np.int16)
+    a.flat[r.choice(a.size, 8, replace=False)] = [-32768, 32767, 0, 0, 1, -1, 40, -65]
+    b = np.clip(a.astype(np.int32) + r.integers(-40, 41, a.shape), -32768, 32767).astype(np.int16)
+    pair("i16_2d", a, b, note="int16 with -32768, 32767, zeros and |x| below the floor 65.535")
+
+    # A large offset: mean 1e8, standard deviation 1. Raw sums of squares lose every digit of
+    # the (co)variances; Pearson and snr need centred co-moments.
+    r = rng_for("distortion/f64_offset")
+    a = 1e8 + r.normal(0, 1, (20, 30))
+    b = a + r.normal(0, 0.1, a.shape)
+    want = pair("f64_offset", a, b, note="float64, mean 1e8 and standard deviation 1: raw sums "
+                "of squares cancel, pearson needs centred co-moments")
+    x, y, n = a.ravel(), b.ravel(), a.size
+    with np.errstate(invalid="ignore", divide="ignore"):  # the raw-sum formula may give 0/0
+        naive = (np.sum(x * y) - np.sum(x) * np.sum(y) / n) / np.sqrt(
+            abs(np.sum(x * x) - np.sum(x) ** 2 / n) * abs(np.sum(y * y) - np.sum(y) ** 2 / n))
+    assert not abs(naive - float(want["pearson"])) < 1e-6, "raw sums would pass: not a stress case"
+
+    r = rng_for("distortion/f64_anticorrelated")
+    a = r.normal(0, 1, (9, 11))
+    b = -0.5 * a + r.normal(0, 0.2, a.shape)
+    pair("f64_anticorrelated", a, b, note="float64, decoded = -0.5 original + noise: negative "
+         "pearson, negative snr, nrmse > 0.1")
 
     # One HDF5 input: file.h5::/dataset on both sides.
     r = rng_for("distortion/hdf5")
@@ -256,6 +372,7 @@ def make_distortion(w):
         "original": w.name("distortion/pair.h5") + "::/original",
         "decoded": w.name("distortion/pair.h5") + "::/decoded",
         "data_range_arg": None,
+        "max_rel_floor_arg": None,
         "dtype": "float32",
         "expected": distortion_expected(a, b),
         "note": "HDF5 input path (file.h5::/dataset), float32 rounded to 1/8",
@@ -582,6 +699,7 @@ def provenance():
         "versions": {
             "numpy": np.__version__,
             "scikit-image": skimage.__version__,
+            "scipy": scipy.__version__,
             "h5py": h5py.version.version,
             "hdf5 (h5py)": h5py.version.hdf5_version,
             "hdf5plugin": hdf5plugin.version,
@@ -603,6 +721,17 @@ def provenance():
                 "max_abs_error": "numpy.max(numpy.abs(d))",
                 "mean_error": "numpy.mean(d)",
                 "mean_abs_error": "numpy.mean(numpy.abs(d)) (scale for the mean_error tolerance)",
+                "nrmse": "skimage.metrics.normalized_root_mse(original, decoded, normalization='min-max') "
+                         "without data_range_arg; numpy rmse / R with it",
+                "snr": "10 * numpy.log10(numpy.var(x) / numpy.mean(d * d)) (population variance, "
+                       "x = original.astype(float64)); inf when the mse is 0",
+                "pearson": "scipy.stats.pearsonr(x.ravel(), y.ravel()).statistic on float64 copies; where "
+                           "scipy returns nan (x or y constant, ConstantInputWarning): 1.0 if y == x, else 0.0",
+                "max_rel_error": "numpy.max(|d| / numpy.maximum(|x|, floor)), floor = max_rel_floor_arg or "
+                                 "1e-3 * R (recorded as max_rel_floor); a term is 0 where d == 0 and inf where "
+                                 "the denominator is 0",
+                "cli": "photonqa metrics ORIGINAL DECODED --json [--data-range data_range_arg] "
+                       "[--max-rel-floor max_rel_floor_arg]",
             },
             "bitround": "numcodecs.BitRound(keepbits=k).encode(input).view(input.dtype)",
             "quantize": "numpy float64, formula of src/pipeline/stages/quantize.rs: v = (x - lo) * L / (hi - lo); "
