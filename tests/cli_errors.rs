@@ -721,3 +721,56 @@ fn validate_a_good_scenario() {
         "validate must not run anything"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Metrics settings
+
+#[test]
+fn ssim_on_an_input_smaller_than_its_window() {
+    let dir = tempfile::tempdir().unwrap();
+    write_volume_npy(dir.path(), "v.npy", &[4, 20, 20]);
+    write_scenario(
+        dir.path(),
+        "v.npy",
+        "[[pipeline]]\nstage = \"zstd\"\n[metrics]\ndistortion = [\"mse\", \"ssim\"]\n",
+    );
+    scenario_fails(dir.path(), &["s.toml", "metric ssim", "[4, 20, 20]"]);
+}
+
+#[test]
+fn unknown_ssim_window() {
+    let dir = tempfile::tempdir().unwrap();
+    write_volume_npy(dir.path(), "v.npy", &[12, 12, 12]);
+    write_scenario(
+        dir.path(),
+        "v.npy",
+        "[[pipeline]]\nstage = \"zstd\"\n[metrics]\ndistortion = [\"ssim\"]\n[metrics.ssim]\nwindow = \"box\"\n",
+    );
+    let line = scenario_fails(
+        dir.path(),
+        &["s.toml", "metrics.ssim.window", "gaussian", "uniform"],
+    );
+    assert_position(&line, "s.toml", 10..=10);
+}
+
+#[test]
+fn bad_max_rel_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
+    write_scenario(
+        dir.path(),
+        "v.npy",
+        "[[pipeline]]\nstage = \"zstd\"\n[metrics]\nmax_rel_floor = -1.0\n",
+    );
+    scenario_fails(dir.path(), &["s.toml", "max_rel_floor"]);
+    let out = photonqa(
+        dir.path(),
+        &["metrics", "v.npy", "v.npy", "--max-rel-floor", "-2"],
+    );
+    user_error(&out, &["--max-rel-floor"]);
+    let out = photonqa(
+        dir.path(),
+        &["metrics", "v.npy", "v.npy", "--ssim-window", "box"],
+    );
+    user_error(&out, &["--ssim-window", "gaussian"]);
+}

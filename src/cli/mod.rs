@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use serde_json::Value;
 
 use crate::data::SourceSpec;
+use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry;
 use crate::report;
 use crate::runner::results::{metric_json, metric_value};
@@ -69,11 +70,14 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Data range for PSNR, NRMSE and SSIM [default: max - min of the original].
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         data_range: Option<f64>,
         /// Floor of the relative error's denominator [default: 1e-3 of the data range].
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         max_rel_floor: Option<f64>,
+        /// SSIM window: gaussian (Wang et al. 2004) or uniform (scikit-image's default).
+        #[arg(long, default_value = "gaussian", value_parser = SsimWindow::parse)]
+        ssim_window: SsimWindow,
     },
     /// List every pipeline stage with its parameters and defaults.
     Stages,
@@ -153,6 +157,7 @@ fn execute(command: Command) -> Result<(), String> {
             json,
             data_range,
             max_rel_floor,
+            ssim_window,
         } => {
             if let Some(r) = data_range.filter(|r| !(r.is_finite() && *r > 0.0)) {
                 return Err(format!("--data-range {r} must be a finite number > 0"));
@@ -172,6 +177,7 @@ fn execute(command: Command) -> Result<(), String> {
                 b.as_ref(),
                 data_range,
                 max_rel_floor,
+                ssim_window,
                 DEFAULT_MEMORY_BUDGET,
             )?;
             let mut object = comparison.metrics;

@@ -14,7 +14,8 @@
 //! - `pearson = cov(x, y) / (sd(x) sd(y))` (SciPy `pearsonr`); undefined when `x` or `y` is
 //!   constant, then reported as 1 when `y = x` everywhere and 0 otherwise (never NaN).
 //!
-//! Means, variances and the covariance are kept as co-moments: two passes within a chunk, then
+//! Sums within a chunk are compensated (Neumaier). Means, variances and the covariance are kept
+//! as co-moments: two passes within a chunk, then
 //! Chan et al.'s pairwise update across chunks (T. F. Chan, G. H. Golub, R. J. LeVeque,
 //! "Algorithms for computing the sample variance", Am. Stat. 37 (1983) 242-247,
 //! doi:10.1080/00031305.1983.10483115), which stays accurate where raw sums of squares cancel.
@@ -73,25 +74,31 @@ impl PointSums {
             let (x, y) = (c_order(x), c_order(y));
             let n = x.len() as f64;
             let mut sums = PointSums { count: x.len() as u64, ..PointSums::default() };
-            let (mut sx, mut sy) = (0.0, 0.0);
+            let (mut sum, mut sum_sq, mut sx, mut sy) = Default::default();
             for (a, b) in x.iter().zip(y.iter()) {
                 let (a, b) = (a.to_f64(), b.to_f64());
                 let e = b - a;
-                sums.sum += e;
-                sums.sum_sq += e * e;
+                Neumaier::add(&mut sum, e);
+                Neumaier::add(&mut sum_sq, e * e);
                 sums.max_abs = sums.max_abs.max(e.abs());
                 sums.max_rel = sums.max_rel.max(relative(e, a, floor));
-                sx += a;
-                sy += b;
+                Neumaier::add(&mut sx, a);
+                Neumaier::add(&mut sy, b);
             }
-            sums.mean_x = sx / n;
-            sums.mean_y = sy / n;
+            sums.sum = Neumaier::total(sum);
+            sums.sum_sq = Neumaier::total(sum_sq);
+            sums.mean_x = Neumaier::total(sx) / n;
+            sums.mean_y = Neumaier::total(sy) / n;
+            let (mut m2_x, mut m2_y, mut c_xy) = Default::default();
             for (a, b) in x.iter().zip(y.iter()) {
                 let (dx, dy) = (a.to_f64() - sums.mean_x, b.to_f64() - sums.mean_y);
-                sums.m2_x += dx * dx;
-                sums.m2_y += dy * dy;
-                sums.c_xy += dx * dy;
+                Neumaier::add(&mut m2_x, dx * dx);
+                Neumaier::add(&mut m2_y, dy * dy);
+                Neumaier::add(&mut c_xy, dx * dy);
             }
+            sums.m2_x = Neumaier::total(m2_x);
+            sums.m2_y = Neumaier::total(m2_y);
+            sums.c_xy = Neumaier::total(c_xy);
             sums
         }))
     }
@@ -124,6 +131,32 @@ impl PointSums {
     /// Mean squared error.
     pub fn mse(&self) -> f64 {
         self.sum_sq / self.count as f64
+    }
+}
+
+/// Compensated summation (Neumaier's variant of Kahan's): the rounding error of each addition
+/// is carried in a second term, so a chunk's sum is exact to a few ulp whatever its length and
+/// partials merge to the same digits whatever the chunking. A. Neumaier, "Rundungsfehleranalyse
+/// einiger Verfahren zur Summation endlicher Summen", ZAMM 54 (1974) 39-51,
+/// doi:10.1002/zamm.19740540106.
+struct Neumaier;
+
+impl Neumaier {
+    /// Adds `v` to the running `(sum, compensation)`.
+    fn add(acc: &mut (f64, f64), v: f64) {
+        let (sum, comp) = acc;
+        let t = *sum + v;
+        *comp += if sum.abs() >= v.abs() {
+            (*sum - t) + v
+        } else {
+            (v - t) + *sum
+        };
+        *sum = t;
+    }
+
+    /// The compensated total.
+    fn total(acc: (f64, f64)) -> f64 {
+        acc.0 + acc.1
     }
 }
 
@@ -202,10 +235,11 @@ pub const PEARSON: MetricDef = MetricDef {
     name: "pearson",
     doc: "Pearson correlation of original and decoded (1 if identical constants, 0 if one is constant)",
     compute: |s, _| {
-        if s.m2_x > 0.0 && s.m2_y > 0.0 {
-            s.c_xy / (s.m2_x.sqrt() * s.m2_y.sqrt())
-        } else if s.sum_sq == 0.0 {
+        if s.sum_sq == 0.0 {
+            // Identical arrays: exactly 1, also where rounding would give 1 - 1 ulp.
             1.0
+        } else if s.m2_x > 0.0 && s.m2_y > 0.0 {
+            (s.c_xy / (s.m2_x.sqrt() * s.m2_y.sqrt())).clamp(-1.0, 1.0)
         } else {
             0.0
         }
@@ -281,6 +315,9 @@ mod tests {
         assert_eq!((PEARSON.compute)(&same, 0.0), 1.0);
         assert_eq!((NRMSE.compute)(&same, 0.0), 0.0);
         assert_eq!((MAX_REL_ERROR.compute)(&same, 0.0), 0.0);
+        let x = arr((0..1000).map(|i| (i as f32 * 0.731).sin() * 1e3).collect());
+        let copy = PointSums::of(&x, &x, 0.0).unwrap();
+        assert_eq!((PEARSON.compute)(&copy, 2e3), 1.0);
         let off = PointSums::of(&arr(vec![0.0; 3]), &arr(vec![0.0, 1.0, 0.0]), 0.0).unwrap();
         assert_eq!((PEARSON.compute)(&off, 0.0), 0.0);
         assert_eq!((SNR.compute)(&off, 0.0), f64::NEG_INFINITY);

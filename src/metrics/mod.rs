@@ -5,5 +5,6 @@ pub mod comparison;
 pub mod distortion;
 pub mod histogram;
 pub mod registry;
+pub mod ssim;
 
 pub use distortion::PointSums;

@@ -15,12 +15,24 @@ pub static DISTORTION: &[MetricDef] = &[
     distortion::PEARSON,
 ];
 
-/// The metric named `name`.
+/// Metrics computed over windows rather than from point sums (see [`super::comparison`]).
+pub static WINDOWED: &[&str] = &["ssim"];
+
+/// The point metric named `name`.
 pub fn find(name: &str) -> Option<&'static MetricDef> {
     DISTORTION.iter().find(|m| m.name == name)
 }
 
-/// All metric names, for error messages.
+/// The registered name equal to `name`, point or windowed.
+pub fn known(name: &str) -> Option<&'static str> {
+    names().into_iter().find(|n| *n == name)
+}
+
+/// All metric names, point metrics first.
 pub fn names() -> Vec<&'static str> {
-    DISTORTION.iter().map(|m| m.name).collect()
+    DISTORTION
+        .iter()
+        .map(|m| m.name)
+        .chain(WINDOWED.iter().copied())
+        .collect()
 }

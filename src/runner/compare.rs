@@ -1,13 +1,14 @@
 //! Comparing two arrays (original and decoded), streamed chunk by chunk: `photonqa metrics`.
 
 use rayon::prelude::*;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::passes::min_max;
 use super::{DEFAULT_REL_FLOOR, Plan};
 use crate::data::{NdArray, VolumeSource};
 use crate::metrics::comparison::{CompareSpec, Partial};
 use crate::metrics::registry as metric_registry;
+use crate::metrics::ssim::{self, SsimWindow};
 
 /// Every distortion metric between two arrays.
 #[derive(Debug, Clone)]
@@ -27,6 +28,7 @@ pub fn compare(
     decoded: &dyn VolumeSource,
     data_range: Option<f64>,
     max_rel_floor: Option<f64>,
+    ssim_window: SsimWindow,
     memory_budget: u64,
 ) -> Result<Comparison, String> {
     if original.shape() != decoded.shape() {
@@ -56,9 +58,14 @@ pub fn compare(
     let lo = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
     let hi = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
     let data_range = data_range.unwrap_or(hi - lo);
+    let shape = original.shape().to_vec();
+    // SSIM is skipped (and says why) where an axis is shorter than its window.
+    let ssim_skipped = ssim::check_shape(&shape, ssim_window).err();
     let spec = CompareSpec {
+        shape,
         data_range,
         max_rel_floor: max_rel_floor.unwrap_or(DEFAULT_REL_FLOOR * data_range),
+        ssim: ssim_skipped.is_none().then_some(ssim_window),
     };
     let rows = original.shape()[0];
     let halo = spec.halo();
@@ -77,11 +84,16 @@ pub fn compare(
         .collect::<Result<_, String>>()?;
     let mut total = Partial::default();
     for part in &parts {
-        total.merge(part);
+        total.merge(part)?;
+    }
+    let mut metrics = spec.finish(&total, &metric_registry::names());
+    if let Some(reason) = ssim_skipped {
+        metrics.insert("ssim".into(), Value::Null);
+        metrics.insert("ssim_detail".into(), json!({ "skipped": reason }));
     }
     Ok(Comparison {
         count: total.point.count,
-        metrics: spec.finish(&total, &metric_registry::names()),
+        metrics,
         spec,
     })
 }

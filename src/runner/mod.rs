@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::data::{NdArray, VolumeSource};
 use crate::metrics::comparison::{CompareSpec, Partial};
+use crate::metrics::ssim;
 use crate::pipeline::Chain;
 use crate::scenario::{Scenario, WorkingPoint};
 use passes::{FitCache, Passes};
@@ -119,6 +120,10 @@ pub fn build_chains(
     scenario: &Scenario,
     source: &dyn VolumeSource,
 ) -> Result<Vec<(WorkingPoint, Chain)>, String> {
+    if scenario.distortion.contains(&"ssim") {
+        ssim::check_shape(source.shape(), scenario.ssim_window)
+            .map_err(|e| format!("{}: metric ssim: {e}", scenario.path.display()))?;
+    }
     scenario
         .working_points()
         .into_iter()
@@ -232,10 +237,15 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
     progress.inc_length((fitted.len() * plan.chunks.len()) as u64);
     let data_range = scenario.data_range.unwrap_or(summary.max - summary.min);
     let spec = CompareSpec {
+        shape: source.shape().to_vec(),
         data_range,
         max_rel_floor: scenario
             .max_rel_floor
             .unwrap_or(DEFAULT_REL_FLOOR * data_range),
+        ssim: scenario
+            .distortion
+            .contains(&"ssim")
+            .then_some(scenario.ssim_window),
     };
     let outcomes: Vec<Result<(), String>> = pool.install(|| {
         fitted
@@ -308,7 +318,7 @@ fn measure(
     };
     for chunk in per_group.iter().flatten() {
         total.compressed_bytes += chunk.compressed_bytes;
-        total.partial.merge(&chunk.partial);
+        total.partial.merge(&chunk.partial)?;
         total.encode_seconds += chunk.encode_seconds;
         total.decode_seconds += chunk.decode_seconds;
     }

@@ -31,6 +31,7 @@ use toml::Spanned;
 
 use crate::data::{DType, SourceSpec};
 use crate::metrics::registry as metric_registry;
+use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry as stage_registry;
 pub use sweep::{StageSweep, WorkingPoint};
 
@@ -67,6 +68,8 @@ pub struct Scenario {
     pub data_range: Option<f64>,
     /// Floor of the relative error's denominator (`None`: 1e-3 of the data range).
     pub max_rel_floor: Option<f64>,
+    /// Window of SSIM (`[metrics.ssim] window`, default gaussian).
+    pub ssim_window: SsimWindow,
     /// BLAKE3 hash of the scenario file's bytes.
     pub hash: String,
 }
@@ -104,6 +107,13 @@ struct RawMetrics {
     distortion: Option<Vec<Spanned<String>>>,
     data_range: Option<Spanned<f64>>,
     max_rel_floor: Option<Spanned<f64>>,
+    ssim: Option<RawSsim>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSsim {
+    window: Option<Spanned<String>>,
 }
 
 impl Scenario {
@@ -302,24 +312,23 @@ impl Scenario {
             distortion: None,
             data_range: None,
             max_rel_floor: None,
+            ssim: None,
         });
         let distortion = match &metrics.distortion {
             None => metric_registry::DISTORTION.iter().map(|m| m.name).collect(),
             Some(names) => names
                 .iter()
                 .map(|n| {
-                    metric_registry::find(n.get_ref())
-                        .map(|m| m.name)
-                        .ok_or_else(|| {
-                            fail(
-                                Some(n.span()),
-                                format!(
-                                    "unknown distortion metric '{}' (allowed: {})",
-                                    n.get_ref(),
-                                    metric_registry::names().join(", ")
-                                ),
-                            )
-                        })
+                    metric_registry::known(n.get_ref()).ok_or_else(|| {
+                        fail(
+                            Some(n.span()),
+                            format!(
+                                "unknown distortion metric '{}' (allowed: {})",
+                                n.get_ref(),
+                                metric_registry::names().join(", ")
+                            ),
+                        )
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         };
@@ -334,6 +343,11 @@ impl Scenario {
             None => None,
         };
 
+        let ssim_window = match metrics.ssim.as_ref().and_then(|s| s.window.as_ref()) {
+            Some(w) => SsimWindow::parse(w.get_ref())
+                .map_err(|e| fail(Some(w.span()), format!("metrics.ssim.window: {e}")))?,
+            None => SsimWindow::Gaussian,
+        };
         let max_rel_floor = match &metrics.max_rel_floor {
             Some(f) if f.get_ref().is_finite() && *f.get_ref() >= 0.0 => Some(*f.get_ref()),
             Some(f) => {
@@ -355,6 +369,7 @@ impl Scenario {
             distortion,
             data_range,
             max_rel_floor,
+            ssim_window,
             hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
         })
     }

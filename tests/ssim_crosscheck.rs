@@ -1,0 +1,268 @@
+//! photonqa's SSIM (`photonqa::metrics::ssim`) against scikit-image 0.26
+//! `skimage.metrics.structural_similarity`, on the fixtures that `tests/peers/ssim_fixtures.py`
+//! writes to `tests/fixtures/ssim/` (these tests need no Python).
+//!
+//! Tolerances, for both windows (gaussian, uniform):
+//! - mean SSIM against scikit-image: [`MEAN_TOL`] = 2e-5 absolute (largest deviation seen:
+//!   3.4e-6);
+//! - minimum of the interior SSIM map and (3D) per-slice interior means against scikit-image:
+//!   [`MAP_TOL`] = 1e-4 (largest seen: 1.9e-5);
+//! - mean SSIM against `float64_centred_mean`, the same formula evaluated in float64 on centred
+//!   data by the fixture script (not scikit-image): [`REFERENCE_TOL`] = 2e-6 (largest seen:
+//!   5.3e-7).
+//!
+//! Not exact because scikit-image computes in float32 for float32 inputs and uncentred (its
+//! `<x x> - ux^2` cancels), while photonqa filters centred values in float32 and evaluates the
+//! formula in float64. The largest deviations from scikit-image, on float64
+//! `1000 + 1e-3 * noise`, are scikit-image's own rounding: there photonqa is within 2e-10 of the
+//! float64 centred reference, scikit-image 3.4e-6 away.
+//!
+//! Exact checks: identical inputs give exactly 1.0; an axis shorter than the window is an error
+//! (scikit-image raises); `ssim_rows` over any partition of the interior rows into slabs,
+//! merged in row order, is bit-identical to `ssim` over the whole array; results do not depend
+//! on the thread count.
+
+use std::fs;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use ndarray::{ArrayD, Axis, Slice};
+use photonqa::data::{IntoNdArray, NdArray};
+use photonqa::metrics::ssim::{SsimSums, SsimWindow, ssim, ssim_rows};
+use photonqa::with_array;
+use serde_json::Value;
+
+/// Absolute tolerance on the mean SSIM.
+const MEAN_TOL: f64 = 2e-5;
+/// Absolute tolerance on the interior minimum and the per-slice means.
+const MAP_TOL: f64 = 1e-4;
+/// Absolute tolerance on the mean against the float64 evaluation on centred data.
+const REFERENCE_TOL: f64 = 2e-6;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn expected() -> Value {
+    let path = root().join("tests/fixtures/ssim/expected.json");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run python3 tests/peers/ssim_fixtures.py",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).expect("expected.json is valid JSON")
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected.json: {key} is not a string in {v}"))
+}
+
+/// A float stored as its repr string, parsed exactly.
+fn float(v: &Value, key: &str) -> f64 {
+    let s = text(v, key);
+    s.parse()
+        .unwrap_or_else(|e| panic!("'{s}' is not a float: {e}"))
+}
+
+/// Loads a `.npy` fixture with ndarray-npy (not photonqa's reader).
+fn load_npy(rel: &str, dtype: &str) -> NdArray {
+    let path = root().join(rel);
+    macro_rules! read {
+        ($t:ty) => {
+            ndarray_npy::read_npy::<_, ArrayD<$t>>(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .into_nd()
+        };
+    }
+    match dtype {
+        "uint8" => read!(u8),
+        "uint16" => read!(u16),
+        "float32" => read!(f32),
+        "float64" => read!(f64),
+        other => panic!("no fixture of dtype {other}"),
+    }
+}
+
+/// Global rows `rows` along axis 0 of `a`, as an owned slab.
+fn slab(a: &NdArray, rows: Range<usize>) -> NdArray {
+    with_array!(a, x => x.slice_axis(Axis(0), Slice::from(rows)).to_owned().into_nd())
+}
+
+struct Case {
+    name: String,
+    original: NdArray,
+    decoded: NdArray,
+    data_range: f64,
+    windows: Value,
+}
+
+fn cases() -> Vec<Case> {
+    let expected = expected();
+    let cases = expected["cases"]
+        .as_array()
+        .expect("expected.json: cases is a list");
+    assert!(cases.len() >= 10, "too few SSIM fixture cases");
+    cases
+        .iter()
+        .map(|c| Case {
+            name: text(c, "name").to_string(),
+            original: load_npy(text(c, "original"), text(c, "original_dtype")),
+            decoded: load_npy(text(c, "decoded"), text(c, "decoded_dtype")),
+            data_range: float(c, "data_range"),
+            windows: c["windows"].clone(),
+        })
+        .collect()
+}
+
+/// Partitions of the interior rows `lo..hi` into consecutive parts (as cut points).
+fn partitions(lo: usize, hi: usize) -> Vec<Vec<usize>> {
+    let mut all = vec![vec![lo, hi], (lo..=hi).collect()];
+    if hi - lo >= 2 {
+        all.push(vec![lo, (lo + hi) / 2, hi]);
+        all.push(vec![lo, lo + 1, hi - 1, hi]);
+    }
+    // An irregular one: parts of 1, 3, 2, 5, 4, ... rows.
+    let mut cuts = vec![lo];
+    let mut step = [1, 3, 2, 5, 4].iter().cycle();
+    while *cuts.last().unwrap() < hi {
+        let next = (cuts.last().unwrap() + step.next().unwrap()).min(hi);
+        cuts.push(next);
+    }
+    all.push(cuts);
+    all
+}
+
+fn merged_over(case: &Case, window: SsimWindow, cuts: &[usize]) -> SsimSums {
+    let r = window.radius();
+    let shape = case.original.shape();
+    let mut merged: Option<SsimSums> = None;
+    for part in cuts.windows(2) {
+        let rows = part[0] - r..part[1] + r;
+        let sums = ssim_rows(
+            &slab(&case.original, rows.clone()),
+            &slab(&case.decoded, rows),
+            part[0]..part[1],
+            shape,
+            window,
+            case.data_range,
+        )
+        .unwrap_or_else(|e| panic!("{} {window:?} {cuts:?}: {e}", case.name));
+        match &mut merged {
+            None => merged = Some(sums),
+            Some(m) => m.merge(&sums).unwrap(),
+        }
+    }
+    merged.expect("at least one part")
+}
+
+#[test]
+fn ssim_matches_scikit_image() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in cases() {
+        for window in SsimWindow::ALL {
+            let peer = &case.windows[window.name()];
+            let label = format!("{} {}", case.name, window.name());
+            let ours = ssim(&case.original, &case.decoded, window, case.data_range);
+            if let Some(message) = peer.get("error") {
+                match ours {
+                    Err(e) => assert!(e.contains("at least"), "{label}: {e}"),
+                    Ok(s) => failures.push(format!(
+                        "{label}: scikit-image raises ({message}), photonqa gives {}",
+                        s.mean()
+                    )),
+                }
+                continue;
+            }
+            let ours = ours.unwrap_or_else(|e| panic!("{label}: {e}"));
+            checked += 1;
+            let (mean, min) = (float(peer, "mean"), float(peer, "min"));
+            if (ours.mean() - mean).abs() > MEAN_TOL {
+                failures.push(format!("{label}: mean {} vs {mean}", ours.mean()));
+            }
+            let exact = float(peer, "float64_centred_mean");
+            if (ours.mean() - exact).abs() > REFERENCE_TOL {
+                failures.push(format!(
+                    "{label}: mean {} vs float64 centred reference {exact}",
+                    ours.mean()
+                ));
+            }
+            if (ours.min - min).abs() > MAP_TOL {
+                failures.push(format!("{label}: min {} vs {min}", ours.min));
+            }
+            if mean == 1.0 && (ours.mean() != 1.0 || ours.min != 1.0) {
+                failures.push(format!(
+                    "{label}: identical inputs give {ours:?}, not exactly 1"
+                ));
+            }
+            if let Some(per_slice) = peer.get("per_slice") {
+                let theirs: Vec<f64> = per_slice
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().parse().unwrap())
+                    .collect();
+                let mine = ours.per_slice();
+                assert_eq!(mine.len(), theirs.len(), "{label}: slice count");
+                for (i, (a, b)) in mine.iter().zip(&theirs).enumerate() {
+                    if (a - b).abs() > MAP_TOL {
+                        failures.push(format!("{label}: slice {i}: {a} vs {b}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} comparisons");
+    assert!(
+        failures.is_empty(),
+        "{} mismatch(es) with scikit-image\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+}
+
+#[test]
+fn slab_partitions_merge_bit_identically() {
+    for case in cases() {
+        for window in SsimWindow::ALL {
+            let Ok(whole) = ssim(&case.original, &case.decoded, window, case.data_range) else {
+                continue; // too small for this window: covered above
+            };
+            let r = window.radius();
+            let n0 = case.original.shape()[0];
+            for cuts in partitions(r, n0 - r) {
+                let merged = merged_over(&case, window, &cuts);
+                assert_eq!(merged, whole, "{} {window:?} {cuts:?}", case.name);
+                assert_eq!(
+                    merged.mean().to_bits(),
+                    whole.mean().to_bits(),
+                    "{} {window:?} {cuts:?}",
+                    case.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let cases = cases();
+    let run = |threads: usize| -> Vec<SsimSums> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            cases
+                .iter()
+                .filter_map(|c| {
+                    ssim(&c.original, &c.decoded, SsimWindow::Gaussian, c.data_range).ok()
+                })
+                .collect()
+        })
+    };
+    assert_eq!(run(1), run(3));
+}
