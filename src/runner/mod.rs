@@ -2,7 +2,8 @@
 //! data-derived stage parameters, and measures rate and distortion of every working point.
 //!
 //! Work is a list of independent units (working point x chunk) whose partial results
-//! ([`ErrorSums`], byte counts) merge exactly in chunk order.
+//! ([`Partial`]: point sums, SSIM row sums; byte counts) merge in chunk order. A chunk's
+//! partial may need decoded rows of its neighbours (the SSIM window's halo).
 
 pub mod compare;
 pub mod passes;
