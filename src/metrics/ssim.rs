@@ -64,9 +64,10 @@
 //! (tolerances 2e-5 and 1e-4), and with a float64 evaluation on centred data within 6e-7; the
 //! largest deviations from scikit-image, on float64 `1000 + 1e-3 * noise`, are scikit-image's
 //! rounding (photonqa is within 2e-10 of float64 there). The same code with float64 filters
-//! took 1.6 times as long on the 256^3 bench (SSE2 holds two float64 lanes, four float32),
-//! below the 20x target, for means within 1e-10 of the float32 ones. Values must not differ
-//! from the offsets by more than about 1e19 (float32 squares overflow).
+//! took 1.5 times as long on the 256^3 bench (160 ms instead of 108 ms on 2 cores: SSE2 holds
+//! two float64 lanes, four float32), only about at the 20x target, for means within 2e-10 of
+//! the float32 ones. Values must not differ from the offsets by more than about 1e19 (float32
+//! squares overflow).
 //!
 //! The offsets depend only on global rows, and every value is computed by the same operations
 //! whatever the slab, group part, chunk and thread: partial sums merged in row order are
@@ -97,7 +98,7 @@ const UNIFORM_RADIUS: usize = 3;
 /// Most taps of any window (slot count of the fixed-size tap arrays).
 const MAX_TAPS: usize = 2 * GAUSSIAN_RADIUS + 1;
 /// Half of a symmetric window, centre included (see [`SsimWindow::half_weights`]).
-type Taps = [f64; GAUSSIAN_RADIUS + 1];
+type Taps = [f32; GAUSSIAN_RADIUS + 1];
 /// Values per chunk of staged input rows (see `Stage`).
 const CHUNK: usize = 128;
 /// Output rows along axis 0 per group sharing offsets and staged input rows. The offset row,
@@ -170,10 +171,10 @@ impl SsimWindow {
                     .collect();
                 let sum: f64 = phi.iter().sum();
                 for (tap, p) in taps.iter_mut().zip(&phi) {
-                    *tap = (p / sum) as f64;
+                    *tap = (p / sum) as f32;
                 }
             }
-            SsimWindow::Uniform => taps[..=r].fill((1.0 / (2 * r + 1) as f64) as f64),
+            SsimWindow::Uniform => taps[..=r].fill((1.0 / (2 * r + 1) as f64) as f32),
         }
         taps
     }
@@ -409,7 +410,7 @@ struct Consts {
 }
 
 /// The four filtered maps of one row: `<x>, <y>, <d d>, <x y>` (`x`, `y` centred, `d = x - y`).
-type Moments = [Vec<f64>; 4];
+type Moments = [Vec<f32>; 4];
 
 fn moments(len: usize) -> Moments {
     std::array::from_fn(|_| vec![0.0; len])
@@ -465,14 +466,14 @@ impl Scratch {
 /// A centring offset, as float32 and as the same value in float64.
 #[derive(Clone, Copy)]
 struct Offset {
-    narrow: f64,
+    narrow: f32,
     wide: f64,
 }
 
 impl Offset {
     /// `value` rounded to float32.
     fn new(value: f64) -> Self {
-        let narrow = value as f64;
+        let narrow = value as f32;
         Offset {
             narrow,
             wide: narrow as f64,
@@ -480,7 +481,7 @@ impl Offset {
     }
 }
 
-/// The centring offsets of one output slice: of `x`, `y` and `d = x - y`.
+/// The centring offsets of a group of output slices: of `x`, `y` and `d = x - y`.
 #[derive(Clone, Copy)]
 struct Offsets {
     x: Offset,
@@ -491,8 +492,8 @@ struct Offsets {
 /// An element that enters the float32 filters as `(v - c)` rounded to float32, and the
 /// difference of two elements as `(v - w - c)`.
 trait Centred: Element {
-    fn centred(self, c: Offset) -> f64;
-    fn minus(self, other: Self, c: Offset) -> f64;
+    fn centred(self, c: Offset) -> f32;
+    fn minus(self, other: Self, c: Offset) -> f32;
 }
 
 /// Types float32 holds exactly: float32 subtractions (`v - c` correctly rounded).
@@ -500,12 +501,12 @@ macro_rules! centred_narrow {
     ($($t:ty),*) => {$(
         impl Centred for $t {
             #[inline(always)]
-            fn centred(self, c: Offset) -> f64 {
-                self as f64 - c.narrow
+            fn centred(self, c: Offset) -> f32 {
+                self as f32 - c.narrow
             }
             #[inline(always)]
-            fn minus(self, other: Self, c: Offset) -> f64 {
-                (self as f64 - other as f64) - c.narrow
+            fn minus(self, other: Self, c: Offset) -> f32 {
+                (self as f32 - other as f32) - c.narrow
             }
         }
     )*};
@@ -516,12 +517,12 @@ macro_rules! centred_wide {
     ($($t:ty),*) => {$(
         impl Centred for $t {
             #[inline(always)]
-            fn centred(self, c: Offset) -> f64 {
-                (self as f64 - c.wide) as f64
+            fn centred(self, c: Offset) -> f32 {
+                (self as f64 - c.wide) as f32
             }
             #[inline(always)]
-            fn minus(self, other: Self, c: Offset) -> f64 {
-                (self as f64 - other as f64 - c.wide) as f64
+            fn minus(self, other: Self, c: Offset) -> f32 {
+                (self as f64 - other as f64 - c.wide) as f32
             }
         }
     )*};
@@ -642,7 +643,7 @@ fn output_row<const R: usize>(
         // Ring rows row - 2R ..= row make interior row `row - R`.
         let first = row + 1;
         for (m, dst) in output.filtered.iter_mut().enumerate() {
-            let rows: [&[f64]; MAX_TAPS] =
+            let rows: [&[f32]; MAX_TAPS] =
                 std::array::from_fn(|t| &output.ring[(first + t.min(2 * R)) % taps][m][..]);
             run_blocks(dst.len(), &mut MidAxis::<R> { rows, w, out: dst });
         }
@@ -695,9 +696,9 @@ fn run_blocks(len: usize, pass: &mut impl Blocks) {
 /// the group, so that the rows do not fight for the same L1 cache sets (slab rows are a slice
 /// apart, often a power of two) and each input value is loaded once per group.
 struct Stage {
-    x: Vec<f64>,
-    y: Vec<f64>,
-    d: Vec<f64>,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    d: Vec<f32>,
 }
 
 impl Stage {
@@ -754,17 +755,17 @@ impl<const R: usize> Blocks for Axis0<'_, R> {
     fn block<const L: usize>(&mut self, j: usize) {
         let w = self.w;
         let first = self.first;
-        let row = |v: &[f64], t: usize| -> [f64; L] {
+        let row = |v: &[f32], t: usize| -> [f32; L] {
             let at = (first + t) * CHUNK + j;
             v[at..at + L].try_into().expect("L values")
         };
         let (x, y, d) = (&self.stage.x[..], &self.stage.y[..], &self.stage.d[..]);
         let (xc, yc, dc) = (row(x, R), row(y, R), row(d, R));
         let wc = w[R];
-        let mut sx: [f64; L] = std::array::from_fn(|l| wc * xc[l]);
-        let mut sy: [f64; L] = std::array::from_fn(|l| wc * yc[l]);
-        let mut sdd: [f64; L] = std::array::from_fn(|l| wc * (dc[l] * dc[l]));
-        let mut sxy: [f64; L] = std::array::from_fn(|l| wc * (xc[l] * yc[l]));
+        let mut sx: [f32; L] = std::array::from_fn(|l| wc * xc[l]);
+        let mut sy: [f32; L] = std::array::from_fn(|l| wc * yc[l]);
+        let mut sdd: [f32; L] = std::array::from_fn(|l| wc * (dc[l] * dc[l]));
+        let mut sxy: [f32; L] = std::array::from_fn(|l| wc * (xc[l] * yc[l]));
         for (t, &wt) in w[..R].iter().enumerate() {
             let (xa, xb) = (row(x, t), row(x, 2 * R - t));
             let (ya, yb) = (row(y, t), row(y, 2 * R - t));
@@ -785,9 +786,9 @@ impl<const R: usize> Blocks for Axis0<'_, R> {
 
 /// Along the last (contiguous) axis, valid part: `out[j] = sum_t w(t) src[j + t]`.
 struct LastAxis<'a, const R: usize> {
-    src: &'a [f64],
+    src: &'a [f32],
     w: Taps,
-    out: &'a mut [f64],
+    out: &'a mut [f32],
 }
 
 impl<const R: usize> Blocks for LastAxis<'_, R> {
@@ -795,7 +796,7 @@ impl<const R: usize> Blocks for LastAxis<'_, R> {
     fn block<const L: usize>(&mut self, j: usize) {
         let (src, w) = (self.src, self.w);
         let c = &src[j + R..j + R + L];
-        let mut acc: [f64; L] = std::array::from_fn(|l| w[R] * c[l]);
+        let mut acc: [f32; L] = std::array::from_fn(|l| w[R] * c[l]);
         for t in 0..R {
             let a = &src[j + t..j + t + L];
             let b = &src[j + 2 * R - t..j + 2 * R - t + L];
@@ -809,9 +810,9 @@ impl<const R: usize> Blocks for LastAxis<'_, R> {
 
 /// Along axis 1 of a 3D array: `out[j] = sum_t w(t) rows[t][j]` over rows `t = 0 ..= 2R`.
 struct MidAxis<'a, const R: usize> {
-    rows: [&'a [f64]; MAX_TAPS],
+    rows: [&'a [f32]; MAX_TAPS],
     w: Taps,
-    out: &'a mut [f64],
+    out: &'a mut [f32],
 }
 
 impl<const R: usize> Blocks for MidAxis<'_, R> {
@@ -819,7 +820,7 @@ impl<const R: usize> Blocks for MidAxis<'_, R> {
     fn block<const L: usize>(&mut self, j: usize) {
         let (rows, w) = (&self.rows, self.w);
         let c = &rows[R][j..j + L];
-        let mut acc: [f64; L] = std::array::from_fn(|l| w[R] * c[l]);
+        let mut acc: [f32; L] = std::array::from_fn(|l| w[R] * c[l]);
         for t in 0..R {
             let a = &rows[t][j..j + L];
             let b = &rows[2 * R - t][j..j + L];
@@ -1002,14 +1003,14 @@ mod tests {
         let (x, y) = pair(shape, seed);
         let map = naive_map(&x, &y, window, 1.0);
         let got = ssim(
-            &x.mapv(|v| v as f64).into_nd(),
-            &y.mapv(|v| v as f64).into_nd(),
+            &x.mapv(|v| v as f32).into_nd(),
+            &y.mapv(|v| v as f32).into_nd(),
             window,
             1.0,
         )
         .unwrap();
         // The reference runs on the float32-rounded inputs too.
-        let (xr, yr) = (x.mapv(|v| v as f64 as f64), y.mapv(|v| v as f64 as f64));
+        let (xr, yr) = (x.mapv(|v| v as f32 as f64), y.mapv(|v| v as f32 as f64));
         let map_r = naive_map(&xr, &yr, window, 1.0);
         assert!(map.iter().zip(&map_r).all(|(a, b)| (a - b).abs() < 1e-5));
         let mean = map_r.mean().unwrap();
@@ -1052,7 +1053,7 @@ mod tests {
         let w = SsimWindow::Gaussian.half_weights();
         let exact = weights_f64(SsimWindow::Gaussian);
         for (a, b) in w.iter().zip(&exact) {
-            assert_eq!(*a, *b as f64);
+            assert_eq!(*a, *b as f32);
         }
         assert!((exact.iter().sum::<f64>() - 1.0).abs() < 1e-15);
         let u = SsimWindow::Uniform.half_weights();
@@ -1126,7 +1127,7 @@ mod tests {
     #[test]
     fn mixed_dtypes_compare_as_float64() {
         let (x, y) = pair(&[12, 15], 5);
-        let x32 = x.mapv(|v| v as f64);
+        let x32 = x.mapv(|v| v as f32);
         let a = ssim(
             &x32.clone().into_nd(),
             &y.clone().into_nd(),
@@ -1146,11 +1147,11 @@ mod tests {
 
     #[test]
     fn errors() {
-        let small = ArrayD::<f64>::zeros(IxDyn(&[10, 20])).into_nd();
+        let small = ArrayD::<f32>::zeros(IxDyn(&[10, 20])).into_nd();
         let err = ssim(&small, &small, SsimWindow::Gaussian, 1.0).unwrap_err();
         assert!(err.contains("at least 11"), "{err}");
         assert!(ssim(&small, &small, SsimWindow::Uniform, 1.0).is_ok());
-        let flat = ArrayD::<f64>::zeros(IxDyn(&[12])).into_nd();
+        let flat = ArrayD::<f32>::zeros(IxDyn(&[12])).into_nd();
         assert!(
             ssim(&flat, &flat, SsimWindow::Uniform, 1.0)
                 .unwrap_err()
@@ -1160,7 +1161,7 @@ mod tests {
             let err = ssim(&small, &small, SsimWindow::Uniform, range).unwrap_err();
             assert!(err.contains("data_range"), "{err}");
         }
-        let other = ArrayD::<f64>::zeros(IxDyn(&[10, 21])).into_nd();
+        let other = ArrayD::<f32>::zeros(IxDyn(&[10, 21])).into_nd();
         assert!(
             ssim(&small, &other, SsimWindow::Uniform, 1.0)
                 .unwrap_err()
