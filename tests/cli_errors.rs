@@ -774,3 +774,31 @@ fn bad_max_rel_floor() {
     );
     user_error(&out, &["--ssim-window", "gaussian"]);
 }
+
+#[test]
+fn ssim_on_a_constant_input_without_data_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let constant = ArrayD::from_elem(IxDyn(&[12, 12, 12]), 3.0f32).into_nd();
+    write_npy(&dir.path().join("v.npy"), &constant).unwrap();
+    write_scenario(
+        dir.path(),
+        "v.npy",
+        "[[pipeline]]\nstage = \"zstd\"\n[metrics]\ndistortion = [\"ssim\"]\n",
+    );
+    let out = photonqa(dir.path(), &["run", "s.toml", "--out", "out"]);
+    user_error(
+        &out,
+        &["s.toml", "metric ssim", "data range", "metrics.data_range"],
+    );
+    // `photonqa metrics` still answers, and says why SSIM is missing.
+    let out = photonqa(dir.path(), &["metrics", "v.npy", "v.npy", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ssim"], serde_json::Value::Null);
+    assert!(
+        json["ssim_detail"]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("--data-range")
+    );
+    assert_eq!(json["psnr"], "inf");
+}

@@ -60,7 +60,10 @@ pub fn compare(
     let data_range = data_range.unwrap_or(hi - lo);
     let shape = original.shape().to_vec();
     // SSIM is skipped (and says why) where an axis is shorter than its window.
-    let ssim_skipped = ssim::check_shape(&shape, ssim_window).err();
+    let ssim_skipped = ssim::check_shape(&shape, ssim_window).err().or_else(|| {
+        (data_range <= 0.0)
+            .then(|| "the data range is 0 (a constant original): pass --data-range".to_string())
+    });
     let spec = CompareSpec {
         shape,
         data_range,

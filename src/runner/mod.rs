@@ -237,6 +237,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
     progress.set_message("points");
     progress.inc_length((fitted.len() * plan.chunks.len()) as u64);
     let data_range = scenario.data_range.unwrap_or(summary.max - summary.min);
+    if scenario.distortion.contains(&"ssim") && data_range <= 0.0 {
+        return Err(format!(
+            "{}: metric ssim needs a data range > 0, but {} is constant; set metrics.data_range",
+            scenario.path.display(),
+            source.label()
+        ));
+    }
     let spec = CompareSpec {
         shape: source.shape().to_vec(),
         data_range,
