@@ -24,15 +24,7 @@ Floats in expected.json are strings holding Python's repr of the float64 value (
 round-trip text) so the Rust side parses them bit-exactly with str::parse::<f64>.
 """
 
-import argparse
-import datetime
-import filecmp
-import hashlib
-import json
 import platform
-import shutil
-import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -42,6 +34,8 @@ import skimage
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 from skimage.util import crop
+
+from fixture_kit import fmt, main, rng_for, write_expected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "ssim"
@@ -59,17 +53,6 @@ WINDOWS = {
         "call": "structural_similarity(original, decoded, data_range=R, full=True)",
     },
 }
-
-
-def fmt(x):
-    """A float as its exact shortest repr (see module doc)."""
-    return repr(float(x))
-
-
-def rng_for(name):
-    """A Generator seeded from the case name: adding a case never changes another one's data."""
-    seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
-    return np.random.default_rng(seed)
 
 
 def smooth_field(rng, shape, sigma=2.0):
@@ -275,48 +258,8 @@ def generate(out, previous):
                 "windows": {w: peer(original, decoded, data_range, w) for w in WINDOWS},
             })
     expected = {"provenance": provenance(), "cases": entries}
-    # Keep the recorded date when nothing else changed, so regeneration is byte-identical.
-    date = datetime.date.today().isoformat()
-    if previous is not None:
-        old = json.loads(json.dumps(previous))
-        old_date = old.get("provenance", {}).pop("date", None)
-        if old == json.loads(json.dumps(expected)) and old_date:
-            date = old_date
-    expected["provenance"]["date"] = date
-    (out / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
-
-
-def tree(path):
-    return sorted(p.relative_to(path) for p in Path(path).rglob("*") if p.is_file())
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="regenerate into a temporary folder and fail if anything differs")
-    args = parser.parse_args()
-    previous = None
-    if (FIXTURES / "expected.json").is_file():
-        previous = json.loads((FIXTURES / "expected.json").read_text())
-    if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            generate(tmp, previous)
-            a, b = tree(FIXTURES), tree(tmp)
-            diff = sorted(set(a) ^ set(b))
-            diff += [p for p in a if p in b and not filecmp.cmp(FIXTURES / p, Path(tmp) / p, shallow=False)]
-            if diff:
-                print("fixtures differ from a fresh generation:", *map(str, diff), sep="\n  ")
-                sys.exit(1)
-            print(f"ok: {len(a)} fixture files reproduce exactly")
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        generate(tmp, previous)  # into a scratch folder first: a failure leaves the old fixtures
-        if FIXTURES.exists():
-            shutil.rmtree(FIXTURES)
-        shutil.copytree(tmp, FIXTURES)
-    size = sum((FIXTURES / p).stat().st_size for p in tree(FIXTURES))
-    print(f"wrote {len(tree(FIXTURES))} files, {size / 1e6:.2f} MB, to {FIXTURES.relative_to(ROOT)}")
+    write_expected(out, expected, previous)
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, FIXTURES, ROOT, generate)
