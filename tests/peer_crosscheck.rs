@@ -30,6 +30,8 @@
 //! - Infinite values (PSNR and SNR of identical inputs, and everything divided by a zero range or
 //!   variance): the strings "inf" / "-inf", exactly.
 
+mod common;
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -65,14 +67,7 @@ fn root() -> PathBuf {
 }
 
 fn expected() -> Value {
-    let path = root().join("tests/fixtures/peers/expected.json");
-    let text = fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run python3 tests/peers/make_fixtures.py",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).expect("expected.json is valid JSON")
+    common::expected_json("peers", "tests/peers/make_fixtures.py")
 }
 
 fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {

@@ -22,7 +22,8 @@
 //! merged in row order, is bit-identical to `ssim` over the whole array; results do not depend
 //! on the thread count.
 
-use std::fs;
+mod common;
+
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -44,14 +45,7 @@ fn root() -> PathBuf {
 }
 
 fn expected() -> Value {
-    let path = root().join("tests/fixtures/ssim/expected.json");
-    let text = fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run python3 tests/peers/ssim_fixtures.py",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).expect("expected.json is valid JSON")
+    common::expected_json("ssim", "tests/peers/ssim_fixtures.py")
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {

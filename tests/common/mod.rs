@@ -4,6 +4,17 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// A committed fixture's `expected.json` (under `tests/fixtures/<folder>`), made by `script`.
+pub fn expected_json(folder: &str, script: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(folder)
+        .join("expected.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run python3 {script}", path.display()));
+    serde_json::from_str(&text).expect("expected.json is valid JSON")
+}
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_photonqa");
 
