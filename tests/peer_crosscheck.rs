@@ -37,7 +37,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ndarray::ArrayD;
 use photonqa::analysis::otsu;
 use photonqa::data::{DType, IntoNdArray, NdArray, SourceSpec};
 use photonqa::metrics::histogram::Binning;
@@ -143,26 +142,6 @@ impl Failures {
 
 fn dtype(name: &str) -> DType {
     DType::parse(name).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Loads a `.npy` fixture of any rank with ndarray-npy (not photonqa's reader).
-fn load_npy(rel: &str, dtype: DType) -> NdArray {
-    let path = root().join(rel);
-    macro_rules! read {
-        ($t:ty) => {
-            ndarray_npy::read_npy::<_, ArrayD<$t>>(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-                .into_nd()
-        };
-    }
-    match dtype {
-        DType::Uint8 => read!(u8),
-        DType::Uint16 => read!(u16),
-        DType::Int16 => read!(i16),
-        DType::Float32 => read!(f32),
-        DType::Float64 => read!(f64),
-        other => panic!("no fixture of dtype {other}"),
-    }
 }
 
 /// The data bytes of a `.npy` file, taken from the file itself (header skipped per the format
@@ -779,8 +758,8 @@ fn bitround_is_bit_identical_to_numcodecs() {
     let mut fails = Failures::default();
     for case in list(&exp, "bitround") {
         let dt = dtype(text(case, "dtype"));
-        let input = load_npy(text(case, "input"), dt);
-        let outputs = load_npy(text(case, "output"), dt);
+        let input = common::load_npy(text(case, "input"), dt);
+        let outputs = common::load_npy(text(case, "output"), dt);
         for (row, k) in list(case, "keepbits").iter().enumerate() {
             let k = k.as_i64().unwrap();
             let stage = array_stage("bitround", vec![("keepbits", ParamValue::Int(k))], dt);
@@ -831,14 +810,18 @@ fn quantize_matches_its_documented_formula_in_numpy() {
         let name = text(case, "name");
         let dt = dtype(text(case, "dtype"));
         let qt = dtype(text(&case["params"], "dtype"));
-        let input = load_npy(text(case, "input"), dt);
+        let input = common::load_npy(text(case, "input"), dt);
         let stage = quantize_stage(case, dt);
         let levels = stage.encode(input.clone()).expect("quantize encodes");
-        if let Err(e) = compare_bits(&load_npy(text(case, "levels"), qt), &levels, &input) {
+        if let Err(e) = compare_bits(&common::load_npy(text(case, "levels"), qt), &levels, &input) {
             fails.check(false, || format!("{name}: levels: {e}"));
         }
         let decoded = stage.decode(levels).expect("quantize decodes");
-        if let Err(e) = compare_bits(&load_npy(text(case, "decoded"), dt), &decoded, &input) {
+        if let Err(e) = compare_bits(
+            &common::load_npy(text(case, "decoded"), dt),
+            &decoded,
+            &input,
+        ) {
             fails.check(false, || {
                 format!(
                     "{name}: decoded: {e} (numpy computes lo + q * (hi - lo) / L as documented; the fixture \
@@ -858,12 +841,12 @@ fn quantize_matches_its_documented_formula_in_numpy() {
 fn quantize_rounds_exact_ties_half_to_even_like_numpy() {
     let exp = expected();
     let case = &exp["quantize_ties"];
-    let input = load_npy(text(case, "input"), DType::Float32);
+    let input = common::load_npy(text(case, "input"), DType::Float32);
     let levels = quantize_stage(case, DType::Float32)
         .encode(input.clone())
         .expect("quantize encodes");
-    let away = load_npy(text(case, "levels_half_away_from_zero"), DType::Uint8);
-    let even = load_npy(text(case, "levels_numpy_half_even"), DType::Uint8);
+    let away = common::load_npy(text(case, "levels_half_away_from_zero"), DType::Uint8);
+    let even = common::load_npy(text(case, "levels_numpy_half_even"), DType::Uint8);
     assert_ne!(
         bits(&away),
         bits(&even),
@@ -905,7 +888,7 @@ fn check_against_chunks(family: &str, stage_id: &str, exp: &Value) {
         let name = text(case, "name");
         let dt = dtype(text(case, "dtype"));
         let payload = npy_payload(text(case, "input"));
-        let input = load_npy(text(case, "input"), dt);
+        let input = common::load_npy(text(case, "input"), dt);
         check_bytes_stage(name, &input, &payload, &mut fails);
         let chunk = read_fixture(text(case, "chunk"));
         let stage = bytes_stage(stage_id, vec![], dt);

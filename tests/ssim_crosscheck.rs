@@ -24,13 +24,8 @@
 
 mod common;
 
-use std::ops::Range;
-use std::path::PathBuf;
-
-use ndarray::{ArrayD, Axis, Slice};
-use photonqa::data::{IntoNdArray, NdArray};
+use photonqa::data::{DType, NdArray};
 use photonqa::metrics::ssim::{SsimSums, SsimWindow, ssim, ssim_rows};
-use photonqa::with_array;
 use serde_json::Value;
 
 /// Absolute tolerance on the mean SSIM.
@@ -39,10 +34,6 @@ const MEAN_TOL: f64 = 2e-5;
 const MAP_TOL: f64 = 1e-4;
 /// Absolute tolerance on the mean against the float64 evaluation on centred data.
 const REFERENCE_TOL: f64 = 2e-6;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn expected() -> Value {
     common::expected_json("ssim", "tests/peers/ssim_fixtures.py")
@@ -59,30 +50,6 @@ fn float(v: &Value, key: &str) -> f64 {
     let s = text(v, key);
     s.parse()
         .unwrap_or_else(|e| panic!("'{s}' is not a float: {e}"))
-}
-
-/// Loads a `.npy` fixture with ndarray-npy (not photonqa's reader).
-fn load_npy(rel: &str, dtype: &str) -> NdArray {
-    let path = root().join(rel);
-    macro_rules! read {
-        ($t:ty) => {
-            ndarray_npy::read_npy::<_, ArrayD<$t>>(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-                .into_nd()
-        };
-    }
-    match dtype {
-        "uint8" => read!(u8),
-        "uint16" => read!(u16),
-        "float32" => read!(f32),
-        "float64" => read!(f64),
-        other => panic!("no fixture of dtype {other}"),
-    }
-}
-
-/// Global rows `rows` along axis 0 of `a`, as an owned slab.
-fn slab(a: &NdArray, rows: Range<usize>) -> NdArray {
-    with_array!(a, x => x.slice_axis(Axis(0), Slice::from(rows)).to_owned().into_nd())
 }
 
 struct Case {
@@ -103,8 +70,14 @@ fn cases() -> Vec<Case> {
         .iter()
         .map(|c| Case {
             name: text(c, "name").to_string(),
-            original: load_npy(text(c, "original"), text(c, "original_dtype")),
-            decoded: load_npy(text(c, "decoded"), text(c, "decoded_dtype")),
+            original: common::load_npy(
+                text(c, "original"),
+                DType::parse(text(c, "original_dtype")).unwrap(),
+            ),
+            decoded: common::load_npy(
+                text(c, "decoded"),
+                DType::parse(text(c, "decoded_dtype")).unwrap(),
+            ),
             data_range: float(c, "data_range"),
             windows: c["windows"].clone(),
         })
@@ -136,8 +109,8 @@ fn merged_over(case: &Case, window: SsimWindow, cuts: &[usize]) -> SsimSums {
     for part in cuts.windows(2) {
         let rows = part[0] - r..part[1] + r;
         let sums = ssim_rows(
-            &slab(&case.original, rows.clone()),
-            &slab(&case.decoded, rows),
+            &case.original.slice_rows(rows.clone()),
+            &case.decoded.slice_rows(rows),
             part[0]..part[1],
             shape,
             window,

@@ -15,6 +15,16 @@ pub fn expected_json(folder: &str, script: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("expected.json is valid JSON")
 }
 
+/// Loads a `.npy` fixture (path relative to the repository) with ndarray-npy, not photonqa's
+/// reader.
+pub fn load_npy(rel: &str, dtype: photonqa::data::DType) -> photonqa::data::NdArray {
+    use photonqa::data::IntoNdArray;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    photonqa::with_dtype!(dtype, T => ndarray_npy::read_npy::<_, ndarray::ArrayD<T>>(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_nd())
+}
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_photonqa");
 
