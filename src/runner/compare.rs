@@ -46,18 +46,21 @@ pub fn compare(
     let read = |source: &dyn VolumeSource, rows: std::ops::Range<usize>| {
         source.read_slab(rows).map_err(|e| e.to_string())
     };
-    // First pass: both inputs finite, and the range of the original.
-    let ranges: Vec<(f64, f64)> = plan
-        .chunks
-        .par_iter()
-        .map(|rows| {
-            finite_range(&read(decoded, rows.clone())?, decoded.label())?;
-            finite_range(&read(original, rows.clone())?, original.label())
-        })
-        .collect::<Result<_, String>>()?;
-    let lo = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
-    let hi = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
-    let data_range = data_range.unwrap_or(hi - lo);
+    // The data range is needed before the metrics (PSNR, the relative-error floor, SSIM's
+    // constants): a first pass over the original only when it is not given.
+    let data_range = match data_range {
+        Some(range) => range,
+        None => {
+            let ranges: Vec<(f64, f64)> = plan
+                .chunks
+                .par_iter()
+                .map(|rows| finite_range(&read(original, rows.clone())?, original.label()))
+                .collect::<Result<_, String>>()?;
+            let lo = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+            let hi = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+            hi - lo
+        }
+    };
     let shape = original.shape().to_vec();
     // SSIM is skipped (and says why) where an axis is shorter than its window.
     let ssim_skipped = ssim::check_shape(&shape, ssim_window).err().or_else(|| {
@@ -77,12 +80,10 @@ pub fn compare(
         .par_iter()
         .map(|core| {
             let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
-            spec.partial(
-                &read(original, held.clone())?,
-                &read(decoded, held.clone())?,
-                held,
-                core.clone(),
-            )
+            let (a, b) = (read(original, held.clone())?, read(decoded, held.clone())?);
+            finite_range(&a, original.label())?;
+            finite_range(&b, decoded.label())?;
+            spec.partial(&a, &b, held, core.clone())
         })
         .collect::<Result<_, String>>()?;
     let mut total = Partial::default();
