@@ -745,8 +745,183 @@ fn distortion_metrics_match_scikit_image_and_numpy() {
         let peer = "--max-rel-floor, else 1e-3 x data_range";
         let tol = Tol::Rel(MAX_REL_TOL);
         check_key(name, line, "max_rel_floor", floor, peer, tol, &mut fails);
+        check_error_histogram(name, &json, want, &mut fails);
+        check_autocorrelation(name, &json, want, &mut fails);
+        check_ks_test(name, &json, want, &case["dtype"], &mut fails);
     }
     fails.finish("photonqa metrics vs skimage.metrics + scipy.stats + numpy");
+}
+
+/// A number of photonqa's JSON (serde_json parses correctly rounded with `float_roundtrip`),
+/// or the non-finite strings.
+fn number(v: &Value) -> f64 {
+    match v {
+        Value::String(s) => parse_exact(s),
+        _ => v.as_f64().unwrap_or_else(|| panic!("not a number: {v}")),
+    }
+}
+
+/// Relative tolerance on the error moments (mean, std, skewness, kurtosis) and the density:
+/// photonqa sums with compensation and merges with Pébay's formulas, NumPy and SciPy sum
+/// pairwise; largest deviation seen 2e-15 relative (skewness, kurtosis: 1.1e-15 absolute).
+const MOMENT_TOL: f64 = 1e-12;
+
+/// Absolute tolerance on the lag-1 autocorrelation (Chan co-moments vs numpy.corrcoef; largest
+/// deviation seen 6.2e-17).
+const AUTOCORRELATION_TOL: f64 = 1e-12;
+
+/// The error histogram against numpy.histogram over the same edges (bit-identical edges, exact
+/// counts) and the moments against NumPy/SciPy.
+fn check_error_histogram(name: &str, got: &Value, want: &Value, fails: &mut Failures) {
+    let (want, got) = (&want["error_histogram"], &got["error_histogram"]);
+    if want.is_null() {
+        fails.check(got["skipped"].is_string(), || {
+            format!("{name}: error_histogram without a data range must be skipped, got {got}")
+        });
+        return;
+    }
+    let floats = |v: &Value, key: &str| -> Vec<f64> {
+        v[key]
+            .as_array()
+            .map_or(vec![], |a| a.iter().map(number).collect())
+    };
+    let exact = floats(want, "edges") == floats(got, "edges");
+    fails.check(exact, || {
+        format!("{name}: error_histogram edges differ from numpy's")
+    });
+    for key in ["counts", "below", "above", "exact_zero"] {
+        fails.check(want[key] == got[key], || {
+            format!(
+                "{name}: error_histogram.{key}: numpy.histogram {}, photonqa {}",
+                want[key], got[key]
+            )
+        });
+    }
+    let (want_density, got_density) = (floats(want, "density"), floats(got, "density"));
+    let close = |a: f64, b: f64| (a - b).abs() <= MOMENT_TOL * a.abs().max(b.abs());
+    let density_ok = want_density.len() == got_density.len()
+        && want_density
+            .iter()
+            .zip(&got_density)
+            .all(|(a, b)| close(*a, *b));
+    fails.check(density_ok, || {
+        format!("{name}: error_histogram.density differs")
+    });
+    for key in ["mean", "std", "skewness", "kurtosis"] {
+        let ok = match (&want[key], &got[key]) {
+            (Value::Null, Value::Null) => true,
+            (w, g) if !w.is_null() && !g.is_null() => {
+                let (w, g) = (number(w), number(g));
+                // The mean of signed errors cancels: scale its tolerance by the error spread.
+                let scale = if key == "mean" {
+                    number(&want["std"])
+                } else {
+                    1.0
+                };
+                (w - g).abs() <= MOMENT_TOL * w.abs().max(g.abs()).max(scale)
+            }
+            _ => false,
+        };
+        fails.check(ok, || {
+            format!(
+                "{name}: error_histogram.{key}: numpy/scipy {}, photonqa {}",
+                want[key], got[key]
+            )
+        });
+    }
+}
+
+/// The lag-1 autocorrelation per axis against numpy.corrcoef (null where undefined).
+fn check_autocorrelation(name: &str, got: &Value, want: &Value, fails: &mut Failures) {
+    let (want, got) = (
+        &want["error_autocorrelation"],
+        &got["error_autocorrelation"],
+    );
+    let axes = want
+        .as_object()
+        .expect("error_autocorrelation is an object");
+    fails.check(got.as_object().map(|o| o.len()) == Some(axes.len()), || {
+        format!("{name}: error_autocorrelation has axes {got}, numpy {want}")
+    });
+    for (axis, w) in axes {
+        let ok = match (w, &got[axis]) {
+            (Value::Null, Value::Null) => true,
+            (w, g) if !w.is_null() && !g.is_null() => {
+                (number(w) - number(g)).abs() <= AUTOCORRELATION_TOL
+            }
+            _ => false,
+        };
+        fails.check(ok, || {
+            format!(
+                "{name}: error_autocorrelation.{axis}: numpy {w}, photonqa {}",
+                got[axis]
+            )
+        });
+    }
+}
+
+/// Relative tolerance on the KS p-value against SciPy's `kstwo` at the fixtures' sizes
+/// (effective n 21 to 1800), where Stephens' asymptotic formula is least accurate: largest
+/// deviation seen 7 % at n_e = 50; below 1e-10 the p-values are compared absolutely.
+const KS_SMALL_N_TOL: f64 = 0.1;
+
+/// The KS statistic: exact (bit-identical) for integer inputs; for floats SciPy's exact value
+/// must lie within photonqa's `[statistic, statistic_upper_bound]`.
+fn check_ks_test(name: &str, got: &Value, want: &Value, dtype: &Value, fails: &mut Failures) {
+    let (want, got) = (&want["ks_test"], &got["ks_test"]);
+    let d = float(want, "statistic");
+    let (low, high) = (
+        number(&got["statistic"]),
+        number(&got["statistic_upper_bound"]),
+    );
+    let integer = !dtype.as_str().unwrap_or_default().starts_with("float");
+    if integer {
+        fails.check(got["exact"] == true && low == d && high == d, || {
+            format!("{name}: ks_test on integers must be exact: scipy D = {d}, photonqa {got}")
+        });
+    } else {
+        fails.check(low <= d && d <= high, || {
+            format!("{name}: ks_test: scipy D = {d} outside photonqa's bounds [{low}, {high}]")
+        });
+    }
+    let n_e = float(want, "effective_n");
+    fails.check(number(&got["effective_n"]) == n_e, || {
+        format!(
+            "{name}: ks_test.effective_n: {n_e} expected, photonqa {}",
+            got["effective_n"]
+        )
+    });
+    let (p, p_want) = (number(&got["p_value"]), float(want, "p_value"));
+    // photonqa's p-value belongs to its lower-bound D: compare only where D is exact.
+    if low == d {
+        let ok = (p - p_want).abs() <= KS_SMALL_N_TOL * p_want + 1e-10;
+        fails.check(ok, || {
+            format!("{name}: ks_test.p_value: scipy {p_want}, photonqa {p}")
+        });
+    }
+}
+
+/// Relative tolerance of the KS p-value at the sizes of real volumes (n_e from 2e4 to 5e8):
+/// Stephens' formula against SciPy's exact `kstwo.sf`; largest deviation seen 0.9 % (n_e = 2e4,
+/// p = 7e-6), 0.03 % at n_e = 5e8.
+const KS_TOL: f64 = 0.01;
+
+#[test]
+fn ks_p_value_matches_scipy_kstwo_at_volume_sizes() {
+    let exp = expected();
+    let mut fails = Failures::default();
+    for row in list(&exp, "ks_p_value") {
+        let (d, n_e, want) = (
+            float(row, "d"),
+            float(row, "effective_n"),
+            float(row, "p_value"),
+        );
+        let got = photonqa::metrics::ks::p_value(d, n_e);
+        fails.check((got / want - 1.0).abs() <= KS_TOL, || {
+            format!("D = {d}, n_e = {n_e}: scipy kstwo.sf {want}, photonqa {got}")
+        });
+    }
+    fails.finish("KS p-value vs scipy.stats.kstwo");
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use serde_json::Value;
 
 use crate::data::SourceSpec;
+use crate::metrics::registry::{self as metric_registry, column_value};
 use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry;
 use crate::report;
@@ -123,10 +124,7 @@ fn execute(command: Command) -> Result<(), String> {
                 threads,
             };
             let summary = runner::run(&scenario, &options)?;
-            out!(
-                "{}",
-                report::text_table(&summary.rows, &scenario.distortion)
-            );
+            out!("{}", report::text_table(&summary.rows, &summary.columns));
             out!(
                 "\n{} working points measured, {} already in {} (resumed); results in {}",
                 summary.measured,
@@ -190,13 +188,34 @@ fn execute(command: Command) -> Result<(), String> {
             if json {
                 out!("{}", Value::Object(object));
             } else {
-                for (name, value) in &object {
-                    let text = match metric_value(value) {
-                        Some(_) if value.is_u64() => value.to_string(),
-                        Some(v) => report::format_metric(v),
-                        None => value.to_string(),
+                // The scalar columns; the curves and histograms are in --json.
+                let names = metric_registry::names();
+                let mut columns = metric_registry::columns(&names, a.shape().len());
+                columns.extend(["data_range", "max_rel_floor", "count"].map(String::from));
+                let mut told: Vec<String> = Vec::new();
+                for column in columns {
+                    let name = column.split('.').next().unwrap_or_default().to_string();
+                    let skipped = [name.to_string(), format!("{name}_detail")]
+                        .iter()
+                        .find_map(|key| object.get(key)?.get("skipped")?.as_str());
+                    let text = match (skipped, column_value(&object, &column)) {
+                        (Some(_), _) if told.contains(&name) => continue,
+                        (Some(reason), _) => {
+                            told.push(name.clone());
+                            (name, format!("skipped: {reason}"))
+                        }
+                        (None, Some(value)) => (
+                            column.clone(),
+                            match metric_value(value) {
+                                Some(_) if value.is_u64() => value.to_string(),
+                                Some(v) => report::format_metric(v),
+                                None if value.is_null() => "undefined".into(),
+                                None => value.to_string(),
+                            },
+                        ),
+                        (None, None) => (column.clone(), "-".into()),
                     };
-                    out!("{name:<14} {text}");
+                    out!("{:<38} {}", text.0, text.1);
                 }
             }
             Ok(())

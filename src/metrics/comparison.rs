@@ -7,22 +7,95 @@ use std::ops::Range;
 use serde_json::{Map, Value, json};
 
 use super::distortion::PointSums;
+use super::error_stats::{Autocorrelation, ErrorHistogram, ErrorMoments, errors};
+use super::ks::{ValueBins, ValueCounts};
 use super::registry;
-use super::ssim::{SsimSums, SsimWindow, ssim_rows};
-use crate::data::NdArray;
+use super::spectral::RingSums;
+use super::ssim::{self, SsimSums, SsimWindow, ssim_rows};
+use crate::data::{DType, NdArray};
 use crate::runner::results::metric_json;
 
-/// The settings of a comparison.
+/// The settings of a comparison: which metrics, over what.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompareSpec {
     /// Shape of the whole array.
     pub shape: Vec<usize>,
-    /// Data range `R` of PSNR, NRMSE and SSIM.
+    /// Data range `R` of PSNR, NRMSE, SSIM and the error histogram.
     pub data_range: f64,
     /// Floor of the denominator of the relative error.
     pub max_rel_floor: f64,
     /// SSIM window, when SSIM is computed.
     pub ssim: Option<SsimWindow>,
+    /// Whether the error histogram and moments are computed.
+    pub error_histogram: bool,
+    /// Whether the lag-1 autocorrelation of the error is computed.
+    pub autocorrelation: bool,
+    /// Bins of the value histograms of the KS test, when it is computed.
+    pub ks: Option<ValueBins>,
+    /// Whether the ring sums of the FRC and the power spectrum are computed.
+    pub spectral: bool,
+}
+
+/// What the selected metrics need to know about the data.
+#[derive(Debug, Clone, Copy)]
+pub struct DataFacts<'a> {
+    /// Shape of the whole array.
+    pub shape: &'a [usize],
+    /// Smallest and largest value of the original.
+    pub range: (f64, f64),
+    /// Data range `R` (given, or max - min of the original).
+    pub data_range: f64,
+    /// Dtypes of the original and the decoded array.
+    pub dtypes: (DType, DType),
+}
+
+/// Why `metric` cannot be computed on an array of shape `shape` with data range `data_range`
+/// (when known) and SSIM window `ssim_window`, or `None`.
+pub fn unmet(
+    metric: &str,
+    shape: &[usize],
+    data_range: Option<f64>,
+    ssim_window: SsimWindow,
+) -> Option<String> {
+    let zero_range = data_range.is_some_and(|r| r <= 0.0);
+    match metric {
+        "ssim" => ssim::check_shape(shape, ssim_window)
+            .err()
+            .or_else(|| zero_range.then(|| "the data range is 0 (a constant original)".into())),
+        "error_histogram" => zero_range.then(|| "the data range is 0 (a constant original)".into()),
+        "frc" | "power_spectrum" => {
+            let plane = &shape[shape.len() - 2..];
+            plane.iter().any(|&n| n < 2).then(|| {
+                format!("needs planes of at least 2x2 in the last two axes, not {plane:?}")
+            })
+        }
+        _ => None,
+    }
+}
+
+impl CompareSpec {
+    /// The spec computing `names` (registry names the data meets, see [`unmet`]).
+    pub fn new(
+        names: &[&str],
+        facts: DataFacts,
+        max_rel_floor: f64,
+        ssim_window: SsimWindow,
+    ) -> CompareSpec {
+        let has = |name: &str| names.contains(&name);
+        CompareSpec {
+            shape: facts.shape.to_vec(),
+            data_range: facts.data_range,
+            max_rel_floor,
+            ssim: has("ssim").then_some(ssim_window),
+            error_histogram: has("error_histogram"),
+            autocorrelation: has("error_autocorrelation"),
+            ks: has("ks_test").then(|| {
+                let (lo, hi) = facts.range;
+                ValueBins::new(lo, hi, facts.dtypes.0, facts.dtypes.1)
+            }),
+            spectral: has("frc") || has("power_spectrum"),
+        }
+    }
 }
 
 /// Partial results over consecutive rows; merge partials in row order.
@@ -32,25 +105,134 @@ pub struct Partial {
     pub point: PointSums,
     /// SSIM sums over the rows of the SSIM interior among them (`None`: none, or no SSIM).
     pub ssim: Option<SsimSums>,
+    /// Moments of the error.
+    pub moments: Option<ErrorMoments>,
+    /// Lag-1 pairs of the error along each axis.
+    pub autocorrelation: Option<Autocorrelation>,
+    /// Ring sums of the FRC and power spectrum.
+    pub spectral: Option<Spectral>,
+    /// Histogram counts: exact integers, so they may be merged in any order and early (the
+    /// runner folds them per group of chunks to bound memory).
+    pub counts: Counts,
+}
+
+/// The exact-count parts of a partial.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    /// Error histogram.
+    pub errors: Option<ErrorHistogram>,
+    /// Value histograms of the KS test.
+    pub values: Option<ValueCounts>,
+}
+
+impl Counts {
+    /// Adds the counts of another part.
+    pub fn merge(&mut self, other: &Counts) -> Result<(), String> {
+        merge_option(&mut self.errors, &other.errors, |a, b| {
+            a.merge(b);
+            Ok(())
+        })?;
+        merge_option(&mut self.values, &other.values, ValueCounts::merge)
+    }
+}
+
+/// The spectral part of a partial.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spectral {
+    /// Rank 3: ring sums of the planes along axis 0.
+    Rings(RingSums),
+    /// Rank 2: the rows of the single plane, gathered until it is whole (the 2-D transform
+    /// needs every row; an image is small next to the volumes that are streamed).
+    Rows {
+        /// Rows of the original.
+        original: Vec<NdArray>,
+        /// Rows of the decoded array.
+        decoded: Vec<NdArray>,
+    },
+}
+
+impl Spectral {
+    fn merge(&mut self, next: &Spectral) -> Result<(), String> {
+        match (self, next) {
+            (Spectral::Rings(a), Spectral::Rings(b)) => a.merge(b),
+            (
+                Spectral::Rows { original, decoded },
+                Spectral::Rows {
+                    original: more_original,
+                    decoded: more_decoded,
+                },
+            ) => {
+                original.extend(more_original.iter().cloned());
+                decoded.extend(more_decoded.iter().cloned());
+                Ok(())
+            }
+            _ => Err("cannot merge spectral partials of different ranks".into()),
+        }
+    }
+
+    /// The ring sums over everything merged.
+    fn rings(&self) -> Result<Cow<'_, RingSums>, String> {
+        match self {
+            Spectral::Rings(sums) => Ok(Cow::Borrowed(sums)),
+            Spectral::Rows { original, decoded } => {
+                let (x, y) = (
+                    NdArray::concatenate(original)?,
+                    NdArray::concatenate(decoded)?,
+                );
+                let mut sums = RingSums::new([x.shape()[0], x.shape()[1]]);
+                sums.add_planes(&x, &y)?;
+                Ok(Cow::Owned(sums))
+            }
+        }
+    }
+}
+
+/// `mine += theirs` where either may be absent.
+fn merge_option<T: Clone>(
+    mine: &mut Option<T>,
+    theirs: &Option<T>,
+    merge: impl Fn(&mut T, &T) -> Result<(), String>,
+) -> Result<(), String> {
+    match (mine.as_mut(), theirs) {
+        (Some(a), Some(b)) => merge(a, b),
+        (None, Some(b)) => {
+            *mine = Some(b.clone());
+            Ok(())
+        }
+        (_, None) => Ok(()),
+    }
 }
 
 impl Partial {
     /// Adds the partial of the rows that follow.
     pub fn merge(&mut self, next: &Partial) -> Result<(), String> {
         self.point.merge(&next.point);
-        match (&mut self.ssim, &next.ssim) {
-            (Some(sums), Some(more)) => sums.merge(more)?,
-            (None, Some(more)) => self.ssim = Some(more.clone()),
-            (_, None) => {}
-        }
-        Ok(())
+        merge_option(&mut self.ssim, &next.ssim, SsimSums::merge)?;
+        merge_option(&mut self.moments, &next.moments, |a, b| {
+            a.merge(b);
+            Ok(())
+        })?;
+        merge_option(&mut self.autocorrelation, &next.autocorrelation, |a, b| {
+            a.merge(b);
+            Ok(())
+        })?;
+        merge_option(&mut self.spectral, &next.spectral, Spectral::merge)?;
+        self.counts.merge(&next.counts)
+    }
+
+    /// Moves the counts of `other` into this partial's.
+    pub fn absorb_counts(&mut self, other: &mut Partial) -> Result<(), String> {
+        self.counts.merge(&std::mem::take(&mut other.counts))
     }
 }
 
 impl CompareSpec {
-    /// Rows beyond a range that its partial needs on each side (the SSIM window radius).
+    /// Rows beyond a range that its partial needs on each side: the SSIM window radius, one
+    /// row before it for the autocorrelation along axis 0.
     pub fn halo(&self) -> usize {
-        self.ssim.map_or(0, SsimWindow::radius)
+        self.ssim
+            .map_or(0, SsimWindow::radius)
+            .max(usize::from(self.autocorrelation))
     }
 
     /// The partial of rows `core` (global indices along axis 0), from slabs of the original
@@ -75,63 +257,128 @@ impl CompareSpec {
             }
         };
         let (x, y) = rows_of(&core);
-        let point = PointSums::of(&x, &y, self.max_rel_floor)?;
-        let ssim = match self.ssim {
-            None => None,
-            Some(window) => {
-                let r = window.radius();
-                let interior = core.start.max(r)..core.end.min(self.shape[0].saturating_sub(r));
-                if interior.is_empty() {
-                    None
-                } else {
-                    let (x, y) = rows_of(&(interior.start - r..interior.end + r));
-                    Some(ssim_rows(
-                        &x,
-                        &y,
-                        interior,
-                        &self.shape,
-                        window,
-                        self.data_range,
-                    )?)
-                }
-            }
+        let mut partial = Partial {
+            point: PointSums::of(&x, &y, self.max_rel_floor)?,
+            ..Partial::default()
         };
-        Ok(Partial { point, ssim })
+        if let Some(window) = self.ssim {
+            let r = window.radius();
+            let interior = core.start.max(r)..core.end.min(self.shape[0].saturating_sub(r));
+            if !interior.is_empty() {
+                let (x, y) = rows_of(&(interior.start - r..interior.end + r));
+                partial.ssim = Some(ssim_rows(
+                    &x,
+                    &y,
+                    interior,
+                    &self.shape,
+                    window,
+                    self.data_range,
+                )?);
+            }
+        }
+        if self.error_histogram || self.autocorrelation {
+            // The autocorrelation along axis 0 pairs the row before the core with its first.
+            let from = if self.autocorrelation {
+                core.start.saturating_sub(1)
+            } else {
+                core.start
+            };
+            let (xe, ye) = rows_of(&(from..core.end));
+            let e = errors(&xe, &ye)?;
+            let own = &e[(core.start - from) * xe.shape()[1..].iter().product::<usize>()..];
+            if self.error_histogram {
+                partial.moments = Some(ErrorMoments::of(own));
+                let mut histogram = ErrorHistogram::default();
+                histogram.add(own, self.data_range);
+                partial.counts.errors = Some(histogram);
+            }
+            if self.autocorrelation {
+                partial.autocorrelation =
+                    Some(Autocorrelation::of(&e, xe.shape(), from < core.start));
+            }
+        }
+        if let Some(bins) = self.ks {
+            let mut counts = ValueCounts::new(bins);
+            counts.add(&x, &y);
+            partial.counts.values = Some(counts);
+        }
+        if self.spectral {
+            partial.spectral = Some(if self.shape.len() == 3 {
+                let mut sums = RingSums::new([self.shape[1], self.shape[2]]);
+                sums.add_planes(&x, &y)?;
+                Spectral::Rings(sums)
+            } else {
+                Spectral::Rows {
+                    original: vec![x.into_owned()],
+                    decoded: vec![y.into_owned()],
+                }
+            });
+        }
+        Ok(partial)
     }
 
     /// The values of the metrics `names` (registry names) from the merged partial, as JSON.
     /// SSIM adds `ssim_detail`: window, minimum of the SSIM map, and for 3D the mean of each
     /// interior slice along axis 0 with the worst one.
-    pub fn finish(&self, total: &Partial, names: &[&str]) -> Map<String, Value> {
+    pub fn finish(&self, total: &Partial, names: &[&str]) -> Result<Map<String, Value>, String> {
         let mut values = Map::new();
+        let rings = total.spectral.as_ref().map(Spectral::rings).transpose()?;
         for name in names {
             if let Some(def) = registry::find(name) {
                 values.insert(
                     (*name).to_string(),
                     metric_json((def.compute)(&total.point, self.data_range)),
                 );
+                continue;
             }
+            let value = match *name {
+                "ssim" => match (self.ssim, &total.ssim) {
+                    (Some(window), Some(sums)) => {
+                        values.insert("ssim".into(), metric_json(sums.mean()));
+                        self.ssim_detail(window, sums)
+                    }
+                    _ => continue,
+                },
+                "error_histogram" => match (&total.counts.errors, &total.moments) {
+                    (Some(histogram), Some(moments)) => histogram.json(moments, self.data_range),
+                    _ => continue,
+                },
+                "error_autocorrelation" => match &total.autocorrelation {
+                    Some(auto) => auto.json(),
+                    None => continue,
+                },
+                "ks_test" => match &total.counts.values {
+                    Some(counts) => counts.json(),
+                    None => continue,
+                },
+                "frc" | "power_spectrum" => match &rings {
+                    Some(rings) if *name == "frc" => rings.frc(),
+                    Some(rings) => rings.power_spectrum(),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let key = if *name == "ssim" { "ssim_detail" } else { name };
+            values.insert(key.to_string(), value);
         }
-        if let (Some(window), Some(sums)) = (self.ssim, &total.ssim)
-            && names.contains(&"ssim")
-        {
-            values.insert("ssim".into(), metric_json(sums.mean()));
-            let mut detail = json!({
-                "window": window.name(),
-                "min": metric_json(sums.min),
-            });
-            if self.shape.len() == 3 {
-                let per_slice = sums.per_slice();
-                let worst = (0..per_slice.len())
-                    .min_by(|&a, &b| per_slice[a].total_cmp(&per_slice[b]))
-                    .expect("a non-empty interior");
-                detail["worst_slice"] = json!(sums.first_row + worst);
-                detail["worst_slice_ssim"] = metric_json(per_slice[worst]);
-                detail["first_slice"] = json!(sums.first_row);
-                detail["per_slice"] = per_slice.into_iter().map(metric_json).collect();
-            }
-            values.insert("ssim_detail".into(), detail);
+        Ok(values)
+    }
+
+    fn ssim_detail(&self, window: SsimWindow, sums: &SsimSums) -> Value {
+        let mut detail = json!({
+            "window": window.name(),
+            "min": metric_json(sums.min),
+        });
+        if self.shape.len() == 3 {
+            let per_slice = sums.per_slice();
+            let worst = (0..per_slice.len())
+                .min_by(|&a, &b| per_slice[a].total_cmp(&per_slice[b]))
+                .expect("a non-empty interior");
+            detail["worst_slice"] = json!(sums.first_row + worst);
+            detail["worst_slice_ssim"] = metric_json(per_slice[worst]);
+            detail["first_slice"] = json!(sums.first_row);
+            detail["per_slice"] = per_slice.into_iter().map(metric_json).collect();
         }
-        values
+        detail
     }
 }

@@ -14,15 +14,13 @@
 //! - `pearson = cov(x, y) / (sd(x) sd(y))` (SciPy `pearsonr`); undefined when `x` or `y` is
 //!   constant, then reported as 1 when `y = x` everywhere and 0 otherwise (never NaN).
 //!
-//! Sums within a chunk are compensated (Neumaier). Means, variances and the covariance are kept
-//! as co-moments: two passes within a chunk, then
-//! Chan et al.'s pairwise update across chunks (T. F. Chan, G. H. Golub, R. J. LeVeque,
-//! "Algorithms for computing the sample variance", Am. Stat. 37 (1983) 242-247,
-//! doi:10.1080/00031305.1983.10483115), which stays accurate where raw sums of squares cancel.
+//! Sums within a chunk are compensated; means, variances and the covariance are co-moments
+//! merged pairwise (see [`super::sums`]).
 //! Partials are merged in chunk order, so a run is deterministic whatever the thread count.
 
 use serde::{Deserialize, Serialize};
 
+use super::sums::{CoMoments, Neumaier};
 use crate::data::{Element, NdArray, c_order, typed_like};
 use crate::with_array;
 
@@ -39,16 +37,8 @@ pub struct PointSums {
     pub max_abs: f64,
     /// Largest relative error `|e| / max(|x|, floor)`.
     pub max_rel: f64,
-    /// Mean of the original.
-    pub mean_x: f64,
-    /// Mean of the decoded values.
-    pub mean_y: f64,
-    /// Sum of squared deviations of the original from its mean.
-    pub m2_x: f64,
-    /// Sum of squared deviations of the decoded values from their mean.
-    pub m2_y: f64,
-    /// Sum of products of the deviations (co-moment).
-    pub c_xy: f64,
+    /// Co-moments of original (`x`) and decoded (`y`) values.
+    pub moments: CoMoments,
 }
 
 impl PointSums {
@@ -74,31 +64,22 @@ impl PointSums {
             let (x, y) = (c_order(x), c_order(y));
             let n = x.len() as f64;
             let mut sums = PointSums { count: x.len() as u64, ..PointSums::default() };
-            let (mut sum, mut sum_sq, mut sx, mut sy) = Default::default();
+            let (mut sum, mut sum_sq, mut sx, mut sy) =
+                (Neumaier::default(), Neumaier::default(), Neumaier::default(), Neumaier::default());
             for (a, b) in x.iter().zip(y.iter()) {
                 let (a, b) = (a.to_f64(), b.to_f64());
                 let e = b - a;
-                Neumaier::add(&mut sum, e);
-                Neumaier::add(&mut sum_sq, e * e);
+                sum.add(e);
+                sum_sq.add(e * e);
                 sums.max_abs = sums.max_abs.max(e.abs());
                 sums.max_rel = sums.max_rel.max(relative(e, a, floor));
-                Neumaier::add(&mut sx, a);
-                Neumaier::add(&mut sy, b);
+                sx.add(a);
+                sy.add(b);
             }
-            sums.sum = Neumaier::total(sum);
-            sums.sum_sq = Neumaier::total(sum_sq);
-            sums.mean_x = Neumaier::total(sx) / n;
-            sums.mean_y = Neumaier::total(sy) / n;
-            let (mut m2_x, mut m2_y, mut c_xy) = Default::default();
-            for (a, b) in x.iter().zip(y.iter()) {
-                let (dx, dy) = (a.to_f64() - sums.mean_x, b.to_f64() - sums.mean_y);
-                Neumaier::add(&mut m2_x, dx * dx);
-                Neumaier::add(&mut m2_y, dy * dy);
-                Neumaier::add(&mut c_xy, dx * dy);
-            }
-            sums.m2_x = Neumaier::total(m2_x);
-            sums.m2_y = Neumaier::total(m2_y);
-            sums.c_xy = Neumaier::total(c_xy);
+            sums.sum = sum.total();
+            sums.sum_sq = sum_sq.total();
+            let pairs = x.iter().zip(y.iter()).map(|(a, b)| (a.to_f64(), b.to_f64()));
+            sums.moments = CoMoments::around(sums.count, sx.total() / n, sy.total() / n, pairs);
             sums
         }))
     }
@@ -112,15 +93,7 @@ impl PointSums {
             *self = *other;
             return;
         }
-        let (na, nb) = (self.count as f64, other.count as f64);
-        let n = na + nb;
-        let (dx, dy) = (other.mean_x - self.mean_x, other.mean_y - self.mean_y);
-        let weight = na * nb / n;
-        self.m2_x += other.m2_x + dx * dx * weight;
-        self.m2_y += other.m2_y + dy * dy * weight;
-        self.c_xy += other.c_xy + dx * dy * weight;
-        self.mean_x += dx * nb / n;
-        self.mean_y += dy * nb / n;
+        self.moments.merge(&other.moments);
         self.count += other.count;
         self.sum_sq += other.sum_sq;
         self.sum += other.sum;
@@ -131,32 +104,6 @@ impl PointSums {
     /// Mean squared error.
     pub fn mse(&self) -> f64 {
         self.sum_sq / self.count as f64
-    }
-}
-
-/// Compensated summation (Neumaier's variant of Kahan's): the rounding error of each addition
-/// is carried in a second term, so a chunk's sum is exact to a few ulp whatever its length and
-/// partials merge to the same digits whatever the chunking. A. Neumaier, "Rundungsfehleranalyse
-/// einiger Verfahren zur Summation endlicher Summen", ZAMM 54 (1974) 39-51,
-/// doi:10.1002/zamm.19740540106.
-struct Neumaier;
-
-impl Neumaier {
-    /// Adds `v` to the running `(sum, compensation)`.
-    fn add(acc: &mut (f64, f64), v: f64) {
-        let (sum, comp) = acc;
-        let t = *sum + v;
-        *comp += if sum.abs() >= v.abs() {
-            (*sum - t) + v
-        } else {
-            (v - t) + *sum
-        };
-        *sum = t;
-    }
-
-    /// The compensated total.
-    fn total(acc: (f64, f64)) -> f64 {
-        acc.0 + acc.1
     }
 }
 
@@ -225,7 +172,7 @@ pub const SNR: MetricDef = MetricDef {
         if mse == 0.0 {
             f64::INFINITY
         } else {
-            10.0 * (s.m2_x / s.count as f64 / mse).log10()
+            10.0 * (s.moments.m2_x / s.count as f64 / mse).log10()
         }
     },
 };
@@ -238,10 +185,8 @@ pub const PEARSON: MetricDef = MetricDef {
         if s.sum_sq == 0.0 {
             // Identical arrays: exactly 1, also where rounding would give 1 - 1 ulp.
             1.0
-        } else if s.m2_x > 0.0 && s.m2_y > 0.0 {
-            (s.c_xy / (s.m2_x.sqrt() * s.m2_y.sqrt())).clamp(-1.0, 1.0)
         } else {
-            0.0
+            s.moments.correlation().unwrap_or(0.0)
         }
     },
 };
@@ -343,10 +288,10 @@ mod tests {
         assert_eq!(parts.max_rel, whole.max_rel);
         for (a, b) in [
             (parts.sum_sq, whole.sum_sq),
-            (parts.mean_x, whole.mean_x),
-            (parts.m2_x, whole.m2_x),
-            (parts.m2_y, whole.m2_y),
-            (parts.c_xy, whole.c_xy),
+            (parts.moments.mean_x, whole.moments.mean_x),
+            (parts.moments.m2_x, whole.moments.m2_x),
+            (parts.moments.m2_y, whole.moments.m2_y),
+            (parts.moments.c_xy, whole.moments.c_xy),
         ] {
             assert!((a / b - 1.0).abs() < 1e-12, "{a} vs {b}");
         }

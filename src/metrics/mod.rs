@@ -3,8 +3,12 @@
 
 pub mod comparison;
 pub mod distortion;
+pub mod error_stats;
 pub mod histogram;
+pub mod ks;
 pub mod registry;
+pub mod spectral;
 pub mod ssim;
+pub mod sums;
 
 pub use distortion::PointSums;

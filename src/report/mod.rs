@@ -1,14 +1,15 @@
 //! Presenting results: the text table printed after a run.
 
+use crate::metrics::registry::column_value;
 use crate::runner::results::{PointResult, Status, metric_value, plain, swept_params};
 
 /// One aligned text row per working point: id, swept parameters, rate, selected metrics.
-pub fn text_table(rows: &[PointResult], metrics: &[&str]) -> String {
+pub fn text_table(rows: &[PointResult], columns: &[String]) -> String {
     let params = swept_params(rows);
     let mut header: Vec<String> = vec!["point".into()];
     header.extend(params.iter().map(|p| p.to_string()));
     header.extend(["ratio", "bits/value"].map(String::from));
-    header.extend(metrics.iter().map(|m| m.to_string()));
+    header.extend(columns.iter().cloned());
     header.push("status".into());
     let mut table = vec![header];
     for row in rows {
@@ -25,9 +26,8 @@ pub fn text_table(rows: &[PointResult], metrics: &[&str]) -> String {
             ]),
             None => cells.extend(["-".to_string(), "-".to_string()]),
         }
-        cells.extend(metrics.iter().map(|m| {
-            row.distortion
-                .get(*m)
+        cells.extend(columns.iter().map(|c| {
+            column_value(&row.distortion, c)
                 .and_then(metric_value)
                 .map_or("-".into(), format_metric)
         }));

@@ -6,9 +6,9 @@ use serde_json::{Map, Value, json};
 use super::passes::min_max;
 use super::{DEFAULT_REL_FLOOR, Plan};
 use crate::data::{NdArray, VolumeSource};
-use crate::metrics::comparison::{CompareSpec, Partial};
+use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, unmet};
 use crate::metrics::registry as metric_registry;
-use crate::metrics::ssim::{self, SsimWindow};
+use crate::metrics::ssim::SsimWindow;
 
 /// Every distortion metric between two arrays.
 #[derive(Debug, Clone)]
@@ -46,54 +46,91 @@ pub fn compare(
     let read = |source: &dyn VolumeSource, rows: std::ops::Range<usize>| {
         source.read_slab(rows).map_err(|e| e.to_string())
     };
-    // The data range is needed before the metrics (PSNR, the relative-error floor, SSIM's
-    // constants): a first pass over the original only when it is not given.
-    let data_range = match data_range {
-        Some(range) => range,
-        None => {
-            let ranges: Vec<(f64, f64)> = plan
-                .chunks
-                .par_iter()
-                .map(|rows| finite_range(&read(original, rows.clone())?, original.label()))
-                .collect::<Result<_, String>>()?;
-            let lo = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
-            let hi = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
-            hi - lo
-        }
-    };
-    let shape = original.shape().to_vec();
-    // SSIM is skipped (and says why) where an axis is shorter than its window.
-    let ssim_skipped = ssim::check_shape(&shape, ssim_window).err().or_else(|| {
-        (data_range <= 0.0)
-            .then(|| "the data range is 0 (a constant original): pass --data-range".to_string())
-    });
-    let spec = CompareSpec {
-        shape,
-        data_range,
-        max_rel_floor: max_rel_floor.unwrap_or(DEFAULT_REL_FLOOR * data_range),
-        ssim: ssim_skipped.is_none().then_some(ssim_window),
-    };
-    let rows = original.shape()[0];
-    let halo = spec.halo();
-    let parts: Vec<Partial> = plan
+    // The range of the original is needed before the metrics (PSNR, the relative-error floor,
+    // SSIM's constants, the bins of the histograms): a first pass over the original only.
+    let ranges: Vec<(f64, f64)> = plan
         .chunks
         .par_iter()
-        .map(|core| {
-            let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
-            let (a, b) = (read(original, held.clone())?, read(decoded, held.clone())?);
-            finite_range(&a, original.label())?;
-            finite_range(&b, decoded.label())?;
-            spec.partial(&a, &b, held, core.clone())
-        })
+        .map(|rows| finite_range(&read(original, rows.clone())?, original.label()))
         .collect::<Result<_, String>>()?;
+    let lo = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+    let hi = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+    let data_range = data_range.unwrap_or(hi - lo);
+    let shape = original.shape().to_vec();
+    // A metric the data cannot give is reported as skipped, with the reason.
+    let names = metric_registry::names();
+    let mut skipped = Map::new();
+    let computed: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(
+            |name| match unmet(name, &shape, Some(data_range), ssim_window) {
+                Some(reason) if reason.contains("data range is 0") => {
+                    skipped.insert(
+                        name.to_string(),
+                        json!(format!("{reason}: pass --data-range")),
+                    );
+                    false
+                }
+                Some(reason) => {
+                    skipped.insert(name.to_string(), json!(reason));
+                    false
+                }
+                None => true,
+            },
+        )
+        .collect();
+    let facts = DataFacts {
+        shape: &shape,
+        range: (lo, hi),
+        data_range,
+        dtypes: (original.dtype(), decoded.dtype()),
+    };
+    let max_rel_floor = max_rel_floor.unwrap_or(DEFAULT_REL_FLOOR * data_range);
+    let spec = CompareSpec::new(&computed, facts, max_rel_floor, ssim_window);
+    let rows = original.shape()[0];
+    let halo = spec.halo();
+    // Chunks in waves, merged in chunk order: the histograms of a partial are large, so only a
+    // wave's partials are held at once.
+    let wave = rayon::current_num_threads() * 4;
     let mut total = Partial::default();
-    for part in &parts {
-        total.merge(part)?;
+    for chunks in plan.chunks.chunks(wave) {
+        let parts: Vec<Partial> = chunks
+            .par_iter()
+            .map(|core| {
+                let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
+                let (a, b) = (read(original, held.clone())?, read(decoded, held.clone())?);
+                finite_range(&a, original.label())?;
+                finite_range(&b, decoded.label())?;
+                spec.partial(&a, &b, held, core.clone())
+            })
+            .collect::<Result<_, String>>()?;
+        for part in &parts {
+            total.merge(part)?;
+        }
     }
-    let mut metrics = spec.finish(&total, &metric_registry::names());
-    if let Some(reason) = ssim_skipped {
-        metrics.insert("ssim".into(), Value::Null);
-        metrics.insert("ssim_detail".into(), json!({ "skipped": reason }));
+    let mut finished = spec.finish(&total, &computed)?;
+    let mut metrics = Map::new();
+    for name in names {
+        match skipped.remove(name) {
+            Some(reason) if name == "ssim" => {
+                metrics.insert("ssim".into(), Value::Null);
+                metrics.insert("ssim_detail".into(), json!({ "skipped": reason }));
+            }
+            Some(reason) => {
+                metrics.insert(name.into(), json!({ "skipped": reason }));
+            }
+            None => {
+                for key in [name, "ssim_detail"]
+                    .iter()
+                    .take(1 + usize::from(name == "ssim"))
+                {
+                    if let Some(value) = finished.remove(*key) {
+                        metrics.insert(key.to_string(), value);
+                    }
+                }
+            }
+        }
     }
     Ok(Comparison {
         count: total.point.count,

@@ -19,8 +19,8 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::data::{NdArray, VolumeSource};
-use crate::metrics::comparison::{CompareSpec, Partial};
-use crate::metrics::ssim;
+use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, unmet};
+use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
 use crate::scenario::{Scenario, WorkingPoint};
 use passes::{FitCache, Passes};
@@ -121,9 +121,13 @@ pub fn build_chains(
     scenario: &Scenario,
     source: &dyn VolumeSource,
 ) -> Result<Vec<(WorkingPoint, Chain)>, String> {
-    if scenario.distortion.contains(&"ssim") {
-        ssim::check_shape(source.shape(), scenario.ssim_window)
-            .map_err(|e| format!("{}: metric ssim: {e}", scenario.path.display()))?;
+    for name in &scenario.distortion {
+        if let Some(reason) = unmet(name, source.shape(), None, scenario.ssim_window) {
+            return Err(format!(
+                "{}: metric {name}: {reason}",
+                scenario.path.display()
+            ));
+        }
     }
     scenario
         .working_points()
@@ -162,6 +166,8 @@ pub struct RunSummary {
     pub measured: usize,
     /// Points skipped because a resumed log already had them.
     pub skipped: usize,
+    /// The scalar metric columns of the table and `results.csv`.
+    pub columns: Vec<String>,
 }
 
 /// Runs a scenario: every working point not already in `OUT/results.jsonl`.
@@ -237,24 +243,32 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
     progress.set_message("points");
     progress.inc_length((fitted.len() * plan.chunks.len()) as u64);
     let data_range = scenario.data_range.unwrap_or(summary.max - summary.min);
-    if scenario.distortion.contains(&"ssim") && data_range <= 0.0 {
+    if let Some(name) = scenario
+        .distortion
+        .iter()
+        .find(|name| unmet(name, source.shape(), Some(data_range), scenario.ssim_window).is_some())
+    {
         return Err(format!(
-            "{}: metric ssim needs a data range > 0, but {} is constant; set metrics.data_range",
+            "{}: metric {name} needs a data range > 0, but {} is constant; set metrics.data_range",
             scenario.path.display(),
             source.label()
         ));
     }
-    let spec = CompareSpec {
-        shape: source.shape().to_vec(),
+    let facts = DataFacts {
+        shape: source.shape(),
+        range: (summary.min, summary.max),
         data_range,
-        max_rel_floor: scenario
-            .max_rel_floor
-            .unwrap_or(DEFAULT_REL_FLOOR * data_range),
-        ssim: scenario
-            .distortion
-            .contains(&"ssim")
-            .then_some(scenario.ssim_window),
+        dtypes: (source.dtype(), source.dtype()),
     };
+    let max_rel_floor = scenario
+        .max_rel_floor
+        .unwrap_or(DEFAULT_REL_FLOOR * data_range);
+    let spec = CompareSpec::new(
+        &scenario.distortion,
+        facts,
+        max_rel_floor,
+        scenario.ssim_window,
+    );
     let outcomes: Vec<Result<(), String>> = pool.install(|| {
         fitted
             .par_iter()
@@ -272,11 +286,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
     outcomes.into_iter().collect::<Result<(), String>>()?;
 
     let rows = log.rows();
-    results::write_csv(&options.out, &rows, &scenario.distortion)?;
+    let columns = metric_registry::columns(&scenario.distortion, source.shape().len());
+    results::write_csv(&options.out, &rows, &columns)?;
     Ok(RunSummary {
         rows,
         measured: fitted.len(),
         skipped,
+        columns,
     })
 }
 
@@ -371,7 +387,7 @@ fn measure_group(
     };
     // Round trips of consecutive chunks, oldest first, kept while a halo may reach them.
     let mut kept: VecDeque<(usize, Trip)> = VecDeque::new();
-    let mut out = Vec::with_capacity(group.len());
+    let mut out: Vec<Measured> = Vec::with_capacity(group.len());
     for k in group {
         let core = chunks[k].clone();
         let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
@@ -402,6 +418,11 @@ fn measure_group(
             )?
         };
         let own = &kept.iter().find(|(j, _)| *j == k).expect("kept above").1;
+        // Histogram counts are exact: fold them into the group's first partial right away.
+        let mut partial = partial;
+        if let Some(first) = out.first_mut() {
+            first.partial.absorb_counts(&mut partial)?;
+        }
         out.push(Measured {
             compressed_bytes: own.bytes,
             partial,
@@ -457,7 +478,14 @@ fn result_row(
                 encode_mb_s: mb / m.encode_seconds.max(1e-9),
                 decode_mb_s: mb / m.decode_seconds.max(1e-9),
             });
-            row.distortion = spec.finish(&m.partial, &scenario.distortion);
+            match spec.finish(&m.partial, &scenario.distortion) {
+                Ok(values) => row.distortion = values,
+                Err(e) => {
+                    row.status = Status::Error;
+                    row.error = Some(e);
+                    row.rate = None;
+                }
+            }
         }
         Err(e) => {
             row.status = Status::Error;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::provenance::Provenance;
+use crate::metrics::registry::column_value;
 
 /// Rate of a working point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,7 +213,7 @@ impl ResultsLog {
 }
 
 /// Writes `OUT/results.csv` atomically (temporary file, then rename).
-pub fn write_csv(out: &Path, rows: &[PointResult], metrics: &[&str]) -> Result<(), String> {
+pub fn write_csv(out: &Path, rows: &[PointResult], columns: &[String]) -> Result<(), String> {
     let path = out.join("results.csv");
     let tmp = out.join(".results.csv.tmp");
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
@@ -231,7 +232,7 @@ pub fn write_csv(out: &Path, rows: &[PointResult], metrics: &[&str]) -> Result<(
         ]
         .map(String::from),
     );
-    header.extend(metrics.iter().map(|m| m.to_string()));
+    header.extend(columns.iter().cloned());
     header.push("error".into());
     writer.write_record(&header).map_err(|e| err(&e))?;
     for row in rows {
@@ -256,11 +257,11 @@ pub fn write_csv(out: &Path, rows: &[PointResult], metrics: &[&str]) -> Result<(
             ]),
             None => record.extend(std::iter::repeat_n(String::new(), 6)),
         }
-        record.extend(
-            metrics
-                .iter()
-                .map(|m| row.distortion.get(*m).map(plain).unwrap_or_default()),
-        );
+        record.extend(columns.iter().map(|c| {
+            column_value(&row.distortion, c)
+                .map(plain)
+                .unwrap_or_default()
+        }));
         record.push(row.error.clone().unwrap_or_default());
         writer.write_record(&record).map_err(|e| err(&e))?;
     }

@@ -35,7 +35,7 @@ import skimage
 import zstandard
 from numcodecs import BitRound
 from skimage.filters import threshold_otsu
-from scipy.stats import ConstantInputWarning, pearsonr
+from scipy.stats import ConstantInputWarning, kurtosis, ks_2samp, kstwo, pearsonr, skew
 from skimage.metrics import mean_squared_error, normalized_root_mse, peak_signal_noise_ratio
 
 from fixture_kit import fmt, main, rng_for, write_expected  # noqa: E402
@@ -228,7 +228,56 @@ def distortion_expected(a, b, data_range=None, max_rel_floor=None):
     }
     if pearson_note:
         expected["pearson_note"] = pearson_note
+    expected["error_histogram"] = error_histogram_peer(d, r)
+    expected["error_autocorrelation"] = autocorrelation_peer(d)
+    ks = ks_2samp(a.ravel(), b.ravel(), method="asymp")
+    expected["ks_test"] = {
+        "statistic": fmt(ks.statistic),
+        "p_value": fmt(ks.pvalue),
+        "effective_n": fmt(a.size * b.size / (a.size + b.size)),
+    }
     return expected
+
+
+# Magnitude edges of the error histogram: R 10^(k/10 - 8), k = 0..80 (src/metrics/error_stats.rs).
+DECADES, PER_DECADE = 8, 10
+
+
+def error_histogram_peer(d, r):
+    """numpy.histogram of the error over the signed log-spaced edges; numpy/scipy moments."""
+    if r <= 0:
+        return None  # no bins without a data range: photonqa reports the metric as skipped
+    m = np.array([r * 10.0 ** (k / PER_DECADE - DECADES) for k in range(DECADES * PER_DECADE + 1)])
+    edges = np.concatenate([-m[::-1], m])
+    counts, _ = np.histogram(d, bins=edges)
+    constant = bool(np.all(d == d.flat[0]))
+    return {
+        "edges": [fmt(v) for v in edges],
+        "counts": [int(c) for c in counts],
+        "density": [fmt(c / (d.size * w)) for c, w in zip(counts, np.diff(edges))],
+        "below": int(np.count_nonzero(d < edges[0])),
+        "above": int(np.count_nonzero(d > edges[-1])),
+        "exact_zero": int(np.count_nonzero(d == 0)),
+        "mean": fmt(np.mean(d)),
+        "std": fmt(np.std(d)),
+        # Undefined for a constant error: photonqa reports null.
+        "skewness": None if constant else fmt(skew(d, axis=None)),
+        "kurtosis": None if constant else fmt(kurtosis(d, axis=None)),
+    }
+
+
+def autocorrelation_peer(d):
+    """Lag-1 autocorrelation along each axis: numpy.corrcoef of the pooled lagged pairs."""
+    out = {}
+    for axis in range(d.ndim):
+        n = d.shape[axis]
+        lead = np.take(d, range(0, n - 1), axis=axis).ravel()
+        lag = np.take(d, range(1, n), axis=axis).ravel()
+        if lead.size == 0 or np.all(lead == lead[0]) or np.all(lag == lag[0]):
+            out[f"axis{axis}"] = None  # undefined: photonqa reports null
+        else:
+            out[f"axis{axis}"] = fmt(np.corrcoef(lead, lag)[0, 1])
+    return out
 
 
 def make_distortion(w):
@@ -338,6 +387,14 @@ def make_distortion(w):
         naive = (np.sum(x * y) - np.sum(x) * np.sum(y) / n) / np.sqrt(
             abs(np.sum(x * x) - np.sum(x) ** 2 / n) * abs(np.sum(y * y) - np.sum(y) ** 2 / n))
     assert not abs(naive - float(want["pearson"])) < 1e-6, "raw sums would pass: not a stress case"
+
+    # Errors beyond the data range (counted below/above the histogram) and exact zeros.
+    r = rng_for("distortion/f64_outliers")
+    a = r.uniform(0, 1, (12, 40))
+    b = a + np.where(r.random(a.shape) < 0.3, 0.0, r.normal(0, 1e-3, a.shape))
+    b.flat[r.choice(a.size, 6, replace=False)] += [3.0, -2.5, 1.5, -1.2, 4e-9, -7e-10]
+    pair("f64_outliers", a, b, note="float64, 30% exact zeros, six errors beyond +-R or below "
+         "1e-8 R: histogram below/above and central bin")
 
     r = rng_for("distortion/f64_anticorrelated")
     a = r.normal(0, 1, (9, 11))
@@ -716,6 +773,16 @@ def provenance():
                 "max_rel_error": "numpy.max(|d| / numpy.maximum(|x|, floor)), floor = max_rel_floor_arg or "
                                  "1e-3 * R (recorded as max_rel_floor); a term is 0 where d == 0 and inf where "
                                  "the denominator is 0",
+                "error_histogram": "numpy.histogram(d, bins=edges), edges = [-m[::-1], m], m_k = R * 10.0 ** "
+                                   "(k / 10 - 8), k = 0..80; density = count / (d.size * width); mean and std "
+                                   "numpy (population); skewness, kurtosis = scipy.stats.skew(d, axis=None), "
+                                   "scipy.stats.kurtosis(d, axis=None) (bias=True, Fisher); null for a constant "
+                                   "error; null instead of the object when R = 0",
+                "error_autocorrelation": "numpy.corrcoef(take(d, 0..n-1, axis).ravel(), take(d, 1..n, "
+                                         "axis).ravel())[0, 1] per axis; null when either side is constant",
+                "ks_test": "scipy.stats.ks_2samp(original.ravel(), decoded.ravel(), method='asymp') "
+                           "(p-value: scipy.stats.kstwo.sf(D, round(n_e)))",
+                "ks_p_value": "scipy.stats.kstwo.sf(d, round(effective_n)) at the sizes of real volumes",
                 "cli": "photonqa metrics ORIGINAL DECODED --json [--data-range data_range_arg] "
                        "[--max-rel-floor max_rel_floor_arg]",
             },
@@ -754,6 +821,11 @@ def generate(out, previous):
         "otsu_below_256_ulps": degenerate,
         "shared_tooth": make_shared(previous.get("shared_tooth") if previous else None),
         "distortion": distortion,
+        "ks_p_value": [
+            {"d": fmt(lam / np.sqrt(n_e)), "effective_n": fmt(n_e),
+             "p_value": fmt(kstwo.sf(lam / np.sqrt(n_e), round(n_e)))}
+            for n_e in (2e4, 1e6, 5e8) for lam in (0.5, 1.0, 1.5, 2.0, 2.5)
+        ],
         "bitround": make_bitround(w),
         "quantize": quantize,
         "quantize_ties": ties,

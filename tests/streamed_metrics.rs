@@ -1,0 +1,163 @@
+//! Every structured metric through the runner: chunks merged in order (with the error histogram
+//! and KS counts folded early per group of chunks) must give what one pass over the whole
+//! arrays gives, whatever the chunking, and bit-identical results whatever the thread count.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_ok, photonqa};
+use photonqa::data::{NdArray, SourceSpec};
+use photonqa::metrics::comparison::{CompareSpec, DataFacts};
+use photonqa::metrics::registry;
+use photonqa::metrics::ssim::SsimWindow;
+use photonqa::pipeline::{Chain, ParamValue, StageConfig};
+use serde_json::Value;
+
+/// Relative tolerance between chunked and whole-array floating results (merge order changes
+/// the last digits of sums).
+const MERGE_TOL: f64 = 1e-12;
+
+/// Absolute tolerance for values that are differences of nearly equal sums (mean error,
+/// relative power-spectrum error), whose relative error the cancellation amplifies.
+const CANCEL_TOL: f64 = 1e-13;
+
+fn reference_volume() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("reference-data/porous-tomo.h5::/volume")
+        .display()
+        .to_string()
+}
+
+fn scenario(chunk_slices: usize) -> String {
+    let names: Vec<String> = registry::names()
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect();
+    format!(
+        "[scenario]\nname = \"streamed\"\nchunk_slices = {chunk_slices}\n[input]\nsource = \"{}\"\n\
+         [[pipeline]]\nstage = \"quantize\"\nrange = [-0.2, 1.1]\nbits = 5\n\
+         [[pipeline]]\nstage = \"zstd\"\n\
+         [metrics]\ndistortion = [{}]\n",
+        reference_volume(),
+        names.join(", ")
+    )
+}
+
+fn run(dir: &Path, chunk_slices: usize, threads: &str) -> Value {
+    let name = format!("c{chunk_slices}-t{threads}");
+    std::fs::write(dir.join(format!("{name}.toml")), scenario(chunk_slices)).unwrap();
+    let args = [
+        "run",
+        &format!("{name}.toml"),
+        "--out",
+        &name,
+        "--threads",
+        threads,
+    ];
+    assert_ok(&photonqa(dir, &args), "photonqa run");
+    let text = std::fs::read_to_string(dir.join(name).join("results.jsonl")).unwrap();
+    let row: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    row["distortion"].clone()
+}
+
+/// Every metric over the whole arrays in one partial, no chunking.
+fn whole(original: &NdArray, decoded: &NdArray) -> Value {
+    let (lo, hi, _) = photonqa::runner::passes::min_max(original);
+    let names = registry::names();
+    let facts = DataFacts {
+        shape: original.shape(),
+        range: (lo, hi),
+        data_range: hi - lo,
+        dtypes: (original.dtype(), decoded.dtype()),
+    };
+    let spec = CompareSpec::new(&names, facts, 1e-3 * (hi - lo), SsimWindow::Gaussian);
+    let rows = 0..original.shape()[0];
+    let partial = spec.partial(original, decoded, rows.clone(), rows).unwrap();
+    Value::Object(spec.finish(&partial, &names).unwrap())
+}
+
+/// Asserts `a` equals `b`: integers, strings and nulls exactly, floats within [`MERGE_TOL`]
+/// relative or [`CANCEL_TOL`] absolute.
+fn assert_close(a: &Value, b: &Value, path: &str) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "{path}: keys"
+            );
+            for (k, v) in x {
+                assert_close(v, &y[k], &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{path}: length");
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                assert_close(u, v, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            let (u, v) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (u - v).abs() <= (MERGE_TOL * u.abs().max(v.abs())).max(CANCEL_TOL),
+                "{path}: {u} vs {v}"
+            );
+        }
+        _ => assert_eq!(a, b, "{path}"),
+    }
+}
+
+#[test]
+fn chunked_runs_equal_the_whole_arrays_and_ignore_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = SourceSpec::parse(&reference_volume(), Path::new(""), None)
+        .unwrap()
+        .open()
+        .unwrap();
+    let original = source.read_slab(0..source.shape()[0]).unwrap();
+    let stages = [StageConfig {
+        stage: "quantize",
+        params: vec![
+            ("dtype", ParamValue::Str("uint8".into())),
+            ("bits", ParamValue::Int(5)),
+            ("range", ParamValue::Interval([-0.2, 1.1])),
+        ],
+    }];
+    let chain = Chain::build(&stages, original.dtype()).unwrap();
+    let decoded = chain.round_trip(&original).unwrap().decoded;
+    let reference = whole(&original, &decoded);
+
+    // Chunks of 3 rows: many groups, halos across chunk borders, counts folded per group.
+    let one_thread = run(dir.path(), 3, "1");
+    let two_threads = run(dir.path(), 3, "2");
+    assert_eq!(one_thread, two_threads, "the thread count changed a result");
+    let large = run(dir.path(), 40, "2");
+    for result in [&one_thread, &large] {
+        assert_close(result, &reference, "distortion");
+    }
+    // The counts are exact: equal, not close.
+    for key in ["error_histogram", "ks_test"] {
+        for field in [
+            "counts",
+            "statistic",
+            "statistic_upper_bound",
+            "below",
+            "above",
+        ] {
+            assert_eq!(
+                one_thread[key][field], reference[key][field],
+                "{key}.{field}"
+            );
+        }
+    }
+    // The phantom is noisy, so 5-bit quantisation error is nearly white along every axis;
+    // the coarse levels change the value distribution, which the KS statistic must see.
+    for axis in ["axis0", "axis1", "axis2"] {
+        let lag = one_thread["error_autocorrelation"][axis].as_f64().unwrap();
+        assert!(lag.abs() < 0.05, "{axis} autocorrelation {lag}");
+    }
+    let d = one_thread["ks_test"]["statistic"].as_f64().unwrap();
+    assert!(d > 0.0 && d < 0.2, "KS statistic {d}");
+    assert!(one_thread["frc"]["resolution"].as_f64().unwrap() <= 1.0);
+}
