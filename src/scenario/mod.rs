@@ -33,6 +33,7 @@ use crate::data::{DType, SourceSpec};
 use crate::metrics::registry as metric_registry;
 use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry as stage_registry;
+use crate::pipeline::{ParamDef, ParamValue};
 pub use sweep::{StageSweep, WorkingPoint};
 
 /// A scenario error: file, position when known, and message.
@@ -79,7 +80,7 @@ pub struct Scenario {
 struct RawScenario {
     scenario: RawMeta,
     input: RawInput,
-    pipeline: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+    pipeline: Vec<RawEntry>,
     #[serde(default)]
     metrics: Option<RawMetrics>,
 }
@@ -220,65 +221,19 @@ impl Scenario {
         }
         let mut stages = Vec::new();
         for entry in &raw.pipeline {
-            let table = entry.get_ref();
-            let stage_value = table
-                .iter()
-                .find(|(k, _)| k.get_ref() == "stage")
-                .map(|(_, v)| v)
-                .ok_or_else(|| {
-                    fail(
-                        Some(entry.span()),
-                        "pipeline entry has no `stage` key".into(),
-                    )
-                })?;
-            let id = stage_value
-                .get_ref()
-                .as_str()
-                .ok_or_else(|| fail(Some(stage_value.span()), "`stage` must be a string".into()))?;
-            let def = stage_registry::find(id).ok_or_else(|| {
+            let (kind, span) = kind_of(entry, "[[pipeline]]", "stage").map_err(|(span, e)| fail(span, e))?;
+            let def = stage_registry::find(kind).ok_or_else(|| {
                 fail(
-                    Some(stage_value.span()),
+                    Some(span.clone()),
                     format!(
-                        "unknown stage '{id}' (allowed: {})",
+                        "unknown stage '{kind}' (allowed: {})",
                         stage_registry::ids().join(", ")
                     ),
                 )
             })?;
-            for (key, _) in table.iter().filter(|(k, _)| k.get_ref() != "stage") {
-                if !def.params.iter().any(|p| p.name == key.get_ref()) {
-                    let allowed: Vec<_> = def.params.iter().map(|p| p.name).collect();
-                    let allowed = if allowed.is_empty() {
-                        "none".to_string()
-                    } else {
-                        allowed.join(", ")
-                    };
-                    return Err(fail(
-                        Some(key.span()),
-                        format!(
-                            "unknown parameter '{}' for stage '{}' (allowed: {allowed})",
-                            key.get_ref(),
-                            def.id
-                        ),
-                    ));
-                }
-            }
-            let mut params = Vec::new();
-            for param in def.params {
-                match table.iter().find(|(k, _)| k.get_ref() == param.name) {
-                    Some((_, value)) => {
-                        let values = sweep::expand_value(param, value.get_ref()).map_err(|e| {
-                            fail(Some(value.span()), format!("stage '{}': {e}", def.id))
-                        })?;
-                        params.push((param.name, values));
-                    }
-                    None => {
-                        if let Some(v) = param.default_value() {
-                            params.push((param.name, vec![v]));
-                        }
-                    }
-                }
-            }
-            stages.push((def.id, params, line_col(text, stage_value.span().start)));
+            let params = entry_params(entry, "stage", def.id, def.params)
+                .map_err(|(span, e)| fail(span, e))?;
+            stages.push((def.id, params, line_col(text, span.start)));
         }
         let stages: Vec<StageSweep> = stages
             .iter()
@@ -381,6 +336,80 @@ impl Scenario {
 }
 
 /// 1-based line and column of a byte offset.
+/// A TOML table of a `[[pipeline]]` or `[[analysis]]` entry.
+type RawEntry = Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>;
+
+/// An error at a byte span of the scenario text.
+type SpanError = (Option<std::ops::Range<usize>>, String);
+
+/// The value of the `key` (`stage` or `kind`) of an entry of `section`, and its span.
+fn kind_of<'a>(
+    entry: &'a RawEntry,
+    section: &str,
+    key: &str,
+) -> Result<(&'a str, std::ops::Range<usize>), SpanError> {
+    let value = entry
+        .get_ref()
+        .iter()
+        .find(|(k, _)| k.get_ref() == key)
+        .map(|(_, v)| v)
+        .ok_or_else(|| {
+            (
+                Some(entry.span()),
+                format!("{section} entry has no `{key}` key"),
+            )
+        })?;
+    let kind = value
+        .get_ref()
+        .as_str()
+        .ok_or_else(|| (Some(value.span()), format!("`{key}` must be a string")))?;
+    Ok((kind, value.span()))
+}
+
+/// Every declared parameter of an entry with its values (sweeps expanded), defaults filled in;
+/// unknown keys are errors that list the allowed ones.
+fn entry_params(
+    entry: &RawEntry,
+    key: &str,
+    id: &str,
+    defs: &[ParamDef],
+) -> Result<Vec<(&'static str, Vec<ParamValue>)>, SpanError> {
+    let table = entry.get_ref();
+    for (name, _) in table.iter().filter(|(k, _)| k.get_ref() != key) {
+        if !defs.iter().any(|p| p.name == name.get_ref()) {
+            let allowed: Vec<_> = defs.iter().map(|p| p.name).collect();
+            let allowed = if allowed.is_empty() {
+                "none".to_string()
+            } else {
+                allowed.join(", ")
+            };
+            return Err((
+                Some(name.span()),
+                format!(
+                    "unknown parameter '{}' for {key} '{id}' (allowed: {allowed})",
+                    name.get_ref()
+                ),
+            ));
+        }
+    }
+    let mut params = Vec::new();
+    for def in defs {
+        match table.iter().find(|(k, _)| k.get_ref() == def.name) {
+            Some((_, value)) => {
+                let values = sweep::expand_value(def, value.get_ref())
+                    .map_err(|e| (Some(value.span()), format!("{key} '{id}': {e}")))?;
+                params.push((def.name, values));
+            }
+            None => {
+                if let Some(v) = def.default_value() {
+                    params.push((def.name, vec![v]));
+                }
+            }
+        }
+    }
+    Ok(params)
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
