@@ -200,6 +200,54 @@ fn unknown_stage_lists_the_allowed_stages() {
 }
 
 #[test]
+fn bad_analyses_name_their_line_and_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "kind = \"porosty\"",
+            &["porosty", "segmentation", "porosity"],
+        ),
+        (
+            "kind = \"segmentation\"\nmethod = \"value\"",
+            &["needs `value`"],
+        ),
+        (
+            "kind = \"segmentation\"\nvalue = 0.5",
+            &["value applies only"],
+        ),
+        (
+            "kind = \"segmentation\"\nclasses = 3",
+            &["classes applies only"],
+        ),
+        (
+            "kind = \"porosity\"\npore_class = 2",
+            &["pore_class = 2", "2 classes"],
+        ),
+        (
+            "kind = \"porosity\"\nmethod = \"value\"\nvalue = { sweep = [0.1, 0.2] }",
+            &["one value, not a sweep"],
+        ),
+    ];
+    for (entry, needles) in cases {
+        write_scenario(
+            dir.path(),
+            "v.npy",
+            &format!("{ZSTD}[[analysis]]\n{entry}\n"),
+        );
+        let line = scenario_fails(dir.path(), needles);
+        assert_position(&line, "s.toml", 8..=8);
+    }
+    write_scenario(
+        dir.path(),
+        "v.npy",
+        &format!("{ZSTD}[[analysis]]\nkind = \"porosity\"\nphase = 1\n"),
+    );
+    let line = scenario_fails(dir.path(), &["phase", "pore_class", "connectivity"]);
+    assert_position(&line, "s.toml", 9..=9);
+}
+
+#[test]
 fn unknown_parameter_lists_the_allowed_parameters() {
     let dir = tempfile::tempdir().unwrap();
     write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);

@@ -18,14 +18,20 @@
 //! the thread count; shape mismatches, wrong plane shapes and planes smaller than 2x2 are
 //! errors.
 //!
-//! Speed: `cargo test --release --test spectral_crosscheck -- --ignored --nocapture` times
-//! 256x256 float32 plane pairs (0.42 ms per pair on one core, 0.22 ms on two, also 0.40 ms when
-//! added one 2D pair per call; AVX2 EPYC).
+//! Fourier shell correlation ([`fsc`]) against the full-volume NumPy peer (`np.fft.fftn`) on the
+//! fixtures in `tests/fixtures/spectral/fsc/`, with the same tolerances: shell sample counts,
+//! `shape` and `crossed` exact; FSC, half-bit curve and frequencies [`REL_TOL`] or [`ABS_TOL`];
+//! resolution [`RESOLUTION_TOL`]; identical volumes give exactly 1. Also: bit-identical JSON
+//! on pools of 1 and 2 threads and for non-contiguous inputs; the allocations of [`fsc`] on a
+//! pool stay within [`fsc_memory`] (measured by the counting allocator below, which counts
+//! only on the threads of that pool); one-line errors.
+//!
+//! Speed is not measured here; the module documentation records timings.
 
 mod common;
 
 use photonqa::data::{DType, IntoNdArray, NdArray};
-use photonqa::metrics::spectral::RingSums;
+use photonqa::metrics::spectral::{RingSums, fsc, fsc_memory};
 use photonqa::runner::results::metric_value;
 use serde_json::Value;
 
@@ -345,4 +351,283 @@ fn errors() {
     sums.add_planes(&zeros(&[2, 8, 6]), &zeros(&[2, 8, 6]))
         .unwrap();
     assert_eq!(sums.planes, 2);
+}
+
+// --- Fourier shell correlation -------------------------------------------------------------------
+
+/// The FSC fixture cases (`tests/fixtures/spectral/fsc/expected.json`).
+fn fsc_cases() -> Vec<Case> {
+    let expected = common::expected_json("spectral/fsc", "tests/peers/spectral_fixtures.py");
+    let cases = expected["cases"]
+        .as_array()
+        .expect("fsc/expected.json: cases is a list");
+    assert!(cases.len() >= 10, "too few FSC fixture cases");
+    cases
+        .iter()
+        .map(|c| Case {
+            name: text(c, "name").to_string(),
+            original: common::load_npy(
+                text(c, "original"),
+                DType::parse(text(c, "original_dtype")).unwrap(),
+            ),
+            decoded: common::load_npy(
+                text(c, "decoded"),
+                DType::parse(text(c, "decoded_dtype")).unwrap(),
+            ),
+            peer: c.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn fsc_matches_numpy() {
+    let mut failures = Vec::new();
+    let mut seen = Deviations::default();
+    let mut resolution_deviation = 0.0f64;
+    let (mut crossed, mut ties) = (0, 0);
+    for case in fsc_cases() {
+        let ours = fsc(&case.original, &case.decoded).unwrap();
+        let (peer, name) = (&case.peer, &case.name);
+        assert_eq!(ours["shape"], peer["shape"], "{name}: shape");
+        assert_eq!(
+            counts(&ours, "samples"),
+            counts(peer, "samples"),
+            "{name}: samples per shell"
+        );
+        assert_eq!(ours["crossed"], peer["crossed"], "{name}: crossed");
+        for key in ["frequency", "fsc", "half_bit"] {
+            let (a, b) = (numbers(&ours, key), numbers(peer, key));
+            assert_eq!(a.len(), b.len(), "{name}: shells of {key}");
+            for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                if !seen.close(name, key, *a, *b) {
+                    failures.push(format!("{name}: {key}[{i}] = {a}, NumPy {b}"));
+                }
+            }
+        }
+        let (a, b) = (number(&ours["resolution"]), number(&peer["resolution"]));
+        resolution_deviation = resolution_deviation.max((a - b).abs());
+        if (a - b).abs() > RESOLUTION_TOL {
+            failures.push(format!("{name}: resolution = {a}, NumPy {b}"));
+        }
+        if case.original == case.decoded {
+            assert!(
+                numbers(&ours, "fsc").iter().all(|&v| v == 1.0),
+                "{name}: identical inputs must give an FSC of exactly 1: {ours}"
+            );
+            assert_eq!(ours["crossed"], false, "{name}");
+        }
+        crossed += usize::from(ours["crossed"] == true);
+        ties += usize::from(peer["exact_ties"].as_u64().unwrap() > 0);
+    }
+    let show = |m: &std::collections::BTreeMap<&str, (f64, String)>| -> String {
+        let items: Vec<String> = m
+            .iter()
+            .map(|(k, (v, case))| format!("{k} {v:.1e} ({case})"))
+            .collect();
+        items.join(", ")
+    };
+    eprintln!(
+        "FSC: largest deviations from NumPy: relative: {}; absolute (near 0): {}; resolution \
+         {resolution_deviation:.1e}",
+        show(&seen.relative),
+        show(&seen.absolute),
+    );
+    assert!(
+        failures.is_empty(),
+        "{} mismatch(es) with NumPy\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+    assert!(crossed >= 1, "no FSC case crosses the half-bit curve");
+    assert!(ties >= 1, "no FSC case has samples exactly between shells");
+}
+
+/// A deterministic smooth-ish test volume and a perturbed copy (float32 and uint16).
+fn test_volume(shape: [usize; 3]) -> (NdArray, NdArray) {
+    let [n0, n1, n2] = shape;
+    let x = ndarray::Array3::from_shape_fn(shape, |(i, j, k)| {
+        let (i, j, k) = (i as f32, j as f32, k as f32);
+        (0.31 * i + 0.17 * j).sin() * (0.05 * k).cos()
+            + ((i * 7.0 + j * 13.0 + k * 3.0) % 11.0) / 40.0
+    });
+    let y = x.mapv(|v| (v * 1000.0 + 2000.0).round().clamp(0.0, 65535.0) as u16);
+    assert_eq!(x.len(), n0 * n1 * n2);
+    (x.into_dyn().into_nd(), y.into_dyn().into_nd())
+}
+
+/// The FSC as JSON text (floats written shortest round-trip: equal texts, equal bits).
+fn fsc_text(x: &NdArray, y: &NdArray) -> String {
+    fsc(x, y).unwrap().to_string()
+}
+
+#[test]
+fn fsc_is_bit_identical_across_thread_counts_and_layouts() {
+    let mut pairs: Vec<(NdArray, NdArray)> = fsc_cases()
+        .into_iter()
+        .map(|c| (c.original, c.decoded))
+        .collect();
+    // Several batches of axis-0 tasks (151 columns kx x 4 blocks of ky), a prime last axis.
+    pairs.push(test_volume([12, 64, 300]));
+    pairs.push(test_volume([5, 7, 131]));
+    let run = |threads: usize| -> Vec<String> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| pairs.iter().map(|(x, y)| fsc_text(x, y)).collect())
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    // The same values in Fortran order (axes reversed twice), and a strided view.
+    let (x, y) = test_volume([6, 10, 9]);
+    let fortran = |a: &NdArray| -> NdArray {
+        let a = a.to_f64();
+        let f = a
+            .reversed_axes()
+            .as_standard_layout()
+            .into_owned()
+            .reversed_axes();
+        assert!(f.as_slice().is_none());
+        f.into_nd()
+    };
+    assert_eq!(
+        fsc_text(&fortran(&x), &fortran(&y)),
+        fsc_text(&x.to_f64().into_nd(), &y)
+    );
+    let wide = test_volume([6, 20, 18]).0.to_f64();
+    let strided = wide
+        .slice(ndarray::s![.., ..;2, 1..;2])
+        .to_owned()
+        .into_dyn()
+        .into_nd();
+    let view = wide.slice_move(ndarray::s![.., ..;2, 1..;2]);
+    assert!(view.as_slice().is_none());
+    assert_eq!(
+        fsc_text(&view.into_dyn().into_nd(), &x),
+        fsc_text(&strided, &x)
+    );
+}
+
+#[test]
+fn fsc_errors_are_one_line() {
+    let zeros = |shape: &[usize]| ndarray::ArrayD::<f32>::zeros(shape).into_nd();
+    let cases: [(&[usize], &[usize], &str); 7] = [
+        (&[8, 8], &[8, 8], "3D volumes, got shape [8, 8]"),
+        (&[2, 4, 4, 4], &[2, 4, 4, 4], "3D volumes"),
+        (
+            &[4, 1, 6],
+            &[4, 1, 6],
+            "at least 2 samples along every axis",
+        ),
+        (
+            &[1, 4, 6],
+            &[1, 4, 6],
+            "at least 2 samples along every axis",
+        ),
+        (
+            &[4, 6, 0],
+            &[4, 6, 0],
+            "at least 2 samples along every axis",
+        ),
+        (
+            &[4, 6, 8],
+            &[4, 8, 6],
+            "cannot compare shape [4, 6, 8] with shape [4, 8, 6]",
+        ),
+        (&[4, 6, 8], &[4, 6], "cannot compare shape"),
+    ];
+    for (a, b, message) in cases {
+        let err = fsc(&zeros(a), &zeros(b)).unwrap_err();
+        assert!(err.contains(message), "{a:?} {b:?}: {err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+    // Shapes fsc refuses need nothing; huge ones saturate.
+    assert_eq!(fsc_memory(&[8, 8]), 0);
+    assert_eq!(fsc_memory(&[4, 1, 6]), 0);
+    assert_eq!(fsc_memory(&[4, 6, (1 << 20) + 1]), 0);
+    assert_eq!(fsc_memory(&[1 << 20; 3]), u64::MAX);
+}
+
+/// Counts the bytes allocated and not yet freed by the threads marked with [`COUNTED`].
+struct CountingAllocator;
+
+thread_local! {
+    /// Whether this thread's allocations are counted (set on the threads of one pool).
+    static COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Bytes allocated minus bytes freed by counted threads, and the peak of that.
+static LIVE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+static PEAK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn counted() -> bool {
+    COUNTED.try_with(|c| c.get()).unwrap_or(false)
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        if counted() {
+            let live = LIVE.fetch_add(layout.size() as i64, Relaxed) + layout.size() as i64;
+            PEAK.fetch_max(live, Relaxed);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        if counted() {
+            LIVE.fetch_sub(layout.size() as i64, std::sync::atomic::Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+#[test]
+fn fsc_memory_bounds_the_allocations() {
+    use std::sync::atomic::Ordering::Relaxed;
+    // Only this test marks threads; the pool's threads are counted from their start.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .start_handler(|_| COUNTED.with(|c| c.set(true)))
+        .build()
+        .unwrap();
+    let shapes = [
+        [9, 11, 13],
+        [2, 5, 7],
+        [12, 64, 300],
+        [40, 3, 1031], // prime last axis: Bluestein plans and scratch
+        [257, 4, 6],   // prime first axis, lines of 257 values
+        [64, 64, 64],
+    ];
+    for shape in shapes {
+        let (x, y) = test_volume(shape);
+        let (peak, budget) = pool.install(|| {
+            let budget = fsc_memory(&shape);
+            let base = LIVE.load(Relaxed);
+            PEAK.store(base, Relaxed);
+            let out = fsc(&x, &y).unwrap();
+            drop(out);
+            (PEAK.load(Relaxed) - base, budget)
+        });
+        let [n0, n1, n2] = shape;
+        let spectra = (32 * n0 * n1 * (n2 / 2 + 1)) as i64;
+        eprintln!(
+            "{shape:?}: peak {peak} bytes, fsc_memory {budget} ({:.2}x), spectra {spectra}",
+            budget as f64 / peak as f64
+        );
+        assert!(
+            peak >= spectra,
+            "{shape:?}: peak {peak} below the spectra {spectra}"
+        );
+        assert!(
+            peak as u64 <= budget,
+            "{shape:?}: peak {peak} above fsc_memory {budget}"
+        );
+    }
 }

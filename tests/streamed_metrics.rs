@@ -161,3 +161,44 @@ fn chunked_runs_equal_the_whole_arrays_and_ignore_the_thread_count() {
     assert!(d > 0.0 && d < 0.2, "KS statistic {d}");
     assert!(one_thread["frc"]["resolution"].as_f64().unwrap() <= 1.0);
 }
+
+/// The FSC holds both volumes whole: beyond the memory budget `photonqa metrics` skips it with
+/// the reason and `photonqa run` refuses the scenario, naming the sizes.
+#[test]
+fn fsc_beyond_the_memory_budget_is_skipped_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = reference_volume();
+    let args = [
+        "metrics",
+        &volume,
+        &volume,
+        "--json",
+        "--memory-budget",
+        "16MiB",
+    ];
+    let out = photonqa(dir.path(), &args);
+    assert_ok(&out, "photonqa metrics");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reason = json["fsc"]["skipped"].as_str().unwrap();
+    assert!(
+        reason.contains("needs the whole volume in memory"),
+        "{reason}"
+    );
+    assert_eq!(json["frc"]["resolution"], 1.0);
+    let fits = photonqa(dir.path(), &["metrics", &volume, &volume, "--json"]);
+    let json: Value = serde_json::from_slice(&fits.stdout).unwrap();
+    assert_eq!(json["fsc"]["resolution"], 1.0, "identical volumes");
+
+    let text = scenario(16).replace("distortion = [", "distortion = [\"fsc\", ");
+    std::fs::write(dir.path().join("f.toml"), text).unwrap();
+    let run = photonqa(
+        dir.path(),
+        &["run", "f.toml", "--out", "f", "--memory-budget", "16MiB"],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("metric fsc needs the whole volume"),
+        "{stderr}"
+    );
+}

@@ -9,13 +9,18 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
+use crate::analysis::components::Connectivity;
+use crate::analysis::fbp::{self, Fbp, Filter};
+use crate::data::IntoNdArray;
 use crate::data::SourceSpec;
+use crate::data::npy::write_npy;
 use crate::metrics::registry::{self as metric_registry, column_value};
 use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry;
 use crate::report;
+use crate::runner::analyze::Segmenting;
 use crate::runner::results::{metric_json, metric_value};
-use crate::runner::{self, DEFAULT_MEMORY_BUDGET, RunOptions};
+use crate::runner::{self, RunOptions};
 use crate::scenario::Scenario;
 
 /// Prints a line to stdout; a closed pipe (`photonqa stages | head`) ends the output quietly
@@ -79,9 +84,73 @@ enum Command {
         /// SSIM window: gaussian (Wang et al. 2004) or uniform (scikit-image's default).
         #[arg(long, default_value = "gaussian", value_parser = SsimWindow::parse)]
         ssim_window: SsimWindow,
+        /// Memory for the chunks in flight and the FSC's whole volumes, e.g. 512MiB, 8GiB.
+        #[arg(long, value_parser = parse_size, default_value = "1GiB")]
+        memory_budget: u64,
+    },
+    /// Science of one array: Otsu's threshold, phase fractions, porosity and the pores.
+    Analyze {
+        /// The array (`.npy`, `file.h5::/dataset`).
+        input: String,
+        /// Print one JSON object (with the pore sizes).
+        #[arg(long)]
+        json: bool,
+        /// Thresholds: otsu, multiotsu (with --classes) or value (with --value).
+        #[arg(long, default_value = "otsu", value_parser = ["otsu", "multiotsu", "value"])]
+        method: String,
+        /// Classes of multiotsu (3..=5) [default: 3].
+        #[arg(long)]
+        classes: Option<usize>,
+        /// Threshold of --method value.
+        #[arg(long, allow_negative_numbers = true)]
+        value: Option<f64>,
+        /// The class that is pore space (0: at or below the lowest threshold).
+        #[arg(long, default_value_t = 0)]
+        pore_class: u8,
+        /// Pore connectivity: face (scipy.ndimage.label's default) or full.
+        #[arg(long, default_value = "face", value_parser = Connectivity::parse)]
+        connectivity: Connectivity,
+    },
+    /// Filtered back-projection of a parallel-beam sinogram (as scikit-image `iradon`).
+    Reconstruct {
+        /// The sinogram, shape (angles, detector) (`.npy`, `file.h5::/dataset`).
+        sinogram: String,
+        /// The slice to write (`.npy`, float64, detector x detector, 0 outside the circle).
+        #[arg(long)]
+        out: PathBuf,
+        /// ramp, shepp-logan, cosine, hamming or hann.
+        #[arg(long, default_value = "ramp", value_parser = Filter::parse)]
+        filter: Filter,
+        /// Angles as start:stop:count in degrees, count equal steps over [start, stop)
+        /// [default: 0:180:<angles of the sinogram>].
+        #[arg(long, allow_hyphen_values = true)]
+        theta_deg: Option<String>,
     },
     /// List every pipeline stage with its parameters and defaults.
     Stages,
+}
+
+/// Angles `start:stop:count` in degrees for a sinogram with `angles` rows.
+fn parse_theta(text: &str, angles: usize) -> Result<Vec<f64>, String> {
+    let bad = || format!("--theta-deg {text}: expected start:stop:count, e.g. 0:180:{angles}");
+    let parts: Vec<&str> = text.split(':').collect();
+    let [start, stop, count] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (start, stop): (f64, f64) = (
+        start.parse().map_err(|_| bad())?,
+        stop.parse().map_err(|_| bad())?,
+    );
+    let count: usize = count.parse().map_err(|_| bad())?;
+    if !(start.is_finite() && stop.is_finite()) {
+        return Err(bad());
+    }
+    if count != angles {
+        return Err(format!(
+            "--theta-deg {text}: {count} angles, but the sinogram has {angles}"
+        ));
+    }
+    Ok(fbp::theta_range(start, stop, count))
 }
 
 /// Entry point of the `photonqa` binary.
@@ -156,6 +225,7 @@ fn execute(command: Command) -> Result<(), String> {
             data_range,
             max_rel_floor,
             ssim_window,
+            memory_budget,
         } => {
             if let Some(r) = data_range.filter(|r| !(r.is_finite() && *r > 0.0)) {
                 return Err(format!("--data-range {r} must be a finite number > 0"));
@@ -176,7 +246,7 @@ fn execute(command: Command) -> Result<(), String> {
                 data_range,
                 max_rel_floor,
                 ssim_window,
-                DEFAULT_MEMORY_BUDGET,
+                memory_budget,
             )?;
             let mut object = comparison.metrics;
             object.insert("data_range".into(), metric_json(comparison.spec.data_range));
@@ -218,6 +288,89 @@ fn execute(command: Command) -> Result<(), String> {
                     out!("{:<38} {}", text.0, text.1);
                 }
             }
+            Ok(())
+        }
+        Command::Analyze {
+            input,
+            json,
+            method,
+            classes,
+            value,
+            pore_class,
+            connectivity,
+        } => {
+            match (method.as_str(), classes, value) {
+                ("multiotsu", Some(c), _) if !(3..=5).contains(&c) => {
+                    return Err(format!("--classes {c} must be 3..=5"));
+                }
+                ("value", _, None) => return Err("--method value needs --value".into()),
+                ("value", _, Some(v)) if !v.is_finite() => {
+                    return Err(format!("--value {v} must be finite"));
+                }
+                (m, Some(_), _) if m != "multiotsu" => {
+                    return Err("--classes applies only to --method multiotsu".into());
+                }
+                (m, _, Some(_)) if m != "value" => {
+                    return Err("--value applies only to --method value".into());
+                }
+                _ => {}
+            }
+            let source = SourceSpec::parse(&input, Path::new(""), None)
+                .map_err(|e| format!("{input}: {e}"))?
+                .open()
+                .map_err(|e| e.to_string())?;
+            let how = Segmenting {
+                method,
+                classes: classes.unwrap_or(3),
+                value,
+                pore_class,
+                connectivity,
+            };
+            let result = runner::analyze::analyze(source.as_ref(), &how, None)?;
+            if json {
+                out!("{}", Value::Object(result));
+            } else {
+                for (key, value) in result.iter().filter(|(k, _)| *k != "pore_sizes") {
+                    let text = match value {
+                        Value::Number(n) if n.is_f64() => {
+                            report::format_metric(n.as_f64().unwrap_or_default())
+                        }
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    out!("{key:<22} {text}");
+                }
+            }
+            Ok(())
+        }
+        Command::Reconstruct {
+            sinogram,
+            out,
+            filter,
+            theta_deg,
+        } => {
+            let source = SourceSpec::parse(&sinogram, Path::new(""), None)
+                .map_err(|e| format!("{sinogram}: {e}"))?
+                .open()
+                .map_err(|e| e.to_string())?;
+            let &[angles, detector] = source.shape() else {
+                return Err(format!(
+                    "{sinogram}: a sinogram has shape (angles, detector), not {:?}",
+                    source.shape()
+                ));
+            };
+            let theta = match theta_deg {
+                None => fbp::theta_range(0.0, 180.0, angles),
+                Some(text) => parse_theta(&text, angles)?,
+            };
+            let data = source.read_slab(0..angles).map_err(|e| e.to_string())?;
+            let slice = Fbp::new(detector, &theta, filter)
+                .and_then(|fbp| fbp.reconstruct_array(&data))
+                .map_err(|e| format!("{sinogram}: {e}"))?;
+            let slice =
+                ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[detector, detector]), slice)
+                    .expect("detector x detector values");
+            write_npy(&out, &slice.into_nd()).map_err(|e| e.to_string())?;
             Ok(())
         }
         Command::Stages => {

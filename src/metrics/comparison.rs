@@ -10,7 +10,7 @@ use super::distortion::PointSums;
 use super::error_stats::{Autocorrelation, ErrorHistogram, ErrorMoments, errors};
 use super::ks::{ValueBins, ValueCounts};
 use super::registry;
-use super::spectral::RingSums;
+use super::spectral::{self, RingSums};
 use super::ssim::{self, SsimSums, SsimWindow, ssim_rows};
 use crate::data::{DType, NdArray};
 use crate::runner::results::metric_json;
@@ -34,6 +34,8 @@ pub struct CompareSpec {
     pub ks: Option<ValueBins>,
     /// Whether the ring sums of the FRC and the power spectrum are computed.
     pub spectral: bool,
+    /// Whether the 3-D FSC is computed (from the whole arrays, gathered).
+    pub fsc: bool,
 }
 
 /// What the selected metrics need to know about the data.
@@ -63,6 +65,9 @@ pub fn unmet(
             .err()
             .or_else(|| zero_range.then(|| "the data range is 0 (a constant original)".into())),
         "error_histogram" => zero_range.then(|| "the data range is 0 (a constant original)".into()),
+        "fsc" if shape.len() != 3 || shape.iter().any(|&n| n < 2) => Some(format!(
+            "needs a 3-D array with every axis at least 2, not {shape:?}"
+        )),
         "frc" | "power_spectrum" => {
             let plane = &shape[shape.len() - 2..];
             plane.iter().any(|&n| n < 2).then(|| {
@@ -94,6 +99,7 @@ impl CompareSpec {
                 ValueBins::new(lo, hi, facts.dtypes.0, facts.dtypes.1)
             }),
             spectral: has("frc") || has("power_spectrum"),
+            fsc: has("fsc"),
         }
     }
 }
@@ -109,8 +115,11 @@ pub struct Partial {
     pub moments: Option<ErrorMoments>,
     /// Lag-1 pairs of the error along each axis.
     pub autocorrelation: Option<Autocorrelation>,
-    /// Ring sums of the FRC and power spectrum.
-    pub spectral: Option<Spectral>,
+    /// Ring sums of the FRC and power spectrum of a 3-D array's planes.
+    pub rings: Option<RingSums>,
+    /// The rows themselves, for the transforms that need a whole array: the FRC of a 2-D
+    /// image, the FSC of a volume.
+    pub gathered: Option<Gathered>,
     /// Histogram counts: exact integers, so they may be merged in any order and early (the
     /// runner folds them per group of chunks to bound memory).
     pub counts: Counts,
@@ -136,55 +145,36 @@ impl Counts {
     }
 }
 
-/// The spectral part of a partial.
+/// Rows of the original and the decoded array, gathered in row order until they are whole.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Spectral {
-    /// Rank 3: ring sums of the planes along axis 0.
-    Rings(RingSums),
-    /// Rank 2: the rows of the single plane, gathered until it is whole (the 2-D transform
-    /// needs every row; an image is small next to the volumes that are streamed).
-    Rows {
-        /// Rows of the original.
-        original: Vec<NdArray>,
-        /// Rows of the decoded array.
-        decoded: Vec<NdArray>,
-    },
+pub struct Gathered {
+    /// Rows of the original.
+    pub original: Vec<NdArray>,
+    /// Rows of the decoded array.
+    pub decoded: Vec<NdArray>,
 }
 
-impl Spectral {
-    fn merge(&mut self, next: &Spectral) -> Result<(), String> {
-        match (self, next) {
-            (Spectral::Rings(a), Spectral::Rings(b)) => a.merge(b),
-            (
-                Spectral::Rows { original, decoded },
-                Spectral::Rows {
-                    original: more_original,
-                    decoded: more_decoded,
-                },
-            ) => {
-                original.extend(more_original.iter().cloned());
-                decoded.extend(more_decoded.iter().cloned());
-                Ok(())
-            }
-            _ => Err("cannot merge spectral partials of different ranks".into()),
-        }
+impl Gathered {
+    fn merge(&mut self, next: &Gathered) -> Result<(), String> {
+        self.original.extend(next.original.iter().cloned());
+        self.decoded.extend(next.decoded.iter().cloned());
+        Ok(())
     }
 
-    /// The ring sums over everything merged.
-    fn rings(&self) -> Result<Cow<'_, RingSums>, String> {
-        match self {
-            Spectral::Rings(sums) => Ok(Cow::Borrowed(sums)),
-            Spectral::Rows { original, decoded } => {
-                let (x, y) = (
-                    NdArray::concatenate(original)?,
-                    NdArray::concatenate(decoded)?,
-                );
-                let mut sums = RingSums::new([x.shape()[0], x.shape()[1]]);
-                sums.add_planes(&x, &y)?;
-                Ok(Cow::Owned(sums))
-            }
-        }
+    /// The whole arrays.
+    fn whole(&self) -> Result<(NdArray, NdArray), String> {
+        Ok((
+            NdArray::concatenate(&self.original)?,
+            NdArray::concatenate(&self.decoded)?,
+        ))
     }
+}
+
+/// Bytes `fsc` needs for arrays of `shape` with values of `value_bytes` bytes: both arrays
+/// gathered, once as rows and once whole, plus the transforms.
+pub fn fsc_memory(shape: &[usize], value_bytes: usize) -> u64 {
+    let values: u64 = shape.iter().map(|&n| n as u64).product();
+    (4 * values * value_bytes as u64).saturating_add(spectral::fsc_memory(shape))
 }
 
 /// `mine += theirs` where either may be absent.
@@ -216,7 +206,8 @@ impl Partial {
             a.merge(b);
             Ok(())
         })?;
-        merge_option(&mut self.spectral, &next.spectral, Spectral::merge)?;
+        merge_option(&mut self.rings, &next.rings, RingSums::merge)?;
+        merge_option(&mut self.gathered, &next.gathered, Gathered::merge)?;
         self.counts.merge(&next.counts)
     }
 
@@ -302,16 +293,16 @@ impl CompareSpec {
             counts.add(&x, &y);
             partial.counts.values = Some(counts);
         }
-        if self.spectral {
-            partial.spectral = Some(if self.shape.len() == 3 {
-                let mut sums = RingSums::new([self.shape[1], self.shape[2]]);
-                sums.add_planes(&x, &y)?;
-                Spectral::Rings(sums)
-            } else {
-                Spectral::Rows {
-                    original: vec![x.into_owned()],
-                    decoded: vec![y.into_owned()],
-                }
+        let rank = self.shape.len();
+        if self.spectral && rank == 3 {
+            let mut sums = RingSums::new([self.shape[1], self.shape[2]]);
+            sums.add_planes(&x, &y)?;
+            partial.rings = Some(sums);
+        }
+        if self.fsc || (self.spectral && rank == 2) {
+            partial.gathered = Some(Gathered {
+                original: vec![x.into_owned()],
+                decoded: vec![y.into_owned()],
             });
         }
         Ok(partial)
@@ -322,7 +313,16 @@ impl CompareSpec {
     /// interior slice along axis 0 with the worst one.
     pub fn finish(&self, total: &Partial, names: &[&str]) -> Result<Map<String, Value>, String> {
         let mut values = Map::new();
-        let rings = total.spectral.as_ref().map(Spectral::rings).transpose()?;
+        let whole = total.gathered.as_ref().map(Gathered::whole).transpose()?;
+        let rings = match (&total.rings, &whole) {
+            (Some(rings), _) => Some(Cow::Borrowed(rings)),
+            (None, Some((x, y))) if self.spectral && self.shape.len() == 2 => {
+                let mut sums = RingSums::new([self.shape[0], self.shape[1]]);
+                sums.add_planes(x, y)?;
+                Some(Cow::Owned(sums))
+            }
+            _ => None,
+        };
         for name in names {
             if let Some(def) = registry::find(name) {
                 values.insert(
@@ -350,6 +350,10 @@ impl CompareSpec {
                 "ks_test" => match &total.counts.values {
                     Some(counts) => counts.json(),
                     None => continue,
+                },
+                "fsc" => match &whole {
+                    Some((x, y)) if self.shape.len() == 3 => spectral::fsc(x, y)?,
+                    _ => continue,
                 },
                 "frc" | "power_spectrum" => match &rings {
                     Some(rings) if *name == "frc" => rings.frc(),

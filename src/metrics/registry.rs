@@ -58,6 +58,11 @@ pub static STRUCTURED: &[StructuredDef] = &[
         columns: |_| fields(&["resolution"]),
     },
     StructuredDef {
+        name: "fsc",
+        doc: "Fourier shell correlation of a 3-D volume (held whole in memory), half-bit resolution",
+        columns: |_| fields(&["resolution"]),
+    },
+    StructuredDef {
         name: "power_spectrum",
         doc: "radially averaged power spectra of original and decoded, relative error per ring",
         columns: |_| fields(&["max_abs_relative_error"]),

@@ -1,6 +1,5 @@
 //! Presenting results: the text table printed after a run.
 
-use crate::metrics::registry::column_value;
 use crate::runner::results::{PointResult, Status, metric_value, plain, swept_params};
 
 /// One aligned text row per working point: id, swept parameters, rate, selected metrics.
@@ -27,7 +26,7 @@ pub fn text_table(rows: &[PointResult], columns: &[String]) -> String {
             None => cells.extend(["-".to_string(), "-".to_string()]),
         }
         cells.extend(columns.iter().map(|c| {
-            column_value(&row.distortion, c)
+            row.value(c)
                 .and_then(metric_value)
                 .map_or("-".into(), format_metric)
         }));

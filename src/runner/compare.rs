@@ -4,9 +4,9 @@ use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::passes::min_max;
-use super::{DEFAULT_REL_FLOOR, Plan};
+use super::{DEFAULT_REL_FLOOR, Plan, format_size};
 use crate::data::{NdArray, VolumeSource};
-use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, unmet};
+use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, fsc_memory, unmet};
 use crate::metrics::registry as metric_registry;
 use crate::metrics::ssim::SsimWindow;
 
@@ -42,7 +42,7 @@ pub fn compare(
     }
     let row_bytes = original.row_bytes().max(decoded.row_bytes());
     // Two inputs in flight per chunk: halve the budget for each.
-    let plan = Plan::new(original.shape(), row_bytes, None, memory_budget / 2, None)?;
+    let plan = Plan::within(original.shape(), row_bytes, memory_budget / 2)?;
     let read = |source: &dyn VolumeSource, rows: std::ops::Range<usize>| {
         source.read_slab(rows).map_err(|e| e.to_string())
     };
@@ -63,8 +63,19 @@ pub fn compare(
     let computed: Vec<&str> = names
         .iter()
         .copied()
-        .filter(
-            |name| match unmet(name, &shape, Some(data_range), ssim_window) {
+        .filter(|name| {
+            let reason = unmet(name, &shape, Some(data_range), ssim_window).or_else(|| {
+                let value_bytes = original.dtype().size().max(decoded.dtype().size());
+                let need = fsc_memory(&shape, value_bytes);
+                (*name == "fsc" && need > memory_budget).then(|| {
+                    format!(
+                        "needs the whole volume in memory, {} > the budget of {}",
+                        format_size(need),
+                        format_size(memory_budget)
+                    )
+                })
+            });
+            match reason {
                 Some(reason) if reason.contains("data range is 0") => {
                     skipped.insert(
                         name.to_string(),
@@ -77,8 +88,8 @@ pub fn compare(
                     false
                 }
                 None => true,
-            },
-        )
+            }
+        })
         .collect();
     let facts = DataFacts {
         shape: &shape,

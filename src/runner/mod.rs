@@ -5,10 +5,12 @@
 //! ([`Partial`]: point sums, SSIM row sums; byte counts) merge in chunk order. A chunk's
 //! partial may need decoded rows of its neighbours (the SSIM window's halo).
 
+pub mod analyze;
 pub mod compare;
 pub mod passes;
 pub mod provenance;
 pub mod results;
+pub mod science;
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -18,14 +20,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
+use crate::analysis::registry as analysis_registry;
 use crate::data::{NdArray, VolumeSource};
-use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, unmet};
+use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, fsc_memory, unmet};
 use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
+use crate::pipeline::chain::StatsProvider;
 use crate::scenario::{Scenario, WorkingPoint};
-use passes::{FitCache, Passes};
+use passes::{FitCache, Passes, min_max};
 use provenance::Provenance;
 use results::{EarlierResults, PointResult, Rate, Status};
+use science::{Analysis, SciencePartial};
 
 /// Default size of a compressed chunk when the scenario does not set `chunk_slices`.
 pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
@@ -97,6 +102,15 @@ impl Plan {
             chunks,
             threads: wanted.min(affordable),
         })
+    }
+
+    /// A plan for tools whose chunks are no compression unit (`metrics`, `analyze`): the default
+    /// chunk, shrunk until one fits the budget.
+    pub fn within(shape: &[usize], row_bytes: usize, memory_budget: u64) -> Result<Plan, String> {
+        let per_row = (row_bytes.max(1) * WORKING_SET_FACTOR) as u64;
+        let affordable = (memory_budget / per_row).max(1) as usize;
+        let rows = (DEFAULT_CHUNK_BYTES / row_bytes.max(1)).clamp(1, affordable);
+        Plan::new(shape, row_bytes, Some(rows), memory_budget, None)
     }
 }
 
@@ -238,6 +252,8 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
         let fit = chain.fit(&mut fits);
         fitted.push((point, chain, fit));
     }
+    let analyses = Analysis::prepare(&scenario.analyses, || fits.stats_for(&[], "").histogram())
+        .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
     drop(fits);
 
     progress.set_message("points");
@@ -252,6 +268,15 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
             "{}: metric {name} needs a data range > 0, but {} is constant; set metrics.data_range",
             scenario.path.display(),
             source.label()
+        ));
+    }
+    let fsc_need = fsc_memory(source.shape(), source.dtype().size());
+    if scenario.distortion.contains(&"fsc") && fsc_need > options.memory_budget {
+        return Err(format!(
+            "{}: metric fsc needs the whole volume in memory, {} > --memory-budget {}; select frc (per slice) or raise the budget",
+            scenario.path.display(),
+            format_size(fsc_need),
+            format_size(options.memory_budget)
         ));
     }
     let facts = DataFacts {
@@ -274,7 +299,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
             .par_iter()
             .map(|(point, chain, fit)| {
                 let measured = match fit {
-                    Ok(()) => measure(&passes, chain, &spec, &progress),
+                    Ok(()) => measure_point(&passes, chain, &spec, &analyses, &progress),
                     Err(e) => Err(e.clone()),
                 };
                 let row = result_row(scenario, point, chain, measured, &spec, &provenance);
@@ -286,7 +311,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
     outcomes.into_iter().collect::<Result<(), String>>()?;
 
     let rows = log.rows();
-    let columns = metric_registry::columns(&scenario.distortion, source.shape().len());
+    let mut columns = metric_registry::columns(&scenario.distortion, source.shape().len());
+    columns.extend(scenario.analyses.iter().flat_map(|a| {
+        let def = analysis_registry::find(a.config.stage).expect("validated kind");
+        def.columns
+            .iter()
+            .map(|field| format!("{}.{field}", a.label))
+    }));
     results::write_csv(&options.out, &rows, &columns)?;
     Ok(RunSummary {
         rows,
@@ -302,6 +333,10 @@ struct Measured {
     partial: Partial,
     encode_seconds: f64,
     decode_seconds: f64,
+    /// Smallest and largest decoded value (when asked for).
+    decoded_range: (f64, f64),
+    /// Results of the science analyses by label.
+    science: Map<String, Value>,
 }
 
 /// One chunk through the chain: its rows, the original and the decoded data, and the cost.
@@ -314,39 +349,152 @@ struct Trip {
     decode_seconds: f64,
 }
 
+/// Rate, distortion and the science analyses of one working point.
+fn measure_point(
+    passes: &Passes,
+    chain: &Chain,
+    spec: &CompareSpec,
+    analyses: &[Analysis],
+    progress: &ProgressBar,
+) -> Result<Measured, String> {
+    let mut measured = measure(
+        passes,
+        chain,
+        spec,
+        Analysis::needs_histogram(analyses),
+        progress,
+    )?;
+    if !analyses.is_empty() {
+        measured.science = analyse(passes, chain, analyses, measured.decoded_range, progress)?;
+    }
+    Ok(measured)
+}
+
 /// Round-trips every chunk through the chain and merges the partials in chunk order.
-///
-/// Chunks run in groups of consecutive chunks, the groups in parallel and the chunks of a group
-/// in order, so that the decoded rows a metric needs beyond a chunk (its halo, e.g. the SSIM
-/// window) come from the neighbouring chunks' round trips, kept while needed. A group starts by
-/// round-tripping the chunks before it that its halo reaches (not counted in the rate). The
-/// grouping changes neither the data nor the order of merges, so results do not depend on it.
 fn measure(
     passes: &Passes,
     chain: &Chain,
     spec: &CompareSpec,
+    with_range: bool,
     progress: &ProgressBar,
 ) -> Result<Measured, String> {
-    let groups = split_evenly(passes.chunks.len(), passes.pool.current_num_threads() * 4);
-    let per_group: Vec<Vec<Measured>> = passes.pool.install(|| {
-        groups
-            .par_iter()
-            .map(|group| measure_group(passes, chain, spec, group.clone(), progress))
-            .collect::<Result<_, String>>()
-    })?;
+    let measure_chunk = |x: &NdArray, y: &NdArray, held, core, own: &Trip| {
+        let partial = spec.partial(x, y, held, core)?;
+        let (lo, hi, _) = if with_range {
+            min_max(&own.decoded)
+        } else {
+            (f64::INFINITY, f64::NEG_INFINITY, 0)
+        };
+        Ok(Measured {
+            compressed_bytes: own.bytes,
+            partial,
+            encode_seconds: own.encode_seconds,
+            decode_seconds: own.decode_seconds,
+            decoded_range: (lo, hi),
+            science: Map::new(),
+        })
+    };
+    // Histogram counts are exact: fold them into the group's first partial right away.
+    let absorb =
+        |first: &mut Measured, next: &mut Measured| first.partial.absorb_counts(&mut next.partial);
+    let chunks = stream(passes, chain, spec.halo(), progress, measure_chunk, absorb)?;
     let mut total = Measured {
         compressed_bytes: 0,
         partial: Partial::default(),
         encode_seconds: 0.0,
         decode_seconds: 0.0,
+        decoded_range: (f64::INFINITY, f64::NEG_INFINITY),
+        science: Map::new(),
     };
-    for chunk in per_group.iter().flatten() {
+    for chunk in &chunks {
         total.compressed_bytes += chunk.compressed_bytes;
         total.partial.merge(&chunk.partial)?;
         total.encode_seconds += chunk.encode_seconds;
         total.decode_seconds += chunk.decode_seconds;
+        total.decoded_range.0 = total.decoded_range.0.min(chunk.decoded_range.0);
+        total.decoded_range.1 = total.decoded_range.1.max(chunk.decoded_range.1);
     }
     Ok(total)
+}
+
+/// The science analyses of one working point: the decoded data's thresholds (one more pass
+/// for its histogram when a method fits them), then the partials (one more pass).
+fn analyse(
+    passes: &Passes,
+    chain: &Chain,
+    analyses: &[Analysis],
+    decoded_range: (f64, f64),
+    progress: &ProgressBar,
+) -> Result<Map<String, Value>, String> {
+    let source = passes.source;
+    let histogram = if Analysis::needs_histogram(analyses) {
+        let binning = science::decoded_binning(source.dtype(), decoded_range)?;
+        progress.inc_length(passes.chunks.len() as u64);
+        let count = |_: &NdArray, _: &NdArray, _, _, own: &Trip| {
+            let mut counts = binning.zeros();
+            binning.accumulate(&own.decoded, &mut counts);
+            Ok(counts)
+        };
+        let parts = stream(passes, chain, 0, progress, count, |_, _| Ok(()))?;
+        let mut counts = binning.zeros();
+        for part in parts {
+            counts.iter_mut().zip(part).for_each(|(c, p)| *c += p);
+        }
+        Some(binning.finish(counts))
+    } else {
+        None
+    };
+    let decoded = Analysis::decoded_classes(analyses, histogram.as_ref())?;
+    progress.inc_length(passes.chunks.len() as u64);
+    let shape = source.shape();
+    let partial = |x: &NdArray, y: &NdArray, held, core, _: &Trip| {
+        SciencePartial::of(analyses, &decoded, (x, y), held, core, shape)
+    };
+    let parts = stream(passes, chain, science::HALO, progress, partial, |_, _| {
+        Ok(())
+    })?;
+    let mut parts = parts.into_iter();
+    let mut total = parts.next().expect("at least one chunk");
+    for part in parts {
+        total.merge(&part)?;
+    }
+    Ok(total.finish(analyses, &decoded, shape.len()))
+}
+
+/// Round-trips every chunk through the chain and maps it with `f(original, decoded, held,
+/// core, own trip)`, where `held` is the chunk's rows `core` extended by up to `halo` rows on
+/// each side; results in chunk order. `absorb(first, next)` may move what merges in any order
+/// (exact counts) from each result into its group's first, to bound memory.
+///
+/// Chunks run in groups of consecutive chunks, the groups in parallel and the chunks of a group
+/// in order, so that the decoded rows beyond a chunk (its halo, e.g. the SSIM window) come from
+/// the neighbouring chunks' round trips, kept while needed. A group starts by round-tripping
+/// the chunks before it that its halo reaches (not counted in the rate). The grouping changes
+/// neither the data nor the order of merges, so results do not depend on it.
+fn stream<P: Send>(
+    passes: &Passes,
+    chain: &Chain,
+    halo: usize,
+    progress: &ProgressBar,
+    f: impl Fn(&NdArray, &NdArray, Range<usize>, Range<usize>, &Trip) -> Result<P, String> + Sync,
+    absorb: impl Fn(&mut P, &mut P) -> Result<(), String> + Sync,
+) -> Result<Vec<P>, String> {
+    let groups = split_evenly(passes.chunks.len(), passes.pool.current_num_threads() * 4);
+    let per_group: Vec<Vec<P>> = passes.pool.install(|| {
+        groups
+            .par_iter()
+            .map(|group| {
+                let mut out = stream_group(passes, chain, halo, group.clone(), progress, &f)?;
+                if let [first, rest @ ..] = out.as_mut_slice() {
+                    for next in rest {
+                        absorb(first, next)?;
+                    }
+                }
+                Ok(out)
+            })
+            .collect::<Result<_, String>>()
+    })?;
+    Ok(per_group.into_iter().flatten().collect())
 }
 
 /// `n` items cut into at most `parts` contiguous, nearly equal ranges.
@@ -358,16 +506,16 @@ fn split_evenly(n: usize, parts: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-fn measure_group(
+fn stream_group<P>(
     passes: &Passes,
     chain: &Chain,
-    spec: &CompareSpec,
+    halo: usize,
     group: Range<usize>,
     progress: &ProgressBar,
-) -> Result<Vec<Measured>, String> {
+    f: &(impl Fn(&NdArray, &NdArray, Range<usize>, Range<usize>, &Trip) -> Result<P, String> + Sync),
+) -> Result<Vec<P>, String> {
     let chunks = &passes.chunks;
     let rows = passes.source.shape()[0];
-    let halo = spec.halo();
     let chunk_of = |row: usize| chunks.partition_point(|c| c.end <= row);
     let round_trip = |k: usize| -> Result<Trip, String> {
         let rows = chunks[k].clone();
@@ -387,7 +535,7 @@ fn measure_group(
     };
     // Round trips of consecutive chunks, oldest first, kept while a halo may reach them.
     let mut kept: VecDeque<(usize, Trip)> = VecDeque::new();
-    let mut out: Vec<Measured> = Vec::with_capacity(group.len());
+    let mut out = Vec::with_capacity(group.len());
     for k in group {
         let core = chunks[k].clone();
         let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
@@ -400,8 +548,9 @@ fn measure_group(
             kept.push_back((j, round_trip(j)?));
         }
         let trips: Vec<&Trip> = kept.iter().map(|(_, t)| t).collect();
-        let partial = if let [only] = trips.as_slice() {
-            spec.partial(&only.original, &only.decoded, held, core)?
+        let own = &kept.iter().find(|(j, _)| *j == k).expect("kept above").1;
+        let value = if let [only] = trips.as_slice() {
+            f(&only.original, &only.decoded, held, core, own)?
         } else {
             let cut = |t: &Trip, a: &NdArray| {
                 let from = held.start.max(t.rows.start) - t.rows.start;
@@ -410,25 +559,15 @@ fn measure_group(
             };
             let original: Vec<NdArray> = trips.iter().map(|t| cut(t, &t.original)).collect();
             let decoded: Vec<NdArray> = trips.iter().map(|t| cut(t, &t.decoded)).collect();
-            spec.partial(
+            f(
                 &NdArray::concatenate(&original)?,
                 &NdArray::concatenate(&decoded)?,
                 held,
                 core,
+                own,
             )?
         };
-        let own = &kept.iter().find(|(j, _)| *j == k).expect("kept above").1;
-        // Histogram counts are exact: fold them into the group's first partial right away.
-        let mut partial = partial;
-        if let Some(first) = out.first_mut() {
-            first.partial.absorb_counts(&mut partial)?;
-        }
-        out.push(Measured {
-            compressed_bytes: own.bytes,
-            partial,
-            encode_seconds: own.encode_seconds,
-            decode_seconds: own.decode_seconds,
-        });
+        out.push(value);
         progress.inc(1);
     }
     Ok(out)
@@ -462,6 +601,7 @@ fn result_row(
         fitted: chain.fitted(),
         rate: None,
         distortion: Map::new(),
+        science: Map::new(),
         provenance: provenance.clone(),
     };
     match measured {
@@ -479,7 +619,10 @@ fn result_row(
                 decode_mb_s: mb / m.decode_seconds.max(1e-9),
             });
             match spec.finish(&m.partial, &scenario.distortion) {
-                Ok(values) => row.distortion = values,
+                Ok(values) => {
+                    row.distortion = values;
+                    row.science = m.science;
+                }
                 Err(e) => {
                     row.status = Status::Error;
                     row.error = Some(e);

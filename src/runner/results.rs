@@ -64,8 +64,19 @@ pub struct PointResult {
     /// Selected distortion metrics; non-finite values are the strings `inf`, `-inf`, `nan`.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub distortion: Map<String, Value>,
+    /// Results of the science analyses by label (`[[analysis]]`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub science: Map<String, Value>,
     /// What made this result.
     pub provenance: Provenance,
+}
+
+impl PointResult {
+    /// The value of a table column: a metric (`name` or `name.field`) or an analysis's field
+    /// (`label.field`).
+    pub fn value(&self, column: &str) -> Option<&Value> {
+        column_value(&self.distortion, column).or_else(|| column_value(&self.science, column))
+    }
 }
 
 /// A metric value as JSON: a number, or `"inf"`/`"-inf"`/`"nan"` (JSON has no such numbers).
@@ -257,11 +268,11 @@ pub fn write_csv(out: &Path, rows: &[PointResult], columns: &[String]) -> Result
             ]),
             None => record.extend(std::iter::repeat_n(String::new(), 6)),
         }
-        record.extend(columns.iter().map(|c| {
-            column_value(&row.distortion, c)
-                .map(plain)
-                .unwrap_or_default()
-        }));
+        record.extend(
+            columns
+                .iter()
+                .map(|c| row.value(c).map(plain).unwrap_or_default()),
+        );
         record.push(row.error.clone().unwrap_or_default());
         writer.write_record(&record).map_err(|e| err(&e))?;
     }

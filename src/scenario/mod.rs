@@ -29,11 +29,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::analysis::registry as analysis_registry;
 use crate::data::{DType, SourceSpec};
 use crate::metrics::registry as metric_registry;
 use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry as stage_registry;
-use crate::pipeline::{ParamDef, ParamValue};
+use crate::pipeline::{ParamDef, ParamValue, StageConfig};
 pub use sweep::{StageSweep, WorkingPoint};
 
 /// A scenario error: file, position when known, and message.
@@ -71,8 +72,21 @@ pub struct Scenario {
     pub max_rel_floor: Option<f64>,
     /// Window of SSIM (`[metrics.ssim] window`, default gaussian).
     pub ssim_window: SsimWindow,
+    /// Science analyses, in scenario order.
+    pub analyses: Vec<AnalysisSpec>,
     /// BLAKE3 hash of the scenario file's bytes.
     pub hash: String,
+}
+
+/// One `[[analysis]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisSpec {
+    /// The kind and every parameter's value (the `stage` field holds the kind).
+    pub config: StageConfig,
+    /// Key of its results: the kind, or `N:kind` when a kind appears more than once.
+    pub label: String,
+    /// Line and column of its `kind` key.
+    pub position: (usize, usize),
 }
 
 #[derive(Deserialize)]
@@ -83,6 +97,8 @@ struct RawScenario {
     pipeline: Vec<RawEntry>,
     #[serde(default)]
     metrics: Option<RawMetrics>,
+    #[serde(default)]
+    analysis: Vec<RawEntry>,
 }
 
 #[derive(Deserialize)]
@@ -221,7 +237,8 @@ impl Scenario {
         }
         let mut stages = Vec::new();
         for entry in &raw.pipeline {
-            let (kind, span) = kind_of(entry, "[[pipeline]]", "stage").map_err(|(span, e)| fail(span, e))?;
+            let (kind, span) =
+                kind_of(entry, "[[pipeline]]", "stage").map_err(|(span, e)| fail(span, e))?;
             let def = stage_registry::find(kind).ok_or_else(|| {
                 fail(
                     Some(span.clone()),
@@ -314,6 +331,62 @@ impl Scenario {
             None => None,
         };
 
+        let mut analyses = Vec::new();
+        for entry in &raw.analysis {
+            let (kind, span) =
+                kind_of(entry, "[[analysis]]", "kind").map_err(|(span, e)| fail(span, e))?;
+            let def = analysis_registry::find(kind).ok_or_else(|| {
+                fail(
+                    Some(span.clone()),
+                    format!(
+                        "unknown analysis '{kind}' (allowed: {})",
+                        analysis_registry::kinds().join(", ")
+                    ),
+                )
+            })?;
+            let mut params = Vec::new();
+            for (name, values) in entry_params(entry, "kind", def.kind, def.params)
+                .map_err(|(span, e)| fail(span, e))?
+            {
+                match <[ParamValue; 1]>::try_from(values) {
+                    Ok([value]) => params.push((name, value)),
+                    Err(_) => {
+                        return Err(fail(
+                            Some(span),
+                            format!("analysis '{kind}': {name} takes one value, not a sweep"),
+                        ));
+                    }
+                }
+            }
+            let mut config = StageConfig {
+                stage: def.kind,
+                params,
+            };
+            analysis_registry::complete(&mut config)
+                .map_err(|e| fail(Some(span.clone()), format!("analysis '{kind}': {e}")))?;
+            analyses.push((config, line_col(text, span.start)));
+        }
+        let analyses = analyses
+            .iter()
+            .enumerate()
+            .map(|(i, (config, position))| {
+                let repeated = analyses
+                    .iter()
+                    .filter(|(other, _)| other.stage == config.stage)
+                    .count()
+                    > 1;
+                AnalysisSpec {
+                    config: config.clone(),
+                    label: if repeated {
+                        format!("{}:{}", i + 1, config.stage)
+                    } else {
+                        config.stage.to_string()
+                    },
+                    position: *position,
+                }
+            })
+            .collect();
+
         Ok(Scenario {
             path: path.to_path_buf(),
             name: raw.scenario.name,
@@ -325,6 +398,7 @@ impl Scenario {
             data_range,
             max_rel_floor,
             ssim_window,
+            analyses,
             hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
         })
     }

@@ -34,7 +34,8 @@ import scipy
 import skimage
 import zstandard
 from numcodecs import BitRound
-from skimage.filters import threshold_otsu
+from scipy import ndimage
+from skimage.filters import threshold_multiotsu, threshold_otsu
 from scipy.stats import ConstantInputWarning, kurtosis, ks_2samp, kstwo, pearsonr, skew
 from skimage.metrics import mean_squared_error, normalized_root_mse, peak_signal_noise_ratio
 
@@ -427,6 +428,56 @@ def make_distortion(w):
 # b. Real data from ../shared/data (expected values only)
 
 
+def analyze_expected(volume, method, connectivity):
+    """`photonqa analyze` peers: skimage thresholds, numpy.digitize classes, scipy.ndimage.label
+    pores (class 0), numpy diffs for the pore-boundary faces."""
+    otsu = float(threshold_otsu(volume))
+    thresholds = [otsu] if method == "otsu" else [float(t) for t in threshold_multiotsu(volume, classes=3)]
+    classes = np.digitize(volume.astype(np.float64), thresholds, right=True)
+    mask = classes == 0
+    rank = volume.ndim
+    structure = ndimage.generate_binary_structure(rank, 1 if connectivity == "face" else rank)
+    labels, count = ndimage.label(mask, structure)
+    sizes = np.bincount(labels.ravel())[1:]
+    border = np.zeros(count + 1, dtype=bool)
+    for axis in range(rank):
+        for index in (0, -1):
+            border[np.unique(np.take(labels, index, axis=axis))] = True
+    faces = sum(int(np.count_nonzero(np.diff(mask.astype(np.int8), axis=a))) for a in range(rank))
+    if rank == 3:
+        diameters = (6 * sizes / np.pi) ** (1 / 3)
+    else:
+        diameters = np.sqrt(4 * sizes / np.pi)
+    return {
+        "otsu_threshold": fmt(otsu),
+        "thresholds": [fmt(t) for t in thresholds],
+        "fractions": [fmt(np.count_nonzero(classes == c) / volume.size) for c in range(len(thresholds) + 1)],
+        "porosity": fmt(np.count_nonzero(mask) / volume.size),
+        "pore_count": int(count),
+        "pores_touching_border": int(np.count_nonzero(border[1:])),
+        "pore_sizes": sorted(int(v) for v in sizes),
+        "diameter_mean": fmt(np.mean(diameters) if count else 0.0),
+        "specific_surface": fmt(faces / volume.size),
+    }
+
+
+def make_analyze(w):
+    with h5py.File(ROOT / "reference-data" / "porous-tomo.h5", "r") as f:
+        volume = f["volume"][...]
+    slice2d = w.npy("analyze/slice_20.npy", np.ascontiguousarray(volume[20]))
+    cases = []
+    for source, array in ((POROUS_SOURCE, volume), (slice2d, volume[20])):
+        for method in ("otsu", "multiotsu"):
+            for connectivity in ("face", "full"):
+                cases.append({
+                    "input": source,
+                    "method": method,
+                    "connectivity": connectivity,
+                    "expected": analyze_expected(array, method, connectivity),
+                })
+    return cases
+
+
 def make_shared(previous):
     path = ROOT / TOOTH_FILE
     if not path.is_file():
@@ -783,6 +834,11 @@ def provenance():
                 "ks_test": "scipy.stats.ks_2samp(original.ravel(), decoded.ravel(), method='asymp') "
                            "(p-value: scipy.stats.kstwo.sf(D, round(n_e)))",
                 "ks_p_value": "scipy.stats.kstwo.sf(d, round(effective_n)) at the sizes of real volumes",
+                "analyze": "skimage.filters.threshold_otsu(v), threshold_multiotsu(v, classes=3); classes = "
+                           "numpy.digitize(v, thresholds, right=True); pores = class 0 labelled by "
+                           "scipy.ndimage.label(mask, generate_binary_structure(rank, 1 or rank)); sizes "
+                           "numpy.bincount; faces = sum of count_nonzero(diff(mask, axis)); diameters "
+                           "(6V/pi)^(1/3) (3-D), sqrt(4A/pi) (2-D)",
                 "cli": "photonqa metrics ORIGINAL DECODED --json [--data-range data_range_arg] "
                        "[--max-rel-floor max_rel_floor_arg]",
             },
@@ -821,6 +877,7 @@ def generate(out, previous):
         "otsu_below_256_ulps": degenerate,
         "shared_tooth": make_shared(previous.get("shared_tooth") if previous else None),
         "distortion": distortion,
+        "analyze": make_analyze(w),
         "ks_p_value": [
             {"d": fmt(lam / np.sqrt(n_e)), "effective_n": fmt(n_e),
              "p_value": fmt(kstwo.sf(lam / np.sqrt(n_e), round(n_e)))}

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""FRC and power-spectrum peer fixtures for tests/spectral_crosscheck.rs: full-plane NumPy FFTs.
+"""FRC, power-spectrum and FSC peer fixtures for tests/spectral_crosscheck.rs: full NumPy FFTs.
 
 Writes tests/fixtures/spectral/ (one original.npy and decoded.npy per case) and
-tests/fixtures/spectral/expected.json (the peer's ring values and a provenance block).
+tests/fixtures/spectral/expected.json (the peer's ring values and a provenance block); the
+Fourier shell correlation cases go to tests/fixtures/spectral/fsc/ with their own
+expected.json.
 Deterministic: every random input comes from a numpy Generator seeded from the case name, and
 the provenance date is kept when nothing else changed, so running the script again reproduces
 the same files.
@@ -26,11 +28,20 @@ The generator refuses a case where FRC - threshold is within 1e-6 of 0 at some r
 the crossing ring would depend on rounding (ring 0 of a single plane is its DC sample alone, with
 FRC = +-1 and threshold 1: it only enters the interpolation, continuously).
 
+The FSC peer (shells, fsc_peer below) is the 3-D generalisation, from the same definitions: the
+full unnormalised transforms X = np.fft.fftn(original), Y = np.fft.fftn(decoded) (float64) of
+each whole volume, f = sqrt(fz^2 + fy^2 + fx^2) from np.fft.fftfreq of every axis, the shell
+floor(f / d + 0.5) with d = 1 / min(n0, n1, n2) (the exact integer test within 1e-9 of a tie,
+as for rings), samples beyond shell min(n0, n1, n2) // 2 dropped, np.bincount sums, and the FRC
+formulas for the FSC, the half-bit curve (n = samples per shell), resolution and crossing, with
+the same 1e-6 margin at shells i >= 1.
+
 Floats in expected.json are strings holding Python's repr of the float64 value (shortest
 round-trip text, "inf" for infinity) so the Rust side parses them bit-exactly with
 str::parse::<f64>.
 """
 
+import json
 import platform
 import warnings
 from pathlib import Path
@@ -284,6 +295,214 @@ def generate(out, previous):
             })
     expected = {"provenance": provenance(), "cases": entries}
     write_expected(out, expected, previous)
+    generate_fsc(out / "fsc")
+
+
+# --- Fourier shell correlation (whole volumes) ---------------------------------------------------
+
+FSC_FIXTURES = FIXTURES / "fsc"
+
+
+def smooth_volume(rng, shape, sigma=1.5):
+    """A smooth random field (Gaussian-filtered white noise over all three axes) in [0, 1]."""
+    f = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
+    return (f - f.min()) / (f.max() - f.min())
+
+
+def balls(rng, shape, count=10):
+    """Bright balls on a gentle gradient: sharp edges, power up to Nyquist; in [0, 1]."""
+    zz, yy, xx = np.meshgrid(*(np.arange(n, dtype=np.float64) for n in shape), indexing="ij")
+    volume = 0.1 + 0.2 * xx / shape[2]
+    for _ in range(count):
+        c = [rng.uniform(0, n) for n in shape]
+        radius = rng.uniform(1.5, min(shape) / 3)
+        inside = (zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 < radius**2
+        volume = np.where(inside, rng.uniform(0.4, 0.9), volume)
+    return volume
+
+
+def fsc_cases():
+    """(name, original, decoded, note) of every FSC case."""
+    out = []
+
+    def add(name, make, note):
+        original, decoded = make(rng_for("fsc/" + name))
+        out.append((name, original, decoded, note))
+
+    def f32_cubic_quantised(rng):
+        x = (1.0 + 4.0 * smooth_volume(rng, (16, 16, 16))).astype(np.float32)
+        lo, hi = float(x.min()), float(x.max())
+        q = np.round((x.astype(np.float64) - lo) / (hi - lo) * 15)
+        return x, (lo + q / 15 * (hi - lo)).astype(np.float32)
+
+    def f64_noncubic(rng):
+        shape = (8, 12, 20)
+        x = smooth_volume(rng, shape, 1.0) + 0.05 * rng.standard_normal(shape)
+        return x, x + 0.05 * rng.standard_normal(shape)
+
+    def f32_odd(rng):
+        shape = (9, 11, 13)
+        x = balls(rng, shape) + 0.02 * rng.standard_normal(shape)
+        return x.astype(np.float32), ndimage.gaussian_filter(x, 0.8).astype(np.float32)
+
+    def u16_noisy(rng):
+        shape = (10, 16, 12)
+        x = np.round(1000 + 30000 * smooth_volume(rng, shape, 1.2)).astype(np.uint16)
+        noise = np.round(400 * rng.standard_normal(shape))
+        return x, np.clip(x.astype(np.float64) + noise, 0, 65535).astype(np.uint16)
+
+    def identical_f32(rng):
+        shape = (12, 10, 14)
+        x = (smooth_volume(rng, shape) + 0.1 * rng.standard_normal(shape)).astype(np.float32)
+        return x, x.copy()
+
+    def crossing_f32(rng):
+        shape = (20, 24, 28)
+        x = balls(rng, shape, 14) + 0.01 * rng.standard_normal(shape)
+        y = ndimage.gaussian_filter(x, 2.0) + 0.08 * rng.standard_normal(shape)
+        return x.astype(np.float32), y.astype(np.float32)
+
+    def no_crossing_f64(rng):
+        shape = (12, 16, 20)
+        x = balls(rng, shape) + 0.3 * rng.standard_normal(shape)
+        return x, x + 1e-3 * rng.standard_normal(shape)
+
+    def mixed_u8_f32(rng):
+        shape = (6, 8, 10)
+        x = np.round(255 * balls(rng, shape, 4)).astype(np.uint8)
+        return x, (x + 8.0 * rng.standard_normal(shape)).astype(np.float32)
+
+    def tiny_f64(rng):
+        shape = (2, 5, 7)
+        x = rng.standard_normal(shape) + 2.0
+        return x, x + 0.2 * rng.standard_normal(shape)
+
+    def constant_f32(rng):
+        del rng
+        return np.full((8, 8, 8), 0.25, np.float32), np.full((8, 8, 8), 0.3, np.float32)
+
+    def constant_vs_noisy_f64(rng):
+        x = np.full((4, 8, 8), 1.0)
+        return x, x + 0.01 * rng.standard_normal(x.shape)
+
+    add("f32_cubic_quantised", f32_cubic_quantised,
+        "float32 16^3 smooth field vs its 4-bit quantised-and-dequantised version")
+    add("f64_noncubic", f64_noncubic, "float64 8x12x20 smooth field + noise vs + noise")
+    add("f32_odd", f32_odd, "float32 9x11x13 (odd sizes) balls + noise vs Gaussian blur 0.8")
+    add("u16_noisy", u16_noisy, "uint16 10x16x12 smooth field vs + rounded noise (sd 400); exact ties")
+    add("identical_f32", identical_f32, "identical 12x10x14 pair: FSC 1, no crossing; exact ties")
+    add("crossing_f32", crossing_f32,
+        "float32 20x24x28 balls vs blurred (sigma 2) + noise (sd 0.08): crosses; exact ties")
+    add("no_crossing_f64", no_crossing_f64,
+        "float64 12x16x20 balls + strong noise vs + 1e-3 noise: no crossing; exact ties")
+    add("mixed_u8_f32", mixed_u8_f32, "uint8 original vs float32 decoded, 6x8x10; exact ties")
+    add("tiny_f64", tiny_f64, "float64 2x5x7: the shortest axis allowed, shells 0 and 1")
+    add("constant_f32", constant_f32,
+        "constant 0.25 vs 0.3, 8^3: power only at DC (FFTs of constants are exactly 0 elsewhere)")
+    add("constant_vs_noisy_f64", constant_vs_noisy_f64,
+        "constant 1.0 vs + noise, 4x8x8: Px = 0 beyond DC, FSC 0 there")
+    return out
+
+
+def shells(shape):
+    """Shell of every sample of a volume (fftfreq layout), and the number of samples whose float
+    shell was replaced by the exact one (near-ties)."""
+    n0, n1, n2 = shape
+    m0 = min(shape)
+    fz, fy, fx = (np.fft.fftfreq(n) for n in shape)
+    scaled = np.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2) / (1.0 / m0)
+    shell = np.floor(scaled + 0.5).astype(np.int64)
+    near = np.abs((scaled + 0.5) - np.round(scaled + 0.5)) < 1e-9
+    k = [np.minimum(np.arange(n), n - np.arange(n)) for n in shape]
+    for a, b, c in zip(*np.nonzero(near)):
+        # Exact (Python integers): shell i is reached when
+        # (2 i - 1)^2 n0^2 n1^2 n2^2 <= 4 m0^2 (k0^2 n1^2 n2^2 + k1^2 n0^2 n2^2 + k2^2 n0^2 n1^2).
+        k0, k1, k2 = int(k[0][a]), int(k[1][b]), int(k[2][c])
+        four_q = 4 * m0**2 * (k0**2 * n1**2 * n2**2 + k1**2 * n0**2 * n2**2 + k2**2 * n0**2 * n1**2)
+        i = int(np.round(scaled[a, b, c] + 0.5))  # the shell on the outer side of the tie
+        shell[a, b, c] = i if (2 * i - 1) ** 2 * n0**2 * n1**2 * n2**2 <= four_q else i - 1
+    return shell, int(near.sum())
+
+
+def fsc_peer(original, decoded):
+    x = np.asarray(original, dtype=np.float64)
+    y = np.asarray(decoded, dtype=np.float64)
+    X, Y = np.fft.fftn(x), np.fft.fftn(y)
+    shell, ties = shells(x.shape)
+    m0 = min(x.shape)
+    m = m0 // 2
+    keep = shell <= m
+    index = shell[keep]
+
+    def per_shell(values):
+        return np.bincount(index, weights=values[keep], minlength=m + 1)
+
+    sums = {
+        "samples": np.bincount(index, minlength=m + 1),
+        "cross": per_shell((X * np.conj(Y)).real),
+        "px": per_shell(np.abs(X) ** 2),
+        "py": per_shell(np.abs(Y) ** 2),
+    }
+    fsc, half_bit, resolution, crossed = frc_curve(sums, m0)
+    return {
+        "exact_ties": ties,
+        "samples": [int(v) for v in sums["samples"]],
+        "frequency": [fmt(2 * i / m0) for i in range(len(fsc))],
+        "fsc": [fmt(v) for v in fsc],
+        "half_bit": [fmt(v) for v in half_bit],
+        "resolution": fmt(resolution),
+        "crossed": crossed,
+    }
+
+
+def fsc_provenance():
+    return {
+        "script": "tests/peers/spectral_fixtures.py",
+        "python": platform.python_version(),
+        "versions": {"numpy": np.__version__, "scipy": scipy.__version__},
+        "calls": {
+            "transform": "X = np.fft.fftn(original.astype(float64)), Y likewise, whole volume",
+            "shells": "floor(sqrt(fftfreq(n0)[:, None, None]**2 + fftfreq(n1)[None, :, None]**2 + "
+                      "fftfreq(n2)[None, None, :]**2) / (1 / min(n0, n1, n2)) + 0.5), exact integer test "
+                      "within 1e-9 of a tie; shells > min(n0, n1, n2) // 2 dropped",
+            "sums": "np.bincount(shell, weights=...) of Re(X conj Y), |X|^2, |Y|^2",
+            "fsc": "C / sqrt(Px Py); 1 where Px = Py = 0, 0 where only one is 0",
+            "half_bit": "(0.2071 + 1.9102 / sqrt(n)) / (1.2071 + 0.9102 / sqrt(n)), n = samples in the shell",
+            "resolution": "first shell i >= 1 with FSC < T; 2 (i - 1 + t) / min(n0, n1, n2), "
+                          "t = g[i-1] / (g[i-1] - g[i]) with g = FSC - T (t = 0 if g[i-1] <= 0); 1.0 without",
+        },
+        "float_encoding": "floats are strings with Python repr(float(x)); parse with str::parse::<f64>",
+        "paths": "relative to the repository root",
+    }
+
+
+def generate_fsc(out):
+    """Writes the FSC cases and out/expected.json (the recorded date kept from the committed
+    tests/fixtures/spectral/fsc/expected.json when nothing else changed)."""
+    previous = None
+    if (FSC_FIXTURES / "expected.json").is_file():
+        previous = json.loads((FSC_FIXTURES / "expected.json").read_text())
+    entries = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name, original, decoded, note in fsc_cases():
+            rel = {}
+            for role, array in (("original", original), ("decoded", decoded)):
+                path = out / name / f"{role}.npy"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+                rel[role] = (FSC_FIXTURES / name / f"{role}.npy").relative_to(ROOT).as_posix()
+            entries.append({
+                "name": name,
+                "note": note,
+                "original": rel["original"],
+                "decoded": rel["decoded"],
+                "original_dtype": str(original.dtype),
+                "decoded_dtype": str(decoded.dtype),
+                "shape": list(original.shape),
+                **fsc_peer(original, decoded),
+            })
+    write_expected(out, {"provenance": fsc_provenance(), "cases": entries}, previous)
 
 
 if __name__ == "__main__":

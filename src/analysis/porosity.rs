@@ -1,0 +1,154 @@
+//! Porosity of a segmented volume, original against decoded: the pore fraction, the pores as
+//! connected components, their size distribution and the pore surface.
+//!
+//! Pores are the voxels of class `pore_class` of the class map (see
+//! [`super::segmentation::Classes`]; with one threshold, class 0 is `value <= threshold`).
+//! For the original and the decoded array, each with its own thresholds:
+//! - `porosity` = pore voxels / voxels;
+//! - pores = connected components of the pore mask ([`super::components`], face or full
+//!   connectivity, as `scipy.ndimage.label`), their count and how many touch the border;
+//! - equivalent diameter of a pore of `V` voxels: `(6 V / pi)^(1/3)` in 3-D (the sphere of
+//!   equal volume), `sqrt(4 V / pi)` in 2-D (the disc of equal area), in voxels;
+//! - the distance between the two diameter distributions: the exact two-sample
+//!   Kolmogorov-Smirnov statistic with its asymptotic p-value ([`crate::metrics::ks`]) and the
+//!   Wasserstein-1 distance (SciPy `ks_2samp`, `wasserstein_distance`);
+//! - `specific_surface` = pore-boundary faces / voxels of the whole array (faces between a pore
+//!   and a non-pore voxel; the array's outside does not count), per voxel length.
+
+use serde_json::{Value, json};
+
+use super::components::{ComponentPartial, Components, Connectivity};
+use super::segmentation::{Classes, SegmentationPartial};
+use crate::data::NdArray;
+use crate::metrics::ks;
+use crate::runner::results::metric_json;
+
+/// Mergeable partial of the porosity comparison over a range of rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PorosityPartial {
+    /// Class counts of both class maps (pore fractions).
+    pub classes: SegmentationPartial,
+    /// Pores of the original and of the decoded array.
+    pub pores: [ComponentPartial; 2],
+}
+
+/// The pore mask of rows `core` of a slab holding rows `held`.
+fn pore_mask(
+    array: &NdArray,
+    held_start: usize,
+    core: &std::ops::Range<usize>,
+    classes: &Classes,
+    pore_class: u8,
+) -> Vec<u8> {
+    let rows = array.slice_rows(core.start - held_start..core.end - held_start);
+    rows.to_f64()
+        .iter()
+        .map(|&v| u8::from(classes.class_of(v) == pore_class))
+        .collect()
+}
+
+impl PorosityPartial {
+    /// The partial of rows `core` from slabs holding rows `held` (see
+    /// [`SegmentationPartial::of`], whose halo it needs).
+    #[allow(clippy::too_many_arguments)]
+    pub fn of(
+        original: &NdArray,
+        decoded: &NdArray,
+        held: std::ops::Range<usize>,
+        core: std::ops::Range<usize>,
+        shape: &[usize],
+        classes: [&Classes; 2],
+        pore_class: u8,
+        connectivity: Connectivity,
+    ) -> Result<PorosityPartial, String> {
+        let segmentation = SegmentationPartial::of(
+            original,
+            decoded,
+            held.clone(),
+            core.clone(),
+            shape,
+            classes[0],
+            classes[1],
+        )?;
+        let mut slab_shape = shape.to_vec();
+        slab_shape[0] = core.len();
+        let pores = |array: &NdArray, c: &Classes| {
+            let mask = pore_mask(array, held.start, &core, c, pore_class);
+            ComponentPartial::of(&mask, &slab_shape, core.start, shape[0], connectivity)
+        };
+        Ok(PorosityPartial {
+            classes: segmentation,
+            pores: [pores(original, classes[0])?, pores(decoded, classes[1])?],
+        })
+    }
+
+    /// Adds the partial of the rows that follow.
+    pub fn merge(&mut self, next: &PorosityPartial) -> Result<(), String> {
+        self.classes.merge(&next.classes)?;
+        self.pores[0].merge(&next.pores[0])?;
+        self.pores[1].merge(&next.pores[1])
+    }
+
+    /// The comparison as JSON (`*_original`, `*_decoded` and their change for every quantity).
+    pub fn json(self, pore_class: u8, rank: usize) -> Value {
+        let total = self.classes.total() as f64;
+        let porosity = |counts: Vec<u64>| counts[usize::from(pore_class)] as f64 / total;
+        let (p_x, p_y) = (
+            porosity(self.classes.counts_original()),
+            porosity(self.classes.counts_decoded()),
+        );
+        let [x, y] = self.pores;
+        let (x, y) = (x.finish(), y.finish());
+        let (d_x, d_y) = (diameters(&x, rank), diameters(&y, rank));
+        let statistic = ks::two_sample_statistic(&d_x, &d_y);
+        let n_e = (d_x.len() * d_y.len()) as f64 / (d_x.len() + d_y.len()).max(1) as f64;
+        let surface = |c: &Components| c.boundary_faces as f64 / total;
+        let mean = |d: &[f64]| {
+            if d.is_empty() {
+                0.0
+            } else {
+                d.iter().sum::<f64>() / d.len() as f64
+            }
+        };
+        json!({
+            "pore_class": pore_class,
+            "connectivity": x.connectivity.name(),
+            "porosity_original": metric_json(p_x),
+            "porosity_decoded": metric_json(p_y),
+            "porosity_abs_change": metric_json((p_y - p_x).abs()),
+            "pore_count_original": x.count,
+            "pore_count_decoded": y.count,
+            "pore_count_change": y.count as i64 - x.count as i64,
+            "pores_touching_border_original": x.touching_border,
+            "pores_touching_border_decoded": y.touching_border,
+            "diameter_mean_original": metric_json(mean(&d_x)),
+            "diameter_mean_decoded": metric_json(mean(&d_y)),
+            "diameter_max_original": metric_json(d_x.last().copied().unwrap_or(0.0)),
+            "diameter_max_decoded": metric_json(d_y.last().copied().unwrap_or(0.0)),
+            "diameter_ks_statistic": metric_json(statistic),
+            "diameter_ks_p_value": metric_json(ks::p_value(statistic, n_e)),
+            "diameter_wasserstein": metric_json(ks::wasserstein(&d_x, &d_y)),
+            "specific_surface_original": metric_json(surface(&x)),
+            "specific_surface_decoded": metric_json(surface(&y)),
+            "specific_surface_change": metric_json(surface(&y) - surface(&x)),
+        })
+    }
+}
+
+/// Equivalent diameters of the components, ascending: `(6 V / pi)^(1/3)` in 3-D, `sqrt(4 V /
+/// pi)` in 2-D.
+pub fn diameters(components: &Components, rank: usize) -> Vec<f64> {
+    use std::f64::consts::PI;
+    components
+        .sizes
+        .iter()
+        .map(|&v| {
+            let v = v as f64;
+            if rank == 3 {
+                (6.0 * v / PI).cbrt()
+            } else {
+                (4.0 * v / PI).sqrt()
+            }
+        })
+        .collect()
+}

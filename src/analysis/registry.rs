@@ -1,0 +1,128 @@
+//! Every analysis a scenario can select in `[[analysis]]`: a new one is a file in `analysis/`
+//! plus one line in [`ANALYSES`].
+
+use crate::pipeline::params::{Default, ParamDef, ParamKind, StageConfig};
+
+/// A registered analysis.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalysisDef {
+    /// `kind` in scenarios, key of its results.
+    pub kind: &'static str,
+    /// One-line description.
+    pub doc: &'static str,
+    /// Accepted parameters.
+    pub params: &'static [ParamDef],
+    /// The scalar fields shown in tables and CSV columns as `kind.field`.
+    pub columns: &'static [&'static str],
+}
+
+/// How a class map is made from values: the parameters every analysis that segments shares.
+const SEGMENT_PARAMS: [ParamDef; 3] = [
+    ParamDef {
+        name: "method",
+        kind: ParamKind::Choice(&["otsu", "multiotsu", "value"]),
+        default: Default::Str("otsu"),
+        doc: "thresholds: scikit-image threshold_otsu, threshold_multiotsu, or `value`; fitted separately on the original and on the decoded data",
+    },
+    ParamDef {
+        name: "classes",
+        kind: ParamKind::Int { min: 3, max: 5 },
+        default: Default::Derived("3 with method = \"multiotsu\""),
+        doc: "number of classes of multiotsu",
+    },
+    ParamDef {
+        name: "value",
+        kind: ParamKind::Float {
+            min: f64::MIN,
+            max: f64::MAX,
+        },
+        default: Default::Derived("required with method = \"value\""),
+        doc: "fixed threshold: foreground = values > value",
+    },
+];
+
+/// The registered analyses.
+pub static ANALYSES: &[AnalysisDef] = &[
+    AnalysisDef {
+        kind: "segmentation",
+        doc: "threshold shift, phase fractions, Dice and IoU per class, boundary F1 within 1 voxel",
+        params: &SEGMENT_PARAMS,
+        columns: &[
+            "threshold_shift_max",
+            "dice_foreground",
+            "fraction_change_max",
+            "boundary_f1",
+        ],
+    },
+    AnalysisDef {
+        kind: "porosity",
+        doc: "porosity, pores as connected components (count, equivalent diameters, size distribution distance), specific surface",
+        params: &[
+            SEGMENT_PARAMS[0],
+            SEGMENT_PARAMS[1],
+            SEGMENT_PARAMS[2],
+            ParamDef {
+                name: "pore_class",
+                kind: ParamKind::Int { min: 0, max: 4 },
+                default: Default::Int(0),
+                doc: "the class that is pore space (0: values at or below the (lowest) threshold)",
+            },
+            ParamDef {
+                name: "connectivity",
+                kind: ParamKind::Choice(&["face", "full"]),
+                default: Default::Str("face"),
+                doc: "pore voxels connect through faces (scipy.ndimage.label's default) or also edges and corners",
+            },
+        ],
+        columns: &[
+            "porosity_abs_change",
+            "pore_count_change",
+            "diameter_ks_statistic",
+            "specific_surface_change",
+        ],
+    },
+];
+
+/// The analysis of kind `kind`.
+pub fn find(kind: &str) -> Option<&'static AnalysisDef> {
+    ANALYSES.iter().find(|a| a.kind == kind)
+}
+
+/// All kinds, in registry order.
+pub fn kinds() -> Vec<&'static str> {
+    ANALYSES.iter().map(|a| a.kind).collect()
+}
+
+/// Checks the parameters that depend on each other: `classes` only with multiotsu (then 3 by
+/// default), `value` required with and only with `method = "value"`, `pore_class` below the
+/// number of classes. Fills in the derived `classes`.
+pub fn complete(config: &mut StageConfig) -> Result<(), String> {
+    let method = config.str("method").to_string();
+    let has = |config: &StageConfig, name: &str| config.params.iter().any(|(n, _)| *n == name);
+    if has(config, "classes") && method != "multiotsu" {
+        return Err("classes applies only to method = \"multiotsu\"".into());
+    }
+    if method == "multiotsu" && !has(config, "classes") {
+        config
+            .params
+            .push(("classes", crate::pipeline::ParamValue::Int(3)));
+    }
+    match (method.as_str(), has(config, "value")) {
+        ("value", false) => return Err("method = \"value\" needs `value`".into()),
+        ("value", true) | (_, false) => {}
+        (_, true) => return Err("value applies only to method = \"value\"".into()),
+    }
+    let classes = if method == "multiotsu" {
+        config.int("classes")
+    } else {
+        2
+    };
+    if has(config, "pore_class") && config.int("pore_class") >= classes {
+        return Err(format!(
+            "pore_class = {} but the segmentation has {classes} classes (0..={})",
+            config.int("pore_class"),
+            classes - 1
+        ));
+    }
+    Ok(())
+}
