@@ -310,6 +310,19 @@ impl NdArray {
         with_array!(self, a => a.shape())
     }
 
+    /// An error unless `other` has the same shape, for arrays compared value by value.
+    pub fn check_same_shape(&self, other: &NdArray) -> Result<(), String> {
+        if self.shape() == other.shape() {
+            Ok(())
+        } else {
+            Err(format!(
+                "cannot compare shape {:?} with shape {:?}",
+                self.shape(),
+                other.shape()
+            ))
+        }
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         with_array!(self, a => a.len())

@@ -45,13 +45,7 @@ impl PointSums {
     /// Sums over one chunk with the relative-error floor `floor`; the arrays must have the
     /// same shape (dtypes may differ: values are compared as float64).
     pub fn of(original: &NdArray, decoded: &NdArray, floor: f64) -> Result<PointSums, String> {
-        if original.shape() != decoded.shape() {
-            return Err(format!(
-                "cannot compare shape {:?} with shape {:?}",
-                original.shape(),
-                decoded.shape()
-            ));
-        }
+        original.check_same_shape(decoded)?;
         if original.dtype() != decoded.dtype() {
             return PointSums::of(
                 &NdArray::Float64(original.to_f64()),

@@ -39,13 +39,7 @@ const TOP: usize = (DECADES * PER_DECADE) as usize;
 
 /// `decoded - original` as float64, in C order; the arrays must have the same shape.
 pub fn errors(original: &NdArray, decoded: &NdArray) -> Result<Vec<f64>, String> {
-    if original.shape() != decoded.shape() {
-        return Err(format!(
-            "cannot compare shape {:?} with shape {:?}",
-            original.shape(),
-            decoded.shape()
-        ));
-    }
+    original.check_same_shape(decoded)?;
     if original.dtype() != decoded.dtype() {
         let (x, y) = (original.to_f64(), decoded.to_f64());
         return Ok(x.iter().zip(y.iter()).map(|(a, b)| b - a).collect());

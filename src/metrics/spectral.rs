@@ -206,12 +206,9 @@ impl RingSums {
     /// on the current rayon pool; the result does not depend on the thread count.
     pub fn add_planes(&mut self, original: &NdArray, decoded: &NdArray) -> Result<(), String> {
         let shape = original.shape();
-        if shape != decoded.shape() {
-            return Err(format!(
-                "FRC: cannot compare shape {shape:?} with shape {:?}",
-                decoded.shape()
-            ));
-        }
+        original
+            .check_same_shape(decoded)
+            .map_err(|e| format!("FRC: {e}"))?;
         let (planes, plane) = match *shape {
             [n1, n2] => (1, [n1, n2]),
             [p, n1, n2] => (p, [n1, n2]),
@@ -737,12 +734,9 @@ const TASKS: usize = 256;
 /// depend on the thread count. Errors are one line.
 pub fn fsc(original: &NdArray, decoded: &NdArray) -> Result<Value, String> {
     let shape = original.shape();
-    if shape != decoded.shape() {
-        return Err(format!(
-            "FSC: cannot compare shape {shape:?} with shape {:?}",
-            decoded.shape()
-        ));
-    }
+    original
+        .check_same_shape(decoded)
+        .map_err(|e| format!("FSC: {e}"))?;
     let n: [usize; 3] = shape
         .try_into()
         .map_err(|_| format!("the FSC needs 3D volumes, got shape {shape:?}"))?;

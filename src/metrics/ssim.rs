@@ -263,13 +263,9 @@ pub fn ssim_rows(
 ) -> Result<SsimSums, String> {
     check_shape(shape, window)?;
     let r = window.radius();
-    if original.shape() != decoded.shape() {
-        return Err(format!(
-            "SSIM: cannot compare shape {:?} with shape {:?}",
-            original.shape(),
-            decoded.shape()
-        ));
-    }
+    original
+        .check_same_shape(decoded)
+        .map_err(|e| format!("SSIM: {e}"))?;
     if core.start < r || core.end > shape[0] - r || core.start > core.end {
         return Err(format!(
             "SSIM: interior rows {core:?} are not within {r}..{} for axis 0 of length {} and the \
