@@ -16,6 +16,8 @@
 
 mod common;
 
+use common::{fixture_cases, on_threads};
+
 use std::path::Path;
 
 use ndarray::ArrayD;
@@ -37,11 +39,7 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     let expected = common::expected_json("components", "tests/peers/components_fixtures.py");
-    let cases = expected["cases"]
-        .as_array()
-        .expect("expected.json: cases is a list");
-    assert!(cases.len() >= 20, "too few component fixture cases");
-    cases
+    fixture_cases(&expected, 20, "component")
         .iter()
         .map(|c| {
             let rel = c["mask"].as_str().expect("mask path");
@@ -235,11 +233,7 @@ fn bool_and_nonzero_u8_masks_agree_on_any_thread_count() {
             assert_eq!(components(&bools, &case.shape, c).unwrap(), want);
             assert_eq!(components(&bytes, &case.shape, c).unwrap(), want);
             for threads in [1, 3] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                let got = pool.install(|| components(&case.mask, &case.shape, c).unwrap());
+                let got = on_threads(threads, || components(&case.mask, &case.shape, c).unwrap());
                 assert_eq!(got, want, "{} on {threads} threads", case.name);
             }
         }

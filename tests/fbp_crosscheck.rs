@@ -13,7 +13,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::{float_field, float_list, on_threads, repo_root, shared_file, str_field};
+
+use std::path::Path;
 
 use photonqa::analysis::fbp::{Fbp, Filter, theta_range};
 use photonqa::data::hdf5io::read_hdf5;
@@ -31,37 +33,8 @@ const REL_TOL: f64 = 5e-14;
 /// sums pairwise and takes norms with BLAS, photonqa adds in order.
 const STATS_TOL: f64 = 2e-13;
 
-/// Environment variable that turns a missing `../shared/data` file into a failure.
-const REQUIRE_SHARED: &str = "PHOTONQA_REQUIRE_SHARED_DATA";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn expected() -> Value {
     common::expected_json("fbp", "tests/peers/fbp_fixtures.py")
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected.json: {key} is not a string in {v}"))
-}
-
-/// A float stored as its repr string, parsed exactly.
-fn float(v: &Value, key: &str) -> f64 {
-    let s = text(v, key);
-    s.parse()
-        .unwrap_or_else(|e| panic!("'{s}' is not a float: {e}"))
-}
-
-fn floats(v: &Value, key: &str) -> Vec<f64> {
-    v[key]
-        .as_array()
-        .unwrap_or_else(|| panic!("expected.json: {key} is not a list"))
-        .iter()
-        .map(|s| s.as_str().expect("a float string").parse().unwrap())
-        .collect()
 }
 
 /// A float64 `.npy` fixture as a flat C-order vector.
@@ -114,10 +87,10 @@ fn cases() -> Vec<Case> {
     cases
         .iter()
         .map(|c| Case {
-            name: text(c, "name").to_string(),
+            name: str_field(c, "name").to_string(),
             detector: c["detector"].as_u64().expect("detector") as usize,
-            theta: floats(c, "theta"),
-            sinogram: npy(text(c, "sinogram")),
+            theta: float_list(&c["theta"]),
+            sinogram: npy(str_field(c, "sinogram")),
             reconstructions: c["reconstructions"]
                 .as_object()
                 .expect("reconstructions is an object")
@@ -126,7 +99,7 @@ fn cases() -> Vec<Case> {
                 .collect(),
             linspace: c.get("theta_linspace").map(|l| {
                 let count = l["count"].as_u64().unwrap() as usize;
-                (float(l, "start"), float(l, "stop"), count)
+                (float_field(l, "start"), float_field(l, "stop"), count)
             }),
         })
         .collect()
@@ -193,13 +166,7 @@ fn theta_range_is_numpy_linspace() {
 fn results_do_not_depend_on_the_thread_count() {
     let case = cases().into_iter().next().expect("a case");
     let fbp = Fbp::new(case.detector, &case.theta, Filter::Hann).unwrap();
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| fbp.reconstruct(&case.sinogram).unwrap())
-    };
+    let run = |threads: usize| on_threads(threads, || fbp.reconstruct(&case.sinogram).unwrap());
     let one = run(1);
     for threads in [2, 3] {
         let other = run(threads);
@@ -282,20 +249,6 @@ fn bad_parameters_are_one_line_errors_naming_them() {
     }
 }
 
-/// The file `rel` (relative to the repository root) from `../shared/data`, or `None` (after
-/// printing "skipped: ...") when it is absent and PHOTONQA_REQUIRE_SHARED_DATA is not 1.
-fn shared_file(rel: &str) -> Option<PathBuf> {
-    let path = root().join(rel);
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var(REQUIRE_SHARED).as_deref() == Ok("1") {
-        panic!("{rel} not found and {REQUIRE_SHARED}=1");
-    }
-    println!("skipped: {rel} not found");
-    None
-}
-
 fn read(path: &Path, dataset: &str) -> (Vec<f64>, Vec<usize>) {
     let array = read_hdf5(path, dataset).unwrap_or_else(|e| panic!("{e}"));
     let shape = array.shape().to_vec();
@@ -340,9 +293,9 @@ fn check_stats(label: &str, values: &[f64], expected: &Value, failures: &mut Vec
     let norm = values.iter().map(|v| v * v).sum::<f64>().sqrt();
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let scale = float(expected, "norm");
+    let scale = float_field(expected, "norm");
     for (key, ours) in [("sum", sum), ("norm", norm), ("min", min), ("max", max)] {
-        let peer = float(expected, key);
+        let peer = float_field(expected, key);
         // Sums and extrema relative to the norm: a signed sum can be near 0.
         if (ours - peer).abs() > STATS_TOL * scale.max(peer.abs()) {
             failures.push(format!("{label} {key}: photonqa {ours:?}, NumPy {peer:?}"));
@@ -354,11 +307,11 @@ fn check_stats(label: &str, values: &[f64], expected: &Value, failures: &mut Vec
 fn tooth_slice_matches_scikit_image_iradon() {
     let exp = expected();
     let tooth = &exp["tooth"];
-    let Some(path) = shared_file(text(tooth, "file")) else {
+    let Some(path) = shared_file(str_field(tooth, "file")) else {
         return;
     };
     let row = tooth["row"].as_u64().unwrap() as usize;
-    let (sinogram, angles, n) = normalised_sinogram(&path, row, float(tooth, "floor"));
+    let (sinogram, angles, n) = normalised_sinogram(&path, row, float_field(tooth, "floor"));
     // photonqa's HDF5 reader takes rank 2 and 3 datasets: the 1D angles through hdf5-metno.
     let theta: Vec<f64> = hdf5::File::open(&path)
         .and_then(|f| f.dataset("/exchange/theta"))
@@ -373,7 +326,7 @@ fn tooth_slice_matches_scikit_image_iradon() {
         &mut failures,
     );
 
-    let filter = Filter::parse(text(tooth, "filter")).unwrap();
+    let filter = Filter::parse(str_field(tooth, "filter")).unwrap();
     let image = Fbp::new(n, &theta, filter)
         .and_then(|fbp| fbp.reconstruct(&sinogram))
         .unwrap_or_else(|e| panic!("tooth: {e}"));
@@ -402,7 +355,7 @@ fn tooth_slice_matches_scikit_image_iradon() {
         ("centre_row", centre_row),
         ("centre_column", centre_column),
     ] {
-        let err = rel_rmse(&ours, &npy(text(tooth, key)));
+        let err = rel_rmse(&ours, &npy(str_field(tooth, key)));
         println!("tooth {key}: relative RMSE {err:e}");
         if err.is_nan() || err > REL_TOL {
             failures.push(format!("tooth {key}: relative RMSE {err:e} > {REL_TOL:e}"));
@@ -421,10 +374,13 @@ fn reconstruct_command_writes_iradon_slices() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| text(c, "name") == "shepp64_180")
+        .find(|c| str_field(c, "name") == "shepp64_180")
         .expect("the shepp64_180 case");
     let dir = tempfile::tempdir().unwrap();
-    let sinogram = root().join(text(case, "sinogram")).display().to_string();
+    let sinogram = repo_root()
+        .join(str_field(case, "sinogram"))
+        .display()
+        .to_string();
     for (filter, theta) in [("ramp", None), ("hann", Some("0:180:180"))] {
         let out = dir.path().join(format!("{filter}.npy"));
         let mut args = vec![

@@ -32,9 +32,11 @@
 
 mod common;
 
+use common::{Failures, float_field, int_field, parse_exact, repo_root, shared_file, str_field};
+
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use photonqa::analysis::otsu;
@@ -55,15 +57,8 @@ const PEARSON_TOL: f64 = 1e-9;
 /// Relative tolerance for max_rel_error and max_rel_floor.
 const MAX_REL_TOL: f64 = 1e-12;
 
-/// Environment variable that turns a missing `../shared/data` file into a failure (set in CI).
-const REQUIRE_SHARED: &str = "PHOTONQA_REQUIRE_SHARED_DATA";
-
 // ------------------------------------------------------------------------------------------------
 // Helpers: fixtures, exact numbers, stages, the binary.
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn expected() -> Value {
     common::expected_json("peers", "tests/peers/make_fixtures.py")
@@ -75,32 +70,9 @@ fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
         .unwrap_or_else(|| panic!("expected.json: {key} is not a list"))
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected.json: {key} is not a string in {v}"))
-}
-
-/// A float stored as its repr string, parsed exactly.
-fn float(v: &Value, key: &str) -> f64 {
-    parse_exact(text(v, key))
-}
-
-fn parse_exact(s: &str) -> f64 {
-    s.trim_matches('"')
-        .parse()
-        .unwrap_or_else(|e| panic!("'{s}' is not a float: {e}"))
-}
-
-fn int(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("expected.json: {key} is not an integer in {v}"))
-}
-
 /// Resolves a path of expected.json (relative to the repository root); keeps `::/dataset`.
 fn resolve(rel: &str) -> String {
-    root().join(rel).display().to_string()
+    repo_root().join(rel).display().to_string()
 }
 
 /// The raw text of the value of `key` in a one-line JSON object printed by photonqa, so that
@@ -119,27 +91,6 @@ fn raw_number(line: &str, key: &str) -> f64 {
     parse_exact(raw)
 }
 
-/// Collects mismatches so one family reports all its failing cases at once.
-#[derive(Default)]
-struct Failures(Vec<String>);
-
-impl Failures {
-    fn check(&mut self, ok: bool, message: impl FnOnce() -> String) {
-        if !ok {
-            self.0.push(message());
-        }
-    }
-
-    fn finish(self, family: &str) {
-        assert!(
-            self.0.is_empty(),
-            "{family}: {} mismatch(es) with the peer\n  {}",
-            self.0.len(),
-            self.0.join("\n  ")
-        );
-    }
-}
-
 fn dtype(name: &str) -> DType {
     DType::parse(name).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -147,7 +98,7 @@ fn dtype(name: &str) -> DType {
 /// The data bytes of a `.npy` file, taken from the file itself (header skipped per the format
 /// spec), independently of any array library.
 fn npy_payload(rel: &str) -> Vec<u8> {
-    let bytes = fs::read(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let bytes = fs::read(repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     assert_eq!(&bytes[..6], b"\x93NUMPY", "{rel}: not a .npy file");
     let start = match bytes[6] {
         1 => 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize,
@@ -157,7 +108,7 @@ fn npy_payload(rel: &str) -> Vec<u8> {
 }
 
 fn read_fixture(rel: &str) -> Vec<u8> {
-    fs::read(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    fs::read(repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 /// Bit patterns of every element (floats by their bits, integers by their value).
@@ -354,15 +305,15 @@ fn foreground(a: &NdArray, t: f64) -> u64 {
 
 /// Checks one Otsu case through the runner and the library against scikit-image.
 fn check_otsu_case(case: &Value, dir: &Path, fails: &mut Failures) {
-    let name = text(case, "name");
-    let source = resolve(text(case, "source"));
-    let want = float(case, "threshold");
+    let name = str_field(case, "name");
+    let source = resolve(str_field(case, "source"));
+    let want = float_field(case, "threshold");
     let array = read_all(&source);
     let (lo, hi) = min_max(&array);
     fails.check(
-        array.dtype() == dtype(text(case, "dtype"))
-            && lo == float(case, "min")
-            && hi == float(case, "max"),
+        array.dtype() == dtype(str_field(case, "dtype"))
+            && lo == float_field(case, "min")
+            && hi == float_field(case, "max"),
         || format!("{name}: input is not the array the fixture was made from"),
     );
     let library = library_threshold(&array);
@@ -383,29 +334,15 @@ fn check_otsu_case(case: &Value, dir: &Path, fails: &mut Failures) {
         Ok(got) => fails.check(got.to_bits() == want.to_bits(), || {
             format!(
                 "{name} ({}): photonqa run fitted threshold {got:?}, skimage threshold_otsu {want:?}{hint}",
-                text(case, "dtype")
+                str_field(case, "dtype")
             )
         }),
         Err(e) => fails.check(false, || format!("{name}: photonqa run: {e}{hint}")),
     }
-    let (fg, want_fg) = (foreground(&array, want), int(case, "foreground"));
+    let (fg, want_fg) = (foreground(&array, want), int_field(case, "foreground"));
     fails.check(fg == want_fg, || {
         format!("{name}: {fg} values > {want:?} after binarise, numpy count_nonzero(image > t) = {want_fg}")
     });
-}
-
-/// The file `rel` (relative to the repository root) from `../shared/data`, or `None` (after
-/// printing "skipped: ...") when it is absent and PHOTONQA_REQUIRE_SHARED_DATA is not 1.
-fn shared_file(rel: &str) -> Option<PathBuf> {
-    let path = root().join(rel);
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var(REQUIRE_SHARED).as_deref() == Ok("1") {
-        panic!("{rel} not found and {REQUIRE_SHARED}=1");
-    }
-    println!("skipped: {rel} not found");
-    None
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -447,13 +384,13 @@ fn otsu_refuses_a_float_range_narrower_than_256_bins_like_scikit_image() {
     let exp = expected();
     let case = &exp["otsu_below_256_ulps"];
     let dir = tempfile::tempdir().unwrap();
-    let source = resolve(text(case, "source"));
+    let source = resolve(str_field(case, "source"));
     let result = runner_threshold(dir.path(), "otsu-below-256-ulps", &source, 5);
     assert!(
         result.is_err(),
         "skimage threshold_otsu raises ({}) on this {}-ULP range, but photonqa run fitted threshold {:?}",
-        text(case, "peer_error"),
-        int(case, "ulps_in_range"),
+        str_field(case, "peer_error"),
+        int_field(case, "ulps_in_range"),
         result.unwrap()
     );
 }
@@ -465,11 +402,11 @@ fn otsu_refuses_a_float_range_narrower_than_256_bins_like_scikit_image() {
 fn real_tomography_projections_match_scikit_image_and_numcodecs() {
     let exp = expected();
     let tooth = &exp["shared_tooth"];
-    let Some(path) = shared_file(text(tooth, "file")) else {
+    let Some(path) = shared_file(str_field(tooth, "file")) else {
         return;
     };
     let path = fs::canonicalize(path).unwrap();
-    let source = format!("{}::{}", path.display(), text(tooth, "dataset"));
+    let source = format!("{}::{}", path.display(), str_field(tooth, "dataset"));
     let mut fails = Failures::default();
 
     let array = read_all(&source);
@@ -479,22 +416,22 @@ fn real_tomography_projections_match_scikit_image_and_numcodecs() {
         .map(|v| v.as_u64().unwrap())
         .collect();
     assert!(
-        array.dtype() == dtype(text(tooth, "dtype"))
+        array.dtype() == dtype(str_field(tooth, "dtype"))
             && array
                 .shape()
                 .iter()
                 .map(|&d| d as u64)
                 .eq(shape.iter().copied())
-            && lo == float(tooth, "min")
-            && hi == float(tooth, "max"),
+            && lo == float_field(tooth, "min")
+            && hi == float_field(tooth, "max"),
         "{source} is not the file the fixtures were made from (sha256 {}): {} {:?} min {lo} max {hi}",
-        text(tooth, "sha256"),
+        str_field(tooth, "sha256"),
         array.dtype(),
         array.shape()
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let want = float(tooth, "threshold");
+    let want = float_field(tooth, "threshold");
     match runner_threshold(dir.path(), "tooth-otsu", &source, 16) {
         Ok(got) => fails.check(got.to_bits() == want.to_bits(), || {
             format!("tooth: photonqa run fitted threshold {got:?}, skimage threshold_otsu {want:?}")
@@ -502,17 +439,17 @@ fn real_tomography_projections_match_scikit_image_and_numcodecs() {
         Err(e) => fails.check(false, || format!("tooth: photonqa run: {e}")),
     }
     let fg = foreground(&array, want);
-    fails.check(fg == int(tooth, "foreground"), || {
+    fails.check(fg == int_field(tooth, "foreground"), || {
         format!(
             "tooth: {fg} values > threshold, numpy {}",
-            int(tooth, "foreground")
+            int_field(tooth, "foreground")
         )
     });
 
     let rounds = list(tooth, "bitround");
     let keepbits: Vec<String> = rounds
         .iter()
-        .map(|r| int(r, "keepbits").to_string())
+        .map(|r| int_field(r, "keepbits").to_string())
         .collect();
     let scenario = format!(
         "[scenario]\nname = \"tooth-bitround\"\nchunk_slices = 16\n\n[input]\nsource = '{source}'\n\n\
@@ -524,7 +461,7 @@ fn real_tomography_projections_match_scikit_image_and_numcodecs() {
     let lines = run_scenario(dir.path(), "tooth-bitround", &scenario)
         .unwrap_or_else(|e| panic!("tooth bitround: {e}"));
     for round in rounds {
-        let k = int(round, "keepbits");
+        let k = int_field(round, "keepbits");
         let line = lines.iter().find(|line| {
             let row: Value = serde_json::from_str(line).unwrap();
             row["pipeline"][0]["keepbits"].as_u64() == Some(k)
@@ -631,8 +568,8 @@ fn check_metrics(
     with_range_and_count: bool,
     fails: &mut Failures,
 ) {
-    let mean_error = float(want, "mean_error");
-    let mean_error_tol = mean_error_tolerance(mean_error, float(want, "mean_abs_error"));
+    let mean_error = float_field(want, "mean_error");
+    let mean_error_tol = mean_error_tolerance(mean_error, float_field(want, "mean_abs_error"));
     let mut keys = vec![
         ("mse", "skimage mean_squared_error", Tol::Rel(REL_TOL)),
         ("rmse", "numpy", Tol::Rel(REL_TOL)),
@@ -644,10 +581,10 @@ fn check_metrics(
         keys.push(("data_range", "max - min or --data-range", Tol::Exact));
     }
     for (key, peer, tol) in keys {
-        check_key(label, line, key, float(want, key), peer, tol, fails);
+        check_key(label, line, key, float_field(want, key), peer, tol, fails);
     }
     if with_range_and_count {
-        let count = int(want, "count") as f64;
+        let count = int_field(want, "count") as f64;
         check_key(label, line, "count", count, "numpy size", Tol::Exact, fails);
     }
 }
@@ -671,7 +608,7 @@ fn check_point_metrics(
         .unwrap_or("scipy pearsonr on float64");
     let max_rel_peer = format!(
         "numpy max |e| / max(|x|, floor), floor {}",
-        text(want, "max_rel_floor")
+        str_field(want, "max_rel_floor")
     );
     let keys = [
         ("nrmse", nrmse_peer, Tol::Rel(REL_TOL)),
@@ -680,7 +617,7 @@ fn check_point_metrics(
         ("max_rel_error", &max_rel_peer, Tol::Rel(MAX_REL_TOL)),
     ];
     for (key, peer, tol) in keys {
-        check_key(label, line, key, float(want, key), peer, tol, fails);
+        check_key(label, line, key, float_field(want, key), peer, tol, fails);
     }
 }
 
@@ -688,8 +625,8 @@ fn check_point_metrics(
 fn metrics_args(case: &Value) -> Vec<String> {
     let mut args = vec![
         "metrics".to_string(),
-        resolve(text(case, "original")),
-        resolve(text(case, "decoded")),
+        resolve(str_field(case, "original")),
+        resolve(str_field(case, "decoded")),
         "--json".to_string(),
     ];
     if let Some(range) = case["data_range_arg"].as_str() {
@@ -707,7 +644,9 @@ fn distortion_metrics_match_scikit_image_and_numpy() {
     let mut fails = Failures::default();
     let cases = list(&exp, "distortion");
     assert!(
-        cases.iter().any(|c| text(c, "original").contains("::/")),
+        cases
+            .iter()
+            .any(|c| str_field(c, "original").contains("::/")),
         "no HDF5 input case"
     );
     assert!(
@@ -715,7 +654,7 @@ fn distortion_metrics_match_scikit_image_and_numpy() {
         "no --max-rel-floor case"
     );
     for case in cases {
-        let name = text(case, "name");
+        let name = str_field(case, "name");
         let args = metrics_args(case);
         let output = Command::new(env!("CARGO_BIN_EXE_photonqa"))
             .args(&args)
@@ -741,7 +680,7 @@ fn distortion_metrics_match_scikit_image_and_numpy() {
         check_metrics(name, line, want, true, &mut fails);
         let range_given = case["data_range_arg"].is_string();
         check_point_metrics(name, line, want, range_given, &mut fails);
-        let floor = float(want, "max_rel_floor");
+        let floor = float_field(want, "max_rel_floor");
         let peer = "--max-rel-floor, else 1e-3 x data_range";
         let tol = Tol::Rel(MAX_REL_TOL);
         check_key(name, line, "max_rel_floor", floor, peer, tol, &mut fails);
@@ -869,7 +808,7 @@ const KS_SMALL_N_TOL: f64 = 0.1;
 /// must lie within photonqa's `[statistic, statistic_upper_bound]`.
 fn check_ks_test(name: &str, got: &Value, want: &Value, dtype: &Value, fails: &mut Failures) {
     let (want, got) = (&want["ks_test"], &got["ks_test"]);
-    let d = float(want, "statistic");
+    let d = float_field(want, "statistic");
     let (low, high) = (
         number(&got["statistic"]),
         number(&got["statistic_upper_bound"]),
@@ -884,14 +823,14 @@ fn check_ks_test(name: &str, got: &Value, want: &Value, dtype: &Value, fails: &m
             format!("{name}: ks_test: scipy D = {d} outside photonqa's bounds [{low}, {high}]")
         });
     }
-    let n_e = float(want, "effective_n");
+    let n_e = float_field(want, "effective_n");
     fails.check(number(&got["effective_n"]) == n_e, || {
         format!(
             "{name}: ks_test.effective_n: {n_e} expected, photonqa {}",
             got["effective_n"]
         )
     });
-    let (p, p_want) = (number(&got["p_value"]), float(want, "p_value"));
+    let (p, p_want) = (number(&got["p_value"]), float_field(want, "p_value"));
     // photonqa's p-value belongs to its lower-bound D: compare only where D is exact.
     if low == d {
         let ok = (p - p_want).abs() <= KS_SMALL_N_TOL * p_want + 1e-10;
@@ -910,8 +849,8 @@ fn analyze_matches_scikit_image_and_scipy_label() {
     let exp = expected();
     let mut fails = Failures::default();
     for case in list(&exp, "analyze") {
-        let (input, method) = (text(case, "input"), text(case, "method"));
-        let connectivity = text(case, "connectivity");
+        let (input, method) = (str_field(case, "input"), str_field(case, "method"));
+        let connectivity = str_field(case, "connectivity");
         let label = format!("{input} {method} {connectivity}");
         let args = [
             "analyze",
@@ -938,7 +877,7 @@ fn analyze_matches_scikit_image_and_scipy_label() {
                 .map_or(vec![], |a| a.iter().map(number).collect())
         };
         for key in ["otsu_threshold", "porosity", "specific_surface"] {
-            fails.check(number(&got[key]) == float(want, key), || {
+            fails.check(number(&got[key]) == float_field(want, key), || {
                 format!("{label}: {key}: peer {}, photonqa {}", want[key], got[key])
             });
         }
@@ -952,7 +891,10 @@ fn analyze_matches_scikit_image_and_scipy_label() {
                 format!("{label}: {key}: scipy {}, photonqa {}", want[key], got[key])
             });
         }
-        let (d, e) = (number(&got["diameter_mean"]), float(want, "diameter_mean"));
+        let (d, e) = (
+            number(&got["diameter_mean"]),
+            float_field(want, "diameter_mean"),
+        );
         fails.check((d - e).abs() <= 1e-12 * e.abs(), || {
             format!("{label}: diameter_mean: numpy {e}, photonqa {d}")
         });
@@ -971,9 +913,9 @@ fn ks_p_value_matches_scipy_kstwo_at_volume_sizes() {
     let mut fails = Failures::default();
     for row in list(&exp, "ks_p_value") {
         let (d, n_e, want) = (
-            float(row, "d"),
-            float(row, "effective_n"),
-            float(row, "p_value"),
+            float_field(row, "d"),
+            float_field(row, "effective_n"),
+            float_field(row, "p_value"),
         );
         let got = photonqa::metrics::ks::p_value(d, n_e);
         fails.check((got / want - 1.0).abs() <= KS_TOL, || {
@@ -991,9 +933,9 @@ fn bitround_is_bit_identical_to_numcodecs() {
     let exp = expected();
     let mut fails = Failures::default();
     for case in list(&exp, "bitround") {
-        let dt = dtype(text(case, "dtype"));
-        let input = common::load_npy(text(case, "input"), dt);
-        let outputs = common::load_npy(text(case, "output"), dt);
+        let dt = dtype(str_field(case, "dtype"));
+        let input = common::load_npy(str_field(case, "input"), dt);
+        let outputs = common::load_npy(str_field(case, "output"), dt);
         for (row, k) in list(case, "keepbits").iter().enumerate() {
             let k = k.as_i64().unwrap();
             let stage = array_stage("bitround", vec![("keepbits", ParamValue::Int(k))], dt);
@@ -1025,8 +967,8 @@ fn quantize_stage(case: &Value, input: DType) -> Box<dyn ArrayToArray> {
     array_stage(
         "quantize",
         vec![
-            ("dtype", ParamValue::Str(text(params, "dtype").into())),
-            ("bits", ParamValue::Int(int(params, "bits") as i64)),
+            ("dtype", ParamValue::Str(str_field(params, "dtype").into())),
+            ("bits", ParamValue::Int(int_field(params, "bits") as i64)),
             ("range", ParamValue::Interval([lo, hi])),
         ],
         input,
@@ -1041,18 +983,22 @@ fn quantize_matches_its_documented_formula_in_numpy() {
     let exp = expected();
     let mut fails = Failures::default();
     for case in list(&exp, "quantize") {
-        let name = text(case, "name");
-        let dt = dtype(text(case, "dtype"));
-        let qt = dtype(text(&case["params"], "dtype"));
-        let input = common::load_npy(text(case, "input"), dt);
+        let name = str_field(case, "name");
+        let dt = dtype(str_field(case, "dtype"));
+        let qt = dtype(str_field(&case["params"], "dtype"));
+        let input = common::load_npy(str_field(case, "input"), dt);
         let stage = quantize_stage(case, dt);
         let levels = stage.encode(input.clone()).expect("quantize encodes");
-        if let Err(e) = compare_bits(&common::load_npy(text(case, "levels"), qt), &levels, &input) {
+        if let Err(e) = compare_bits(
+            &common::load_npy(str_field(case, "levels"), qt),
+            &levels,
+            &input,
+        ) {
             fails.check(false, || format!("{name}: levels: {e}"));
         }
         let decoded = stage.decode(levels).expect("quantize decodes");
         if let Err(e) = compare_bits(
-            &common::load_npy(text(case, "decoded"), dt),
+            &common::load_npy(str_field(case, "decoded"), dt),
             &decoded,
             &input,
         ) {
@@ -1060,7 +1006,7 @@ fn quantize_matches_its_documented_formula_in_numpy() {
                 format!(
                     "{name}: decoded: {e} (numpy computes lo + q * (hi - lo) / L as documented; the fixture \
                      records {} values that differ when evaluated as lo + q / (L / (hi - lo)))",
-                    int(case, "decoded_differing_with_scale_first")
+                    int_field(case, "decoded_differing_with_scale_first")
                 )
             });
         }
@@ -1075,12 +1021,12 @@ fn quantize_matches_its_documented_formula_in_numpy() {
 fn quantize_rounds_exact_ties_half_to_even_like_numpy() {
     let exp = expected();
     let case = &exp["quantize_ties"];
-    let input = common::load_npy(text(case, "input"), DType::Float32);
+    let input = common::load_npy(str_field(case, "input"), DType::Float32);
     let levels = quantize_stage(case, DType::Float32)
         .encode(input.clone())
         .expect("quantize encodes");
-    let away = common::load_npy(text(case, "levels_half_away_from_zero"), DType::Uint8);
-    let even = common::load_npy(text(case, "levels_numpy_half_even"), DType::Uint8);
+    let away = common::load_npy(str_field(case, "levels_half_away_from_zero"), DType::Uint8);
+    let even = common::load_npy(str_field(case, "levels_numpy_half_even"), DType::Uint8);
     assert_ne!(
         bits(&away),
         bits(&even),
@@ -1119,12 +1065,12 @@ fn first_difference(a: &[u8], b: &[u8]) -> String {
 fn check_against_chunks(family: &str, stage_id: &str, exp: &Value) {
     let mut fails = Failures::default();
     for case in list(exp, family) {
-        let name = text(case, "name");
-        let dt = dtype(text(case, "dtype"));
-        let payload = npy_payload(text(case, "input"));
-        let input = common::load_npy(text(case, "input"), dt);
+        let name = str_field(case, "name");
+        let dt = dtype(str_field(case, "dtype"));
+        let payload = npy_payload(str_field(case, "input"));
+        let input = common::load_npy(str_field(case, "input"), dt);
         check_bytes_stage(name, &input, &payload, &mut fails);
-        let chunk = read_fixture(text(case, "chunk"));
+        let chunk = read_fixture(str_field(case, "chunk"));
         let stage = bytes_stage(stage_id, vec![], dt);
         let encoded = stage.encode(&payload).expect("encodes");
         fails.check(encoded == chunk, || {
@@ -1160,15 +1106,15 @@ fn bitshuffle_is_byte_identical_to_hdf5plugin_bitshuffle() {
     let exp = expected();
     for case in list(&exp, "bitshuffle") {
         assert_eq!(
-            int(case, "header_bytes"),
+            int_field(case, "header_bytes"),
             0,
             "fixture {}",
-            text(case, "name")
+            str_field(case, "name")
         );
     }
     let sizes: Vec<u64> = list(&exp, "bitshuffle")
         .iter()
-        .map(|c| int(c, "element_size"))
+        .map(|c| int_field(c, "element_size"))
         .collect();
     assert!(
         [1, 2, 4, 8].iter().all(|s| sizes.contains(s)),
@@ -1184,18 +1130,20 @@ fn check_decodes_peer_streams(family: &str, stage: &dyn BytesToBytes) {
     let cases = list(&exp, family);
     assert!(!cases.is_empty());
     for case in cases {
-        let name = text(case, "name");
-        let payload = read_fixture(text(case, "payload"));
-        let stream = read_fixture(text(case, "stream"));
+        let name = str_field(case, "name");
+        let payload = read_fixture(str_field(case, "payload"));
+        let stream = read_fixture(str_field(case, "stream"));
         match stage.decode(&stream) {
             Ok(decoded) => fails.check(decoded == payload, || {
                 format!(
                     "{name} ({}): decoded {}",
-                    text(case, "call"),
+                    str_field(case, "call"),
                     first_difference(&payload, &decoded)
                 )
             }),
-            Err(e) => fails.check(false, || format!("{name} ({}): {e}", text(case, "call"))),
+            Err(e) => fails.check(false, || {
+                format!("{name} ({}): {e}", str_field(case, "call"))
+            }),
         }
     }
     fails.finish(&format!(
@@ -1207,7 +1155,7 @@ fn payloads() -> Vec<(String, Vec<u8>)> {
     let exp = expected();
     let mut names: Vec<&str> = list(&exp, "deflate")
         .iter()
-        .map(|c| text(c, "payload"))
+        .map(|c| str_field(c, "payload"))
         .collect();
     names.sort();
     names.dedup();
@@ -1326,7 +1274,7 @@ fn fixtures_are_small_and_carry_provenance() {
             })
             .sum()
     }
-    let total = size(&root().join("tests/fixtures/peers"));
+    let total = size(&repo_root().join("tests/fixtures/peers"));
     assert!(
         total < 1_500_000,
         "tests/fixtures/peers holds {total} bytes (keep it under 1.5 MB)"

@@ -7,21 +7,13 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_ok, photonqa};
-use photonqa::data::{NdArray, SourceSpec};
+use common::{quantized, read_reference_volume, reference_volume, run_first_row};
+use photonqa::data::NdArray;
 use photonqa::metrics::histogram::{Binning, Histogram};
-use photonqa::pipeline::{Chain, ParamValue, StageConfig};
 use photonqa::runner::passes::min_max;
 use photonqa::runner::science::{Analysis, SciencePartial};
 use photonqa::scenario::Scenario;
 use serde_json::Value;
-
-fn reference_volume() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("reference-data/porous-tomo.h5::/volume")
-        .display()
-        .to_string()
-}
 
 fn scenario(chunk_slices: usize) -> String {
     format!(
@@ -39,18 +31,7 @@ fn scenario(chunk_slices: usize) -> String {
 
 fn run(dir: &Path, chunk_slices: usize, threads: &str) -> Value {
     let name = format!("c{chunk_slices}-t{threads}");
-    std::fs::write(dir.join(format!("{name}.toml")), scenario(chunk_slices)).unwrap();
-    let args = [
-        "run",
-        &format!("{name}.toml"),
-        "--out",
-        &name,
-        "--threads",
-        threads,
-    ];
-    assert_ok(&photonqa(dir, &args), "photonqa run");
-    let text = std::fs::read_to_string(dir.join(name).join("results.jsonl")).unwrap();
-    let row: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let row = run_first_row(dir, &name, &scenario(chunk_slices), threads);
     row["science"].clone()
 }
 
@@ -66,21 +47,8 @@ fn histogram(a: &NdArray) -> Histogram {
 #[test]
 fn streamed_analyses_equal_the_whole_arrays() {
     let dir = tempfile::tempdir().unwrap();
-    let source = SourceSpec::parse(&reference_volume(), Path::new(""), None)
-        .unwrap()
-        .open()
-        .unwrap();
-    let original = source.read_slab(0..source.shape()[0]).unwrap();
-    let stages = [StageConfig {
-        stage: "quantize",
-        params: vec![
-            ("dtype", ParamValue::Str("uint8".into())),
-            ("bits", ParamValue::Int(4)),
-            ("range", ParamValue::Interval([-0.2, 1.1])),
-        ],
-    }];
-    let chain = Chain::build(&stages, original.dtype()).unwrap();
-    let decoded = chain.round_trip(&original).unwrap().decoded;
+    let original = read_reference_volume();
+    let decoded = quantized(&original, 4);
     let parsed = Scenario::parse(&scenario(3), Path::new("s.toml")).unwrap();
     let analyses = Analysis::prepare(&parsed.analyses, || Ok(histogram(&original))).unwrap();
     let classes = Analysis::decoded_classes(&analyses, Some(&histogram(&decoded))).unwrap();

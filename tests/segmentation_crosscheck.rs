@@ -16,42 +16,18 @@
 
 mod common;
 
+use common::{Failures, float_list, int_field, pair_cases, parse_exact, str_field};
+
 use std::ops::Range;
 
 use photonqa::analysis::otsu;
 use photonqa::analysis::segmentation::{Classes, SegmentationPartial, multiotsu};
-use photonqa::data::{DType, IntoNdArray, NdArray};
+use photonqa::data::{IntoNdArray, NdArray};
 use photonqa::metrics::histogram::{Binning, Histogram};
 use serde_json::Value;
 
 fn expected() -> Value {
     common::expected_json("segmentation", "tests/peers/segmentation_fixtures.py")
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected.json: {key} is not a string in {v}"))
-}
-
-fn parse_exact(s: &str) -> f64 {
-    s.parse()
-        .unwrap_or_else(|e| panic!("'{s}' is not a float: {e}"))
-}
-
-/// A list of floats stored as repr strings, parsed exactly.
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("expected.json: {v} is not a list"))
-        .iter()
-        .map(|s| parse_exact(s.as_str().expect("a float string")))
-        .collect()
-}
-
-fn int(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("expected.json: {key} is not an integer in {v}"))
 }
 
 struct Case {
@@ -64,27 +40,18 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let expected = expected();
-    let cases = expected["cases"]
-        .as_array()
-        .expect("expected.json: cases is a list");
-    assert!(cases.len() >= 10, "too few segmentation fixture cases");
-    cases
-        .iter()
-        .map(|c| Case {
-            name: text(c, "name").to_string(),
-            original: common::load_npy(
-                text(c, "original"),
-                DType::parse(text(c, "original_dtype")).unwrap(),
-            ),
-            decoded: common::load_npy(
-                text(c, "decoded"),
-                DType::parse(text(c, "decoded_dtype")).unwrap(),
-            ),
+    pair_cases(
+        &expected(),
+        10,
+        "segmentation",
+        |c, name, original, decoded| Case {
+            name,
+            original,
+            decoded,
             segmentations: c["segmentations"].as_array().unwrap().clone(),
             multiotsu: c["multiotsu_original"].clone(),
-        })
-        .collect()
+        },
+    )
 }
 
 /// scikit-image's 256-bin (floats) or one-bin-per-value (integers) histogram of the data range.
@@ -104,9 +71,9 @@ fn histogram(a: &NdArray) -> Histogram {
 /// The thresholds of a segmentation spec ("otsu", or "multiotsu" with `classes`).
 fn thresholds(a: &NdArray, spec: &Value) -> Result<Vec<f64>, String> {
     let h = histogram(a);
-    match text(spec, "method") {
+    match str_field(spec, "method") {
         "otsu" => Ok(vec![otsu::threshold(&h)]),
-        "multiotsu" => multiotsu(&h, int(spec, "classes") as usize),
+        "multiotsu" => multiotsu(&h, int_field(spec, "classes") as usize),
         other => panic!("unknown method {other}"),
     }
 }
@@ -115,27 +82,6 @@ fn label(case: &Case, spec: &Value) -> String {
     match spec.get("classes") {
         Some(k) => format!("{} multiotsu({k})", case.name),
         None => format!("{} otsu", case.name),
-    }
-}
-
-/// Collects mismatches so that one test reports all its failing cases at once.
-#[derive(Default)]
-struct Failures(Vec<String>);
-
-impl Failures {
-    fn check(&mut self, ok: bool, message: impl FnOnce() -> String) {
-        if !ok {
-            self.0.push(message());
-        }
-    }
-
-    fn finish(self, what: &str) {
-        assert!(
-            self.0.is_empty(),
-            "{what}: {} mismatch(es) with the peer\n  {}",
-            self.0.len(),
-            self.0.join("\n  ")
-        );
     }
 }
 
@@ -164,7 +110,7 @@ fn fitted(case: &Case, spec: &Value, fails: &mut Failures) -> Option<(Classes, C
         }
     };
     for (role, got) in [("original", &to), ("decoded", &td)] {
-        let want = floats(&spec[format!("thresholds_{role}")]);
+        let want = float_list(&spec[format!("thresholds_{role}")]);
         fails.check(same_bits(got, &want), || {
             format!("{who}: {role} thresholds {got:?}, scikit-image {want:?}")
         });
@@ -219,7 +165,7 @@ fn thresholds_counts_and_scores_match_the_peers() {
                 ("matched_original", partial.matched_original),
                 ("matched_decoded", partial.matched_decoded),
             ] {
-                let want = int(spec, key);
+                let want = int_field(spec, key);
                 fails.check(got == want, || format!("{who}: {key} {got}, peer {want}"));
             }
             let json = partial.json(&classes.0, &classes.1);
@@ -238,7 +184,7 @@ fn thresholds_counts_and_scores_match_the_peers() {
                 let got: Option<Vec<f64>> = json[key]
                     .as_array()
                     .map(|v| v.iter().filter_map(Value::as_f64).collect());
-                let want = floats(&spec[key]);
+                let want = float_list(&spec[key]);
                 fails.check(got.as_ref().is_some_and(|g| same_bits(g, &want)), || {
                     format!("{who}: {key} {}, peer {want:?}", json[key])
                 });
@@ -251,7 +197,7 @@ fn thresholds_counts_and_scores_match_the_peers() {
                 "boundary_recall",
                 "boundary_f1",
             ] {
-                let want = parse_exact(text(spec, key));
+                let want = parse_exact(str_field(spec, key));
                 fails.check(
                     json[key]
                         .as_f64()
@@ -280,7 +226,7 @@ fn multiotsu_of_more_class_counts_matches_scikit_image() {
             let got = multiotsu(&h, classes.parse().unwrap());
             let ok = match (&got, want.get("error")) {
                 (Err(e), Some(_)) => e.contains("only") && e.contains("different values"),
-                (Ok(t), None) => same_bits(t, &floats(want)),
+                (Ok(t), None) => same_bits(t, &float_list(want)),
                 _ => false,
             };
             fails.check(ok, || {

@@ -30,7 +30,9 @@
 
 mod common;
 
-use photonqa::data::{DType, IntoNdArray, NdArray};
+use common::{on_threads, pair_cases};
+
+use photonqa::data::{IntoNdArray, NdArray};
 use photonqa::metrics::spectral::{RingSums, fsc, fsc_memory};
 use photonqa::runner::results::metric_value;
 use serde_json::Value;
@@ -53,12 +55,6 @@ const MERGE_TOL: f64 = 1e-12;
 
 fn expected() -> Value {
     common::expected_json("spectral", "tests/peers/spectral_fixtures.py")
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected.json: {key} is not a string in {v}"))
 }
 
 /// A float as written by the peer (repr string) or by photonqa (`metric_json`).
@@ -92,26 +88,17 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let expected = expected();
-    let cases = expected["cases"]
-        .as_array()
-        .expect("expected.json: cases is a list");
-    assert!(cases.len() >= 10, "too few spectral fixture cases");
-    cases
-        .iter()
-        .map(|c| Case {
-            name: text(c, "name").to_string(),
-            original: common::load_npy(
-                text(c, "original"),
-                DType::parse(text(c, "original_dtype")).unwrap(),
-            ),
-            decoded: common::load_npy(
-                text(c, "decoded"),
-                DType::parse(text(c, "decoded_dtype")).unwrap(),
-            ),
-            peer: c.clone(),
-        })
-        .collect()
+    pair_cases(&expected(), 10, "spectral", case)
+}
+
+/// A fixture case: its arrays loaded, its entry kept whole as the peer's values.
+fn case(c: &Value, name: String, original: NdArray, decoded: NdArray) -> Case {
+    Case {
+        name,
+        original,
+        decoded,
+        peer: c.clone(),
+    }
 }
 
 fn plane_of(a: &NdArray) -> [usize; 2] {
@@ -300,11 +287,7 @@ fn stacks_added_in_parts_merge_to_the_whole() {
 fn results_do_not_depend_on_the_thread_count() {
     let cases = cases();
     let run = |threads: usize| -> Vec<RingSums> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        on_threads(threads, || {
             cases
                 .iter()
                 .map(|c| sums_of(&c.original, &c.decoded))
@@ -358,25 +341,7 @@ fn errors() {
 /// The FSC fixture cases (`tests/fixtures/spectral/fsc/expected.json`).
 fn fsc_cases() -> Vec<Case> {
     let expected = common::expected_json("spectral/fsc", "tests/peers/spectral_fixtures.py");
-    let cases = expected["cases"]
-        .as_array()
-        .expect("fsc/expected.json: cases is a list");
-    assert!(cases.len() >= 10, "too few FSC fixture cases");
-    cases
-        .iter()
-        .map(|c| Case {
-            name: text(c, "name").to_string(),
-            original: common::load_npy(
-                text(c, "original"),
-                DType::parse(text(c, "original_dtype")).unwrap(),
-            ),
-            decoded: common::load_npy(
-                text(c, "decoded"),
-                DType::parse(text(c, "decoded_dtype")).unwrap(),
-            ),
-            peer: c.clone(),
-        })
-        .collect()
+    pair_cases(&expected, 10, "FSC", case)
 }
 
 #[test]
@@ -470,11 +435,9 @@ fn fsc_is_bit_identical_across_thread_counts_and_layouts() {
     pairs.push(test_volume([12, 64, 300]));
     pairs.push(test_volume([5, 7, 131]));
     let run = |threads: usize| -> Vec<String> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| pairs.iter().map(|(x, y)| fsc_text(x, y)).collect())
+        on_threads(threads, || {
+            pairs.iter().map(|(x, y)| fsc_text(x, y)).collect()
+        })
     };
     let one = run(1);
     assert_eq!(one, run(2));

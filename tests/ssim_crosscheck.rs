@@ -24,7 +24,9 @@
 
 mod common;
 
-use photonqa::data::{DType, NdArray};
+use common::{float_field, on_threads, pair_cases};
+
+use photonqa::data::NdArray;
 use photonqa::metrics::ssim::{SsimSums, SsimWindow, ssim, ssim_rows};
 use serde_json::Value;
 
@@ -39,19 +41,6 @@ fn expected() -> Value {
     common::expected_json("ssim", "tests/peers/ssim_fixtures.py")
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected.json: {key} is not a string in {v}"))
-}
-
-/// A float stored as its repr string, parsed exactly.
-fn float(v: &Value, key: &str) -> f64 {
-    let s = text(v, key);
-    s.parse()
-        .unwrap_or_else(|e| panic!("'{s}' is not a float: {e}"))
-}
-
 struct Case {
     name: String,
     original: NdArray,
@@ -61,27 +50,13 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let expected = expected();
-    let cases = expected["cases"]
-        .as_array()
-        .expect("expected.json: cases is a list");
-    assert!(cases.len() >= 10, "too few SSIM fixture cases");
-    cases
-        .iter()
-        .map(|c| Case {
-            name: text(c, "name").to_string(),
-            original: common::load_npy(
-                text(c, "original"),
-                DType::parse(text(c, "original_dtype")).unwrap(),
-            ),
-            decoded: common::load_npy(
-                text(c, "decoded"),
-                DType::parse(text(c, "decoded_dtype")).unwrap(),
-            ),
-            data_range: float(c, "data_range"),
-            windows: c["windows"].clone(),
-        })
-        .collect()
+    pair_cases(&expected(), 10, "SSIM", |c, name, original, decoded| Case {
+        name,
+        original,
+        decoded,
+        data_range: float_field(c, "data_range"),
+        windows: c["windows"].clone(),
+    })
 }
 
 /// Partitions of the interior rows `lo..hi` into consecutive parts (as cut points).
@@ -146,11 +121,11 @@ fn ssim_matches_scikit_image() {
             }
             let ours = ours.unwrap_or_else(|e| panic!("{label}: {e}"));
             checked += 1;
-            let (mean, min) = (float(peer, "mean"), float(peer, "min"));
+            let (mean, min) = (float_field(peer, "mean"), float_field(peer, "min"));
             if (ours.mean() - mean).abs() > MEAN_TOL {
                 failures.push(format!("{label}: mean {} vs {mean}", ours.mean()));
             }
-            let exact = float(peer, "float64_centred_mean");
+            let exact = float_field(peer, "float64_centred_mean");
             if (ours.mean() - exact).abs() > REFERENCE_TOL {
                 failures.push(format!(
                     "{label}: mean {} vs float64 centred reference {exact}",
@@ -218,11 +193,7 @@ fn slab_partitions_merge_bit_identically() {
 fn results_do_not_depend_on_the_thread_count() {
     let cases = cases();
     let run = |threads: usize| -> Vec<SsimSums> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        on_threads(threads, || {
             cases
                 .iter()
                 .filter_map(|c| {

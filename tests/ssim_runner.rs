@@ -5,18 +5,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_ok, photonqa};
-use photonqa::data::{NdArray, SourceSpec};
+use common::{quantized, read_reference_volume, reference_volume, run_first_row};
 use photonqa::metrics::ssim::{SsimWindow, ssim};
-use photonqa::pipeline::{Chain, ParamValue, StageConfig};
 use serde_json::Value;
-
-fn reference_volume() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("reference-data/porous-tomo.h5::/volume")
-        .display()
-        .to_string()
-}
 
 fn scenario(chunk_slices: usize, window: &str) -> String {
     format!(
@@ -30,51 +21,15 @@ fn scenario(chunk_slices: usize, window: &str) -> String {
 
 fn run_ssim(dir: &Path, chunk_slices: usize, window: &str, threads: &str) -> Value {
     let name = format!("s{chunk_slices}-{window}-{threads}");
-    std::fs::write(
-        dir.join(format!("{name}.toml")),
-        scenario(chunk_slices, window),
-    )
-    .unwrap();
-    let out = photonqa(
-        dir,
-        &[
-            "run",
-            &format!("{name}.toml"),
-            "--out",
-            &name,
-            "--threads",
-            threads,
-        ],
-    );
-    assert_ok(&out, "photonqa run");
-    let text = std::fs::read_to_string(dir.join(name).join("results.jsonl")).unwrap();
-    let row: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let row = run_first_row(dir, &name, &scenario(chunk_slices, window), threads);
     row["distortion"].clone()
-}
-
-/// The decoded volume, made in memory by the same stages.
-fn decoded(original: &NdArray) -> NdArray {
-    let stages = [StageConfig {
-        stage: "quantize",
-        params: vec![
-            ("dtype", ParamValue::Str("uint8".into())),
-            ("bits", ParamValue::Int(3)),
-            ("range", ParamValue::Interval([-0.2, 1.1])),
-        ],
-    }];
-    let chain = Chain::build(&stages, original.dtype()).unwrap();
-    chain.round_trip(original).unwrap().decoded
 }
 
 #[test]
 fn ssim_does_not_depend_on_chunking_and_equals_the_whole_array_value() {
     let dir = tempfile::tempdir().unwrap();
-    let source = SourceSpec::parse(&reference_volume(), Path::new(""), None)
-        .unwrap()
-        .open()
-        .unwrap();
-    let original = source.read_slab(0..source.shape()[0]).unwrap();
-    let decoded = decoded(&original);
+    let original = read_reference_volume();
+    let decoded = quantized(&original, 3);
     let (lo, hi, _) = photonqa::runner::passes::min_max(&original);
     let range = hi - lo;
     for window in ["gaussian", "uniform"] {

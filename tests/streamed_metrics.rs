@@ -6,12 +6,13 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_ok, photonqa};
-use photonqa::data::{NdArray, SourceSpec};
+use common::{
+    assert_ok, photonqa, quantized, read_reference_volume, reference_volume, run_first_row,
+};
+use photonqa::data::NdArray;
 use photonqa::metrics::comparison::{CompareSpec, DataFacts};
 use photonqa::metrics::registry;
 use photonqa::metrics::ssim::SsimWindow;
-use photonqa::pipeline::{Chain, ParamValue, StageConfig};
 use serde_json::Value;
 
 /// Relative tolerance between chunked and whole-array floating results (merge order changes
@@ -21,13 +22,6 @@ const MERGE_TOL: f64 = 1e-12;
 /// Absolute tolerance for values that are differences of nearly equal sums (mean error,
 /// relative power-spectrum error), whose relative error the cancellation amplifies.
 const CANCEL_TOL: f64 = 1e-13;
-
-fn reference_volume() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("reference-data/porous-tomo.h5::/volume")
-        .display()
-        .to_string()
-}
 
 fn scenario(chunk_slices: usize) -> String {
     let names: Vec<String> = registry::names()
@@ -46,18 +40,7 @@ fn scenario(chunk_slices: usize) -> String {
 
 fn run(dir: &Path, chunk_slices: usize, threads: &str) -> Value {
     let name = format!("c{chunk_slices}-t{threads}");
-    std::fs::write(dir.join(format!("{name}.toml")), scenario(chunk_slices)).unwrap();
-    let args = [
-        "run",
-        &format!("{name}.toml"),
-        "--out",
-        &name,
-        "--threads",
-        threads,
-    ];
-    assert_ok(&photonqa(dir, &args), "photonqa run");
-    let text = std::fs::read_to_string(dir.join(name).join("results.jsonl")).unwrap();
-    let row: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let row = run_first_row(dir, &name, &scenario(chunk_slices), threads);
     row["distortion"].clone()
 }
 
@@ -111,21 +94,8 @@ fn assert_close(a: &Value, b: &Value, path: &str) {
 #[test]
 fn chunked_runs_equal_the_whole_arrays_and_ignore_the_thread_count() {
     let dir = tempfile::tempdir().unwrap();
-    let source = SourceSpec::parse(&reference_volume(), Path::new(""), None)
-        .unwrap()
-        .open()
-        .unwrap();
-    let original = source.read_slab(0..source.shape()[0]).unwrap();
-    let stages = [StageConfig {
-        stage: "quantize",
-        params: vec![
-            ("dtype", ParamValue::Str("uint8".into())),
-            ("bits", ParamValue::Int(5)),
-            ("range", ParamValue::Interval([-0.2, 1.1])),
-        ],
-    }];
-    let chain = Chain::build(&stages, original.dtype()).unwrap();
-    let decoded = chain.round_trip(&original).unwrap().decoded;
+    let original = read_reference_volume();
+    let decoded = quantized(&original, 5);
     let reference = whole(&original, &decoded);
 
     // Chunks of 3 rows: many groups, halos across chunk borders, counts folded per group.

@@ -1,11 +1,15 @@
 //! Helpers shared by the integration tests that run the `photonqa` binary.
 #![allow(dead_code)] // each test crate uses its own subset
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use photonqa::data::{DType, NdArray, SourceSpec};
+use photonqa::pipeline::{Chain, ParamValue, StageConfig};
+use serde_json::Value;
+
 /// A committed fixture's `expected.json` (under `tests/fixtures/<folder>`), made by `script`.
-pub fn expected_json(folder: &str, script: &str) -> serde_json::Value {
+pub fn expected_json(folder: &str, script: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(folder)
@@ -17,7 +21,7 @@ pub fn expected_json(folder: &str, script: &str) -> serde_json::Value {
 
 /// Loads a `.npy` fixture (path relative to the repository) with ndarray-npy, not photonqa's
 /// reader.
-pub fn load_npy(rel: &str, dtype: photonqa::data::DType) -> photonqa::data::NdArray {
+pub fn load_npy(rel: &str, dtype: DType) -> NdArray {
     use photonqa::data::IntoNdArray;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
     photonqa::with_dtype!(dtype, T => ndarray_npy::read_npy::<_, ndarray::ArrayD<T>>(&path)
@@ -77,4 +81,185 @@ pub fn without_timing(line: &str) -> String {
         out.replace_range(start..end, "_");
     }
     out
+}
+
+// ------------------------------------------------------------------------------------------------
+// Fixtures of the cross-checks (`tests/fixtures/*/expected.json`, made by `tests/peers/*.py`).
+
+/// The repository root (where the fixtures' recorded paths start).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The list `expected["cases"]` of a fixture's expected.json, checked to hold at least
+/// `at_least` cases (`family` names them in the message).
+pub fn fixture_cases<'a>(expected: &'a Value, at_least: usize, family: &str) -> &'a [Value] {
+    let cases = expected["cases"]
+        .as_array()
+        .expect("expected.json: cases is a list");
+    assert!(cases.len() >= at_least, "too few {family} fixture cases");
+    cases
+}
+
+/// The string field `key` of an expected.json object.
+pub fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected.json: {key} is not a string in {v}"))
+}
+
+/// The unsigned integer field `key` of an expected.json object.
+pub fn int_field(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("expected.json: {key} is not an integer in {v}"))
+}
+
+/// A float written as Python's `repr` (surrounding JSON quotes allowed), parsed exactly.
+pub fn parse_exact(s: &str) -> f64 {
+    s.trim_matches('"')
+        .parse()
+        .unwrap_or_else(|e| panic!("'{s}' is not a float: {e}"))
+}
+
+/// The float field `key`, stored as its repr string, parsed exactly.
+pub fn float_field(v: &Value, key: &str) -> f64 {
+    parse_exact(str_field(v, key))
+}
+
+/// A list of floats stored as repr strings, parsed exactly.
+pub fn float_list(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("expected.json: {v} is not a list"))
+        .iter()
+        .map(|s| parse_exact(s.as_str().expect("a float string")))
+        .collect()
+}
+
+/// The cases of a fixture's expected.json with an original and a decoded array each (at least
+/// `at_least`, see [`fixture_cases`]), made by `make(entry, name, original, decoded)`.
+pub fn pair_cases<T>(
+    expected: &Value,
+    at_least: usize,
+    family: &str,
+    make: impl Fn(&Value, String, NdArray, NdArray) -> T,
+) -> Vec<T> {
+    fixture_cases(expected, at_least, family)
+        .iter()
+        .map(|c| {
+            let (original, decoded) = load_pair(c);
+            make(c, str_field(c, "name").to_string(), original, decoded)
+        })
+        .collect()
+}
+
+/// The original and decoded arrays of a fixture case (its keys `original`, `original_dtype`,
+/// `decoded` and `decoded_dtype`).
+pub fn load_pair(case: &Value) -> (NdArray, NdArray) {
+    let load = |role: &str| {
+        let dtype = DType::parse(str_field(case, &format!("{role}_dtype"))).unwrap();
+        load_npy(str_field(case, role), dtype)
+    };
+    (load("original"), load("decoded"))
+}
+
+/// Environment variable that turns a missing `../shared/data` file into a failure (set in CI).
+pub const REQUIRE_SHARED: &str = "PHOTONQA_REQUIRE_SHARED_DATA";
+
+/// The file `rel` (relative to the repository root) from `../shared/data`, or `None` (after
+/// printing "skipped: ...") when it is absent and PHOTONQA_REQUIRE_SHARED_DATA is not 1.
+pub fn shared_file(rel: &str) -> Option<PathBuf> {
+    let path = repo_root().join(rel);
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var(REQUIRE_SHARED).as_deref() == Ok("1") {
+        panic!("{rel} not found and {REQUIRE_SHARED}=1");
+    }
+    println!("skipped: {rel} not found");
+    None
+}
+
+/// Collects mismatches so that one test reports all its failing cases at once.
+#[derive(Default)]
+pub struct Failures(pub Vec<String>);
+
+impl Failures {
+    /// Records `message()` unless `ok`.
+    pub fn check(&mut self, ok: bool, message: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(message());
+        }
+    }
+
+    /// Panics listing every recorded mismatch of `what`, if any.
+    pub fn finish(self, what: &str) {
+        assert!(
+            self.0.is_empty(),
+            "{what}: {} mismatch(es) with the peer\n  {}",
+            self.0.len(),
+            self.0.join("\n  ")
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Runs of the committed reference volume.
+
+/// The committed reference volume (`reference-data/porous-tomo.h5`) as a source argument.
+pub fn reference_volume() -> String {
+    repo_root()
+        .join("reference-data/porous-tomo.h5::/volume")
+        .display()
+        .to_string()
+}
+
+/// The whole reference volume, read in memory.
+pub fn read_reference_volume() -> NdArray {
+    let source = SourceSpec::parse(&reference_volume(), Path::new(""), None)
+        .unwrap()
+        .open()
+        .unwrap();
+    source.read_slab(0..source.shape()[0]).unwrap()
+}
+
+/// `original` after the round trip of the scenarios' quantize stage (`bits` bits over
+/// [-0.2, 1.1], stored as uint8), made in memory.
+pub fn quantized(original: &NdArray, bits: i64) -> NdArray {
+    let stages = [StageConfig {
+        stage: "quantize",
+        params: vec![
+            ("dtype", ParamValue::Str("uint8".into())),
+            ("bits", ParamValue::Int(bits)),
+            ("range", ParamValue::Interval([-0.2, 1.1])),
+        ],
+    }];
+    let chain = Chain::build(&stages, original.dtype()).unwrap();
+    chain.round_trip(original).unwrap().decoded
+}
+
+/// Writes `scenario` to `dir/<name>.toml`, runs it into `dir/<name>` on `threads` threads and
+/// returns the first row of its `results.jsonl`.
+pub fn run_first_row(dir: &Path, name: &str, scenario: &str, threads: &str) -> Value {
+    std::fs::write(dir.join(format!("{name}.toml")), scenario).unwrap();
+    let args = [
+        "run",
+        &format!("{name}.toml"),
+        "--out",
+        name,
+        "--threads",
+        threads,
+    ];
+    assert_ok(&photonqa(dir, &args), "photonqa run");
+    let text = std::fs::read_to_string(dir.join(name).join("results.jsonl")).unwrap();
+    serde_json::from_str(text.lines().next().unwrap()).unwrap()
+}
+
+/// Runs `f` in a fresh rayon pool of `threads` threads.
+pub fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
 }

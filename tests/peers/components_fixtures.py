@@ -25,14 +25,13 @@ matter for it, e.g. a slab boundary just before the row that joins a U shape.
 """
 
 import platform
-import warnings
 from pathlib import Path
 
 import numpy as np
 import scipy
 from scipy import ndimage
 
-from fixture_kit import main, rng_for, write_expected  # noqa: E402
+from fixture_kit import Writer, main, rng_for, warnings_as_errors, write_expected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "components"
@@ -234,17 +233,14 @@ def provenance():
 
 
 def generate(out, previous):
-    out = Path(out)
+    w = Writer(out, FIXTURES, ROOT)
     entries = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings_as_errors():
         for name, mask, cuts, note in cases():
-            path = out / f"{name}.npy"
-            np.save(path, np.ascontiguousarray(mask.astype(np.uint8)), allow_pickle=False)
             entries.append({
                 "name": name,
                 "note": note,
-                "mask": (FIXTURES / f"{name}.npy").relative_to(ROOT).as_posix(),
+                "mask": w.npy(f"{name}.npy", mask.astype(np.uint8)),
                 "shape": list(mask.shape),
                 "cuts": cuts,
                 "volume": int(np.count_nonzero(mask)),

@@ -36,7 +36,6 @@ import hashlib
 import platform
 import shutil
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +45,7 @@ from scipy import ndimage
 from skimage.data import shepp_logan_phantom
 from skimage.transform import iradon, radon, rescale
 
-from fixture_kit import fmt, main, rng_for, write_expected  # noqa: E402
+from fixture_kit import Writer, fmt, main, rng_for, warnings_as_errors, write_expected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "fbp"
@@ -111,10 +110,8 @@ def cases():
 
 
 def save(out, rel, array):
-    path = Path(out) / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.ascontiguousarray(array, dtype=np.float64), allow_pickle=False)
-    return (FIXTURES / rel).relative_to(ROOT).as_posix()
+    """Saves `array` as float64 `out/rel`; returns its path as recorded in expected.json."""
+    return Writer(out, FIXTURES, ROOT).npy(rel, np.asarray(array, dtype=np.float64))
 
 
 def make_case(out, name, note, phantom, theta, call, filters):
@@ -202,8 +199,7 @@ def provenance():
 
 def generate(out, previous):
     entries = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # e.g. radon's "image must be zero outside the circle"
+    with warnings_as_errors():  # e.g. radon's "image must be zero outside the circle"
         for case in cases():
             entries.append(make_case(out, *case))
         tooth = make_tooth(out, previous)

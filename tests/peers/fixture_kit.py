@@ -2,6 +2,7 @@
 and the command line (regenerate, or --check that a fresh generation reproduces every file)."""
 
 import argparse
+import contextlib
 import datetime
 import filecmp
 import hashlib
@@ -9,6 +10,7 @@ import json
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,68 @@ def write_expected(out, expected, previous):
             date = old_date
     expected["provenance"]["date"] = date
     (Path(out) / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
+class Writer:
+    """Writes fixture files under `out` (a scratch folder standing in for `fixtures`); returns
+    their paths as recorded in expected.json: relative to the repository `root`, as if `out`
+    were `fixtures`."""
+
+    def __init__(self, out, fixtures, root):
+        self.out = Path(out)
+        self.fixtures = Path(fixtures)
+        self.root = Path(root)
+
+    def name(self, rel):
+        """The recorded path of `rel` (relative to the fixture folder)."""
+        return (self.fixtures / rel).relative_to(self.root).as_posix()
+
+    def npy(self, rel, array):
+        """Saves `array` (C order, no pickle) as `rel`; returns its recorded path."""
+        path = self.out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+        return self.name(rel)
+
+    def bin(self, rel, data):
+        """Writes the bytes `data` as `rel`; returns its recorded path."""
+        path = self.out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes(data))
+        return self.name(rel)
+
+    def pair(self, name, note, original, decoded):
+        """Saves a case's `name/original.npy` and `name/decoded.npy`; returns the start of its
+        expected.json entry: name, note, both paths, both dtypes and the shape."""
+        return {
+            "name": name,
+            "note": note,
+            "original": self.npy(f"{name}/original.npy", original),
+            "decoded": self.npy(f"{name}/decoded.npy", decoded),
+            "original_dtype": str(original.dtype),
+            "decoded_dtype": str(decoded.dtype),
+            "shape": list(original.shape),
+        }
+
+
+def pair_entries(writer, cases, peer):
+    """The expected.json entries of the cases `cases()` yields as `(name, original, decoded,
+    *extra, note)`: each `writer.pair(...)` followed by `peer(original, decoded, *extra)`, with
+    every warning raised as an error (see `warnings_as_errors`)."""
+    entries = []
+    with warnings_as_errors():
+        for name, original, decoded, *extra, note in cases():
+            entries.append({**writer.pair(name, note, original, decoded), **peer(original, decoded, *extra)})
+    return entries
+
+
+@contextlib.contextmanager
+def warnings_as_errors():
+    """Turns every warning into an error while the peers run: a peer warning (e.g. an RGB guess,
+    or radon's "image must be zero outside the circle") would mean a wrong call."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
 
 
 def tree(path):

@@ -39,7 +39,7 @@ from skimage.filters import threshold_multiotsu, threshold_otsu
 from scipy.stats import ConstantInputWarning, kurtosis, ks_2samp, kstwo, pearsonr, skew
 from skimage.metrics import mean_squared_error, normalized_root_mse, peak_signal_noise_ratio
 
-from fixture_kit import fmt, main, rng_for, write_expected  # noqa: E402
+from fixture_kit import Writer, fmt, main, rng_for, warnings_as_errors, write_expected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "peers"
@@ -50,29 +50,6 @@ TOOTH_DATASET = "/exchange/data"
 
 def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-class Writer:
-    """Writes fixture files under `out`; returns their paths as recorded in expected.json, relative
-    to the repository root (as if `out` were tests/fixtures/peers)."""
-
-    def __init__(self, out):
-        self.out = Path(out)
-
-    def name(self, rel):
-        return (FIXTURES / rel).relative_to(ROOT).as_posix()
-
-    def npy(self, rel, array):
-        path = self.out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, np.ascontiguousarray(array), allow_pickle=False)
-        return self.name(rel)
-
-    def bin(self, rel, data):
-        path = self.out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(bytes(data))
-        return self.name(rel)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -860,15 +837,14 @@ def provenance():
 
 
 def generate(out, previous):
-    w = Writer(out)
+    w = Writer(out, FIXTURES, ROOT)
     otsu, constant, degenerate = make_otsu(w)
     quantize, ties = make_quantize(w)
     with tempfile.TemporaryDirectory() as tmp:
         shuffle = make_shuffle(w, tmp)
         bitshuffle = make_bitshuffle(w, tmp)
     deflate, zstd_cases, lz4_cases = make_codecs(w)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a peer warning (e.g. RGB guess) would mean a wrong call
+    with warnings_as_errors():
         distortion = make_distortion(w)
     expected = {
         "provenance": provenance(),

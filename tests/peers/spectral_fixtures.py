@@ -43,14 +43,13 @@ str::parse::<f64>.
 
 import json
 import platform
-import warnings
 from pathlib import Path
 
 import numpy as np
 import scipy
 from scipy import ndimage
 
-from fixture_kit import fmt, main, rng_for, write_expected  # noqa: E402
+from fixture_kit import Writer, fmt, main, pair_entries, rng_for, write_expected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "spectral"
@@ -272,30 +271,10 @@ def provenance():
 
 
 def generate(out, previous):
-    out = Path(out)
-    entries = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for name, original, decoded, note in cases():
-            rel = {}
-            for role, array in (("original", original), ("decoded", decoded)):
-                path = out / name / f"{role}.npy"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                np.save(path, np.ascontiguousarray(array), allow_pickle=False)
-                rel[role] = (FIXTURES / name / f"{role}.npy").relative_to(ROOT).as_posix()
-            entries.append({
-                "name": name,
-                "note": note,
-                "original": rel["original"],
-                "decoded": rel["decoded"],
-                "original_dtype": str(original.dtype),
-                "decoded_dtype": str(decoded.dtype),
-                "shape": list(original.shape),
-                **peer(original, decoded),
-            })
+    entries = pair_entries(Writer(out, FIXTURES, ROOT), cases, peer)
     expected = {"provenance": provenance(), "cases": entries}
     write_expected(out, expected, previous)
-    generate_fsc(out / "fsc")
+    generate_fsc(Path(out) / "fsc")
 
 
 # --- Fourier shell correlation (whole volumes) ---------------------------------------------------
@@ -482,26 +461,7 @@ def generate_fsc(out):
     previous = None
     if (FSC_FIXTURES / "expected.json").is_file():
         previous = json.loads((FSC_FIXTURES / "expected.json").read_text())
-    entries = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for name, original, decoded, note in fsc_cases():
-            rel = {}
-            for role, array in (("original", original), ("decoded", decoded)):
-                path = out / name / f"{role}.npy"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                np.save(path, np.ascontiguousarray(array), allow_pickle=False)
-                rel[role] = (FSC_FIXTURES / name / f"{role}.npy").relative_to(ROOT).as_posix()
-            entries.append({
-                "name": name,
-                "note": note,
-                "original": rel["original"],
-                "decoded": rel["decoded"],
-                "original_dtype": str(original.dtype),
-                "decoded_dtype": str(decoded.dtype),
-                "shape": list(original.shape),
-                **fsc_peer(original, decoded),
-            })
+    entries = pair_entries(Writer(out, FSC_FIXTURES, ROOT), fsc_cases, fsc_peer)
     write_expected(out, {"provenance": fsc_provenance(), "cases": entries}, previous)
 
 

@@ -25,7 +25,6 @@ round-trip text) so the Rust side parses them bit-exactly with str::parse::<f64>
 """
 
 import platform
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 from skimage.util import crop
 
-from fixture_kit import fmt, main, rng_for, write_expected  # noqa: E402
+from fixture_kit import Writer, fmt, main, pair_entries, rng_for, write_expected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "ssim"
@@ -235,28 +234,10 @@ def provenance():
 
 
 def generate(out, previous):
-    out = Path(out)
-    entries = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a peer warning would mean a wrong call
-        for name, original, decoded, data_range, note in cases():
-            rel = {}
-            for role, array in (("original", original), ("decoded", decoded)):
-                path = out / name / f"{role}.npy"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                np.save(path, np.ascontiguousarray(array), allow_pickle=False)
-                rel[role] = (FIXTURES / name / f"{role}.npy").relative_to(ROOT).as_posix()
-            entries.append({
-                "name": name,
-                "note": note,
-                "original": rel["original"],
-                "decoded": rel["decoded"],
-                "original_dtype": str(original.dtype),
-                "decoded_dtype": str(decoded.dtype),
-                "shape": list(original.shape),
-                "data_range": fmt(data_range),
-                "windows": {w: peer(original, decoded, data_range, w) for w in WINDOWS},
-            })
+    entries = pair_entries(Writer(out, FIXTURES, ROOT), cases, lambda original, decoded, data_range: {
+        "data_range": fmt(data_range),
+        "windows": {w: peer(original, decoded, data_range, w) for w in WINDOWS},
+    })
     expected = {"provenance": provenance(), "cases": entries}
     write_expected(out, expected, previous)
 
