@@ -26,9 +26,11 @@ pub fn text_table(rows: &[PointResult], columns: &[String]) -> String {
             None => cells.extend(["-".to_string(), "-".to_string()]),
         }
         cells.extend(columns.iter().map(|c| {
-            row.value(c)
-                .and_then(metric_value)
-                .map_or("-".into(), format_metric)
+            match row.value(c) {
+                // Counts (pore counts and their change) print as integers.
+                Some(v) if v.is_i64() || v.is_u64() => v.to_string(),
+                v => v.and_then(metric_value).map_or("-".into(), format_metric),
+            }
         }));
         cells.push(match row.status {
             Status::Ok => "ok".into(),
