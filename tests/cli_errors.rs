@@ -260,58 +260,33 @@ fn unknown_parameter_lists_the_allowed_parameters() {
     assert_position(&line, "s.toml", 7..=7);
 }
 
+/// A bad parameter value: the error names the parameter and the rule, at the value's line.
 #[test]
-fn parameter_out_of_range() {
+fn bad_parameter_values() {
     let dir = tempfile::tempdir().unwrap();
     write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    write_scenario(
-        dir.path(),
-        "v.npy",
-        "[[pipeline]]\nstage = \"deflate\"\nlevel = 99\n",
-    );
-    let line = scenario_fails(dir.path(), &["level", "99", "0..=9"]);
-    assert_position(&line, "s.toml", 7..=7);
-}
-
-#[test]
-fn empty_sweep() {
-    let dir = tempfile::tempdir().unwrap();
-    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    write_scenario(
-        dir.path(),
-        "v.npy",
-        "[[pipeline]]\nstage = \"deflate\"\nlevel = { sweep = [] }\n",
-    );
-    let line = scenario_fails(dir.path(), &["level", "empty"]);
-    assert_position(&line, "s.toml", 7..=7);
-}
-
-#[test]
-fn reversed_range() {
-    let dir = tempfile::tempdir().unwrap();
-    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    write_scenario(
-        dir.path(),
-        "v.npy",
-        "[[pipeline]]\nstage = \"deflate\"\nlevel = { range = [1, 0], steps = 3 }\n",
-    );
-    let line = scenario_fails(dir.path(), &["level", "lo < hi"]);
-    assert_position(&line, "s.toml", 7..=7);
-}
-
-#[test]
-fn log_range_with_non_positive_lower_bound() {
-    let dir = tempfile::tempdir().unwrap();
-    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    for lo in ["0", "-2"] {
-        write_scenario(
-            dir.path(),
-            "v.npy",
-            &format!(
-                "[[pipeline]]\nstage = \"zstd\"\nlevel = {{ range = [{lo}, 9], steps = 3, scale = \"log\" }}\n"
-            ),
-        );
-        let line = scenario_fails(dir.path(), &["level", "log", "lo > 0"]);
+    let log_range = |lo: &str| {
+        format!("stage = \"zstd\"\nlevel = {{ range = [{lo}, 9], steps = 3, scale = \"log\" }}")
+    };
+    let cases: [(String, &[&str]); 5] = [
+        (
+            "stage = \"deflate\"\nlevel = 99".into(),
+            &["level", "99", "0..=9"],
+        ),
+        (
+            "stage = \"deflate\"\nlevel = { sweep = [] }".into(),
+            &["level", "empty"],
+        ),
+        (
+            "stage = \"deflate\"\nlevel = { range = [1, 0], steps = 3 }".into(),
+            &["level", "lo < hi"],
+        ),
+        (log_range("0"), &["level", "log", "lo > 0"]),
+        (log_range("-2"), &["level", "log", "lo > 0"]),
+    ];
+    for (entry, needles) in cases {
+        write_scenario(dir.path(), "v.npy", &format!("[[pipeline]]\n{entry}\n"));
+        let line = scenario_fails(dir.path(), needles);
         assert_position(&line, "s.toml", 7..=7);
     }
 }
@@ -347,35 +322,39 @@ fn non_finite_float_parameter() {
 
 // Errors found when the chain is built: still scenario errors, so they must point into the file.
 
+/// Pipelines that parse but cannot be built: the error names the stage and why, inside the
+/// stage's lines.
 #[test]
-fn array_stage_after_deflate() {
+fn pipelines_that_cannot_be_built() {
     let dir = tempfile::tempdir().unwrap();
     write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    write_scenario(
-        dir.path(),
-        "v.npy",
-        "[[pipeline]]\nstage = \"deflate\"\n[[pipeline]]\nstage = \"quantize\"\n",
-    );
-    let line = scenario_fails(dir.path(), &["s.toml", "quantize", "array->array"]);
-    assert_position(&line, "s.toml", 7..=8);
-}
-
-#[test]
-fn two_array_to_bytes_stages() {
-    let dir = tempfile::tempdir().unwrap();
-    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    write_scenario(
-        dir.path(),
-        "v.npy",
-        "[[pipeline]]\nstage = \"dictionary\"\n[[pipeline]]\nstage = \"bytes\"\n",
-    );
-    let line = scenario_fails(dir.path(), &["s.toml", "bytes", "array->bytes"]);
-    assert_position(&line, "s.toml", 7..=8);
-}
-
-#[test]
-fn bitround_on_integer_input() {
-    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str], RangeInclusive<usize>); 4] = [
+        (
+            "stage = \"deflate\"\n[[pipeline]]\nstage = \"quantize\"",
+            &["s.toml", "quantize", "array->array"],
+            7..=8,
+        ),
+        (
+            "stage = \"dictionary\"\n[[pipeline]]\nstage = \"bytes\"",
+            &["s.toml", "bytes", "array->bytes"],
+            7..=8,
+        ),
+        (
+            "stage = \"quantize\"\ndtype = \"uint8\"\nbits = 12",
+            &["s.toml", "quantize", "bits = 12", "uint8"],
+            5..=8,
+        ),
+        (
+            "stage = \"threshold\"\nmethod = \"value\"",
+            &["s.toml", "threshold", "value"],
+            5..=7,
+        ),
+    ];
+    for (entry, needles, lines) in cases {
+        write_scenario(dir.path(), "v.npy", &format!("[[pipeline]]\n{entry}\n"));
+        let line = scenario_fails(dir.path(), needles);
+        assert_position(&line, "s.toml", lines);
+    }
     let ints = ArrayD::from_shape_fn(IxDyn(&[4, 5, 6]), |ix| {
         (ix[0] * 30 + ix[1] * 6 + ix[2]) as u16
     })
@@ -387,32 +366,6 @@ fn bitround_on_integer_input() {
         "[[pipeline]]\nstage = \"bitround\"\nkeepbits = 4\n",
     );
     let line = scenario_fails(dir.path(), &["s.toml", "bitround", "uint16"]);
-    assert_position(&line, "s.toml", 5..=7);
-}
-
-#[test]
-fn quantize_with_more_bits_than_its_dtype() {
-    let dir = tempfile::tempdir().unwrap();
-    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    write_scenario(
-        dir.path(),
-        "v.npy",
-        "[[pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\nbits = 12\n",
-    );
-    let line = scenario_fails(dir.path(), &["s.toml", "quantize", "bits = 12", "uint8"]);
-    assert_position(&line, "s.toml", 5..=8);
-}
-
-#[test]
-fn threshold_by_value_without_a_value() {
-    let dir = tempfile::tempdir().unwrap();
-    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    write_scenario(
-        dir.path(),
-        "v.npy",
-        "[[pipeline]]\nstage = \"threshold\"\nmethod = \"value\"\n",
-    );
-    let line = scenario_fails(dir.path(), &["s.toml", "threshold", "value"]);
     assert_position(&line, "s.toml", 5..=7);
 }
 
