@@ -133,6 +133,16 @@ fn scenario_fails(dir: &Path, needles: &[&str]) -> String {
     line
 }
 
+/// On a 4x5x6 float32 volume, `s.toml` with `tables` after the header: `validate` and `run`
+/// fail with one line naming `needles`, at a line in `lines`.
+fn scenario_error(tables: &str, needles: &[&str], lines: RangeInclusive<usize>) {
+    let dir = tempfile::tempdir().unwrap();
+    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
+    write_scenario(dir.path(), "v.npy", tables);
+    let line = scenario_fails(dir.path(), needles);
+    assert_position(&line, "s.toml", lines);
+}
+
 const ZSTD: &str = "[[pipeline]]\nstage = \"zstd\"\n";
 
 // ---------------------------------------------------------------------------------------------
@@ -181,11 +191,7 @@ fn unknown_section() {
 
 #[test]
 fn unknown_key() {
-    let dir = tempfile::tempdir().unwrap();
-    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    write_scenario(dir.path(), "v.npy", &format!("layout = \"zyx\"\n{ZSTD}"));
-    let line = scenario_fails(dir.path(), &["layout"]);
-    assert_position(&line, "s.toml", 5..=5);
+    scenario_error(&format!("layout = \"zyx\"\n{ZSTD}"), &["layout"], 5..=5);
 }
 
 #[test]
@@ -249,15 +255,11 @@ fn bad_analyses_name_their_line_and_the_rule() {
 
 #[test]
 fn unknown_parameter_lists_the_allowed_parameters() {
-    let dir = tempfile::tempdir().unwrap();
-    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    write_scenario(
-        dir.path(),
-        "v.npy",
+    scenario_error(
         "[[pipeline]]\nstage = \"quantize\"\nbitz = 4\n",
+        &["bitz", "quantize", "dtype", "bits", "range"],
+        7..=7,
     );
-    let line = scenario_fails(dir.path(), &["bitz", "quantize", "dtype", "bits", "range"]);
-    assert_position(&line, "s.toml", 7..=7);
 }
 
 /// A bad parameter value: the error names the parameter and the rule, at the value's line.
