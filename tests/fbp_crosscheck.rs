@@ -15,10 +15,8 @@ mod common;
 
 use common::{float_field, float_list, on_threads, repo_root, shared_file, str_field};
 
-use std::path::Path;
-
 use photonqa::analysis::fbp::{Fbp, Filter, theta_range};
-use photonqa::data::hdf5io::read_hdf5;
+use photonqa::data::exchange::{Exchange, LOG_FLOOR};
 use photonqa::data::{DType, IntoNdArray, NdArray};
 use serde_json::Value;
 
@@ -249,45 +247,7 @@ fn bad_parameters_are_one_line_errors_naming_them() {
     }
 }
 
-fn read(path: &Path, dataset: &str) -> (Vec<f64>, Vec<usize>) {
-    let array = read_hdf5(path, dataset).unwrap_or_else(|e| panic!("{e}"));
-    let shape = array.shape().to_vec();
-    (array.to_f64().iter().copied().collect(), shape)
-}
-
-/// Sinogram of detector row `row` of a DataExchange file, normalised as
-/// `tests/peers/fbp_fixtures.py` does: `-ln(max((data - dark) / (white - dark), floor))` in
-/// float64, `dark` and `white` the means over their frames (summed in frame order, divided by
-/// the count, as NumPy's mean along axis 0). Inline here: flat/dark normalisation is not yet a
-/// photonqa feature.
-fn normalised_sinogram(path: &Path, row: usize, floor: f64) -> (Vec<f64>, usize, usize) {
-    let (data, shape) = read(path, "/exchange/data");
-    let (angles, rows, n) = (shape[0], shape[1], shape[2]);
-    let frame_mean = |dataset: &str| {
-        let (frames, fshape) = read(path, dataset);
-        assert_eq!(&fshape[1..], &[rows, n], "{dataset}");
-        let mut sum = vec![0.0; n];
-        for frame in frames.chunks_exact(rows * n) {
-            for (s, v) in sum.iter_mut().zip(&frame[row * n..(row + 1) * n]) {
-                *s += v;
-            }
-        }
-        sum.iter().map(|s| s / fshape[0] as f64).collect::<Vec<_>>()
-    };
-    let (white, dark) = (
-        frame_mean("/exchange/data_white"),
-        frame_mean("/exchange/data_dark"),
-    );
-    let mut sinogram = Vec::with_capacity(angles * n);
-    for a in 0..angles {
-        let projection = &data[(a * rows + row) * n..(a * rows + row + 1) * n];
-        for ((v, w), d) in projection.iter().zip(&white).zip(&dark) {
-            sinogram.push(-((v - d) / (w - d)).max(floor).ln());
-        }
-    }
-    (sinogram, angles, n)
-}
-
+/// Sum, norm, minimum and maximum of `values` against the peer's, relative to its norm.
 fn check_stats(label: &str, values: &[f64], expected: &Value, failures: &mut Vec<String>) {
     let sum: f64 = values.iter().sum();
     let norm = values.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -311,12 +271,11 @@ fn tooth_slice_matches_scikit_image_iradon() {
         return;
     };
     let row = tooth["row"].as_u64().unwrap() as usize;
-    let (sinogram, angles, n) = normalised_sinogram(&path, row, float_field(tooth, "floor"));
-    // photonqa's HDF5 reader takes rank 2 and 3 datasets: the 1D angles through hdf5-metno.
-    let theta: Vec<f64> = hdf5::File::open(&path)
-        .and_then(|f| f.dataset("/exchange/theta"))
-        .and_then(|d| d.read_raw())
-        .unwrap_or_else(|e| panic!("{}::/exchange/theta: {e}", path.display()));
+    assert_eq!(float_field(tooth, "floor"), LOG_FLOOR);
+    let exchange = Exchange::open(&path).unwrap();
+    let [angles, _, n] = exchange.shape;
+    let sinogram = exchange.sinogram(row).unwrap();
+    let theta = exchange.theta().unwrap();
     assert_eq!(theta.len(), angles);
     let mut failures = Vec::new();
     check_stats(
@@ -362,6 +321,35 @@ fn tooth_slice_matches_scikit_image_iradon() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The command line reads the same file the same way and writes the same slice.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tooth.npy");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_photonqa"))
+        .args([
+            "reconstruct",
+            &path.display().to_string(),
+            "--row",
+            &row.to_string(),
+        ])
+        .args([
+            "--filter",
+            str_field(tooth, "filter"),
+            "--out",
+            &out.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let written: ndarray::ArrayD<f64> = ndarray_npy::read_npy(&out).unwrap();
+    assert_eq!(
+        written.as_slice().unwrap(),
+        image.as_slice(),
+        "photonqa reconstruct --row"
+    );
 }
 
 /// `photonqa reconstruct` writes what `iradon` gives, with the default angles (count equal
@@ -430,4 +418,20 @@ fn reconstruct_command_writes_iradon_slices() {
             "{stderr}"
         );
     }
+    // --row reads a DataExchange file: another HDF5 layout is a one-line error naming it.
+    let porous = common::repo_root()
+        .join("reference-data/porous-tomo.h5")
+        .display()
+        .to_string();
+    let out = dir.path().join("bad.npy").display().to_string();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_photonqa"))
+        .args(["reconstruct", &porous, "--row", "0", "--out", &out])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("porous-tomo.h5") && stderr.contains("/exchange/data"),
+        "{stderr}"
+    );
 }

@@ -13,6 +13,7 @@ use crate::analysis::components::Connectivity;
 use crate::analysis::fbp::{self, Fbp, Filter};
 use crate::data::IntoNdArray;
 use crate::data::SourceSpec;
+use crate::data::exchange::Exchange;
 use crate::data::npy::write_npy;
 use crate::metrics::registry::{self as metric_registry, column_value};
 use crate::metrics::ssim::SsimWindow;
@@ -113,8 +114,13 @@ enum Command {
     },
     /// Filtered back-projection of a parallel-beam sinogram (as scikit-image `iradon`).
     Reconstruct {
-        /// The sinogram, shape (angles, detector) (`.npy`, `file.h5::/dataset`).
+        /// The sinogram, shape (angles, detector) (`.npy`, `file.h5::/dataset`); with --row, a
+        /// DataExchange file (`file.h5`).
         sinogram: String,
+        /// Detector row of a DataExchange file's projections, normalised with its flat and
+        /// dark fields; the angles come from /exchange/theta unless --theta-deg is given.
+        #[arg(long)]
+        row: Option<usize>,
         /// The slice to write (`.npy`, float64, detector x detector, 0 outside the circle).
         #[arg(long)]
         out: PathBuf,
@@ -345,27 +351,44 @@ fn execute(command: Command) -> Result<(), String> {
         }
         Command::Reconstruct {
             sinogram,
+            row,
             out,
             filter,
             theta_deg,
         } => {
-            let source = SourceSpec::parse(&sinogram, Path::new(""), None)
-                .map_err(|e| format!("{sinogram}: {e}"))?
-                .open()
-                .map_err(|e| e.to_string())?;
-            let &[angles, detector] = source.shape() else {
-                return Err(format!(
-                    "{sinogram}: a sinogram has shape (angles, detector), not {:?}",
-                    source.shape()
-                ));
+            let (data, [angles, detector], file_theta) = match row {
+                Some(row) => {
+                    let exchange = Exchange::open(Path::new(&sinogram))?;
+                    let [angles, _, detector] = exchange.shape;
+                    let data = exchange.sinogram(row)?;
+                    (data, [angles, detector], Some(exchange.theta()?))
+                }
+                None => {
+                    let source = SourceSpec::parse(&sinogram, Path::new(""), None)
+                        .map_err(|e| format!("{sinogram}: {e}"))?
+                        .open()
+                        .map_err(|e| e.to_string())?;
+                    let &[angles, detector] = source.shape() else {
+                        return Err(format!(
+                            "{sinogram}: a sinogram has shape (angles, detector), not {:?}",
+                            source.shape()
+                        ));
+                    };
+                    let data = source.read_slab(0..angles).map_err(|e| e.to_string())?;
+                    (
+                        data.to_f64().into_iter().collect(),
+                        [angles, detector],
+                        None,
+                    )
+                }
             };
-            let theta = match theta_deg {
-                None => fbp::theta_range(0.0, 180.0, angles),
-                Some(text) => parse_theta(&text, angles)?,
+            let theta = match (theta_deg, file_theta) {
+                (Some(text), _) => parse_theta(&text, angles)?,
+                (None, Some(theta)) => theta,
+                (None, None) => fbp::theta_range(0.0, 180.0, angles),
             };
-            let data = source.read_slab(0..angles).map_err(|e| e.to_string())?;
             let slice = Fbp::new(detector, &theta, filter)
-                .and_then(|fbp| fbp.reconstruct_array(&data))
+                .and_then(|fbp| fbp.reconstruct(&data))
                 .map_err(|e| format!("{sinogram}: {e}"))?;
             let slice =
                 ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[detector, detector]), slice)

@@ -2,6 +2,7 @@
 //! synthetic reference phantoms.
 
 mod array;
+pub mod exchange;
 pub mod hdf5io;
 pub mod npy;
 pub mod phantom;
