@@ -323,20 +323,26 @@ fn tooth_slice_matches_scikit_image_iradon() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The command line reads the same file the same way and writes the same slice.
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("tooth.npy");
+    let file = path.display().to_string();
+    let filter = str_field(tooth, "filter");
+    let written = reconstruct_command(
+        dir.path(),
+        &[&file, "--row", &row.to_string(), "--filter", filter],
+    );
+    assert_eq!(
+        written.as_slice().unwrap(),
+        image.as_slice(),
+        "photonqa reconstruct --row"
+    );
+}
+
+/// Runs `photonqa reconstruct ARGS --out DIR/slice.npy`, which must succeed, and reads the slice.
+fn reconstruct_command(dir: &std::path::Path, args: &[&str]) -> ndarray::ArrayD<f64> {
+    let out = dir.join("slice.npy");
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_photonqa"))
-        .args([
-            "reconstruct",
-            &path.display().to_string(),
-            "--row",
-            &row.to_string(),
-        ])
-        .args([
-            "--filter",
-            str_field(tooth, "filter"),
-            "--out",
-            &out.display().to_string(),
-        ])
+        .arg("reconstruct")
+        .args(args)
+        .args(["--out", &out.display().to_string()])
         .output()
         .unwrap();
     assert!(
@@ -344,12 +350,7 @@ fn tooth_slice_matches_scikit_image_iradon() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let written: ndarray::ArrayD<f64> = ndarray_npy::read_npy(&out).unwrap();
-    assert_eq!(
-        written.as_slice().unwrap(),
-        image.as_slice(),
-        "photonqa reconstruct --row"
-    );
+    ndarray_npy::read_npy(&out).unwrap()
 }
 
 /// `photonqa reconstruct` writes what `iradon` gives, with the default angles (count equal
@@ -370,28 +371,11 @@ fn reconstruct_command_writes_iradon_slices() {
         .display()
         .to_string();
     for (filter, theta) in [("ramp", None), ("hann", Some("0:180:180"))] {
-        let out = dir.path().join(format!("{filter}.npy"));
-        let mut args = vec![
-            "reconstruct".to_string(),
-            sinogram.clone(),
-            "--out".into(),
-            out.display().to_string(),
-            "--filter".into(),
-            filter.into(),
-        ];
+        let mut args = vec![sinogram.as_str(), "--filter", filter];
         if let Some(t) = theta {
-            args.extend(["--theta-deg".into(), t.into()]);
+            args.extend(["--theta-deg", t]);
         }
-        let run = std::process::Command::new(env!("CARGO_BIN_EXE_photonqa"))
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let written: ndarray::ArrayD<f64> = ndarray_npy::read_npy(&out).unwrap();
+        let written = reconstruct_command(dir.path(), &args);
         assert_eq!(written.shape(), &[64, 64]);
         let expected = npy(case["reconstructions"][filter].as_str().unwrap());
         let err = rel_rmse(written.as_slice().unwrap(), &expected);
