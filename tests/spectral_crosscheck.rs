@@ -141,6 +141,30 @@ impl Deviations {
     }
 }
 
+/// The largest deviations per quantity, with the case that shows each.
+fn deviations_text(m: &std::collections::BTreeMap<&str, (f64, String)>) -> String {
+    let items: Vec<String> = m
+        .iter()
+        .map(|(k, (v, case))| format!("{k} {v:.1e} ({case})"))
+        .collect();
+    items.join(", ")
+}
+
+/// The resolution against NumPy's within [`RESOLUTION_TOL`], keeping the largest deviation.
+fn check_resolution(
+    name: &str,
+    ours: &Value,
+    peer: &Value,
+    deviation: &mut f64,
+    failures: &mut Vec<String>,
+) {
+    let (a, b) = (number(&ours["resolution"]), number(&peer["resolution"]));
+    *deviation = deviation.max((a - b).abs());
+    if (a - b).abs() > RESOLUTION_TOL {
+        failures.push(format!("{name}: resolution = {a}, NumPy {b}"));
+    }
+}
+
 #[test]
 fn frc_and_power_spectra_match_numpy() {
     let mut failures = Vec::new();
@@ -182,11 +206,7 @@ fn frc_and_power_spectra_match_numpy() {
         if !seen.close(name, "max_abs_relative_error", a, b) {
             failures.push(format!("{name}: max_abs_relative_error = {a}, NumPy {b}"));
         }
-        let (a, b) = (number(&frc["resolution"]), number(&peer["resolution"]));
-        resolution_deviation = resolution_deviation.max((a - b).abs());
-        if (a - b).abs() > RESOLUTION_TOL {
-            failures.push(format!("{name}: resolution = {a}, NumPy {b}"));
-        }
+        check_resolution(name, &frc, peer, &mut resolution_deviation, &mut failures);
         if case.original == case.decoded {
             assert!(
                 numbers(&frc, "frc").iter().all(|&v| v == 1.0),
@@ -198,17 +218,10 @@ fn frc_and_power_spectra_match_numpy() {
             );
         }
     }
-    let show = |m: &std::collections::BTreeMap<&str, (f64, String)>| -> String {
-        let items: Vec<String> = m
-            .iter()
-            .map(|(k, (v, case))| format!("{k} {v:.1e} ({case})"))
-            .collect();
-        items.join(", ")
-    };
     eprintln!(
         "largest deviations from NumPy: relative: {}; absolute (near 0): {}; resolution {:.1e}",
-        show(&seen.relative),
-        show(&seen.absolute),
+        deviations_text(&seen.relative),
+        deviations_text(&seen.absolute),
         resolution_deviation
     );
     assert!(
@@ -369,11 +382,7 @@ fn fsc_matches_numpy() {
                 }
             }
         }
-        let (a, b) = (number(&ours["resolution"]), number(&peer["resolution"]));
-        resolution_deviation = resolution_deviation.max((a - b).abs());
-        if (a - b).abs() > RESOLUTION_TOL {
-            failures.push(format!("{name}: resolution = {a}, NumPy {b}"));
-        }
+        check_resolution(name, &ours, peer, &mut resolution_deviation, &mut failures);
         if case.original == case.decoded {
             assert!(
                 numbers(&ours, "fsc").iter().all(|&v| v == 1.0),
@@ -384,18 +393,11 @@ fn fsc_matches_numpy() {
         crossed += usize::from(ours["crossed"] == true);
         ties += usize::from(peer["exact_ties"].as_u64().unwrap() > 0);
     }
-    let show = |m: &std::collections::BTreeMap<&str, (f64, String)>| -> String {
-        let items: Vec<String> = m
-            .iter()
-            .map(|(k, (v, case))| format!("{k} {v:.1e} ({case})"))
-            .collect();
-        items.join(", ")
-    };
     eprintln!(
         "FSC: largest deviations from NumPy: relative: {}; absolute (near 0): {}; resolution \
          {resolution_deviation:.1e}",
-        show(&seen.relative),
-        show(&seen.absolute),
+        deviations_text(&seen.relative),
+        deviations_text(&seen.absolute),
     );
     assert!(
         failures.is_empty(),
