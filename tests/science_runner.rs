@@ -62,7 +62,7 @@ fn streamed_analyses_equal_the_whole_arrays() {
         original.shape(),
     )
     .unwrap();
-    let whole = Value::Object(whole.finish(&analyses, &classes, 3));
+    let whole = Value::Object(whole.finish(&analyses, &classes, original.shape()));
 
     // Chunks of 3 rows: the segmentation's halo of 2 rows and the pores' border rows cross
     // chunks; two threads change the grouping of the chunks.

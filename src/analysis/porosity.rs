@@ -18,16 +18,15 @@
 use serde_json::{Value, json};
 
 use super::components::{ComponentPartial, Components, Connectivity};
-use super::segmentation::{Classes, SegmentationPartial};
+use super::segmentation::Classes;
 use crate::data::NdArray;
 use crate::metrics::ks;
 use crate::runner::results::metric_json;
 
-/// Mergeable partial of the porosity comparison over a range of rows.
+/// Mergeable partial of the porosity comparison over a range of rows: the pores of the
+/// original and of the decoded array (their voxel counts give the porosity).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PorosityPartial {
-    /// Class counts of both class maps (pore fractions).
-    pub classes: SegmentationPartial,
     /// Pores of the original and of the decoded array.
     pub pores: [ComponentPartial; 2],
 }
@@ -48,8 +47,8 @@ fn pore_mask(
 }
 
 impl PorosityPartial {
-    /// The partial of rows `core` from slabs holding rows `held` (see
-    /// [`SegmentationPartial::of`], whose halo it needs).
+    /// The partial of rows `core` of arrays of shape `shape`, from slabs holding rows `held`
+    /// (which contain `core`).
     #[allow(clippy::too_many_arguments)]
     pub fn of(
         original: &NdArray,
@@ -61,15 +60,7 @@ impl PorosityPartial {
         pore_class: u8,
         connectivity: Connectivity,
     ) -> Result<PorosityPartial, String> {
-        let segmentation = SegmentationPartial::of(
-            original,
-            decoded,
-            held.clone(),
-            core.clone(),
-            shape,
-            classes[0],
-            classes[1],
-        )?;
+        original.check_same_shape(decoded)?;
         let mut slab_shape = shape.to_vec();
         slab_shape[0] = core.len();
         let pores = |array: &NdArray, c: &Classes| {
@@ -77,28 +68,24 @@ impl PorosityPartial {
             ComponentPartial::of(&mask, &slab_shape, core.start, shape[0], connectivity)
         };
         Ok(PorosityPartial {
-            classes: segmentation,
             pores: [pores(original, classes[0])?, pores(decoded, classes[1])?],
         })
     }
 
     /// Adds the partial of the rows that follow.
     pub fn merge(&mut self, next: &PorosityPartial) -> Result<(), String> {
-        self.classes.merge(&next.classes)?;
         self.pores[0].merge(&next.pores[0])?;
         self.pores[1].merge(&next.pores[1])
     }
 
-    /// The comparison as JSON (`*_original`, `*_decoded` and their change for every quantity).
-    pub fn json(self, pore_class: u8, rank: usize) -> Value {
-        let total = self.classes.total() as f64;
-        let porosity = |counts: Vec<u64>| counts[usize::from(pore_class)] as f64 / total;
-        let (p_x, p_y) = (
-            porosity(self.classes.counts_original()),
-            porosity(self.classes.counts_decoded()),
-        );
+    /// The comparison of arrays of shape `shape` as JSON (`*_original`, `*_decoded` and their
+    /// change for every quantity).
+    pub fn json(self, pore_class: u8, shape: &[usize]) -> Value {
+        let rank = shape.len();
+        let total = shape.iter().product::<usize>() as f64;
         let [x, y] = self.pores;
         let (x, y) = (x.finish(), y.finish());
+        let (p_x, p_y) = (x.volume as f64 / total, y.volume as f64 / total);
         let (d_x, d_y) = (diameters(&x, rank), diameters(&y, rank));
         let statistic = ks::two_sample_statistic(&d_x, &d_y);
         let n_e = (d_x.len() * d_y.len()) as f64 / (d_x.len() + d_y.len()).max(1) as f64;

@@ -458,7 +458,7 @@ fn analyse(
     for part in parts {
         total.merge(&part)?;
     }
-    Ok(total.finish(analyses, &decoded, shape.len()))
+    Ok(total.finish(analyses, &decoded, shape))
 }
 
 /// Round-trips every chunk through the chain and maps it with `f(original, decoded, held,

@@ -190,12 +190,12 @@ impl SciencePartial {
         Ok(())
     }
 
-    /// Every analysis's results by label.
+    /// Every analysis's results by label, for arrays of shape `shape`.
     pub fn finish(
         self,
         analyses: &[Analysis],
         decoded_classes: &[Classes],
-        rank: usize,
+        shape: &[usize],
     ) -> Map<String, Value> {
         self.0
             .into_iter()
@@ -215,7 +215,7 @@ impl SciencePartial {
                         value
                     }
                     (Partial::Porosity(p), Kind::Porosity { pore_class, .. }) => {
-                        p.json(*pore_class, rank)
+                        p.json(*pore_class, shape)
                     }
                     (Partial::Porosity(_), _) => unreachable!("kinds pair up"),
                 };
