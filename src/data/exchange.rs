@@ -93,8 +93,8 @@ impl Exchange {
         Ok(sum.into_iter().map(|s| s / count).collect())
     }
 
-    /// The normalised sinogram (angles x detector, row-major) of detector row `row`.
-    pub fn sinogram(&self, row: usize) -> Result<Vec<f64>, String> {
+    /// The flat and dark fields of detector row `row`, checked (flat above dark everywhere).
+    pub fn flat_dark(&self, row: usize) -> Result<FlatDark, String> {
         let [_, rows, detector] = self.shape;
         if row >= rows {
             return Err(self.fail(format!("row {row} is beyond the {rows} detector rows")));
@@ -107,24 +107,63 @@ impl Exchange {
                 white[i], dark[i]
             )));
         }
+        Ok(FlatDark { row, white, dark })
+    }
+
+    /// The normalised sinogram (angles x detector, row-major) of detector row `row`.
+    pub fn sinogram(&self, row: usize) -> Result<Vec<f64>, String> {
+        let fields = self.flat_dark(row)?;
         let projections: ndarray::Array2<f64> = self
             .file
             .dataset("/exchange/data")
             .and_then(|d| d.read_slice_2d(s![.., row, ..]))
             .map_err(|e| self.fail(format!("/exchange/data: {e}")))?;
-        if let Some(((a, i), v)) = projections.indexed_iter().find(|(_, v)| !v.is_finite()) {
-            return Err(self.fail(format!(
-                "/exchange/data: projection {a}, row {row}, pixel {i} is {v}"
-            )));
+        let values = projections.as_standard_layout();
+        fields
+            .normalise(values.as_slice().expect("standard layout"))
+            .map_err(|e| self.fail(format!("/exchange/data: {e}")))
+    }
+}
+
+/// The flat (white) and dark fields of one detector row: turns its raw projections into
+/// attenuation, whether read from the file or decoded by a working point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlatDark {
+    /// The detector row.
+    pub row: usize,
+    /// Mean flat field per detector pixel.
+    white: Vec<f64>,
+    /// Mean dark field per detector pixel.
+    dark: Vec<f64>,
+}
+
+impl FlatDark {
+    /// `-ln(max((p - dark) / (white - dark), LOG_FLOOR))` of raw projections of this row
+    /// (angles x detector, row-major). Errors on a non-finite value or a length that is not a
+    /// whole number of projections.
+    pub fn normalise(&self, projections: &[f64]) -> Result<Vec<f64>, String> {
+        let detector = self.white.len();
+        if !projections.len().is_multiple_of(detector) {
+            return Err(format!(
+                "{} values are not whole projections of {detector} pixels",
+                projections.len()
+            ));
+        }
+        if let Some(at) = projections.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "projection {}, row {}, pixel {} is {}",
+                at / detector,
+                self.row,
+                at % detector,
+                projections[at]
+            ));
         }
         Ok(projections
-            .rows()
-            .into_iter()
+            .chunks_exact(detector)
             .flat_map(|p| {
-                p.into_iter()
-                    .zip(white.iter().zip(&dark))
+                p.iter()
+                    .zip(self.white.iter().zip(&self.dark))
                     .map(|(v, (w, d))| -((v - d) / (w - d)).max(LOG_FLOOR).ln())
-                    .collect::<Vec<_>>()
             })
             .collect())
     }

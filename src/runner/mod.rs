@@ -9,6 +9,7 @@ pub mod analyze;
 pub mod compare;
 pub mod passes;
 pub mod provenance;
+pub mod reconstruction;
 pub mod results;
 pub mod science;
 
@@ -29,6 +30,7 @@ use crate::pipeline::chain::StatsProvider;
 use crate::scenario::{Scenario, WorkingPoint};
 use passes::{FitCache, Passes, min_max};
 use provenance::Provenance;
+use reconstruction::{Gathered, Reconstruction};
 use results::{EarlierResults, PointResult, Rate, Status};
 use science::{Analysis, SciencePartial};
 
@@ -143,6 +145,10 @@ pub fn build_chains(
             ));
         }
     }
+    if let Some(spec) = &scenario.reconstruction {
+        reconstruction::check(scenario, spec, source.shape())
+            .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
+    }
     scenario
         .working_points()
         .into_iter()
@@ -188,11 +194,23 @@ pub struct RunSummary {
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, String> {
     let source = scenario.source.open().map_err(|e| e.to_string())?;
     let mut chains = build_chains(scenario, source.as_ref())?;
+    // The reconstruction's share of the budget is set aside before the chunks get theirs.
+    let wanted_threads = options
+        .threads
+        .unwrap_or_else(rayon::current_num_threads)
+        .max(1);
+    let reconstruction_need = match &scenario.reconstruction {
+        Some(spec) => {
+            reconstruction::memory(spec, source.shape(), wanted_threads, options.memory_budget)
+                .map_err(|e| format!("{}: {e}", scenario.path.display()))?
+        }
+        None => 0,
+    };
     let plan = Plan::new(
         source.shape(),
         source.row_bytes(),
         scenario.chunk_slices,
-        options.memory_budget,
+        options.memory_budget.saturating_sub(reconstruction_need),
         options.threads,
     )?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -252,9 +270,22 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
         let fit = chain.fit(&mut fits);
         fitted.push((point, chain, fit));
     }
-    let analyses = Analysis::prepare(&scenario.analyses, || fits.stats_for(&[], "").histogram())
-        .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
+    // With a reconstruction, the analyses run on its slices, not on the projections.
+    let analyses = match scenario.reconstruction {
+        Some(_) => Vec::new(),
+        None => Analysis::prepare(&scenario.analyses, || fits.stats_for(&[], "").histogram())
+            .map_err(|e| format!("{}: {e}", scenario.path.display()))?,
+    };
     drop(fits);
+    let reconstruction = match &scenario.reconstruction {
+        Some(spec) => {
+            progress.set_message("reconstruct");
+            let prepared = Reconstruction::prepare(scenario, spec)
+                .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
+            Some(prepared)
+        }
+        None => None,
+    };
 
     progress.set_message("points");
     progress.inc_length((fitted.len() * plan.chunks.len()) as u64);
@@ -299,7 +330,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
             .par_iter()
             .map(|(point, chain, fit)| {
                 let measured = match fit {
-                    Ok(()) => measure_point(&passes, chain, &spec, &analyses, &progress),
+                    Ok(()) => measure_point(
+                        &passes,
+                        chain,
+                        &spec,
+                        (&analyses, reconstruction.as_ref()),
+                        &progress,
+                    ),
                     Err(e) => Err(e.clone()),
                 };
                 let row = result_row(scenario, point, chain, measured, &spec, &provenance);
@@ -312,6 +349,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
 
     let rows = log.rows();
     let mut columns = metric_registry::columns(&scenario.distortion, source.shape().len());
+    if let (Some(spec), Some(r)) = (&scenario.reconstruction, &reconstruction) {
+        columns.extend(
+            metric_registry::columns(&spec.distortion, r.shape().len())
+                .into_iter()
+                .map(|c| format!("{}{c}", results::RECONSTRUCTED)),
+        );
+    }
     columns.extend(scenario.analyses.iter().flat_map(|a| {
         let def = analysis_registry::find(a.config.stage).expect("validated kind");
         def.columns
@@ -337,6 +381,10 @@ struct Measured {
     decoded_range: (f64, f64),
     /// Results of the science analyses by label.
     science: Map<String, Value>,
+    /// The reconstructed rows' decoded projections (empty without a reconstruction).
+    gathered: Vec<Gathered>,
+    /// Distortion metrics of the reconstructed slices.
+    reconstructed: Map<String, Value>,
 }
 
 /// One chunk through the chain: its rows, the original and the decoded data, and the cost.
@@ -349,33 +397,38 @@ struct Trip {
     decode_seconds: f64,
 }
 
-/// Rate, distortion and the science analyses of one working point.
+/// Rate, distortion and the science analyses of one working point: of its decoded data, or of
+/// the slices reconstructed from it.
 fn measure_point(
     passes: &Passes,
     chain: &Chain,
     spec: &CompareSpec,
-    analyses: &[Analysis],
+    (analyses, reconstruction): (&[Analysis], Option<&Reconstruction>),
     progress: &ProgressBar,
 ) -> Result<Measured, String> {
     let mut measured = measure(
         passes,
         chain,
         spec,
-        Analysis::needs_histogram(analyses),
+        (Analysis::needs_histogram(analyses), reconstruction),
         progress,
     )?;
-    if !analyses.is_empty() {
+    if let Some(r) = reconstruction {
+        (measured.reconstructed, measured.science) =
+            r.measure(std::mem::take(&mut measured.gathered))?;
+    } else if !analyses.is_empty() {
         measured.science = analyse(passes, chain, analyses, measured.decoded_range, progress)?;
     }
     Ok(measured)
 }
 
-/// Round-trips every chunk through the chain and merges the partials in chunk order.
+/// Round-trips every chunk through the chain and merges the partials in chunk order; keeps the
+/// decoded range when asked, and gathers what a reconstruction needs.
 fn measure(
     passes: &Passes,
     chain: &Chain,
     spec: &CompareSpec,
-    with_range: bool,
+    (with_range, reconstruction): (bool, Option<&Reconstruction>),
     progress: &ProgressBar,
 ) -> Result<Measured, String> {
     let measure_chunk = |x: &NdArray, y: &NdArray, held, core, own: &Trip| {
@@ -392,6 +445,10 @@ fn measure(
             decode_seconds: own.decode_seconds,
             decoded_range: (lo, hi),
             science: Map::new(),
+            gathered: reconstruction
+                .map(|r| vec![r.gather(&own.decoded)])
+                .unwrap_or_default(),
+            reconstructed: Map::new(),
         })
     };
     // Histogram counts are exact: fold them into the group's first partial right away.
@@ -405,14 +462,17 @@ fn measure(
         decode_seconds: 0.0,
         decoded_range: (f64::INFINITY, f64::NEG_INFINITY),
         science: Map::new(),
+        gathered: Vec::new(),
+        reconstructed: Map::new(),
     };
-    for chunk in &chunks {
+    for chunk in chunks {
         total.compressed_bytes += chunk.compressed_bytes;
         total.partial.merge(&chunk.partial)?;
         total.encode_seconds += chunk.encode_seconds;
         total.decode_seconds += chunk.decode_seconds;
         total.decoded_range.0 = total.decoded_range.0.min(chunk.decoded_range.0);
         total.decoded_range.1 = total.decoded_range.1.max(chunk.decoded_range.1);
+        total.gathered.extend(chunk.gathered);
     }
     Ok(total)
 }
@@ -602,6 +662,7 @@ fn result_row(
         rate: None,
         distortion: Map::new(),
         science: Map::new(),
+        reconstructed: Map::new(),
         provenance: provenance.clone(),
     };
     match measured {
@@ -622,6 +683,7 @@ fn result_row(
                 Ok(values) => {
                     row.distortion = values;
                     row.science = m.science;
+                    row.reconstructed = m.reconstructed;
                 }
                 Err(e) => {
                     row.status = Status::Error;

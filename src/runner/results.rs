@@ -67,17 +67,28 @@ pub struct PointResult {
     /// Results of the science analyses by label (`[[analysis]]`).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub science: Map<String, Value>,
+    /// Distortion metrics of the slices reconstructed from the decoded projections
+    /// (`[reconstruction]`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub reconstructed: Map<String, Value>,
     /// What made this result.
     pub provenance: Provenance,
 }
 
 impl PointResult {
-    /// The value of a table column: a metric (`name` or `name.field`) or an analysis's field
-    /// (`label.field`).
+    /// The value of a table column: a metric (`name` or `name.field`), an analysis's field
+    /// (`label.field`) or a metric of the reconstructed slices (`reconstructed.name`).
     pub fn value(&self, column: &str) -> Option<&Value> {
-        column_value(&self.distortion, column).or_else(|| column_value(&self.science, column))
+        match column.strip_prefix(RECONSTRUCTED) {
+            Some(metric) => column_value(&self.reconstructed, metric),
+            None => column_value(&self.distortion, column)
+                .or_else(|| column_value(&self.science, column)),
+        }
     }
 }
+
+/// Prefix of the columns of the reconstructed slices' metrics.
+pub const RECONSTRUCTED: &str = "reconstructed.";
 
 /// A metric value as JSON: a number, or `"inf"`/`"-inf"`/`"nan"` (JSON has no such numbers).
 pub fn metric_json(value: f64) -> Value {

@@ -20,6 +20,20 @@
 //! distortion = ["mse", "psnr", "max_abs_error"]
 //! data_range = 1.0                  # optional: default max - min of the original
 //! ```
+//!
+//! Projections of a DataExchange file may be reconstructed after the pipeline: the metrics of
+//! `[reconstruction] distortion` and every `[[analysis]]` then compare the filtered
+//! back-projections of the original and the decoded projections.
+//!
+//! ```toml
+//! [input]
+//! source = "tooth.h5::/exchange/data"
+//! [reconstruction]
+//! filter = "shepp-logan"            # optional: ramp (default), shepp-logan, cosine, hamming, hann
+//! rows = [0]                        # optional: detector rows (default: all)
+//! theta_range_deg = [0.0, 180.0]    # optional: angles in equal steps (default: /exchange/theta)
+//! distortion = ["psnr", "ssim"]     # optional: default the point metrics, as [metrics]
+//! ```
 
 pub mod sweep;
 
@@ -29,6 +43,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::analysis::fbp::Filter;
 use crate::analysis::registry as analysis_registry;
 use crate::data::{DType, SourceSpec};
 use crate::metrics::registry as metric_registry;
@@ -72,8 +87,11 @@ pub struct Scenario {
     pub max_rel_floor: Option<f64>,
     /// Window of SSIM (`[metrics.ssim] window`, default gaussian).
     pub ssim_window: SsimWindow,
-    /// Science analyses, in scenario order.
+    /// Science analyses, in scenario order (on the reconstructed slices when `reconstruction`
+    /// is set).
     pub analyses: Vec<AnalysisSpec>,
+    /// Reconstruction of the projections after the pipeline (`[reconstruction]`).
+    pub reconstruction: Option<ReconstructionSpec>,
     /// BLAKE3 hash of the scenario file's bytes.
     pub hash: String,
 }
@@ -89,6 +107,22 @@ pub struct AnalysisSpec {
     pub position: (usize, usize),
 }
 
+/// The `[reconstruction]` table: filtered back-projection of the original and the decoded
+/// projections (`input.source` must be a DataExchange file's `/exchange/data`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconstructionSpec {
+    /// Filter of the back-projection.
+    pub filter: Filter,
+    /// Detector rows to reconstruct, in order (`None`: all).
+    pub rows: Option<Vec<usize>>,
+    /// First and last-excluded angle in degrees (`None`: `/exchange/theta` of the file).
+    pub theta_range_deg: Option<(f64, f64)>,
+    /// Distortion metrics of the reconstructed slices, registry names.
+    pub distortion: Vec<&'static str>,
+    /// Line and column of the table.
+    pub position: (usize, usize),
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
@@ -99,6 +133,16 @@ struct RawScenario {
     metrics: Option<RawMetrics>,
     #[serde(default)]
     analysis: Vec<RawEntry>,
+    reconstruction: Option<Spanned<RawReconstruction>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReconstruction {
+    filter: Option<Spanned<String>>,
+    rows: Option<Spanned<Vec<i64>>>,
+    theta_range_deg: Option<Spanned<Vec<f64>>>,
+    distortion: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -286,8 +330,8 @@ impl Scenario {
             max_rel_floor: None,
             ssim: None,
         });
-        let distortion = match &metrics.distortion {
-            None => metric_registry::DISTORTION.iter().map(|m| m.name).collect(),
+        let metric_names = |names: &Option<Vec<Spanned<String>>>| match names {
+            None => Ok(metric_registry::DISTORTION.iter().map(|m| m.name).collect()),
             Some(names) => names
                 .iter()
                 .map(|n| {
@@ -302,8 +346,9 @@ impl Scenario {
                         )
                     })
                 })
-                .collect::<Result<Vec<_>, _>>()?,
+                .collect::<Result<Vec<_>, _>>(),
         };
+        let distortion = metric_names(&metrics.distortion)?;
         let data_range = match &metrics.data_range {
             Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 => Some(*r.get_ref()),
             Some(r) => {
@@ -387,6 +432,75 @@ impl Scenario {
             })
             .collect();
 
+        let reconstruction = match &raw.reconstruction {
+            None => None,
+            Some(table) => {
+                let r = table.get_ref();
+                let on_exchange_data = matches!(
+                    &source,
+                    SourceSpec::Hdf5 { dataset, .. } if dataset.trim_start_matches('/') == "exchange/data"
+                );
+                if !on_exchange_data {
+                    return Err(fail(
+                        Some(raw.input.source.span()),
+                        "[reconstruction] needs input.source to be the projections of a DataExchange file, `file.h5::/exchange/data`".into(),
+                    ));
+                }
+                let filter = match &r.filter {
+                    Some(f) => Filter::parse(f.get_ref())
+                        .map_err(|e| fail(Some(f.span()), format!("reconstruction.{e}")))?,
+                    None => Filter::Ramp,
+                };
+                let rows = match &r.rows {
+                    Some(rows) => {
+                        let list: Option<Vec<usize>> = rows
+                            .get_ref()
+                            .iter()
+                            .map(|&v| usize::try_from(v).ok())
+                            .collect();
+                        // Consecutive rows make a sub-volume, so 3-D analyses connect real
+                        // neighbours.
+                        match list {
+                            Some(list)
+                                if !list.is_empty()
+                                    && list.windows(2).all(|w| w[1] == w[0] + 1) =>
+                            {
+                                Some(list)
+                            }
+                            _ => {
+                                return Err(fail(
+                                    Some(rows.span()),
+                                    "reconstruction.rows needs consecutive detector rows in increasing order, e.g. [4, 5, 6]".into(),
+                                ));
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                let theta_range_deg = match &r.theta_range_deg {
+                    Some(range) => match range.get_ref()[..] {
+                        [start, stop] if start.is_finite() && stop.is_finite() && start != stop => {
+                            Some((start, stop))
+                        }
+                        _ => {
+                            return Err(fail(
+                                Some(range.span()),
+                                "reconstruction.theta_range_deg needs [start, stop] in degrees, finite and different".into(),
+                            ));
+                        }
+                    },
+                    None => None,
+                };
+                Some(ReconstructionSpec {
+                    filter,
+                    rows,
+                    theta_range_deg,
+                    distortion: metric_names(&r.distortion)?,
+                    position: line_col(text, table.span().start),
+                })
+            }
+        };
+
         Ok(Scenario {
             path: path.to_path_buf(),
             name: raw.scenario.name,
@@ -399,6 +513,7 @@ impl Scenario {
             max_rel_floor,
             ssim_window,
             analyses,
+            reconstruction,
             hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
         })
     }
