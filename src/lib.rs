@@ -15,3 +15,4 @@ pub mod pipeline;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod select;
