@@ -5,11 +5,13 @@
 //! runs every working point, and records rate, distortion and provenance.
 //!
 //! Modules follow the flow of a run: [`scenario`] (schema, validation, sweeps) -> [`data`]
-//! (I/O) -> [`pipeline`] (codec chains) -> [`metrics`] and [`analysis`] -> [`runner`].
+//! (I/O) -> [`pipeline`] (codec chains) -> [`metrics`] and [`analysis`] -> [`runner`]; [`gate`]
+//! compares a run with a committed baseline.
 
 pub mod analysis;
 pub mod cli;
 pub mod data;
+pub mod gate;
 pub mod metrics;
 pub mod pipeline;
 pub mod report;
