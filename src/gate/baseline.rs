@@ -31,7 +31,7 @@
 //! Keys come in a fixed order (the fields above, points in sweep order, values in column
 //! order), so re-blessing an unchanged run rewrites the same bytes and a changed one shows as
 //! a small diff. Values are as in `results.jsonl`: JSON numbers (integers stay integers), and
-//! `"inf"`, `"-inf"`, `"nan"` for non-finite ones ([`metric_json`]). A value the point does not
+//! `"inf"`, `"-inf"`, `"nan"` for non-finite ones ([`crate::runner::results::metric_json`]). A value the point does not
 //! have (a failed point, a metric skipped for this data) is left out.
 
 use std::collections::HashSet;
@@ -45,7 +45,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::{GateError, one_line, write_atomically};
-use crate::runner::results::{PointResult, Status, metric_json};
+use crate::runner::results::{PointResult, Status};
 
 /// Version of the baseline format written by [`Baseline::write`]; [`Baseline::read`] reads
 /// only this one.
@@ -243,13 +243,7 @@ pub fn gated_value(row: &PointResult, column: &str) -> Option<Value> {
         return None;
     }
     if RATE_COLUMNS.contains(&column) {
-        let rate = row.rate.as_ref()?;
-        return Some(match column {
-            "original_bytes" => Value::from(rate.original_bytes),
-            "compressed_bytes" => Value::from(rate.compressed_bytes),
-            "ratio" => metric_json(rate.ratio),
-            _ => metric_json(rate.bits_per_value),
-        });
+        return row.rate.as_ref()?.get(column);
     }
     row.value(column).cloned()
 }
@@ -317,6 +311,7 @@ mod points_by_id {
 mod tests {
     use super::*;
     use crate::gate::fixtures::{columns, failed_row, rows};
+    use crate::runner::results::metric_json;
 
     fn read_text(text: &str) -> Result<Baseline, String> {
         let dir = tempfile::tempdir().unwrap();

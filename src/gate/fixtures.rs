@@ -77,6 +77,7 @@ pub fn row(id: &str, index: usize, bits: i64, psnr: f64) -> PointResult {
         }),
         distortion,
         science,
+        reconstructed: Map::new(),
         provenance: provenance(),
     }
 }
@@ -94,6 +95,7 @@ pub fn failed_row(id: &str, index: usize, error: &str) -> PointResult {
         rate: None,
         distortion: Map::new(),
         science: Map::new(),
+        reconstructed: Map::new(),
         provenance: provenance(),
     }
 }

@@ -41,8 +41,6 @@ pub mod tolerance;
 #[cfg(test)]
 mod fixtures;
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 pub use baseline::{Baseline, BaselinePoint, FORMAT_VERSION, RATE_COLUMNS, TIMING_COLUMNS};
@@ -92,34 +90,15 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it (same file system, so the
-/// rename is atomic), flushed to disk, then renamed over `path`. A reader (or an interrupted
-/// writer) never sees half a file. Missing parent folders are created.
+/// [`crate::data::write_atomically`], its error naming `path`.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GateError> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| GateError::file(path, "not a file name"))?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| GateError::file(path, e))?;
-    }
-    // The process id keeps two concurrent writers from sharing a temporary file.
-    let tmp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let written = fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
-        .and_then(|_| fs::rename(&tmp, path));
-    written.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        GateError::file(path, e)
-    })
+    crate::data::write_atomically(path, bytes).map_err(|e| GateError::file(path, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn errors_are_one_line() {
@@ -133,20 +112,6 @@ mod tests {
             GateError::file(Path::new("x.json"), "a\nb").to_string(),
             "x.json: a b"
         );
-    }
-
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temporary() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/out.json");
-        write_atomically(&path, b"one").unwrap();
-        write_atomically(&path, b"two").unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"two");
-        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["out.json"]);
     }
 
     /// A scenario on a raw float32 volume in `dir`: quantize (bits 4, 8) then `codec`.

@@ -197,10 +197,7 @@ impl Reconstruction {
 
     /// Reconstructs the decoded slices from the gathered chunks (in chunk order) and compares
     /// them with the original's: the distortion metrics and the science analyses by label.
-    pub fn measure(
-        &self,
-        chunks: Vec<Gathered>,
-    ) -> Result<Compared, String> {
+    pub fn measure(&self, chunks: Vec<Gathered>) -> Result<Compared, String> {
         let mut slices = Vec::with_capacity(self.original.len());
         for (i, fields) in self.fields.iter().enumerate() {
             let raw: Vec<f64> = chunks.iter().flat_map(|c| c[i].iter().copied()).collect();

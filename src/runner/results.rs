@@ -30,6 +30,32 @@ pub struct Rate {
     pub decode_mb_s: f64,
 }
 
+impl Rate {
+    /// The columns of the rate, in table order; the last two are timing.
+    pub const COLUMNS: [&str; 6] = [
+        "original_bytes",
+        "compressed_bytes",
+        "ratio",
+        "bits_per_value",
+        "encode_mb_s",
+        "decode_mb_s",
+    ];
+
+    /// The rate's field `column` (one of [`Rate::COLUMNS`]) as JSON: byte counts as integers,
+    /// the rest as [`metric_json`].
+    pub fn get(&self, column: &str) -> Option<Value> {
+        Some(match column {
+            "original_bytes" => Value::from(self.original_bytes),
+            "compressed_bytes" => Value::from(self.compressed_bytes),
+            "ratio" => metric_json(self.ratio),
+            "bits_per_value" => metric_json(self.bits_per_value),
+            "encode_mb_s" => metric_json(self.encode_mb_s),
+            "decode_mb_s" => metric_json(self.decode_mb_s),
+            _ => return None,
+        })
+    }
+}
+
 /// Outcome of a working point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -184,14 +210,12 @@ impl EarlierResults {
             check(row).map_err(|e| format!("{label}:{number}: {e}"))?;
         }
         if self.rewrite {
-            let tmp = self.path.with_extension("jsonl.tmp");
             let mut text = Vec::new();
             for (_, line, _) in &self.kept {
                 text.extend_from_slice(line);
                 text.push(b'\n');
             }
-            fs::write(&tmp, &text)
-                .and_then(|_| fs::rename(&tmp, &self.path))
+            crate::data::write_atomically(&self.path, &text)
                 .map_err(|e| format!("{label}: {e}"))?;
         }
         let file = OpenOptions::new()
@@ -234,26 +258,15 @@ impl ResultsLog {
     }
 }
 
-/// Writes `OUT/results.csv` atomically (temporary file, then rename).
+/// Writes `OUT/results.csv` atomically.
 pub fn write_csv(out: &Path, rows: &[PointResult], columns: &[String]) -> Result<(), String> {
     let path = out.join("results.csv");
-    let tmp = out.join(".results.csv.tmp");
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let params = swept_params(rows);
-    let mut writer = csv::Writer::from_path(&tmp).map_err(|e| err(&e))?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["point_id".to_string(), "index".into(), "status".into()];
     header.extend(params.iter().cloned());
-    header.extend(
-        [
-            "original_bytes",
-            "compressed_bytes",
-            "ratio",
-            "bits_per_value",
-            "encode_mb_s",
-            "decode_mb_s",
-        ]
-        .map(String::from),
-    );
+    header.extend(Rate::COLUMNS.map(String::from));
     header.extend(columns.iter().cloned());
     header.push("error".into());
     writer.write_record(&header).map_err(|e| err(&e))?;
@@ -287,9 +300,8 @@ pub fn write_csv(out: &Path, rows: &[PointResult], columns: &[String]) -> Result
         record.push(row.error.clone().unwrap_or_default());
         writer.write_record(&record).map_err(|e| err(&e))?;
     }
-    writer.flush().map_err(|e| err(&e))?;
-    drop(writer);
-    fs::rename(&tmp, &path).map_err(|e| err(&e))
+    let bytes = writer.into_inner().map_err(|e| err(&e))?;
+    crate::data::write_atomically(&path, &bytes).map_err(|e| err(&e))
 }
 
 /// Names of the swept parameters over all rows, in order of first appearance.

@@ -8,35 +8,14 @@ use serde_json::{Map, Value, json};
 use super::limits::{Limit, Margin, Objective, Side};
 use crate::runner::results::{PointResult, Status, metric_json, metric_value};
 
-/// The rate fields a limit or objective can name besides the metric and analysis columns.
-pub const RATE_COLUMNS: [&str; 6] = [
-    "ratio",
-    "bits_per_value",
-    "compressed_bytes",
-    "original_bytes",
-    "encode_mb_s",
-    "decode_mb_s",
-];
-
-/// The value of `column` in `row`: a rate field (see [`RATE_COLUMNS`]), else a metric or
+/// The value of `column` in `row`: a rate field (see [`crate::runner::results::Rate::COLUMNS`]), else a metric or
 /// analysis column through [`PointResult::value`] (the strings `"inf"`, `"-inf"`, `"nan"` as
 /// numbers). `None` when the row has no such column or its value is not a number.
 pub fn column_value(row: &PointResult, column: &str) -> Option<f64> {
-    if let Some(rate) = &row.rate {
-        let value = match column {
-            "ratio" => Some(rate.ratio),
-            "bits_per_value" => Some(rate.bits_per_value),
-            "compressed_bytes" => Some(rate.compressed_bytes as f64),
-            "original_bytes" => Some(rate.original_bytes as f64),
-            "encode_mb_s" => Some(rate.encode_mb_s),
-            "decode_mb_s" => Some(rate.decode_mb_s),
-            _ => None,
-        };
-        if value.is_some() {
-            return value;
-        }
+    match row.rate.as_ref().and_then(|rate| rate.get(column)) {
+        Some(value) => metric_value(&value),
+        None => row.value(column).and_then(metric_value),
     }
-    row.value(column).and_then(metric_value)
 }
 
 /// Why a row has no usable value in a column.
@@ -322,6 +301,7 @@ pub(crate) mod tests {
             }),
             distortion: map(distortion),
             science: map(science),
+            reconstructed: Map::new(),
             provenance: Provenance {
                 photonqa_version: "0".into(),
                 codecs: Default::default(),
@@ -374,7 +354,7 @@ pub(crate) mod tests {
         assert_eq!(column_value(&r, "compressed_bytes"), Some(125.0));
         assert_eq!(column_value(&r, "original_bytes"), Some(1000.0));
         assert_eq!(column_value(&r, "decode_mb_s"), Some(200.0));
-        assert!(RATE_COLUMNS.iter().all(|c| column_value(&r, c).is_some()));
+        assert!(Rate::COLUMNS.iter().all(|c| column_value(&r, c).is_some()));
         assert_eq!(column_value(&r, "psnr"), Some(f64::INFINITY));
         assert_eq!(column_value(&r, "frc.resolution"), Some(0.75));
         assert_eq!(column_value(&r, "segmentation.dice_foreground"), Some(0.25));

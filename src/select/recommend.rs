@@ -2,7 +2,6 @@
 //! when none passes, and `OUT/recommendation.json`.
 
 use std::cmp::Ordering;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -225,12 +224,10 @@ pub fn recommendation(rows: &[PointResult], limits: &[Limit], objective: &Object
 /// rename) and returns its path.
 pub fn write_recommendation(out: &Path, recommendation: &Value) -> Result<PathBuf, String> {
     let path = out.join("recommendation.json");
-    let tmp = out.join(".recommendation.json.tmp");
     let mut text = serde_json::to_string_pretty(recommendation)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     text.push('\n');
-    fs::write(&tmp, text)
-        .and_then(|_| fs::rename(&tmp, &path))
+    crate::data::write_atomically(&path, text.as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }
@@ -239,6 +236,7 @@ pub fn write_recommendation(out: &Path, recommendation: &Value) -> Result<PathBu
 mod tests {
     use super::*;
     use crate::select::evaluate::tests::{failed_row, max, min, row};
+    use std::fs;
 
     #[test]
     fn the_best_passing_point_is_chosen_with_margins_in_the_json() {
@@ -460,8 +458,10 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
         assert!(!dir.path().join(".recommendation.json.tmp").exists());
-        let missing = dir.path().join("no/such/dir");
-        let err = write_recommendation(&missing, &value).unwrap_err();
-        assert!(err.starts_with(&missing.join("recommendation.json").display().to_string()));
+        // A file where the output folder should be.
+        let blocker = dir.path().join("blocker");
+        fs::write(&blocker, b"").unwrap();
+        let err = write_recommendation(&blocker, &value).unwrap_err();
+        assert!(err.starts_with(&blocker.join("recommendation.json").display().to_string()));
     }
 }
