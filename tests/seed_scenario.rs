@@ -271,7 +271,14 @@ fn seed_scenario_rates_distortions_and_provenance() {
             .collect();
         assert_eq!(
             keys,
-            ["mse", "rmse", "psnr", "max_abs_error"],
+            [
+                "mse",
+                "rmse",
+                "psnr",
+                "max_abs_error",
+                "ssim",
+                "ssim_detail"
+            ],
             "metrics in scenario order"
         );
         let (mse, rmse, psnr, max_abs) = (
@@ -350,6 +357,15 @@ fn seed_scenario_rates_distortions_and_provenance() {
         "rmse",
         "psnr",
         "max_abs_error",
+        "ssim",
+        "segmentation.threshold_shift_max",
+        "segmentation.dice_foreground",
+        "segmentation.fraction_change_max",
+        "segmentation.boundary_f1",
+        "porosity.porosity_abs_change",
+        "porosity.pore_count_change",
+        "porosity.diameter_ks_statistic",
+        "porosity.specific_surface_change",
         "status",
     ];
     if header_cells != expected_header || table.len() != 10 {
@@ -362,7 +378,8 @@ fn seed_scenario_rates_distortions_and_provenance() {
     for line in &table[1..] {
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert!(
-            ids.contains(cells[0]) && cells.last() == Some(&"ok"),
+            // Every point meets the limits: the two phases survive the threshold exactly.
+            ids.contains(cells[0]) && cells.last() == Some(&"pass"),
             "table line: {line}"
         );
         let key = (
@@ -379,6 +396,29 @@ fn seed_scenario_rates_distortions_and_provenance() {
         stdout.contains("9 working points measured, 0 already in"),
         "{stdout}"
     );
+
+    // The recommendation: every point meets the limits, so the largest ratio wins (4 bits,
+    // level 9), and the table's last line says so.
+    let recommendation: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("recommendation.json")).unwrap())
+            .unwrap();
+    let best = rows
+        .values()
+        .max_by(|a, b| {
+            a.json["rate"]["ratio"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b.json["rate"]["ratio"].as_f64().unwrap())
+        })
+        .unwrap();
+    assert_eq!(recommendation["chosen"]["point_id"], best.json["point_id"]);
+    assert_eq!(rows[&(4, 9)].json["point_id"], best.json["point_id"]);
+    assert_eq!(
+        recommendation["counts"],
+        serde_json::json!({"passing": 9, "total": 9})
+    );
+    let why = recommendation["why"].as_str().unwrap();
+    assert!(stdout.trim_end().ends_with(why), "{stdout}");
     assert_eq!(
         text(&output.stderr),
         "",

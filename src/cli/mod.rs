@@ -1,5 +1,6 @@
 //! The command line: parses arguments, calls the library, prints. Errors reach the user as one
-//! line `photonqa: <context>: <cause>`; exit codes are 0 (ok) and 2 (error).
+//! line `photonqa: <context>: <cause>`; exit codes are 0 (ok), 1 (`check` found drift) and 2
+//! (error).
 
 mod generate;
 
@@ -15,6 +16,7 @@ use crate::data::IntoNdArray;
 use crate::data::SourceSpec;
 use crate::data::exchange::Exchange;
 use crate::data::npy::write_npy;
+use crate::gate::{self, Baseline};
 use crate::metrics::registry::{self as metric_registry, column_value};
 use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry;
@@ -53,12 +55,38 @@ enum Command {
         /// Continue an interrupted run in OUT: measured points are kept, none is repeated.
         #[arg(long)]
         resume: bool,
-        /// Memory for the chunks in flight, e.g. 512MiB, 2GiB.
-        #[arg(long, value_parser = parse_size, default_value = "1GiB")]
-        memory_budget: u64,
-        /// Worker threads [default: all cores], lowered to fit the memory budget.
+        #[command(flatten)]
+        resources: Resources,
+    },
+    /// CI gate: rerun a scenario and compare every metric of every point with a baseline; exit
+    /// 1 and list the drifts when one moved beyond its tolerance.
+    Check {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// The baseline (`photonqa bless` writes it).
         #[arg(long)]
-        threads: Option<usize>,
+        baseline: PathBuf,
+        /// Also write the comparisons as JUnit XML, one test case per metric and point.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Keep the rerun's results in this (fresh) directory [default: a temporary one].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        resources: Resources,
+    },
+    /// Run a scenario and write its results as the baseline of `photonqa check`.
+    Bless {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// The baseline to write (replaced if it exists).
+        #[arg(long)]
+        baseline: PathBuf,
+        /// Keep the run's results in this (fresh) directory [default: a temporary one].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        resources: Resources,
     },
     /// Check a scenario and its input without running it.
     Validate {
@@ -136,6 +164,41 @@ enum Command {
     Stages,
 }
 
+/// What a run may use.
+#[derive(clap::Args)]
+struct Resources {
+    /// Memory for the chunks in flight, e.g. 512MiB, 2GiB.
+    #[arg(long, value_parser = parse_size, default_value = "1GiB")]
+    memory_budget: u64,
+    /// Worker threads [default: all cores], lowered to fit the memory budget.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Runs `scenario` into `out`, or into a temporary directory removed afterwards.
+fn run_quietly(
+    scenario: &Scenario,
+    out: Option<PathBuf>,
+    resources: &Resources,
+) -> Result<runner::RunSummary, String> {
+    let temporary = match out {
+        Some(_) => None,
+        None => Some(
+            tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?,
+        ),
+    };
+    let out = out.unwrap_or_else(|| temporary.as_ref().expect("made above").path().to_path_buf());
+    runner::run(
+        scenario,
+        &RunOptions {
+            out,
+            resume: false,
+            memory_budget: resources.memory_budget,
+            threads: resources.threads,
+        },
+    )
+}
+
 /// Angles `start:stop:count` in degrees for a sinogram with `angles` rows.
 fn parse_theta(text: &str, angles: usize) -> Result<Vec<f64>, String> {
     let bad = || format!("--theta-deg {text}: expected start:stop:count, e.g. 0:180:{angles}");
@@ -173,7 +236,7 @@ pub fn main() -> ExitCode {
         }
     };
     match execute(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("photonqa: {}", message.replace('\n', " "));
             ExitCode::from(2)
@@ -181,25 +244,27 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn execute(command: Command) -> Result<(), String> {
+fn execute(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Run {
             scenario,
             out,
             resume,
-            memory_budget,
-            threads,
+            resources,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
             let out = out.unwrap_or_else(|| Path::new("runs").join(&scenario.name));
             let options = RunOptions {
                 out: out.clone(),
                 resume,
-                memory_budget,
-                threads,
+                memory_budget: resources.memory_budget,
+                threads: resources.threads,
             };
             let summary = runner::run(&scenario, &options)?;
-            out!("{}", report::text_table(&summary.rows, &summary.columns));
+            out!(
+                "{}",
+                report::text_table(&summary.rows, &summary.columns, &scenario)
+            );
             out!(
                 "\n{} working points measured, {} already in {} (resumed); results in {}",
                 summary.measured,
@@ -207,7 +272,60 @@ fn execute(command: Command) -> Result<(), String> {
                 out.join("results.jsonl").display(),
                 out.display()
             );
-            Ok(())
+            out!("{}", report::plain_why(&summary.recommendation));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check {
+            scenario,
+            baseline,
+            junit,
+            out,
+            resources,
+        } => {
+            let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            // A wrong baseline fails before the run.
+            let baseline = Baseline::read(&baseline).map_err(|e| e.to_string())?;
+            let summary = run_quietly(&scenario, out, &resources)?;
+            let report = gate::check(
+                &baseline,
+                &summary.rows,
+                &summary.columns,
+                &scenario.tolerances,
+            );
+            if let Some(path) = junit {
+                gate::write_junit(&report, &path).map_err(|e| e.to_string())?;
+            }
+            out!("{report}");
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Bless {
+            scenario,
+            baseline,
+            out,
+            resources,
+        } => {
+            let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            let summary = run_quietly(&scenario, out, &resources)?;
+            let blessed = Baseline::from_rows(
+                &scenario.name,
+                &scenario.hash,
+                &summary.rows,
+                &summary.columns,
+            )
+            .map_err(|e| e.to_string())?;
+            blessed.write(&baseline).map_err(|e| e.to_string())?;
+            out!(
+                "{}: {} points x {} columns blessed from {}",
+                baseline.display(),
+                blessed.points.len(),
+                blessed.columns.len(),
+                scenario.path.display()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Validate { scenario } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
@@ -221,9 +339,9 @@ fn execute(command: Command) -> Result<(), String> {
                 source.dtype(),
                 source.shape()
             );
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Gen(args) => generate::run(args),
+        Command::Gen(args) => generate::run(args).map(|()| ExitCode::SUCCESS),
         Command::Metrics {
             original,
             decoded,
@@ -294,7 +412,7 @@ fn execute(command: Command) -> Result<(), String> {
                     out!("{:<38} {}", text.0, text.1);
                 }
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Analyze {
             input,
@@ -347,7 +465,7 @@ fn execute(command: Command) -> Result<(), String> {
                     out!("{key:<22} {text}");
                 }
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Reconstruct {
             sinogram,
@@ -394,7 +512,7 @@ fn execute(command: Command) -> Result<(), String> {
                 ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[detector, detector]), slice)
                     .expect("detector x detector values");
             write_npy(&out, &slice.into_nd()).map_err(|e| e.to_string())?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Stages => {
             for def in registry::STAGES {
@@ -420,7 +538,7 @@ fn execute(command: Command) -> Result<(), String> {
                     );
                 }
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

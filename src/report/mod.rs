@@ -1,9 +1,14 @@
 //! Presenting results: the text table printed after a run.
 
-use crate::runner::results::{PointResult, Status, metric_value, plain, swept_params};
+use serde_json::Value;
 
-/// One aligned text row per working point: id, swept parameters, rate, selected metrics.
-pub fn text_table(rows: &[PointResult], columns: &[String]) -> String {
+use crate::runner::results::{PointResult, Status, metric_value, plain, swept_params};
+use crate::scenario::Scenario;
+use crate::select::RowEvaluation;
+
+/// One aligned text row per working point: id, swept parameters, rate, selected metrics, and
+/// with limits in the scenario whether the point meets them (or which it fails).
+pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario) -> String {
     let params = swept_params(rows);
     let mut header: Vec<String> = vec!["point".into()];
     header.extend(params.iter().map(|p| p.to_string()));
@@ -33,7 +38,19 @@ pub fn text_table(rows: &[PointResult], columns: &[String]) -> String {
             }
         }));
         cells.push(match row.status {
-            Status::Ok => "ok".into(),
+            Status::Ok if scenario.limits.is_empty() => "ok".into(),
+            Status::Ok => {
+                let verdict = RowEvaluation::of(row, &scenario.limits, &scenario.objective);
+                let failed: Vec<String> = verdict
+                    .failed()
+                    .map(|c| format!("{} {}", c.limit.column, c.reason().unwrap_or_default()))
+                    .collect();
+                if failed.is_empty() {
+                    "pass".into()
+                } else {
+                    format!("fail: {}", failed.join(", "))
+                }
+            }
             Status::Error => format!("error: {}", row.error.as_deref().unwrap_or("")),
         });
         table.push(cells);
@@ -69,6 +86,14 @@ pub fn text_table(rows: &[PointResult], columns: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The recommendation's one-sentence answer (its `why`).
+pub fn plain_why(recommendation: &Value) -> String {
+    recommendation["why"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A metric with 6 significant digits, scientific notation for very small or large values.

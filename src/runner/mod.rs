@@ -23,11 +23,13 @@ use serde_json::{Map, Value};
 
 use crate::analysis::registry as analysis_registry;
 use crate::data::{NdArray, VolumeSource};
+use crate::gate::Baseline;
 use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, fsc_memory, unmet};
 use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
 use crate::pipeline::chain::StatsProvider;
 use crate::scenario::{Scenario, WorkingPoint};
+use crate::select;
 use passes::{FitCache, Passes, min_max};
 use provenance::Provenance;
 use reconstruction::{Gathered, Reconstruction};
@@ -149,6 +151,7 @@ pub fn build_chains(
         reconstruction::check(scenario, spec, source.shape())
             .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
     }
+    check_columns(scenario, &columns(scenario, source.shape()))?;
     scenario
         .working_points()
         .into_iter()
@@ -188,6 +191,8 @@ pub struct RunSummary {
     pub skipped: usize,
     /// The scalar metric columns of the table and `results.csv`.
     pub columns: Vec<String>,
+    /// `OUT/recommendation.json`: the chosen point, or why none passes, and the Pareto fronts.
+    pub recommendation: Value,
 }
 
 /// Runs a scenario: every working point not already in `OUT/results.jsonl`.
@@ -348,10 +353,30 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
     outcomes.into_iter().collect::<Result<(), String>>()?;
 
     let rows = log.rows();
-    let mut columns = metric_registry::columns(&scenario.distortion, source.shape().len());
-    if let (Some(spec), Some(r)) = (&scenario.reconstruction, &reconstruction) {
+    let columns = columns(scenario, source.shape());
+    results::write_csv(&options.out, &rows, &columns)?;
+    let mut recommendation = select::recommendation(&rows, &scenario.limits, &scenario.objective);
+    let fronts = select::fronts(&rows, &scenario.objective, &columns, &scenario.limits);
+    recommendation["pareto"] = select::pareto::fronts_json(&rows, &scenario.objective, &fronts);
+    select::write_recommendation(&options.out, &recommendation)?;
+    Ok(RunSummary {
+        rows,
+        measured: fitted.len(),
+        skipped,
+        columns,
+        recommendation,
+    })
+}
+
+/// The scalar metric columns of a scenario's results on an input of shape `shape`: the
+/// distortion metrics, those of the reconstructed slices (`reconstructed.` prefix), then the
+/// analyses' fields (`label.field`).
+pub fn columns(scenario: &Scenario, shape: &[usize]) -> Vec<String> {
+    let mut columns = metric_registry::columns(&scenario.distortion, shape.len());
+    if let Some(spec) = &scenario.reconstruction {
+        let rank = reconstruction::layout(spec, shape).map_or(3, |(_, slices)| slices.len());
         columns.extend(
-            metric_registry::columns(&spec.distortion, r.shape().len())
+            metric_registry::columns(&spec.distortion, rank)
                 .into_iter()
                 .map(|c| format!("{}{c}", results::RECONSTRUCTED)),
         );
@@ -362,13 +387,39 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
             .iter()
             .map(|field| format!("{}.{field}", a.label))
     }));
-    results::write_csv(&options.out, &rows, &columns)?;
-    Ok(RunSummary {
-        rows,
-        measured: fitted.len(),
-        skipped,
-        columns,
-    })
+    columns
+}
+
+/// Checks that the limits, the objective and the gate's tolerances name columns the results
+/// will have (`columns`, or a rate column).
+fn check_columns(scenario: &Scenario, columns: &[String]) -> Result<(), String> {
+    let known = |c: &str| Rate::COLUMNS.contains(&c) || columns.iter().any(|k| k == c);
+    let listing = || {
+        let mut all: Vec<&str> = Rate::COLUMNS[..4].to_vec();
+        all.extend(columns.iter().map(String::as_str));
+        all.join(", ")
+    };
+    let file = scenario.path.display();
+    for (limit, (line, col)) in scenario.limits.iter().zip(&scenario.limit_positions) {
+        if !known(&limit.column) {
+            return Err(format!(
+                "{file}:{line}:{col}: limit on '{}': the results have no such column (columns: {})",
+                limit.column,
+                listing()
+            ));
+        }
+    }
+    if !known(&scenario.objective.column) {
+        return Err(format!(
+            "{file}: objective '{}': the results have no such column (columns: {})",
+            scenario.objective.column,
+            listing()
+        ));
+    }
+    scenario
+        .tolerances
+        .check_columns(&Baseline::gated_columns(columns))
+        .map_err(|e| format!("{file}: {e}"))
 }
 
 /// Rate and comparison partials of one working point.

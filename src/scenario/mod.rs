@@ -21,6 +21,19 @@
 //! data_range = 1.0                  # optional: default max - min of the original
 //! ```
 //!
+//! Acceptance limits on any column of the results, the objective of the choice among the
+//! points that meet them, and the drift tolerances of the CI gate:
+//!
+//! ```toml
+//! [limits]
+//! ssim = { min = 0.95 }
+//! "porosity.porosity_abs_change" = { max = 0.005 }
+//! [objective]
+//! maximize = "ratio"                # the default
+//! [gate.tolerances]
+//! psnr = { rel = 1e-6 }
+//! ```
+//!
 //! Projections of a DataExchange file may be reconstructed after the pipeline: the metrics of
 //! `[reconstruction] distortion` and every `[[analysis]]` then compare the filtered
 //! back-projections of the original and the decoded projections.
@@ -46,10 +59,12 @@ use toml::Spanned;
 use crate::analysis::fbp::Filter;
 use crate::analysis::registry as analysis_registry;
 use crate::data::{DType, SourceSpec};
+use crate::gate::Tolerances;
 use crate::metrics::registry as metric_registry;
 use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry as stage_registry;
 use crate::pipeline::{ParamDef, ParamValue, StageConfig};
+use crate::select::{Limit, Objective};
 pub use sweep::{StageSweep, WorkingPoint};
 
 /// A scenario error: file, position when known, and message.
@@ -92,6 +107,15 @@ pub struct Scenario {
     pub analyses: Vec<AnalysisSpec>,
     /// Reconstruction of the projections after the pipeline (`[reconstruction]`).
     pub reconstruction: Option<ReconstructionSpec>,
+    /// Acceptance limits (`[limits]`), in scenario order.
+    pub limits: Vec<Limit>,
+    /// Line and column of each limit's key.
+    pub limit_positions: Vec<(usize, usize)>,
+    /// What the recommendation optimises among the points within the limits (`[objective]`,
+    /// default: the largest compression ratio).
+    pub objective: Objective,
+    /// Drift tolerances of `photonqa check` (`[gate.tolerances]`).
+    pub tolerances: Tolerances,
     /// BLAKE3 hash of the scenario file's bytes.
     pub hash: String,
 }
@@ -134,6 +158,15 @@ struct RawScenario {
     #[serde(default)]
     analysis: Vec<RawEntry>,
     reconstruction: Option<Spanned<RawReconstruction>>,
+    limits: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+    objective: Option<Spanned<toml::Value>>,
+    gate: Option<RawGate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    tolerances: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -501,6 +534,29 @@ impl Scenario {
             }
         };
 
+        // In file order: the report lists the limits as the user wrote them.
+        let mut limit_entries: Vec<_> = raw.limits.iter().flatten().collect();
+        limit_entries.sort_by_key(|(key, _)| key.span().start);
+        let mut limits = Vec::new();
+        let mut limit_positions = Vec::new();
+        for (key, value) in limit_entries {
+            let limit = Limit::from_toml(key.get_ref(), value.get_ref())
+                .map_err(|e| fail(Some(value.span()), e))?;
+            limits.push(limit);
+            limit_positions.push(line_col(text, key.span().start));
+        }
+        let objective = match &raw.objective {
+            Some(value) => {
+                Objective::from_toml(value.get_ref()).map_err(|e| fail(Some(value.span()), e))?
+            }
+            None => Objective::default(),
+        };
+        let tolerances = match raw.gate.as_ref().and_then(|g| g.tolerances.as_ref()) {
+            Some(table) => Tolerances::from_toml(table.get_ref())
+                .map_err(|e| fail(Some(table.span()), e.to_string()))?,
+            None => Tolerances::default(),
+        };
+
         Ok(Scenario {
             path: path.to_path_buf(),
             name: raw.scenario.name,
@@ -514,6 +570,10 @@ impl Scenario {
             ssim_window,
             analyses,
             reconstruction,
+            limits,
+            limit_positions,
+            objective,
+            tolerances,
             hash: blake3::hash(text.as_bytes()).to_hex().to_string(),
         })
     }
