@@ -272,7 +272,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 out.join("results.jsonl").display(),
                 out.display()
             );
-            out!("{}", report::plain_why(&summary.recommendation));
+            out!("{}", report::verdict(&summary.recommendation));
             Ok(ExitCode::SUCCESS)
         }
         Command::Check {

@@ -88,12 +88,33 @@ pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario)
         .join("\n")
 }
 
-/// The recommendation's one-sentence answer (its `why`).
-pub fn plain_why(recommendation: &Value) -> String {
-    recommendation["why"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+/// The answer of a run in plain text: one line per adaptive search (its outcome and how many
+/// evaluations it took), then the recommendation's sentence.
+pub fn verdict(recommendation: &Value) -> String {
+    let mut lines: Vec<String> = recommendation["searches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let others = s["others"].as_object().map_or(String::new(), |o| {
+                o.iter()
+                    .map(|(k, v)| format!(" {k}={}", plain(v)))
+                    .collect()
+            });
+            format!(
+                "search {}{others}: {}",
+                s["parameter"].as_str().unwrap_or_default(),
+                s["summary"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    lines.push(
+        recommendation["why"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    lines.join("\n")
 }
 
 /// A metric with 6 significant digits, scientific notation for very small or large values.

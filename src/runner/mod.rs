@@ -27,9 +27,10 @@ use crate::gate::Baseline;
 use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, fsc_memory, unmet};
 use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
+use crate::pipeline::ParamValue;
 use crate::pipeline::chain::StatsProvider;
 use crate::scenario::{Scenario, WorkingPoint};
-use crate::select;
+use crate::select::{self, Evaluation};
 use passes::{FitCache, Passes, min_max};
 use provenance::Provenance;
 use reconstruction::{Gathered, Reconstruction};
@@ -198,7 +199,7 @@ pub struct RunSummary {
 /// Runs a scenario: every working point not already in `OUT/results.jsonl`.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, String> {
     let source = scenario.source.open().map_err(|e| e.to_string())?;
-    let mut chains = build_chains(scenario, source.as_ref())?;
+    let chains = build_chains(scenario, source.as_ref())?;
     // The reconstruction's share of the budget is set aside before the chunks get theirs.
     let wanted_threads = options
         .threads
@@ -261,27 +262,16 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
         }
         Ok(())
     })?;
-    let done = log.done();
-    let skipped = chains
-        .iter()
-        .filter(|(p, _)| done.contains_key(&p.id))
-        .count();
-    chains.retain(|(p, _)| !done.contains_key(&p.id));
+    let skipped = log.done().len();
 
     progress.set_message("fitting");
     let mut fits = FitCache::new(&passes, &progress, &summary);
-    let mut fitted = Vec::with_capacity(chains.len());
-    for (point, mut chain) in chains {
-        let fit = chain.fit(&mut fits);
-        fitted.push((point, chain, fit));
-    }
     // With a reconstruction, the analyses run on its slices, not on the projections.
     let analyses = match scenario.reconstruction {
         Some(_) => Vec::new(),
         None => Analysis::prepare(&scenario.analyses, || fits.stats_for(&[], "").histogram())
             .map_err(|e| format!("{}: {e}", scenario.path.display()))?,
     };
-    drop(fits);
     let reconstruction = match &scenario.reconstruction {
         Some(spec) => {
             progress.set_message("reconstruct");
@@ -293,7 +283,6 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
     };
 
     progress.set_message("points");
-    progress.inc_length((fitted.len() * plan.chunks.len()) as u64);
     let data_range = scenario.data_range.unwrap_or(summary.max - summary.min);
     if let Some(name) = scenario
         .distortion
@@ -330,27 +319,95 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
         max_rel_floor,
         scenario.ssim_window,
     );
-    let outcomes: Vec<Result<(), String>> = pool.install(|| {
-        fitted
-            .par_iter()
-            .map(|(point, chain, fit)| {
-                let measured = match fit {
-                    Ok(()) => measure_point(
-                        &passes,
-                        chain,
-                        &spec,
-                        (&analyses, reconstruction.as_ref()),
-                        &progress,
-                    ),
-                    Err(e) => Err(e.clone()),
+    // Fits and measures the points not in the log yet, in parallel; returns how many.
+    let run_points = |points: Vec<(WorkingPoint, Chain)>, fits: &mut FitCache| {
+        let done = log.done();
+        let mut fitted = Vec::new();
+        for (point, mut chain) in points {
+            if !done.contains_key(&point.id) {
+                let fit = chain.fit(fits);
+                fitted.push((point, chain, fit));
+            }
+        }
+        progress.inc_length((fitted.len() * plan.chunks.len()) as u64);
+        let outcomes: Vec<Result<(), String>> = pool.install(|| {
+            fitted
+                .par_iter()
+                .map(|(point, chain, fit)| {
+                    let measured = match fit {
+                        Ok(()) => measure_point(
+                            &passes,
+                            chain,
+                            &spec,
+                            (&analyses, reconstruction.as_ref()),
+                            &progress,
+                        ),
+                        Err(e) => Err(e.clone()),
+                    };
+                    let row = result_row(scenario, point, chain, measured, &spec, &provenance);
+                    log.append(row)
+                })
+                .collect()
+        });
+        outcomes
+            .into_iter()
+            .collect::<Result<(), String>>()
+            .map(|()| fitted.len())
+    };
+    let mut measured = 0;
+    let mut searches = Vec::new();
+    match &scenario.search {
+        None => measured += run_points(chains, &mut fits)?,
+        Some(search) => {
+            // Values off the grid are numbered after it, in the (deterministic) order the
+            // searches reach them, so a resumed run numbers them alike.
+            let mut next_index = chains.len();
+            for family in families(chains, &search.label) {
+                let template = family[0].0.clone();
+                let mut evaluate = |value: f64| -> Result<Evaluation, String> {
+                    let value = if search.interval.integer {
+                        ParamValue::Int(value as i64)
+                    } else {
+                        ParamValue::Float(value)
+                    };
+                    let at = (search.stage, search.param, search.label.as_str());
+                    let mut point = template.with_value(at, value, next_index);
+                    match family.iter().find(|(p, _)| p.id == point.id) {
+                        Some((on_grid, _)) => point.index = on_grid.index,
+                        None => next_index += 1,
+                    }
+                    let chain = Chain::build(&point.stages, source.dtype())
+                        .map_err(|e| format!("{}: {}", point.id, e.message))?;
+                    let id = point.id.clone();
+                    measured += run_points(vec![(point, chain)], &mut fits)?;
+                    let row = log.row(&id).expect("measured or logged above");
+                    Evaluation::of(&row, &scenario.limits, &scenario.objective)
                 };
-                let row = result_row(scenario, point, chain, measured, &spec, &provenance);
-                log.append(row)
-            })
-            .collect()
-    });
+                let result = select::search(&search.interval, &mut evaluate)?;
+                if result.falls_back() {
+                    measured += run_points(family, &mut fits)?;
+                }
+                let others: Map<String, Value> = template
+                    .swept
+                    .iter()
+                    .filter(|(k, _)| *k != search.label)
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            serde_json::to_value(v).expect("params serialise"),
+                        )
+                    })
+                    .collect();
+                searches.push(serde_json::json!({
+                    "parameter": search.label,
+                    "others": others,
+                    "summary": result.summary(),
+                    "search": result.to_json(),
+                }));
+            }
+        }
+    }
     progress.finish_and_clear();
-    outcomes.into_iter().collect::<Result<(), String>>()?;
 
     let rows = log.rows();
     let columns = columns(scenario, source.shape());
@@ -358,14 +415,37 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
     let mut recommendation = select::recommendation(&rows, &scenario.limits, &scenario.objective);
     let fronts = select::fronts(&rows, &scenario.objective, &columns, &scenario.limits);
     recommendation["pareto"] = select::pareto::fronts_json(&rows, &scenario.objective, &fronts);
+    if scenario.search.is_some() {
+        recommendation["searches"] = Value::Array(searches);
+    }
     select::write_recommendation(&options.out, &recommendation)?;
     Ok(RunSummary {
         rows,
-        measured: fitted.len(),
+        measured,
         skipped,
         columns,
         recommendation,
     })
+}
+
+/// The working points grouped by the values of every swept parameter but `searched`, in sweep
+/// order: each group is one adaptive search.
+fn families(points: Vec<(WorkingPoint, Chain)>, searched: &str) -> Vec<Vec<(WorkingPoint, Chain)>> {
+    type Family = Vec<(WorkingPoint, Chain)>;
+    let mut families: Vec<(Vec<(String, ParamValue)>, Family)> = Vec::new();
+    for (point, chain) in points {
+        let key: Vec<_> = point
+            .swept
+            .iter()
+            .filter(|(k, _)| k != searched)
+            .cloned()
+            .collect();
+        match families.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, family)) => family.push((point, chain)),
+            None => families.push((key, vec![(point, chain)])),
+        }
+    }
+    families.into_iter().map(|(_, family)| family).collect()
 }
 
 /// The scalar metric columns of a scenario's results on an input of shape `shape`: the

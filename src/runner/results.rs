@@ -256,6 +256,12 @@ impl ResultsLog {
         rows.sort_by_key(|r| r.index);
         rows
     }
+
+    /// The row of point `id`, if logged.
+    pub fn row(&self, id: &str) -> Option<PointResult> {
+        let rows = self.rows.lock().expect("no panics while locked");
+        rows.iter().find(|r| r.point_id == id).cloned()
+    }
 }
 
 /// Writes `OUT/results.csv` atomically.

@@ -64,7 +64,7 @@ use crate::metrics::registry as metric_registry;
 use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry as stage_registry;
 use crate::pipeline::{ParamDef, ParamValue, StageConfig};
-use crate::select::{Limit, Objective};
+use crate::select::{Interval, Limit, Objective};
 pub use sweep::{StageSweep, WorkingPoint};
 
 /// A scenario error: file, position when known, and message.
@@ -107,6 +107,8 @@ pub struct Scenario {
     pub analyses: Vec<AnalysisSpec>,
     /// Reconstruction of the projections after the pipeline (`[reconstruction]`).
     pub reconstruction: Option<ReconstructionSpec>,
+    /// The parameter searched adaptively (`{ search = [lo, hi] }`); its grid is the fallback.
+    pub search: Option<SearchSpec>,
     /// Acceptance limits (`[limits]`), in scenario order.
     pub limits: Vec<Limit>,
     /// Line and column of each limit's key.
@@ -129,6 +131,20 @@ pub struct AnalysisSpec {
     pub label: String,
     /// Line and column of its `kind` key.
     pub position: (usize, usize),
+}
+
+/// A parameter searched adaptively: per combination of the other swept parameters, the value
+/// with the best objective that meets the limits, by bisection (see [`crate::select::search`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchSpec {
+    /// Position of the stage in the pipeline.
+    pub stage: usize,
+    /// The parameter.
+    pub param: &'static str,
+    /// Its column among the swept parameters, `stage.param`.
+    pub label: String,
+    /// The interval and its resolution.
+    pub interval: Interval,
 }
 
 /// The `[reconstruction]` table: filtered back-projection of the original and the decoded
@@ -313,6 +329,7 @@ impl Scenario {
             return Err(fail(None, "the scenario has no [[pipeline]] stage".into()));
         }
         let mut stages = Vec::new();
+        let mut searched = None;
         for entry in &raw.pipeline {
             let (kind, span) =
                 kind_of(entry, "[[pipeline]]", "stage").map_err(|(span, e)| fail(span, e))?;
@@ -327,6 +344,21 @@ impl Scenario {
             })?;
             let params = entry_params(entry, "stage", def.id, def.params)
                 .map_err(|(span, e)| fail(span, e))?;
+            for (key, value) in entry.get_ref() {
+                let Some(param) = def.params.iter().find(|p| p.name == key.get_ref()) else {
+                    continue;
+                };
+                if let Some(interval) = sweep::search_interval(param, value.get_ref()) {
+                    let interval = interval.map_err(|e| fail(Some(value.span()), e))?;
+                    if searched.is_some() {
+                        return Err(fail(
+                            Some(value.span()),
+                            "only one parameter per scenario can be searched".into(),
+                        ));
+                    }
+                    searched = Some((stages.len(), param.name, interval));
+                }
+            }
             stages.push((def.id, params, line_col(text, span.start)));
         }
         let stages: Vec<StageSweep> = stages
@@ -346,6 +378,12 @@ impl Scenario {
                 }
             })
             .collect();
+        let search = searched.map(|(stage, param, interval)| SearchSpec {
+            stage,
+            param,
+            label: format!("{}.{param}", stages[stage].label),
+            interval,
+        });
         let points = sweep::count(&stages);
         if points > sweep::MAX_WORKING_POINTS {
             return Err(fail(
@@ -570,6 +608,7 @@ impl Scenario {
             ssim_window,
             analyses,
             reconstruction,
+            search,
             limits,
             limit_positions,
             objective,

@@ -1,9 +1,17 @@
-//! Parameter values that sweep: `{ sweep = [..] }` and `{ range = [lo, hi], steps = n,
-//! scale = "lin" | "log" }`, and the expansion of a scenario into working points.
+//! Parameter values that sweep: `{ sweep = [..] }`, `{ range = [lo, hi], steps = n,
+//! scale = "lin" | "log" }` and `{ search = [lo, hi], ... }` (an adaptive search whose grid is
+//! the fallback), and the expansion of a scenario into working points.
 
 use toml::Value;
 
 use crate::pipeline::{ParamDef, ParamKind, ParamValue, StageConfig};
+use crate::select::{Interval, Scale};
+
+/// Grid steps of a float search when `steps` is not given.
+const DEFAULT_SEARCH_STEPS: i64 = 8;
+
+/// Largest integer search whose grid holds every integer when `steps` is not given.
+const MAX_DENSE_INTEGER_GRID: i64 = 33;
 
 /// Largest number of working points one scenario may expand to.
 pub const MAX_WORKING_POINTS: usize = 100_000;
@@ -31,15 +39,110 @@ pub fn expand_value(def: &ParamDef, value: &Value) -> Result<Vec<ParamValue>, St
                 .collect::<Result<Vec<_>, _>>()?
         }
         Value::Table(table) if table.contains_key("range") => range(def, table)?,
+        Value::Table(table) if table.contains_key("search") => {
+            let (_, grid) = search(def, table)?;
+            range(def, &grid)?
+        }
         Value::Table(_) => {
             return Err(format!(
-                "{}: a table value must be {{ sweep = [..] }} or {{ range = [lo, hi], steps = n, scale = \"lin\"|\"log\" }}",
+                "{}: a table value must be {{ sweep = [..] }}, {{ range = [lo, hi], steps = n, scale = \"lin\"|\"log\" }} or {{ search = [lo, hi], ... }}",
                 def.name
             ));
         }
         other => vec![scalar(def, other)?],
     };
     values.into_iter().map(|v| def.check(v)).collect()
+}
+
+/// The interval of `{ search = [lo, hi], scale = "lin"|"log", tolerance = t, steps = n }`, or
+/// `None` when `value` is no search. `tolerance` (floats only, default 1 % on a log scale and
+/// 1/100 of the interval on a linear one) is where bisection stops; `steps` is the grid that
+/// runs when the search finds the metrics not monotone (default: every integer of up to 33,
+/// else 8 values).
+pub fn search_interval(def: &ParamDef, value: &Value) -> Option<Result<Interval, String>> {
+    match value {
+        Value::Table(table) if table.contains_key("search") => {
+            Some(search(def, table).map(|(interval, _)| interval))
+        }
+        _ => None,
+    }
+}
+
+/// A search's interval and its fallback grid as a `range` table.
+fn search(def: &ParamDef, table: &toml::Table) -> Result<(Interval, toml::Table), String> {
+    let name = def.name;
+    if let Some(key) = table
+        .keys()
+        .find(|k| !["search", "steps", "scale", "tolerance"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "unknown key '{key}' in the search of {name} (allowed: search, scale, tolerance, steps)"
+        ));
+    }
+    let integer = match def.kind {
+        ParamKind::Int { .. } => true,
+        ParamKind::Float { .. } => false,
+        kind => return Err(format!("{name} ({kind}) cannot be searched")),
+    };
+    let number = |v: &Value| match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    };
+    let (lo, hi) = match &table["search"] {
+        Value::Array(b) if b.len() == 2 => match (number(&b[0]), number(&b[1])) {
+            (Some(lo), Some(hi)) => (lo, hi),
+            _ => return Err(format!("{name}: `search` needs [lo, hi] of numbers")),
+        },
+        _ => return Err(format!("{name}: `search` needs [lo, hi] of numbers")),
+    };
+    for end in [lo, hi] {
+        let end = if integer {
+            ParamValue::Int(end as i64)
+        } else {
+            ParamValue::Float(end)
+        };
+        def.check(end)?;
+    }
+    let scale = match table.get("scale").map(|v| v.as_str()) {
+        None | Some(Some("lin")) => Scale::Linear,
+        Some(Some("log")) => Scale::Log,
+        Some(_) => return Err(format!("{name}: `scale` must be \"lin\" or \"log\"")),
+    };
+    let tolerance = match (table.get("tolerance"), integer) {
+        (Some(_), true) => {
+            return Err(format!(
+                "{name}: an integer search stops at adjacent integers; `tolerance` is for floats"
+            ));
+        }
+        (Some(t), false) => {
+            number(t).ok_or_else(|| format!("{name}: `tolerance` must be a number"))?
+        }
+        (None, _) if scale == Scale::Log => 0.01,
+        (None, _) => (hi - lo) / 100.0,
+    };
+    let interval = Interval {
+        lo,
+        hi,
+        scale,
+        integer,
+        tolerance,
+    };
+    interval.check().map_err(|e| format!("{name}: {e}"))?;
+    let steps = match table.get("steps") {
+        Some(steps) => steps.clone(),
+        None if integer && hi - lo < MAX_DENSE_INTEGER_GRID as f64 => {
+            Value::Integer(hi as i64 - lo as i64 + 1)
+        }
+        None => Value::Integer(DEFAULT_SEARCH_STEPS),
+    };
+    let mut grid = toml::Table::new();
+    grid.insert("range".into(), table["search"].clone());
+    grid.insert("steps".into(), steps);
+    if let Some(scale) = table.get("scale") {
+        grid.insert("scale".into(), scale.clone());
+    }
+    Ok((interval, grid))
 }
 
 fn scalar(def: &ParamDef, value: &Value) -> Result<ParamValue, String> {
@@ -202,11 +305,9 @@ pub fn working_points(stages: &[StageSweep]) -> Vec<WorkingPoint> {
                 }
                 configs[s].params.push((name, value));
             }
-            let canonical: Vec<_> = configs.iter().map(StageConfig::to_json).collect();
-            let hash = blake3::hash(serde_json::to_string(&canonical).expect("json").as_bytes());
             WorkingPoint {
                 index,
-                id: format!("wp-{}", &hash.to_hex()[..10]),
+                id: point_id(&configs),
                 stages: configs,
                 swept,
             }
@@ -215,6 +316,43 @@ pub fn working_points(stages: &[StageSweep]) -> Vec<WorkingPoint> {
 }
 
 /// Number of working points the sweeps expand to.
+/// The id of a concrete pipeline: `wp-` and 10 hex digits of the BLAKE3 of its stages'
+/// configurations, stable across runs and sweep orders.
+pub fn point_id(stages: &[StageConfig]) -> String {
+    let canonical: Vec<_> = stages.iter().map(StageConfig::to_json).collect();
+    let hash = blake3::hash(serde_json::to_string(&canonical).expect("json").as_bytes());
+    format!("wp-{}", &hash.to_hex()[..10])
+}
+
+impl WorkingPoint {
+    /// This point with parameter `param` of stage `stage` (whose swept label is `label`, e.g.
+    /// `quantize.bits`) set to `value`, at sweep position `index`.
+    pub fn with_value(
+        &self,
+        (stage, param, label): (usize, &str, &str),
+        value: ParamValue,
+        index: usize,
+    ) -> WorkingPoint {
+        let mut stages = self.stages.clone();
+        for (name, v) in &mut stages[stage].params {
+            if *name == param {
+                *v = value.clone();
+            }
+        }
+        let mut swept = self.swept.clone();
+        match swept.iter_mut().find(|(k, _)| k == label) {
+            Some((_, v)) => *v = value,
+            None => swept.push((label.to_string(), value)),
+        }
+        WorkingPoint {
+            index,
+            id: point_id(&stages),
+            stages,
+            swept,
+        }
+    }
+}
+
 pub fn count(stages: &[StageSweep]) -> usize {
     stages
         .iter()

@@ -52,7 +52,7 @@ pub struct Interval {
 
 impl Interval {
     /// Checks the interval; the error names the field.
-    fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), String> {
         let Interval { lo, hi, .. } = *self;
         if !lo.is_finite() || !hi.is_finite() {
             return Err(format!("search interval [{lo}, {hi}] must be finite"));
