@@ -23,6 +23,17 @@ fn scenario(dir: &Path, bits: u32, level: u32, extra: &str) {
     std::fs::write(dir.join("s.toml"), text).unwrap();
 }
 
+/// A fresh directory with the scenario at 6 bits, level 6, blessed into `base.json`.
+fn blessed() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    scenario(dir.path(), 6, 6, "");
+    assert_ok(
+        &photonqa(dir.path(), &["bless", "s.toml", "--baseline", "base.json"]),
+        "photonqa bless",
+    );
+    dir
+}
+
 fn check(dir: &Path) -> std::process::Output {
     photonqa(
         dir,
@@ -86,13 +97,8 @@ fn check_passes_unchanged_and_fails_on_a_changed_pipeline() {
 
 #[test]
 fn declared_tolerances_are_respected() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = blessed();
     let dir = dir.path();
-    scenario(dir, 6, 6, "");
-    assert_ok(
-        &photonqa(dir, &["bless", "s.toml", "--baseline", "base.json"]),
-        "photonqa bless",
-    );
     // A baseline from a machine whose PSNR differs by 1e-6 relative: beyond the default
     // tolerance (1e-9), within a declared one of 1e-5.
     let path = dir.join("base.json");
@@ -122,13 +128,8 @@ fn declared_tolerances_are_respected() {
 
 #[test]
 fn bad_baselines_and_tolerances_are_one_line_errors() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = blessed();
     let dir = dir.path();
-    scenario(dir, 6, 6, "");
-    assert_ok(
-        &photonqa(dir, &["bless", "s.toml", "--baseline", "base.json"]),
-        "photonqa bless",
-    );
     let cases: [(&str, &str); 3] = [
         ("[gate.tolerances]\npsnr = { rel = -1.0 }\n", "s.toml:"),
         (
