@@ -75,6 +75,21 @@ enum Command {
         #[command(flatten)]
         resources: Resources,
     },
+    /// Write a working point's data as the HDF5 dataset a facility deploys: chunked, with the
+    /// registered filter ids h5py + hdf5plugin read, lossy preprocessing recorded as attributes.
+    Export {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// The working point's id (as in results.jsonl).
+        #[arg(long)]
+        point: String,
+        /// The dataset to write, `file.h5::/path` (the file is replaced).
+        #[arg(long)]
+        out: String,
+        /// Memory for the chunks in flight, e.g. 512MiB, 2GiB.
+        #[arg(long, value_parser = parse_size, default_value = "1GiB")]
+        memory_budget: u64,
+    },
     /// Run a scenario and write its results as the baseline of `photonqa check`.
     Bless {
         /// Scenario file (TOML).
@@ -325,6 +340,44 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 blessed.columns.len(),
                 scenario.path.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            scenario,
+            point,
+            out,
+            memory_budget,
+        } => {
+            let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            let Some((file, dataset)) = out.split_once("::") else {
+                return Err(format!("--out {out}: expected file.h5::/path"));
+            };
+            let exported = runner::export::export(
+                &scenario,
+                &point,
+                (Path::new(file), dataset),
+                memory_budget,
+            )?;
+            let filters: Vec<String> = exported
+                .filters
+                .iter()
+                .map(|f| format!("{} (filter {}, cd_values {:?})", f.stage, f.id, f.cd_values))
+                .collect();
+            out!(
+                "{out}: point {point}, {} chunks of {} rows of {}, filters: {}; {} bytes stored",
+                exported.chunks,
+                exported.chunk_rows,
+                exported.stored_dtype,
+                if filters.is_empty() {
+                    "none".to_string()
+                } else {
+                    filters.join(" -> ")
+                },
+                exported.stored_bytes
+            );
+            for note in &exported.notes {
+                out!("note: {note}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { scenario } => {

@@ -152,15 +152,143 @@ impl Hdf5Writer {
 
     /// Adds a string attribute to the dataset (provenance of generated data).
     pub fn set_attr(&self, name: &str, value: &str) -> Result<(), DataError> {
-        let value: hdf5::types::VarLenUnicode = value
-            .parse()
-            .map_err(|e| DataError::new(&self.label, format!("attribute {name}: {e}")))?;
-        self.dataset
-            .new_attr::<hdf5::types::VarLenUnicode>()
-            .create(name)
-            .and_then(|a| a.write_scalar(&value))
-            .map_err(|e| DataError::new(&self.label, format!("attribute {name}: {e}")))
+        set_text_attr(&self.dataset, name, value, &self.label)
     }
+}
+
+/// A chunked HDF5 dataset whose chunks are written already filtered (HDF5's direct chunk
+/// write), for filters this process has not registered: the filter pipeline is declared on the
+/// dataset (optional, as h5py declares third-party filters) and readers with the filters
+/// (h5py + hdf5plugin) decode it.
+pub struct RawChunkWriter {
+    dataset: hdf5::Dataset,
+    chunk: Vec<usize>,
+    label: String,
+}
+
+impl RawChunkWriter {
+    /// Creates the dataset `path` in `file` (a new file, or with [`FileMode::Append`] an
+    /// existing one) of `shape` and `dtype`, chunked by `chunk_rows` rows, with the filters
+    /// `(id, cd_values)` in pipeline order.
+    pub fn create(
+        (file, path): (&Path, &str),
+        shape: &[usize],
+        dtype: DType,
+        chunk_rows: usize,
+        filters: &[(u32, Vec<u32>)],
+        mode: FileMode,
+    ) -> Result<Self, DataError> {
+        let h5 = match mode {
+            FileMode::Create => hdf5::File::create(file),
+            FileMode::Append => hdf5::File::open_rw(file),
+        };
+        let label = format!("{}::{path}", file.display());
+        let err = |e: hdf5::Error| DataError::new(&label, e.to_string());
+        let h5 = h5.map_err(err)?;
+        let mut chunk = shape.to_vec();
+        chunk[0] = chunk_rows.clamp(1, shape[0]);
+        // hdf5-metno refuses filters this process has not registered; HDF5 itself accepts
+        // them as optional on the creation property list, which is what readers need.
+        let dcpl = hdf5::plist::DatasetCreate::build()
+            .chunk(chunk.clone())
+            .finish()
+            .map_err(err)?;
+        for (id, cd_values) in filters {
+            // Reads `cd_values.len()` values from its pointer; under the library's lock.
+            let status = hdf5::sync::sync(|| unsafe {
+                hdf5_sys::h5p::H5Pset_filter(
+                    dcpl.id(),
+                    *id as _,
+                    hdf5_sys::h5z::H5Z_FLAG_OPTIONAL,
+                    cd_values.len(),
+                    cd_values.as_ptr(),
+                )
+            });
+            if status < 0 {
+                return Err(DataError::new(
+                    &label,
+                    format!("cannot declare HDF5 filter {id}"),
+                ));
+            }
+        }
+        let dataset = with_dtype!(dtype, T => h5
+            .new_dataset::<T>()
+            .set_dcpl(&dcpl)
+            .shape(shape)
+            .chunk(chunk.clone())
+            .create(path))
+        .map_err(err)?;
+        Ok(RawChunkWriter {
+            dataset,
+            chunk,
+            label,
+        })
+    }
+
+    /// Writes the filtered bytes of chunk `index` (along axis 0).
+    pub fn write_chunk(&self, index: usize, bytes: &[u8]) -> Result<(), DataError> {
+        let mut offset = vec![0 as hdf5_sys::h5::hsize_t; self.chunk.len()];
+        offset[0] = (index * self.chunk[0]) as hdf5_sys::h5::hsize_t;
+        let id = self.dataset.id();
+        // hdf5-metno has no safe direct chunk write; the call only reads `offset` (one value
+        // per axis) and `bytes` (its length given), under the library's global lock.
+        let status = hdf5::sync::sync(|| unsafe {
+            hdf5_sys::h5d::H5Dwrite_chunk(
+                id,
+                hdf5_sys::h5p::H5P_DEFAULT,
+                0,
+                offset.as_ptr(),
+                bytes.len(),
+                bytes.as_ptr().cast(),
+            )
+        });
+        if status < 0 {
+            return Err(DataError::new(
+                &self.label,
+                format!("cannot write chunk {index}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds an attribute to the dataset: a string, or a float.
+    pub fn set_attr(&self, name: &str, value: &AttrValue) -> Result<(), DataError> {
+        let err = |e: hdf5::Error| DataError::new(&self.label, format!("attribute {name}: {e}"));
+        match value {
+            AttrValue::Text(text) => set_text_attr(&self.dataset, name, text, &self.label),
+            AttrValue::Float(v) => self
+                .dataset
+                .new_attr::<f64>()
+                .create(name)
+                .and_then(|a| a.write_scalar(v))
+                .map_err(err),
+        }
+    }
+}
+
+/// An attribute's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    /// A UTF-8 string.
+    Text(String),
+    /// A float64.
+    Float(f64),
+}
+
+fn set_text_attr(
+    dataset: &hdf5::Dataset,
+    name: &str,
+    value: &str,
+    label: &str,
+) -> Result<(), DataError> {
+    let value: hdf5::types::VarLenUnicode = value
+        .parse()
+        .map_err(|e| DataError::new(label, format!("attribute {name}: {e}")))?;
+    dataset
+        .new_attr::<hdf5::types::VarLenUnicode>()
+        .create(name)
+        .and_then(|a| a.write_scalar(&value))
+        .map_err(|e| DataError::new(label, format!("attribute {name}: {e}")))
 }
 
 /// Writes a whole (small) array as an HDF5 dataset.

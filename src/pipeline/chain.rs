@@ -44,6 +44,8 @@ pub struct Chain {
     to_bytes: (&'static str, Box<dyn ArrayToBytes>),
     byte_stages: Vec<(&'static str, Box<dyn BytesToBytes>)>,
     to_bytes_lossless: bool,
+    /// Dtype after the array->array stages.
+    prepared: DType,
 }
 
 /// The outcome of encoding and decoding one chunk.
@@ -128,6 +130,7 @@ impl Chain {
             to_bytes,
             byte_stages,
             to_bytes_lossless,
+            prepared: current,
         })
     }
 
@@ -169,12 +172,22 @@ impl Chain {
         self.array_stages.iter().map(|s| s.codec.fitted()).collect()
     }
 
+    /// The dtype the array->array stages make (what the array->bytes stage packs).
+    pub fn prepared_dtype(&self) -> DType {
+        self.prepared
+    }
+
+    /// One chunk through the array->array stages only (fitted first).
+    pub fn prepare(&self, chunk: &NdArray) -> Result<NdArray, CodecError> {
+        encode_through(&self.array_stages, chunk.clone())
+    }
+
     /// Encodes and decodes one chunk, checking that the lossless part of the chain (array->bytes
     /// and bytes->bytes stages) reproduced its input bit for bit.
     pub fn round_trip(&self, chunk: &NdArray) -> Result<RoundTrip, CodecError> {
         let shape = chunk.shape().to_vec();
         let start = Instant::now();
-        let prepared = encode_through(&self.array_stages, chunk.clone())?;
+        let prepared = self.prepare(chunk)?;
         let serialised = self.to_bytes.1.encode(&prepared)?;
         let mut bytes = Cow::Borrowed(serialised.as_slice());
         for (_, stage) in &self.byte_stages {

@@ -5,6 +5,7 @@
 //! A new stage is one file in `stages/` plus one line in [`registry`].
 
 pub mod chain;
+pub mod hdf5;
 pub mod params;
 pub mod registry;
 pub mod stages;

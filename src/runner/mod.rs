@@ -7,6 +7,7 @@
 
 pub mod analyze;
 pub mod compare;
+pub mod export;
 pub mod passes;
 pub mod provenance;
 pub mod reconstruction;

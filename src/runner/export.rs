@@ -1,0 +1,241 @@
+//! `photonqa export`: a working point's data as the artifact a facility deploys, a chunked HDF5
+//! dataset whose filter pipeline uses the registered filter ids and `cd_values` that h5py +
+//! hdf5plugin read ([`crate::pipeline::hdf5`]).
+//!
+//! The chunks are the scenario's compression units (rows along axis 0); the last one is padded
+//! with zeros to the full chunk, as HDF5 stores edge chunks. The array->array stages (quantize,
+//! bitround, threshold) run before the filters, as in the scenario, and are recorded as
+//! attributes so that a reader can invert them:
+//!
+//! - every export: `photonqa_point_id`, `photonqa_scenario`, `photonqa_scenario_hash`,
+//!   `photonqa_version`, `photonqa_input`, `photonqa_input_hash`, `photonqa_pipeline` and
+//!   `photonqa_fitted` (JSON: the stages' configurations and their data-derived parameters),
+//!   `photonqa_decoded_dtype` (the dtype the decoded data has);
+//! - `quantize`: `photonqa_quantize_lo`, `photonqa_quantize_hi`, `photonqa_quantize_levels`;
+//!   the decoded value of a stored level `q` is `lo + q * (hi - lo) / levels` evaluated in
+//!   float64 in that order, then cast to `photonqa_decoded_dtype`. CF's `add_offset` (= lo)
+//!   and `scale_factor` (= (hi - lo) / levels) are set too, for readers that apply them
+//!   (xarray), equal to photonqa's value within one rounding;
+//! - `threshold`: `photonqa_threshold`, `photonqa_threshold_mode` (zero-below: values at or
+//!   below it were replaced by `photonqa_threshold_fill`; binarise: the stored 0/1 mask);
+//! - `bitround`: `photonqa_bitround_keepbits` (nothing to invert).
+
+use std::path::Path;
+
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::passes::{self, FitCache, Passes};
+use super::{Plan, build_chains};
+use crate::data::DType;
+use crate::data::hdf5io::{AttrValue, FileMode, RawChunkWriter};
+use crate::pipeline::hdf5::{self as filters, FilterStage, Hdf5Filter, Packing};
+use crate::pipeline::registry;
+use crate::pipeline::{StageConfig, StageKind};
+use crate::scenario::Scenario;
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exported {
+    /// Sum of the stored (filtered) chunk sizes in bytes.
+    pub stored_bytes: u64,
+    /// Number of chunks.
+    pub chunks: usize,
+    /// Rows per chunk.
+    pub chunk_rows: usize,
+    /// Dtype of the stored values.
+    pub stored_dtype: DType,
+    /// The filter pipeline, in order.
+    pub filters: Vec<Hdf5Filter>,
+    /// What the reader should know (a stage stored without its own filter).
+    pub notes: Vec<String>,
+}
+
+/// Writes working point `point_id` of `scenario` as dataset `dataset` of a new HDF5 file
+/// `file`, reading the input in chunks within `memory_budget`.
+pub fn export(
+    scenario: &Scenario,
+    point_id: &str,
+    (file, dataset): (&Path, &str),
+    memory_budget: u64,
+) -> Result<Exported, String> {
+    let source = scenario.source.open().map_err(|e| e.to_string())?;
+    let chains = build_chains(scenario, source.as_ref())?;
+    let ids: Vec<&str> = chains.iter().map(|(p, _)| p.id.as_str()).collect();
+    let Some(position) = ids.iter().position(|id| *id == point_id) else {
+        return Err(format!(
+            "{}: no working point {point_id} (points: {})",
+            scenario.path.display(),
+            ids.join(", ")
+        ));
+    };
+    let (point, mut chain) = chains.into_iter().nth(position).expect("found above");
+    let plan = Plan::new(
+        source.shape(),
+        source.row_bytes(),
+        scenario.chunk_slices,
+        memory_budget,
+        None,
+    )?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.threads)
+        .build()
+        .map_err(|e| format!("cannot start {} threads: {e}", plan.threads))?;
+    let passes = Passes {
+        source: source.as_ref(),
+        chunks: plan.chunks.clone(),
+        pool: &pool,
+    };
+    let progress = ProgressBar::hidden();
+    let summary = passes::summarize(&passes, &progress)?;
+    chain.fit(&mut FitCache::new(&passes, &progress, &summary))?;
+
+    let mut attributes: Vec<(String, AttrValue)> = vec![
+        text("photonqa_point_id", &point.id),
+        text("photonqa_scenario", &scenario.name),
+        text("photonqa_scenario_hash", &scenario.hash),
+        text("photonqa_version", env!("CARGO_PKG_VERSION")),
+        text("photonqa_input", source.label()),
+        text("photonqa_input_hash", &summary.hash),
+        text(
+            "photonqa_pipeline",
+            &Value::from(
+                point
+                    .stages
+                    .iter()
+                    .map(StageConfig::to_json)
+                    .collect::<Vec<_>>(),
+            )
+            .to_string(),
+        ),
+        text("photonqa_fitted", &Value::from(chain.fitted()).to_string()),
+        text("photonqa_decoded_dtype", source.dtype().name()),
+    ];
+    let stored_dtype = chain.prepared_dtype();
+    let mut fitted = chain.fitted().into_iter();
+    let mut byte_filters: Vec<FilterStage> = Vec::new();
+    let mut notes = Vec::new();
+    for config in &point.stages {
+        let def = registry::find(config.stage).expect("validated stage");
+        match def.kind {
+            StageKind::ArrayToArray => {
+                let fit = fitted.next().unwrap_or(Value::Null);
+                attributes.extend(inversion(config, &fit));
+            }
+            StageKind::ArrayToBytes => {
+                if filters::packing(config)? == Packing::Plain {
+                    notes.push(format!(
+                        "stage {} has no registered HDF5 filter: its values are stored plainly (the same data; the file's size differs from the scenario's rate)",
+                        config.stage
+                    ));
+                }
+            }
+            StageKind::BytesToBytes => byte_filters.push(filters::filter(config, stored_dtype)?),
+        }
+    }
+    let writer = RawChunkWriter::create(
+        (file, dataset),
+        source.shape(),
+        stored_dtype,
+        plan.chunk_slices,
+        &byte_filters
+            .iter()
+            .map(|f| (f.filter.id, f.filter.cd_values.clone()))
+            .collect::<Vec<_>>(),
+        FileMode::Create,
+    )
+    .map_err(|e| e.to_string())?;
+    for (name, value) in &attributes {
+        writer.set_attr(name, value).map_err(|e| e.to_string())?;
+    }
+    let row_elements: usize = source.shape()[1..].iter().product();
+    let full_chunk = plan.chunk_slices * row_elements * stored_dtype.size();
+    let mut stored_bytes = 0u64;
+    // Chunks in waves: filtered in parallel, written in order.
+    for (wave, chunks) in plan.chunks.chunks(plan.threads * 2).enumerate() {
+        let encoded: Vec<Vec<u8>> = pool.install(|| {
+            chunks
+                .par_iter()
+                .map(|rows| {
+                    let chunk = source.read_slab(rows.clone()).map_err(|e| e.to_string())?;
+                    let prepared = chain.prepare(&chunk).map_err(|e| e.to_string())?;
+                    let mut bytes = prepared.to_le_bytes();
+                    bytes.resize(full_chunk, 0);
+                    for filter in &byte_filters {
+                        bytes = filter.encode(&bytes)?;
+                    }
+                    Ok(bytes)
+                })
+                .collect::<Result<_, String>>()
+        })?;
+        for (k, bytes) in encoded.iter().enumerate() {
+            writer
+                .write_chunk(wave * plan.threads * 2 + k, bytes)
+                .map_err(|e| e.to_string())?;
+            stored_bytes += bytes.len() as u64;
+        }
+    }
+    Ok(Exported {
+        stored_bytes,
+        chunks: plan.chunks.len(),
+        chunk_rows: plan.chunk_slices,
+        stored_dtype,
+        filters: byte_filters.into_iter().map(|f| f.filter).collect(),
+        notes,
+    })
+}
+
+fn text(name: &str, value: &str) -> (String, AttrValue) {
+    (name.to_string(), AttrValue::Text(value.to_string()))
+}
+
+/// The attributes that let a reader invert an array->array stage (see the module docs).
+fn inversion(config: &StageConfig, fitted: &Value) -> Vec<(String, AttrValue)> {
+    let float = |name: &str, v: f64| (name.to_string(), AttrValue::Float(v));
+    match config.stage {
+        "quantize" => {
+            let range = config.opt_interval("range").or_else(|| {
+                let r = fitted.get("range")?;
+                Some([r.get(0)?.as_f64()?, r.get(1)?.as_f64()?])
+            });
+            let Some([lo, hi]) = range else {
+                return Vec::new();
+            };
+            // As the quantize stage counts its levels: bits default to the dtype's width.
+            let dtype = DType::parse(config.str("dtype")).expect("validated dtype");
+            let bits = config
+                .params
+                .iter()
+                .find(|(n, _)| *n == "bits")
+                .map_or(8 * dtype.size() as i64, |_| config.int("bits"));
+            let levels = ((1u64 << bits) - 1) as f64;
+            vec![
+                float("photonqa_quantize_lo", lo),
+                float("photonqa_quantize_hi", hi),
+                float("photonqa_quantize_levels", levels),
+                float("add_offset", lo),
+                float("scale_factor", (hi - lo) / levels),
+            ]
+        }
+        "threshold" => {
+            let threshold = fitted
+                .get("threshold")
+                .and_then(Value::as_f64)
+                .unwrap_or_else(|| config.float("value"));
+            let mut attrs = vec![
+                float("photonqa_threshold", threshold),
+                text("photonqa_threshold_mode", config.str("mode")),
+            ];
+            if config.str("mode") != "binarise" {
+                attrs.push(float("photonqa_threshold_fill", config.float("fill")));
+            }
+            attrs
+        }
+        "bitround" => vec![float(
+            "photonqa_bitround_keepbits",
+            config.int("keepbits") as f64,
+        )],
+        _ => Vec::new(),
+    }
+}
