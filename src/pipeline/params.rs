@@ -26,6 +26,8 @@ pub enum ParamKind {
     Choice(&'static [&'static str]),
     /// Two finite floats `[lo, hi]` with `lo < hi`.
     Interval,
+    /// Any non-empty string (a command line).
+    Text,
 }
 
 impl fmt::Display for ParamKind {
@@ -38,6 +40,7 @@ impl fmt::Display for ParamKind {
             ParamKind::Float { min, max } => write!(f, "float {min}..={max}"),
             ParamKind::Choice(options) => write!(f, "one of {}", options.join(", ")),
             ParamKind::Interval => write!(f, "[lo, hi] with lo < hi"),
+            ParamKind::Text => write!(f, "text"),
         }
     }
 }
@@ -138,6 +141,8 @@ impl ParamDef {
                     ))
                 }
             }
+            (ParamKind::Text, ParamValue::Str(s)) if !s.trim().is_empty() => Ok(ParamValue::Str(s)),
+            (ParamKind::Text, ParamValue::Str(_)) => Err(format!("{name} is empty")),
             (ParamKind::Interval, ParamValue::Interval([lo, hi])) => {
                 if lo.is_finite() && hi.is_finite() && lo < hi {
                     Ok(ParamValue::Interval([lo, hi]))

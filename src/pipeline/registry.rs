@@ -10,6 +10,7 @@ pub static STAGES: &[&StageDef] = &[
     &stages::bitround::DEF,
     &stages::bytes::DEF,
     &stages::dictionary::DEF,
+    &stages::command::DEF,
     &stages::shuffle::DEF,
     &stages::bitshuffle::DEF,
     &stages::zstd::DEF,

@@ -3,6 +3,7 @@
 pub mod bitround;
 pub mod bitshuffle;
 pub mod bytes;
+pub mod command;
 pub mod deflate;
 pub mod dictionary;
 pub mod lz4;

@@ -1,0 +1,131 @@
+//! The `command` stage: a user program as the codec. A lossless program (gzip of the chunk's
+//! .npy) round-trips exactly; a failing, hanging or misbehaving program is an error of its
+//! working point with the reason, and the sweep goes on; a command without its placeholders is
+//! a one-line scenario error.
+
+mod common;
+
+use std::path::Path;
+
+use common::{photonqa, reference_volume, text};
+use serde_json::Value;
+
+const GZIP: (&str, &str) = ("gzip -c {input} > {output}", "gzip -dc {input} > {output}");
+
+/// A scenario whose only stage is `command` with `encode` and `decode` (TOML values).
+fn scenario(dir: &Path, encode: &str, decode: &str, extra: &str) {
+    let text = format!(
+        "[scenario]\nname = \"command\"\nchunk_slices = 32\n[input]\nsource = \"{}\"\n\
+         [[pipeline]]\nstage = \"command\"\nencode = {encode}\ndecode = {decode}\n{extra}\
+         [metrics]\ndistortion = [\"mse\", \"psnr\"]\n",
+        reference_volume()
+    );
+    std::fs::write(dir.join("s.toml"), text).unwrap();
+}
+
+fn rows(dir: &Path) -> Vec<Value> {
+    let mut rows: Vec<Value> = std::fs::read_to_string(dir.join("out/results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    rows.sort_by_key(|r| r["index"].as_u64());
+    rows
+}
+
+#[test]
+fn a_lossless_program_round_trips_and_failures_are_per_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // Three points: gzip; a program that fails; a decoder that writes no .npy.
+    let encode = format!(
+        "{{ sweep = [\"{}\", \"echo no codec here >&2; exit 3 # {{input}} {{output}}\"] }}",
+        GZIP.0
+    );
+    scenario(dir, &encode, &format!("\"{}\"", GZIP.1), "");
+    let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rows = rows(dir);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["status"], "ok", "{}", rows[0]);
+    assert_eq!(rows[0]["distortion"]["mse"], 0.0);
+    assert_eq!(rows[0]["distortion"]["psnr"], "inf");
+    let ratio = rows[0]["rate"]["ratio"].as_f64().unwrap();
+    assert!(
+        ratio > 1.0 && ratio < 10.0,
+        "gzip of float32 noise: {ratio}"
+    );
+    assert_eq!(rows[1]["status"], "error");
+    let error = rows[1]["error"].as_str().unwrap();
+    assert!(
+        error.contains("encode: `echo no codec here")
+            && error.ends_with("(exit status: 3): no codec here"),
+        "{error}"
+    );
+}
+
+#[test]
+fn hanging_and_misbehaving_programs_are_errors_of_their_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let quoted = |command: &str| format!("\"{command}\"");
+    let cases = [
+        (
+            quoted("sleep 10 # {input} {output}"),
+            quoted(GZIP.1),
+            "timeout = 0.2\n",
+            "timed out after 0.2 s and was killed",
+        ),
+        (
+            quoted(GZIP.0),
+            quoted("cp {input} {output}"),
+            "",
+            "decode: not a .npy",
+        ),
+        (
+            quoted("true {input} {output}"),
+            quoted(GZIP.1),
+            "",
+            "encode: `true {input} {output}` wrote no {output}",
+        ),
+    ];
+    for (encode, decode, extra, message) in cases {
+        scenario(dir, &encode, &decode, extra);
+        let _ = std::fs::remove_dir_all(dir.join("out"));
+        let start = std::time::Instant::now();
+        let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let rows = rows(dir);
+        assert_eq!(rows[0]["status"], "error", "{encode}");
+        let error = rows[0]["error"].as_str().unwrap();
+        assert!(
+            error.contains(message),
+            "{encode}: expected {message:?} in {error}"
+        );
+        assert!(
+            start.elapsed().as_secs() < 8,
+            "{encode}: the sweep waited for the program"
+        );
+    }
+}
+
+#[test]
+fn commands_need_their_placeholders() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    for (encode, decode, message) in [
+        (
+            "\"gzip -c\"",
+            "\"gzip -dc {input} > {output}\"",
+            "stage 'command': encode must use {input}",
+        ),
+        ("\"gzip -c {input} > {output}\"", "\"\"", "decode is empty"),
+    ] {
+        scenario(dir, encode, decode, "");
+        let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(message), "expected {message:?} in {stderr}");
+    }
+}
