@@ -6,6 +6,7 @@ pub mod exchange;
 pub mod hdf5io;
 pub mod npy;
 pub mod phantom;
+pub mod shell;
 pub mod source;
 
 pub use array::{DType, Element, FromNdArray, IntoNdArray, NdArray, c_order, typed_like};

@@ -1,7 +1,7 @@
 //! NumPy `.npy` output, written slab by slab so that volumes larger than memory can be saved.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use ndarray_npy::npy::header::{Header, Layout};
@@ -11,9 +11,17 @@ use super::DataError;
 use super::array::{DType, NdArray};
 use super::source::npy_descr;
 
-/// Writes an array of known shape to a `.npy` file, slab by slab along axis 0.
+/// Writes an array of known shape to a `.npy` file, slab by slab along axis 0: in order
+/// ([`NpyWriter::write_slab`]), or at given rows from several threads at once
+/// ([`NpyWriter::write_rows`]).
 pub struct NpyWriter {
-    out: BufWriter<File>,
+    file: File,
+    /// Bytes of the header: where row 0 starts.
+    header: u64,
+    /// Bytes per row along axis 0.
+    row_bytes: u64,
+    /// Rows written in order so far.
+    next_row: usize,
     label: String,
 }
 
@@ -27,22 +35,41 @@ impl NpyWriter {
             layout: Layout::Standard,
             shape: shape.to_vec(),
         };
-        let mut out = BufWriter::new(File::create(path).map_err(|e| err(e.to_string()))?);
-        header.write(&mut out).map_err(|e| err(e.to_string()))?;
-        Ok(NpyWriter { out, label })
+        let mut bytes = Vec::new();
+        header.write(&mut bytes).map_err(|e| err(e.to_string()))?;
+        let file = File::create(path).map_err(|e| err(e.to_string()))?;
+        file.write_all_at(&bytes, 0).map_err(|e| err(e.to_string()))?;
+        Ok(NpyWriter {
+            file,
+            header: bytes.len() as u64,
+            row_bytes: (shape[1..].iter().product::<usize>() * dtype.size()) as u64,
+            next_row: 0,
+            label,
+        })
     }
 
     /// Appends the next slab.
     pub fn write_slab(&mut self, slab: &NdArray) -> Result<(), DataError> {
-        self.out
-            .write_all(&slab.to_le_bytes())
+        self.write_rows(self.next_row, slab)?;
+        self.next_row += slab.shape()[0];
+        Ok(())
+    }
+
+    /// Writes `slab` as the rows from `first_row` on; slabs of different rows may be written
+    /// concurrently and in any order.
+    pub fn write_rows(&self, first_row: usize, slab: &NdArray) -> Result<(), DataError> {
+        self.file
+            .write_all_at(
+                &slab.to_le_bytes(),
+                self.header + first_row as u64 * self.row_bytes,
+            )
             .map_err(|e| DataError::new(&self.label, e.to_string()))
     }
 
-    /// Flushes the file.
-    pub fn finish(mut self) -> Result<(), DataError> {
-        self.out
-            .flush()
+    /// Syncs the file.
+    pub fn finish(self) -> Result<(), DataError> {
+        self.file
+            .sync_all()
             .map_err(|e| DataError::new(&self.label, e.to_string()))
     }
 }

@@ -11,10 +11,10 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::data::npy::write_npy;
+use crate::data::shell::{self, quoted};
 use crate::data::source::RawSource;
 use crate::data::{DType, NdArray, VolumeSource};
 use crate::pipeline::params::Default;
@@ -55,9 +55,6 @@ pub static DEF: StageDef = StageDef {
     ],
     create,
 };
-
-/// How often a running command is polled for its exit.
-const POLL: Duration = Duration::from_millis(5);
 
 fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
     let command = |name: &str| -> Result<String, String> {
@@ -102,51 +99,15 @@ impl External {
         let dir = tempfile::tempdir().map_err(|e| fail(format!("temporary directory: {e}")))?;
         let (input_path, output_path) = (dir.path().join(input), dir.path().join(output));
         write(&input_path).map_err(fail)?;
-        let stderr_path = dir.path().join("stderr");
         let line = template
             .replace("{input}", &quoted(&input_path))
             .replace("{output}", &quoted(&output_path));
-        let mut child = Command::new("sh")
-            .args(["-c", &line])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr_path).map_err(|e| fail(e.to_string()))?)
-            .spawn()
-            .map_err(|e| fail(format!("cannot start `{template}`: {e}")))?;
-        let start = Instant::now();
-        let status = loop {
-            match child.try_wait().map_err(|e| fail(e.to_string()))? {
-                Some(status) => break status,
-                None if start.elapsed() > self.timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(fail(format!(
-                        "`{template}` timed out after {} s and was killed",
-                        self.timeout.as_secs_f64()
-                    )));
-                }
-                None => std::thread::sleep(POLL),
-            }
-        };
-        if !status.success() {
-            let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-            let last = stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            return Err(fail(format!("`{template}` failed ({status}): {last}")));
-        }
+        shell::run(&line, template, self.timeout, None, dir.path()).map_err(fail)?;
         if !output_path.is_file() {
             return Err(fail(format!("`{template}` wrote no {{output}}")));
         }
         read(&output_path).map_err(fail)
     }
-}
-
-/// `path` in single quotes for `sh`.
-fn quoted(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
 impl ArrayToBytes for External {
