@@ -81,7 +81,51 @@ pub static ANALYSES: &[AnalysisDef] = &[
             "specific_surface_change",
         ],
     },
+    AnalysisDef {
+        kind: "command",
+        doc: "a user program: `run` gets the original and the decoded array as .npy files ({original}, {decoded}) and prints one JSON object of metrics",
+        params: &[
+            ParamDef {
+                name: "run",
+                kind: ParamKind::Text,
+                default: Default::Derived("required"),
+                doc: "shell command using {original} and {decoded}; its stdout is one JSON object",
+            },
+            ParamDef {
+                name: "timeout",
+                kind: ParamKind::Float {
+                    min: 0.001,
+                    max: 86_400.0,
+                },
+                default: Default::Float(600.0),
+                doc: "seconds one run may take before it is killed",
+            },
+            ParamDef {
+                name: "fields",
+                kind: ParamKind::Text,
+                default: Default::Derived("none"),
+                doc: "comma-separated fields of its JSON shown as columns `label.field`",
+            },
+        ],
+        columns: &[],
+    },
 ];
+
+/// The column fields of an analysis: its registered ones, or for `command` those its `fields`
+/// parameter lists.
+pub fn fields(config: &StageConfig) -> Vec<String> {
+    match config.stage {
+        "command" if config.params.iter().any(|(n, _)| *n == "fields") => config
+            .str("fields")
+            .split(',')
+            .map(|f| f.trim().to_string())
+            .filter(|f| !f.is_empty())
+            .collect(),
+        kind => find(kind)
+            .map(|def| def.columns.iter().map(|c| c.to_string()).collect())
+            .unwrap_or_default(),
+    }
+}
 
 /// The analysis of kind `kind`.
 pub fn find(kind: &str) -> Option<&'static AnalysisDef> {
@@ -97,6 +141,17 @@ pub fn kinds() -> Vec<&'static str> {
 /// default), `value` required with and only with `method = "value"`, `pore_class` below the
 /// number of classes. Fills in the derived `classes`.
 pub fn complete(config: &mut StageConfig) -> Result<(), String> {
+    if config.stage == "command" {
+        if !config.params.iter().any(|(n, _)| *n == "run") {
+            return Err("`run` is required".into());
+        }
+        for placeholder in ["{original}", "{decoded}"] {
+            if !config.str("run").contains(placeholder) {
+                return Err(format!("run must use {placeholder}"));
+            }
+        }
+        return Ok(());
+    }
     let method = config.str("method").to_string();
     let has = |config: &StageConfig, name: &str| config.params.iter().any(|(n, _)| *n == name);
     if has(config, "classes") && method != "multiotsu" {

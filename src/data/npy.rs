@@ -38,7 +38,8 @@ impl NpyWriter {
         let mut bytes = Vec::new();
         header.write(&mut bytes).map_err(|e| err(e.to_string()))?;
         let file = File::create(path).map_err(|e| err(e.to_string()))?;
-        file.write_all_at(&bytes, 0).map_err(|e| err(e.to_string()))?;
+        file.write_all_at(&bytes, 0)
+            .map_err(|e| err(e.to_string()))?;
         Ok(NpyWriter {
             file,
             header: bytes.len() as u64,

@@ -50,7 +50,11 @@ pub fn run(
         return Ok(());
     }
     let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     Err(format!("`{shown}` failed ({status}): {last}"))
 }
 

@@ -8,6 +8,7 @@
 pub mod analyze;
 pub mod compare;
 pub mod export;
+pub mod external;
 pub mod passes;
 pub mod provenance;
 pub mod reconstruction;
@@ -32,6 +33,7 @@ use crate::pipeline::ParamValue;
 use crate::pipeline::chain::StatsProvider;
 use crate::scenario::{Scenario, WorkingPoint};
 use crate::select::{self, Evaluation};
+use external::Commands;
 use passes::{FitCache, Passes, min_max};
 use provenance::Provenance;
 use reconstruction::{Gathered, Reconstruction};
@@ -273,6 +275,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
         None => Analysis::prepare(&scenario.analyses, || fits.stats_for(&[], "").histogram())
             .map_err(|e| format!("{}: {e}", scenario.path.display()))?,
     };
+    let commands = Commands::prepare(&scenario.analyses, &passes, &progress)?;
     let reconstruction = match &scenario.reconstruction {
         Some(spec) => {
             progress.set_message("reconstruct");
@@ -338,9 +341,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
                     let measured = match fit {
                         Ok(()) => measure_point(
                             &passes,
-                            chain,
+                            (point, chain),
                             &spec,
-                            (&analyses, reconstruction.as_ref()),
+                            Science {
+                                analyses: &analyses,
+                                reconstruction: reconstruction.as_ref(),
+                                commands: commands.as_ref(),
+                            },
                             &progress,
                         ),
                         Err(e) => Err(e.clone()),
@@ -463,9 +470,8 @@ pub fn columns(scenario: &Scenario, shape: &[usize]) -> Vec<String> {
         );
     }
     columns.extend(scenario.analyses.iter().flat_map(|a| {
-        let def = analysis_registry::find(a.config.stage).expect("validated kind");
-        def.columns
-            .iter()
+        analysis_registry::fields(&a.config)
+            .into_iter()
             .map(|field| format!("{}.{field}", a.label))
     }));
     columns
@@ -529,15 +535,29 @@ struct Trip {
     decode_seconds: f64,
 }
 
+/// The science of a run: the streamed analyses, the reconstruction (whose slices they then
+/// analyse), the external programs.
+#[derive(Clone, Copy)]
+struct Science<'a> {
+    analyses: &'a [Analysis],
+    reconstruction: Option<&'a Reconstruction>,
+    commands: Option<&'a Commands>,
+}
+
 /// Rate, distortion and the science analyses of one working point: of its decoded data, or of
 /// the slices reconstructed from it.
 fn measure_point(
     passes: &Passes,
-    chain: &Chain,
+    (point, chain): (&WorkingPoint, &Chain),
     spec: &CompareSpec,
-    (analyses, reconstruction): (&[Analysis], Option<&Reconstruction>),
+    science: Science,
     progress: &ProgressBar,
 ) -> Result<Measured, String> {
+    let Science {
+        analyses,
+        reconstruction,
+        commands,
+    } = science;
     let mut measured = measure(
         passes,
         chain,
@@ -550,6 +570,11 @@ fn measure_point(
             r.measure(std::mem::take(&mut measured.gathered))?;
     } else if !analyses.is_empty() {
         measured.science = analyse(passes, chain, analyses, measured.decoded_range, progress)?;
+    }
+    if let Some(commands) = commands {
+        measured
+            .science
+            .extend(commands.measure(passes, chain, &point.id, progress)?);
     }
     Ok(measured)
 }

@@ -62,7 +62,8 @@ pub struct Analysis {
 pub const HALO: usize = SegmentationPartial::HALO;
 
 impl Analysis {
-    /// The analyses of a scenario, with thresholds fitted on the original's histogram (asked
+    /// The analyses of a scenario (but `command`, see [`super::external`]), with thresholds
+    /// fitted on the original's histogram (asked
     /// for only when a method needs it).
     pub fn prepare(
         specs: &[AnalysisSpec],
@@ -71,6 +72,7 @@ impl Analysis {
         let mut cached: Option<Histogram> = None;
         specs
             .iter()
+            .filter(|spec| spec.config.stage != "command")
             .map(|spec| {
                 let c = &spec.config;
                 let method = match c.str("method") {

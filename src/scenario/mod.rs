@@ -480,6 +480,12 @@ impl Scenario {
             };
             analysis_registry::complete(&mut config)
                 .map_err(|e| fail(Some(span.clone()), format!("analysis '{kind}': {e}")))?;
+            if kind == "command" && raw.reconstruction.is_some() {
+                return Err(fail(
+                    Some(span),
+                    "analysis 'command' does not run on reconstructed slices; drop [reconstruction] or the analysis".into(),
+                ));
+            }
             analyses.push((config, line_col(text, span.start)));
         }
         let analyses = analyses
