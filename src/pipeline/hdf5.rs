@@ -150,7 +150,7 @@ mod tests {
             zeros
         );
         let noise: Vec<u8> = (0..64u32)
-            .map(|i| ((i * 2_654_435_761) >> 13) as u8)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         let chunk = lz4_chunk(&noise);
         assert_eq!(&chunk[12..16], &64u32.to_be_bytes());
