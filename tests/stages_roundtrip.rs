@@ -348,7 +348,8 @@ fn every_lossless_stage_is_covered() {
         .iter()
         .flat_map(|c| c.iter().copied())
         .collect();
-    for def in registry::STAGES {
+    // Lossy array->bytes stages (an external program) are checked by their own tests.
+    for def in registry::STAGES.iter().filter(|d| d.id != "command") {
         match def.kind {
             StageKind::ArrayToBytes | StageKind::BytesToBytes => {
                 assert!(
