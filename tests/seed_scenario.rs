@@ -379,7 +379,7 @@ fn seed_scenario_rates_distortions_and_provenance() {
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert!(
             // Every point meets the limits: the two phases survive the threshold exactly.
-            ids.contains(cells[0]) && cells.last() == Some(&"pass"),
+            ids.contains(cells[0]) && matches!(cells.last(), Some(&"pass" | &"chosen")),
             "table line: {line}"
         );
         let key = (
@@ -392,6 +392,15 @@ fn seed_scenario_rates_distortions_and_provenance() {
             "table line: {line}"
         );
     }
+    let chosen: Vec<&&str> = table[1..]
+        .iter()
+        .filter(|l| l.ends_with("chosen"))
+        .collect();
+    assert!(
+        chosen.len() == 1
+            && chosen[0].starts_with(rows[&(4, 9)].json["point_id"].as_str().unwrap()),
+        "one chosen point, 4 bits at level 9: {stdout}"
+    );
     assert!(
         stdout.contains("9 working points measured, 0 already in"),
         "{stdout}"

@@ -287,7 +287,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 out.join("results.jsonl").display(),
                 out.display()
             );
-            out!("{}", report::verdict(&summary.recommendation));
+            out!("{}", report::answer(&summary.recommendation));
             Ok(ExitCode::SUCCESS)
         }
         Command::Check {

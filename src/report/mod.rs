@@ -1,10 +1,27 @@
-//! Presenting results: the text table printed after a run.
+//! Presenting results: the text table printed after a run, and the report of a run
+//! ([`write_report`]): `report.html`, one self-contained page that answers "which working point,
+//! and why" on its first screen; `summary.md` for CI logs; PNG copies of the plots.
+//!
+//! - [`plots`]: the one figure type (lines, markers, acceptance band, marked point; SVG and PNG)
+//!   and the report's figures;
+//! - [`triptych`]: the original, decoded and difference slice of a point, as one image;
+//! - [`html`]: the page; [`summary`]: the markdown summary.
+
+pub mod html;
+pub mod plots;
+pub mod summary;
+pub mod triptych;
+
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::runner::results::{PointResult, Status, metric_value, plain, swept_params};
+pub use crate::runner::slices::Triptych;
+use crate::select::evaluate::short;
+use crate::select::{Limit, Objective, Selection, select};
+
+use crate::runner::results::{PointResult, Rate, Status, metric_value, plain, swept_params};
 use crate::scenario::Scenario;
-use crate::select::RowEvaluation;
 
 /// One aligned text row per working point: id, swept parameters, rate, selected metrics, and
 /// with limits in the scenario whether the point meets them (or which it fails).
@@ -16,42 +33,23 @@ pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario)
     header.extend(columns.iter().cloned());
     header.push("status".into());
     let mut table = vec![header];
-    for row in rows {
+    let selection = select(rows, &scenario.limits, &scenario.objective);
+    for (i, row) in rows.iter().enumerate() {
         let mut cells = vec![row.point_id.clone()];
         cells.extend(
             params
                 .iter()
                 .map(|p| row.params.get(p).map(plain).unwrap_or_default()),
         );
-        match &row.rate {
-            Some(rate) => cells.extend([
-                format!("{:.3}", rate.ratio),
-                format!("{:.4}", rate.bits_per_value),
-            ]),
-            None => cells.extend(["-".to_string(), "-".to_string()]),
-        }
-        cells.extend(columns.iter().map(|c| {
-            match row.value(c) {
-                // Counts (pore counts and their change) print as integers.
-                Some(v) if v.is_i64() || v.is_u64() => v.to_string(),
-                v => v.and_then(metric_value).map_or("-".into(), format_metric),
-            }
-        }));
+        cells.extend(
+            ["ratio", "bits_per_value"]
+                .into_iter()
+                .chain(columns.iter().map(String::as_str))
+                .map(|c| cell(row, c)),
+        );
         cells.push(match row.status {
             Status::Ok if scenario.limits.is_empty() => "ok".into(),
-            Status::Ok => {
-                let verdict = RowEvaluation::of(row, &scenario.limits, &scenario.objective);
-                let failed: Vec<String> = verdict
-                    .failed()
-                    .map(|c| format!("{} {}", c.limit.column, c.reason().unwrap_or_default()))
-                    .collect();
-                if failed.is_empty() {
-                    "pass".into()
-                } else {
-                    format!("fail: {}", failed.join(", "))
-                }
-            }
-            Status::Error => format!("error: {}", row.error.as_deref().unwrap_or("")),
+            _ => verdict(&selection, i),
         });
         table.push(cells);
     }
@@ -90,7 +88,7 @@ pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario)
 
 /// The answer of a run in plain text: one line per adaptive search (its outcome and how many
 /// evaluations it took), then the recommendation's sentence.
-pub fn verdict(recommendation: &Value) -> String {
+pub fn answer(recommendation: &Value) -> String {
     let mut lines: Vec<String> = recommendation["searches"]
         .as_array()
         .into_iter()
@@ -117,6 +115,219 @@ pub fn verdict(recommendation: &Value) -> String {
     lines.join("\n")
 }
 
+/// The value of `column` in `row` as table text: a rate field (`ratio` with 3 decimals,
+/// `bits_per_value` with 4) or a metric or analysis column; counts as integers, other numbers by
+/// [`format_metric`], non-finite values as `inf`, `-inf`, `nan`; `-` when there is none.
+pub fn cell(row: &PointResult, column: &str) -> String {
+    let value = match row.rate.as_ref().and_then(|r| r.get(column)) {
+        Some(v) => match (column, metric_value(&v)) {
+            ("ratio", Some(x)) if x.is_finite() => return format!("{x:.3}"),
+            ("bits_per_value", Some(x)) if x.is_finite() => return format!("{x:.4}"),
+            _ => v,
+        },
+        None if Rate::COLUMNS.contains(&column) => return "-".into(),
+        None => match row.value(column) {
+            Some(v) => v.clone(),
+            None => return "-".into(),
+        },
+    };
+    match metric_value(&value) {
+        // Counts (byte counts, pore counts and their change) print as integers.
+        Some(_) if value.is_i64() || value.is_u64() => value.to_string(),
+        Some(x) if x.is_finite() => format_metric(x),
+        Some(_) => plain(&value),
+        None => "-".into(),
+    }
+}
+
+/// The accepted values of `column` under `limits` as text: `\u{2265} 0.9`, `\u{2264} 0.05`,
+/// `0.1 to 0.2` (several limits on one column joined by `, `); empty when none applies.
+pub fn bounds_text(limits: &[Limit], column: &str) -> String {
+    limits
+        .iter()
+        .filter(|l| l.column == column)
+        .map(|l| range_text(l.min, l.max))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Accepted values between optional bounds: `0.1 to 0.2`, `\u{2265} 0.9`, `\u{2264} 0.05`, `any`.
+pub fn range_text(min: Option<f64>, max: Option<f64>) -> String {
+    match (min, max) {
+        (Some(lo), Some(hi)) => format!("{} to {}", short(lo), short(hi)),
+        (Some(lo), None) => format!("\u{2265} {}", short(lo)),
+        (None, Some(hi)) => format!("\u{2264} {}", short(hi)),
+        (None, None) => "any".into(),
+    }
+}
+
+/// The limited columns, each once, in the order of the limits.
+pub fn limited_columns(limits: &[Limit]) -> Vec<&str> {
+    let mut columns: Vec<&str> = Vec::new();
+    for limit in limits {
+        if !columns.contains(&limit.column.as_str()) {
+            columns.push(&limit.column);
+        }
+    }
+    columns
+}
+
+/// The swept parameters of `rows`, in order of first appearance.
+pub(crate) fn swept<'a>(rows: impl IntoIterator<Item = &'a PointResult>) -> Vec<&'a str> {
+    let mut names: Vec<&'a str> = Vec::new();
+    for key in rows.into_iter().flat_map(|r| r.params.keys()) {
+        if !names.contains(&key.as_str()) {
+            names.push(key);
+        }
+    }
+    names
+}
+
+/// The judging criteria in one line: `Limits: ssim \u{2265} 0.9. Objective: maximise ratio. 2
+/// of 5 points meet the limits.`
+pub fn criteria(selection: &Selection) -> String {
+    let limits = if selection.limits.is_empty() {
+        "none declared".to_string()
+    } else {
+        limited_columns(selection.limits)
+            .iter()
+            .map(|c| format!("{c} {}", bounds_text(selection.limits, c)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let direction = if selection.objective.maximize {
+        "maximise"
+    } else {
+        "minimise"
+    };
+    format!(
+        "Limits: {limits}. Objective: {direction} {}. {} of {} points meet the limits.",
+        selection.objective.column,
+        selection.passing(),
+        selection.evaluations.len()
+    )
+}
+
+/// The point a report shows in detail: the chosen one (`true`: it passes) or, when none
+/// passes, the closest one (`false`). Its triptych is the one to pass to [`write_report`]
+/// (see [`crate::runner::slices::worst_slice`]).
+pub fn featured<'a>(selection: &Selection<'a>) -> Option<(&'a PointResult, bool)> {
+    featured_index(selection).map(|(i, passes)| (selection.evaluations[i].row, passes))
+}
+
+/// [`featured`] as a position in the selection's evaluations.
+pub(crate) fn featured_index(selection: &Selection) -> Option<(usize, bool)> {
+    match (selection.chosen, selection.closest) {
+        (Some(c), _) => Some((c, true)),
+        (None, Some(c)) => Some((c, false)),
+        (None, None) => None,
+    }
+}
+
+/// The verdict on row `i` of a selection: `chosen`, `pass`, `closest; fails ssim 0.5 < min
+/// 0.9`, `fails ...` or `error: <the point's error>`.
+pub fn verdict(selection: &Selection, i: usize) -> String {
+    let e = &selection.evaluations[i];
+    if e.row.status == Status::Error {
+        return format!(
+            "error: {}",
+            e.row.error.as_deref().unwrap_or("no error recorded")
+        );
+    }
+    if selection.chosen == Some(i) {
+        return "chosen".into();
+    }
+    if e.passes() {
+        return "pass".into();
+    }
+    let mut failed: Vec<String> = e.failed().map(|c| c.describe()).collect();
+    if let Err(unusable) = &e.objective {
+        failed.push(format!(
+            "objective {} {unusable}",
+            selection.objective.column
+        ));
+    }
+    let closest = if selection.closest == Some(i) {
+        "closest; "
+    } else {
+        ""
+    };
+    format!("{closest}fails {}", failed.join(", "))
+}
+
+/// Writes the report of a run to `out`:
+///
+/// - `out/report.html`: one self-contained page (inline CSS and SVG, the triptych as an
+///   embedded PNG, no scripts): the recommendation sentence ([`Selection::why`]) with the
+///   chosen (or closest) point's ratio and key metrics; the plots; every point with its
+///   verdict and failed limits highlighted; the provenance manifest;
+/// - `out/summary.md`: the sentence and a compact table for CI logs;
+/// - `out/plots/NAME.png`: a PNG copy of every plot (`rd-psnr.png`, `metric-COLUMN.png`,
+///   `error-histogram.png`, `triptych.png`; see [`plots::report_figures`]).
+///
+/// `rows` are the run's rows (`RunSummary::rows`), `columns` its scalar columns
+/// (`RunSummary::columns`); `limits` and `objective` judge the rows as
+/// [`crate::select::select`] does; `triptych` is the slice view of the featured point (see
+/// [`featured`] and [`crate::runner::slices::worst_slice`]), left out when `None`. Output
+/// depends only on the arguments: the same rows give the same bytes. Every file is written
+/// atomically. Returns the paths written; errors are one line naming the file.
+pub fn write_report(
+    out: &Path,
+    scenario: &Scenario,
+    rows: &[PointResult],
+    columns: &[String],
+    limits: &[Limit],
+    objective: &Objective,
+    triptych: Option<&Triptych>,
+) -> Result<Vec<PathBuf>, String> {
+    let selection = select(rows, limits, objective);
+    let labels: Vec<&str> = scenario.analyses.iter().map(|a| a.label.as_str()).collect();
+    let (figures, notes) = plots::report_figures(&selection, columns, &labels);
+    let mut written = Vec::new();
+    let mut write = |name: &str, bytes: &[u8]| -> Result<(), String> {
+        let path = out.join(name);
+        crate::data::write_atomically(&path, bytes)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        written.push(path);
+        Ok(())
+    };
+    let mut drawn = Vec::with_capacity(figures.len());
+    for figure in figures {
+        let name = format!("plots/{}.png", figure.name);
+        let png = figure
+            .png()
+            .map_err(|e| format!("{}: {e}", out.join(&name).display()))?;
+        write(&name, &png)?;
+        let svg = figure
+            .svg()
+            .map_err(|e| format!("{}: {e}", out.join("report.html").display()))?;
+        drawn.push((figure, svg));
+    }
+    let triptych = match triptych {
+        Some(t) => {
+            let name = "plots/triptych.png";
+            let png = triptych::png(t).map_err(|e| format!("{}: {e}", out.join(name).display()))?;
+            write(name, &png)?;
+            Some((t, png))
+        }
+        None => None,
+    };
+    let page = html::Page {
+        scenario,
+        selection: &selection,
+        columns,
+        figures: &drawn,
+        notes: &notes,
+        triptych: triptych.as_ref().map(|(t, png)| (*t, png.as_slice())),
+    };
+    write("report.html", page.render().as_bytes())?;
+    write(
+        "summary.md",
+        summary::markdown(&scenario.name, &selection).as_bytes(),
+    )?;
+    Ok(written)
+}
+
 /// A metric with 6 significant digits, scientific notation for very small or large values.
 pub fn format_metric(v: f64) -> String {
     if !v.is_finite() {
@@ -133,6 +344,7 @@ pub fn format_metric(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn formats_metrics_readably() {
@@ -140,5 +352,73 @@ mod tests {
         assert_eq!(format_metric(0.00012345), "1.23450e-4");
         assert_eq!(format_metric(f64::INFINITY), "inf");
         assert_eq!(format_metric(0.0), "0.00000");
+    }
+
+    #[test]
+    fn cells_show_counts_as_integers_and_non_finite_values_as_words() {
+        use crate::select::evaluate::tests::{failed_row, row};
+        let r = row(
+            0,
+            8.0,
+            json!({"psnr": "inf", "mse": "nan", "ssim": 0.5, "frc": {"resolution": 0.25}}),
+            json!({"porosity": {"pore_count_change": -18}}),
+        );
+        let cells: Vec<String> = [
+            "ratio",
+            "bits_per_value",
+            "compressed_bytes",
+            "psnr",
+            "mse",
+            "ssim",
+            "frc.resolution",
+            "porosity.pore_count_change",
+            "nrmse",
+        ]
+        .iter()
+        .map(|c| cell(&r, c))
+        .collect();
+        assert_eq!(
+            cells,
+            [
+                "8.000", "4.0000", "125", "inf", "nan", "0.50000", "0.25000", "-18", "-"
+            ]
+        );
+        assert_eq!(cell(&failed_row(1, "x"), "ratio"), "-");
+    }
+
+    #[test]
+    fn a_run_without_points_still_gets_a_report_that_says_so() {
+        let text = "[scenario]\nname = \"empty\"\n[input]\nsource = \"v.npy\"\n\
+                    [[pipeline]]\nstage = \"zstd\"\n";
+        let scenario = Scenario::parse(text, Path::new("s.toml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let limits = [Limit {
+            column: "ssim".into(),
+            min: Some(0.9),
+            max: None,
+        }];
+        let written = write_report(
+            dir.path(),
+            &scenario,
+            &[],
+            &[],
+            &limits,
+            &Objective::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            written,
+            [
+                dir.path().join("report.html"),
+                dir.path().join("summary.md")
+            ]
+        );
+        let html = std::fs::read_to_string(&written[0]).unwrap();
+        assert!(html.contains("No working point meets the limits: there are no points."));
+        assert!(!html.contains("<svg"));
+        assert!(html.contains("<li>ssim is not plotted: no point has a finite value.</li>"));
+        let summary = std::fs::read_to_string(&written[1]).unwrap();
+        assert!(summary.contains("0 of 0 points meet the limits."));
     }
 }

@@ -14,6 +14,7 @@ pub mod provenance;
 pub mod reconstruction;
 pub mod results;
 pub mod science;
+pub mod slices;
 
 use std::collections::VecDeque;
 use std::ops::Range;

@@ -1,0 +1,275 @@
+//! The slice triptych: the original, the decoded slice and their signed difference side by side
+//! in one PNG image, with a colour bar under each scale.
+//!
+//! Original and decoded share one grey scale, from the 0.5th to the 99.5th percentile of both
+//! (so that they compare, and a few extreme pixels do not wash out the contrast; values beyond
+//! are clamped). The difference `decoded - original` uses a diverging blue-white-red map
+//! symmetric about 0, from `-m` to `+m` with `m` the largest absolute difference. Slices are
+//! fitted into square panels, nearest pixel; when a slice is shrunk, each difference pixel shows
+//! the largest-magnitude difference it covers, so that isolated errors stay visible.
+//! Non-finite values are magenta.
+//!
+//! It is a bitmap, not SVG: one vector rectangle per pixel would make the page megabytes long.
+
+use ndarray::Array2;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::plots::{encode_png, register_font};
+use crate::runner::slices::Triptych;
+use crate::select::evaluate::short;
+
+/// Side of a panel, in pixels.
+const PANEL: u32 = 360;
+/// Space between and around panels.
+const GAP: u32 = 28;
+/// Height of the title row above the panels.
+const TITLE: u32 = 34;
+/// Height of a colour bar.
+const BAR: u32 = 14;
+/// Width and height of the image.
+pub const SIZE: (u32, u32) = (3 * PANEL + 4 * GAP, TITLE + PANEL + 12 + BAR + 30);
+
+const WHITE_RGB: [u8; 3] = [255, 255, 255];
+const RED_END: [u8; 3] = [178, 34, 52];
+const BLUE_END: [u8; 3] = [52, 34, 178];
+/// Colour of non-finite values.
+const FLAG: [u8; 3] = [255, 0, 255];
+
+/// The diverging map: white at 0, towards blue for negative and red for positive `t`, clamped
+/// to `[-1, 1]`; the ends mirror each other (red and blue channels swapped), so equal
+/// magnitudes get equally strong colours. NaN is magenta.
+pub fn diverging(t: f64) -> [u8; 3] {
+    if t.is_nan() {
+        return FLAG;
+    }
+    let t = t.clamp(-1.0, 1.0);
+    let (end, amount) = if t < 0.0 {
+        (BLUE_END, -t)
+    } else {
+        (RED_END, t)
+    };
+    std::array::from_fn(|c| {
+        let (from, to) = (f64::from(WHITE_RGB[c]), f64::from(end[c]));
+        (from + (to - from) * amount).round() as u8
+    })
+}
+
+/// The grey map: black at 0, white at 1, clamped; NaN is magenta.
+pub fn grey(t: f64) -> [u8; 3] {
+    if t.is_nan() {
+        return FLAG;
+    }
+    [(255.0 * t.clamp(0.0, 1.0)).round() as u8; 3]
+}
+
+/// The triptych as PNG bytes, [`SIZE`] pixels. Errors when the slices differ in shape or are
+/// empty.
+pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
+    let (original, decoded) = (&triptych.original, &triptych.decoded);
+    if original.dim() != decoded.dim() || original.is_empty() {
+        return Err(format!(
+            "triptych of point {}: original {:?} and decoded {:?} must be equal, non-empty shapes",
+            triptych.point_id,
+            original.dim(),
+            decoded.dim()
+        ));
+    }
+    let difference = decoded - original;
+    let (lo, hi) = window(finite(original).chain(finite(decoded)).collect());
+    let largest = finite(&difference).fold(0.0, |m: f64, v| m.max(v.abs()));
+    let scale = if largest > 0.0 { largest } else { 1.0 };
+
+    let (width, height) = SIZE;
+    let mut rgb = vec![255u8; (width * height * 3) as usize];
+    let mut put = |x: u32, y: u32, colour: [u8; 3]| {
+        let at = ((y * width + x) * 3) as usize;
+        rgb[at..at + 3].copy_from_slice(&colour);
+    };
+    let panels = [(original, false), (decoded, false), (&difference, true)];
+    let (rows, cols) = original.dim();
+    let fit = f64::from(PANEL) / rows.max(cols) as f64;
+    let (pw, ph) = (
+        ((cols as f64 * fit).round() as u32).max(1),
+        ((rows as f64 * fit).round() as u32).max(1),
+    );
+    for (p, (values, signed)) in panels.into_iter().enumerate() {
+        let x0 = GAP + p as u32 * (PANEL + GAP) + (PANEL - pw) / 2;
+        let y0 = TITLE + (PANEL - ph) / 2;
+        for py in 0..ph {
+            let (r0, r1) = block(py, ph, rows);
+            for px in 0..pw {
+                let (c0, c1) = block(px, pw, cols);
+                let colour = if signed {
+                    // The largest-magnitude difference of the block (NaN wins).
+                    let v = values
+                        .slice(ndarray::s![r0..r1, c0..c1])
+                        .iter()
+                        .copied()
+                        .fold(0.0, |m: f64, v| {
+                            if v.is_nan() || v.abs() > m.abs() {
+                                v
+                            } else {
+                                m
+                            }
+                        });
+                    diverging(v / scale)
+                } else {
+                    grey((values[[r0, c0]] - lo) / (hi - lo))
+                };
+                put(x0 + px, y0 + py, colour);
+            }
+        }
+    }
+    // Colour bars: grey under the first two panels, diverging under the third.
+    let bar_y = TITLE + PANEL + 12;
+    let grey_bar = (GAP, 2 * PANEL + GAP);
+    let signed_bar = (3 * GAP + 2 * PANEL, PANEL);
+    for x in 0..grey_bar.1 {
+        let colour = grey(f64::from(x) / f64::from(grey_bar.1 - 1));
+        (0..BAR).for_each(|y| put(grey_bar.0 + x, bar_y + y, colour));
+    }
+    for x in 0..signed_bar.1 {
+        let colour = diverging(2.0 * f64::from(x) / f64::from(signed_bar.1 - 1) - 1.0);
+        (0..BAR).for_each(|y| put(signed_bar.0 + x, bar_y + y, colour));
+    }
+
+    register_font();
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+        let draw = |text: &str, x: u32, y: u32, h: HPos, size: u32| {
+            let style = ("sans-serif", size)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(h, VPos::Top));
+            root.draw(&Text::new(text, (x as i32, y as i32), style))
+                .map_err(|e| e.to_string())
+        };
+        let titles = ["original", "decoded", "decoded - original"];
+        for (p, title) in titles.iter().enumerate() {
+            let centre = GAP + p as u32 * (PANEL + GAP) + PANEL / 2;
+            draw(title, centre, 8, HPos::Center, 18)?;
+            let x0 = GAP + p as u32 * (PANEL + GAP) + (PANEL - pw) / 2;
+            let y0 = TITLE + (PANEL - ph) / 2;
+            let frame = [
+                (x0 as i32 - 1, y0 as i32 - 1),
+                ((x0 + pw) as i32, (y0 + ph) as i32),
+            ];
+            root.draw(&Rectangle::new(frame, BLACK.mix(0.4)))
+                .map_err(|e| e.to_string())?;
+        }
+        let label_y = bar_y + BAR + 5;
+        for ((x, w), [left, middle, right]) in [
+            (grey_bar, [short(lo), short((lo + hi) / 2.0), short(hi)]),
+            (signed_bar, [short(-largest), "0".into(), short(largest)]),
+        ] {
+            let frame = [
+                (x as i32 - 1, bar_y as i32 - 1),
+                ((x + w) as i32, (bar_y + BAR) as i32),
+            ];
+            root.draw(&Rectangle::new(frame, BLACK.mix(0.4)))
+                .map_err(|e| e.to_string())?;
+            draw(&left, x, label_y, HPos::Left, 14)?;
+            draw(&middle, x + w / 2, label_y, HPos::Center, 14)?;
+            draw(&right, x + w, label_y, HPos::Right, 14)?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    encode_png(&rgb, SIZE).map_err(|e| format!("triptych of point {}: {e}", triptych.point_id))
+}
+
+/// The grey window of `values`: their 0.5th to 99.5th percentile, so that a few extreme
+/// pixels do not wash out the contrast (as image viewers' auto-contrast does); a range of 1
+/// from the value when that is empty.
+fn window(mut values: Vec<f64>) -> (f64, f64) {
+    if values.is_empty() {
+        return (0.0, 1.0);
+    }
+    let last = values.len() - 1;
+    let at = |values: &mut Vec<f64>, q: f64| {
+        let k = (q * last as f64).round() as usize;
+        *values.select_nth_unstable_by(k, f64::total_cmp).1
+    };
+    let (lo, hi) = (at(&mut values, 0.005), at(&mut values, 0.995));
+    if lo < hi { (lo, hi) } else { (lo, lo + 1.0) }
+}
+
+/// The finite values of `a`.
+fn finite(a: &Array2<f64>) -> impl Iterator<Item = f64> + '_ {
+    a.iter().copied().filter(|v| v.is_finite())
+}
+
+/// The source indices `[start, end)` that output pixel `i` of `n` covers in an axis of `len`
+/// values (at least one).
+fn block(i: u32, n: u32, len: usize) -> (usize, usize) {
+    let start = (i as usize * len) / n as usize;
+    let end = ((i as usize + 1) * len).div_ceil(n as usize).min(len);
+    (start.min(len - 1), end.max(start.min(len - 1) + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_diverging_map_is_white_at_zero_symmetric_and_clamped() {
+        assert_eq!(diverging(0.0), [255, 255, 255]);
+        assert_eq!(diverging(1.0), RED_END);
+        assert_eq!(diverging(-1.0), BLUE_END);
+        for t in [0.1, 0.25, 0.5, 0.9, 1.0, 3.0] {
+            let [r, g, b] = diverging(t);
+            assert_eq!(diverging(-t), [b, g, r], "mirror at {t}");
+        }
+        assert_eq!(diverging(7.0), diverging(1.0));
+        assert_eq!(diverging(f64::NEG_INFINITY), diverging(-1.0));
+        assert_eq!(diverging(f64::NAN), FLAG);
+        // Stronger with magnitude: the red channel's distance from white grows.
+        let fade = |t: f64| 255 - diverging(t)[1];
+        assert!(fade(0.2) < fade(0.5) && fade(0.5) < fade(0.8));
+        assert_eq!(grey(-1.0), [0; 3]);
+        assert_eq!(grey(2.0), [255; 3]);
+        assert_eq!(grey(0.5), [128; 3]);
+    }
+
+    #[test]
+    fn the_grey_window_clips_the_extreme_half_percent() {
+        let mut values: Vec<f64> = (0..1001).map(f64::from).collect();
+        values.reverse();
+        assert_eq!(window(values), (5.0, 995.0));
+        assert_eq!(window(vec![2.0; 10]), (2.0, 3.0));
+        assert_eq!(window(Vec::new()), (0.0, 1.0));
+    }
+
+    #[test]
+    fn blocks_cover_every_source_index() {
+        let covered: Vec<(usize, usize)> = (0..3).map(|i| block(i, 3, 7)).collect();
+        assert_eq!(covered, [(0, 3), (2, 5), (4, 7)]);
+        // Enlarging: each pixel shows one source value.
+        let enlarged: Vec<(usize, usize)> = (0..4).map(|i| block(i, 4, 2)).collect();
+        assert_eq!(enlarged, [(0, 1), (0, 1), (1, 2), (1, 2)]);
+    }
+
+    #[test]
+    fn the_triptych_is_a_deterministic_png_of_the_documented_size() {
+        let original = Array2::from_shape_fn((20, 30), |(i, j)| (i * j) as f64);
+        let mut decoded = original.clone();
+        decoded[[3, 4]] += 5.0;
+        let triptych = Triptych {
+            point_id: "p".into(),
+            slice_index: 0,
+            axis_label: "the 2-D image".into(),
+            reason: "test".into(),
+            original,
+            decoded,
+        };
+        let bytes = png(&triptych).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+        let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+        assert_eq!((width, height), SIZE);
+        assert_eq!(bytes, png(&triptych).unwrap());
+        let mut wrong = triptych.clone();
+        wrong.decoded = Array2::zeros((2, 2));
+        assert!(png(&wrong).unwrap_err().contains("must be equal"));
+    }
+}
