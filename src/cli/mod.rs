@@ -23,6 +23,7 @@ use crate::pipeline::registry;
 use crate::report;
 use crate::runner::analyze::Segmenting;
 use crate::runner::results::{metric_json, metric_value};
+use crate::runner::slurm::{self, SlurmOptions, Submitted};
 use crate::runner::{self, RunOptions};
 use crate::scenario::Scenario;
 
@@ -177,6 +178,80 @@ enum Command {
     },
     /// List every pipeline stage with its parameters and defaults.
     Stages,
+    /// Run a scenario on a Slurm cluster: a job array of one task per working point into
+    /// OUT/units, then a merge job writing what `run` writes. Again: only the units missing or
+    /// failed are submitted.
+    Submit {
+        /// Scenario file (TOML), on storage the compute nodes share.
+        scenario: PathBuf,
+        /// Output directory on shared storage [default: runs/<scenario name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        slurm: SlurmArgs,
+        #[command(flatten)]
+        resources: Resources,
+        /// Print the batch scripts and the sbatch commands; submit nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Done, failed, running, queued and pending units of a submitted run (squeue when
+    /// installed), the failures' reasons and logs.
+    Status {
+        /// The output directory of `submit`.
+        dir: PathBuf,
+        /// The scenario [default: the one `submit` recorded in DIR/units/scenario.json].
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+    },
+    /// Merge the units of DIR into DIR/results.jsonl, results.csv and recommendation.json, as
+    /// `run` writes them (the merge job of `submit` runs it).
+    Merge {
+        /// The output directory of the units.
+        dir: PathBuf,
+        /// The scenario [default: the one `submit` recorded in DIR/units/scenario.json].
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        #[command(flatten)]
+        resources: Resources,
+    },
+    /// Run one unit, the working point of sweep index INDEX, into DIR/units/INDEX.json: what
+    /// each array task of `submit` runs. A unit already done is not run again.
+    Unit {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Output directory of the units.
+        #[arg(long)]
+        out: PathBuf,
+        /// The working point's sweep index (`$SLURM_ARRAY_TASK_ID`).
+        #[arg(long)]
+        index: usize,
+        #[command(flatten)]
+        resources: Resources,
+    },
+}
+
+/// What the Slurm jobs of `submit` ask for.
+#[derive(clap::Args)]
+struct SlurmArgs {
+    /// Slurm partition.
+    #[arg(long)]
+    partition: Option<String>,
+    /// Time limit of each task and of the merge job, e.g. 01:00:00.
+    #[arg(long)]
+    time: Option<String>,
+    /// Memory of each task and of the merge job, e.g. 4G (above --memory-budget).
+    #[arg(long)]
+    mem: Option<String>,
+    /// CPUs of each task; also its --threads unless given.
+    #[arg(long)]
+    cpus_per_task: Option<usize>,
+    /// Tasks running at once.
+    #[arg(long)]
+    max_parallel: Option<usize>,
+    /// A further #SBATCH option for both jobs, e.g. --sbatch=--account=abc (repeatable).
+    #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
+    extra: Vec<String>,
 }
 
 /// What a run may use.
@@ -261,6 +336,10 @@ pub fn main() -> ExitCode {
 
 fn execute(command: Command) -> Result<ExitCode, String> {
     match command {
+        command @ (Command::Submit { .. }
+        | Command::Status { .. }
+        | Command::Merge { .. }
+        | Command::Unit { .. }) => execute_units(command),
         Command::Run {
             scenario,
             out,
@@ -288,6 +367,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 out.display()
             );
             out!("{}", report::answer(&summary.recommendation));
+            out!("report: {}", out.join("report.html").display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Check {
@@ -593,6 +673,148 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The scenario of a units directory: `--scenario`, or the one `submit` recorded.
+fn units_scenario(dir: &Path, scenario: Option<PathBuf>) -> Result<Scenario, String> {
+    let path = match scenario {
+        Some(path) => path,
+        None => match runner::units::Manifest::read(dir)? {
+            Some(manifest) => manifest.scenario,
+            None => {
+                return Err(format!(
+                    "{}: no {}/{} (written by `photonqa submit`); pass --scenario",
+                    dir.display(),
+                    runner::units::UNITS_DIR,
+                    runner::units::MANIFEST
+                ));
+            }
+        },
+    };
+    Scenario::load(&path).map_err(|e| e.to_string())
+}
+
+/// The Slurm commands: submit, status, merge and unit.
+fn execute_units(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Submit {
+            scenario,
+            out,
+            slurm,
+            resources,
+            dry_run,
+        } => {
+            let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            let out = out.unwrap_or_else(|| Path::new("runs").join(&scenario.name));
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("cannot find the photonqa binary: {e}"))?;
+            let options = SlurmOptions {
+                partition: slurm.partition,
+                time: slurm.time,
+                mem: slurm.mem,
+                cpus_per_task: slurm.cpus_per_task,
+                max_parallel: slurm.max_parallel,
+                extra: slurm.extra,
+                memory_budget: resources.memory_budget,
+                threads: resources.threads,
+            };
+            match slurm::submit(&scenario, &out, &exe, &options, dry_run)? {
+                Submitted::Nothing(why) => out!("{why}"),
+                Submitted::DryRun(text) => out!("{}", text.trim_end()),
+                Submitted::Jobs {
+                    units,
+                    array,
+                    merge,
+                } => {
+                    let out = std::path::absolute(&out).unwrap_or(out);
+                    out!(
+                        "submitted {} unit{} of {} (index {}) as array job {array}; merge job {merge} runs when they all succeed",
+                        units.len(),
+                        if units.len() == 1 { "" } else { "s" },
+                        scenario.name,
+                        runner::units::index_ranges(&units)
+                    );
+                    out!(
+                        "logs in {}; follow with `photonqa status {}`",
+                        out.join(slurm::SLURM_DIR).display(),
+                        out.display()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { dir, scenario } => {
+            let scenario = units_scenario(&dir, scenario)?;
+            out!("{}", slurm::status(&scenario, &dir)?.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Merge {
+            dir,
+            scenario,
+            resources,
+        } => {
+            let scenario = units_scenario(&dir, scenario)?;
+            let summary = runner::units::merge(
+                &scenario,
+                &dir,
+                (resources.memory_budget, resources.threads),
+            )?;
+            out!(
+                "{}",
+                report::text_table(&summary.rows, &summary.columns, &scenario)
+            );
+            let failed = summary
+                .rows
+                .iter()
+                .filter(|r| r.status == runner::results::Status::Error)
+                .count();
+            out!(
+                "\n{} units merged into {}{}; results in {}",
+                summary.rows.len(),
+                dir.join("results.jsonl").display(),
+                if failed > 0 {
+                    format!(" ({failed} failed points included, as a run records them)")
+                } else {
+                    String::new()
+                },
+                dir.display()
+            );
+            out!("{}", report::answer(&summary.recommendation));
+            out!("report: {}", dir.join("report.html").display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unit {
+            scenario,
+            out,
+            index,
+            resources,
+        } => {
+            let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            let resources = (resources.memory_budget, resources.threads);
+            let (row, measured) = runner::units::run_unit(&scenario, &out, index, resources)?;
+            let path = runner::units::row_path(&out, index);
+            if let Some(error) = &row.error {
+                // A failed task: Slurm marks it so, and a later `submit` runs it again.
+                return Err(format!(
+                    "unit {index} ({}): the point failed: {error} (recorded in {})",
+                    row.point_id,
+                    path.display()
+                ));
+            }
+            out!(
+                "unit {index} ({}): {} {}",
+                row.point_id,
+                if measured {
+                    "measured into"
+                } else {
+                    "done already in"
+                },
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => unreachable!("execute dispatches only the units commands here"),
     }
 }
 

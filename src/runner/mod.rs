@@ -15,10 +15,12 @@ pub mod reconstruction;
 pub mod results;
 pub mod science;
 pub mod slices;
+pub mod slurm;
+pub mod units;
 
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -32,6 +34,7 @@ use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
 use crate::pipeline::ParamValue;
 use crate::pipeline::chain::StatsProvider;
+use crate::report;
 use crate::scenario::{Scenario, WorkingPoint};
 use crate::select::{self, Evaluation};
 use external::Commands;
@@ -202,8 +205,35 @@ pub struct RunSummary {
 
 /// Runs a scenario: every working point not already in `OUT/results.jsonl`.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, String> {
+    run_subset(scenario, options, None)
+}
+
+/// Runs the working points whose sweep index is in `only` (every point when `None`) that are
+/// not already in `OUT/results.jsonl`. With `only`, the run is a part of a larger one (a unit,
+/// see [`units`]): `OUT/results.csv` and `OUT/recommendation.json` are left to
+/// [`write_outputs`] once every part is in, and the summary's recommendation is null. A
+/// scenario with an adaptive search picks its points as it goes, so it has no subsets.
+pub fn run_subset(
+    scenario: &Scenario,
+    options: &RunOptions,
+    only: Option<&[usize]>,
+) -> Result<RunSummary, String> {
+    if only.is_some() && scenario.search.is_some() {
+        return Err(format!(
+            "{}: an adaptive search picks its points while it runs, so they cannot run apart",
+            scenario.path.display()
+        ));
+    }
     let source = scenario.source.open().map_err(|e| e.to_string())?;
     let chains = build_chains(scenario, source.as_ref())?;
+    if let Some(bad) = only.and_then(|o| o.iter().find(|&&i| i >= chains.len())) {
+        return Err(format!(
+            "{}: no working point {bad}: the scenario has {} (0 to {})",
+            scenario.path.display(),
+            chains.len(),
+            chains.len().saturating_sub(1)
+        ));
+    }
     // The reconstruction's share of the budget is set aside before the chunks get theirs.
     let wanted_threads = options
         .threads
@@ -243,29 +273,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
     );
     progress.set_message("input");
     let summary = passes::summarize(&passes, &progress)?;
-    let provenance = Provenance {
-        photonqa_version: env!("CARGO_PKG_VERSION").into(),
-        codecs: provenance::codec_versions(),
-        scenario: scenario.name.clone(),
-        scenario_hash: scenario.hash.clone(),
-        input: source.label().into(),
-        input_hash: summary.hash.clone(),
-        input_shape: source.shape().to_vec(),
-        input_dtype: source.dtype(),
-        chunk_slices: plan.chunk_slices,
-    };
-    let log = earlier.resume(|row| {
-        if row.provenance.scenario_hash != provenance.scenario_hash
-            || row.provenance.input_hash != provenance.input_hash
-            || row.provenance.chunk_slices != provenance.chunk_slices
-        {
-            return Err(format!(
-                "row {} was made from another scenario, input or chunking; use a fresh --out",
-                row.point_id
-            ));
-        }
-        Ok(())
-    })?;
+    let provenance = Provenance::new(
+        scenario,
+        source.as_ref(),
+        summary.hash.clone(),
+        plan.chunk_slices,
+    );
+    let log = earlier.resume(|row| provenance.check(row))?;
     let skipped = log.done().len();
 
     progress.set_message("fitting");
@@ -329,7 +343,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
         let done = log.done();
         let mut fitted = Vec::new();
         for (point, mut chain) in points {
-            if !done.contains_key(&point.id) {
+            if !done.contains_key(&point.id) && only.is_none_or(|o| o.contains(&point.index)) {
                 let fit = chain.fit(fits);
                 fitted.push((point, chain, fit));
             }
@@ -420,14 +434,15 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
 
     let rows = log.rows();
     let columns = columns(scenario, source.shape());
-    results::write_csv(&options.out, &rows, &columns)?;
-    let mut recommendation = select::recommendation(&rows, &scenario.limits, &scenario.objective);
-    let fronts = select::fronts(&rows, &scenario.objective, &columns, &scenario.limits);
-    recommendation["pareto"] = select::pareto::fronts_json(&rows, &scenario.objective, &fronts);
-    if scenario.search.is_some() {
-        recommendation["searches"] = Value::Array(searches);
-    }
-    select::write_recommendation(&options.out, &recommendation)?;
+    let recommendation = match only {
+        Some(_) => Value::Null,
+        None => write_outputs(
+            scenario,
+            (&options.out, &rows, &columns),
+            scenario.search.is_some().then_some(searches),
+            (options.memory_budget, options.threads),
+        )?,
+    };
     Ok(RunSummary {
         rows,
         measured,
@@ -435,6 +450,42 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
         columns,
         recommendation,
     })
+}
+
+/// Writes `OUT/results.csv`, `OUT/recommendation.json` and the report (`OUT/report.html`,
+/// `OUT/summary.md`, `OUT/plots/`) from the rows of every point (in sweep order) with the metric
+/// columns `columns`, and returns the recommendation; `searches` are the reports of the
+/// adaptive searches, when the scenario has them. The report's slice triptych of the chosen (or
+/// closest) point takes one more pass over the input within `resources` (memory budget,
+/// threads). A run ends with it, and so does a merge of units ([`units::merge`]).
+pub fn write_outputs(
+    scenario: &Scenario,
+    (out, rows, columns): (&Path, &[PointResult], &[String]),
+    searches: Option<Vec<Value>>,
+    (memory_budget, threads): (u64, Option<usize>),
+) -> Result<Value, String> {
+    results::write_csv(out, rows, columns)?;
+    let mut recommendation = select::recommendation(rows, &scenario.limits, &scenario.objective);
+    let fronts = select::fronts(rows, &scenario.objective, columns, &scenario.limits);
+    recommendation["pareto"] = select::pareto::fronts_json(rows, &scenario.objective, &fronts);
+    if let Some(searches) = searches {
+        recommendation["searches"] = Value::Array(searches);
+    }
+    select::write_recommendation(out, &recommendation)?;
+    let selection = select::select(rows, &scenario.limits, &scenario.objective);
+    let triptych = report::featured(&selection)
+        .map(|(row, _)| slices::worst_slice(scenario, row, memory_budget, threads))
+        .transpose()?;
+    report::write_report(
+        out,
+        scenario,
+        rows,
+        columns,
+        &scenario.limits,
+        &scenario.objective,
+        triptych.as_ref(),
+    )?;
+    Ok(recommendation)
 }
 
 /// The working points grouped by the values of every swept parameter but `searched`, in sweep

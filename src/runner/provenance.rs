@@ -4,6 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::results::PointResult;
+use crate::data::VolumeSource;
+use crate::scenario::Scenario;
+
 /// Provenance recorded in every result row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
@@ -25,6 +29,45 @@ pub struct Provenance {
     pub input_dtype: crate::data::DType,
     /// Rows along axis 0 per compressed chunk.
     pub chunk_slices: usize,
+}
+
+impl Provenance {
+    /// The provenance of rows that `scenario` measures now on `source`, whose content hash is
+    /// `input_hash`, cut in chunks of `chunk_slices` rows.
+    pub fn new(
+        scenario: &Scenario,
+        source: &dyn VolumeSource,
+        input_hash: String,
+        chunk_slices: usize,
+    ) -> Provenance {
+        Provenance {
+            photonqa_version: env!("CARGO_PKG_VERSION").into(),
+            codecs: codec_versions(),
+            scenario: scenario.name.clone(),
+            scenario_hash: scenario.hash.clone(),
+            input: source.label().into(),
+            input_hash,
+            input_shape: source.shape().to_vec(),
+            input_dtype: source.dtype(),
+            chunk_slices,
+        }
+    }
+
+    /// Refuses `row` unless it was made from this scenario file, input data and chunking:
+    /// rows of a resumed run, and the units a merge collects, must all be.
+    pub fn check(&self, row: &PointResult) -> Result<(), String> {
+        let theirs = &row.provenance;
+        if theirs.scenario_hash != self.scenario_hash
+            || theirs.input_hash != self.input_hash
+            || theirs.chunk_slices != self.chunk_slices
+        {
+            return Err(format!(
+                "row {} was made from another scenario, input or chunking; use a fresh --out",
+                row.point_id
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Versions of the crates and libraries that encode and decode.

@@ -240,8 +240,7 @@ impl ResultsLog {
 
     /// Appends one row as a single write of one line, flushed to disk.
     pub fn append(&self, row: PointResult) -> Result<(), String> {
-        let mut line = serde_json::to_string(&row).expect("results serialise");
-        line.push('\n');
+        let line = jsonl_line(&row);
         let mut file = self.file.lock().expect("no panics while locked");
         file.write_all(line.as_bytes())
             .and_then(|_| file.sync_data())
@@ -262,6 +261,22 @@ impl ResultsLog {
         let rows = self.rows.lock().expect("no panics while locked");
         rows.iter().find(|r| r.point_id == id).cloned()
     }
+}
+
+/// A row as a line of `results.jsonl`, newline included.
+pub fn jsonl_line(row: &PointResult) -> String {
+    let mut line = serde_json::to_string(row).expect("results serialise");
+    line.push('\n');
+    line
+}
+
+/// Writes `OUT/results.jsonl` atomically with `rows`, in their order: the log of a run that was
+/// carried out elsewhere, in parts (a merge of units); a run appends to its log instead.
+pub fn write_jsonl(out: &Path, rows: &[PointResult]) -> Result<(), String> {
+    let path = out.join("results.jsonl");
+    let text: String = rows.iter().map(jsonl_line).collect();
+    crate::data::write_atomically(&path, text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Writes `OUT/results.csv` atomically.

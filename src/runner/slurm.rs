@@ -1,0 +1,684 @@
+//! Slurm: a scenario's units ([`super::units`]) as a job array, one task per working point, and
+//! a merge job that runs when every task succeeded; and the jobs' state in Slurm's queue.
+//!
+//! [`submit`] writes `DIR/slurm/array.sh` (`#SBATCH --array=<indices>%<max parallel>`, each
+//! task runs `photonqa unit SCENARIO --out DIR --index $SLURM_ARRAY_TASK_ID`) and
+//! `DIR/slurm/merge.sh` (`photonqa merge DIR`), submits them with `sbatch --parsable`, the
+//! merge with `--dependency=afterok:<array job> --kill-on-invalid-dep=yes` (a failed task
+//! cancels it instead of leaving it pending forever), and records the job ids in
+//! `DIR/slurm/jobs.jsonl`. Only the units without a result, or whose result is a failure, are
+//! submitted, less those an earlier submission still has in the queue; so a second `submit`
+//! after a failure reruns just the failed units.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use super::units::{self, Manifest, Unit, UnitState, index_ranges};
+use crate::scenario::Scenario;
+
+/// The folder of the scripts, the job records and the tasks' logs in an output directory.
+pub const SLURM_DIR: &str = "slurm";
+
+/// What the jobs ask of Slurm and how the units run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SlurmOptions {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--time` (the limit of each task and of the merge job).
+    pub time: Option<String>,
+    /// `--mem` (of each task and of the merge job).
+    pub mem: Option<String>,
+    /// `--cpus-per-task`; also the units' threads unless `threads` is set.
+    pub cpus_per_task: Option<usize>,
+    /// Tasks running at once (`%K` of `--array`).
+    pub max_parallel: Option<usize>,
+    /// Further `#SBATCH` options, as written (e.g. `--account=abc`).
+    pub extra: Vec<String>,
+    /// The units' `--memory-budget` in bytes.
+    pub memory_budget: u64,
+    /// The units' `--threads`.
+    pub threads: Option<usize>,
+}
+
+impl SlurmOptions {
+    /// Refuses values that would break an `#SBATCH` line.
+    fn check(&self) -> Result<(), String> {
+        let values = [
+            ("--partition", &self.partition),
+            ("--time", &self.time),
+            ("--mem", &self.mem),
+        ];
+        for (name, value) in values {
+            if let Some(v) = value
+                && (v.is_empty() || v.chars().any(char::is_whitespace))
+            {
+                return Err(format!("{name} '{v}': a Slurm value has no spaces"));
+            }
+        }
+        for extra in &self.extra {
+            if !extra.starts_with('-') || extra.contains('\n') {
+                return Err(format!(
+                    "--sbatch '{extra}': expected one sbatch option such as --account=abc"
+                ));
+            }
+        }
+        if self.max_parallel == Some(0) || self.cpus_per_task == Some(0) {
+            return Err("--max-parallel and --cpus-per-task must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The `#SBATCH` lines both jobs share.
+    fn resource_lines(&self) -> String {
+        let mut lines = String::new();
+        let mut line = |option: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                let _ = writeln!(lines, "#SBATCH --{option}={v}");
+            }
+        };
+        line("partition", &self.partition);
+        line("time", &self.time);
+        line("mem", &self.mem);
+        line("cpus-per-task", &self.cpus_per_task.map(|c| c.to_string()));
+        for extra in &self.extra {
+            let _ = writeln!(lines, "#SBATCH {extra}");
+        }
+        lines
+    }
+
+    /// `--memory-budget` and `--threads` of the photonqa commands.
+    fn run_arguments(&self) -> String {
+        let mut args = format!("--memory-budget {}", self.memory_budget);
+        if let Some(threads) = self.threads.or(self.cpus_per_task) {
+            let _ = write!(args, " --threads {threads}");
+        }
+        args
+    }
+}
+
+/// A path as one word of a shell command.
+fn quoted(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+/// The job name of a scenario (letters, digits, `.`, `_` and `-`).
+fn job_name(scenario: &str) -> String {
+    let name: String = scenario
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("photonqa-{name}")
+}
+
+/// The two batch scripts of a submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scripts {
+    /// `DIR/slurm/array.sh`: one task per unit of `indices`.
+    pub array: String,
+    /// `DIR/slurm/merge.sh`.
+    pub merge: String,
+}
+
+/// The batch scripts that run units `indices` of the scenario `manifest` names into `out`
+/// (absolute) with the photonqa binary `exe`, then merge them.
+pub fn scripts(
+    exe: &Path,
+    manifest: &Manifest,
+    out: &Path,
+    indices: &[usize],
+    options: &SlurmOptions,
+) -> Scripts {
+    let logs = out.join(SLURM_DIR);
+    let name = job_name(&manifest.name);
+    let parallel = options
+        .max_parallel
+        .map(|k| format!("%{k}"))
+        .unwrap_or_default();
+    let resources = options.resource_lines();
+    let run = options.run_arguments();
+    let array = format!(
+        "#!/bin/bash
+# Units of photonqa scenario {scenario_name}: one array task per working point (its sweep index).
+# Written by `photonqa submit`; `photonqa status {dir}` tells which are done.
+#SBATCH --job-name={name}
+#SBATCH --array={list}{parallel}
+#SBATCH --output={logs}/%A_%a.out
+{resources}set -euo pipefail
+exec {exe} unit {scenario} --out {out} --index \"$SLURM_ARRAY_TASK_ID\" {run}
+",
+        scenario_name = manifest.name,
+        dir = out.display(),
+        list = index_ranges(indices),
+        logs = logs.display(),
+        exe = quoted(exe),
+        scenario = quoted(&manifest.scenario),
+        out = quoted(out),
+    );
+    let merge = format!(
+        "#!/bin/bash
+# Merge of the units of photonqa scenario {scenario_name} into results.jsonl, results.csv and
+# recommendation.json; submitted to start when every task of the array job succeeded.
+#SBATCH --job-name={name}-merge
+#SBATCH --output={logs}/merge-%j.out
+{resources}set -euo pipefail
+exec {exe} merge {out} {run}
+",
+        scenario_name = manifest.name,
+        logs = logs.display(),
+        exe = quoted(exe),
+        out = quoted(out),
+    );
+    Scripts { array, merge }
+}
+
+/// One submission, a line of `DIR/slurm/jobs.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    /// Job id of the array.
+    pub array: String,
+    /// The units it runs (array task ids).
+    pub units: Vec<usize>,
+    /// Job id of the merge job.
+    pub merge: Option<String>,
+}
+
+/// The submissions recorded in `out`, oldest first.
+pub fn submissions(out: &Path) -> Result<Vec<Submission>, String> {
+    let path = out.join(SLURM_DIR).join("jobs.jsonl");
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| format!("{}:{}: not a submission: {e}", path.display(), n + 1))
+        })
+        .collect()
+}
+
+fn record(out: &Path, submission: &Submission) -> Result<(), String> {
+    let path = out.join(SLURM_DIR).join("jobs.jsonl");
+    let mut line = serde_json::to_string(submission).expect("submission serialises");
+    line.push('\n');
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The jobs of a directory's submissions still in Slurm's queue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Queue {
+    /// State (`PENDING`, `RUNNING`, ...) of each queued unit, by index.
+    pub units: BTreeMap<usize, String>,
+    /// Queued merge jobs: id, state and Slurm's reason.
+    pub merges: Vec<(String, String, String)>,
+}
+
+/// What `squeue` says of the recorded jobs: `Ok(None)` when squeue is not installed.
+pub fn queue(submissions: &[Submission]) -> Result<Option<Queue>, String> {
+    let mut ids: Vec<&str> = Vec::new();
+    for s in submissions {
+        ids.push(&s.array);
+        ids.extend(s.merge.as_deref());
+    }
+    if ids.is_empty() {
+        return Ok(Some(Queue::default()));
+    }
+    let output = match Command::new("squeue")
+        .args(["--noheader", "--array", "--format=%i|%T|%r"])
+        .arg(format!("--jobs={}", ids.join(",")))
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot run squeue: {e}")),
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        // Jobs that left the queue and slurmctld's memory are "invalid" ids.
+        if stderr.contains("Invalid job id") {
+            return Ok(Some(Queue::default()));
+        }
+        return Err(format!("squeue: {}", stderr.trim().replace('\n', " ")));
+    }
+    let mut queue = Queue::default();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let mut fields = line.trim().splitn(3, '|');
+        let (Some(id), Some(state)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let reason = fields.next().unwrap_or_default().to_string();
+        match id.split_once('_') {
+            Some((job, task)) => {
+                let recorded = submissions.iter().any(|s| s.array == job);
+                if let (true, Ok(index)) = (recorded, task.parse()) {
+                    queue.units.insert(index, state.to_string());
+                }
+            }
+            None => {
+                if submissions.iter().any(|s| s.merge.as_deref() == Some(id)) {
+                    queue
+                        .merges
+                        .push((id.to_string(), state.to_string(), reason));
+                }
+            }
+        }
+    }
+    Ok(Some(queue))
+}
+
+/// A unit's state with Slurm's queue in view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tracked {
+    /// Its files tell (done, failed, or pending and not in the queue).
+    Files(UnitState),
+    /// In the queue: Slurm's state (`PENDING`, `RUNNING`, ...).
+    Queued(String),
+}
+
+/// The Slurm log of unit `index` from the latest submission that ran it.
+pub fn task_log(out: &Path, submissions: &[Submission], index: usize) -> Option<PathBuf> {
+    let job = submissions
+        .iter()
+        .rev()
+        .find(|s| s.units.contains(&index))?;
+    Some(
+        out.join(SLURM_DIR)
+            .join(format!("{}_{}.out", job.array, index)),
+    )
+}
+
+/// Each unit's state: a unit in the queue is queued, whatever its files say; a submitted unit
+/// that left the queue without a result (cancelled, or killed at its time or memory limit) has
+/// failed. Without a queue (`None`: squeue not installed) the files alone tell.
+pub fn track(
+    units: &[Unit],
+    submissions: &[Submission],
+    queue: Option<&Queue>,
+    out: &Path,
+) -> Vec<Tracked> {
+    units
+        .iter()
+        .map(|unit| {
+            let state = unit.state();
+            if state == UnitState::Done {
+                return Tracked::Files(state);
+            }
+            let Some(queue) = queue else {
+                return Tracked::Files(state);
+            };
+            if let Some(slurm) = queue.units.get(&unit.index) {
+                return Tracked::Queued(slurm.clone());
+            }
+            match (state, task_log(out, submissions, unit.index)) {
+                (UnitState::Pending, Some(log)) => Tracked::Files(UnitState::Failed(format!(
+                    "its Slurm task ended without a result (cancelled, or killed at its time or memory limit?); see {}",
+                    log.display()
+                ))),
+                (state, _) => Tracked::Files(state),
+            }
+        })
+        .collect()
+}
+
+/// What `submit` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submitted {
+    /// Nothing to submit; why.
+    Nothing(String),
+    /// `--dry-run`: the scripts and the commands that would submit them.
+    DryRun(String),
+    /// The jobs.
+    Jobs {
+        /// The units submitted.
+        units: Vec<usize>,
+        /// Id of the array job.
+        array: String,
+        /// Id of the merge job.
+        merge: String,
+    },
+}
+
+/// Submits the units of `scenario` that have no result, or a failed one, and are not queued,
+/// as a job array into `out`, and a merge job after it. `exe` is the photonqa binary the tasks
+/// run (on storage the nodes share, as `out` and the input).
+pub fn submit(
+    scenario: &Scenario,
+    out: &Path,
+    exe: &Path,
+    options: &SlurmOptions,
+    dry_run: bool,
+) -> Result<Submitted, String> {
+    options.check()?;
+    let out = std::path::absolute(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    if out
+        .to_string_lossy()
+        .chars()
+        .any(|c| c.is_whitespace() || "%'\"".contains(c))
+    {
+        return Err(format!(
+            "--out {}: Slurm's #SBATCH lines and log names need a path without spaces, quotes or %",
+            out.display()
+        ));
+    }
+    // The scenario and its input are checked here, not in a thousand failing tasks.
+    let source = scenario.source.open().map_err(|e| e.to_string())?;
+    super::build_chains(scenario, source.as_ref())?;
+    let manifest = Manifest::of(scenario)?;
+    if let Some(earlier) = Manifest::read(&out)? {
+        earlier.check(scenario, &out)?;
+    }
+    let units = units::survey(scenario, &out)?;
+    let earlier = submissions(&out)?;
+    let queue = match queue(&earlier)? {
+        Some(queue) => Some(queue),
+        None if dry_run || earlier.is_empty() => None,
+        None => {
+            return Err(format!(
+                "squeue not found: cannot tell which units of the earlier submissions in {} are still queued",
+                out.join(SLURM_DIR).display()
+            ));
+        }
+    };
+    let tracked = track(&units, &earlier, queue.as_ref(), &out);
+    let todo: Vec<usize> = units
+        .iter()
+        .zip(&tracked)
+        .filter(|(_, t)| matches!(t, Tracked::Files(s) if *s != UnitState::Done))
+        .map(|(u, _)| u.index)
+        .collect();
+    if todo.is_empty() {
+        let queued = tracked
+            .iter()
+            .filter(|t| matches!(t, Tracked::Queued(_)))
+            .count();
+        let why = if queued > 0 {
+            format!(
+                "nothing to submit: {} of {} units done, {queued} still queued or running",
+                units.len() - queued,
+                units.len()
+            )
+        } else {
+            format!(
+                "nothing to submit: all {} units done; `photonqa merge {}` writes the results",
+                units.len(),
+                out.display()
+            )
+        };
+        return Ok(Submitted::Nothing(why));
+    }
+    let scripts = scripts(exe, &manifest, &out, &todo, options);
+    let dir = out.join(SLURM_DIR);
+    let (array_path, merge_path) = (dir.join("array.sh"), dir.join("merge.sh"));
+    let merge_command = |array: &str| {
+        format!(
+            "sbatch --parsable --dependency=afterok:{array} --kill-on-invalid-dep=yes {}",
+            merge_path.display()
+        )
+    };
+    if dry_run {
+        return Ok(Submitted::DryRun(format!(
+            "# {}\n{}\n# {}\n{}\n# submit with:\nsbatch --parsable {}\n{}\n",
+            array_path.display(),
+            scripts.array,
+            merge_path.display(),
+            scripts.merge,
+            array_path.display(),
+            merge_command("<array job id>")
+        )));
+    }
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    manifest.write(&out)?;
+    for (path, text) in [(&array_path, &scripts.array), (&merge_path, &scripts.merge)] {
+        crate::data::write_atomically(path, text.as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let array = sbatch(&["--parsable".into(), array_path.display().to_string()])?;
+    let mut submission = Submission {
+        array: array.clone(),
+        units: todo.clone(),
+        merge: None,
+    };
+    let merge = sbatch(&[
+        "--parsable".into(),
+        format!("--dependency=afterok:{array}"),
+        "--kill-on-invalid-dep=yes".into(),
+        merge_path.display().to_string(),
+    ]);
+    if let Ok(id) = &merge {
+        submission.merge = Some(id.clone());
+    }
+    record(&out, &submission)?;
+    let merge = merge.map_err(|e| {
+        format!(
+            "array job {array} submitted, but its merge job not: {e}; run `photonqa merge {}` when the array is done",
+            out.display()
+        )
+    })?;
+    Ok(Submitted::Jobs {
+        units: todo,
+        array,
+        merge,
+    })
+}
+
+/// Runs `sbatch args` and returns the job id it prints (`--parsable`: `id` or `id;cluster`).
+fn sbatch(args: &[String]) -> Result<String, String> {
+    let output = Command::new("sbatch").args(args).output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "sbatch not found: `photonqa submit` needs Slurm's sbatch on PATH (run it on the cluster's login node), or --dry-run to print the scripts".to_string()
+        } else {
+            format!("cannot run sbatch: {e}")
+        }
+    })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!(
+            "sbatch {} failed: {}",
+            args.join(" "),
+            stderr.trim().replace('\n', " ")
+        ));
+    }
+    let id = stdout.trim().split(';').next().unwrap_or_default().trim();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!("sbatch printed no job id: '{}'", stdout.trim()));
+    }
+    Ok(id.to_string())
+}
+
+/// Where a directory's units stand, as `photonqa status` prints it.
+pub fn status(scenario: &Scenario, out: &Path) -> Result<String, String> {
+    let units = units::survey(scenario, out)?;
+    let submissions = submissions(out)?;
+    let (queue, note) = match queue(&submissions) {
+        Ok(Some(queue)) => (Some(queue), None),
+        Ok(None) => (
+            None,
+            Some("squeue not found: queued units count as pending"),
+        ),
+        Err(e) => {
+            eprintln!("photonqa: {e}");
+            (None, Some("squeue failed: queued units count as pending"))
+        }
+    };
+    let tracked = track(&units, &submissions, queue.as_ref(), out);
+    let count = |f: &dyn Fn(&Tracked) -> bool| tracked.iter().filter(|t| f(t)).count();
+    let done = count(&|t| *t == Tracked::Files(UnitState::Done));
+    let failed = count(&|t| matches!(t, Tracked::Files(UnitState::Failed(_))));
+    let pending = count(&|t| *t == Tracked::Files(UnitState::Pending));
+    let running = count(&|t| matches!(t, Tracked::Queued(s) if s == "RUNNING"));
+    let queued = count(&|t| matches!(t, Tracked::Queued(s) if s != "RUNNING"));
+    let mut text = format!(
+        "{}: {} units of scenario {}: {done} done, {failed} failed, {running} running, {queued} queued, {pending} pending\n",
+        out.display(),
+        units.len(),
+        scenario.name
+    );
+    if let Some(note) = note {
+        let _ = writeln!(text, "note: {note}");
+    }
+    for (unit, t) in units.iter().zip(&tracked) {
+        if let Tracked::Files(UnitState::Failed(why)) = t {
+            let _ = writeln!(text, "failed {} ({}): {why}", unit.index, unit.point_id);
+            if let Some(log) = task_log(out, &submissions, unit.index).filter(|l| l.is_file()) {
+                let _ = writeln!(text, "  log: {}", log.display());
+            }
+        }
+    }
+    let list = |wanted: &dyn Fn(&Tracked) -> bool| {
+        let indices: Vec<usize> = units
+            .iter()
+            .zip(&tracked)
+            .filter(|(_, t)| wanted(t))
+            .map(|(u, _)| u.index)
+            .collect();
+        index_ranges(&indices)
+    };
+    if pending > 0 {
+        let _ = writeln!(
+            text,
+            "pending: {}",
+            list(&|t| *t == Tracked::Files(UnitState::Pending))
+        );
+    }
+    if running + queued > 0 {
+        let _ = writeln!(
+            text,
+            "in the queue: {}",
+            list(&|t| matches!(t, Tracked::Queued(_)))
+        );
+    }
+    for (id, state, reason) in queue.iter().flat_map(|q| &q.merges) {
+        let _ = writeln!(text, "merge job {id}: {state} ({reason})");
+    }
+    let results = out.join("results.jsonl");
+    match fs::read_to_string(&results) {
+        Ok(log) => {
+            let _ = writeln!(
+                text,
+                "merged: {} holds {} of {} points",
+                results.display(),
+                log.lines().filter(|l| !l.trim().is_empty()).count(),
+                units.len()
+            );
+        }
+        Err(_) if done + failed == units.len() => {
+            let _ = writeln!(
+                text,
+                "not merged yet: `photonqa merge {}` writes the results",
+                out.display()
+            );
+        }
+        Err(_) => {}
+    }
+    if failed + pending > 0 {
+        let _ = writeln!(
+            text,
+            "`photonqa submit {} --out {}` runs the failed and pending units again",
+            scenario.path.display(),
+            out.display()
+        );
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            scenario: PathBuf::from("/data/s c/seed.toml"),
+            name: "seed x".into(),
+            scenario_hash: "h".into(),
+            units: 9,
+        }
+    }
+
+    #[test]
+    fn array_script_lists_the_units_and_the_resources() {
+        let options = SlurmOptions {
+            partition: Some("short".into()),
+            time: Some("00:30:00".into()),
+            mem: Some("4G".into()),
+            cpus_per_task: Some(4),
+            max_parallel: Some(2),
+            extra: vec!["--account=xyz".into()],
+            memory_budget: 1 << 30,
+            threads: None,
+        };
+        let s = scripts(
+            Path::new("/opt/bin/photonqa"),
+            &manifest(),
+            Path::new("/scratch/run"),
+            &[0, 1, 2, 5, 7, 8],
+            &options,
+        );
+        assert_eq!(
+            s.array,
+            "#!/bin/bash
+# Units of photonqa scenario seed x: one array task per working point (its sweep index).
+# Written by `photonqa submit`; `photonqa status /scratch/run` tells which are done.
+#SBATCH --job-name=photonqa-seed_x
+#SBATCH --array=0-2,5,7-8%2
+#SBATCH --output=/scratch/run/slurm/%A_%a.out
+#SBATCH --partition=short
+#SBATCH --time=00:30:00
+#SBATCH --mem=4G
+#SBATCH --cpus-per-task=4
+#SBATCH --account=xyz
+set -euo pipefail
+exec '/opt/bin/photonqa' unit '/data/s c/seed.toml' --out '/scratch/run' --index \"$SLURM_ARRAY_TASK_ID\" --memory-budget 1073741824 --threads 4
+"
+        );
+        assert!(
+            s.merge.contains(
+                "\n#SBATCH --job-name=photonqa-seed_x-merge\n#SBATCH --output=/scratch/run/slurm/merge-%j.out\n#SBATCH --partition=short\n"
+            ),
+            "{}",
+            s.merge
+        );
+        assert!(s.merge.ends_with(
+            "exec '/opt/bin/photonqa' merge '/scratch/run' --memory-budget 1073741824 --threads 4\n"
+        ));
+    }
+
+    #[test]
+    fn bad_sbatch_values_are_refused() {
+        let spaced = SlurmOptions {
+            partition: Some("a b".into()),
+            ..SlurmOptions::default()
+        };
+        assert!(spaced.check().unwrap_err().contains("--partition"));
+        let extra = SlurmOptions {
+            extra: vec!["account=x".into()],
+            ..SlurmOptions::default()
+        };
+        assert!(extra.check().unwrap_err().contains("--sbatch"));
+    }
+
+    #[test]
+    fn quotes_paths_for_the_shell() {
+        assert_eq!(quoted(Path::new("/a/it's")), r"'/a/it'\''s'");
+    }
+}

@@ -1,0 +1,388 @@
+//! Units of work that run apart, on a cluster's nodes, and merge into what one `photonqa run`
+//! writes.
+//!
+//! A unit is one working point over the whole input, addressed by the point's sweep index.
+//! [`run_unit`] (`photonqa unit`) measures it as a run does and writes its finished row to
+//! `DIR/units/<index>.json` (atomically); a unit that fails before it has a row leaves why in
+//! `DIR/units/<index>.failed`. [`merge`] (`photonqa merge`) checks every row's provenance as
+//! a resumed run checks its log (same scenario file, same input data, same chunking), orders
+//! the rows by index and writes `results.jsonl`, `results.csv` and `recommendation.json` with
+//! the code of `run` ([`super::write_outputs`]). A point's row does not depend on which other
+//! points run with it, so the merged results equal a single-machine run's bit for bit, timing
+//! fields aside. `DIR/units/scenario.json` (the [`Manifest`]) names the scenario of the units.
+//!
+//! Not implemented: finer units (a point over a slab of the input, whose partial metric states
+//! would merge); every unit reads the whole input. Nor units of an adaptive search, whose
+//! points are chosen while it runs.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+
+use super::passes::{self, Passes};
+use super::provenance::Provenance;
+use super::results::{self, PointResult, Status};
+use super::{Plan, RunOptions, RunSummary, columns, run_subset, write_outputs};
+use crate::scenario::{Scenario, WorkingPoint};
+
+/// The folder of the units in an output directory.
+pub const UNITS_DIR: &str = "units";
+
+/// The manifest's file name in [`UNITS_DIR`].
+pub const MANIFEST: &str = "scenario.json";
+
+/// Environment variable holding unit indices (comma-separated) that `photonqa unit` fails on
+/// purpose, before measuring: fault injection, to test that a failed unit is reported and
+/// resubmitted.
+pub const FAIL_UNIT_ENV: &str = "PHOTONQA_FAIL_UNIT";
+
+/// `DIR/units/<index>.json`: the finished row of unit `index`.
+pub fn row_path(out: &Path, index: usize) -> PathBuf {
+    out.join(UNITS_DIR).join(format!("{index}.json"))
+}
+
+/// `DIR/units/<index>.failed`: why unit `index` failed before it had a row.
+pub fn failure_path(out: &Path, index: usize) -> PathBuf {
+    out.join(UNITS_DIR).join(format!("{index}.failed"))
+}
+
+/// Which scenario the units of a directory belong to (`DIR/units/scenario.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The scenario file, absolute.
+    pub scenario: PathBuf,
+    /// Its name.
+    pub name: String,
+    /// BLAKE3 of its bytes (as in the rows' provenance).
+    pub scenario_hash: String,
+    /// Number of units (working points).
+    pub units: usize,
+}
+
+impl Manifest {
+    /// The manifest of `scenario`'s units.
+    pub fn of(scenario: &Scenario) -> Result<Manifest, String> {
+        let path = std::path::absolute(&scenario.path)
+            .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
+        Ok(Manifest {
+            scenario: path,
+            name: scenario.name.clone(),
+            scenario_hash: scenario.hash.clone(),
+            units: scenario.working_points().len(),
+        })
+    }
+
+    /// The manifest in `out`, if there is one.
+    pub fn read(out: &Path) -> Result<Option<Manifest>, String> {
+        let path = out.join(UNITS_DIR).join(MANIFEST);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| format!("{}: not a units manifest: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Writes the manifest into `out` (atomically).
+    pub fn write(&self, out: &Path) -> Result<(), String> {
+        let path = out.join(UNITS_DIR).join(MANIFEST);
+        let mut text = serde_json::to_string_pretty(self).expect("manifest serialises");
+        text.push('\n');
+        crate::data::write_atomically(&path, text.as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Refuses a scenario other than the manifest's (another file, or the file changed since).
+    pub fn check(&self, scenario: &Scenario, out: &Path) -> Result<(), String> {
+        if self.scenario_hash != scenario.hash {
+            return Err(format!(
+                "{} holds units of scenario {} ({}) as it was when submitted, not of {}; use a fresh --out",
+                out.display(),
+                self.name,
+                self.scenario.display(),
+                scenario.path.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A unit as its files in `DIR/units` tell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    /// The working point's sweep index: the unit's address.
+    pub index: usize,
+    /// The working point's id.
+    pub point_id: String,
+    /// Its row, when it finished (status ok, or error when the point failed).
+    pub row: Option<PointResult>,
+    /// Why it failed before it had a row (`<index>.failed`), if it did.
+    pub failure: Option<String>,
+}
+
+/// What became of a unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitState {
+    /// Measured.
+    Done,
+    /// Failed: its point failed (an error row), or the unit failed before it had a row; why.
+    Failed(String),
+    /// No result yet: not run, running, or ended without a trace.
+    Pending,
+}
+
+impl Unit {
+    /// The unit's state from its files alone.
+    pub fn state(&self) -> UnitState {
+        match (&self.row, &self.failure) {
+            (Some(row), _) if row.status == Status::Ok => UnitState::Done,
+            (Some(row), _) => UnitState::Failed(row.error.clone().unwrap_or_default()),
+            (None, Some(why)) => UnitState::Failed(why.clone()),
+            (None, None) => UnitState::Pending,
+        }
+    }
+}
+
+/// The working points of `scenario` as units; refuses an adaptive search.
+pub fn points(scenario: &Scenario) -> Result<Vec<WorkingPoint>, String> {
+    if let Some(search) = &scenario.search {
+        return Err(format!(
+            "{}: {} is searched adaptively, so its working points are chosen while the search runs and cannot be units; run it with `photonqa run`, or sweep {} over a list",
+            scenario.path.display(),
+            search.label,
+            search.label
+        ));
+    }
+    Ok(scenario.working_points())
+}
+
+/// Reads the files of `point`'s unit; refuses a row of another scenario or point.
+fn read_unit(out: &Path, scenario: &Scenario, point: &WorkingPoint) -> Result<Unit, String> {
+    let path = row_path(out, point.index);
+    let row = match fs::read(&path) {
+        Ok(bytes) => {
+            let row: PointResult = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{}: not a result row: {e}", path.display()))?;
+            if row.provenance.scenario_hash != scenario.hash
+                || row.point_id != point.id
+                || row.index != point.index
+            {
+                return Err(format!(
+                    "{}: row {} was made from another scenario; use a fresh --out",
+                    path.display(),
+                    row.point_id
+                ));
+            }
+            Some(row)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let failed = failure_path(out, point.index);
+    let failure = match fs::read_to_string(&failed) {
+        Ok(text) => Some(text.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("{}: {e}", failed.display())),
+    };
+    Ok(Unit {
+        index: point.index,
+        point_id: point.id.clone(),
+        row,
+        failure,
+    })
+}
+
+/// Every unit of `scenario` in `out`, in index order.
+pub fn survey(scenario: &Scenario, out: &Path) -> Result<Vec<Unit>, String> {
+    points(scenario)?
+        .iter()
+        .map(|point| read_unit(out, scenario, point))
+        .collect()
+}
+
+/// Runs unit `index` of `scenario` into `out` with a memory budget and threads as `run`'s: the
+/// point's row goes to `DIR/units/<index>.json`. A unit whose row is there and ok is not run
+/// again (a failed one is); a unit that fails before it has a row records why in
+/// `DIR/units/<index>.failed`. Returns the row (status ok, or error when the point failed) and
+/// whether it was measured now.
+pub fn run_unit(
+    scenario: &Scenario,
+    out: &Path,
+    index: usize,
+    (memory_budget, threads): (u64, Option<usize>),
+) -> Result<(PointResult, bool), String> {
+    let points = points(scenario)?;
+    let point = points.get(index).ok_or_else(|| {
+        format!(
+            "{}: no working point {index}: the scenario has {} (0 to {})",
+            scenario.path.display(),
+            points.len(),
+            points.len().saturating_sub(1)
+        )
+    })?;
+    let unit = read_unit(out, scenario, point)?;
+    if let Some(row) = unit.row.filter(|r| r.status == Status::Ok) {
+        return Ok((row, false));
+    }
+    let measure = || -> Result<PointResult, String> {
+        if let Ok(list) = std::env::var(FAIL_UNIT_ENV)
+            && list.split(',').any(|i| i.trim() == index.to_string())
+        {
+            return Err(format!(
+                "unit {index} failed on purpose ({FAIL_UNIT_ENV}={list})"
+            ));
+        }
+        // The run's own log and outputs go to a scratch folder; only the row is kept.
+        let scratch =
+            tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+        let options = RunOptions {
+            out: scratch.path().to_path_buf(),
+            resume: false,
+            memory_budget,
+            threads,
+        };
+        let summary = run_subset(scenario, &options, Some(&[index]))?;
+        summary
+            .rows
+            .into_iter()
+            .find(|r| r.index == index)
+            .ok_or_else(|| format!("unit {index}: the run made no row"))
+    };
+    let row = match measure() {
+        Ok(row) => row,
+        Err(e) => {
+            record_failure(out, index, &e)?;
+            return Err(e);
+        }
+    };
+    let path = row_path(out, index);
+    crate::data::write_atomically(&path, results::jsonl_line(&row).as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match fs::remove_file(failure_path(out, index)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("{}: {e}", failure_path(out, index).display()));
+        }
+        _ => {}
+    }
+    Ok((row, true))
+}
+
+/// Records why unit `index` failed before it had a row (`DIR/units/<index>.failed`).
+pub fn record_failure(out: &Path, index: usize, why: &str) -> Result<(), String> {
+    let path = failure_path(out, index);
+    crate::data::write_atomically(&path, format!("{}\n", why.replace('\n', " ")).as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The provenance rows of `scenario` get now: reads the input once for its content hash.
+pub fn current_provenance(
+    scenario: &Scenario,
+    (memory_budget, threads): (u64, Option<usize>),
+) -> Result<Provenance, String> {
+    let source = scenario.source.open().map_err(|e| e.to_string())?;
+    let plan = Plan::new(
+        source.shape(),
+        source.row_bytes(),
+        scenario.chunk_slices,
+        memory_budget,
+        threads,
+    )?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.threads)
+        .build()
+        .map_err(|e| format!("cannot start {} threads: {e}", plan.threads))?;
+    let passes = Passes {
+        source: source.as_ref(),
+        chunks: plan.chunks.clone(),
+        pool: &pool,
+    };
+    let summary = passes::summarize(&passes, &ProgressBar::hidden())?;
+    Ok(Provenance::new(
+        scenario,
+        source.as_ref(),
+        summary.hash,
+        plan.chunk_slices,
+    ))
+}
+
+/// Merges the units of `scenario` in `out` into `OUT/results.jsonl` (rows in index order),
+/// `OUT/results.csv` and `OUT/recommendation.json`, as `run` writes them. Every unit must have
+/// its row (failed points included, as a run includes them); every row must come from this
+/// scenario file, the input as it is now (read once for its hash) and the same chunking.
+pub fn merge(
+    scenario: &Scenario,
+    out: &Path,
+    resources: (u64, Option<usize>),
+) -> Result<RunSummary, String> {
+    if let Some(manifest) = Manifest::read(out)? {
+        manifest.check(scenario, out)?;
+    }
+    let units = survey(scenario, out)?;
+    let missing: Vec<usize> = units
+        .iter()
+        .filter(|u| u.row.is_none())
+        .map(|u| u.index)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{}: {} of {} units have no result yet (index {}); `photonqa status {}` tells why",
+            out.display(),
+            missing.len(),
+            units.len(),
+            index_ranges(&missing),
+            out.display()
+        ));
+    }
+    let provenance = current_provenance(scenario, resources)?;
+    let rows: Vec<PointResult> = units.into_iter().filter_map(|u| u.row).collect();
+    for row in &rows {
+        provenance
+            .check(row)
+            .map_err(|e| format!("{}: {e}", row_path(out, row.index).display()))?;
+    }
+    results::write_jsonl(out, &rows)?;
+    let columns = columns(scenario, &provenance.input_shape);
+    let recommendation = write_outputs(scenario, (out, &rows, &columns), None, resources)?;
+    Ok(RunSummary {
+        measured: 0,
+        skipped: rows.len(),
+        rows,
+        columns,
+        recommendation,
+    })
+}
+
+/// Indices as ranges, as Slurm writes arrays: `0-3,5,7-9` (`indices` ascending).
+pub fn index_ranges(indices: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < indices.len() {
+        let mut j = i;
+        while j + 1 < indices.len() && indices[j + 1] == indices[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j == i {
+            indices[i].to_string()
+        } else {
+            format!("{}-{}", indices[i], indices[j])
+        });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_ranges_join_runs() {
+        assert_eq!(index_ranges(&[]), "");
+        assert_eq!(index_ranges(&[4]), "4");
+        assert_eq!(index_ranges(&[0, 1, 2, 3, 5, 7, 8, 9]), "0-3,5,7-9");
+        assert_eq!(index_ranges(&[2, 4, 6]), "2,4,6");
+    }
+}

@@ -1,0 +1,432 @@
+//! Units of work and Slurm. Units run apart (one per working point) merge into exactly the
+//! results of one `photonqa run`; `submit --dry-run` prints the batch scripts; and on a real
+//! Slurm cluster (`bash .ci/slurm start`) a sweep submitted as a job array, with one task failed
+//! on purpose, is reported by `status`, completed by a second `submit` that runs only that unit,
+//! and merged into the results of a local run. Without Slurm the cluster test says so and is
+//! skipped, unless PHOTONQA_REQUIRE_SLURM=1 (set in CI).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+mod common;
+
+use common::{BIN, assert_ok, differ, photonqa, reference_volume, text, without_timing};
+
+/// Four working points on the reference volume: quantize bits {4, 8} x deflate levels {1, 6}.
+fn scenario() -> String {
+    format!(
+        r#"[scenario]
+name = "slurm-small"
+chunk_slices = 16
+[input]
+source = "{}"
+[[pipeline]]
+stage = "quantize"
+dtype = "uint8"
+bits = {{ sweep = [4, 8] }}
+[[pipeline]]
+stage = "deflate"
+level = {{ sweep = [1, 6] }}
+[metrics]
+distortion = ["mse", "psnr", "max_abs_error", "ssim"]
+[limits]
+psnr = {{ min = 30.0 }}
+"#,
+        reference_volume()
+    )
+}
+
+const POINTS: usize = 4;
+
+/// A fresh folder holding the scenario as `small.toml`.
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("small.toml"), scenario()).unwrap();
+    dir
+}
+
+/// Runs photonqa in `dir` with one more environment variable.
+fn photonqa_env(dir: &Path, args: &[&str], (key, value): (&str, &str)) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env(key, value)
+        .current_dir(dir)
+        .output()
+        .expect("cannot start photonqa")
+}
+
+fn stdout(out: &Output) -> String {
+    text(&out.stdout)
+}
+
+/// The rows of `results.jsonl` by index, as written, timing fields blanked.
+fn rows(dir: &Path) -> BTreeMap<u64, String> {
+    let log = fs::read_to_string(dir.join("results.jsonl")).unwrap();
+    log.lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            (row["index"].as_u64().unwrap(), without_timing(line))
+        })
+        .collect()
+}
+
+/// `results.csv` without its timing columns.
+fn csv_without_timing(dir: &Path) -> String {
+    let csv = fs::read_to_string(dir.join("results.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !header[i].ends_with("_mb_s"))
+        .collect();
+    std::iter::once(header.join(","))
+        .chain(lines.map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            keep.iter()
+                .map(|&i| fields[i])
+                .collect::<Vec<_>>()
+                .join(",")
+        }))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The merged results in `b` equal the local run's in `a`: every row (counts to the last bit,
+/// floats digit for digit, timings aside), the CSV and the recommendation.
+fn assert_same_results(a: &Path, b: &Path) {
+    let (local, merged) = (rows(a), rows(b));
+    assert_eq!(local.len(), POINTS);
+    for (index, row) in &local {
+        match merged.get(index) {
+            Some(m) if m == row => {}
+            other => differ(
+                &format!("merged row {index} differs from the local run's"),
+                row,
+                other.map_or("(missing)", |s| s.as_str()),
+            ),
+        }
+    }
+    assert_eq!(merged.len(), local.len());
+    let (csv_a, csv_b) = (csv_without_timing(a), csv_without_timing(b));
+    if csv_a != csv_b {
+        differ("results.csv", &csv_a, &csv_b);
+    }
+    let recommendation = |d: &Path| fs::read_to_string(d.join("recommendation.json")).unwrap();
+    let (ra, rb) = (recommendation(a), recommendation(b));
+    if ra != rb {
+        differ("recommendation.json", &ra, &rb);
+    }
+}
+
+/// Bytes and modification time of a unit's row.
+fn snapshot(path: &Path) -> (Vec<u8>, SystemTime) {
+    (
+        fs::read(path).unwrap(),
+        fs::metadata(path).unwrap().modified().unwrap(),
+    )
+}
+
+#[test]
+fn dry_run_prints_the_batch_scripts_and_writes_nothing() {
+    let dir = workdir();
+    let root = dir.path().canonicalize().unwrap();
+    let args = [
+        "submit",
+        "small.toml",
+        "--out",
+        "runs/b",
+        "--dry-run",
+        "--partition",
+        "short",
+        "--time",
+        "00:10:00",
+        "--mem",
+        "2G",
+        "--max-parallel",
+        "2",
+        "--memory-budget",
+        "512MiB",
+    ];
+    let out = photonqa(&root, &args);
+    assert_ok(&out, "photonqa submit --dry-run");
+    let (b, exe, toml) = (
+        root.join("runs/b").display().to_string(),
+        Path::new(BIN).canonicalize().unwrap().display().to_string(),
+        root.join("small.toml").display().to_string(),
+    );
+    let expected = format!(
+        "# {b}/slurm/array.sh
+#!/bin/bash
+# Units of photonqa scenario slurm-small: one array task per working point (its sweep index).
+# Written by `photonqa submit`; `photonqa status {b}` tells which are done.
+#SBATCH --job-name=photonqa-slurm-small
+#SBATCH --array=0-3%2
+#SBATCH --output={b}/slurm/%A_%a.out
+#SBATCH --partition=short
+#SBATCH --time=00:10:00
+#SBATCH --mem=2G
+set -euo pipefail
+exec '{exe}' unit '{toml}' --out '{b}' --index \"$SLURM_ARRAY_TASK_ID\" --memory-budget 536870912
+
+# {b}/slurm/merge.sh
+#!/bin/bash
+# Merge of the units of photonqa scenario slurm-small into results.jsonl, results.csv and
+# recommendation.json; submitted to start when every task of the array job succeeded.
+#SBATCH --job-name=photonqa-slurm-small-merge
+#SBATCH --output={b}/slurm/merge-%j.out
+#SBATCH --partition=short
+#SBATCH --time=00:10:00
+#SBATCH --mem=2G
+set -euo pipefail
+exec '{exe}' merge '{b}' --memory-budget 536870912
+
+# submit with:
+sbatch --parsable {b}/slurm/array.sh
+sbatch --parsable --dependency=afterok:<array job id> --kill-on-invalid-dep=yes {b}/slurm/merge.sh
+"
+    );
+    if stdout(&out) != expected {
+        differ("submit --dry-run", &expected, &stdout(&out));
+    }
+    assert!(!root.join("runs").exists(), "a dry run wrote files");
+}
+
+#[test]
+fn units_run_apart_merge_into_the_results_of_one_run() {
+    let dir = workdir();
+    let d = dir.path();
+    assert_ok(&photonqa(d, &["run", "small.toml", "--out", "a"]), "run");
+    let unit = |index: &str| photonqa(d, &["unit", "small.toml", "--out", "b", "--index", index]);
+    for index in ["3", "0", "1"] {
+        assert_ok(&unit(index), "photonqa unit");
+    }
+    // A unit that fails before it has a row (fault injection) is recorded as failed.
+    let failed = photonqa_env(
+        d,
+        &["unit", "small.toml", "--out", "b", "--index", "2"],
+        ("PHOTONQA_FAIL_UNIT", "2"),
+    );
+    assert_eq!(failed.status.code(), Some(2));
+    assert_eq!(
+        text(&failed.stderr),
+        "photonqa: unit 2 failed on purpose (PHOTONQA_FAIL_UNIT=2)\n"
+    );
+    let status = photonqa(d, &["status", "b", "--scenario", "small.toml"]);
+    assert_ok(&status, "photonqa status");
+    let status = stdout(&status);
+    assert!(
+        status.starts_with(
+            "b: 4 units of scenario slurm-small: 3 done, 1 failed, 0 running, 0 queued, 0 pending\nfailed 2 (wp-"
+        ) && status.contains("): unit 2 failed on purpose (PHOTONQA_FAIL_UNIT=2)\n"),
+        "{status}"
+    );
+    let merge = photonqa(d, &["merge", "b", "--scenario", "small.toml"]);
+    assert_eq!(merge.status.code(), Some(2));
+    assert!(
+        text(&merge.stderr).contains("b: 1 of 4 units have no result yet (index 2)"),
+        "{}",
+        text(&merge.stderr)
+    );
+
+    // A unit done is not run again.
+    let row0 = d.join("b/units/0.json");
+    let before = snapshot(&row0);
+    let again = unit("0");
+    assert_ok(&again, "photonqa unit (again)");
+    assert!(
+        stdout(&again).contains("done already in"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(snapshot(&row0), before);
+
+    assert_ok(&unit("2"), "photonqa unit (after the failure)");
+    assert!(!d.join("b/units/2.failed").exists());
+    let merge = photonqa(d, &["merge", "b", "--scenario", "small.toml"]);
+    assert_ok(&merge, "photonqa merge");
+    assert!(
+        stdout(&merge).contains("4 units merged into b/results.jsonl"),
+        "{}",
+        stdout(&merge)
+    );
+    assert_same_results(&d.join("a"), &d.join("b"));
+
+    // Rows of another scenario file, or of other input data, are refused.
+    fs::write(d.join("edited.toml"), scenario() + "# edited\n").unwrap();
+    for args in [
+        &["unit", "edited.toml", "--out", "b", "--index", "0"][..],
+        &["merge", "b", "--scenario", "edited.toml"],
+    ] {
+        let refused = photonqa(d, args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&refused.stderr).contains("was made from another scenario; use a fresh --out"),
+            "{}",
+            text(&refused.stderr)
+        );
+    }
+    let row1 = d.join("b/units/1.json");
+    let line = fs::read_to_string(&row1).unwrap();
+    let mut row: serde_json::Value = serde_json::from_str(&line).unwrap();
+    row["provenance"]["input_hash"] = "0".repeat(64).into();
+    fs::write(&row1, format!("{row}\n")).unwrap();
+    let refused = photonqa(d, &["merge", "b", "--scenario", "small.toml"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains(
+            "units/1.json: row wp-b094dcd586 was made from another scenario, input or chunking"
+        ),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// On a real cluster.
+
+/// Environment variable that turns a missing Slurm into a failure (set in CI).
+const REQUIRE_SLURM: &str = "PHOTONQA_REQUIRE_SLURM";
+
+/// Whether sbatch is installed and a node answers; says why not (and is skipped) unless
+/// PHOTONQA_REQUIRE_SLURM=1.
+fn slurm_available() -> bool {
+    let why = if Command::new("sbatch").arg("--version").output().is_err() {
+        "sbatch is not installed".to_string()
+    } else {
+        match Command::new("sinfo")
+            .args(["--noheader", "--format=%t"])
+            .stderr(Stdio::null())
+            .output()
+        {
+            Ok(out) => {
+                let states = text(&out.stdout);
+                let up =
+                    |l: &str| ["idle", "mix", "alloc"].contains(&l.trim().trim_end_matches('*'));
+                if states.lines().any(up) {
+                    return true;
+                }
+                format!("no Slurm node is up (sinfo: '{}')", states.trim())
+            }
+            Err(e) => format!("sinfo: {e}"),
+        }
+    };
+    if std::env::var(REQUIRE_SLURM).as_deref() == Ok("1") {
+        panic!("{why} and {REQUIRE_SLURM}=1; start a cluster with `bash .ci/slurm start`");
+    }
+    println!("skipped: {why} (`bash .ci/slurm start` brings up a single-node cluster as root)");
+    false
+}
+
+/// Cancels the jobs recorded in `DIR/slurm/jobs.jsonl` when dropped, so that a failing test
+/// leaves nothing in the queue.
+struct CancelJobs(PathBuf);
+
+impl Drop for CancelJobs {
+    fn drop(&mut self) {
+        let Ok(jobs) = fs::read_to_string(self.0.join("slurm/jobs.jsonl")) else {
+            return;
+        };
+        for line in jobs.lines() {
+            let job: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            for key in ["array", "merge"] {
+                if let Some(id) = job[key].as_str() {
+                    let _ = Command::new("scancel")
+                        .arg(id)
+                        .stderr(Stdio::null())
+                        .status();
+                }
+            }
+        }
+    }
+}
+
+/// Polls `photonqa status b` until none of its jobs is in the queue; returns the last status.
+fn wait_for_queue(dir: &Path, deadline: Instant) -> String {
+    loop {
+        let out = photonqa(dir, &["status", "b"]);
+        assert_ok(&out, "photonqa status");
+        let status = stdout(&out);
+        let first = status.lines().next().unwrap_or_default();
+        if first.contains(" 0 running, 0 queued,") && !status.contains("\nmerge job ") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Slurm jobs did not finish in time:\n{status}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn slurm_array_with_a_failed_task_is_resubmitted_and_merges_like_one_run() {
+    if !slurm_available() {
+        return;
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(300);
+    let dir = workdir();
+    let d = dir.path();
+    let _cancel = CancelJobs(d.join("b"));
+    assert_ok(&photonqa(d, &["run", "small.toml", "--out", "a"]), "run");
+
+    // Task 2 fails (sbatch passes the environment on to the tasks); the merge job is cancelled.
+    let submit = ["submit", "small.toml", "--out", "b", "--max-parallel", "2"];
+    let first = photonqa_env(d, &submit, ("PHOTONQA_FAIL_UNIT", "2"));
+    assert_ok(&first, "photonqa submit");
+    assert!(
+        stdout(&first).starts_with("submitted 4 units of slurm-small (index 0-3) as array job "),
+        "{}",
+        stdout(&first)
+    );
+    let status = wait_for_queue(d, deadline);
+    assert!(
+        status.contains(": 4 units of scenario slurm-small: 3 done, 1 failed, 0 running, 0 queued, 0 pending\nfailed 2 (wp-")
+            && status.contains("): unit 2 failed on purpose (PHOTONQA_FAIL_UNIT=2)\n  log: "),
+        "{status}"
+    );
+    assert!(
+        !d.join("b/results.jsonl").exists(),
+        "merged despite a failed task"
+    );
+    let done: Vec<(PathBuf, (Vec<u8>, SystemTime))> = [0, 1, 3]
+        .iter()
+        .map(|i| {
+            let path = d.join(format!("b/units/{i}.json"));
+            let snap = snapshot(&path);
+            (path, snap)
+        })
+        .collect();
+
+    // The second submit runs only the failed unit, then the merge.
+    let second = photonqa(d, &submit);
+    assert_ok(&second, "photonqa submit (again)");
+    assert!(
+        stdout(&second).starts_with("submitted 1 unit of slurm-small (index 2) as array job "),
+        "{}",
+        stdout(&second)
+    );
+    let status = wait_for_queue(d, deadline);
+    assert!(
+        status.contains(": 4 units of scenario slurm-small: 4 done, 0 failed, 0 running, 0 queued, 0 pending\nmerged: ")
+            && status.contains("results.jsonl holds 4 of 4 points"),
+        "{status}"
+    );
+    for (path, before) in &done {
+        assert_eq!(&snapshot(path), before, "{} was rewritten", path.display());
+    }
+    assert_same_results(&d.join("a"), &d.join("b"));
+    let third = photonqa(d, &submit);
+    assert_ok(&third, "photonqa submit (a third time)");
+    assert!(
+        stdout(&third).starts_with("nothing to submit: all 4 units done"),
+        "{}",
+        stdout(&third)
+    );
+    println!(
+        "local run, two submissions and the merge in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
