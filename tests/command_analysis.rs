@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{photonqa, reference_volume, text};
+use common::{photonqa, reference_volume, sorted_rows, text};
 use serde_json::Value;
 
 /// A scenario quantising at `bits` (a TOML value), then zstd, with `analysis` appended.
@@ -27,13 +27,7 @@ fn run_rows(dir: &Path) -> Vec<Value> {
     let _ = std::fs::remove_dir_all(dir.join("out"));
     let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let mut rows: Vec<Value> = std::fs::read_to_string(dir.join("out/results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    rows.sort_by_key(|r| r["index"].as_u64());
-    rows
+    sorted_rows(&dir.join("out"))
 }
 
 #[test]

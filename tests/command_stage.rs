@@ -7,8 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{photonqa, reference_volume, text};
-use serde_json::Value;
+use common::{photonqa, reference_volume, sorted_rows, text};
 
 const GZIP: (&str, &str) = ("gzip -c {input} > {output}", "gzip -dc {input} > {output}");
 
@@ -23,16 +22,6 @@ fn scenario(dir: &Path, encode: &str, decode: &str, extra: &str) {
     std::fs::write(dir.join("s.toml"), text).unwrap();
 }
 
-fn rows(dir: &Path) -> Vec<Value> {
-    let mut rows: Vec<Value> = std::fs::read_to_string(dir.join("out/results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    rows.sort_by_key(|r| r["index"].as_u64());
-    rows
-}
-
 #[test]
 fn a_lossless_program_round_trips_and_failures_are_per_point() {
     let dir = tempfile::tempdir().unwrap();
@@ -45,7 +34,7 @@ fn a_lossless_program_round_trips_and_failures_are_per_point() {
     scenario(dir, &encode, &format!("\"{}\"", GZIP.1), "");
     let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let rows = rows(dir);
+    let rows = sorted_rows(&dir.join("out"));
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["status"], "ok", "{}", rows[0]);
     assert_eq!(rows[0]["distortion"]["mse"], 0.0);
@@ -95,7 +84,7 @@ fn hanging_and_misbehaving_programs_are_errors_of_their_point() {
         let start = std::time::Instant::now();
         let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        let rows = rows(dir);
+        let rows = sorted_rows(&dir.join("out"));
         assert_eq!(rows[0]["status"], "error", "{encode}");
         let error = rows[0]["error"].as_str().unwrap();
         assert!(

@@ -78,15 +78,8 @@ pub fn export(
         memory_budget,
         None,
     )?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .build()
-        .map_err(|e| format!("cannot start {} threads: {e}", plan.threads))?;
-    let passes = Passes {
-        source: source.as_ref(),
-        chunks: plan.chunks.clone(),
-        pool: &pool,
-    };
+    let pool = plan.pool()?;
+    let passes = Passes::new(source.as_ref(), &plan, &pool);
     let progress = ProgressBar::hidden();
     let summary = passes::summarize(&passes, &progress)?;
     chain.fit(&mut FitCache::new(&passes, &progress, &summary))?;

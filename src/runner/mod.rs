@@ -116,6 +116,14 @@ impl Plan {
         })
     }
 
+    /// A thread pool of the plan's thread count.
+    pub fn pool(&self) -> Result<rayon::ThreadPool, String> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .build()
+            .map_err(|e| format!("cannot start {} threads: {e}", self.threads))
+    }
+
     /// A plan for tools whose chunks are no compression unit (`metrics`, `analyze`): the default
     /// chunk, shrunk until one fits the budget.
     pub fn within(shape: &[usize], row_bytes: usize, memory_budget: u64) -> Result<Plan, String> {
@@ -253,15 +261,8 @@ pub fn run_subset(
         options.memory_budget.saturating_sub(reconstruction_need),
         options.threads,
     )?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .build()
-        .map_err(|e| format!("cannot start {} threads: {e}", plan.threads))?;
-    let passes = Passes {
-        source: source.as_ref(),
-        chunks: plan.chunks.clone(),
-        pool: &pool,
-    };
+    let pool = plan.pool()?;
+    let passes = Passes::new(source.as_ref(), &plan, &pool);
 
     // Before the first pass over the input: a wrong --out or --resume fails at once.
     let earlier = EarlierResults::read(&options.out, options.resume)?;

@@ -23,7 +23,20 @@ pub struct Passes<'a> {
     pub pool: &'a rayon::ThreadPool,
 }
 
-impl Passes<'_> {
+impl<'a> Passes<'a> {
+    /// The chunks of `plan` over `source`, processed on `pool`.
+    pub fn new(
+        source: &'a dyn VolumeSource,
+        plan: &super::Plan,
+        pool: &'a rayon::ThreadPool,
+    ) -> Self {
+        Passes {
+            source,
+            chunks: plan.chunks.clone(),
+            pool,
+        }
+    }
+
     /// Reads every chunk and maps it with `f`, in parallel; results in chunk order.
     pub fn map_chunks<R: Send>(
         &self,

@@ -97,15 +97,8 @@ pub fn worst_slice(
         memory_budget,
         threads,
     )?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .build()
-        .map_err(|e| format!("cannot start {} threads: {e}", plan.threads))?;
-    let passes = Passes {
-        source: source.as_ref(),
-        chunks: plan.chunks,
-        pool: &pool,
-    };
+    let pool = plan.pool()?;
+    let passes = Passes::new(source.as_ref(), &plan, &pool);
     let progress = ProgressBar::hidden();
     let summary = passes::summarize(&passes, &progress)?;
     if summary.hash != row.provenance.input_hash {

@@ -290,15 +290,8 @@ pub fn current_provenance(
         memory_budget,
         threads,
     )?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .build()
-        .map_err(|e| format!("cannot start {} threads: {e}", plan.threads))?;
-    let passes = Passes {
-        source: source.as_ref(),
-        chunks: plan.chunks.clone(),
-        pool: &pool,
-    };
+    let pool = plan.pool()?;
+    let passes = Passes::new(source.as_ref(), &plan, &pool);
     let summary = passes::summarize(&passes, &ProgressBar::hidden())?;
     Ok(Provenance::new(
         scenario,

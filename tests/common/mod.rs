@@ -263,3 +263,14 @@ pub fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
         .unwrap()
         .install(f)
 }
+
+/// The rows of `OUT/results.jsonl` in sweep order.
+pub fn sorted_rows(out: &Path) -> Vec<Value> {
+    let mut rows: Vec<Value> = std::fs::read_to_string(out.join("results.jsonl"))
+        .unwrap_or_else(|e| panic!("{}: {e}", out.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    rows.sort_by_key(|r| r["index"].as_u64());
+    rows
+}
