@@ -474,7 +474,9 @@ pub fn write_outputs(
     }
     select::write_recommendation(out, &recommendation)?;
     let selection = select::select(rows, &scenario.limits, &scenario.objective);
+    // A failed point has no decoded data to show.
     let triptych = report::featured(&selection)
+        .filter(|(row, _)| row.status == Status::Ok)
         .map(|(row, _)| slices::worst_slice(scenario, row, memory_budget, threads))
         .transpose()?;
     report::write_report(
