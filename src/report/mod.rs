@@ -2,18 +2,23 @@
 
 use serde_json::Value;
 
-use crate::runner::results::{PointResult, Status, metric_value, plain, swept_params};
+use crate::runner::results::{BoundCheck, PointResult, Status, metric_value, plain, swept_params};
 use crate::scenario::Scenario;
 use crate::select::RowEvaluation;
 
 /// One aligned text row per working point: id, swept parameters, rate, selected metrics, and
-/// with limits in the scenario whether the point meets them (or which it fails).
+/// with limits in the scenario whether the point meets them (or which it fails). When a stage
+/// of any point promises a bound, a `bound` column says `ok` or `VIOLATED: ...` per point.
 pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario) -> String {
     let params = swept_params(rows);
+    let bounds = rows.iter().any(|r| !r.bounds.is_empty());
     let mut header: Vec<String> = vec!["point".into()];
     header.extend(params.iter().map(|p| p.to_string()));
     header.extend(["ratio", "bits/value"].map(String::from));
     header.extend(columns.iter().cloned());
+    if bounds {
+        header.push("bound".into());
+    }
     header.push("status".into());
     let mut table = vec![header];
     for row in rows {
@@ -37,6 +42,9 @@ pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario)
                 v => v.and_then(metric_value).map_or("-".into(), format_metric),
             }
         }));
+        if bounds {
+            cells.push(BoundCheck::summary(&row.bounds).unwrap_or_else(|| "-".into()));
+        }
         cells.push(match row.status {
             Status::Ok if scenario.limits.is_empty() => "ok".into(),
             Status::Ok => {

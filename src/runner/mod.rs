@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use crate::analysis::registry as analysis_registry;
 use crate::data::{NdArray, VolumeSource};
 use crate::gate::Baseline;
-use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, fsc_memory, unmet};
+use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, Partial, fsc_memory, unmet};
 use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
 use crate::pipeline::ParamValue;
@@ -526,6 +526,8 @@ struct Trip {
     bytes: u64,
     encode_seconds: f64,
     decode_seconds: f64,
+    /// The chunk's measurements of the bounds the chain's stages promise.
+    bounds: Vec<BoundSums>,
 }
 
 /// Rate, distortion and the science analyses of one working point: of its decoded data, or of
@@ -563,7 +565,8 @@ fn measure(
     progress: &ProgressBar,
 ) -> Result<Measured, String> {
     let measure_chunk = |x: &NdArray, y: &NdArray, held, core, own: &Trip| {
-        let partial = spec.partial(x, y, held, core)?;
+        let mut partial = spec.partial(x, y, held, core)?;
+        partial.bounds = own.bounds.clone();
         let (lo, hi, _) = if with_range {
             min_max(&own.decoded)
         } else {
@@ -722,6 +725,7 @@ fn stream_group<P>(
             bytes: trip.encoded_bytes as u64,
             encode_seconds: trip.encode_seconds,
             decode_seconds: trip.decode_seconds,
+            bounds: trip.bounds,
         })
     };
     // Round trips of consecutive chunks, oldest first, kept while a halo may reach them.
@@ -794,6 +798,7 @@ fn result_row(
         distortion: Map::new(),
         science: Map::new(),
         reconstructed: Map::new(),
+        bounds: Vec::new(),
         provenance: provenance.clone(),
     };
     match measured {
@@ -810,6 +815,7 @@ fn result_row(
                 encode_mb_s: mb / m.encode_seconds.max(1e-9),
                 decode_mb_s: mb / m.decode_seconds.max(1e-9),
             });
+            row.bounds = m.partial.bounds.iter().map(BoundSums::check).collect();
             match spec.finish(&m.partial, &scenario.distortion) {
                 Ok(values) => {
                     row.distortion = values;
