@@ -617,3 +617,99 @@ impl CompareSpec {
         detail
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::IntoNdArray;
+    use crate::runner::results::BoundCheck;
+    use ndarray::{ArrayD, IxDyn};
+
+    fn arr(shape: &[usize], v: Vec<f32>) -> NdArray {
+        ArrayD::from_shape_vec(IxDyn(shape), v).unwrap().into_nd()
+    }
+
+    /// A decode tampered to break the bound: the check counts exactly the values beyond it,
+    /// with no tolerance (one ulp above the bound is a violation).
+    #[test]
+    fn tampered_decode_is_counted_and_flagged() {
+        let x = arr(&[2, 3], vec![0.0, 0.0, 2.0, 3.0, 4.0, 5.0]);
+        let bound = 0.25f32;
+        let over = f32::from_bits(bound.to_bits() + 1);
+        let y = arr(&[2, 3], vec![bound, over, 2.0, 3.0 - 0.5, 4.0, 5.0 - bound]);
+        let s = BoundSums::of("fake", Promise::AbsError(0.25), &x, &y, 0).unwrap();
+        assert_eq!((s.violations, s.checked, s.worst), (2, 6, 0.5));
+        let check = s.check();
+        assert!(!check.bound_ok);
+        assert_eq!(
+            BoundCheck::summary(&[check]).unwrap(),
+            "VIOLATED: fake abs 0.25, 2 values"
+        );
+        let clean = BoundSums::of("fake", Promise::AbsError(0.25), &x, &x, 0).unwrap();
+        assert_eq!(BoundCheck::summary(&[clean.check()]).unwrap(), "ok");
+        // NaN where the original has a number is a violation, two NaNs are not.
+        let x = arr(&[1, 2], vec![f32::NAN, 1.0]);
+        let y = arr(&[1, 2], vec![f32::NAN, f32::NAN]);
+        let s = BoundSums::of("fake", Promise::AbsError(1.0), &x, &y, 0).unwrap();
+        assert_eq!((s.violations, s.worst), (1, f64::INFINITY));
+    }
+
+    #[test]
+    fn relative_bounds_use_each_chunks_range_and_merge_exactly() {
+        // Chunk 1 spans 10, chunk 2 spans 1: an error of 0.05 is 0.005 and 0.05 of them.
+        let x1 = arr(&[1, 3], vec![0.0, 5.0, 10.0]);
+        let y1 = arr(&[1, 3], vec![0.05, 5.0, 10.0]);
+        let x2 = arr(&[1, 3], vec![0.0, 0.5, 1.0]);
+        let y2 = arr(&[1, 3], vec![0.05, 0.5, 1.0]);
+        let promise = Promise::RelError(0.01);
+        let mut a = BoundSums::of("s", promise, &x1, &y1, 0).unwrap();
+        assert_eq!(a.violations, 0);
+        let b = BoundSums::of("s", promise, &x2, &y2, 0).unwrap();
+        assert_eq!(b.violations, 1);
+        a.merge(&b).unwrap();
+        assert_eq!((a.violations, a.checked), (1, 6));
+        assert!((a.worst - 0.05).abs() < 1e-7);
+        // Partials merge the checks promise by promise.
+        let mut total = Partial::default();
+        for part in [vec![b.clone()], vec![], vec![b.clone()]] {
+            total
+                .merge(&Partial {
+                    bounds: part,
+                    ..Partial::default()
+                })
+                .unwrap();
+        }
+        assert_eq!(total.bounds[0].violations, 2);
+        let other = BoundSums::of("t", Promise::AbsError(1.0), &x1, &y1, 0).unwrap();
+        assert!(total.bounds[0].merge(&other).is_err());
+    }
+
+    #[test]
+    fn psnr_per_plane_l2_and_rate() {
+        // Two planes of 2x2: the first exact, the second with mse 0.25 and peak 1.
+        let x = arr(&[2, 2, 2], vec![0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
+        let y = arr(&[2, 2, 2], vec![0.0, 1.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5]);
+        let promise = |per_plane| Promise::Psnr {
+            db: 10.0,
+            peak: None,
+            per_plane,
+        };
+        let planes = BoundSums::of("j", promise(true), &x, &y, 0).unwrap();
+        let expected = 10.0 * 4.0f64.log10();
+        assert_eq!((planes.checked, planes.violations), (2, 1));
+        assert!((planes.worst - expected).abs() < 1e-12);
+        assert_eq!(planes.counted(), "planes");
+        let chunk = BoundSums::of("j", promise(false), &x, &y, 0).unwrap();
+        assert_eq!((chunk.checked, chunk.violations), (1, 0));
+        let l2 = BoundSums::of("s", Promise::L2Norm(0.99), &x, &y, 0).unwrap();
+        assert_eq!((l2.worst, l2.violations), (1.0, 1));
+        let rate = Promise::BitsPerValue {
+            nominal: 8.0,
+            bits: 8.5,
+        };
+        assert_eq!(BoundSums::of("z", rate, &x, &y, 8).unwrap().violations, 0);
+        let over = BoundSums::of("z", rate, &x, &y, 9).unwrap();
+        assert_eq!((over.worst, over.violations), (9.0, 1));
+        assert_eq!(over.check().promised, 8.0);
+    }
+}
