@@ -67,7 +67,10 @@ fn a_bound_that_holds_reads_ok() {
         // The independent check agrees with the distortion metric of the whole volume.
         assert_eq!(worst, row["distortion"]["max_abs_error"].as_f64().unwrap());
     }
-    assert!(table.lines().skip(1).take(2).all(|l| l.contains("  ok  ")), "{table}");
+    assert!(
+        table.lines().skip(1).take(2).all(|l| l.contains("  ok  ")),
+        "{table}"
+    );
     assert!(csv.lines().next().unwrap().contains(",bound,"), "{csv}");
 }
 
