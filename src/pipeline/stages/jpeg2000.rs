@@ -9,9 +9,9 @@
 //!   distortion estimate, so it is a target the check verifies);
 //! - `ratio`: at most `bits / ratio` bits per value, plus the container: a length prefix per
 //!   plane (at most 5 bytes), numcodecs' header (at most `16 + 10 rank` bytes) and photonqa's
-//!   4-byte checksum. OpenJPEG sizes the code-blocks' data to the ratio, but its markers
-//!   come on top, so small planes (the tooth projections' 2 x 640) exceed it and the check
-//!   says so.
+//!   4-byte checksum. OpenJPEG (`opj_j2k_update_rates`) takes its estimate of the headers
+//!   off the budget and keeps at least 30 bytes of data per tile, so small planes (the tooth
+//!   projections' 2 x 640) exceed the ratio and the check says so.
 
 use numcodecs::AnyArray;
 use numcodecs_jpeg2000::Jpeg2000CompressionMode;
