@@ -377,7 +377,7 @@ fn pipelines_that_cannot_be_built() {
 fn bad_codec_parameters_name_the_stage_and_the_parameter() {
     let dir = tempfile::tempdir().unwrap();
     write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    let cases: [(&str, &[&str]); 16] = [
+    let cases: [(&str, &[&str]); 17] = [
         // Negative, zero and non-finite bounds.
         (
             "stage = \"sz3\"\nabs_error = -0.001",
@@ -432,6 +432,11 @@ fn bad_codec_parameters_name_the_stage_and_the_parameter() {
         (
             "stage = \"zfp\"\nmode = \"precision\"\nprecision = 65",
             &["zfp", "precision = 65", "1..=64"],
+        ),
+        // HDF5's scale-offset keeps at most 15 decimal digits.
+        (
+            "stage = \"scaleoffset\"\ndecimals = 16",
+            &["scaleoffset", "decimals = 16", "0..=15"],
         ),
         // JPEG 2000 takes integers: a float input is refused before any data is read.
         (

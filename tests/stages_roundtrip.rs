@@ -346,7 +346,7 @@ fn check_lossless(
 }
 
 /// The lossy array->bytes stages, tested in "Error-bounded codecs" below.
-const LOSSY_ARRAY_TO_BYTES: &[&str] = &["sz3", "zfp", "jpeg2000"];
+const LOSSY_ARRAY_TO_BYTES: &[&str] = &["sz3", "zfp", "jpeg2000", "scaleoffset"];
 
 #[test]
 fn every_lossless_stage_is_covered() {
@@ -961,6 +961,12 @@ fn subjects(seed: u64) -> Vec<Subject> {
             &quantized,
         ),
         ("pcodec", vec![], &smooth),
+        (
+            "scaleoffset",
+            vec![("decimals", ParamValue::Int(3))],
+            &smooth,
+        ),
+        ("scaleoffset", vec![], &quantized),
     ] {
         let codec = match create(id, &overrides, values.dtype()) {
             Stage::ArrayToBytes(c) => c,
@@ -1473,5 +1479,59 @@ fn codec_streams_with_trailing_bytes_or_a_wrong_shape_are_errors() {
         let mut longer = encoded.clone();
         longer.push(0);
         assert!(codec.decode(&longer, &[4, 6, 8]).is_err(), "{id}");
+    }
+}
+
+#[test]
+fn hdf5_scaleoffset_is_lossless_on_integers_and_its_float_bound_is_checked() {
+    for dtype in [
+        DType::Uint8,
+        DType::Int8,
+        DType::Uint16,
+        DType::Int16,
+        DType::Uint32,
+        DType::Int32,
+        DType::Int64,
+    ] {
+        let array = smooth_array(dtype, &[4, 9, 11], 6);
+        let trip = codec_trip("scaleoffset", &[], &array);
+        assert_eq!(trip.decoded.to_le_bytes(), array.to_le_bytes(), "{dtype}");
+        assert_eq!(
+            trip.bounds[0].violations, 0,
+            "{dtype}: exact, promised as abs 0"
+        );
+        if dtype.size() >= 4 {
+            // Values within 0..=60000 need 16 of the 32 or 64 bits.
+            assert!(
+                trip.encoded_bytes < array.nbytes() * 3 / 4,
+                "{dtype}: fewer bits"
+            );
+        }
+    }
+    // Floats: D-scaling to `decimals` digits promises 0.5 10^-D. The chain's count of values
+    // beyond it equals an independent count here, whatever HDF5's arithmetic makes of it.
+    for dtype in [DType::Float32, DType::Float64] {
+        let array = smooth_array(dtype, &[4, 16, 16], 7);
+        for decimals in [1i64, 3, 5] {
+            let trip = codec_trip(
+                "scaleoffset",
+                &[("decimals", ParamValue::Int(decimals))],
+                &array,
+            );
+            let bound = 0.5 * 10f64.powi(-decimals as i32);
+            let beyond = array
+                .to_f64()
+                .iter()
+                .zip(trip.decoded.to_f64().iter())
+                .filter(|(a, b)| (*b - *a).abs() > bound)
+                .count() as u64;
+            let check = &trip.bounds[0];
+            assert_eq!((check.promise.value(), check.violations), (bound, beyond));
+            // The filter never strays by more than one unit of the last kept digit.
+            assert!(
+                max_abs_error(&array, &trip.decoded) <= 2.0 * bound * (1.0 + 1e-3),
+                "{dtype} decimals {decimals}: {check:?}"
+            );
+        }
     }
 }

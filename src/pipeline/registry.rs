@@ -14,6 +14,7 @@ pub static STAGES: &[&StageDef] = &[
     &stages::sz3::DEF,
     &stages::zfp::DEF,
     &stages::jpeg2000::DEF,
+    &stages::scaleoffset::DEF,
     &stages::shuffle::DEF,
     &stages::bitshuffle::DEF,
     &stages::zstd::DEF,

@@ -10,6 +10,7 @@ pub mod jpeg2000;
 pub mod lz4;
 pub mod pcodec;
 pub mod quantize;
+pub mod scaleoffset;
 pub mod shuffle;
 pub mod sz3;
 pub mod threshold;
