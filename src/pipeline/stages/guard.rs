@@ -2,10 +2,10 @@
 //! `pcodec` for uniformity): a checksum around their streams and the bridge to the ndarray 0.16
 //! arrays that the `numcodecs-*` crates take.
 //!
-//! Why a checksum: SZ3 (C++), ZFP and OpenJPEG (C) trust their input. SZ3 throws C++
-//! exceptions that cannot cross the FFI boundary (the process aborts), ZFP's bit reader reads
-//! past the end of a truncated buffer, and the `numcodecs-*` headers allocate whatever shape
-//! they declare. So every stream gets a CRC-32 (IEEE, `crc32fast`) of its bytes appended, and
+//! Why a checksum: SZ3 (C++), ZFP and OpenJPEG (C) trust their input. `sz3-sys` calls SZ3
+//! without catching C++ exceptions (one escaping through the FFI boundary aborts the process),
+//! ZFP's bit reader does not check the end of its buffer (a truncated stream is read past its
+//! end), and the `numcodecs-*` headers declare the shape to allocate. So every stream gets a CRC-32 (IEEE, `crc32fast`) of its bytes appended, and
 //! [`open`] verifies it before a decoder sees a byte: a flipped bit or a cut stream is a
 //! `corrupt stream` error, never a crash. 4 bytes per chunk, counted in the rate.
 
