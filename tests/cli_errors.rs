@@ -371,6 +371,109 @@ fn pipelines_that_cannot_be_built() {
     assert_position(&line, "s.toml", 5..=7);
 }
 
+/// Bad parameters of the codec stages: one line naming the file, the stage and the parameter,
+/// from `validate` (before any data is read) and from `run`.
+#[test]
+fn bad_codec_parameters_name_the_stage_and_the_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
+    let cases: [(&str, &[&str]); 17] = [
+        // Negative, zero and non-finite bounds.
+        (
+            "stage = \"sz3\"\nabs_error = -0.001",
+            &["sz3", "abs_error = -0.001", "> 0"],
+        ),
+        (
+            "stage = \"sz3\"\nabs_error = 0.0",
+            &["sz3", "abs_error = 0", "> 0"],
+        ),
+        ("stage = \"sz3\"\nabs_error = nan", &["sz3", "abs_error"]),
+        (
+            "stage = \"sz3\"\nmode = \"rel\"\nrel_error = 2.0",
+            &["sz3", "rel_error = 2", "<= 1"],
+        ),
+        (
+            "stage = \"zfp\"\ntolerance = -1e-3",
+            &["zfp", "tolerance = -0.001", "> 0"],
+        ),
+        ("stage = \"zfp\"\ntolerance = inf", &["zfp", "tolerance"]),
+        // Unknown modes list the allowed ones.
+        (
+            "stage = \"sz3\"\nmode = \"absolute\"\nabs_error = 1e-3",
+            &["sz3", "mode", "absolute", "abs, rel, psnr, l2"],
+        ),
+        (
+            "stage = \"zfp\"\nmode = \"fixed-rate\"\nrate = 4.0",
+            &["zfp", "mode", "fixed-rate", "accuracy, precision, rate"],
+        ),
+        (
+            "stage = \"jpeg2000\"\nmode = \"lossless\"",
+            &["jpeg2000", "mode", "lossless", "psnr, ratio"],
+        ),
+        // A mode without its bound, or the bound of another mode.
+        ("stage = \"sz3\"\nmode = \"psnr\"", &["sz3", "needs psnr"]),
+        (
+            "stage = \"sz3\"\nabs_error = 1e-3\nl2_norm = 1.0",
+            &["sz3", "l2_norm is set", "mode = \"abs\""],
+        ),
+        // ZFP rates too low (float32: at least 9 bits per block) and precision out of range.
+        (
+            "stage = \"zfp\"\nmode = \"rate\"\nrate = 0.01",
+            &["zfp", "rate = 0.01", "too low"],
+        ),
+        (
+            "stage = \"zfp\"\nmode = \"rate\"\nrate = 0.0",
+            &["zfp", "rate = 0", "(0, 64]"],
+        ),
+        (
+            "stage = \"zfp\"\nmode = \"precision\"\nprecision = 0",
+            &["zfp", "precision = 0", "1..=64"],
+        ),
+        (
+            "stage = \"zfp\"\nmode = \"precision\"\nprecision = 65",
+            &["zfp", "precision = 65", "1..=64"],
+        ),
+        // HDF5's scale-offset keeps at most 15 decimal digits.
+        (
+            "stage = \"scaleoffset\"\ndecimals = 16",
+            &["scaleoffset", "decimals = 16", "0..=15"],
+        ),
+        // JPEG 2000 takes integers: a float input is refused before any data is read.
+        (
+            "stage = \"jpeg2000\"\npsnr = 40.0",
+            &["jpeg2000", "float32", "quantize first"],
+        ),
+    ];
+    for (entry, needles) in cases {
+        write_scenario(dir.path(), "v.npy", &format!("[[pipeline]]\n{entry}\n"));
+        let mut all = vec!["s.toml"];
+        all.extend_from_slice(needles);
+        let line = scenario_fails(dir.path(), &all);
+        assert_position(&line, "s.toml", 5..=8);
+    }
+    // A swept bound names the working point whose value is bad.
+    write_scenario(
+        dir.path(),
+        "v.npy",
+        "[[pipeline]]\nstage = \"sz3\"\nabs_error = { sweep = [1e-3, -1e-3] }\n",
+    );
+    scenario_fails(dir.path(), &["s.toml", "sz3", "abs_error = -0.001"]);
+    // A rate that 3-D float32 blocks cannot honour (9 bits per 64 values) fails its points
+    // with the reason in the row, not silently at a higher rate.
+    write_scenario(
+        dir.path(),
+        "v.npy",
+        "[[pipeline]]\nstage = \"zfp\"\nmode = \"rate\"\nrate = 0.05\n",
+    );
+    let out = photonqa(dir.path(), &["run", "s.toml", "--out", "out"]);
+    let results = std::fs::read_to_string(dir.path().join("out/results.jsonl")).unwrap();
+    assert!(
+        results.contains("too low for 3-D blocks"),
+        "{results}\n{}",
+        text(&out.stderr)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Inputs
 

@@ -6,7 +6,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, Dimension, IxDyn};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use rand::{Rng, SeedableRng};
@@ -297,6 +297,9 @@ const LOSSLESS_CHAINS: &[&[&str]] = &[
     &["dictionary", "bitshuffle", "deflate", "lz4"],
     &["shuffle", "bitshuffle", "zstd", "lz4", "deflate"],
     &["dictionary", "lz4", "zstd"],
+    &["pcodec"],
+    &["pcodec", "zstd"],
+    &["pcodec", "bitshuffle", "lz4"],
 ];
 
 fn lossless_configs(ids: &[&str], zstd_level: i64, deflate_level: i64) -> Vec<StageConfig> {
@@ -342,6 +345,9 @@ fn check_lossless(
     Ok(trip.encoded_bytes)
 }
 
+/// The lossy array->bytes stages, tested in "Error-bounded codecs" below.
+const LOSSY_ARRAY_TO_BYTES: &[&str] = &["sz3", "zfp", "jpeg2000", "scaleoffset"];
+
 #[test]
 fn every_lossless_stage_is_covered() {
     let covered: Vec<&str> = LOSSLESS_CHAINS
@@ -351,6 +357,11 @@ fn every_lossless_stage_is_covered() {
     // Lossy array->bytes stages (an external program) are checked by their own tests.
     for def in registry::STAGES.iter().filter(|d| d.id != "command") {
         match def.kind {
+            StageKind::ArrayToBytes if LOSSY_ARRAY_TO_BYTES.contains(&def.id) => assert!(
+                !def.lossless,
+                "stage {} is tested as lossy but marked lossless",
+                def.id
+            ),
             StageKind::ArrayToBytes | StageKind::BytesToBytes => {
                 assert!(
                     covered.contains(&def.id),
@@ -939,6 +950,44 @@ fn subjects(seed: u64) -> Vec<Subject> {
             decode: Box::new(move |b| codec.decode(b).map_err(|e| e.to_string())),
         });
     }
+    // The codec stages: every stream carries a CRC-32 that is checked before the C decoders.
+    let smooth = smooth_array(DType::Float32, &[4, 9, 11], seed);
+    let quantized = smooth_array(DType::Uint16, &[4, 9, 11], seed);
+    for (id, overrides, values) in [
+        ("sz3", vec![("abs_error", ParamValue::Float(1e-3))], &smooth),
+        ("zfp", vec![("tolerance", ParamValue::Float(1e-3))], &smooth),
+        (
+            "jpeg2000",
+            vec![("psnr", ParamValue::Float(50.0))],
+            &quantized,
+        ),
+        ("pcodec", vec![], &smooth),
+        (
+            "scaleoffset",
+            vec![("decimals", ParamValue::Int(3))],
+            &smooth,
+        ),
+        ("scaleoffset", vec![], &quantized),
+    ] {
+        let codec = match create(id, &overrides, values.dtype()) {
+            Stage::ArrayToBytes(c) => c,
+            _ => unreachable!(),
+        };
+        let encoded = codec.encode(values).unwrap();
+        let shape = values.shape().to_vec();
+        let original = codec.decode(&encoded, &shape).unwrap().to_le_bytes();
+        out.push(Subject {
+            name: format!("{id} {}", values.dtype()),
+            encoded,
+            original,
+            decode: Box::new(move |b| {
+                codec
+                    .decode(b, &shape)
+                    .map(|a| a.to_le_bytes())
+                    .map_err(|e| e.to_string())
+            }),
+        });
+    }
     for dtype in [DType::Uint8, DType::Float32, DType::Float64] {
         let values = with_dtype!(dtype, T => {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -1119,4 +1168,371 @@ fn clean_round_trip_passes_the_chain_check_and_a_dtype_mismatch_is_an_error() {
         .err()
         .map(|e| e.to_string());
     assert!(err.is_some(), "a float32 chain round-tripped float64 data");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error-bounded codecs
+
+/// A smooth field with noise, of `dtype` (integers span 0..=60000 or the type's range).
+fn smooth_array(dtype: DType, shape: &[usize], seed: u64) -> NdArray {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let scale = match dtype {
+        DType::Uint8 => 250.0,
+        DType::Int8 => 120.0,
+        DType::Int16 => 30000.0,
+        _ if dtype.is_float() => 1.0,
+        _ => 60000.0,
+    };
+    let offset = if matches!(dtype, DType::Int8 | DType::Int16) || dtype.is_float() {
+        0.0
+    } else {
+        0.5
+    };
+    with_dtype!(dtype, T => ArrayD::from_shape_fn(IxDyn(shape), |ix| {
+        let s: f64 = ix.slice().iter().enumerate().map(|(a, &i)| (a as f64 + 1.3) * i as f64).sum();
+        let v = offset + 0.45 * ((s * 0.21).sin() + 0.1 * rng.random_range(-1.0..1.0));
+        T::from_f64(v * scale)
+    }).into_nd())
+}
+
+/// Round-trips `array` through the one-stage chain `id` with `overrides`; returns the trip.
+fn codec_trip(
+    id: &str,
+    overrides: &[(&'static str, ParamValue)],
+    array: &NdArray,
+) -> photonqa::pipeline::RoundTrip {
+    let chain = Chain::build(&[config(id, overrides)], array.dtype())
+        .unwrap_or_else(|e| panic!("build {id} {overrides:?}: {e}"));
+    chain
+        .round_trip(array)
+        .unwrap_or_else(|e| panic!("{id} {overrides:?} on {}: {e}", describe(array)))
+}
+
+/// Largest `|y - x|` computed here, independently of the chain's own check.
+fn max_abs_error(x: &NdArray, y: &NdArray) -> f64 {
+    x.to_f64()
+        .iter()
+        .zip(y.to_f64().iter())
+        .map(|(a, b)| (b - a).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn sz3_and_zfp_absolute_bounds_hold_for_every_dtype_and_shape() {
+    let dtypes = [
+        DType::Float32,
+        DType::Float64,
+        DType::Uint8,
+        DType::Uint16,
+        DType::Int16,
+        DType::Int32,
+    ];
+    for (k, dtype) in dtypes.into_iter().enumerate() {
+        for shape in [
+            &[1usize, 1, 1][..],
+            &[1, 37],
+            &[5, 1, 9],
+            &[6, 9, 11],
+            &[3, 4, 5, 6],
+        ] {
+            let array = smooth_array(dtype, shape, k as u64);
+            let unit = if dtype.is_float() { 1.0 } else { 100.0 };
+            for bound in [1e-4, 1e-2, 0.3] {
+                let bound = bound * unit;
+                for (id, param) in [("sz3", "abs_error"), ("zfp", "tolerance")] {
+                    let trip = codec_trip(id, &[(param, ParamValue::Float(bound))], &array);
+                    let error = max_abs_error(&array, &trip.decoded);
+                    // ZFP on integers rounds its float result: at most floor(bound + 0.5).
+                    let allowed = if id == "zfp" && !dtype.is_float() {
+                        (bound + 0.5).floor()
+                    } else {
+                        bound
+                    };
+                    assert!(
+                        error <= allowed,
+                        "{id} {param} = {bound} on {}: max error {error}",
+                        describe(&array)
+                    );
+                    assert_eq!(trip.decoded.dtype(), dtype);
+                    let [check] = trip.bounds.as_slice() else {
+                        panic!("{id} promises one bound")
+                    };
+                    assert_eq!(check.promise.kind(), "abs");
+                    assert_eq!(check.violations, 0, "{id} {bound} on {}", describe(&array));
+                    assert_eq!(check.worst, error, "the chain's check is the same maximum");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sz3_relative_bound_is_relative_to_the_chunks_range() {
+    let array = smooth_array(DType::Float32, &[6, 20, 21], 3);
+    let v = array.to_f64();
+    let range = v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        - v.iter().copied().fold(f64::INFINITY, f64::min);
+    for rel in [1e-5, 1e-3, 1e-1] {
+        let trip = codec_trip(
+            "sz3",
+            &[
+                ("mode", ParamValue::Str("rel".into())),
+                ("rel_error", ParamValue::Float(rel)),
+            ],
+            &array,
+        );
+        let error = max_abs_error(&array, &trip.decoded);
+        assert!(error <= rel * range, "rel {rel}: {error} > {}", rel * range);
+        assert_eq!(trip.bounds[0].violations, 0);
+        assert_eq!(trip.bounds[0].worst, error / range);
+    }
+}
+
+#[test]
+fn sz3_psnr_and_l2_modes_run_and_report_their_targets() {
+    let array = smooth_array(DType::Float64, &[8, 16, 16], 5);
+    for (mode, param, value, kind) in [("psnr", "psnr", 60.0, "psnr"), ("l2", "l2_norm", 0.5, "l2")]
+    {
+        let trip = codec_trip(
+            "sz3",
+            &[
+                ("mode", ParamValue::Str(mode.into())),
+                (param, ParamValue::Float(value)),
+            ],
+            &array,
+        );
+        let check = &trip.bounds[0];
+        assert_eq!(check.promise.kind(), kind);
+        assert_eq!(check.checked, 1, "one chunk");
+        assert!(check.worst.is_finite(), "{mode}: {check:?}");
+    }
+}
+
+#[test]
+fn constant_and_tiny_chunks_round_trip() {
+    // A constant chunk has a zero value range: SZ3's relative and PSNR modes then ask for a
+    // zero error; a single value leaves ZFP no axis longer than 1.
+    for array in [
+        ArrayD::from_elem(IxDyn(&[3, 4, 5]), 2.5f32).into_nd(),
+        ArrayD::from_elem(IxDyn(&[1, 1, 1]), -7.25f32).into_nd(),
+        ArrayD::from_elem(IxDyn(&[1, 1, 2]), 1.0f64).into_nd(),
+    ] {
+        for (id, overrides) in [
+            ("sz3", vec![("abs_error", ParamValue::Float(1e-3))]),
+            (
+                "sz3",
+                vec![
+                    ("mode", ParamValue::Str("rel".into())),
+                    ("rel_error", ParamValue::Float(1e-3)),
+                ],
+            ),
+            (
+                "sz3",
+                vec![
+                    ("mode", ParamValue::Str("psnr".into())),
+                    ("psnr", ParamValue::Float(60.0)),
+                ],
+            ),
+            ("zfp", vec![("tolerance", ParamValue::Float(1e-3))]),
+            (
+                "zfp",
+                vec![
+                    ("mode", ParamValue::Str("precision".into())),
+                    ("precision", ParamValue::Int(12)),
+                ],
+            ),
+            ("pcodec", vec![]),
+        ] {
+            let trip = codec_trip(id, &overrides, &array);
+            assert_eq!(
+                trip.decoded.to_le_bytes(),
+                array.to_le_bytes(),
+                "{id} {overrides:?} on a constant {}",
+                describe(&array)
+            );
+        }
+    }
+}
+
+#[test]
+fn zfp_fixed_rate_spends_its_rate() {
+    // 8 x 16 x 16 float32: 32 whole 4x4x4 blocks, so the stream is rate x values plus headers.
+    let array = smooth_array(DType::Float32, &[8, 16, 16], 9);
+    for rate in [1.0, 4.0, 8.5, 16.0] {
+        let trip = codec_trip(
+            "zfp",
+            &[
+                ("mode", ParamValue::Str("rate".into())),
+                ("rate", ParamValue::Float(rate)),
+            ],
+            &array,
+        );
+        let bits = 8.0 * trip.encoded_bytes as f64 / array.len() as f64;
+        assert!(
+            bits >= rate && bits < rate + 0.1,
+            "rate {rate}: {bits} bits/value"
+        );
+        assert_eq!(trip.bounds[0].promise.kind(), "rate");
+        assert_eq!(
+            trip.bounds[0].violations, 0,
+            "rate {rate}: {:?}",
+            trip.bounds
+        );
+    }
+    // Edge chunks: 5 x 2 x 7 values in blocks padded to 8 x 4 x 8 stay within the ceiling.
+    let edge = smooth_array(DType::Float64, &[5, 2, 7], 1);
+    let trip = codec_trip(
+        "zfp",
+        &[
+            ("mode", ParamValue::Str("rate".into())),
+            ("rate", ParamValue::Float(2.0)),
+        ],
+        &edge,
+    );
+    assert_eq!(trip.bounds[0].violations, 0, "{:?}", trip.bounds);
+}
+
+#[test]
+fn jpeg2000_codes_integer_planes_and_refuses_floats() {
+    for dtype in [DType::Uint8, DType::Int8, DType::Uint16, DType::Int16] {
+        let array = smooth_array(dtype, &[3, 32, 40], 2);
+        let trip = codec_trip("jpeg2000", &[("psnr", ParamValue::Float(45.0))], &array);
+        assert_eq!(trip.decoded.dtype(), dtype);
+        let check = &trip.bounds[0];
+        assert_eq!(
+            (check.promise.kind(), check.checked),
+            ("psnr", 3),
+            "per plane"
+        );
+        // OpenJPEG's PSNR is a target: the achieved one is near it (the check says how near).
+        assert!(check.worst > 35.0, "{dtype}: {check:?}");
+        let ratio = codec_trip(
+            "jpeg2000",
+            &[
+                ("mode", ParamValue::Str("ratio".into())),
+                ("ratio", ParamValue::Float(4.0)),
+            ],
+            &array,
+        );
+        assert!(ratio.encoded_bytes < array.nbytes() / 2, "{dtype}");
+    }
+    let def = registry::find("jpeg2000").unwrap();
+    for dtype in [DType::Float32, DType::Float64, DType::Uint32, DType::Int64] {
+        let err = (def.create)(
+            &config("jpeg2000", &[("psnr", ParamValue::Float(40.0))]),
+            StageInput { dtype },
+        )
+        .err()
+        .expect("refused");
+        assert!(err.contains(dtype.name()), "{err}");
+    }
+    // After quantize, at validation: the chain checks dtypes before any data is read.
+    assert!(
+        Chain::build(
+            &[
+                config("quantize", &[("dtype", ParamValue::Str("uint16".into()))]),
+                config("jpeg2000", &[("psnr", ParamValue::Float(40.0))]),
+            ],
+            DType::Float32
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn a_promise_after_array_stages_is_checked_on_the_stages_own_data() {
+    // quantize (uint16) -> sz3 abs 2: SZ3's bound holds on the quantised levels, whatever the
+    // quantisation error of the chain as a whole.
+    let array = smooth_array(DType::Float32, &[4, 10, 12], 4);
+    let chain = fitted_chain(
+        &[
+            config("quantize", &[("dtype", ParamValue::Str("uint16".into()))]),
+            config("sz3", &[("abs_error", ParamValue::Float(2.0))]),
+        ],
+        &array,
+    );
+    let trip = chain.round_trip(&array).unwrap();
+    let check = &trip.bounds[0];
+    assert_eq!(check.violations, 0, "{check:?}");
+    assert!(check.worst <= 2.0, "in quantisation levels: {check:?}");
+    assert_eq!(check.checked, array.len() as u64);
+    assert!(
+        max_abs_error(&array, &trip.decoded) < 1e-3,
+        "in the input's units"
+    );
+}
+
+#[test]
+fn codec_streams_with_trailing_bytes_or_a_wrong_shape_are_errors() {
+    let array = smooth_array(DType::Float32, &[4, 6, 8], 8);
+    for (id, overrides) in [
+        ("sz3", vec![("abs_error", ParamValue::Float(1e-2))]),
+        ("zfp", vec![("tolerance", ParamValue::Float(1e-2))]),
+        ("pcodec", vec![]),
+    ] {
+        let codec = match create(id, &overrides, DType::Float32) {
+            Stage::ArrayToBytes(c) => c,
+            _ => unreachable!(),
+        };
+        let encoded = codec.encode(&array).unwrap();
+        let err = codec.decode(&encoded, &[4, 6, 9]).expect_err("wrong shape");
+        assert!(err.to_string().contains("corrupt"), "{id}: {err}");
+        let mut longer = encoded.clone();
+        longer.push(0);
+        assert!(codec.decode(&longer, &[4, 6, 8]).is_err(), "{id}");
+    }
+}
+
+#[test]
+fn hdf5_scaleoffset_is_lossless_on_integers_and_its_float_bound_is_checked() {
+    for dtype in [
+        DType::Uint8,
+        DType::Int8,
+        DType::Uint16,
+        DType::Int16,
+        DType::Uint32,
+        DType::Int32,
+        DType::Int64,
+    ] {
+        let array = smooth_array(dtype, &[4, 9, 11], 6);
+        let trip = codec_trip("scaleoffset", &[], &array);
+        assert_eq!(trip.decoded.to_le_bytes(), array.to_le_bytes(), "{dtype}");
+        assert_eq!(
+            trip.bounds[0].violations, 0,
+            "{dtype}: exact, promised as abs 0"
+        );
+        if dtype.size() >= 4 {
+            // Values within 0..=60000 need 16 of the 32 or 64 bits.
+            assert!(
+                trip.encoded_bytes < array.nbytes() * 3 / 4,
+                "{dtype}: fewer bits"
+            );
+        }
+    }
+    // Floats: D-scaling to `decimals` digits promises 0.5 10^-D. The chain's count of values
+    // beyond it equals an independent count here, whatever HDF5's arithmetic makes of it.
+    for dtype in [DType::Float32, DType::Float64] {
+        let array = smooth_array(dtype, &[4, 16, 16], 7);
+        for decimals in [1i64, 3, 5] {
+            let trip = codec_trip(
+                "scaleoffset",
+                &[("decimals", ParamValue::Int(decimals))],
+                &array,
+            );
+            let bound = 0.5 * 10f64.powi(-decimals as i32);
+            let beyond = array
+                .to_f64()
+                .iter()
+                .zip(trip.decoded.to_f64().iter())
+                .filter(|(a, b)| (*b - *a).abs() > bound)
+                .count() as u64;
+            let check = &trip.bounds[0];
+            assert_eq!((check.promise.value(), check.violations), (bound, beyond));
+            // The filter never strays by more than one unit of the last kept digit.
+            assert!(
+                max_abs_error(&array, &trip.decoded) <= 2.0 * bound * (1.0 + 1e-3),
+                "{dtype} decimals {decimals}: {check:?}"
+            );
+        }
+    }
 }

@@ -78,6 +78,7 @@ pub fn row(id: &str, index: usize, bits: i64, psnr: f64) -> PointResult {
         distortion,
         science,
         reconstructed: Map::new(),
+        bounds: Vec::new(),
         provenance: provenance(),
     }
 }
@@ -96,6 +97,7 @@ pub fn failed_row(id: &str, index: usize, error: &str) -> PointResult {
         distortion: Map::new(),
         science: Map::new(),
         reconstructed: Map::new(),
+        bounds: Vec::new(),
         provenance: provenance(),
     }
 }

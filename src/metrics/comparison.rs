@@ -12,8 +12,11 @@ use super::ks::{ValueBins, ValueCounts};
 use super::registry;
 use super::spectral::{self, RingSums};
 use super::ssim::{self, SsimSums, SsimWindow, ssim_rows};
-use crate::data::{DType, NdArray};
-use crate::runner::results::metric_json;
+use super::sums::Neumaier;
+use crate::data::{DType, Element, NdArray, c_order};
+use crate::pipeline::Promise;
+use crate::runner::results::{BoundCheck, metric_json};
+use crate::with_array;
 
 /// The settings of a comparison: which metrics, over what.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +126,9 @@ pub struct Partial {
     /// Histogram counts: exact integers, so they may be merged in any order and early (the
     /// runner folds them per group of chunks to bound memory).
     pub counts: Counts,
+    /// The measurements of the bounds the chain's stages promise, one per promise in chain
+    /// order (empty when no stage promises one).
+    pub bounds: Vec<BoundSums>,
 }
 
 /// The exact-count parts of a partial.
@@ -208,6 +214,7 @@ impl Partial {
         })?;
         merge_option(&mut self.rings, &next.rings, RingSums::merge)?;
         merge_option(&mut self.gathered, &next.gathered, Gathered::merge)?;
+        merge_bounds(&mut self.bounds, &next.bounds)?;
         self.counts.merge(&next.counts)
     }
 
@@ -215,6 +222,230 @@ impl Partial {
     pub fn absorb_counts(&mut self, other: &mut Partial) -> Result<(), String> {
         self.counts.merge(&std::mem::take(&mut other.counts))
     }
+}
+
+/// `mine += theirs`, promise by promise (both from the same chain, so in the same order).
+pub fn merge_bounds(mine: &mut Vec<BoundSums>, theirs: &[BoundSums]) -> Result<(), String> {
+    if mine.is_empty() {
+        mine.extend_from_slice(theirs);
+        return Ok(());
+    }
+    if theirs.is_empty() {
+        return Ok(());
+    }
+    if mine.len() != theirs.len() {
+        return Err(format!(
+            "cannot merge the checks of {} promised bounds with {}",
+            mine.len(),
+            theirs.len()
+        ));
+    }
+    for (a, b) in mine.iter_mut().zip(theirs) {
+        a.merge(b)?;
+    }
+    Ok(())
+}
+
+/// The measurement of one promised bound ([`Promise`]) over some chunks: the worst observed
+/// value and how many values (or chunks, or planes) broke it. Maxima, minima and counts, so
+/// merging is exact in any order.
+///
+/// Measured on the promising stage's own input `x` and decoded output `y`, in float64, with
+/// no tolerance: the error of a value is `|y - x|` (0 where `y == x`, also for equal
+/// infinities and for two NaNs; infinite where exactly one side is NaN or infinite).
+/// - `abs`: worst `max |y - x|`; a value violates when `|y - x| > bound`.
+/// - `rel`: worst `max |y - x| / (max x - min x)` over each chunk's own range (the codec sees
+///   one chunk, so its range is the chunk's); a value violates when
+///   `|y - x| > rel * (max x - min x)`.
+/// - `psnr`: worst is the lowest `10 log10(peak^2 / mse)` of a unit (a chunk, or a 2-D plane of
+///   the last two axes); a unit violates when it is below the promise. `peak` is the
+///   promise's, or the unit's `max x - min x`.
+/// - `l2`: worst is the largest `sqrt(sum (y - x)^2)` of a chunk; a chunk violates above it.
+/// - `rate`: worst is the largest `8 bytes / values` of a chunk's encoded stage output; a
+///   chunk violates above the ceiling its stage documents for its shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoundSums {
+    /// Id of the promising stage.
+    pub stage: &'static str,
+    /// The promise (of the first chunk measured; only a rate's ceiling varies by shape).
+    pub promise: Promise,
+    /// Worst observed value, in the promise's terms (see above).
+    pub worst: f64,
+    /// How many values (abs, rel) or units (psnr, l2, rate) broke the promise.
+    pub violations: u64,
+    /// How many values or units were checked.
+    pub checked: u64,
+}
+
+/// The error `|y - x|` as a bound check sees it.
+fn bound_error(x: f64, y: f64) -> f64 {
+    if x == y || (x.is_nan() && y.is_nan()) {
+        0.0
+    } else {
+        let e = (y - x).abs();
+        if e.is_nan() { f64::INFINITY } else { e }
+    }
+}
+
+/// Smallest and largest value, ignoring NaNs (`(inf, -inf)` when there are none).
+fn finite_range(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+impl BoundSums {
+    /// The measurement of `promise` on one chunk: the stage `stage` encoded `input` into
+    /// `encoded_bytes` bytes and decoded `output`.
+    pub fn of(
+        stage: &'static str,
+        promise: Promise,
+        input: &NdArray,
+        output: &NdArray,
+        encoded_bytes: usize,
+    ) -> Result<BoundSums, String> {
+        input.check_same_shape(output)?;
+        let (x, y) = (as_f64(input), as_f64(output));
+        let n = x.len();
+        let errors = || x.iter().zip(&y).map(|(&a, &b)| bound_error(a, b));
+        let max_error = || errors().fold(0.0, f64::max);
+        let ratio = |a: f64, b: f64| {
+            if a == 0.0 {
+                0.0
+            } else if b > 0.0 {
+                a / b
+            } else {
+                f64::INFINITY
+            }
+        };
+        let (worst, violations, checked) = match promise {
+            Promise::AbsError(bound) => (
+                max_error(),
+                errors().filter(|&e| e > bound).count() as u64,
+                n as u64,
+            ),
+            Promise::RelError(rel) => {
+                let (lo, hi) = finite_range(&x);
+                let range = if n == 0 { 0.0 } else { hi - lo };
+                let bound = rel * range;
+                (
+                    ratio(max_error(), range),
+                    errors().filter(|&e| e > bound).count() as u64,
+                    n as u64,
+                )
+            }
+            Promise::Psnr {
+                db,
+                peak,
+                per_plane,
+            } => {
+                let shape = input.shape();
+                let unit = if per_plane && shape.len() >= 2 {
+                    shape[shape.len() - 2..].iter().product::<usize>().max(1)
+                } else {
+                    n.max(1)
+                };
+                let mut worst = f64::INFINITY;
+                let mut violations = 0;
+                let mut checked = 0;
+                for (xs, ys) in x.chunks(unit).zip(y.chunks(unit)) {
+                    let mut sum = Neumaier::default();
+                    for (&a, &b) in xs.iter().zip(ys) {
+                        let e = bound_error(a, b);
+                        sum.add(e * e);
+                    }
+                    let mse = sum.total() / xs.len() as f64;
+                    let peak = peak.unwrap_or_else(|| {
+                        let (lo, hi) = finite_range(xs);
+                        hi - lo
+                    });
+                    let psnr = if mse == 0.0 {
+                        f64::INFINITY
+                    } else if peak > 0.0 {
+                        10.0 * (peak * peak / mse).log10()
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                    worst = worst.min(psnr);
+                    violations += u64::from(psnr < db || psnr.is_nan());
+                    checked += 1;
+                }
+                (worst, violations, checked)
+            }
+            Promise::L2Norm(bound) => {
+                let mut sum = Neumaier::default();
+                for e in errors() {
+                    sum.add(e * e);
+                }
+                let norm = sum.total().sqrt();
+                (norm, u64::from(norm > bound || norm.is_nan()), 1)
+            }
+            Promise::BitsPerValue { bits, .. } => {
+                let observed = 8.0 * encoded_bytes as f64 / n.max(1) as f64;
+                (observed, u64::from(observed > bits), 1)
+            }
+        };
+        Ok(BoundSums {
+            stage,
+            promise,
+            worst,
+            violations,
+            checked,
+        })
+    }
+
+    /// Adds the measurement of more chunks of the same promise.
+    pub fn merge(&mut self, other: &BoundSums) -> Result<(), String> {
+        if self.stage != other.stage || self.promise.kind() != other.promise.kind() {
+            return Err(format!(
+                "cannot merge the check of {} {} with {} {}",
+                self.stage,
+                self.promise.kind(),
+                other.stage,
+                other.promise.kind()
+            ));
+        }
+        self.worst = if self.promise.upper() {
+            self.worst.max(other.worst)
+        } else {
+            self.worst.min(other.worst)
+        };
+        self.violations += other.violations;
+        self.checked += other.checked;
+        Ok(())
+    }
+
+    /// What values are counted: `values`, `chunks` or `planes`.
+    pub fn counted(&self) -> &'static str {
+        match self.promise {
+            Promise::AbsError(_) | Promise::RelError(_) => "values",
+            Promise::Psnr {
+                per_plane: true, ..
+            } => "planes",
+            _ => "chunks",
+        }
+    }
+
+    /// The verdict for the results.
+    pub fn check(&self) -> BoundCheck {
+        BoundCheck {
+            stage: self.stage.to_string(),
+            kind: self.promise.kind().to_string(),
+            promised: self.promise.value(),
+            observed_worst: metric_json(self.worst),
+            violations: self.violations,
+            counted: self.counted().to_string(),
+            checked: self.checked,
+            bound_ok: self.violations == 0,
+        }
+    }
+}
+
+/// The values of an array as float64 in C order.
+fn as_f64(a: &NdArray) -> Vec<f64> {
+    with_array!(a, x => c_order(x).iter().map(|v| v.to_f64()).collect())
 }
 
 impl CompareSpec {
@@ -384,5 +615,102 @@ impl CompareSpec {
             detail["per_slice"] = per_slice.into_iter().map(metric_json).collect();
         }
         detail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::IntoNdArray;
+    use crate::runner::results::BoundCheck;
+    use ndarray::{ArrayD, IxDyn};
+
+    fn arr(shape: &[usize], v: Vec<f32>) -> NdArray {
+        ArrayD::from_shape_vec(IxDyn(shape), v).unwrap().into_nd()
+    }
+
+    /// A decode tampered to break the bound: the check counts exactly the values beyond it,
+    /// with no tolerance (one ulp above the bound is a violation).
+    #[test]
+    fn tampered_decode_is_counted_and_flagged() {
+        let x = arr(&[2, 3], vec![0.0, 0.0, 2.0, 3.0, 4.0, 5.0]);
+        let bound = 0.25f32;
+        let over = f32::from_bits(bound.to_bits() + 1);
+        let y = arr(&[2, 3], vec![bound, over, 2.0, 3.0 - 0.5, 4.0, 5.0 - bound]);
+        let s = BoundSums::of("fake", Promise::AbsError(0.25), &x, &y, 0).unwrap();
+        assert_eq!((s.violations, s.checked, s.worst), (2, 6, 0.5));
+        let check = s.check();
+        assert!(!check.bound_ok);
+        assert_eq!(
+            BoundCheck::summary(&[check]).unwrap(),
+            "VIOLATED: fake abs 0.25, 2 values"
+        );
+        let clean = BoundSums::of("fake", Promise::AbsError(0.25), &x, &x, 0).unwrap();
+        assert_eq!(BoundCheck::summary(&[clean.check()]).unwrap(), "ok");
+        // NaN where the original has a number is a violation, two NaNs are not.
+        let x = arr(&[1, 2], vec![f32::NAN, 1.0]);
+        let y = arr(&[1, 2], vec![f32::NAN, f32::NAN]);
+        let s = BoundSums::of("fake", Promise::AbsError(1.0), &x, &y, 0).unwrap();
+        assert_eq!((s.violations, s.worst), (1, f64::INFINITY));
+    }
+
+    #[test]
+    fn relative_bounds_use_each_chunks_range_and_merge_exactly() {
+        // Chunk 1 spans 10, chunk 2 spans 1: an error of 0.05 is 0.005 and 0.05 of them.
+        let x1 = arr(&[1, 3], vec![0.0, 5.0, 10.0]);
+        let y1 = arr(&[1, 3], vec![0.05, 5.0, 10.0]);
+        let x2 = arr(&[1, 3], vec![0.0, 0.5, 1.0]);
+        let y2 = arr(&[1, 3], vec![0.05, 0.5, 1.0]);
+        let promise = Promise::RelError(0.01);
+        let mut a = BoundSums::of("s", promise, &x1, &y1, 0).unwrap();
+        assert_eq!(a.violations, 0);
+        let b = BoundSums::of("s", promise, &x2, &y2, 0).unwrap();
+        assert_eq!(b.violations, 1);
+        a.merge(&b).unwrap();
+        assert_eq!((a.violations, a.checked), (1, 6));
+        assert!((a.worst - 0.05).abs() < 1e-7);
+        // Partials merge the checks promise by promise.
+        let mut total = Partial::default();
+        for part in [vec![b.clone()], vec![], vec![b.clone()]] {
+            total
+                .merge(&Partial {
+                    bounds: part,
+                    ..Partial::default()
+                })
+                .unwrap();
+        }
+        assert_eq!(total.bounds[0].violations, 2);
+        let other = BoundSums::of("t", Promise::AbsError(1.0), &x1, &y1, 0).unwrap();
+        assert!(total.bounds[0].merge(&other).is_err());
+    }
+
+    #[test]
+    fn psnr_per_plane_l2_and_rate() {
+        // Two planes of 2x2: the first exact, the second with mse 0.25 and peak 1.
+        let x = arr(&[2, 2, 2], vec![0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
+        let y = arr(&[2, 2, 2], vec![0.0, 1.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5]);
+        // Plane PSNRs inf and 10 log10(4) = 6.02 dB; the chunk's 10 log10(8) = 9.03 dB.
+        let promise = |per_plane| Promise::Psnr {
+            db: 8.0,
+            peak: None,
+            per_plane,
+        };
+        let planes = BoundSums::of("j", promise(true), &x, &y, 0).unwrap();
+        let expected = 10.0 * 4.0f64.log10();
+        assert_eq!((planes.checked, planes.violations), (2, 1));
+        assert!((planes.worst - expected).abs() < 1e-12);
+        assert_eq!(planes.counted(), "planes");
+        let chunk = BoundSums::of("j", promise(false), &x, &y, 0).unwrap();
+        assert_eq!((chunk.checked, chunk.violations), (1, 0));
+        let l2 = BoundSums::of("s", Promise::L2Norm(0.99), &x, &y, 0).unwrap();
+        assert_eq!((l2.worst, l2.violations), (1.0, 1));
+        let rate = Promise::BitsPerValue {
+            nominal: 8.0,
+            bits: 8.5,
+        };
+        assert_eq!(BoundSums::of("z", rate, &x, &y, 8).unwrap().violations, 0);
+        let over = BoundSums::of("z", rate, &x, &y, 9).unwrap();
+        assert_eq!((over.worst, over.violations), (9.0, 1));
+        assert_eq!(over.check().promised, 8.0);
     }
 }

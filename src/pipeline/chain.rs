@@ -5,10 +5,11 @@ use std::time::Instant;
 
 use super::registry;
 use super::{
-    ArrayToArray, ArrayToBytes, BytesToBytes, CodecError, InputStats, Stage, StageConfig,
+    ArrayToArray, ArrayToBytes, BytesToBytes, CodecError, InputStats, Promise, Stage, StageConfig,
     StageInput, StageKind,
 };
 use crate::data::{DType, NdArray, c_order};
+use crate::metrics::comparison::BoundSums;
 use crate::with_array;
 
 /// An array->array stage of a chain with its identity.
@@ -58,6 +59,8 @@ pub struct RoundTrip {
     pub encode_seconds: f64,
     /// Wall time spent decoding.
     pub decode_seconds: f64,
+    /// The measurement of every bound a stage promises, on this chunk (see [`Chain::promises`]).
+    pub bounds: Vec<BoundSums>,
 }
 
 /// Applies array->array stages in order.
@@ -167,6 +170,18 @@ impl Chain {
         Ok(())
     }
 
+    /// The bounds the chain's stages promise on a chunk of `shape` (the chain's input shape;
+    /// array->array stages keep shapes), with the id of the promising stage. Each is checked
+    /// on every chunk by [`Chain::round_trip`], on the promising stage's own input and output.
+    pub fn promises(&self, shape: &[usize]) -> Vec<(&'static str, Promise)> {
+        self.to_bytes
+            .1
+            .promised(shape)
+            .map(|p| (self.to_bytes.0, p))
+            .into_iter()
+            .collect()
+    }
+
     /// Data-derived parameters of the array->array stages, `null` for stages without any.
     pub fn fitted(&self) -> Vec<serde_json::Value> {
         self.array_stages.iter().map(|s| s.codec.fitted()).collect()
@@ -220,12 +235,27 @@ impl Chain {
                 "decoded array differs from the encoded one (a lossless stage must round-trip bit for bit)",
             ));
         }
+        // Without array->array stages the decoded chunk is the stage's output itself.
+        let checked_output = (!self.array_stages.is_empty()
+            && self.to_bytes.1.promised(&shape).is_some())
+        .then(|| unpacked.clone());
         let start = Instant::now();
         let mut decoded = unpacked;
         for stage in self.array_stages.iter().rev() {
             decoded = stage.codec.decode(decoded)?;
         }
         let decode_seconds = decode_bytes_seconds + unpack_seconds + start.elapsed().as_secs_f64();
+        // The promised bounds, measured outside the timings on the promising stage's own input
+        // (`prepared`) and output (`unpacked`, kept only when a stage promises something).
+        let bounds = self
+            .promises(&shape)
+            .into_iter()
+            .map(|(stage, promise)| {
+                let output = checked_output.as_ref().unwrap_or(&decoded);
+                BoundSums::of(stage, promise, &prepared, output, serialised.len())
+                    .map_err(|e| CodecError::new("chain", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if decoded.dtype() != chunk.dtype() || decoded.shape() != shape.as_slice() {
             return Err(CodecError::new(
                 "chain",
@@ -243,6 +273,7 @@ impl Chain {
             decoded,
             encode_seconds,
             decode_seconds,
+            bounds,
         })
     }
 }

@@ -72,7 +72,7 @@ pub fn packing(config: &StageConfig) -> Result<Packing, String> {
         "bytes" => Ok(Packing::Native),
         "dictionary" => Ok(Packing::Plain),
         other => Err(format!(
-            "stage {other} has no registered HDF5 filter that photonqa writes"
+            "stage {other}: photonqa does not write it as an HDF5 filter (export supports bytes, dictionary, shuffle, bitshuffle, deflate, zstd, lz4)"
         )),
     }
 }

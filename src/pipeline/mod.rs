@@ -96,6 +96,75 @@ pub trait ArrayToBytes: Send + Sync {
     fn encode(&self, input: &NdArray) -> Result<Vec<u8>, CodecError>;
     /// Decodes one chunk of `shape`.
     fn decode(&self, bytes: &[u8], shape: &[usize]) -> Result<NdArray, CodecError>;
+    /// The bound this stage promises on a chunk of `shape` (its own input against its own
+    /// decoded output), which every run checks independently (see [`Promise`]). Most stages
+    /// promise none.
+    fn promised(&self, _shape: &[usize]) -> Option<Promise> {
+        None
+    }
+}
+
+/// A bound that a lossy stage promises on every chunk it encodes, in the terms its codec
+/// documents. The chain measures the stage's decoded output against the stage's own input
+/// (not against the chain's input, so array->array stages before it do not blur the check)
+/// with photonqa's code, never the codec's; see [`crate::metrics::comparison::BoundSums`].
+///
+/// The codecs encode each chunk independently, so "the value range" and "PSNR" are those of
+/// the values the stage encoded together: one chunk, or one 2-D plane of it for JPEG 2000.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Promise {
+    /// `|y - x| <= bound` for every value.
+    AbsError(f64),
+    /// `|y - x| <= rel * (max - min)`, the range of the chunk's input.
+    RelError(f64),
+    /// `10 log10(peak^2 / mse) >= db` for each unit: the chunk, or each 2-D plane (last two
+    /// axes) when `per_plane`; `peak` is fixed (e.g. `2^16 - 1` for uint16 JPEG 2000) or, when
+    /// `None`, the unit's value range `max - min`.
+    Psnr {
+        /// Promised PSNR in dB.
+        db: f64,
+        /// Peak value, `None` for the unit's value range.
+        peak: Option<f64>,
+        /// Whether the unit is each 2-D plane rather than the chunk.
+        per_plane: bool,
+    },
+    /// `sqrt(sum (y - x)^2) <= bound` over each chunk.
+    L2Norm(f64),
+    /// The stage's encoded output is at most `bits` bits per value of the chunk. A stage
+    /// includes in `bits` the fixed overheads its codec documents (headers, block padding).
+    BitsPerValue {
+        /// The nominal rate the user asked for (reported as the promise).
+        nominal: f64,
+        /// The documented ceiling for this chunk's shape, `>= nominal`.
+        bits: f64,
+    },
+}
+
+impl Promise {
+    /// Short name of the kind: `abs`, `rel`, `psnr`, `l2`, `rate`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Promise::AbsError(_) => "abs",
+            Promise::RelError(_) => "rel",
+            Promise::Psnr { .. } => "psnr",
+            Promise::L2Norm(_) => "l2",
+            Promise::BitsPerValue { .. } => "rate",
+        }
+    }
+
+    /// The promised value as the user gave it.
+    pub fn value(&self) -> f64 {
+        match *self {
+            Promise::AbsError(v) | Promise::RelError(v) | Promise::L2Norm(v) => v,
+            Promise::Psnr { db, .. } => db,
+            Promise::BitsPerValue { nominal, .. } => nominal,
+        }
+    }
+
+    /// Whether larger observed values are worse (all but PSNR).
+    pub fn upper(&self) -> bool {
+        !matches!(self, Promise::Psnr { .. })
+    }
 }
 
 /// A stage that maps bytes to bytes.

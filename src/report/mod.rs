@@ -20,17 +20,24 @@ pub use crate::runner::slices::Triptych;
 use crate::select::evaluate::short;
 use crate::select::{Limit, Objective, Selection, select};
 
-use crate::runner::results::{PointResult, Rate, Status, metric_value, plain, swept_params};
+use crate::runner::results::{
+    BoundCheck, PointResult, Rate, Status, metric_value, plain, swept_params,
+};
 use crate::scenario::Scenario;
 
 /// One aligned text row per working point: id, swept parameters, rate, selected metrics, and
-/// with limits in the scenario whether the point meets them (or which it fails).
+/// with limits in the scenario whether the point meets them (or which it fails). When a stage
+/// of any point promises a bound, a `bound` column says `ok` or `VIOLATED: ...` per point.
 pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario) -> String {
     let params = swept_params(rows);
+    let bounds = rows.iter().any(|r| !r.bounds.is_empty());
     let mut header: Vec<String> = vec!["point".into()];
     header.extend(params.iter().map(|p| p.to_string()));
     header.extend(["ratio", "bits/value"].map(String::from));
     header.extend(columns.iter().cloned());
+    if bounds {
+        header.push("bound".into());
+    }
     header.push("status".into());
     let mut table = vec![header];
     let selection = select(rows, &scenario.limits, &scenario.objective);
@@ -47,6 +54,9 @@ pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario)
                 .chain(columns.iter().map(String::as_str))
                 .map(|c| cell(row, c)),
         );
+        if bounds {
+            cells.push(BoundCheck::summary(&row.bounds).unwrap_or_else(|| "-".into()));
+        }
         cells.push(match row.status {
             Status::Ok if scenario.limits.is_empty() => "ok".into(),
             _ => verdict(&selection, i),

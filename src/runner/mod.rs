@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use crate::analysis::registry as analysis_registry;
 use crate::data::{NdArray, VolumeSource};
 use crate::gate::Baseline;
-use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, fsc_memory, unmet};
+use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, Partial, fsc_memory, unmet};
 use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
 use crate::pipeline::ParamValue;
@@ -588,6 +588,8 @@ struct Trip {
     bytes: u64,
     encode_seconds: f64,
     decode_seconds: f64,
+    /// The chunk's measurements of the bounds the chain's stages promise.
+    bounds: Vec<BoundSums>,
 }
 
 /// The science of a run: the streamed analyses, the reconstruction (whose slices they then
@@ -644,7 +646,8 @@ fn measure(
     progress: &ProgressBar,
 ) -> Result<Measured, String> {
     let measure_chunk = |x: &NdArray, y: &NdArray, held, core, own: &Trip| {
-        let partial = spec.partial(x, y, held, core)?;
+        let mut partial = spec.partial(x, y, held, core)?;
+        partial.bounds = own.bounds.clone();
         let (lo, hi, _) = if with_range {
             min_max(&own.decoded)
         } else {
@@ -803,6 +806,7 @@ fn stream_group<P>(
             bytes: trip.encoded_bytes as u64,
             encode_seconds: trip.encode_seconds,
             decode_seconds: trip.decode_seconds,
+            bounds: trip.bounds,
         })
     };
     // Round trips of consecutive chunks, oldest first, kept while a halo may reach them.
@@ -875,6 +879,7 @@ fn result_row(
         distortion: Map::new(),
         science: Map::new(),
         reconstructed: Map::new(),
+        bounds: Vec::new(),
         provenance: provenance.clone(),
     };
     match measured {
@@ -891,6 +896,7 @@ fn result_row(
                 encode_mb_s: mb / m.encode_seconds.max(1e-9),
                 decode_mb_s: mb / m.decode_seconds.max(1e-9),
             });
+            row.bounds = m.partial.bounds.iter().map(BoundSums::check).collect();
             match spec.finish(&m.partial, &scenario.distortion) {
                 Ok(values) => {
                     row.distortion = values;

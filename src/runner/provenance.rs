@@ -83,5 +83,21 @@ pub fn codec_versions() -> BTreeMap<String, String> {
     );
     let (major, minor, patch) = hdf5::library_version();
     versions.insert("libhdf5".into(), format!("{major}.{minor}.{patch}"));
+    // SZ3's version is the build metadata of `sz3-sys` (e.g. `0.4.1+SZ3-3.3.2`).
+    if let Some((_, sz3)) = versions.get("sz3-sys").and_then(|v| v.split_once("+SZ3-")) {
+        versions.insert("libsz3".into(), sz3.to_string());
+    }
+    versions.insert(
+        "libzfp".into(),
+        format!(
+            "{}.{}.{}",
+            zfp_sys::ZFP_VERSION_MAJOR,
+            zfp_sys::ZFP_VERSION_MINOR,
+            zfp_sys::ZFP_VERSION_PATCH
+        ),
+    );
+    // SAFETY: opj_version returns a pointer to a static NUL-terminated string.
+    let openjpeg = unsafe { std::ffi::CStr::from_ptr(openjpeg_sys::opj_version()) };
+    versions.insert("libopenjp2".into(), openjpeg.to_string_lossy().into_owned());
     versions
 }

@@ -97,8 +97,60 @@ pub struct PointResult {
     /// (`[reconstruction]`).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub reconstructed: Map<String, Value>,
+    /// The verification of every bound a stage of the pipeline promises (SZ3's error bound,
+    /// ZFP's tolerance or rate, JPEG 2000's PSNR), checked on the decoded data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bounds: Vec<BoundCheck>,
     /// What made this result.
     pub provenance: Provenance,
+}
+
+/// The verification of one promised bound over a working point's chunks (see
+/// [`crate::metrics::comparison::BoundSums`] for what is measured).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoundCheck {
+    /// Id of the promising stage.
+    pub stage: String,
+    /// `abs`, `rel`, `psnr`, `l2` or `rate`.
+    pub kind: String,
+    /// The promised value (error, relative error, dB, L2 norm, bits per value).
+    pub promised: f64,
+    /// Worst value observed: largest error (`rel`: largest error over the chunk's range), L2
+    /// norm or bits per value; smallest PSNR. `"inf"` as in [`metric_json`].
+    pub observed_worst: Value,
+    /// How many `counted` broke the promise.
+    pub violations: u64,
+    /// What `violations` and `checked` count: `values`, `chunks` or `planes`.
+    pub counted: String,
+    /// How many values, chunks or planes were checked.
+    pub checked: u64,
+    /// True when nothing broke the promise.
+    pub bound_ok: bool,
+}
+
+impl BoundCheck {
+    /// `ok` when every check holds, else `VIOLATED: ` and each violation as
+    /// `sz3 abs 0.001, 12 values` (several joined by `; `); `None` without checks.
+    pub fn summary(checks: &[BoundCheck]) -> Option<String> {
+        if checks.is_empty() {
+            return None;
+        }
+        let broken: Vec<String> = checks
+            .iter()
+            .filter(|c| !c.bound_ok)
+            .map(|c| {
+                format!(
+                    "{} {} {}, {} {}",
+                    c.stage, c.kind, c.promised, c.violations, c.counted
+                )
+            })
+            .collect();
+        Some(if broken.is_empty() {
+            "ok".into()
+        } else {
+            format!("VIOLATED: {}", broken.join("; "))
+        })
+    }
 }
 
 impl PointResult {
@@ -289,6 +341,10 @@ pub fn write_csv(out: &Path, rows: &[PointResult], columns: &[String]) -> Result
     header.extend(params.iter().cloned());
     header.extend(Rate::COLUMNS.map(String::from));
     header.extend(columns.iter().cloned());
+    let bounds = rows.iter().any(|r| !r.bounds.is_empty());
+    if bounds {
+        header.push("bound".into());
+    }
     header.push("error".into());
     writer.write_record(&header).map_err(|e| err(&e))?;
     for row in rows {
@@ -318,6 +374,9 @@ pub fn write_csv(out: &Path, rows: &[PointResult], columns: &[String]) -> Result
                 .iter()
                 .map(|c| row.value(c).map(plain).unwrap_or_default()),
         );
+        if bounds {
+            record.push(BoundCheck::summary(&row.bounds).unwrap_or_default());
+        }
         record.push(row.error.clone().unwrap_or_default());
         writer.write_record(&record).map_err(|e| err(&e))?;
     }

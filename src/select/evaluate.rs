@@ -302,6 +302,7 @@ pub(crate) mod tests {
             distortion: map(distortion),
             science: map(science),
             reconstructed: Map::new(),
+            bounds: Vec::new(),
             provenance: Provenance {
                 photonqa_version: "0".into(),
                 codecs: Default::default(),

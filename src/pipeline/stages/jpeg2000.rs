@@ -1,0 +1,199 @@
+//! `jpeg2000`: JPEG 2000 (ISO/IEC 15444-1) through `numcodecs-jpeg2000` (OpenJPEG vendored in
+//! `openjpeg-sys`), each 2-D plane of the last two axes one codestream, as Marone et al. 2020
+//! (doi:10.1107/S1600577520011844) compressed tomographic projections.
+//!
+//! JPEG 2000 codes integers: the input must be 8- or 16-bit integers (quantize floats first).
+//! Modes and what each promises (checked on every run, see [`crate::pipeline::Promise`]):
+//! - `psnr`: each plane's PSNR `>= psnr` dB with OpenJPEG's peak `2^bits - 1` (255 for 8-bit,
+//!   65535 for 16-bit data; OpenJPEG's fixed-quality rate allocation aims at it with its own
+//!   distortion estimate, so it is a target the check verifies);
+//! - `ratio`: at most `bits / ratio` bits per value, plus the container: a length prefix per
+//!   plane (at most 5 bytes), numcodecs' header (at most `16 + 10 rank` bytes) and photonqa's
+//!   4-byte checksum. OpenJPEG (`opj_j2k_update_rates`) takes its estimate of the headers
+//!   off the budget and keeps at least 30 bytes of data per tile, so small planes (the tooth
+//!   projections' 2 x 640) exceed the ratio and the check says so.
+
+use numcodecs::AnyArray;
+use numcodecs_jpeg2000::Jpeg2000CompressionMode;
+
+use crate::data::{DType, NdArray};
+use crate::pipeline::params::Default;
+use crate::pipeline::stages::guard::{self, CHECKSUM_BYTES};
+use crate::pipeline::{
+    ArrayToBytes, CodecError, ParamDef, ParamKind, Promise, Stage, StageConfig, StageDef,
+    StageInput, StageKind,
+};
+
+const FLOAT: ParamKind = ParamKind::Float {
+    min: f64::MIN,
+    max: f64::MAX,
+};
+
+/// Registry entry.
+pub static DEF: StageDef = StageDef {
+    id: "jpeg2000",
+    aliases: &["j2k"],
+    kind: StageKind::ArrayToBytes,
+    summary: "JPEG 2000 (OpenJPEG) per 2-D plane of 8/16-bit integers, to a PSNR or a compression ratio, checked on every run",
+    lossless: false,
+    params: &[
+        ParamDef {
+            name: "mode",
+            kind: ParamKind::Choice(&["psnr", "ratio"]),
+            default: Default::Str("psnr"),
+            doc: "psnr (uses psnr) or ratio (uses ratio)",
+        },
+        ParamDef {
+            name: "psnr",
+            kind: FLOAT,
+            default: Default::Derived("required with mode = \"psnr\""),
+            doc: "PSNR target of each plane in dB (peak 2^bits - 1), > 0",
+        },
+        ParamDef {
+            name: "ratio",
+            kind: FLOAT,
+            default: Default::Derived("required with mode = \"ratio\""),
+            doc: "compression ratio of each plane, >= 1",
+        },
+    ],
+    create,
+};
+
+fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
+    let bits = match input.dtype {
+        DType::Uint8 | DType::Int8 => 8u32,
+        DType::Uint16 | DType::Int16 => 16,
+        other if other.is_float() => {
+            return Err(format!(
+                "needs 8- or 16-bit integer input, got {other}: quantize first (e.g. stage = \"quantize\" with dtype = \"uint16\")"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "needs 8- or 16-bit integer input, got {other} (OpenJPEG codes at most 16 bits here)"
+            ));
+        }
+    };
+    let mode = config.str("mode");
+    let wanted = if mode == "psnr" { "psnr" } else { "ratio" };
+    let other = if mode == "psnr" { "ratio" } else { "psnr" };
+    if config.opt_float(other).is_some() {
+        return Err(format!(
+            "{other} is set but mode = \"{mode}\" (use mode = \"{other}\", or {wanted})"
+        ));
+    }
+    let Some(value) = config.opt_float(wanted) else {
+        return Err(format!("mode = \"{mode}\" needs {wanted}"));
+    };
+    let peak = ((1u64 << bits) - 1) as f64;
+    let (codec_mode, promise) = if mode == "psnr" {
+        if value.is_nan() || value <= 0.0 || value > 300.0 {
+            return Err(format!("psnr = {value} must be in (0, 300] dB"));
+        }
+        (
+            Jpeg2000CompressionMode::PSNR { psnr: value as f32 },
+            Nominal::Psnr(value),
+        )
+    } else {
+        if value.is_nan() || value < 1.0 {
+            return Err(format!("ratio = {value} must be >= 1"));
+        }
+        (
+            Jpeg2000CompressionMode::Rate { rate: value as f32 },
+            Nominal::Rate(bits as f64 / value),
+        )
+    };
+    Ok(Stage::ArrayToBytes(Box::new(Jpeg2000 {
+        dtype: input.dtype,
+        mode: codec_mode,
+        nominal: promise,
+        peak,
+    })))
+}
+
+enum Nominal {
+    Psnr(f64),
+    Rate(f64),
+}
+
+struct Jpeg2000 {
+    dtype: DType,
+    mode: Jpeg2000CompressionMode,
+    nominal: Nominal,
+    peak: f64,
+}
+
+impl ArrayToBytes for Jpeg2000 {
+    fn encode(&self, input: &NdArray) -> Result<Vec<u8>, CodecError> {
+        let encoded = match input {
+            NdArray::Uint8(a) => {
+                guard::with_view(a, |v| numcodecs_jpeg2000::compress(v, &self.mode))
+            }
+            NdArray::Int8(a) => {
+                guard::with_view(a, |v| numcodecs_jpeg2000::compress(v, &self.mode))
+            }
+            NdArray::Uint16(a) => {
+                guard::with_view(a, |v| numcodecs_jpeg2000::compress(v, &self.mode))
+            }
+            NdArray::Int16(a) => {
+                guard::with_view(a, |v| numcodecs_jpeg2000::compress(v, &self.mode))
+            }
+            other => {
+                return Err(CodecError::new(
+                    DEF.id,
+                    format!("needs 8- or 16-bit integers, got {}", other.dtype()),
+                ));
+            }
+        }
+        .map_err(|e| CodecError::new(DEF.id, guard::chain_message(&e)))?;
+        Ok(guard::seal(encoded))
+    }
+
+    fn decode(&self, bytes: &[u8], shape: &[usize]) -> Result<NdArray, CodecError> {
+        let payload = guard::open(DEF.id, bytes)?;
+        let corrupt = |what: String| CodecError::new(DEF.id, format!("corrupt stream: {what}"));
+        let decoded = numcodecs_jpeg2000::decompress(payload)
+            .map_err(|e| corrupt(guard::chain_message(&e)))?;
+        if decoded.shape() != shape {
+            return Err(corrupt(format!(
+                "decoded shape {:?}, expected {shape:?}",
+                decoded.shape()
+            )));
+        }
+        let to_le = |a: &AnyArray| -> Vec<u8> {
+            match a {
+                AnyArray::U8(a) => a.iter().copied().collect(),
+                AnyArray::I8(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                AnyArray::U16(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                AnyArray::I16(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                _ => Vec::new(),
+            }
+        };
+        NdArray::from_le_bytes(self.dtype, shape, &to_le(&decoded))
+            .map_err(|e| corrupt(format!("{e} (decoded {})", decoded.dtype())))
+    }
+
+    fn promised(&self, shape: &[usize]) -> Option<Promise> {
+        Some(match self.nominal {
+            Nominal::Psnr(db) => Promise::Psnr {
+                db,
+                peak: Some(self.peak),
+                per_plane: true,
+            },
+            Nominal::Rate(nominal) => {
+                let values: usize = shape.iter().product();
+                let plane = match shape {
+                    [.., h, w] => h * w,
+                    [w] => *w,
+                    [] => 1,
+                };
+                let planes = values.checked_div(plane).unwrap_or(0);
+                let container = 5 * planes + 16 + 10 * shape.len() + CHECKSUM_BYTES;
+                Promise::BitsPerValue {
+                    nominal,
+                    bits: nominal + 8.0 * container as f64 / values.max(1) as f64,
+                }
+            }
+        })
+    }
+}
