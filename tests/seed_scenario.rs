@@ -427,7 +427,15 @@ fn seed_scenario_rates_distortions_and_provenance() {
         serde_json::json!({"passing": 9, "total": 9})
     );
     let why = recommendation["why"].as_str().unwrap();
-    assert!(stdout.trim_end().ends_with(why), "{stdout}");
+    // The answer, then where the report is.
+    let last: Vec<&str> = stdout.trim_end().lines().rev().take(2).collect();
+    let report = out.join("report.html");
+    assert_eq!(
+        last,
+        [format!("report: {}", report.display()).as_str(), why],
+        "{stdout}"
+    );
+    assert!(report.is_file() && out.join("summary.md").is_file());
     assert_eq!(
         text(&output.stderr),
         "",

@@ -116,21 +116,8 @@ impl Hdf5Writer {
         chunk_rows: usize,
         mode: FileMode,
     ) -> Result<Self, DataError> {
-        let h5 = match mode {
-            FileMode::Create => hdf5::File::create(file),
-            FileMode::Append => hdf5::File::open_rw(file),
-        };
-        let label = format!("{}::{path}", file.display());
-        let err = |e: hdf5::Error| DataError::new(&label, e.to_string());
-        let h5 = h5.map_err(err)?;
-        let mut chunk = shape.to_vec();
-        chunk[0] = chunk_rows.clamp(1, shape[0]);
-        let dataset = with_dtype!(dtype, T => h5
-            .new_dataset::<T>()
-            .shape(shape)
-            .chunk(chunk.clone())
-            .create(path))
-        .map_err(err)?;
+        let (dataset, _, label) =
+            create_dataset((file, path), shape, dtype, chunk_rows, &[], mode)?;
         Ok(Hdf5Writer {
             dataset,
             rows_written: 0,
@@ -178,46 +165,8 @@ impl RawChunkWriter {
         filters: &[(u32, Vec<u32>)],
         mode: FileMode,
     ) -> Result<Self, DataError> {
-        let h5 = match mode {
-            FileMode::Create => hdf5::File::create(file),
-            FileMode::Append => hdf5::File::open_rw(file),
-        };
-        let label = format!("{}::{path}", file.display());
-        let err = |e: hdf5::Error| DataError::new(&label, e.to_string());
-        let h5 = h5.map_err(err)?;
-        let mut chunk = shape.to_vec();
-        chunk[0] = chunk_rows.clamp(1, shape[0]);
-        // hdf5-metno refuses filters this process has not registered; HDF5 itself accepts
-        // them as optional on the creation property list, which is what readers need.
-        let dcpl = hdf5::plist::DatasetCreate::build()
-            .chunk(chunk.clone())
-            .finish()
-            .map_err(err)?;
-        for (id, cd_values) in filters {
-            // Reads `cd_values.len()` values from its pointer; under the library's lock.
-            let status = hdf5::sync::sync(|| unsafe {
-                hdf5_sys::h5p::H5Pset_filter(
-                    dcpl.id(),
-                    *id as _,
-                    hdf5_sys::h5z::H5Z_FLAG_OPTIONAL,
-                    cd_values.len(),
-                    cd_values.as_ptr(),
-                )
-            });
-            if status < 0 {
-                return Err(DataError::new(
-                    &label,
-                    format!("cannot declare HDF5 filter {id}"),
-                ));
-            }
-        }
-        let dataset = with_dtype!(dtype, T => h5
-            .new_dataset::<T>()
-            .set_dcpl(&dcpl)
-            .shape(shape)
-            .chunk(chunk.clone())
-            .create(path))
-        .map_err(err)?;
+        let (dataset, chunk, label) =
+            create_dataset((file, path), shape, dtype, chunk_rows, filters, mode)?;
         Ok(RawChunkWriter {
             dataset,
             chunk,
@@ -264,6 +213,60 @@ impl RawChunkWriter {
                 .map_err(err),
         }
     }
+}
+
+/// Creates dataset `path` in `file` (a new file, or with [`FileMode::Append`] an existing one)
+/// of `shape` and `dtype`, chunked by `chunk_rows` rows, with the filters `(id, cd_values)`
+/// declared in pipeline order; returns it, its chunk shape and its label.
+fn create_dataset(
+    (file, path): (&Path, &str),
+    shape: &[usize],
+    dtype: DType,
+    chunk_rows: usize,
+    filters: &[(u32, Vec<u32>)],
+    mode: FileMode,
+) -> Result<(hdf5::Dataset, Vec<usize>, String), DataError> {
+    let h5 = match mode {
+        FileMode::Create => hdf5::File::create(file),
+        FileMode::Append => hdf5::File::open_rw(file),
+    };
+    let label = format!("{}::{path}", file.display());
+    let err = |e: hdf5::Error| DataError::new(&label, e.to_string());
+    let h5 = h5.map_err(err)?;
+    let mut chunk = shape.to_vec();
+    chunk[0] = chunk_rows.clamp(1, shape[0]);
+    // hdf5-metno refuses filters this process has not registered; HDF5 itself accepts
+    // them as optional on the creation property list, which is what readers need.
+    let dcpl = hdf5::plist::DatasetCreate::build()
+        .chunk(chunk.clone())
+        .finish()
+        .map_err(err)?;
+    for (id, cd_values) in filters {
+        // Reads `cd_values.len()` values from its pointer; under the library's lock.
+        let status = hdf5::sync::sync(|| unsafe {
+            hdf5_sys::h5p::H5Pset_filter(
+                dcpl.id(),
+                *id as _,
+                hdf5_sys::h5z::H5Z_FLAG_OPTIONAL,
+                cd_values.len(),
+                cd_values.as_ptr(),
+            )
+        });
+        if status < 0 {
+            return Err(DataError::new(
+                &label,
+                format!("cannot declare HDF5 filter {id}"),
+            ));
+        }
+    }
+    let dataset = with_dtype!(dtype, T => h5
+            .new_dataset::<T>()
+            .set_dcpl(&dcpl)
+            .shape(shape)
+            .chunk(chunk.clone())
+            .create(path))
+    .map_err(err)?;
+    Ok((dataset, chunk, label))
 }
 
 /// An attribute's value.
