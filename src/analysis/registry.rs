@@ -1,7 +1,7 @@
 //! Every analysis a scenario can select in `[[analysis]]`: a new one is a file in `analysis/`
 //! plus one line in [`ANALYSES`].
 
-use crate::pipeline::params::{Default, ParamDef, ParamKind, StageConfig};
+use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind, StageConfig};
 
 /// A registered analysis.
 #[derive(Debug, Clone, Copy)]
@@ -32,10 +32,7 @@ const SEGMENT_PARAMS: [ParamDef; 3] = [
     },
     ParamDef {
         name: "value",
-        kind: ParamKind::Float {
-            min: f64::MIN,
-            max: f64::MAX,
-        },
+        kind: ANY_FLOAT,
         default: Default::Derived("required with method = \"value\""),
         doc: "fixed threshold: foreground = values > value",
     },

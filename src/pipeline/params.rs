@@ -30,6 +30,12 @@ pub enum ParamKind {
     Text,
 }
 
+/// Any finite float (bounds checked elsewhere, or none).
+pub const ANY_FLOAT: ParamKind = ParamKind::Float {
+    min: f64::MIN,
+    max: f64::MAX,
+};
+
 impl fmt::Display for ParamKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

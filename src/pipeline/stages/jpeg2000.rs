@@ -17,16 +17,11 @@ use numcodecs::AnyArray;
 use numcodecs_jpeg2000::Jpeg2000CompressionMode;
 
 use crate::data::{DType, NdArray};
-use crate::pipeline::params::Default;
+use crate::pipeline::params::{ANY_FLOAT, Default};
 use crate::pipeline::stages::guard::{self, CHECKSUM_BYTES};
 use crate::pipeline::{
     ArrayToBytes, CodecError, ParamDef, ParamKind, Promise, Stage, StageConfig, StageDef,
     StageInput, StageKind,
-};
-
-const FLOAT: ParamKind = ParamKind::Float {
-    min: f64::MIN,
-    max: f64::MAX,
 };
 
 /// Registry entry.
@@ -45,13 +40,13 @@ pub static DEF: StageDef = StageDef {
         },
         ParamDef {
             name: "psnr",
-            kind: FLOAT,
+            kind: ANY_FLOAT,
             default: Default::Derived("required with mode = \"psnr\""),
             doc: "PSNR target of each plane in dB (peak 2^bits - 1), > 0",
         },
         ParamDef {
             name: "ratio",
-            kind: FLOAT,
+            kind: ANY_FLOAT,
             default: Default::Derived("required with mode = \"ratio\""),
             doc: "compression ratio of each plane, >= 1",
         },

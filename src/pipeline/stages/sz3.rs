@@ -12,7 +12,7 @@
 //! so they are targets rather than guarantees; the check reports how they fare.
 
 use crate::data::{DType, IntoNdArray, NdArray};
-use crate::pipeline::params::Default;
+use crate::pipeline::params::{ANY_FLOAT, Default};
 use crate::pipeline::stages::guard::{self, Numcodecs};
 use crate::pipeline::{
     ArrayToBytes, CodecError, ParamDef, ParamKind, Promise, Stage, StageConfig, StageDef,
@@ -21,11 +21,6 @@ use crate::pipeline::{
 use crate::{with_array, with_dtype};
 
 use numcodecs_sz3::{Sz3ErrorBound, Sz3Predictor};
-
-const FLOAT: ParamKind = ParamKind::Float {
-    min: f64::MIN,
-    max: f64::MAX,
-};
 
 /// Registry entry.
 pub static DEF: StageDef = StageDef {
@@ -43,25 +38,25 @@ pub static DEF: StageDef = StageDef {
         },
         ParamDef {
             name: "abs_error",
-            kind: FLOAT,
+            kind: ANY_FLOAT,
             default: Default::Derived("required with mode = \"abs\""),
             doc: "absolute error bound, > 0",
         },
         ParamDef {
             name: "rel_error",
-            kind: FLOAT,
+            kind: ANY_FLOAT,
             default: Default::Derived("required with mode = \"rel\""),
             doc: "error bound relative to the chunk's value range, in (0, 1]",
         },
         ParamDef {
             name: "psnr",
-            kind: FLOAT,
+            kind: ANY_FLOAT,
             default: Default::Derived("required with mode = \"psnr\""),
             doc: "PSNR target in dB (peak: the chunk's value range), > 0",
         },
         ParamDef {
             name: "l2_norm",
-            kind: FLOAT,
+            kind: ANY_FLOAT,
             default: Default::Derived("required with mode = \"l2\""),
             doc: "bound on the L2 norm of the chunk's error, > 0",
         },

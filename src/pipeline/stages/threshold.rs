@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::analysis::otsu;
 use crate::data::{DType, Element, FromNdArray, IntoNdArray, NdArray};
-use crate::pipeline::params::Default;
+use crate::pipeline::params::{ANY_FLOAT, Default};
 use crate::pipeline::{
     ArrayToArray, CodecError, InputStats, ParamDef, ParamKind, Stage, StageConfig, StageDef,
     StageInput, StageKind,
@@ -28,10 +28,7 @@ pub static DEF: StageDef = StageDef {
         },
         ParamDef {
             name: "value",
-            kind: ParamKind::Float {
-                min: f64::MIN,
-                max: f64::MAX,
-            },
+            kind: ANY_FLOAT,
             default: Default::Derived("required when method = \"value\""),
             doc: "the threshold for method = \"value\"",
         },
@@ -43,10 +40,7 @@ pub static DEF: StageDef = StageDef {
         },
         ParamDef {
             name: "fill",
-            kind: ParamKind::Float {
-                min: f64::MIN,
-                max: f64::MAX,
-            },
+            kind: ANY_FLOAT,
             default: Default::Float(0.0),
             doc: "replacement for values <= threshold in zero-below mode",
         },

@@ -21,7 +21,7 @@ use ndarray::ArrayD;
 use numcodecs_zfp::{ZfpCompressionMode, ZfpNonFiniteValuesMode};
 
 use crate::data::{DType, Element, IntoNdArray, NdArray};
-use crate::pipeline::params::Default;
+use crate::pipeline::params::{ANY_FLOAT, Default};
 use crate::pipeline::stages::guard::{self, CHECKSUM_BYTES, Numcodecs};
 use crate::pipeline::{
     ArrayToBytes, CodecError, ParamDef, ParamKind, Promise, Stage, StageConfig, StageDef,
@@ -45,10 +45,7 @@ pub static DEF: StageDef = StageDef {
         },
         ParamDef {
             name: "tolerance",
-            kind: ParamKind::Float {
-                min: f64::MIN,
-                max: f64::MAX,
-            },
+            kind: ANY_FLOAT,
             default: Default::Derived("required with mode = \"accuracy\""),
             doc: "absolute error tolerance, > 0",
         },
@@ -60,10 +57,7 @@ pub static DEF: StageDef = StageDef {
         },
         ParamDef {
             name: "rate",
-            kind: ParamKind::Float {
-                min: f64::MIN,
-                max: f64::MAX,
-            },
+            kind: ANY_FLOAT,
             default: Default::Derived("required with mode = \"rate\""),
             doc: "bits per value, > 0 and <= 64 (at least 9 bits per block for float32, 12 for float64)",
         },
