@@ -8,10 +8,11 @@ mod common;
 use std::path::Path;
 
 use common::{quantized, read_reference_volume, reference_volume, run_first_row};
+use photonqa::analysis::{Context, Slabs};
 use photonqa::data::NdArray;
 use photonqa::metrics::histogram::{Binning, Histogram};
 use photonqa::runner::passes::min_max;
-use photonqa::runner::science::{Analysis, SciencePartial};
+use photonqa::runner::science::Analyses;
 use photonqa::scenario::Scenario;
 use serde_json::Value;
 
@@ -50,19 +51,20 @@ fn streamed_analyses_equal_the_whole_arrays() {
     let original = read_reference_volume();
     let decoded = quantized(&original, 4);
     let parsed = Scenario::parse(&scenario(3), Path::new("s.toml")).unwrap();
-    let analyses = Analysis::prepare(&parsed.analyses, || Ok(histogram(&original))).unwrap();
-    let classes = Analysis::decoded_classes(&analyses, Some(&histogram(&decoded))).unwrap();
-    let rows = 0..original.shape()[0];
-    let whole = SciencePartial::of(
-        &analyses,
-        &classes,
-        (&original, &decoded),
-        rows.clone(),
-        rows,
-        original.shape(),
-    )
-    .unwrap();
-    let whole = Value::Object(whole.finish(&analyses, &classes, original.shape()));
+    let shape = original.shape().to_vec();
+    let mut context = Context::new(&shape, Path::new("."), || Ok(histogram(&original)));
+    let analyses = Analyses::prepare(&parsed.analyses, &mut context).unwrap();
+    let fits = analyses.fit(Some(&histogram(&decoded))).unwrap();
+    let rows = 0..shape[0];
+    let slabs = Slabs {
+        original: &original,
+        decoded: &decoded,
+        held: rows.clone(),
+        core: rows,
+        shape: &shape,
+    };
+    let whole = analyses.partial(&fits, &slabs).unwrap();
+    let whole = Value::Object(analyses.finish(&fits, whole, &shape).unwrap());
 
     // Chunks of 3 rows: the segmentation's halo of 2 rows and the pores' border rows cross
     // chunks; two threads change the grouping of the chunks.

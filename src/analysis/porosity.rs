@@ -18,9 +18,12 @@
 use serde_json::{Value, json};
 
 use super::components::{ComponentPartial, Components, Connectivity};
-use super::segmentation::Classes;
+use super::segmentation::{Classes, Segmenter};
+use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::NdArray;
+use crate::metrics::histogram::Histogram;
 use crate::metrics::ks;
+use crate::pipeline::params::StageConfig;
 use crate::runner::results::metric_json;
 
 /// Mergeable partial of the porosity comparison over a range of rows: the pores of the
@@ -138,4 +141,65 @@ pub fn diameters(components: &Components, rank: usize) -> Vec<f64> {
             }
         })
         .collect()
+}
+
+/// The `porosity` analysis: pores of class `pore_class`, connected through `connectivity`.
+#[derive(Debug, Clone)]
+pub struct Porosity {
+    segmenter: Segmenter,
+    pore_class: u8,
+    connectivity: Connectivity,
+}
+
+impl Porosity {
+    /// The registry's constructor.
+    pub fn prepare(
+        config: &StageConfig,
+        context: &mut Context,
+    ) -> Result<Box<dyn DynAnalysis>, String> {
+        Ok(Box::new(Porosity {
+            segmenter: Segmenter::prepare(config, context)?,
+            pore_class: config.int("pore_class") as u8,
+            connectivity: Connectivity::parse(config.str("connectivity"))?,
+        }))
+    }
+}
+
+impl Analysis for Porosity {
+    type Fit = Classes;
+    type Partial = PorosityPartial;
+
+    fn needs_histogram(&self) -> bool {
+        self.segmenter.needs_histogram()
+    }
+
+    fn fit(&self, histogram: Option<&Histogram>) -> Result<Classes, String> {
+        self.segmenter.fit(histogram)
+    }
+
+    fn partial(&self, fit: &Classes, s: &Slabs) -> Result<PorosityPartial, String> {
+        PorosityPartial::of(
+            s.original,
+            s.decoded,
+            s.held.clone(),
+            s.core.clone(),
+            s.shape,
+            [&self.segmenter.original, fit],
+            self.pore_class,
+            self.connectivity,
+        )
+    }
+
+    fn merge(&self, total: &mut PorosityPartial, next: PorosityPartial) -> Result<(), String> {
+        total.merge(&next)
+    }
+
+    fn finish(
+        &self,
+        _fit: &Classes,
+        total: PorosityPartial,
+        shape: &[usize],
+    ) -> Result<Value, String> {
+        Ok(total.json(self.pore_class, shape))
+    }
 }

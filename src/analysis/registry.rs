@@ -1,6 +1,9 @@
 //! Every analysis a scenario can select in `[[analysis]]`: a new one is a file in `analysis/`
 //! plus one line in [`ANALYSES`].
 
+use super::porosity::Porosity;
+use super::segmentation::Segmentation;
+use super::{Context, DynAnalysis};
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind, StageConfig};
 
 /// A registered analysis.
@@ -14,7 +17,13 @@ pub struct AnalysisDef {
     pub params: &'static [ParamDef],
     /// The scalar fields shown in tables and CSV columns as `kind.field`.
     pub columns: &'static [&'static str],
+    /// Prepares it for a run; `None` for `command`, which the runner runs itself
+    /// ([`crate::runner::external`]).
+    pub prepare: Option<Prepare>,
 }
+
+/// An analysis's constructor: its configuration, checked against the data.
+pub type Prepare = fn(&StageConfig, &mut Context) -> Result<Box<dyn DynAnalysis>, String>;
 
 /// How a class map is made from values: the parameters every analysis that segments shares.
 const SEGMENT_PARAMS: [ParamDef; 3] = [
@@ -50,6 +59,7 @@ pub static ANALYSES: &[AnalysisDef] = &[
             "fraction_change_max",
             "boundary_f1",
         ],
+        prepare: Some(Segmentation::prepare),
     },
     AnalysisDef {
         kind: "porosity",
@@ -77,6 +87,7 @@ pub static ANALYSES: &[AnalysisDef] = &[
             "diameter_ks_statistic",
             "specific_surface_change",
         ],
+        prepare: Some(Porosity::prepare),
     },
     AnalysisDef {
         kind: "command",
@@ -105,6 +116,7 @@ pub static ANALYSES: &[AnalysisDef] = &[
             },
         ],
         columns: &[],
+        prepare: None,
     },
 ];
 

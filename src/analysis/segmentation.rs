@@ -70,8 +70,10 @@ use std::ops::Range;
 
 use serde_json::{Value, json};
 
+use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::{Element, NdArray, c_order};
 use crate::metrics::histogram::Histogram;
+use crate::pipeline::params::StageConfig;
 use crate::runner::results::metric_json;
 use crate::with_array;
 
@@ -866,6 +868,129 @@ fn matched(boundary: &[u8], near: &RowMaps, r: usize, g: Geometry) -> u64 {
         total += u64::from(block);
     }
     total
+}
+
+/// How an analysis makes its class maps: the `method`, `classes` and `value` parameters.
+#[derive(Debug, Clone, PartialEq)]
+enum Method {
+    Otsu,
+    MultiOtsu(usize),
+    Value(f64),
+}
+
+/// The class maps of an analysis that segments: its method, and the thresholds it fitted on
+/// the original. Every array is classified with thresholds fitted on its own data.
+#[derive(Debug, Clone)]
+pub struct Segmenter {
+    method: Method,
+    /// The original's thresholds.
+    pub original: Classes,
+}
+
+impl Segmenter {
+    /// The method of `config`, fitted on the original.
+    pub fn prepare(config: &StageConfig, context: &mut Context) -> Result<Segmenter, String> {
+        let method = match config.str("method") {
+            "otsu" => Method::Otsu,
+            "multiotsu" => Method::MultiOtsu(config.int("classes") as usize),
+            _ => Method::Value(config.float("value")),
+        };
+        let histogram = match method {
+            Method::Value(_) => None,
+            _ => Some(context.histogram()?),
+        };
+        let original = thresholds(&method, histogram).map_err(|e| format!("original: {e}"))?;
+        Ok(Segmenter { method, original })
+    }
+
+    /// Whether the decoded data's thresholds are fitted on its histogram.
+    pub fn needs_histogram(&self) -> bool {
+        !matches!(self.method, Method::Value(_))
+    }
+
+    /// The decoded data's thresholds.
+    pub fn fit(&self, histogram: Option<&Histogram>) -> Result<Classes, String> {
+        thresholds(&self.method, histogram).map_err(|e| format!("decoded: {e}"))
+    }
+}
+
+fn thresholds(method: &Method, histogram: Option<&Histogram>) -> Result<Classes, String> {
+    let thresholds = match (method, histogram) {
+        (Method::Value(t), _) => vec![*t],
+        (Method::Otsu, Some(h)) => vec![crate::analysis::otsu::threshold(h)],
+        (Method::MultiOtsu(classes), Some(h)) => multiotsu(h, *classes)?,
+        (_, None) => unreachable!("fitted methods get a histogram"),
+    };
+    Ok(Classes { thresholds })
+}
+
+/// The `segmentation` analysis: the comparison of the class maps (see the module's docs).
+#[derive(Debug, Clone)]
+pub struct Segmentation(Segmenter);
+
+impl Segmentation {
+    /// The registry's constructor.
+    pub fn prepare(
+        config: &StageConfig,
+        context: &mut Context,
+    ) -> Result<Box<dyn DynAnalysis>, String> {
+        Ok(Box::new(Segmentation(Segmenter::prepare(config, context)?)))
+    }
+}
+
+impl Analysis for Segmentation {
+    type Fit = Classes;
+    type Partial = SegmentationPartial;
+
+    fn halo(&self) -> usize {
+        SegmentationPartial::HALO
+    }
+
+    fn needs_histogram(&self) -> bool {
+        self.0.needs_histogram()
+    }
+
+    fn fit(&self, histogram: Option<&Histogram>) -> Result<Classes, String> {
+        self.0.fit(histogram)
+    }
+
+    fn partial(&self, fit: &Classes, s: &Slabs) -> Result<SegmentationPartial, String> {
+        SegmentationPartial::of(
+            s.original,
+            s.decoded,
+            s.held.clone(),
+            s.core.clone(),
+            s.shape,
+            &self.0.original,
+            fit,
+        )
+    }
+
+    fn merge(
+        &self,
+        total: &mut SegmentationPartial,
+        next: SegmentationPartial,
+    ) -> Result<(), String> {
+        total.merge(&next)
+    }
+
+    fn finish(
+        &self,
+        fit: &Classes,
+        total: SegmentationPartial,
+        _shape: &[usize],
+    ) -> Result<Value, String> {
+        let original = &self.0.original;
+        let mut value = total.json(original, fit);
+        let shift = original
+            .thresholds
+            .iter()
+            .zip(&fit.thresholds)
+            .map(|(o, d)| (d - o).abs())
+            .fold(0.0, f64::max);
+        value["threshold_shift_max"] = metric_json(shift);
+        Ok(value)
+    }
 }
 
 #[cfg(test)]

@@ -109,8 +109,11 @@ enum Command {
         /// Scenario file (TOML).
         scenario: PathBuf,
     },
-    /// Generate a reference phantom (deterministic, seeded).
-    Gen(generate::GenArgs),
+    /// Generate synthetic data with known ground truth (deterministic, seeded).
+    Gen {
+        #[command(subcommand)]
+        kind: generate::GenCommand,
+    },
     /// Distortion metrics between two arrays (.npy or file.h5::/dataset).
     Metrics {
         /// The original.
@@ -474,7 +477,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Gen(args) => generate::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Gen { kind } => generate::run(kind).map(|()| ExitCode::SUCCESS),
         Command::Metrics {
             original,
             decoded,

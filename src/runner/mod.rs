@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::analysis::registry as analysis_registry;
+use crate::analysis::{Context, Slabs};
 use crate::data::{NdArray, VolumeSource};
 use crate::gate::Baseline;
 use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, Partial, fsc_memory, unmet};
@@ -42,7 +43,7 @@ use passes::{FitCache, Passes, min_max};
 use provenance::Provenance;
 use reconstruction::{Gathered, Reconstruction};
 use results::{EarlierResults, PointResult, Rate, Status};
-use science::{Analysis, SciencePartial};
+use science::Analyses;
 
 /// Default size of a compressed chunk when the scenario does not set `chunk_slices`.
 pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
@@ -287,9 +288,17 @@ pub fn run_subset(
     let mut fits = FitCache::new(&passes, &progress, &summary);
     // With a reconstruction, the analyses run on its slices, not on the projections.
     let analyses = match scenario.reconstruction {
-        Some(_) => Vec::new(),
-        None => Analysis::prepare(&scenario.analyses, || fits.stats_for(&[], "").histogram())
-            .map_err(|e| format!("{}: {e}", scenario.path.display()))?,
+        Some(_) => Analyses::default(),
+        None => {
+            let base = scenario.path.parent().unwrap_or(Path::new("."));
+            let shape = passes.source.shape();
+            let histogram = || fits.stats_for(&[], "").histogram();
+            Analyses::prepare(
+                &scenario.analyses,
+                &mut Context::new(shape, base, histogram),
+            )
+            .map_err(|e| format!("{}: {e}", scenario.path.display()))?
+        }
     };
     let commands = Commands::prepare(&scenario.analyses, &passes, &progress)?;
     let reconstruction = match &scenario.reconstruction {
@@ -596,7 +605,7 @@ struct Trip {
 /// analyse), the external programs.
 #[derive(Clone, Copy)]
 struct Science<'a> {
-    analyses: &'a [Analysis],
+    analyses: &'a Analyses,
     reconstruction: Option<&'a Reconstruction>,
     commands: Option<&'a Commands>,
 }
@@ -619,7 +628,7 @@ fn measure_point(
         passes,
         chain,
         spec,
-        (Analysis::needs_histogram(analyses), reconstruction),
+        (analyses.needs_histogram(), reconstruction),
         progress,
     )?;
     if let Some(r) = reconstruction {
@@ -697,12 +706,12 @@ fn measure(
 fn analyse(
     passes: &Passes,
     chain: &Chain,
-    analyses: &[Analysis],
+    analyses: &Analyses,
     decoded_range: (f64, f64),
     progress: &ProgressBar,
 ) -> Result<Map<String, Value>, String> {
     let source = passes.source;
-    let histogram = if Analysis::needs_histogram(analyses) {
+    let histogram = if analyses.needs_histogram() {
         let binning = science::decoded_binning(source.dtype(), decoded_range)?;
         progress.inc_length(passes.chunks.len() as u64);
         let count = |_: &NdArray, _: &NdArray, _, _, own: &Trip| {
@@ -719,21 +728,24 @@ fn analyse(
     } else {
         None
     };
-    let decoded = Analysis::decoded_classes(analyses, histogram.as_ref())?;
+    let fits = analyses.fit(histogram.as_ref())?;
     progress.inc_length(passes.chunks.len() as u64);
     let shape = source.shape();
     let partial = |x: &NdArray, y: &NdArray, held, core, _: &Trip| {
-        SciencePartial::of(analyses, &decoded, (x, y), held, core, shape)
+        let slabs = Slabs {
+            original: x,
+            decoded: y,
+            held,
+            core,
+            shape,
+        };
+        analyses.partial(&fits, &slabs)
     };
-    let parts = stream(passes, chain, science::HALO, progress, partial, |_, _| {
+    let parts = stream(passes, chain, analyses.halo(), progress, partial, |_, _| {
         Ok(())
     })?;
-    let mut parts = parts.into_iter();
-    let mut total = parts.next().expect("at least one chunk");
-    for part in parts {
-        total.merge(&part)?;
-    }
-    Ok(total.finish(analyses, &decoded, shape))
+    let total = analyses.merge(parts)?;
+    analyses.finish(&fits, total, shape)
 }
 
 /// Round-trips every chunk through the chain and maps it with `f(original, decoded, held,

@@ -12,9 +12,10 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use serde_json::{Map, Value};
 
 use super::passes::min_max;
-use super::science::{Analysis, SciencePartial};
+use super::science::Analyses;
 use super::{DEFAULT_REL_FLOOR, WORKING_SET_FACTOR, format_size};
 use crate::analysis::fbp::{self, Fbp};
+use crate::analysis::{Context, Slabs};
 use crate::data::exchange::{Exchange, FlatDark};
 use crate::data::{NdArray, SourceSpec};
 use crate::metrics::comparison::{CompareSpec, DataFacts, unmet};
@@ -44,7 +45,7 @@ pub struct Reconstruction {
     /// Its metrics.
     distortion: Vec<&'static str>,
     /// The science analyses, fitted on the original's slices.
-    analyses: Vec<Analysis>,
+    analyses: Analyses,
 }
 
 /// The detector rows a spec reconstructs, and the slices' shape, for projections of shape
@@ -167,8 +168,12 @@ impl Reconstruction {
             DEFAULT_REL_FLOOR * data_range,
             scenario.ssim_window,
         );
-        let analyses = Analysis::prepare(&scenario.analyses, || histogram(&original))
-            .map_err(|e| format!("{}: reconstructed slices: {e}", scenario.path.display()))?;
+        let base = scenario.path.parent().unwrap_or(std::path::Path::new("."));
+        let analyses = Analyses::prepare(
+            &scenario.analyses,
+            &mut Context::new(&shape, base, || histogram(&original)),
+        )
+        .map_err(|e| format!("{}: reconstructed slices: {e}", scenario.path.display()))?;
         Ok(Reconstruction {
             fbp,
             fields,
@@ -217,21 +222,21 @@ impl Reconstruction {
         if self.analyses.is_empty() {
             return Ok((distortion, Map::new()));
         }
-        let histogram = if Analysis::needs_histogram(&self.analyses) {
+        let histogram = if self.analyses.needs_histogram() {
             Some(histogram(&decoded).map_err(|e| format!("decoded slices: {e}"))?)
         } else {
             None
         };
-        let classes = Analysis::decoded_classes(&self.analyses, histogram.as_ref())?;
-        let science = SciencePartial::of(
-            &self.analyses,
-            &classes,
-            (&self.original, &decoded),
-            whole.clone(),
-            whole,
-            &self.shape,
-        )?
-        .finish(&self.analyses, &classes, &self.shape);
+        let fits = self.analyses.fit(histogram.as_ref())?;
+        let slabs = Slabs {
+            original: &self.original,
+            decoded: &decoded,
+            held: whole.clone(),
+            core: whole,
+            shape: &self.shape,
+        };
+        let partial = self.analyses.partial(&fits, &slabs)?;
+        let science = self.analyses.finish(&fits, partial, &self.shape)?;
         Ok((distortion, science))
     }
 }

@@ -1,27 +1,20 @@
-//! `photonqa gen`: reference phantoms written slab by slab (bounded memory at any size).
+//! `photonqa gen porous-tomo`: the tomography phantom written slab by slab (bounded memory at
+//! any size).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use clap::{Args, ValueEnum};
+use clap::Args as ClapArgs;
 
+use super::{Output, Sink};
 use crate::data::hdf5io::{FileMode, Hdf5Writer};
-use crate::data::npy::NpyWriter;
 use crate::data::phantom::{PorousTomo, PorousTomoParams};
 use crate::data::{DType, IntoNdArray, NdArray};
 
 /// Rows rendered and written at a time.
 const SLAB_ROWS: usize = 64;
 
-#[derive(Clone, Copy, ValueEnum)]
-pub(super) enum Kind {
-    /// Vesiculating magma: melt cylinder with gas bubbles and dense crystals, blur and noise.
-    PorousTomo,
-}
-
-#[derive(Args)]
-pub(super) struct GenArgs {
-    /// What to generate.
-    kind: Kind,
+#[derive(ClapArgs)]
+pub(crate) struct Args {
     /// Output: file.h5 (dataset /volume), file.h5::/path, or file.npy.
     #[arg(long)]
     out: String,
@@ -56,13 +49,7 @@ fn parse_shape(text: &str) -> Result<[usize; 3], String> {
         .map_err(|_| format!("'{text}' is not Z,Y,X (three sizes)"))
 }
 
-enum Output {
-    Hdf5(PathBuf, String),
-    Npy(PathBuf),
-}
-
-pub(super) fn run(args: GenArgs) -> Result<(), String> {
-    let Kind::PorousTomo = args.kind;
+pub(super) fn run(args: Args) -> Result<(), String> {
     let params = PorousTomoParams {
         shape: args.shape,
         seed: args.seed,
@@ -72,52 +59,26 @@ pub(super) fn run(args: GenArgs) -> Result<(), String> {
         ..PorousTomoParams::default()
     };
     let phantom = PorousTomo::new(params.clone())?;
-    let output = match args.out.split_once("::") {
-        Some((file, path)) => Output::Hdf5(file.into(), path.to_string()),
-        None if args.out.ends_with(".npy") => Output::Npy(args.out.clone().into()),
-        None => Output::Hdf5(args.out.clone().into(), "/volume".into()),
-    };
+    let output = Output::parse(&args.out, "/volume");
+    if args.labels && matches!(output, Output::Npy(_)) {
+        return Err("--labels needs HDF5 output".into());
+    }
     let shape = args.shape;
     let slabs = (0..shape[0])
         .step_by(SLAB_ROWS)
         .map(|z| z..(z + SLAB_ROWS).min(shape[0]));
-    let volume = |rows| NdArray::Float32(phantom.slab(rows).into_dyn());
-    match output {
-        Output::Npy(path) => {
-            if args.labels {
-                return Err("--labels needs HDF5 output".into());
-            }
-            let mut writer =
-                NpyWriter::create(&path, &shape, DType::Float32).map_err(|e| e.to_string())?;
-            for rows in slabs {
-                writer
-                    .write_slab(&volume(rows))
-                    .map_err(|e| e.to_string())?;
-            }
-            writer.finish().map_err(|e| e.to_string())?;
-        }
-        Output::Hdf5(file, path) => {
-            let mut writer =
-                Hdf5Writer::create(&file, &path, &shape, DType::Float32, 16, FileMode::Create)
-                    .map_err(|e| e.to_string())?;
-            let provenance = serde_json::json!({
-                "generator": "photonqa gen porous-tomo",
-                "photonqa_version": env!("CARGO_PKG_VERSION"),
-                "params": params,
-            });
-            writer
-                .set_attr("photonqa", &provenance.to_string())
-                .map_err(|e| e.to_string())?;
-            for rows in slabs.clone() {
-                writer
-                    .write_slab(&volume(rows))
-                    .map_err(|e| e.to_string())?;
-            }
-            drop(writer);
-            if args.labels {
-                write_labels(&phantom, &file, shape, slabs)?;
-            }
-        }
+    let provenance = serde_json::json!({
+        "generator": "photonqa gen porous-tomo",
+        "photonqa_version": env!("CARGO_PKG_VERSION"),
+        "params": params,
+    });
+    let mut sink = Sink::create(&output, &shape, DType::Float32, &provenance)?;
+    for rows in slabs.clone() {
+        sink.write(&NdArray::Float32(phantom.slab(rows).into_dyn()))?;
+    }
+    sink.finish()?;
+    if let (true, Output::Hdf5(file, _)) = (args.labels, &output) {
+        write_labels(&phantom, file, shape, slabs)?;
     }
     eprintln!(
         "photonqa: wrote porous-tomo {shape:?} float32 (seed {}, porosity {}) to {}",
