@@ -15,6 +15,7 @@ use plotters::prelude::*;
 use serde_json::Value;
 
 use crate::runner::results::{PointResult, Status, metric_value, plain};
+use crate::scenario::VARIANT;
 use crate::select::Selection;
 use crate::select::evaluate::{column_value, short};
 
@@ -509,10 +510,50 @@ pub struct Family<'a> {
 /// swept parameter form one family; families in order of their first row's sweep index, points
 /// in sweep order. Returns the varied parameter (`None` without one: a single family) and the
 /// families.
+///
+/// With `[[variant]]` pipelines, each variant's rows are grouped on their own (its swept
+/// parameters are its own) and its families' labels start with its name; the varied parameter
+/// is then `None` unless every variant varies the same one.
 pub fn families<'a>(rows: &[&'a PointResult]) -> (Option<String>, Vec<Family<'a>>) {
     let mut rows = rows.to_vec();
     rows.sort_by_key(|r| r.index);
-    let params = super::swept(rows.iter().copied());
+    let mut variants: Vec<(&str, Vec<&'a PointResult>)> = Vec::new();
+    for row in &rows {
+        let Some(Value::String(name)) = row.params.get(VARIANT) else {
+            return families_of_one_pipeline(rows);
+        };
+        match variants.iter_mut().find(|(v, _)| v == name) {
+            Some((_, members)) => members.push(row),
+            None => variants.push((name, vec![row])),
+        }
+    }
+    let mut alongs = Vec::new();
+    let mut families = Vec::new();
+    for (name, members) in variants {
+        let (along, own) = families_of_one_pipeline(members);
+        alongs.push(along);
+        families.extend(own.into_iter().map(|family| Family {
+            label: match family.label.as_str() {
+                "points" => name.to_string(),
+                label if label.starts_with("along ") => name.to_string(),
+                label => format!("{name}: {label}"),
+            },
+            rows: family.rows,
+        }));
+    }
+    let along = alongs
+        .windows(2)
+        .all(|w| w[0] == w[1])
+        .then(|| alongs[0].clone());
+    (along.flatten(), families)
+}
+
+/// [`families`] of the rows of one pipeline, sorted by sweep index.
+fn families_of_one_pipeline<'a>(rows: Vec<&'a PointResult>) -> (Option<String>, Vec<Family<'a>>) {
+    let params: Vec<&str> = super::swept(rows.iter().copied())
+        .into_iter()
+        .filter(|p| *p != VARIANT)
+        .collect();
     let value = |row: &PointResult, param: &str| row.params.get(param).map_or("-".into(), plain);
     let along = params.iter().copied().find(|p| {
         let first = rows.first().map(|r| value(r, p));

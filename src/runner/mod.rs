@@ -174,7 +174,7 @@ pub fn build_chains(
         .into_iter()
         .map(|point| {
             let chain = Chain::build(&point.stages, source.dtype()).map_err(|e| {
-                let stage = &scenario.stages[e.stage];
+                let stage = &scenario.pipelines[point.pipeline].stages[e.stage];
                 let (line, column) = stage.position;
                 let at = if point.swept.is_empty() {
                     String::new()

@@ -92,8 +92,9 @@ pub struct Scenario {
     pub chunk_slices: Option<usize>,
     /// The input array.
     pub source: SourceSpec,
-    /// The pipeline with each parameter's values.
-    pub stages: Vec<StageSweep>,
+    /// The pipelines with each parameter's values: the `[[pipeline]]`, or every
+    /// `[[variant]]` in scenario order.
+    pub pipelines: Vec<Pipeline>,
     /// Distortion metrics to report, registry names in scenario order.
     pub distortion: Vec<&'static str>,
     /// Data range for PSNR, NRMSE and SSIM (`None`: max - min of the original).
@@ -120,6 +121,15 @@ pub struct Scenario {
     pub tolerances: Tolerances,
     /// BLAKE3 hash of the scenario file's bytes.
     pub hash: String,
+}
+
+/// A pipeline of a scenario: its stages with each parameter's values.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The `[[variant]]`'s name (`None` for the scenario's `[[pipeline]]`).
+    pub variant: Option<String>,
+    /// The stages.
+    pub stages: Vec<StageSweep>,
 }
 
 /// One `[[analysis]]` entry.
@@ -168,7 +178,10 @@ pub struct ReconstructionSpec {
 struct RawScenario {
     scenario: RawMeta,
     input: RawInput,
+    #[serde(default)]
     pipeline: Vec<RawEntry>,
+    #[serde(default)]
+    variant: Vec<Spanned<RawVariant>>,
     #[serde(default)]
     metrics: Option<RawMetrics>,
     #[serde(default)]
@@ -177,6 +190,13 @@ struct RawScenario {
     limits: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
     objective: Option<Spanned<toml::Value>>,
     gate: Option<RawGate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    name: Spanned<String>,
+    pipeline: Vec<RawEntry>,
 }
 
 #[derive(Deserialize)]
@@ -325,66 +345,87 @@ impl Scenario {
             None => None,
         };
 
-        if raw.pipeline.is_empty() {
-            return Err(fail(None, "the scenario has no [[pipeline]] stage".into()));
-        }
-        let mut stages = Vec::new();
-        let mut searched = None;
-        for entry in &raw.pipeline {
-            let (kind, span) =
-                kind_of(entry, "[[pipeline]]", "stage").map_err(|(span, e)| fail(span, e))?;
-            let def = stage_registry::find(kind).ok_or_else(|| {
-                fail(
-                    Some(span.clone()),
-                    format!(
-                        "unknown stage '{kind}' (allowed: {})",
-                        stage_registry::ids().join(", ")
-                    ),
-                )
-            })?;
-            let params = entry_params(entry, "stage", def.id, def.params)
-                .map_err(|(span, e)| fail(span, e))?;
-            for (key, value) in entry.get_ref() {
-                let Some(param) = def.params.iter().find(|p| p.name == key.get_ref()) else {
-                    continue;
-                };
-                if let Some(interval) = sweep::search_interval(param, value.get_ref()) {
-                    let interval = interval.map_err(|e| fail(Some(value.span()), e))?;
-                    if searched.is_some() {
+        let pipelines = match (raw.pipeline.is_empty(), raw.variant.is_empty()) {
+            (true, true) => {
+                return Err(fail(
+                    None,
+                    "the scenario has no [[pipeline]] stage and no [[variant]]".into(),
+                ));
+            }
+            (false, false) => {
+                return Err(fail(
+                    Some(raw.variant[0].span()),
+                    "a scenario has either [[pipeline]] stages or [[variant]] pipelines, not both"
+                        .into(),
+                ));
+            }
+            (false, true) => vec![(None, parse_stages(text, &raw.pipeline, "[[pipeline]]"))],
+            (true, false) => {
+                let mut names: Vec<&str> = Vec::new();
+                raw.variant
+                    .iter()
+                    .map(|v| {
+                        let name = &v.get_ref().name;
+                        let ok = name
+                            .get_ref()
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+                        if name.get_ref().is_empty() || !ok {
+                            return Err(fail(
+                                Some(name.span()),
+                                format!(
+                                    "variant name '{}' must be letters, digits, '-' or '_'",
+                                    name.get_ref()
+                                ),
+                            ));
+                        }
+                        if names.contains(&name.get_ref().as_str()) {
+                            return Err(fail(
+                                Some(name.span()),
+                                format!("variant '{}' is named twice", name.get_ref()),
+                            ));
+                        }
+                        names.push(name.get_ref());
+                        if v.get_ref().pipeline.is_empty() {
+                            return Err(fail(
+                                Some(v.span()),
+                                format!(
+                                    "variant '{}' has no [[variant.pipeline]] stage",
+                                    name.get_ref()
+                                ),
+                            ));
+                        }
+                        Ok((
+                            Some(name.get_ref().clone()),
+                            parse_stages(text, &v.get_ref().pipeline, "[[variant.pipeline]]"),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        let mut search = None;
+        let pipelines = pipelines
+            .into_iter()
+            .map(|(variant, parsed)| {
+                let (stages, searched) = parsed.map_err(|(span, e)| fail(span, e))?;
+                if let Some((stage, param, interval, span)) = searched {
+                    if variant.is_some() {
                         return Err(fail(
-                            Some(value.span()),
-                            "only one parameter per scenario can be searched".into(),
+                            Some(span),
+                            "a parameter of a [[variant]] cannot be searched; sweep it".into(),
                         ));
                     }
-                    searched = Some((stages.len(), param.name, interval));
+                    search = Some(SearchSpec {
+                        stage,
+                        param,
+                        label: format!("{}.{param}", stages[stage].label),
+                        interval,
+                    });
                 }
-            }
-            stages.push((def.id, params, line_col(text, span.start)));
-        }
-        let stages: Vec<StageSweep> = stages
-            .iter()
-            .enumerate()
-            .map(|(i, (id, params, position))| {
-                let repeated = stages.iter().filter(|(other, _, _)| other == id).count() > 1;
-                StageSweep {
-                    stage: id,
-                    label: if repeated {
-                        format!("{}:{id}", i + 1)
-                    } else {
-                        id.to_string()
-                    },
-                    params: params.clone(),
-                    position: *position,
-                }
+                Ok(Pipeline { variant, stages })
             })
-            .collect();
-        let search = searched.map(|(stage, param, interval)| SearchSpec {
-            stage,
-            param,
-            label: format!("{}.{param}", stages[stage].label),
-            interval,
-        });
-        let points = sweep::count(&stages);
+            .collect::<Result<Vec<_>, _>>()?;
+        let points: usize = pipelines.iter().map(|p| sweep::count(&p.stages)).sum();
         if points > sweep::MAX_WORKING_POINTS {
             return Err(fail(
                 None,
@@ -607,7 +648,7 @@ impl Scenario {
             description: raw.scenario.description,
             chunk_slices,
             source,
-            stages,
+            pipelines,
             distortion,
             data_range,
             max_rel_floor,
@@ -623,10 +664,93 @@ impl Scenario {
         })
     }
 
-    /// The working points, in expansion order.
+    /// The working points, in expansion order (pipeline after pipeline).
     pub fn working_points(&self) -> Vec<WorkingPoint> {
-        sweep::working_points(&self.stages)
+        let mut points = Vec::new();
+        for (p, pipeline) in self.pipelines.iter().enumerate() {
+            let first = points.len();
+            points.extend(
+                sweep::working_points(&pipeline.stages)
+                    .into_iter()
+                    .map(|mut point| {
+                        point.index += first;
+                        point.pipeline = p;
+                        if let Some(name) = &pipeline.variant {
+                            point
+                                .swept
+                                .insert(0, (VARIANT.into(), ParamValue::Str(name.clone())));
+                        }
+                        point
+                    }),
+            );
+        }
+        points
     }
+}
+
+/// The swept "parameter" that names a point's `[[variant]]`.
+pub const VARIANT: &str = "variant";
+
+/// What one parameter search of a pipeline needs: stage index, parameter, interval, and the
+/// span of its value.
+type Searched = (usize, &'static str, Interval, std::ops::Range<usize>);
+
+/// The stages of a `[[pipeline]]` list (`section` names it in errors), and the parameter it
+/// searches, if any.
+fn parse_stages(
+    text: &str,
+    entries: &[RawEntry],
+    section: &str,
+) -> Result<(Vec<StageSweep>, Option<Searched>), SpanError> {
+    let mut stages = Vec::new();
+    let mut searched = None;
+    for entry in entries {
+        let (kind, span) = kind_of(entry, section, "stage")?;
+        let def = stage_registry::find(kind).ok_or_else(|| {
+            (
+                Some(span.clone()),
+                format!(
+                    "unknown stage '{kind}' (allowed: {})",
+                    stage_registry::ids().join(", ")
+                ),
+            )
+        })?;
+        let params = entry_params(entry, "stage", def.id, def.params)?;
+        for (key, value) in entry.get_ref() {
+            let Some(param) = def.params.iter().find(|p| p.name == key.get_ref()) else {
+                continue;
+            };
+            if let Some(interval) = sweep::search_interval(param, value.get_ref()) {
+                let interval = interval.map_err(|e| (Some(value.span()), e))?;
+                if searched.is_some() {
+                    return Err((
+                        Some(value.span()),
+                        "only one parameter per scenario can be searched".into(),
+                    ));
+                }
+                searched = Some((stages.len(), param.name, interval, value.span()));
+            }
+        }
+        stages.push((def.id, params, line_col(text, span.start)));
+    }
+    let stages = stages
+        .iter()
+        .enumerate()
+        .map(|(i, (id, params, position))| {
+            let repeated = stages.iter().filter(|(other, _, _)| other == id).count() > 1;
+            StageSweep {
+                stage: id,
+                label: if repeated {
+                    format!("{}:{id}", i + 1)
+                } else {
+                    id.to_string()
+                },
+                params: params.clone(),
+                position: *position,
+            }
+        })
+        .collect();
+    Ok((stages, searched))
 }
 
 /// 1-based line and column of a byte offset.

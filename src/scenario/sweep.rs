@@ -265,8 +265,11 @@ pub struct WorkingPoint {
     pub id: String,
     /// The concrete stage configurations.
     pub stages: Vec<StageConfig>,
-    /// The swept parameters' values, as `stage.param`.
+    /// The swept parameters' values, as `stage.param` (and first the `variant`'s name when
+    /// the scenario has `[[variant]]` pipelines).
     pub swept: Vec<(String, ParamValue)>,
+    /// Position of its pipeline in [`crate::scenario::Scenario::pipelines`].
+    pub pipeline: usize,
 }
 
 /// Expands the product of all swept parameters into working points.
@@ -310,6 +313,7 @@ pub fn working_points(stages: &[StageSweep]) -> Vec<WorkingPoint> {
                 id: point_id(&configs),
                 stages: configs,
                 swept,
+                pipeline: 0,
             }
         })
         .collect()
@@ -349,6 +353,7 @@ impl WorkingPoint {
             id: point_id(&stages),
             stages,
             swept,
+            pipeline: self.pipeline,
         }
     }
 }

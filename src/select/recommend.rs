@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::evaluate::{RowEvaluation, evaluate, short};
 use super::limits::{Limit, Objective};
-use crate::runner::results::{PointResult, metric_json};
+use crate::runner::results::{BoundCheck, PointResult, metric_json};
 
 /// The sentence (and `why` prefix) when no point passes.
 pub const NONE_PASSES: &str = "no working point meets the limits";
@@ -147,6 +147,13 @@ impl Selection<'_> {
                 check.describe(),
                 short(margin.margin)
             );
+        }
+        // A codec that broke its own promise may still meet the limits here; whoever deploys
+        // it must know that its bound does not hold.
+        if let Some(violated) = BoundCheck::summary(&chosen.row.bounds)
+            .filter(|summary| summary.starts_with("VIOLATED"))
+        {
+            sentence += &format!("; beware, its stage's promised bound is {violated}");
         }
         if self.ties > 0 {
             sentence += &format!(
