@@ -157,6 +157,166 @@ fn every_filter_pipeline_reads_back_bit_exact_with_h5py_and_hdf5plugin() {
     }
 }
 
+/// hdf5plugin's plugin folder, where the HDF5 library finds the SZ3 and ZFP filters.
+fn plugin_path() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import hdf5plugin; print(hdf5plugin.PLUGIN_PATH)"])
+        .output()
+        .unwrap();
+    text(&out.stdout).trim().to_string()
+}
+
+/// `photonqa export` of the scenario's first point into `x.h5::/v`, with `plugins` as
+/// `HDF5_PLUGIN_PATH` (unset when `None`).
+fn export(dir: &Path, scenario: &Scenario, plugins: Option<&str>) -> std::process::Output {
+    let point = &scenario.working_points()[0];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_photonqa"));
+    command.current_dir(dir).args([
+        "export", "s.toml", "--point", &point.id, "--out", "x.h5::/v",
+    ]);
+    match plugins {
+        Some(path) => command.env("HDF5_PLUGIN_PATH", path),
+        None => command.env_remove("HDF5_PLUGIN_PATH"),
+    };
+    command.output().unwrap()
+}
+
+/// The lossy codecs are written through their HDF5 filters as the HDF5 library runs them
+/// (hdf5plugin's SZ3 and ZFP builds, HDF5's own scale-offset): h5py + hdf5plugin read back
+/// values within the promised bound of the original, and photonqa's own check of the closed
+/// file says the same.
+#[test]
+fn lossy_filters_read_back_within_their_bound() {
+    if !python_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let original = read_reference_volume();
+    write_npy(&dir.join("original.npy"), &original).unwrap();
+    let script = common::repo_root().join("tests/peers/read_export.py");
+    let plugins = plugin_path();
+    // (name, pipeline, filter ids, bound on |read - original|, photonqa's check line)
+    let cases: [(&str, &str, &[u64], f64, &str); 5] = [
+        (
+            "sz3 abs",
+            "[[pipeline]]\nstage = \"sz3\"\nabs_error = 1e-3\n",
+            &[32024],
+            1e-3,
+            "bound on the file: sz3 abs 0.001: ok",
+        ),
+        (
+            "sz3 rel + zstd",
+            "[[pipeline]]\nstage = \"sz3\"\nmode = \"rel\"\nrel_error = 1e-3\n[[pipeline]]\nstage = \"zstd\"\n",
+            &[32024, 32015],
+            1.5e-3,
+            "bound on the file: sz3 rel 0.001: ok",
+        ),
+        (
+            "zfp accuracy",
+            "[[pipeline]]\nstage = \"zfp\"\ntolerance = 1e-3\n",
+            &[32013],
+            1e-3,
+            "bound on the file: zfp abs 0.001: ok",
+        ),
+        (
+            "zfp rate + shuffle",
+            "[[pipeline]]\nstage = \"zfp\"\nmode = \"rate\"\nrate = 8.0\n[[pipeline]]\nstage = \"shuffle\"\n",
+            &[32013, 2],
+            0.1,
+            "bound on the file: zfp rate 8: ok",
+        ),
+        (
+            "quantize uint16 + scaleoffset (integers: lossless)",
+            "[[pipeline]]\nstage = \"quantize\"\ndtype = \"uint16\"\nrange = [-0.2, 1.1]\n[[pipeline]]\nstage = \"scaleoffset\"\n",
+            &[6],
+            // Half a quantisation step, plus the float32 rounding of values up to 1.1.
+            1.3 / 65535.0 / 2.0 + 1.1 * f64::from(f32::EPSILON),
+            "bound on the file: scaleoffset abs 0: ok, worst 0.0 over",
+        ),
+    ];
+    let read_back = |name: &str| -> Value {
+        let read = Command::new("python3")
+            .arg(&script)
+            .args([dir.join("x.h5").to_str().unwrap(), "/v"])
+            .arg(dir.join("original.npy"))
+            .output()
+            .unwrap();
+        assert!(read.status.success(), "{name}: {}", text(&read.stderr));
+        serde_json::from_str(&text(&read.stdout)).unwrap()
+    };
+    for (name, pipeline, ids, bound, check) in cases {
+        let one = scenario(dir, pipeline);
+        let out = export(dir, &one, Some(&plugins));
+        assert_ok(&out, name);
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(check),
+            "{name}: expected {check:?} in {stdout}"
+        );
+        assert!(
+            stdout.contains("note: stage ") && stdout.contains("its bound is checked on the file"),
+            "{name}: {stdout}"
+        );
+        let report = read_back(name);
+        let ids_read: Vec<u64> = report["filters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f[0].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids_read, ids, "{name}: {report}");
+        let diff = report["max_abs_diff"].as_f64().unwrap();
+        assert!(diff <= bound, "{name}: |read - original| {diff} > {bound}");
+    }
+
+    // hdf5plugin's SZ3 in L2-norm mode breaks its bound (hdf5plugin 7.1: an L2 norm of the
+    // error near 235 per chunk for a bound of 0.5): photonqa says so, with the worst chunk's
+    // norm as h5py computes it, and exits 1.
+    let l2 = scenario(
+        dir,
+        "[[pipeline]]\nstage = \"sz3\"\nmode = \"l2\"\nl2_norm = 0.5\n",
+    );
+    let out = export(dir, &l2, Some(&plugins));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let prefix = "bound on the file: sz3 l2 0.5: VIOLATED, worst ";
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("{prefix:?} in {stdout}"));
+    let worst: f64 = line[prefix.len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let report = read_back("sz3 l2");
+    let peer = report["chunk_l2"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(peer > 0.5, "the peer sees no violation: {report}");
+    assert!(
+        (worst - peer).abs() <= 1e-9 * peer,
+        "photonqa's worst L2 {worst} vs h5py's {peer}"
+    );
+
+    // Without the plugin folder HDF5 cannot run SZ3: one line naming the filter.
+    let abs = scenario(dir, "[[pipeline]]\nstage = \"sz3\"\nabs_error = 1e-3\n");
+    let out = export(dir, &abs, None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("HDF5 filter 32024 is not available")
+            && stderr.contains("HDF5_PLUGIN_PATH"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn export_errors_are_one_line() {
     let dir = tempfile::tempdir().unwrap();

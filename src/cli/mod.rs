@@ -461,7 +461,25 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             for note in &exported.notes {
                 out!("note: {note}");
             }
-            Ok(ExitCode::SUCCESS)
+            let checks: Vec<_> = exported.bounds.iter().map(|b| b.check()).collect();
+            for check in &checks {
+                out!(
+                    "bound on the file: {} {} {}: {}, worst {} over {} {}",
+                    check.stage,
+                    check.kind,
+                    check.promised,
+                    if check.bound_ok { "ok" } else { "VIOLATED" },
+                    runner::results::plain(&check.observed_worst),
+                    check.checked,
+                    check.counted
+                );
+            }
+            // Like a gate: the file is written, but what it stores breaks the promise.
+            Ok(if checks.iter().all(|c| c.bound_ok) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Validate { scenario } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;

@@ -116,13 +116,79 @@ impl Hdf5Writer {
         chunk_rows: usize,
         mode: FileMode,
     ) -> Result<Self, DataError> {
-        let (dataset, _, label) =
-            create_dataset((file, path), shape, dtype, chunk_rows, &[], mode)?;
+        let (dataset, _, label) = create_dataset(
+            (file, path),
+            shape,
+            dtype,
+            chunk_rows,
+            (&[], FilterUse::Run),
+            mode,
+        )?;
         Ok(Hdf5Writer {
             dataset,
             rows_written: 0,
             label,
         })
+    }
+
+    /// [`Hdf5Writer::create`] with the filters `(id, cd_values)` in pipeline order, run by the
+    /// HDF5 library as the slabs are written: built-in ones, and third-party ones from the
+    /// plugin folders HDF5 searches (`HDF5_PLUGIN_PATH`). A filter HDF5 cannot load is an
+    /// error naming it; a filter that fails on a chunk fails the write (mandatory filters,
+    /// never a chunk silently stored unfiltered).
+    pub fn create_filtered(
+        (file, path): (&Path, &str),
+        shape: &[usize],
+        dtype: DType,
+        chunk_rows: usize,
+        filters: &[(u32, Vec<u32>)],
+        mode: FileMode,
+    ) -> Result<Self, DataError> {
+        let label = format!("{}::{path}", file.display());
+        for (id, _) in filters {
+            // Loads a plugin when needed; under the library's lock.
+            let available =
+                hdf5::sync::sync(|| unsafe { hdf5_sys::h5z::H5Zfilter_avail(*id as _) });
+            if available <= 0 {
+                return Err(DataError::new(
+                    &label,
+                    format!(
+                        "HDF5 filter {id} is not available to this HDF5 library: point HDF5_PLUGIN_PATH at a folder with its plugin (e.g. `export HDF5_PLUGIN_PATH=$(python3 -c 'import hdf5plugin; print(hdf5plugin.PLUGIN_PATH)')`)"
+                    ),
+                ));
+            }
+        }
+        let (dataset, _, label) = create_dataset(
+            (file, path),
+            shape,
+            dtype,
+            chunk_rows,
+            (filters, FilterUse::Run),
+            mode,
+        )?;
+        Ok(Hdf5Writer {
+            dataset,
+            rows_written: 0,
+            label,
+        })
+    }
+
+    /// Bytes stored for each chunk, in chunk order (after the file is written).
+    pub fn chunk_sizes(file: &Path, path: &str) -> Result<Vec<u64>, DataError> {
+        let label = format!("{}::{path}", file.display());
+        let err = |e: hdf5::Error| DataError::new(&label, e.to_string());
+        let dataset = hdf5::File::open(file)
+            .and_then(|f| f.dataset(path))
+            .map_err(err)?;
+        let count = dataset.num_chunks().unwrap_or(0);
+        (0..count)
+            .map(|i| {
+                dataset
+                    .chunk_info(i)
+                    .map(|c| c.size)
+                    .ok_or_else(|| DataError::new(&label, format!("no chunk {i}")))
+            })
+            .collect()
     }
 
     /// Appends the next slab (its rows follow the previous slab's).
@@ -137,9 +203,9 @@ impl Hdf5Writer {
         Ok(())
     }
 
-    /// Adds a string attribute to the dataset (provenance of generated data).
-    pub fn set_attr(&self, name: &str, value: &str) -> Result<(), DataError> {
-        set_text_attr(&self.dataset, name, value, &self.label)
+    /// Adds an attribute to the dataset: a string, or a float.
+    pub fn set_attr(&self, name: &str, value: &AttrValue) -> Result<(), DataError> {
+        set_attr(&self.dataset, name, value, &self.label)
     }
 }
 
@@ -165,8 +231,14 @@ impl RawChunkWriter {
         filters: &[(u32, Vec<u32>)],
         mode: FileMode,
     ) -> Result<Self, DataError> {
-        let (dataset, chunk, label) =
-            create_dataset((file, path), shape, dtype, chunk_rows, filters, mode)?;
+        let (dataset, chunk, label) = create_dataset(
+            (file, path),
+            shape,
+            dtype,
+            chunk_rows,
+            (filters, FilterUse::Declared),
+            mode,
+        )?;
         Ok(RawChunkWriter {
             dataset,
             chunk,
@@ -202,28 +274,28 @@ impl RawChunkWriter {
 
     /// Adds an attribute to the dataset: a string, or a float.
     pub fn set_attr(&self, name: &str, value: &AttrValue) -> Result<(), DataError> {
-        let err = |e: hdf5::Error| DataError::new(&self.label, format!("attribute {name}: {e}"));
-        match value {
-            AttrValue::Text(text) => set_text_attr(&self.dataset, name, text, &self.label),
-            AttrValue::Float(v) => self
-                .dataset
-                .new_attr::<f64>()
-                .create(name)
-                .and_then(|a| a.write_scalar(v))
-                .map_err(err),
-        }
+        set_attr(&self.dataset, name, value, &self.label)
     }
+}
+
+/// How a dataset's filters are used: only declared for direct chunk writes (optional, or HDF5
+/// would refuse a filter it cannot load), or run by the library as data is written (mandatory:
+/// a failing filter fails the write instead of storing the chunk unfiltered).
+#[derive(Debug, Clone, Copy)]
+enum FilterUse {
+    Declared,
+    Run,
 }
 
 /// Creates dataset `path` in `file` (a new file, or with [`FileMode::Append`] an existing one)
 /// of `shape` and `dtype`, chunked by `chunk_rows` rows, with the filters `(id, cd_values)`
-/// declared in pipeline order; returns it, its chunk shape and its label.
+/// in pipeline order, declared or run as `use_` says; returns it, its chunk shape and its label.
 fn create_dataset(
     (file, path): (&Path, &str),
     shape: &[usize],
     dtype: DType,
     chunk_rows: usize,
-    filters: &[(u32, Vec<u32>)],
+    (filters, use_): (&[(u32, Vec<u32>)], FilterUse),
     mode: FileMode,
 ) -> Result<(hdf5::Dataset, Vec<usize>, String), DataError> {
     let h5 = match mode {
@@ -247,7 +319,10 @@ fn create_dataset(
             hdf5_sys::h5p::H5Pset_filter(
                 dcpl.id(),
                 *id as _,
-                hdf5_sys::h5z::H5Z_FLAG_OPTIONAL,
+                match use_ {
+                    FilterUse::Declared => hdf5_sys::h5z::H5Z_FLAG_OPTIONAL,
+                    FilterUse::Run => hdf5_sys::h5z::H5Z_FLAG_MANDATORY,
+                },
                 cd_values.len(),
                 cd_values.as_ptr(),
             )
@@ -276,6 +351,23 @@ pub enum AttrValue {
     Text(String),
     /// A float64.
     Float(f64),
+}
+
+fn set_attr(
+    dataset: &hdf5::Dataset,
+    name: &str,
+    value: &AttrValue,
+    label: &str,
+) -> Result<(), DataError> {
+    let err = |e: hdf5::Error| DataError::new(label, format!("attribute {name}: {e}"));
+    match value {
+        AttrValue::Text(text) => set_text_attr(dataset, name, text, label),
+        AttrValue::Float(v) => dataset
+            .new_attr::<f64>()
+            .create(name)
+            .and_then(|a| a.write_scalar(v))
+            .map_err(err),
+    }
 }
 
 fn set_text_attr(

@@ -15,6 +15,20 @@
 //! or the block itself when compressing does not make it smaller.
 //!
 //! `dictionary` has no registered filter: an export stores the values it encodes, plainly.
+//!
+//! The lossy array->bytes stages are written through their HDF5 filters run by the HDF5
+//! library itself (their chunk formats are the filters' own; third-party ones are loaded from
+//! `HDF5_PLUGIN_PATH`, e.g. hdf5plugin's), with the `cd_values` hdf5plugin's classes make:
+//!
+//! | stage | HDF5 filter | `cd_values` |
+//! |---|---|---|
+//! | `sz3` | 32024 | `[mode, abs, rel, l2, psnr]`, mode 0 abs, 1 rel, 2 l2, 3 psnr; each bound a float64 as two u32, high word first (`hdf5plugin.SZ3`) |
+//! | `zfp` | 32013 | accuracy `[3, 0, lo, hi, 0, 0]`, precision `[2, 0, p, 0, 0, 0]`, rate `[1, 0, lo, hi, 0, 0]`, the float64 as two u32, low word first (`hdf5plugin.Zfp`) |
+//! | `scaleoffset` | 6 (built in) | floats `[0, decimals]` (D-scale), integers `[2, 0]` (minimum bits), as `H5Pset_scaleoffset` |
+//!
+//! Those filters are other builds of the codecs than photonqa's stages (hdf5plugin's SZ3 and
+//! ZFP) or see other chunk boundaries (scale-offset's edge chunk), so the stored values differ
+//! from the scenario's decoded ones; the export checks the stage's promised bound on the file.
 
 use super::registry;
 use super::{BytesToBytes, Stage, StageConfig, StageInput, StageKind};
@@ -32,12 +46,14 @@ pub struct Hdf5Filter {
 }
 
 /// How an array->bytes stage is stored in HDF5.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packing {
     /// As the dataset's own little-endian type (`bytes`).
     Native,
     /// The stage has no registered filter; its values are stored plainly (`dictionary`).
     Plain,
+    /// Through this filter, run by the HDF5 library (the lossy codecs).
+    Filter(Hdf5Filter),
 }
 
 /// A bytes->bytes stage as an HDF5 filter: its filter, and the chunk encoder that filter
@@ -66,13 +82,53 @@ impl FilterStage {
     }
 }
 
-/// How an array->bytes stage is stored; an error for one that has no HDF5 form.
-pub fn packing(config: &StageConfig) -> Result<Packing, String> {
+/// How an array->bytes stage is stored on data whose elements are `dtype`; an error for one
+/// that has no HDF5 form.
+pub fn packing(config: &StageConfig, dtype: DType) -> Result<Packing, String> {
+    let filter = |id, cd_values| {
+        Ok(Packing::Filter(Hdf5Filter {
+            id,
+            cd_values,
+            stage: registry::find(config.stage).expect("validated stage").id,
+        }))
+    };
+    // hdf5plugin's word orders: SZ3 big-endian halves, ZFP the little-endian memory order.
+    let high_low = |v: f64| [(v.to_bits() >> 32) as u32, v.to_bits() as u32];
+    let low_high = |v: f64| [v.to_bits() as u32, (v.to_bits() >> 32) as u32];
     match config.stage {
         "bytes" => Ok(Packing::Native),
         "dictionary" => Ok(Packing::Plain),
+        "sz3" => {
+            if config.str("predictor") != "interpolation-lorenzo" {
+                return Err(format!(
+                    "stage sz3: predictor = \"{}\" has no cd_values in the HDF5 SZ3 filter (32024), which always uses SZ3's default (interpolation-lorenzo)",
+                    config.str("predictor")
+                ));
+            }
+            let (mode, name) = match config.str("mode") {
+                "abs" => (0, "abs_error"),
+                "rel" => (1, "rel_error"),
+                "l2" => (2, "l2_norm"),
+                _ => (3, "psnr"),
+            };
+            let mut bounds = [0.0; 4];
+            bounds[mode as usize] = config.float(name);
+            let mut cd_values = vec![mode];
+            cd_values.extend(bounds.iter().flat_map(|&b| high_low(b)));
+            filter(32024, cd_values)
+        }
+        "zfp" => {
+            let cd_values = match config.str("mode") {
+                "accuracy" => [[3, 0], low_high(config.float("tolerance")), [0, 0]].concat(),
+                "precision" => vec![2, 0, config.int("precision") as u32, 0, 0, 0],
+                _ => [[1, 0], low_high(config.float("rate")), [0, 0]].concat(),
+            };
+            filter(32013, cd_values)
+        }
+        "scaleoffset" if dtype.is_float() => filter(6, vec![0, config.int("decimals") as u32]),
+        "scaleoffset" => filter(6, vec![2, 0]),
         other => Err(format!(
-            "stage {other}: photonqa does not write it as an HDF5 filter (export supports bytes, dictionary, shuffle, bitshuffle, deflate, zstd, lz4)"
+            "stage {other}: photonqa does not write it as an HDF5 filter (export supports bytes, dictionary, sz3, zfp, scaleoffset, shuffle, bitshuffle, deflate, zstd, lz4)"
         )),
     }
 }
@@ -170,6 +226,39 @@ mod tests {
         assert_eq!((shuffle.filter.id, shuffle.filter.cd_values), (2, vec![4]));
         let bitshuffle = filter(&config("bitshuffle", vec![]), DType::Uint16).unwrap();
         assert_eq!(bitshuffle.filter.cd_values, vec![0, 4, 2, 0, 0]);
-        assert_eq!(packing(&config("dictionary", vec![])), Ok(Packing::Plain));
+        assert_eq!(
+            packing(&config("dictionary", vec![]), DType::Uint8),
+            Ok(Packing::Plain)
+        );
+        // hdf5plugin.SZ3(absolute=1e-3).filter_options and hdf5plugin.Zfp(accuracy=1e-3)'s.
+        let sz3 = config(
+            "sz3",
+            vec![
+                ("mode", ParamValue::Str("abs".into())),
+                ("abs_error", ParamValue::Float(1e-3)),
+                ("predictor", ParamValue::Str("interpolation-lorenzo".into())),
+            ],
+        );
+        let Ok(Packing::Filter(f)) = packing(&sz3, DType::Float32) else {
+            panic!("sz3 has a filter")
+        };
+        assert_eq!(
+            (f.id, f.cd_values),
+            (32024, vec![0, 1062232653, 3539053052, 0, 0, 0, 0, 0, 0])
+        );
+        let zfp = config(
+            "zfp",
+            vec![
+                ("mode", ParamValue::Str("accuracy".into())),
+                ("tolerance", ParamValue::Float(1e-3)),
+            ],
+        );
+        let Ok(Packing::Filter(f)) = packing(&zfp, DType::Float32) else {
+            panic!("zfp has a filter")
+        };
+        assert_eq!(
+            (f.id, f.cd_values),
+            (32013, vec![3, 0, 3539053052, 1062232653, 0, 0])
+        );
     }
 }

@@ -19,6 +19,10 @@
 //! - `threshold`: `photonqa_threshold`, `photonqa_threshold_mode` (zero-below: values at or
 //!   below it were replaced by `photonqa_threshold_fill`; binarise: the stored 0/1 mask);
 //! - `bitround`: `photonqa_bitround_keepbits` (nothing to invert).
+//!
+//! The lossy array->bytes stages (sz3, zfp, scaleoffset) are written through their HDF5
+//! filters run by the HDF5 library ([`crate::pipeline::hdf5`]); the file is then read back
+//! after closing and the stage's promised bound checked against the values written.
 
 use std::path::Path;
 
@@ -28,8 +32,10 @@ use serde_json::Value;
 
 use super::passes::{self, FitCache, Passes};
 use super::{Plan, build_chains};
-use crate::data::DType;
-use crate::data::hdf5io::{AttrValue, FileMode, RawChunkWriter};
+use crate::data::hdf5io::{AttrValue, FileMode, Hdf5Source, Hdf5Writer, RawChunkWriter};
+use crate::data::{DType, NdArray, VolumeSource};
+use crate::metrics::comparison::BoundSums;
+use crate::pipeline::Chain;
 use crate::pipeline::hdf5::{self as filters, FilterStage, Hdf5Filter, Packing};
 use crate::pipeline::registry;
 use crate::pipeline::{StageConfig, StageKind};
@@ -48,8 +54,12 @@ pub struct Exported {
     pub stored_dtype: DType,
     /// The filter pipeline, in order.
     pub filters: Vec<Hdf5Filter>,
-    /// What the reader should know (a stage stored without its own filter).
+    /// What the reader should know (a stage stored without its own filter, a lossy filter
+    /// run by the HDF5 library).
     pub notes: Vec<String>,
+    /// The promised bound of a lossy filter, checked on the data read back from the closed
+    /// file against the values written.
+    pub bounds: Vec<BoundSums>,
 }
 
 /// Writes working point `point_id` of `scenario` as dataset `dataset` of a new HDF5 file
@@ -107,6 +117,7 @@ pub fn export(
     ];
     let stored_dtype = chain.prepared_dtype();
     let mut fitted = chain.fitted().into_iter();
+    let mut lossy: Option<Hdf5Filter> = None;
     let mut byte_filters: Vec<FilterStage> = Vec::new();
     let mut notes = Vec::new();
     for config in &point.stages {
@@ -116,67 +127,178 @@ pub fn export(
                 let fit = fitted.next().unwrap_or(Value::Null);
                 attributes.extend(inversion(config, &fit));
             }
-            StageKind::ArrayToBytes => {
-                if filters::packing(config)? == Packing::Plain {
-                    notes.push(format!(
-                        "stage {} has no registered HDF5 filter: its values are stored plainly (the same data; the file's size differs from the scenario's rate)",
-                        config.stage
-                    ));
-                }
-            }
+            StageKind::ArrayToBytes => match filters::packing(config, stored_dtype)? {
+                Packing::Native => {}
+                Packing::Plain => notes.push(format!(
+                    "stage {} has no registered HDF5 filter: its values are stored plainly (the same data; the file's size differs from the scenario's rate)",
+                    config.stage
+                )),
+                Packing::Filter(filter) => lossy = Some(filter),
+            },
             StageKind::BytesToBytes => byte_filters.push(filters::filter(config, stored_dtype)?),
         }
     }
-    let writer = RawChunkWriter::create(
-        (file, dataset),
-        source.shape(),
+    let job = Job {
+        source: source.as_ref(),
+        chain: &chain,
+        plan: &plan,
+        pool: &pool,
+        out: (file, dataset),
         stored_dtype,
-        plan.chunk_slices,
-        &byte_filters
-            .iter()
-            .map(|f| (f.filter.id, f.filter.cd_values.clone()))
-            .collect::<Vec<_>>(),
-        FileMode::Create,
-    )
-    .map_err(|e| e.to_string())?;
-    for (name, value) in &attributes {
-        writer.set_attr(name, value).map_err(|e| e.to_string())?;
-    }
-    let row_elements: usize = source.shape()[1..].iter().product();
-    let full_chunk = plan.chunk_slices * row_elements * stored_dtype.size();
-    let mut stored_bytes = 0u64;
-    // Chunks in waves: filtered in parallel, written in order.
-    for (wave, chunks) in plan.chunks.chunks(plan.threads * 2).enumerate() {
-        let encoded: Vec<Vec<u8>> = pool.install(|| {
-            chunks
-                .par_iter()
-                .map(|rows| {
-                    let chunk = source.read_slab(rows.clone()).map_err(|e| e.to_string())?;
-                    let prepared = chain.prepare(&chunk).map_err(|e| e.to_string())?;
-                    let mut bytes = prepared.to_le_bytes();
-                    bytes.resize(full_chunk, 0);
-                    for filter in &byte_filters {
-                        bytes = filter.encode(&bytes)?;
-                    }
-                    Ok(bytes)
-                })
-                .collect::<Result<_, String>>()
-        })?;
-        for (k, bytes) in encoded.iter().enumerate() {
-            writer
-                .write_chunk(wave * plan.threads * 2 + k, bytes)
-                .map_err(|e| e.to_string())?;
-            stored_bytes += bytes.len() as u64;
+        attributes: &attributes,
+    };
+    let (stored_bytes, bounds) = match &lossy {
+        None => (job.write_direct(&byte_filters)?, Vec::new()),
+        Some(filter) => {
+            notes.push(format!(
+                "stage {} was written by HDF5 filter {} as the HDF5 library runs it (another build of the codec, whole chunks): the stored values can differ from the scenario's decoded ones; its bound is checked on the file",
+                filter.stage, filter.id
+            ));
+            let mut all = vec![filter.clone()];
+            all.extend(byte_filters.iter().map(|f| f.filter.clone()));
+            job.write_through_library(&all)?
         }
-    }
+    };
     Ok(Exported {
         stored_bytes,
         chunks: plan.chunks.len(),
         chunk_rows: plan.chunk_slices,
         stored_dtype,
-        filters: byte_filters.into_iter().map(|f| f.filter).collect(),
+        filters: lossy
+            .into_iter()
+            .chain(byte_filters.into_iter().map(|f| f.filter))
+            .collect(),
         notes,
+        bounds,
     })
+}
+
+/// What writing one export needs.
+struct Job<'a> {
+    source: &'a dyn VolumeSource,
+    chain: &'a Chain,
+    plan: &'a Plan,
+    pool: &'a rayon::ThreadPool,
+    out: (&'a Path, &'a str),
+    stored_dtype: DType,
+    attributes: &'a [(String, AttrValue)],
+}
+
+impl Job<'_> {
+    /// The array->array stages' output of every chunk, in waves of chunks prepared in
+    /// parallel, handed to `write` in chunk order.
+    fn prepared_waves(
+        &self,
+        mut write: impl FnMut(usize, NdArray) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let wave = self.plan.threads * 2;
+        for (w, chunks) in self.plan.chunks.chunks(wave).enumerate() {
+            let prepared: Vec<NdArray> = self.pool.install(|| {
+                chunks
+                    .par_iter()
+                    .map(|rows| {
+                        let chunk = self
+                            .source
+                            .read_slab(rows.clone())
+                            .map_err(|e| e.to_string())?;
+                        self.chain.prepare(&chunk).map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<_, String>>()
+            })?;
+            for (k, array) in prepared.into_iter().enumerate() {
+                write(w * wave + k, array)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Filters the chunks here and writes them as they are stored (HDF5's direct chunk
+    /// write); returns the stored bytes.
+    fn write_direct(&self, byte_filters: &[FilterStage]) -> Result<u64, String> {
+        let writer = RawChunkWriter::create(
+            self.out,
+            self.source.shape(),
+            self.stored_dtype,
+            self.plan.chunk_slices,
+            &byte_filters
+                .iter()
+                .map(|f| (f.filter.id, f.filter.cd_values.clone()))
+                .collect::<Vec<_>>(),
+            FileMode::Create,
+        )
+        .map_err(|e| e.to_string())?;
+        for (name, value) in self.attributes {
+            writer.set_attr(name, value).map_err(|e| e.to_string())?;
+        }
+        let row_elements: usize = self.source.shape()[1..].iter().product();
+        let full_chunk = self.plan.chunk_slices * row_elements * self.stored_dtype.size();
+        let mut stored_bytes = 0u64;
+        self.prepared_waves(|index, prepared| {
+            let mut bytes = prepared.to_le_bytes();
+            bytes.resize(full_chunk, 0);
+            for filter in byte_filters {
+                bytes = filter.encode(&bytes)?;
+            }
+            writer
+                .write_chunk(index, &bytes)
+                .map_err(|e| e.to_string())?;
+            stored_bytes += bytes.len() as u64;
+            Ok(())
+        })?;
+        Ok(stored_bytes)
+    }
+
+    /// Writes the chunks through `filters` run by the HDF5 library, then reads the closed file
+    /// back (so no chunk cache answers) and checks the lossy filter's promised bound on every
+    /// chunk against the values written; returns the stored bytes and the check.
+    fn write_through_library(
+        &self,
+        filters: &[Hdf5Filter],
+    ) -> Result<(u64, Vec<BoundSums>), String> {
+        let (file, dataset) = self.out;
+        let mut writer = Hdf5Writer::create_filtered(
+            self.out,
+            self.source.shape(),
+            self.stored_dtype,
+            self.plan.chunk_slices,
+            &filters
+                .iter()
+                .map(|f| (f.id, f.cd_values.clone()))
+                .collect::<Vec<_>>(),
+            FileMode::Create,
+        )
+        .map_err(|e| e.to_string())?;
+        for (name, value) in self.attributes {
+            writer.set_attr(name, value).map_err(|e| e.to_string())?;
+        }
+        self.prepared_waves(|_, prepared| writer.write_slab(&prepared).map_err(|e| e.to_string()))?;
+        drop(writer);
+
+        let sizes = Hdf5Writer::chunk_sizes(file, dataset).map_err(|e| e.to_string())?;
+        let stored = Hdf5Source::open(file, dataset).map_err(|e| e.to_string())?;
+        let mut bounds: Vec<BoundSums> = Vec::new();
+        self.prepared_waves(|index, prepared| {
+            let rows = self.plan.chunks[index].clone();
+            let read = stored.read_slab(rows.clone()).map_err(|e| e.to_string())?;
+            // HDF5 filters the edge chunk padded to the full chunk: its share of the bytes.
+            let bytes = (sizes.get(index).copied().unwrap_or(0) as usize * rows.len())
+                .div_ceil(self.plan.chunk_slices);
+            for (k, (stage, promise)) in self
+                .chain
+                .promises(prepared.shape())
+                .into_iter()
+                .enumerate()
+            {
+                let check = BoundSums::of(stage, promise, &prepared, &read, bytes)?;
+                match bounds.get_mut(k) {
+                    Some(total) => total.merge(&check)?,
+                    None => bounds.push(check),
+                }
+            }
+            Ok(())
+        })?;
+        Ok((sizes.iter().sum(), bounds))
+    }
 }
 
 fn text(name: &str, value: &str) -> (String, AttrValue) {

@@ -4,9 +4,9 @@ export documents, and compares with the decoded array photonqa computed.
 
     python3 tests/peers/read_export.py FILE.h5 /path DECODED.npy
 
-Prints one JSON object: `equal` (same dtype, shape and bits), `max_abs_diff`, the stored
-`dtype`, `chunks`, and `filters` as [[id, [cd_values...]], ...]. Exit code 0 unless reading
-fails.
+Prints one JSON object: `equal` (same dtype, shape and bits), `max_abs_diff`, `chunk_l2`
+(the L2 norm of the difference over each chunk of rows along axis 0), the stored `dtype`,
+`chunks`, and `filters` as [[id, [cd_values...]], ...]. Exit code 0 unless reading fails.
 """
 
 import json
@@ -50,9 +50,16 @@ def main():
         if mine.shape == decoded.shape
         else None
     )
+    rows = chunks[0]
+    difference = mine.astype(np.float64) - decoded.astype(np.float64)
+    chunk_l2 = [
+        float(np.sqrt(np.sum(difference[i:i + rows] ** 2)))
+        for i in range(0, difference.shape[0], rows)
+    ] if mine.shape == decoded.shape else None
     print(json.dumps({
         "equal": equal,
         "max_abs_diff": diff,
+        "chunk_l2": chunk_l2,
         "dtype": str(stored.dtype),
         "chunks": chunks,
         "filters": [[int(i), [int(v) for v in cd]] for i, cd in filters],

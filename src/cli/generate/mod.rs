@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use crate::data::hdf5io::{FileMode, Hdf5Writer};
+use crate::data::hdf5io::{AttrValue, FileMode, Hdf5Writer};
 use crate::data::npy::NpyWriter;
 use crate::data::{DType, NdArray};
 
@@ -64,7 +64,7 @@ impl Sink {
                 let writer = Hdf5Writer::create(file, path, shape, dtype, 16, FileMode::Create)
                     .map_err(|e| e.to_string())?;
                 writer
-                    .set_attr("photonqa", &provenance.to_string())
+                    .set_attr("photonqa", &AttrValue::Text(provenance.to_string()))
                     .map_err(|e| e.to_string())?;
                 Ok(Sink::Hdf5(writer))
             }

@@ -6,7 +6,7 @@ use std::path::Path;
 use clap::Args as ClapArgs;
 
 use super::{Output, Sink};
-use crate::data::hdf5io::{FileMode, Hdf5Writer};
+use crate::data::hdf5io::{AttrValue, FileMode, Hdf5Writer};
 use crate::data::phantom::{PorousTomo, PorousTomoParams};
 use crate::data::{DType, IntoNdArray, NdArray};
 
@@ -99,7 +99,7 @@ fn write_labels(
     writer
         .set_attr(
             "meaning",
-            "0 air, 1 melt, 2 gas, 3 crystal (noiseless ground truth)",
+            &AttrValue::Text("0 air, 1 melt, 2 gas, 3 crystal (noiseless ground truth)".into()),
         )
         .map_err(|e| e.to_string())?;
     for rows in slabs {
