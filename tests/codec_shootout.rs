@@ -191,3 +191,37 @@ fn a_broken_bound_is_flagged_in_the_table_csv_and_results() {
     let warning = format!("beware, its stage's promised bound is {flag}");
     assert!(table.contains(&warning), "{warning}\n{table}");
 }
+
+/// The array->array stages promise bounds too, checked on their own round trip: quantize
+/// half a step (so values clipped outside a given range break it, one violation each) and
+/// bitround a pointwise relative error of 2^-(keepbits + 1).
+#[test]
+fn quantize_and_bitround_promises_are_checked() {
+    let (lo, hi, levels) = (0.0, 0.5, 255.0);
+    let (_, rows, _) = run(&format!(
+        "[[pipeline]]\nstage = \"quantize\"\nrange = [{lo:.1}, {hi:.1}]\n[[pipeline]]\nstage = \"zstd\"\n"
+    ));
+    let check = &rows[0]["bounds"][0];
+    assert_eq!(check["stage"], "quantize", "{check}");
+    assert_eq!(check["kind"], "abs");
+    let bound = check["promised"].as_f64().unwrap();
+    let half_step = (hi - lo) / (2.0 * levels);
+    assert!(bound >= half_step && bound < half_step * 1.001, "{bound}");
+    let original = common::read_reference_volume().to_f64();
+    let clipped = original
+        .iter()
+        .filter(|&&x| x < lo - bound || x > hi + bound)
+        .count() as u64;
+    assert!(clipped > 1000, "the range must clip: {clipped}");
+    assert_eq!(check["violations"].as_u64(), Some(clipped), "{check}");
+    assert_eq!(check["bound_ok"], false);
+
+    let (_, rows, _) = run("[[pipeline]]\nstage = \"bitround\"\nkeepbits = 5\n");
+    let check = &rows[0]["bounds"][0];
+    assert_eq!(check["stage"], "bitround", "{check}");
+    assert_eq!(check["kind"], "pointwise_rel");
+    assert_eq!(check["promised"].as_f64(), Some(2f64.powi(-6)));
+    assert_eq!(check["bound_ok"], true, "{check}");
+    let worst = check["observed_worst"].as_f64().unwrap();
+    assert!(worst > 2f64.powi(-7) && worst <= 2f64.powi(-6), "{worst}");
+}

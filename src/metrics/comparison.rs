@@ -374,6 +374,14 @@ impl BoundSums {
                 }
                 (worst, violations, checked)
             }
+            Promise::PointwiseRel(rel) => {
+                let relative = |(&a, &b): (&f64, &f64)| ratio(bound_error(a, b), a.abs());
+                (
+                    x.iter().zip(&y).map(relative).fold(0.0, f64::max),
+                    x.iter().zip(&y).filter(|p| relative(*p) > rel).count() as u64,
+                    n as u64,
+                )
+            }
             Promise::L2Norm(bound) => {
                 let mut sum = Neumaier::default();
                 for e in errors() {
@@ -420,7 +428,7 @@ impl BoundSums {
     /// What values are counted: `values`, `chunks` or `planes`.
     pub fn counted(&self) -> &'static str {
         match self.promise {
-            Promise::AbsError(_) | Promise::RelError(_) => "values",
+            Promise::AbsError(_) | Promise::RelError(_) | Promise::PointwiseRel(_) => "values",
             Promise::Psnr {
                 per_plane: true, ..
             } => "planes",

@@ -88,6 +88,12 @@ pub trait ArrayToArray: Send + Sync {
     fn encode(&self, input: NdArray) -> Result<NdArray, CodecError>;
     /// Decodes one chunk back to the stage's input dtype (lossy stages return an estimate).
     fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError>;
+    /// The bound this stage promises (after `fit`) between its input and its own decoding of
+    /// what it encoded, checked on every chunk of every run (see [`Promise`]). Most stages
+    /// promise none.
+    fn promised(&self) -> Option<Promise> {
+        None
+    }
 }
 
 /// A stage that serialises an array to bytes.
@@ -130,6 +136,8 @@ pub enum Promise {
     },
     /// `sqrt(sum (y - x)^2) <= bound` over each chunk.
     L2Norm(f64),
+    /// `|y - x| <= rel * |x|` for every value (rounding a float's mantissa).
+    PointwiseRel(f64),
     /// The stage's encoded output is at most `bits` bits per value of the chunk. A stage
     /// includes in `bits` the fixed overheads its codec documents (headers, block padding).
     BitsPerValue {
@@ -148,6 +156,7 @@ impl Promise {
             Promise::RelError(_) => "rel",
             Promise::Psnr { .. } => "psnr",
             Promise::L2Norm(_) => "l2",
+            Promise::PointwiseRel(_) => "pointwise_rel",
             Promise::BitsPerValue { .. } => "rate",
         }
     }
@@ -155,7 +164,10 @@ impl Promise {
     /// The promised value as the user gave it.
     pub fn value(&self) -> f64 {
         match *self {
-            Promise::AbsError(v) | Promise::RelError(v) | Promise::L2Norm(v) => v,
+            Promise::AbsError(v)
+            | Promise::RelError(v)
+            | Promise::L2Norm(v)
+            | Promise::PointwiseRel(v) => v,
             Promise::Psnr { db, .. } => db,
             Promise::BitsPerValue { nominal, .. } => nominal,
         }

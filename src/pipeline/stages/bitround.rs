@@ -7,8 +7,8 @@
 use crate::data::{DType, IntoNdArray, NdArray};
 use crate::pipeline::params::Default;
 use crate::pipeline::{
-    ArrayToArray, CodecError, ParamDef, ParamKind, Stage, StageConfig, StageDef, StageInput,
-    StageKind,
+    ArrayToArray, CodecError, ParamDef, ParamKind, Promise, Stage, StageConfig, StageDef,
+    StageInput, StageKind,
 };
 
 /// Registry entry.
@@ -81,6 +81,15 @@ impl ArrayToArray for BitRound {
     }
     fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError> {
         Ok(encoded)
+    }
+
+    /// Rounding the mantissa of `x = m 2^e` (`1 <= m < 2`) to `keepbits` bits moves it by at
+    /// most half its last kept bit, `2^(e - keepbits - 1) <= 2^-(keepbits + 1) |x|` (normal
+    /// values; subnormals can break it, and the check would say so).
+    fn promised(&self) -> Option<Promise> {
+        Some(Promise::PointwiseRel(
+            2f64.powi(-(self.keepbits as i32) - 1),
+        ))
     }
 }
 

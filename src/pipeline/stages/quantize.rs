@@ -6,14 +6,19 @@
 //! the input dtype), so `|x - x'| <= (hi - lo) / (2 L)` inside the range. `round` takes ties to
 //! even, as NumPy's `np.round` and numcodecs do. A constant input (`lo = hi`) maps to level 0 and
 //! decodes to `lo`.
+//!
+//! The stage promises `|x - x'| <= (hi - lo) / (2 L) + r` on every value, where `r` is the
+//! rounding of `x'` to the input dtype: half an ulp of float32 (`2^-24 max(|lo|, |hi|)`) or of
+//! float64 (`2^-53 max(|lo|, |hi|)`), or 0.5 for integers. Values clipped because they lie
+//! outside a given `range` break it, so the check shows how many were clipped.
 
 use serde_json::json;
 
 use crate::data::{DType, Element, FromNdArray, IntoNdArray, NdArray};
 use crate::pipeline::params::Default;
 use crate::pipeline::{
-    ArrayToArray, CodecError, InputStats, ParamDef, ParamKind, Stage, StageConfig, StageDef,
-    StageInput, StageKind,
+    ArrayToArray, CodecError, InputStats, ParamDef, ParamKind, Promise, Stage, StageConfig,
+    StageDef, StageInput, StageKind,
 };
 use crate::{with_array, with_dtype};
 
@@ -114,6 +119,21 @@ impl ArrayToArray for Quantize {
         Ok(with_array!(input, a => with_dtype!(self.dtype, Q => {
             a.mapv(|v| Q::from_f64(level(v.to_f64()))).into_nd()
         })))
+    }
+
+    fn promised(&self) -> Option<Promise> {
+        let (lo, hi) = self.range?;
+        let magnitude = lo.abs().max(hi.abs());
+        let rounding = match self.input {
+            DType::Float32 => magnitude * f64::from(f32::EPSILON) / 2.0,
+            DType::Float64 => magnitude * f64::EPSILON / 2.0,
+            _ => 0.5,
+        };
+        // The float64 evaluation of `lo + q (hi - lo) / L` adds a few more roundings.
+        let evaluation = 4.0 * f64::EPSILON * magnitude;
+        Some(Promise::AbsError(
+            (hi - lo) / (2.0 * self.levels) + rounding + evaluation,
+        ))
     }
 
     fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError> {
