@@ -144,14 +144,19 @@ pub static ANALYSES: &[AnalysisDef] = &[
             },
             ParamDef {
                 name: "q_bins",
-                kind: ParamKind::Int { min: 1, max: 100_000 },
+                kind: ParamKind::Int {
+                    min: 1,
+                    max: 100_000,
+                },
                 default: Default::Int(100),
                 doc: "number of q bins",
             },
             ParamDef {
                 name: "q_min",
                 kind: ANY_FLOAT,
-                default: Default::Derived("smallest |q| of the unmasked pixels (positive with log)"),
+                default: Default::Derived(
+                    "smallest |q| of the unmasked pixels (positive with log)",
+                ),
                 doc: "lower edge of the first bin",
             },
             ParamDef {

@@ -254,7 +254,12 @@ fn q_from_map(text: &str, base: &Path, detector: [usize; 2]) -> Result<Vec<f64>,
 }
 
 /// A `(Y, X)` dataset that must match the detector.
-fn read_plane(param: &str, text: &str, base: &Path, detector: [usize; 2]) -> Result<Vec<f64>, String> {
+fn read_plane(
+    param: &str,
+    text: &str,
+    base: &Path,
+    detector: [usize; 2],
+) -> Result<Vec<f64>, String> {
     let (shape, values) = read_aux(param, text, base)?;
     if shape != detector {
         return Err(format!(
@@ -323,7 +328,11 @@ impl Saxs {
         let (detector, frames, stack) = match *shape {
             [y, x] => ([y, x], 1, false),
             [f, y, x] => ([y, x], f, true),
-            _ => return Err(format!("needs a 2-D pattern or a 3-D stack, got shape {shape:?}")),
+            _ => {
+                return Err(format!(
+                    "needs a 2-D pattern or a 3-D stack, got shape {shape:?}"
+                ));
+            }
         };
         let (q, q_unit) = match opt_text(config, "q_map") {
             Some(text) => (q_from_map(text, base, detector)?, "as q_map"),
@@ -609,7 +618,11 @@ impl Analysis for Saxs {
                 }
             }
         }
-        let expected: Vec<u64> = self.pixels.iter().map(|&p| p * self.frames as u64).collect();
+        let expected: Vec<u64> = self
+            .pixels
+            .iter()
+            .map(|&p| p * self.frames as u64)
+            .collect();
         if total.counts != expected {
             return Err("the partials do not cover every row of the data".into());
         }
@@ -624,9 +637,19 @@ impl Analysis for Saxs {
         let variance: Vec<f64> = sum
             .iter()
             .zip(&self.pixels)
-            .map(|(s, &n)| if n == 0 { 0.0 } else { s[2] / (n as f64 * n as f64) })
+            .map(|(s, &n)| {
+                if n == 0 {
+                    0.0
+                } else {
+                    s[2] / (n as f64 * n as f64)
+                }
+            })
             .collect();
-        for (name, values) in [("original", &i_o), ("decoded", &i_d), ("variance", &variance)] {
+        for (name, values) in [
+            ("original", &i_o),
+            ("decoded", &i_d),
+            ("variance", &variance),
+        ] {
             if let Some(b) = values.iter().position(|v| !v.is_finite()) {
                 return Err(format!("the {name} intensity of q bin {b} is not finite"));
             }
@@ -736,5 +759,126 @@ impl Analysis for Saxs {
         let sigma: Vec<f64> = variance.iter().map(|v| v.sqrt()).collect();
         out.insert("sigma_original".into(), per_bin(&sigma, &nonempty));
         Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{IntoNdArray, NdArray};
+    use crate::pipeline::params::StageConfig;
+    use ndarray::{ArrayD, IxDyn};
+
+    fn config(params: Vec<(&'static str, ParamValue)>) -> StageConfig {
+        let mut all = vec![
+            ("beam_x", ParamValue::Float(3.2)),
+            ("beam_y", ParamValue::Float(4.7)),
+            ("pixel_size", ParamValue::Float(1e-4)),
+            ("distance", ParamValue::Float(1.0)),
+            ("wavelength", ParamValue::Float(1e-10)),
+            ("q_bins", ParamValue::Int(5)),
+            ("q_scale", ParamValue::Str("lin".into())),
+        ];
+        for (name, value) in params {
+            all.retain(|(n, _)| *n != name);
+            all.push((name, value));
+        }
+        StageConfig {
+            stage: "saxs",
+            params: all,
+        }
+    }
+
+    fn result(saxs: &Saxs, original: &NdArray, decoded: &NdArray) -> Value {
+        let shape = original.shape().to_vec();
+        let rows = 0..shape[0];
+        let slabs = Slabs {
+            original,
+            decoded,
+            held: rows.clone(),
+            core: rows,
+            shape: &shape,
+        };
+        let partial = Analysis::partial(saxs, &(), &slabs).unwrap();
+        Analysis::finish(saxs, &(), partial, &shape).unwrap()
+    }
+
+    #[test]
+    fn edges_follow_numpy_histogram_rule() {
+        let edges = bin_edges(0.0, 1.0, 4, false);
+        assert_eq!(edges, [0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(bin_of(&edges, 0.25), Some(1));
+        assert_eq!(bin_of(&edges, 0.2499), Some(0));
+        assert_eq!(bin_of(&edges, 1.0), Some(3));
+        assert_eq!(bin_of(&edges, 1.0001), None);
+        assert_eq!(bin_of(&edges, -0.1), None);
+        let log = bin_edges(0.01, 1.0, 2, true);
+        assert!((log[1] - 0.1).abs() < 1e-15);
+    }
+
+    #[test]
+    fn a_stack_integrates_as_its_summed_frames() {
+        let shape = [2, 8, 9];
+        let stack = ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
+            1.0 + ((ix[0] * 31 + ix[1] * 7 + ix[2] * 3) % 17) as f64
+        });
+        let summed = stack.sum_axis(ndarray::Axis(0));
+        let config = config(vec![]);
+        let base = Path::new(".");
+        let frames = Saxs::new(&config, &shape, base).unwrap();
+        let plane = Saxs::new(&config, &shape[1..], base).unwrap();
+        let stack = stack.into_nd();
+        let summed = summed.into_nd();
+        let a = result(&frames, &stack, &stack);
+        let b = result(&plane, &summed, &summed);
+        assert_eq!(a["frames"], 2);
+        // Every value is >= 1, so the Poisson variances add up as those of the summed image.
+        for key in ["q", "i_original", "sigma_original", "pixels"] {
+            assert_eq!(a[key], b[key], "{key}");
+        }
+        assert_eq!(a["chi2_reduced"], 0.0);
+    }
+
+    #[test]
+    fn geometry_and_range_errors_name_the_parameter() {
+        let base = Path::new(".");
+        let err = |params| Saxs::new(&config(params), &[8, 9], base).unwrap_err();
+        assert_eq!(
+            err(vec![("beam_y", ParamValue::Float(-3.0))]),
+            "beam_y = -3 is outside the detector (-0.5..7.5 pixels)"
+        );
+        assert!(err(vec![("pixel_size", ParamValue::Float(0.0))]).starts_with("pixel_size = 0"));
+        assert!(
+            err(vec![
+                ("q_min", ParamValue::Float(0.5)),
+                ("q_max", ParamValue::Float(0.5))
+            ])
+            .starts_with("empty q range: q_min = 0.5")
+        );
+        assert!(
+            Saxs::new(&config(vec![]), &[8], base)
+                .unwrap_err()
+                .contains("2-D pattern or a 3-D stack")
+        );
+    }
+
+    #[test]
+    fn guinier_recovers_an_exact_exponential() {
+        let rg = 2.0f64;
+        let q: Vec<f64> = (1..40).map(|i| i as f64 * 0.02).collect();
+        let i: Vec<f64> = q
+            .iter()
+            .map(|q| 7.0 * (-q * q * rg * rg / 3.0).exp())
+            .collect();
+        let g = guinier(&q, &i, 0.2).unwrap();
+        assert!(
+            (g.rg - rg).abs() < 1e-12 && (g.i0 - 7.0).abs() < 1e-11,
+            "{g:?}"
+        );
+        assert!(g.converged);
+        assert!(g.q_max <= GUINIER_QRG / rg);
+        assert!(guinier(&q, &i, 0.03).unwrap_err().contains("3 needed"));
+        let rising: Vec<f64> = q.iter().map(|q| (q * q).exp()).collect();
+        assert!(guinier(&q, &rising, 0.2).unwrap_err().contains("rises"));
     }
 }

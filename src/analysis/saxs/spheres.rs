@@ -66,10 +66,7 @@ impl SpheresParams {
     /// Checks the parameters; errors name the one at fault.
     pub fn validate(&self) -> Result<(), String> {
         self.geometry.check(self.shape)?;
-        for (name, value) in [
-            ("radius", self.radius_nm),
-            ("counts", self.counts),
-        ] {
+        for (name, value) in [("radius", self.radius_nm), ("counts", self.counts)] {
             if !(value > 0.0 && value.is_finite()) {
                 return Err(format!("{name} = {value} must be > 0"));
             }

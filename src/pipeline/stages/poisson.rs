@@ -157,7 +157,10 @@ mod tests {
             for x in (0..2000).map(|i| (i * i) as f64 / 7.0) {
                 let y = s.count(s.code(x).unwrap());
                 let bound = step / 2.0 * (x + 0.375).sqrt() + step * step / 16.0;
-                assert!((y - x).abs() <= bound * (1.0 + 1e-12), "step {step}: {x} -> {y}");
+                assert!(
+                    (y - x).abs() <= bound * (1.0 + 1e-12),
+                    "step {step}: {x} -> {y}"
+                );
             }
         }
         let s = stage(0.5, true);
