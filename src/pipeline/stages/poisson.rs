@@ -9,7 +9,9 @@
 //! the nearest integer (ties to even), and converted to the input dtype (integer dtypes round
 //! ties to even). Since `|a' - a| <= step / 2` and `x' - x = (a' - a)(a' + a) / 4`:
 //! `|x' - x| <= (step / 2) sqrt(x + 3/8) + step^2 / 16` (+ 1/2 with `decode = "integer"`), about
-//! `step / 2` Poisson sigmas. With `step <= 0.9` zero counts decode to 0.
+//! `step / 2` Poisson sigmas. Zero counts decode to exactly 0 with `decode = "integer"` and
+//! `step <= 1`, and with `decode = "real"` when `round(sqrt(3/2) / step) * step <= sqrt(3/2)`
+//! (e.g. step 0.1, 0.5, 1, 2; not 0.25, which decodes 0 as 1/64).
 //!
 //! Reference: F. J. Anscombe, "The transformation of Poisson, binomial and negative-binomial
 //! data", Biometrika 35 (1948) 246, doi:10.1093/biomet/35.3-4.246.
