@@ -501,7 +501,7 @@ pub fn guinier(q: &[f64], i: &[f64], start: f64) -> Result<Guinier, String> {
         let x: Vec<f64> = q[..n].iter().map(|v| v * v).collect();
         let y: Vec<f64> = i[..n].iter().map(|v| v.ln()).collect();
         let (slope, intercept) = line_fit(&x, &y);
-        if !(slope < 0.0) {
+        if slope.is_nan() || slope >= 0.0 {
             return Err(format!(
                 "ln I rises with q^2 up to q = {limit} (slope {slope})"
             ));
