@@ -354,3 +354,43 @@ fn bad_geometry_mask_shape_and_empty_rings_are_one_line_errors() {
     }
     failures.finish("saxs errors");
 }
+
+#[test]
+fn the_committed_pattern_is_what_its_recorded_command_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |path: &Path, dataset: &str| {
+        let spec = format!("{}::{dataset}", path.display());
+        let source = photonqa::data::SourceSpec::parse(&spec, Path::new(""), None)
+            .unwrap()
+            .open()
+            .unwrap();
+        source.read_slab(0..source.shape()[0]).unwrap()
+    };
+    let committed = repo_root().join("reference-data/saxs-spheres.h5");
+    let provenance: Value = {
+        let file = hdf5::File::open(&committed).unwrap();
+        let attr: hdf5::types::VarLenUnicode = file
+            .dataset("data")
+            .unwrap()
+            .attr("photonqa")
+            .unwrap()
+            .read_scalar()
+            .unwrap();
+        serde_json::from_str(attr.as_str()).unwrap()
+    };
+    let command = provenance["command"].as_str().unwrap();
+    assert_eq!(
+        command,
+        "photonqa gen saxs --out reference-data/saxs-spheres.h5"
+    );
+    std::fs::create_dir(dir.path().join("reference-data")).unwrap();
+    let args: Vec<&str> = command.split(' ').skip(1).collect();
+    assert_ok(&photonqa(dir.path(), &args), "photonqa gen saxs");
+    let made = dir.path().join("reference-data/saxs-spheres.h5");
+    for dataset in ["/data", "/mask"] {
+        assert!(
+            read(&made, dataset) == read(&committed, dataset),
+            "{dataset} differs"
+        );
+    }
+}
