@@ -377,7 +377,7 @@ fn every_lossless_stage_is_covered() {
                 );
             }
             StageKind::ArrayToArray => assert!(
-                ["threshold", "quantize", "bitround"].contains(&def.id),
+                ["threshold", "quantize", "bitround", "poisson"].contains(&def.id),
                 "array->array stage {} has no lossy test here",
                 def.id
             ),
@@ -671,6 +671,70 @@ fn quantize_levels_and_storage() {
         codec.encode(top).unwrap().to_le_bytes(),
         [255u8, 255, 254, 255]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// poisson
+
+#[test]
+fn poisson_error_is_within_half_a_step_in_sigmas_and_negative_counts_are_errors() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    // Zeros, small counts and counts up to 5e4, as photon-counting detectors record them.
+    let values: Vec<f64> = (0..600)
+        .map(|i| match i % 3 {
+            0 => 0.0,
+            1 => rng.random_range(0..20) as f64,
+            _ => rng.random_range(0..50_000) as f64,
+        })
+        .collect();
+    for dtype in [DType::Uint16, DType::Uint32, DType::Float32, DType::Float64] {
+        let array = with_dtype!(dtype, T => ArrayD::from_shape_vec(
+            IxDyn(&[6, 10, 10]),
+            values.iter().map(|&v| T::from_f64(v)).collect(),
+        )
+        .unwrap()
+        .into_nd());
+        for step in [0.25, 0.5, 1.0, 4.0] {
+            for decode in ["real", "integer"] {
+                let overrides = [
+                    ("step", ParamValue::Float(step)),
+                    ("decode", ParamValue::Str(decode.into())),
+                ];
+                let trip = codec_trip("poisson", &overrides, &array);
+                let rounding = if decode == "integer" || !dtype.is_float() {
+                    0.5
+                } else {
+                    0.0
+                };
+                for (x, y) in array.to_f64().iter().zip(trip.decoded.to_f64().iter()) {
+                    let bound = step / 2.0 * (x + 0.375).sqrt() + step * step / 16.0 + rounding;
+                    // float32 stores the decoded count to 24 bits.
+                    let slack = if dtype == DType::Float32 {
+                        x.abs() * 1e-7
+                    } else {
+                        1e-9
+                    };
+                    assert!(
+                        (y - x).abs() <= bound + slack,
+                        "{dtype} step {step} {decode}: {x} -> {y} (bound {bound})"
+                    );
+                    // As the stage documents: 0 -> 0 unless the code above sqrt(3/2) rounds up.
+                    let up = (1.5f64.sqrt() / step).round_ties_even() * step > 1.5f64.sqrt();
+                    let integer = decode == "integer" || !dtype.is_float();
+                    if *x == 0.0 && ((integer && step <= 1.0) || !up) {
+                        assert_eq!(*y, 0.0, "{dtype} step {step}: zero not kept");
+                    }
+                }
+            }
+        }
+    }
+    let negative = NdArray::Float32(ArrayD::from_elem(IxDyn(&[2, 3]), -1.0f32));
+    let chain = Chain::build(&[config("poisson", &[])], DType::Float32).unwrap();
+    let Err(err) = chain.round_trip(&negative) else {
+        panic!("negative counts went through the poisson stage");
+    };
+    let err = err.to_string();
+    assert!(err.contains("poisson") && err.contains("-1"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------

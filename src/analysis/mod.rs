@@ -20,6 +20,7 @@ pub mod fbp;
 pub mod otsu;
 pub mod porosity;
 pub mod registry;
+pub mod saxs;
 pub mod segmentation;
 
 /// What an analysis is prepared with, before any working point runs.

@@ -8,6 +8,7 @@ pub static STAGES: &[&StageDef] = &[
     &stages::threshold::DEF,
     &stages::quantize::DEF,
     &stages::bitround::DEF,
+    &stages::poisson::DEF,
     &stages::bytes::DEF,
     &stages::dictionary::DEF,
     &stages::command::DEF,

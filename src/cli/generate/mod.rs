@@ -10,17 +10,21 @@ use crate::data::npy::NpyWriter;
 use crate::data::{DType, NdArray};
 
 mod porous_tomo;
+mod saxs;
 
 /// The generators.
 #[derive(Subcommand)]
 pub(super) enum GenCommand {
     /// Vesiculating magma: melt cylinder with gas bubbles and dense crystals, blur and noise.
     PorousTomo(porous_tomo::Args),
+    /// Small-angle scattering of spheres of known radius (known Rg) with Poisson noise.
+    Saxs(saxs::Args),
 }
 
 pub(super) fn run(command: GenCommand) -> Result<(), String> {
     match command {
         GenCommand::PorousTomo(args) => porous_tomo::run(args),
+        GenCommand::Saxs(args) => saxs::run(args),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod guard;
 pub mod jpeg2000;
 pub mod lz4;
 pub mod pcodec;
+pub mod poisson;
 pub mod quantize;
 pub mod scaleoffset;
 pub mod shuffle;
