@@ -21,6 +21,7 @@ pub mod otsu;
 pub mod porosity;
 pub mod registry;
 pub mod segmentation;
+pub mod xpcs;
 
 /// What an analysis is prepared with, before any working point runs.
 pub struct Context<'a> {

@@ -3,6 +3,7 @@
 
 use super::porosity::Porosity;
 use super::segmentation::Segmentation;
+use super::xpcs::Xpcs;
 use super::{Context, DynAnalysis};
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind, StageConfig};
 
@@ -90,6 +91,76 @@ pub static ANALYSES: &[AnalysisDef] = &[
         prepare: Some(Porosity::prepare),
     },
     AnalysisDef {
+        kind: "xpcs",
+        doc: "XPCS: multi-tau g2(q, tau) with symmetric normalisation in rings around the beam, fit baseline + beta exp(-2 (tau/tau_c)^alpha) per ring; change of tau_c (relative and in fit sigmas), beta and g2",
+        params: &[
+            ParamDef {
+                name: "beam_x",
+                kind: ANY_FLOAT,
+                default: Default::Derived("X / 2"),
+                doc: "beam centre column (pixels; pixel centres at integers), inside the frame",
+            },
+            ParamDef {
+                name: "beam_y",
+                kind: ANY_FLOAT,
+                default: Default::Derived("Y / 2"),
+                doc: "beam centre row (pixels), inside the frame",
+            },
+            ParamDef {
+                name: "q_rings",
+                kind: ParamKind::Int { min: 1, max: 1000 },
+                default: Default::Int(4),
+                doc: "rings of equal width in pixels between r_min and r_max (radii in pixels: q grows with r, no wavelength needed)",
+            },
+            ParamDef {
+                name: "r_min",
+                kind: ParamKind::Float { min: 0.0, max: 1e9 },
+                default: Default::Float(1.0),
+                doc: "inner radius of the first ring (pixels from the beam)",
+            },
+            ParamDef {
+                name: "r_max",
+                kind: ParamKind::Float { min: 0.0, max: 1e9 },
+                default: Default::Derived("distance from the beam to the nearest frame edge"),
+                doc: "outer radius of the last ring (pixels, exclusive)",
+            },
+            ParamDef {
+                name: "mask",
+                kind: ParamKind::Text,
+                default: Default::Derived("none"),
+                doc: "pixel mask file.h5::/path or .npy of shape (Y, X); nonzero pixels are excluded",
+            },
+            ParamDef {
+                name: "levels",
+                kind: ParamKind::Int { min: 1, max: 30 },
+                default: Default::Derived("the most with the longest lag at most half the series"),
+                doc: "multi-tau levels; frames are averaged pairwise from one level to the next",
+            },
+            ParamDef {
+                name: "per_level",
+                kind: ParamKind::Int { min: 2, max: 256 },
+                default: Default::Int(8),
+                doc: "lags per level (even): 1..m at level 0, m/2+1..m (x 2^level frames) above",
+            },
+            ParamDef {
+                name: "alpha",
+                kind: ParamKind::Float {
+                    min: 0.05,
+                    max: 10.0,
+                },
+                default: Default::Derived("fitted"),
+                doc: "fixed stretching exponent of the fit (1: simple exponential); fitted when absent",
+            },
+        ],
+        columns: &[
+            "tau_c_rel_change_max",
+            "tau_c_change_sigma_max",
+            "beta_rel_change_max",
+            "g2_max_abs_error",
+        ],
+        prepare: Some(Xpcs::prepare),
+    },
+    AnalysisDef {
         kind: "command",
         doc: "a user program: `run` gets the original and the decoded array as .npy files ({original}, {decoded}) and prints one JSON object of metrics",
         params: &[
@@ -160,6 +231,9 @@ pub fn complete(config: &mut StageConfig) -> Result<(), String> {
             }
         }
         return Ok(());
+    }
+    if config.stage == "xpcs" {
+        return super::xpcs::complete(config);
     }
     let method = config.str("method").to_string();
     let has = |config: &StageConfig, name: &str| config.params.iter().any(|(n, _)| *n == name);

@@ -10,17 +10,21 @@ use crate::data::npy::NpyWriter;
 use crate::data::{DType, NdArray};
 
 mod porous_tomo;
+mod xpcs;
 
 /// The generators.
 #[derive(Subcommand)]
 pub(super) enum GenCommand {
     /// Vesiculating magma: melt cylinder with gas bubbles and dense crystals, blur and noise.
     PorousTomo(porous_tomo::Args),
+    /// XPCS speckle series: Ornstein-Uhlenbeck complex fields, Poisson counts, known tau_c.
+    Xpcs(xpcs::Args),
 }
 
 pub(super) fn run(command: GenCommand) -> Result<(), String> {
     match command {
         GenCommand::PorousTomo(args) => porous_tomo::run(args),
+        GenCommand::Xpcs(args) => xpcs::run(args),
     }
 }
 
