@@ -156,6 +156,7 @@ pub static ANALYSES: &[AnalysisDef] = &[
             "tau_c_rel_change_max",
             "tau_c_change_sigma_max",
             "beta_rel_change_max",
+            "beta_change_sigma_max",
             "g2_max_abs_error",
         ],
         prepare: Some(Xpcs::prepare),

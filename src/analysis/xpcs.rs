@@ -37,8 +37,9 @@
 //! unless given. Standard errors from the covariance `(J^T W J)^-1` (SciPy `curve_fit` with
 //! `absolute_sigma=True`); see [`fit`]. Reported per ring and as maxima over rings:
 //! `|delta tau_c| / tau_c` and `|delta tau_c| / sigma(tau_c)` (delta = decoded - original;
-//! `tau_c` and `sigma(tau_c)` of the original), `|delta beta| / beta`, and
-//! `max |g2_decoded - g2_original|` over rings and lags. A ring whose fit fails (no
+//! `tau_c` and `sigma(tau_c)` of the original), `|delta beta| / beta` and
+//! `|delta beta| / sigma(beta)`, `max |g2_decoded - g2_original|` over rings and lags and the
+//! same in units of the original's `sigma(q, tau)` (`g2_max_error_sigma`). A ring whose fit fails (no
 //! convergence, singular or non-finite) is an error naming the ring, never NaN.
 //!
 //! **Peer.** `tests/peers/xpcs_fixtures.py` computes the same g2 with NumPy (same formulas,
@@ -445,6 +446,7 @@ impl Analysis for Xpcs {
         let tau_rel = per_ring(&|o, d| (d.params[2] - o.params[2]).abs() / o.params[2]);
         let tau_sigma = per_ring(&|o, d| (d.params[2] - o.params[2]).abs() / o.sigma[2]);
         let beta_rel = per_ring(&|o, d| (d.params[1] - o.params[1]).abs() / o.params[1].abs());
+        let beta_sigma = per_ring(&|o, d| (d.params[1] - o.params[1]).abs() / o.sigma[1]);
         let mut g2_error: f64 = 0.0;
         let mut g2_error_sigma: f64 = 0.0;
         for ((o, d), s) in original.g2.iter().zip(&decoded.g2).zip(&original.sigma) {
@@ -457,12 +459,13 @@ impl Analysis for Xpcs {
             ("tau_c_rel_change_max", max(&tau_rel)),
             ("tau_c_change_sigma_max", max(&tau_sigma)),
             ("beta_rel_change_max", max(&beta_rel)),
+            ("beta_change_sigma_max", max(&beta_sigma)),
             ("g2_max_abs_error", g2_error),
             ("g2_max_error_sigma", g2_error_sigma),
         ];
         if let Some((name, value)) = columns.iter().find(|(_, v)| !v.is_finite()) {
             return Err(format!(
-                "{name} is {value}: the original's beta or tau_c is 0"
+                "{name} is {value}: the original's beta, tau_c or a standard error is 0"
             ));
         }
         let mut out = serde_json::Map::new();
@@ -487,6 +490,7 @@ impl Analysis for Xpcs {
             ("tau_c_rel_change".into(), floats(&tau_rel)),
             ("tau_c_change_sigma".into(), floats(&tau_sigma)),
             ("beta_rel_change".into(), floats(&beta_rel)),
+            ("beta_change_sigma".into(), floats(&beta_sigma)),
             ("original".into(), side_json(&original, alpha_fitted)),
             ("decoded".into(), side_json(&decoded, alpha_fitted)),
         ]);
