@@ -100,7 +100,7 @@ fn photonqa_cases(expected: &Value) -> Vec<(String, Value, Value)> {
                 None => String::new(),
             };
             let analyses = format!(
-                "[[analysis]]\nkind = \"xpcs\"\n{mask}[[analysis]]\nkind = \"xpcs\"\nalpha = 1.0\n{mask}"
+                "[[analysis]]\nkind = \"xpcs\"\ntwo_time = \"on\"\n{mask}[[analysis]]\nkind = \"xpcs\"\nalpha = 1.0\n{mask}"
             );
             let toml = scenario(64, ZSTD, &analyses);
             let decoded = if name == "lossless" { &original } else { &decoded };
@@ -193,6 +193,19 @@ fn g2_and_fits_match_numpy_and_scipy() {
                 }
             }
         }
+        // Two-time maps: the same products summed in another order (NumPy's matmul); their
+        // differences are ~0.01-0.1, so 1e-9 relative leaves room for ~1e-15 per entry.
+        for key in ["max_abs_error", "rms_error"] {
+            let want = float_field(&case["two_time"], key);
+            let got = free[format!("two_time_{key}")].as_f64().unwrap();
+            failures.check((got - want).abs() <= 1e-9 * want, || {
+                format!("{name}: two_time_{key} {got} vs numpy {want}")
+            });
+        }
+        assert!(
+            fixed.get("two_time_max_abs_error").is_none(),
+            "two_time is off by default"
+        );
         // The columns follow from the fits; the lossless pair changes nothing.
         if name == "lossless" {
             for column in [
@@ -261,7 +274,7 @@ fn tau_c_is_recovered_within_three_fit_sigmas() {
 fn streamed_partials_equal_the_whole_arrays() {
     let pipeline = "[[pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\nbits = 5\nrange = [0.0, 124.0]\n\
                     [[pipeline]]\nstage = \"zstd\"\n";
-    let analyses = "[[analysis]]\nkind = \"xpcs\"\nq_rings = 3\n";
+    let analyses = "[[analysis]]\nkind = \"xpcs\"\nq_rings = 3\ntwo_time = \"on\"\n";
     let original = read_original();
     let stages = [StageConfig {
         stage: "quantize",
@@ -283,6 +296,7 @@ fn streamed_partials_equal_the_whole_arrays() {
     let row = run_first_row(dir.path(), "c7", &scenario(7, pipeline, analyses), "2");
     assert_eq!(row["science"]["xpcs"], expected["xpcs"]);
     assert!(expected["xpcs"]["g2_max_abs_error"].as_f64().unwrap() > 0.0);
+    assert!(expected["xpcs"]["two_time_max_abs_error"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

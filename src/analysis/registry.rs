@@ -151,6 +151,12 @@ pub static ANALYSES: &[AnalysisDef] = &[
                 default: Default::Derived("fitted"),
                 doc: "fixed stretching exponent of the fit (1: simple exponential); fitted when absent",
             },
+            ParamDef {
+                name: "two_time",
+                kind: ParamKind::Choice(&["off", "on"]),
+                default: Default::Str("off"),
+                doc: "also compare the two-time maps C(t1, t2) per ring (max and rms difference; T^2 x ring pixels products)",
+            },
         ],
         columns: &[
             "tau_c_rel_change_max",

@@ -42,9 +42,16 @@
 //! same in units of the original's `sigma(q, tau)` (`g2_max_error_sigma`). A ring whose fit fails (no
 //! convergence, singular or non-finite) is an error naming the ring, never NaN.
 //!
+//! **Two-time** (`two_time = "on"`; Sutton et al. 2003, doi:10.1364/OE.11.002268): per ring
+//! and pair of frames `t1 < t2`, `C(t1, t2) = <I_p(t1) I_p(t2)>_ring / (<I_p(t1)>_ring
+//! <I_p(t2)>_ring)` (ring averages over its pixels, so a frame of a ring without counts is an
+//! error); reported are `two_time_max_abs_error`, the largest `|C_decoded - C_original|`, and
+//! `two_time_rms_error` over all rings and pairs. Its cost, `T (T - 1) / 2 x ring pixels`
+//! products per side, is capped at 1e11 at prepare time.
+//!
 //! **Peer.** `tests/peers/xpcs_fixtures.py` computes the same g2 with NumPy (same formulas,
 //! its own summation order) and fits with `scipy.optimize.curve_fit`; `tests/xpcs.rs` checks
-//! g2 to 1e-12 relative and the fits' parameters.
+//! g2 to 1e-12 relative, the fits' parameters and the two-time errors (NumPy `X @ X.T`).
 //!
 //! References: K. Schätzel, "Noise on photon correlation data", Quantum Opt. 2 (1990) 287,
 //! doi:10.1088/0954-8998/2/4/002. D. Lumma, L. B. Lurio, S. G. J. Mochrie, M. Sutton,
@@ -67,6 +74,9 @@ use fit::{Decay, fit_decay};
 /// Most memory the ring pixels' series may take (original and decoded together).
 const MAX_SERIES_BYTES: f64 = 2.0 * 1024.0 * 1024.0 * 1024.0;
 
+/// Most multiply-adds the two-time maps may take per side.
+const MAX_TWO_TIME_PRODUCTS: f64 = 1e11;
+
 /// A ring of pixels around the beam.
 #[derive(Debug, Clone)]
 struct Ring {
@@ -87,6 +97,7 @@ pub struct Xpcs {
     per_level: usize,
     levels: usize,
     alpha: Option<f64>,
+    two_time: bool,
 }
 
 /// The ring pixels' counts over a range of frames, frame-major, for original and decoded.
@@ -264,6 +275,13 @@ impl Xpcs {
                 MAX_SERIES_BYTES / 1024f64.powi(3)
             ));
         }
+        let products = frames as f64 * (frames as f64 - 1.0) / 2.0 * pixels.len() as f64;
+        if config.str("two_time") == "on" && products > MAX_TWO_TIME_PRODUCTS {
+            return Err(format!(
+                "two_time = \"on\" needs {products:.2e} products per side ({frames} frames squared / 2 x {} ring pixels), at most {MAX_TWO_TIME_PRODUCTS:.0e}: use fewer frames or rings",
+                pixels.len()
+            ));
+        }
         Ok(Box::new(Xpcs {
             frames,
             frame_len: ny * nx,
@@ -272,6 +290,7 @@ impl Xpcs {
             per_level,
             levels,
             alpha: config.opt_float("alpha"),
+            two_time: config.str("two_time") == "on",
         }))
     }
 
@@ -331,6 +350,54 @@ impl Xpcs {
             out.fits.push(decay);
         }
         Ok(out)
+    }
+    /// The largest and the root-mean-square difference of the decoded and the original
+    /// two-time maps over every ring and every pair of frames `t1 < t2`.
+    fn two_time_errors(&self, series: &[Vec<f64>; 2]) -> Result<(f64, f64), String> {
+        let n = self.pixels.len();
+        let (mut most, mut squares, mut pairs) = (0.0f64, 0.0, 0usize);
+        for (i, ring) in self.rings.iter().enumerate() {
+            let count = ring.pixels.len() as f64;
+            let row = |side: usize, t: usize| {
+                &series[side][t * n + ring.pixels.start..t * n + ring.pixels.end]
+            };
+            let mut means = [Vec::new(), Vec::new()];
+            for (side, m) in means.iter_mut().enumerate() {
+                for t in 0..self.frames {
+                    let mean = row(side, t).iter().sum::<f64>() / count;
+                    if mean <= 0.0 {
+                        let name = ["original", "decoded"][side];
+                        return Err(format!(
+                            "two_time: {name} ring {i} has no counts in frame {t}"
+                        ));
+                    }
+                    m.push(mean);
+                }
+            }
+            let map = |side: usize, t1: usize, t2: usize| {
+                let dot: f64 = row(side, t1)
+                    .iter()
+                    .zip(row(side, t2))
+                    .map(|(a, b)| a * b)
+                    .sum();
+                dot / count / (means[side][t1] * means[side][t2])
+            };
+            let per_frame: Vec<(f64, f64)> = (0..self.frames)
+                .into_par_iter()
+                .map(|t1| {
+                    (t1 + 1..self.frames).fold((0.0f64, 0.0), |(m, s), t2| {
+                        let d = map(1, t1, t2) - map(0, t1, t2);
+                        (m.max(d.abs()), s + d * d)
+                    })
+                })
+                .collect();
+            for (m, s) in per_frame {
+                most = most.max(m);
+                squares += s;
+            }
+            pairs += self.frames * (self.frames - 1) / 2;
+        }
+        Ok((most, (squares / pairs as f64).sqrt()))
     }
 }
 
@@ -469,6 +536,11 @@ impl Analysis for Xpcs {
             ));
         }
         let mut out = serde_json::Map::new();
+        if self.two_time {
+            let (most, rms) = self.two_time_errors(&total.series)?;
+            out.insert("two_time_max_abs_error".into(), metric_json(most));
+            out.insert("two_time_rms_error".into(), metric_json(rms));
+        }
         for (name, value) in columns {
             out.insert(name.into(), metric_json(value));
         }

@@ -26,6 +26,10 @@ Fits: curve_fit(model, tau, g2, sigma=sigma, absolute_sigma=True, method="trf", 
 alpha >= 0, analytic jac, ftol = xtol = gtol = 1e-15), p0 = [1, g2[0] - 1, sqrt(tau[0] tau[-1]),
 1] (its own start, not photonqa's); alpha fitted, and fixed to 1 ("fit_alpha1").
 
+Two-time (Sutton et al. 2003): per ring C = (X X^T / n) / outer(m, m) with X the ring's (T, n)
+counts and m = X.mean(axis=1); the largest and the rms |C_decoded - C_original| over every
+ring's pairs t1 < t2.
+
 Cases: the original against itself ("lossless"), against counts rounded to multiples of 4
 (4 floor((x + 2) / 4): "quantised4"), and the quantised pair with the pixels x < 8 masked
 ("masked", mask.npy).
@@ -117,6 +121,22 @@ def side(frames, rings, levels, tau):
     return out
 
 
+def two_time(original, decoded, rings):
+    """Largest and rms |C_decoded - C_original| over rings and frame pairs t1 < t2, with
+    C = (X X^T / n) / outer(m, m), X the ring's (T, n) counts, m its per-frame means."""
+    diffs = []
+    for members in rings:
+        maps = []
+        for frames in (original, decoded):
+            x = frames.reshape(frames.shape[0], -1)[:, members].astype(np.float64)
+            m = x.mean(axis=1)
+            maps.append((x @ x.T / x.shape[1]) / np.outer(m, m))
+        upper = np.triu_indices(original.shape[0], k=1)
+        diffs.append((maps[1] - maps[0])[upper])
+    d = np.concatenate(diffs)
+    return {"max_abs_error": fmt(np.abs(d).max()), "rms_error": fmt(np.sqrt(np.mean(d * d)))}
+
+
 def rings_of(shape, mask):
     _, ny, nx = shape
     beam_x, beam_y = nx / 2, ny / 2
@@ -157,6 +177,7 @@ def generate(out, previous):
                 "ring_pixels": [len(r) for r in rings],
                 "original": side(original, rings, levels, tau),
                 "decoded": side(decoded, rings, levels, tau),
+                "two_time": two_time(original, decoded, rings),
             })
     expected = {
         "provenance": {
