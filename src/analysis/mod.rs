@@ -22,6 +22,7 @@ pub mod porosity;
 pub mod registry;
 pub mod saxs;
 pub mod segmentation;
+pub mod xpcs;
 
 /// What an analysis is prepared with, before any working point runs.
 pub struct Context<'a> {

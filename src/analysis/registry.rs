@@ -2,9 +2,9 @@
 //! plus one line in [`ANALYSES`].
 
 use super::porosity::Porosity;
-use super::saxs::Saxs;
 use super::segmentation::Segmentation;
 use super::{Context, DynAnalysis};
+use super::{saxs, xpcs};
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind, StageConfig};
 
 /// A registered analysis.
@@ -18,10 +18,16 @@ pub struct AnalysisDef {
     pub params: &'static [ParamDef],
     /// The scalar fields shown in tables and CSV columns as `kind.field`.
     pub columns: &'static [&'static str],
+    /// Checks the parameters that depend on each other (and fills in derived ones) when the
+    /// scenario is read.
+    pub complete: Option<Complete>,
     /// Prepares it for a run; `None` for `command`, which the runner runs itself
     /// ([`crate::runner::external`]).
     pub prepare: Option<Prepare>,
 }
+
+/// An analysis's check of its parameters together; the error names them.
+pub type Complete = fn(&mut StageConfig) -> Result<(), String>;
 
 /// An analysis's constructor: its configuration, checked against the data.
 pub type Prepare = fn(&StageConfig, &mut Context) -> Result<Box<dyn DynAnalysis>, String>;
@@ -49,175 +55,83 @@ const SEGMENT_PARAMS: [ParamDef; 3] = [
 ];
 
 /// The registered analyses.
-pub static ANALYSES: &[AnalysisDef] = &[
-    AnalysisDef {
-        kind: "segmentation",
-        doc: "threshold shift, phase fractions, Dice and IoU per class, boundary F1 within 1 voxel",
-        params: &SEGMENT_PARAMS,
-        columns: &[
-            "threshold_shift_max",
-            "dice_foreground",
-            "fraction_change_max",
-            "boundary_f1",
-        ],
-        prepare: Some(Segmentation::prepare),
-    },
-    AnalysisDef {
-        kind: "porosity",
-        doc: "porosity, pores as connected components (count, equivalent diameters, size distribution distance), specific surface",
-        params: &[
-            SEGMENT_PARAMS[0],
-            SEGMENT_PARAMS[1],
-            SEGMENT_PARAMS[2],
-            ParamDef {
-                name: "pore_class",
-                kind: ParamKind::Int { min: 0, max: 4 },
-                default: Default::Int(0),
-                doc: "the class that is pore space (0: values at or below the (lowest) threshold)",
+pub static ANALYSES: &[&AnalysisDef] =
+    &[&SEGMENTATION, &POROSITY, &saxs::DEF, &xpcs::DEF, &COMMAND];
+
+static SEGMENTATION: AnalysisDef = AnalysisDef {
+    kind: "segmentation",
+    doc: "threshold shift, phase fractions, Dice and IoU per class, boundary F1 within 1 voxel",
+    params: &SEGMENT_PARAMS,
+    columns: &[
+        "threshold_shift_max",
+        "dice_foreground",
+        "fraction_change_max",
+        "boundary_f1",
+    ],
+    complete: Some(complete_segmenting),
+    prepare: Some(Segmentation::prepare),
+};
+
+static POROSITY: AnalysisDef = AnalysisDef {
+    kind: "porosity",
+    doc: "porosity, pores as connected components (count, equivalent diameters, size distribution distance), specific surface",
+    params: &[
+        SEGMENT_PARAMS[0],
+        SEGMENT_PARAMS[1],
+        SEGMENT_PARAMS[2],
+        ParamDef {
+            name: "pore_class",
+            kind: ParamKind::Int { min: 0, max: 4 },
+            default: Default::Int(0),
+            doc: "the class that is pore space (0: values at or below the (lowest) threshold)",
+        },
+        ParamDef {
+            name: "connectivity",
+            kind: ParamKind::Choice(&["face", "full"]),
+            default: Default::Str("face"),
+            doc: "pore voxels connect through faces (scipy.ndimage.label's default) or also edges and corners",
+        },
+    ],
+    columns: &[
+        "porosity_abs_change",
+        "pore_count_change",
+        "diameter_ks_statistic",
+        "specific_surface_change",
+    ],
+    complete: Some(complete_segmenting),
+    prepare: Some(Porosity::prepare),
+};
+
+static COMMAND: AnalysisDef = AnalysisDef {
+    kind: "command",
+    doc: "a user program: `run` gets the original and the decoded array as .npy files ({original}, {decoded}) and prints one JSON object of metrics",
+    params: &[
+        ParamDef {
+            name: "run",
+            kind: ParamKind::Text,
+            default: Default::Derived("required"),
+            doc: "shell command using {original} and {decoded}; its stdout is one JSON object",
+        },
+        ParamDef {
+            name: "timeout",
+            kind: ParamKind::Float {
+                min: 0.001,
+                max: 86_400.0,
             },
-            ParamDef {
-                name: "connectivity",
-                kind: ParamKind::Choice(&["face", "full"]),
-                default: Default::Str("face"),
-                doc: "pore voxels connect through faces (scipy.ndimage.label's default) or also edges and corners",
-            },
-        ],
-        columns: &[
-            "porosity_abs_change",
-            "pore_count_change",
-            "diameter_ks_statistic",
-            "specific_surface_change",
-        ],
-        prepare: Some(Porosity::prepare),
-    },
-    AnalysisDef {
-        kind: "saxs",
-        doc: "SAXS azimuthal integration I(q) of original and decoded: per-bin relative error, reduced chi-square against the counting uncertainty, Guinier Rg and I0, Porod invariant",
-        params: &[
-            ParamDef {
-                name: "beam_x",
-                kind: ANY_FLOAT,
-                default: Default::Derived("required without q_map"),
-                doc: "beam centre column in pixels (pixel centres at integer coordinates)",
-            },
-            ParamDef {
-                name: "beam_y",
-                kind: ANY_FLOAT,
-                default: Default::Derived("required without q_map"),
-                doc: "beam centre row in pixels",
-            },
-            ParamDef {
-                name: "pixel_size",
-                kind: ANY_FLOAT,
-                default: Default::Derived("required without q_map"),
-                doc: "pixel size in m",
-            },
-            ParamDef {
-                name: "distance",
-                kind: ANY_FLOAT,
-                default: Default::Derived("required without q_map"),
-                doc: "sample-detector distance in m",
-            },
-            ParamDef {
-                name: "wavelength",
-                kind: ANY_FLOAT,
-                default: Default::Derived("required without q_map"),
-                doc: "wavelength in m; q = 4 pi sin(theta) / wavelength is then in 1/nm",
-            },
-            ParamDef {
-                name: "q_map",
-                kind: ParamKind::Text,
-                default: Default::Derived("none: q from the geometry"),
-                doc: "per-pixel q, file.h5::/path: (3, Y, X) components (NXcanSAS Q) or (Y, X) |q|",
-            },
-            ParamDef {
-                name: "mask",
-                kind: ParamKind::Text,
-                default: Default::Derived("none"),
-                doc: "pixel mask file.h5::/path of shape (Y, X); nonzero (true) = excluded, as NXcanSAS Imask",
-            },
-            ParamDef {
-                name: "idev",
-                kind: ParamKind::Text,
-                default: Default::Derived("Poisson: sigma^2 = max(I, 1)"),
-                doc: "per-pixel uncertainty file.h5::/path of shape (Y, X) (NXcanSAS Idev)",
-            },
-            ParamDef {
-                name: "q_bins",
-                kind: ParamKind::Int {
-                    min: 1,
-                    max: 100_000,
-                },
-                default: Default::Int(100),
-                doc: "number of q bins",
-            },
-            ParamDef {
-                name: "q_min",
-                kind: ANY_FLOAT,
-                default: Default::Derived(
-                    "smallest |q| of the unmasked pixels (positive with log)",
-                ),
-                doc: "lower edge of the first bin",
-            },
-            ParamDef {
-                name: "q_max",
-                kind: ANY_FLOAT,
-                default: Default::Derived("largest |q| of the unmasked pixels"),
-                doc: "upper edge of the last bin (included)",
-            },
-            ParamDef {
-                name: "q_scale",
-                kind: ParamKind::Choice(&["lin", "log"]),
-                default: Default::Str("lin"),
-                doc: "linearly or logarithmically spaced bin edges",
-            },
-            ParamDef {
-                name: "guinier_q_start",
-                kind: ANY_FLOAT,
-                default: Default::Derived("q of the original's tenth bin with I > 0"),
-                doc: "q limit of the first Guinier fit, then iterated to 1.3 / Rg",
-            },
-        ],
-        columns: &[
-            "rel_error_max",
-            "rel_error_mean",
-            "chi2_reduced",
-            "rg_rel_change",
-            "i0_rel_change",
-            "porod_rel_change",
-        ],
-        prepare: Some(Saxs::prepare),
-    },
-    AnalysisDef {
-        kind: "command",
-        doc: "a user program: `run` gets the original and the decoded array as .npy files ({original}, {decoded}) and prints one JSON object of metrics",
-        params: &[
-            ParamDef {
-                name: "run",
-                kind: ParamKind::Text,
-                default: Default::Derived("required"),
-                doc: "shell command using {original} and {decoded}; its stdout is one JSON object",
-            },
-            ParamDef {
-                name: "timeout",
-                kind: ParamKind::Float {
-                    min: 0.001,
-                    max: 86_400.0,
-                },
-                default: Default::Float(600.0),
-                doc: "seconds one run may take before it is killed",
-            },
-            ParamDef {
-                name: "fields",
-                kind: ParamKind::Text,
-                default: Default::Derived("none"),
-                doc: "comma-separated fields of its JSON shown as columns `label.field`",
-            },
-        ],
-        columns: &[],
-        prepare: None,
-    },
-];
+            default: Default::Float(600.0),
+            doc: "seconds one run may take before it is killed",
+        },
+        ParamDef {
+            name: "fields",
+            kind: ParamKind::Text,
+            default: Default::Derived("none"),
+            doc: "comma-separated fields of its JSON shown as columns `label.field`",
+        },
+    ],
+    columns: &[],
+    complete: Some(complete_command),
+    prepare: None,
+};
 
 /// The column fields of an analysis: its registered ones, or for `command` those its `fields`
 /// parameter lists.
@@ -237,7 +151,7 @@ pub fn fields(config: &StageConfig) -> Vec<String> {
 
 /// The analysis of kind `kind`.
 pub fn find(kind: &str) -> Option<&'static AnalysisDef> {
-    ANALYSES.iter().find(|a| a.kind == kind)
+    ANALYSES.iter().find(|a| a.kind == kind).copied()
 }
 
 /// All kinds, in registry order.
@@ -245,24 +159,32 @@ pub fn kinds() -> Vec<&'static str> {
     ANALYSES.iter().map(|a| a.kind).collect()
 }
 
-/// Checks the parameters that depend on each other: `classes` only with multiotsu (then 3 by
-/// default), `value` required with and only with `method = "value"`, `pore_class` below the
-/// number of classes. Fills in the derived `classes`.
+/// Checks the parameters of an analysis that depend on each other, as its registry entry
+/// says (nothing for an analysis without [`AnalysisDef::complete`]).
 pub fn complete(config: &mut StageConfig) -> Result<(), String> {
-    if config.stage == "command" {
-        if !config.params.iter().any(|(n, _)| *n == "run") {
-            return Err("`run` is required".into());
-        }
-        for placeholder in ["{original}", "{decoded}"] {
-            if !config.str("run").contains(placeholder) {
-                return Err(format!("run must use {placeholder}"));
-            }
-        }
-        return Ok(());
+    match find(config.stage).and_then(|def| def.complete) {
+        Some(check) => check(config),
+        None => Ok(()),
     }
-    if config.stage == "saxs" {
-        return super::saxs::complete(config);
+}
+
+/// `command`: `run` is required and uses both placeholders.
+fn complete_command(config: &mut StageConfig) -> Result<(), String> {
+    if !config.params.iter().any(|(n, _)| *n == "run") {
+        return Err("`run` is required".into());
     }
+    for placeholder in ["{original}", "{decoded}"] {
+        if !config.str("run").contains(placeholder) {
+            return Err(format!("run must use {placeholder}"));
+        }
+    }
+    Ok(())
+}
+
+/// The analyses that segment: `classes` only with multiotsu (then 3 by default), `value`
+/// required with and only with `method = "value"`, `pore_class` below the number of classes.
+/// Fills in the derived `classes`.
+fn complete_segmenting(config: &mut StageConfig) -> Result<(), String> {
     let method = config.str("method").to_string();
     let has = |config: &StageConfig, name: &str| config.params.iter().any(|(n, _)| *n == name);
     if has(config, "classes") && method != "multiotsu" {

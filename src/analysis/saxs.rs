@@ -79,12 +79,113 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
+use super::registry::AnalysisDef;
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::SourceSpec;
 use crate::metrics::histogram::Histogram;
 use crate::pipeline::ParamValue;
 use crate::pipeline::params::StageConfig;
+use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind};
 use crate::runner::results::metric_json;
+
+/// Registry entry.
+pub static DEF: AnalysisDef = AnalysisDef {
+    kind: "saxs",
+    doc: "SAXS azimuthal integration I(q) of original and decoded: per-bin relative error, reduced chi-square against the counting uncertainty, Guinier Rg and I0, Porod invariant",
+    params: &[
+        ParamDef {
+            name: "beam_x",
+            kind: ANY_FLOAT,
+            default: Default::Derived("required without q_map"),
+            doc: "beam centre column in pixels (pixel centres at integer coordinates)",
+        },
+        ParamDef {
+            name: "beam_y",
+            kind: ANY_FLOAT,
+            default: Default::Derived("required without q_map"),
+            doc: "beam centre row in pixels",
+        },
+        ParamDef {
+            name: "pixel_size",
+            kind: ANY_FLOAT,
+            default: Default::Derived("required without q_map"),
+            doc: "pixel size in m",
+        },
+        ParamDef {
+            name: "distance",
+            kind: ANY_FLOAT,
+            default: Default::Derived("required without q_map"),
+            doc: "sample-detector distance in m",
+        },
+        ParamDef {
+            name: "wavelength",
+            kind: ANY_FLOAT,
+            default: Default::Derived("required without q_map"),
+            doc: "wavelength in m; q = 4 pi sin(theta) / wavelength is then in 1/nm",
+        },
+        ParamDef {
+            name: "q_map",
+            kind: ParamKind::Text,
+            default: Default::Derived("none: q from the geometry"),
+            doc: "per-pixel q, file.h5::/path: (3, Y, X) components (NXcanSAS Q) or (Y, X) |q|",
+        },
+        ParamDef {
+            name: "mask",
+            kind: ParamKind::Text,
+            default: Default::Derived("none"),
+            doc: "pixel mask file.h5::/path of shape (Y, X); nonzero (true) = excluded, as NXcanSAS Imask",
+        },
+        ParamDef {
+            name: "idev",
+            kind: ParamKind::Text,
+            default: Default::Derived("Poisson: sigma^2 = max(I, 1)"),
+            doc: "per-pixel uncertainty file.h5::/path of shape (Y, X) (NXcanSAS Idev)",
+        },
+        ParamDef {
+            name: "q_bins",
+            kind: ParamKind::Int {
+                min: 1,
+                max: 100_000,
+            },
+            default: Default::Int(100),
+            doc: "number of q bins",
+        },
+        ParamDef {
+            name: "q_min",
+            kind: ANY_FLOAT,
+            default: Default::Derived("smallest |q| of the unmasked pixels (positive with log)"),
+            doc: "lower edge of the first bin",
+        },
+        ParamDef {
+            name: "q_max",
+            kind: ANY_FLOAT,
+            default: Default::Derived("largest |q| of the unmasked pixels"),
+            doc: "upper edge of the last bin (included)",
+        },
+        ParamDef {
+            name: "q_scale",
+            kind: ParamKind::Choice(&["lin", "log"]),
+            default: Default::Str("lin"),
+            doc: "linearly or logarithmically spaced bin edges",
+        },
+        ParamDef {
+            name: "guinier_q_start",
+            kind: ANY_FLOAT,
+            default: Default::Derived("q of the original's tenth bin with I > 0"),
+            doc: "q limit of the first Guinier fit, then iterated to 1.3 / Rg",
+        },
+    ],
+    columns: &[
+        "rel_error_max",
+        "rel_error_mean",
+        "chi2_reduced",
+        "rg_rel_change",
+        "i0_rel_change",
+        "porod_rel_change",
+    ],
+    complete: Some(complete),
+    prepare: Some(Saxs::prepare),
+};
 
 pub mod spheres;
 
@@ -171,7 +272,7 @@ fn opt_text<'a>(config: &'a StageConfig, name: &str) -> Option<&'a str> {
 
 /// Checks the parameters that depend on each other: either `q_map` or all five geometry
 /// parameters; `q_min < q_max`; a positive `q_min` with `q_scale = "log"`.
-pub fn complete(config: &StageConfig) -> Result<(), String> {
+pub fn complete(config: &mut StageConfig) -> Result<(), String> {
     let given: Vec<&str> = GEOMETRY
         .iter()
         .copied()

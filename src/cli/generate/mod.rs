@@ -11,6 +11,7 @@ use crate::data::{DType, NdArray};
 
 mod porous_tomo;
 mod saxs;
+mod xpcs;
 
 /// The generators.
 #[derive(Subcommand)]
@@ -19,12 +20,15 @@ pub(super) enum GenCommand {
     PorousTomo(porous_tomo::Args),
     /// Small-angle scattering of spheres of known radius (known Rg) with Poisson noise.
     Saxs(saxs::Args),
+    /// XPCS speckle series: Ornstein-Uhlenbeck complex fields, Poisson counts, known tau_c.
+    Xpcs(xpcs::Args),
 }
 
 pub(super) fn run(command: GenCommand) -> Result<(), String> {
     match command {
         GenCommand::PorousTomo(args) => porous_tomo::run(args),
         GenCommand::Saxs(args) => saxs::run(args),
+        GenCommand::Xpcs(args) => xpcs::run(args),
     }
 }
 
