@@ -16,11 +16,13 @@ use crate::data::NdArray;
 use crate::metrics::histogram::Histogram;
 
 pub mod components;
+pub mod counting;
 pub mod fbp;
 pub mod otsu;
 pub mod porosity;
 pub mod registry;
 pub mod segmentation;
+pub mod sx;
 
 /// What an analysis is prepared with, before any working point runs.
 pub struct Context<'a> {

@@ -1,8 +1,10 @@
 //! Every analysis a scenario can select in `[[analysis]]`: a new one is a file in `analysis/`
 //! plus one line in [`ANALYSES`].
 
+use super::counting::Counting;
 use super::porosity::Porosity;
 use super::segmentation::Segmentation;
+use super::sx::Sx;
 use super::{Context, DynAnalysis};
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind, StageConfig};
 
@@ -90,6 +92,100 @@ pub static ANALYSES: &[AnalysisDef] = &[
         prepare: Some(Porosity::prepare),
     },
     AnalysisDef {
+        kind: "counting",
+        doc: "error in Poisson sigmas |d - o| / sqrt(max(o, 1)): mean, 99th percentile (to 1e-3), max, fraction above 1; changed zeros, integer counts, saturated and masked pixels",
+        params: &[
+            ParamDef {
+                name: "saturation",
+                kind: ANY_FLOAT,
+                default: Default::Derived("none"),
+                doc: "original values >= saturation are saturated: left out of the error statistics, counted when changed",
+            },
+            ParamDef {
+                name: "mask",
+                kind: ParamKind::Text,
+                default: Default::Derived("none"),
+                doc: "file.h5::/path or .npy, nonzero = masked, shape of one frame or of the whole array: left out of the error statistics, counted when changed",
+            },
+        ],
+        columns: &[
+            "sigma_error_mean",
+            "sigma_error_p99",
+            "sigma_error_max",
+            "fraction_above_1sigma",
+            "changed_zeros",
+        ],
+        prepare: Some(Counting::prepare),
+    },
+    AnalysisDef {
+        kind: "sx",
+        doc: "Bragg peaks per frame (peakfinder8-like radial background, SNR threshold, 8-connected pixels): recall, precision, integrated intensity error, hit rate",
+        params: &[
+            ParamDef {
+                name: "snr_threshold",
+                kind: ANY_FLOAT,
+                default: Default::Float(6.0),
+                doc: "peak pixels: I - mu > snr_threshold * sigma of their radial bin; > 0",
+            },
+            ParamDef {
+                name: "adc_threshold",
+                kind: ANY_FLOAT,
+                default: Default::Float(0.0),
+                doc: "peak pixels also have I > adc_threshold",
+            },
+            ParamDef {
+                name: "min_pixels",
+                kind: ParamKind::Int { min: 1, max: 1_000_000 },
+                default: Default::Int(2),
+                doc: "smallest peak (pixels)",
+            },
+            ParamDef {
+                name: "max_pixels",
+                kind: ParamKind::Int { min: 1, max: 1_000_000 },
+                default: Default::Int(200),
+                doc: "largest peak (pixels), >= min_pixels",
+            },
+            ParamDef {
+                name: "iterations",
+                kind: ParamKind::Int { min: 1, max: 100 },
+                default: Default::Int(5),
+                doc: "passes of the radial background estimate that drop bright pixels",
+            },
+            ParamDef {
+                name: "beam_y",
+                kind: ANY_FLOAT,
+                default: Default::Derived("the frame's centre (ny - 1) / 2"),
+                doc: "beam centre row (pixels), centre of the radial background bins",
+            },
+            ParamDef {
+                name: "beam_x",
+                kind: ANY_FLOAT,
+                default: Default::Derived("the frame's centre (nx - 1) / 2"),
+                doc: "beam centre column (pixels)",
+            },
+            ParamDef {
+                name: "match_radius",
+                kind: ANY_FLOAT,
+                default: Default::Float(2.0),
+                doc: "largest centroid distance (pixels) of a matched original/decoded peak pair; > 0",
+            },
+            ParamDef {
+                name: "hit_threshold",
+                kind: ParamKind::Int { min: 1, max: 1_000_000 },
+                default: Default::Int(10),
+                doc: "a frame with at least this many peaks is a hit",
+            },
+        ],
+        columns: &[
+            "recall",
+            "precision",
+            "intensity_rel_error_mean",
+            "hit_rate_change",
+            "peaks_per_frame_original",
+        ],
+        prepare: Some(Sx::prepare),
+    },
+    AnalysisDef {
         kind: "command",
         doc: "a user program: `run` gets the original and the decoded array as .npy files ({original}, {decoded}) and prints one JSON object of metrics",
         params: &[
@@ -160,6 +256,11 @@ pub fn complete(config: &mut StageConfig) -> Result<(), String> {
             }
         }
         return Ok(());
+    }
+    match config.stage {
+        "sx" => return super::sx::complete(config),
+        "counting" => return Ok(()),
+        _ => {}
     }
     let method = config.str("method").to_string();
     let has = |config: &StageConfig, name: &str| config.params.iter().any(|(n, _)| *n == name);
