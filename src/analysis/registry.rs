@@ -128,6 +128,12 @@ pub static ANALYSES: &[AnalysisDef] = &[
                 doc: "peak pixels: I - mu > snr_threshold * sigma of their radial bin; > 0",
             },
             ParamDef {
+                name: "clip_snr",
+                kind: ANY_FLOAT,
+                default: Default::Float(3.0),
+                doc: "pixels with I - mu > clip_snr * sigma leave the radial background estimate (peakfinder8: = snr_threshold); > 0",
+            },
+            ParamDef {
                 name: "adc_threshold",
                 kind: ANY_FLOAT,
                 default: Default::Float(0.0),
@@ -148,7 +154,7 @@ pub static ANALYSES: &[AnalysisDef] = &[
             ParamDef {
                 name: "iterations",
                 kind: ParamKind::Int { min: 1, max: 100 },
-                default: Default::Int(5),
+                default: Default::Int(10),
                 doc: "passes of the radial background estimate that drop bright pixels",
             },
             ParamDef {

@@ -10,17 +10,21 @@ use crate::data::npy::NpyWriter;
 use crate::data::{DType, NdArray};
 
 mod porous_tomo;
+mod sx;
 
 /// The generators.
 #[derive(Subcommand)]
 pub(super) enum GenCommand {
     /// Vesiculating magma: melt cylinder with gas bubbles and dense crystals, blur and noise.
     PorousTomo(porous_tomo::Args),
+    /// Serial crystallography: Bragg spots on a radial background, Poisson counts, true spots.
+    Sx(sx::Args),
 }
 
 pub(super) fn run(command: GenCommand) -> Result<(), String> {
     match command {
         GenCommand::PorousTomo(args) => porous_tomo::run(args),
+        GenCommand::Sx(args) => sx::run(args),
     }
 }
 
