@@ -189,7 +189,9 @@ impl Counting {
                 let (x, y) = (o[r * row_len + i], d[r * row_len + i]);
                 if !x.is_finite() || !y.is_finite() {
                     let which = if x.is_finite() { "decoded" } else { "original" };
-                    return Err(format!("the {which} data hold a non-finite value in row {row}"));
+                    return Err(format!(
+                        "the {which} data hold a non-finite value in row {row}"
+                    ));
                 }
                 if x == 0.0 && y != 0.0 {
                     p.changed_zeros += 1;

@@ -141,13 +141,19 @@ pub static ANALYSES: &[AnalysisDef] = &[
             },
             ParamDef {
                 name: "min_pixels",
-                kind: ParamKind::Int { min: 1, max: 1_000_000 },
+                kind: ParamKind::Int {
+                    min: 1,
+                    max: 1_000_000,
+                },
                 default: Default::Int(2),
                 doc: "smallest peak (pixels)",
             },
             ParamDef {
                 name: "max_pixels",
-                kind: ParamKind::Int { min: 1, max: 1_000_000 },
+                kind: ParamKind::Int {
+                    min: 1,
+                    max: 1_000_000,
+                },
                 default: Default::Int(200),
                 doc: "largest peak (pixels), >= min_pixels",
             },
@@ -177,7 +183,10 @@ pub static ANALYSES: &[AnalysisDef] = &[
             },
             ParamDef {
                 name: "hit_threshold",
-                kind: ParamKind::Int { min: 1, max: 1_000_000 },
+                kind: ParamKind::Int {
+                    min: 1,
+                    max: 1_000_000,
+                },
                 default: Default::Int(10),
                 doc: "a frame with at least this many peaks is a hit",
             },

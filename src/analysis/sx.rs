@@ -357,7 +357,12 @@ impl Analysis for Sx {
         Ok(())
     }
 
-    fn finish(&self, _fit: &(), frames: Vec<FramePeaks>, _shape: &[usize]) -> Result<Value, String> {
+    fn finish(
+        &self,
+        _fit: &(),
+        frames: Vec<FramePeaks>,
+        _shape: &[usize],
+    ) -> Result<Value, String> {
         let (mut n_o, mut n_d, mut matched) = (0usize, 0usize, 0usize);
         let (mut hits_o, mut hits_d) = (0usize, 0usize);
         let (mut err_sum, mut err_max) = (0.0, 0.0f64);
@@ -414,9 +419,13 @@ mod tests {
     #[test]
     fn a_spot_on_a_flat_background_is_found_at_its_centroid() {
         // Background alternating 1, 3 (mu 2, sigma 1); a 2x2 spot of 20, 20, 20, 40.
-        let mut frame = ndarray::Array2::from_shape_fn((16, 16), |(y, x)| {
-            if (y + x) % 2 == 0 { 1.0 } else { 3.0 }
-        });
+        let mut frame =
+            ndarray::Array2::from_shape_fn(
+                (16, 16),
+                |(y, x)| {
+                    if (y + x) % 2 == 0 { 1.0 } else { 3.0 }
+                },
+            );
         for (y, x, v) in [(3, 4, 20.0), (3, 5, 20.0), (4, 4, 20.0), (4, 5, 40.0)] {
             frame[[y, x]] = v;
         }
@@ -424,7 +433,10 @@ mod tests {
         assert_eq!(peaks.len(), 1, "{peaks:?}");
         let p = &peaks[0];
         assert_eq!((p.pixels, p.first_row), (4, 3));
-        assert!(p.y > 3.5 && p.x > 4.5, "weighted to the brightest pixel: {p:?}");
+        assert!(
+            p.y > 3.5 && p.x > 4.5,
+            "weighted to the brightest pixel: {p:?}"
+        );
     }
 
     #[test]

@@ -175,8 +175,10 @@ impl SxFrames {
         });
         for s in self.spots.iter().filter(|s| s.frame == frame) {
             let reach = 6.0 * s.sigma;
-            let rows = (s.y - reach).floor().max(0.0) as usize..((s.y + reach).ceil() as usize + 1).min(ny);
-            let cols = (s.x - reach).floor().max(0.0) as usize..((s.x + reach).ceil() as usize + 1).min(nx);
+            let rows = (s.y - reach).floor().max(0.0) as usize
+                ..((s.y + reach).ceil() as usize + 1).min(ny);
+            let cols = (s.x - reach).floor().max(0.0) as usize
+                ..((s.x + reach).ceil() as usize + 1).min(nx);
             let peak = s.intensity / (2.0 * PI * s.sigma * s.sigma);
             for y in rows {
                 for x in cols.clone() {
@@ -244,6 +246,9 @@ mod tests {
             .filter(|s| s.frame == spot.frame)
             .map(|s| s.intensity)
             .sum();
-        assert!((excess / in_frame - 1.0).abs() < 1e-3, "{excess} vs {in_frame}");
+        assert!(
+            (excess / in_frame - 1.0).abs() < 1e-3,
+            "{excess} vs {in_frame}"
+        );
     }
 }

@@ -167,7 +167,7 @@ def generate(out, previous):
     cases, counts = [], []
     for name, decoded in variants(frames):
         dec = [find_peaks(fr, FINDER) for fr in decoded]
-        cases.append({"name": name, "peaks_decoded": peak_list(dec), **sx_summary(original, dec, FINDER)})
+        cases.append({"name": name, "peak_list_decoded": peak_list(dec), **sx_summary(original, dec, FINDER)})
         o = frames.astype(np.float64)
         counts.append({"name": name, "saturation": None, "mask": None, **counting(o, decoded)})
         counts.append({"name": name, "saturation": 1000.0, "mask": "tests/fixtures/sx/mask.npy",
@@ -186,7 +186,7 @@ def generate(out, previous):
         "truth_radius": TRUTH_RADIUS,
         "truth_spots": int(len(truth)),
         "truth_found": found,
-        "peaks_original": peak_list(original),
+        "peak_list_original": peak_list(original),
         "cases": cases,
         "counting": counts,
     }

@@ -96,8 +96,9 @@ fn write_peaks(model: &SxFrames, file: &std::path::Path) -> Result<(), String> {
         let s = &model.spots[i];
         [s.frame as f64, s.y, s.x, s.intensity][c]
     });
-    let mut writer = Hdf5Writer::create(file, "/peaks", &[n, 4], DType::Float64, n, FileMode::Append)
-        .map_err(|e| e.to_string())?;
+    let mut writer =
+        Hdf5Writer::create(file, "/peaks", &[n, 4], DType::Float64, n, FileMode::Append)
+            .map_err(|e| e.to_string())?;
     writer
         .set_attr(
             "columns",
