@@ -408,3 +408,13 @@ fn bad_parameters_give_one_line_errors_naming_them() {
         assert!(stderr.contains(name), "{name} not named: {stderr}");
     }
 }
+
+#[test]
+fn the_committed_scenarios_are_valid() {
+    for name in ["sx", "sx-threshold", "sx-quantize"] {
+        let path = repo_root().join(format!("scenarios/{name}.toml"));
+        let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let kinds: Vec<&str> = scenario.analyses.iter().map(|a| a.config.stage).collect();
+        assert_eq!(kinds, ["sx", "counting"], "{name}");
+    }
+}

@@ -314,6 +314,26 @@ mod tests {
     }
 
     #[test]
+    fn a_mask_of_the_whole_array_is_indexed_by_the_rows_of_the_partial() {
+        // Rows 2..4 of a 4x3 array; the mask covers element (3, 1) only.
+        let mut mask = vec![false; 12];
+        mask[3 * 3 + 1] = true;
+        let c = Counting {
+            saturation: None,
+            mask: Some(mask),
+            per_frame: false,
+        };
+        let o = ArrayD::from_elem(ndarray::IxDyn(&[2, 3]), 4.0);
+        let d = ArrayD::from_elem(ndarray::IxDyn(&[2, 3]), 6.0);
+        let p = c.of(&o, &d, 2).unwrap();
+        assert_eq!((p.counted, p.masked, p.masked_changed), (5, 1, 1));
+        assert_eq!(p.row_sums, [3.0, 2.0]);
+        let bad = ArrayD::from_elem(ndarray::IxDyn(&[2, 3]), f64::NAN);
+        let error = c.of(&o, &bad, 2).unwrap_err();
+        assert_eq!(error, "the decoded data hold a non-finite value in row 2");
+    }
+
+    #[test]
     fn lossless_gives_zeros_and_saturated_pixels_are_left_out() {
         let o = ArrayD::from_shape_fn(ndarray::IxDyn(&[3, 4]), |i| (i[0] * 4 + i[1]) as f64);
         let p = counting(Some(10.0)).of(&o, &o, 0).unwrap();

@@ -45,7 +45,8 @@
 //! Partials are the per-frame peak lists, merged by concatenation in frame order: exact for
 //! any chunking. A 2-D input is one frame whose rows the runner splits into chunks: the
 //! analysis then asks for a halo of the whole image, so every chunk sees the whole frame, and
-//! keeps the peaks whose first pixel lies in its rows.
+//! keeps the peaks whose first pixel lies in its rows (the finder then runs once per chunk:
+//! give a large 2-D frame a large `chunk_slices`). A non-finite value is an error.
 //!
 //! The peer is `tests/peers/sx_fixtures.py` (NumPy `bincount` for the radial sums,
 //! `scipy.ndimage.label` with a 3x3 structure, `scipy.ndimage.center_of_mass` and `sum_labels`
@@ -290,6 +291,14 @@ impl Sx {
     fn peaks(&self, s: &Slabs) -> Result<Vec<FramePeaks>, String> {
         s.original.check_same_shape(s.decoded)?;
         let (o, d) = (s.original.to_f64(), s.decoded.to_f64());
+        for (which, a) in [("original", &o), ("decoded", &d)] {
+            if let Some(i) = a.iter().position(|v| !v.is_finite()) {
+                let row = s.held.start + i / (a.len() / a.shape()[0]);
+                return Err(format!(
+                    "the {which} data hold a non-finite value in row {row}"
+                ));
+            }
+        }
         if s.shape.len() == 2 {
             if s.held != (0..s.shape[0]) {
                 return Err(format!(
