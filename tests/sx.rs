@@ -418,3 +418,25 @@ fn the_committed_scenarios_are_valid() {
         assert_eq!(kinds, ["sx", "counting"], "{name}");
     }
 }
+
+#[test]
+fn gen_sx_reproduces_the_committed_frames_and_spots() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = photonqa(dir.path(), &["gen", "sx", "--out", "f.h5"]);
+    common::assert_ok(&out, "photonqa gen sx");
+    let committed = repo_root().join("reference-data/sx-frames.h5");
+    let fresh = dir.path().join("f.h5");
+    for dataset in ["/frames", "/peaks"] {
+        let (a, b) = (
+            read_hdf5(&committed, dataset).unwrap(),
+            read_hdf5(&fresh, dataset).unwrap(),
+        );
+        assert!(a == b, "{dataset} differs from a fresh `photonqa gen sx`");
+    }
+    let bad = photonqa(
+        dir.path(),
+        &["gen", "sx", "--out", "g.h5", "--hit-fraction", "2"],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains("hit_fraction"));
+}
