@@ -24,7 +24,8 @@
 //!   `d != o`;
 //! - `masked_changed`: masked pixels with `d != o`.
 //!
-//! Counted pixels are all pixels but the masked and the saturated ones: their values are not
+//! `changed_zeros` and `integer_counts_broken` cover every pixel; the error statistics cover
+//! the counted pixels: all pixels but the masked and the saturated ones. Their values are not
 //! photon counts (hot or dead pixels, gaps, a saturated counter), and a hot pixel at 2^32 - 1
 //! would dominate every statistic. The mask (`mask = "file.h5::/path"` or `.npy`, relative to
 //! the scenario) is nonzero where masked and has the shape of one frame (`[y, x]` of a `[n, y,
