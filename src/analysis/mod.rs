@@ -16,12 +16,14 @@ use crate::data::NdArray;
 use crate::metrics::histogram::Histogram;
 
 pub mod components;
+pub mod counting;
 pub mod fbp;
 pub mod otsu;
 pub mod porosity;
 pub mod registry;
 pub mod saxs;
 pub mod segmentation;
+pub mod sx;
 pub mod xpcs;
 
 /// What an analysis is prepared with, before any working point runs.

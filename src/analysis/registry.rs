@@ -4,7 +4,7 @@
 use super::porosity::Porosity;
 use super::segmentation::Segmentation;
 use super::{Context, DynAnalysis};
-use super::{saxs, xpcs};
+use super::{counting, saxs, sx, xpcs};
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind, StageConfig};
 
 /// A registered analysis.
@@ -55,8 +55,15 @@ const SEGMENT_PARAMS: [ParamDef; 3] = [
 ];
 
 /// The registered analyses.
-pub static ANALYSES: &[&AnalysisDef] =
-    &[&SEGMENTATION, &POROSITY, &saxs::DEF, &xpcs::DEF, &COMMAND];
+pub static ANALYSES: &[&AnalysisDef] = &[
+    &SEGMENTATION,  // class maps: Dice, IoU, boundary F1
+    &POROSITY,      // pores as connected components
+    &counting::DEF, // error in Poisson sigmas
+    &saxs::DEF,     // I(q), Guinier, Porod
+    &xpcs::DEF,     // g2, tau_c, beta
+    &sx::DEF,       // Bragg peaks
+    &COMMAND,       // a user program
+];
 
 static SEGMENTATION: AnalysisDef = AnalysisDef {
     kind: "segmentation",

@@ -8,6 +8,7 @@ pub mod npy;
 pub mod phantom;
 pub mod shell;
 pub mod source;
+pub mod sx_model;
 
 pub use array::{DType, Element, FromNdArray, IntoNdArray, NdArray, c_order, typed_like};
 pub use source::{MemorySource, SourceSpec, VolumeSource};

@@ -11,6 +11,7 @@ use crate::data::{DType, NdArray};
 
 mod porous_tomo;
 mod saxs;
+mod sx;
 mod xpcs;
 
 /// The generators.
@@ -22,6 +23,8 @@ pub(super) enum GenCommand {
     Saxs(saxs::Args),
     /// XPCS speckle series: Ornstein-Uhlenbeck complex fields, Poisson counts, known tau_c.
     Xpcs(xpcs::Args),
+    /// Serial crystallography: Bragg spots on a radial background, Poisson counts, true spots.
+    Sx(sx::Args),
 }
 
 pub(super) fn run(command: GenCommand) -> Result<(), String> {
@@ -29,6 +32,7 @@ pub(super) fn run(command: GenCommand) -> Result<(), String> {
         GenCommand::PorousTomo(args) => porous_tomo::run(args),
         GenCommand::Saxs(args) => saxs::run(args),
         GenCommand::Xpcs(args) => xpcs::run(args),
+        GenCommand::Sx(args) => sx::run(args),
     }
 }
 
