@@ -177,7 +177,10 @@ fn a_broken_bound_is_flagged_in_the_table_csv_and_results() {
     );
     let row = &rows[0];
     assert_eq!(row["status"], "ok", "the point is measured: {row}");
-    let check = &row["bounds"][0];
+    // The quantiser's own bound comes first and holds.
+    assert_eq!(row["bounds"][0]["stage"], "quantize", "{row}");
+    assert_eq!(row["bounds"][0]["bound_ok"], true, "{row}");
+    let check = &row["bounds"][1];
     assert_eq!(check["bound_ok"], false, "{row}");
     assert_eq!(check["counted"], "planes");
     assert_eq!(check["checked"], 64);

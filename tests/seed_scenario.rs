@@ -366,6 +366,7 @@ fn seed_scenario_rates_distortions_and_provenance() {
         "porosity.pore_count_change",
         "porosity.diameter_ks_statistic",
         "porosity.specific_surface_change",
+        "bound",
         "status",
     ];
     if header_cells != expected_header || table.len() != 10 {

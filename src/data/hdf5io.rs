@@ -144,20 +144,7 @@ impl Hdf5Writer {
         filters: &[(u32, Vec<u32>)],
         mode: FileMode,
     ) -> Result<Self, DataError> {
-        let label = format!("{}::{path}", file.display());
-        for (id, _) in filters {
-            // Loads a plugin when needed; under the library's lock.
-            let available =
-                hdf5::sync::sync(|| unsafe { hdf5_sys::h5z::H5Zfilter_avail(*id as _) });
-            if available <= 0 {
-                return Err(DataError::new(
-                    &label,
-                    format!(
-                        "HDF5 filter {id} is not available to this HDF5 library: point HDF5_PLUGIN_PATH at a folder with its plugin (e.g. `export HDF5_PLUGIN_PATH=$(python3 -c 'import hdf5plugin; print(hdf5plugin.PLUGIN_PATH)')`)"
-                    ),
-                ));
-            }
-        }
+        check_filters_available(filters, &format!("{}::{path}", file.display()))?;
         let (dataset, _, label) = create_dataset(
             (file, path),
             shape,
@@ -276,6 +263,24 @@ impl RawChunkWriter {
     pub fn set_attr(&self, name: &str, value: &AttrValue) -> Result<(), DataError> {
         set_attr(&self.dataset, name, value, &self.label)
     }
+}
+
+/// An error naming the first of `filters` that this HDF5 library cannot run (it loads
+/// third-party filters from `HDF5_PLUGIN_PATH`); `label` says where.
+pub fn check_filters_available(filters: &[(u32, Vec<u32>)], label: &str) -> Result<(), DataError> {
+    for (id, _) in filters {
+        // Loads a plugin when needed; under the library's lock.
+        let available = hdf5::sync::sync(|| unsafe { hdf5_sys::h5z::H5Zfilter_avail(*id as _) });
+        if available <= 0 {
+            return Err(DataError::new(
+                label,
+                format!(
+                    "HDF5 filter {id} is not available to this HDF5 library: point HDF5_PLUGIN_PATH at a folder with its plugin (e.g. `export HDF5_PLUGIN_PATH=$(python3 -c 'import hdf5plugin; print(hdf5plugin.PLUGIN_PATH)')`)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How a dataset's filters are used: only declared for direct chunk writes (optional, or HDF5

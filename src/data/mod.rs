@@ -3,6 +3,7 @@
 
 mod array;
 pub mod exchange;
+pub mod hdf5chunk;
 pub mod hdf5io;
 pub mod npy;
 pub mod phantom;

@@ -8,7 +8,7 @@ use super::{
     ArrayToArray, ArrayToBytes, BytesToBytes, CodecError, InputStats, Promise, Stage, StageConfig,
     StageInput, StageKind,
 };
-use crate::data::{DType, NdArray, c_order};
+use crate::data::{DType, NdArray, c_order, hdf5chunk};
 use crate::metrics::comparison::BoundSums;
 use crate::with_array;
 
@@ -47,6 +47,21 @@ pub struct Chain {
     to_bytes_lossless: bool,
     /// Dtype after the array->array stages.
     prepared: DType,
+    /// The HDF5 filters that store the prepared chunks instead of the codec stages (a scenario's
+    /// `artifact = "hdf5"`).
+    hdf5: Option<Vec<(u32, Vec<u32>)>>,
+}
+
+/// A prepared chunk packed and unpacked again, by the codec stages or by HDF5's filters.
+struct Packed {
+    /// Bytes stored for the chunk.
+    stored_bytes: usize,
+    /// Bytes the array->bytes stage made (its rate promise is about them).
+    serialised_bytes: usize,
+    /// The array->bytes stage's decoded output.
+    unpacked: NdArray,
+    encode_seconds: f64,
+    decode_seconds: f64,
 }
 
 /// The outcome of encoding and decoding one chunk.
@@ -134,6 +149,7 @@ impl Chain {
             byte_stages,
             to_bytes_lossless,
             prepared: current,
+            hdf5: None,
         })
     }
 
@@ -193,6 +209,54 @@ impl Chain {
         self.prepared
     }
 
+    /// Stores the prepared chunks through these HDF5 filters `(id, cd_values)`, run by the HDF5
+    /// library in memory ([`hdf5chunk`]), instead of the codec stages: the rate is what HDF5
+    /// stores and the decoded data what it reads back (a scenario's `artifact = "hdf5"`).
+    pub fn store_as_hdf5(&mut self, filters: Vec<(u32, Vec<u32>)>) {
+        self.hdf5 = Some(filters);
+    }
+
+    /// The prepared chunk through the array->bytes and bytes->bytes stages and back, checking
+    /// that the bytes->bytes stages reproduce their input bit for bit; `start` is when the
+    /// chunk's encoding began.
+    fn pack(
+        &self,
+        prepared: &NdArray,
+        shape: &[usize],
+        start: Instant,
+    ) -> Result<Packed, CodecError> {
+        let serialised = self.to_bytes.1.encode(prepared)?;
+        let mut bytes = Cow::Borrowed(serialised.as_slice());
+        for (_, stage) in &self.byte_stages {
+            bytes = Cow::Owned(stage.encode(&bytes)?);
+        }
+        let encode_seconds = start.elapsed().as_secs_f64();
+
+        let start = Instant::now();
+        let mut restored = Cow::Borrowed(bytes.as_ref());
+        for (_, stage) in self.byte_stages.iter().rev() {
+            restored = Cow::Owned(stage.decode(&restored)?);
+        }
+        if *restored != *serialised {
+            let ids: Vec<_> = self.byte_stages.iter().map(|(id, _)| *id).collect();
+            return Err(CodecError::new(
+                "chain",
+                format!(
+                    "bytes->bytes stages [{}] did not reproduce their input bit for bit",
+                    ids.join(", ")
+                ),
+            ));
+        }
+        let unpacked = self.to_bytes.1.decode(&restored, shape)?;
+        Ok(Packed {
+            stored_bytes: bytes.len(),
+            serialised_bytes: serialised.len(),
+            unpacked,
+            encode_seconds,
+            decode_seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
     /// One chunk through the array->array stages only (fitted first).
     pub fn prepare(&self, chunk: &NdArray) -> Result<NdArray, CodecError> {
         encode_through(&self.array_stages, chunk.clone())
@@ -216,32 +280,32 @@ impl Chain {
                 None => prepared = stage.codec.encode(prepared)?,
             }
         }
-        let serialised = self.to_bytes.1.encode(&prepared)?;
-        let mut bytes = Cow::Borrowed(serialised.as_slice());
-        for (_, stage) in &self.byte_stages {
-            bytes = Cow::Owned(stage.encode(&bytes)?);
-        }
-        let encode_seconds = start.elapsed().as_secs_f64();
-
-        let start = Instant::now();
-        let mut restored = Cow::Borrowed(bytes.as_ref());
-        for (_, stage) in self.byte_stages.iter().rev() {
-            restored = Cow::Owned(stage.decode(&restored)?);
-        }
-        let decode_bytes_seconds = start.elapsed().as_secs_f64();
-        if *restored != *serialised {
-            let ids: Vec<_> = self.byte_stages.iter().map(|(id, _)| *id).collect();
-            return Err(CodecError::new(
-                "chain",
-                format!(
-                    "bytes->bytes stages [{}] did not reproduce their input bit for bit",
-                    ids.join(", ")
-                ),
-            ));
-        }
-        let start = Instant::now();
-        let unpacked = self.to_bytes.1.decode(&restored, &shape)?;
-        let unpack_seconds = start.elapsed().as_secs_f64();
+        let packed = match &self.hdf5 {
+            None => self.pack(&prepared, &shape, start)?,
+            Some(filters) => {
+                let hdf5 = |e: String| CodecError::new("hdf5", e);
+                let stored = hdf5chunk::store(&prepared, filters).map_err(hdf5)?;
+                let encode_seconds = start.elapsed().as_secs_f64();
+                let start = Instant::now();
+                let unpacked =
+                    hdf5chunk::load(&stored, self.prepared, &shape, filters).map_err(hdf5)?;
+                Packed {
+                    // The filtered chunk as HDF5 stores it, without the filter mask.
+                    stored_bytes: stored.len() - 4,
+                    serialised_bytes: stored.len() - 4,
+                    unpacked,
+                    encode_seconds,
+                    decode_seconds: start.elapsed().as_secs_f64(),
+                }
+            }
+        };
+        let Packed {
+            stored_bytes,
+            serialised_bytes,
+            unpacked,
+            encode_seconds,
+            decode_seconds: unpack_seconds,
+        } = packed;
         if self.to_bytes_lossless && !bit_equal(&unpacked, &prepared) {
             return Err(CodecError::new(
                 self.to_bytes.0,
@@ -257,7 +321,7 @@ impl Chain {
         for stage in self.array_stages.iter().rev() {
             decoded = stage.codec.decode(decoded)?;
         }
-        let decode_seconds = decode_bytes_seconds + unpack_seconds + start.elapsed().as_secs_f64();
+        let decode_seconds = unpack_seconds + start.elapsed().as_secs_f64();
         // The promised bounds, measured outside the timings on each promising stage's own input
         // and output: an array->array stage's own decoding of what it encoded, and the
         // array->bytes stage's `unpacked` against `prepared`.
@@ -273,7 +337,7 @@ impl Chain {
         for (stage, promise) in self.promises(&shape) {
             let output = checked_output.as_ref().unwrap_or(&decoded);
             bounds.push(
-                BoundSums::of(stage, promise, &prepared, output, serialised.len())
+                BoundSums::of(stage, promise, &prepared, output, serialised_bytes)
                     .map_err(|e| CodecError::new("chain", e))?,
             );
         }
@@ -290,7 +354,7 @@ impl Chain {
             ));
         }
         Ok(RoundTrip {
-            encoded_bytes: bytes.len(),
+            encoded_bytes: stored_bytes,
             decoded,
             encode_seconds,
             decode_seconds,

@@ -133,6 +133,33 @@ pub fn packing(config: &StageConfig, dtype: DType) -> Result<Packing, String> {
     }
 }
 
+/// The HDF5 filter pipeline that stores a chain of `stages` whose array->array stages make
+/// `dtype` (what an export writes and `artifact = "hdf5"` runs); the error gives the index of
+/// the stage that has no filter.
+pub fn artifact_filters(
+    stages: &[StageConfig],
+    dtype: DType,
+) -> Result<Vec<Hdf5Filter>, (usize, String)> {
+    let mut filters = Vec::new();
+    for (index, config) in stages.iter().enumerate() {
+        let at = |message: String| (index, message);
+        match registry::find(config.stage).expect("validated stage").kind {
+            StageKind::ArrayToArray => {}
+            StageKind::ArrayToBytes => match packing(config, dtype).map_err(at)? {
+                Packing::Native => {}
+                Packing::Plain => {
+                    return Err(at(
+                        "has no HDF5 filter, and artifact = \"hdf5\" stores every stage through one".into(),
+                    ));
+                }
+                Packing::Filter(filter) => filters.push(filter),
+            },
+            StageKind::BytesToBytes => filters.push(filter(config, dtype).map_err(at)?.filter),
+        }
+    }
+    Ok(filters)
+}
+
 /// The HDF5 filter of a bytes->bytes stage on data whose elements are `dtype`.
 pub fn filter(config: &StageConfig, dtype: DType) -> Result<FilterStage, String> {
     let def = registry::find(config.stage).expect("validated stage");

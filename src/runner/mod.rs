@@ -28,6 +28,7 @@ use serde_json::{Map, Value};
 
 use crate::analysis::registry as analysis_registry;
 use crate::analysis::{Context, Slabs};
+use crate::data::hdf5io::check_filters_available;
 use crate::data::{NdArray, VolumeSource};
 use crate::gate::Baseline;
 use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, Partial, fsc_memory, unmet};
@@ -35,6 +36,7 @@ use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
 use crate::pipeline::ParamValue;
 use crate::pipeline::chain::StatsProvider;
+use crate::pipeline::hdf5 as pipeline_hdf5;
 use crate::report;
 use crate::scenario::{Scenario, WorkingPoint};
 use crate::select::{self, Evaluation};
@@ -173,29 +175,52 @@ pub fn build_chains(
         .working_points()
         .into_iter()
         .map(|point| {
-            let chain = Chain::build(&point.stages, source.dtype()).map_err(|e| {
-                let stage = &scenario.pipelines[point.pipeline].stages[e.stage];
-                let (line, column) = stage.position;
-                let at = if point.swept.is_empty() {
-                    String::new()
-                } else {
-                    let values: Vec<String> = point
-                        .swept
-                        .iter()
-                        .map(|(k, v)| format!("{k} = {v}"))
-                        .collect();
-                    format!(" (at {})", values.join(", "))
-                };
-                format!(
-                    "{}:{line}:{column}: stage '{}': {}{at}",
-                    scenario.path.display(),
-                    stage.stage,
-                    e.message
-                )
-            })?;
+            let chain = build_chain(scenario, &point, source.dtype())?;
             Ok((point, chain))
         })
         .collect()
+}
+
+/// The chain of working point `point` of `scenario` on input of `dtype`: its codec stages, or
+/// with `artifact = "hdf5"` the HDF5 filters they are stored through. Errors name the stage's
+/// line in the scenario and the point's swept values.
+pub(crate) fn build_chain(
+    scenario: &Scenario,
+    point: &WorkingPoint,
+    dtype: crate::data::DType,
+) -> Result<Chain, String> {
+    let error = |index: usize, message: &str| {
+        let stage = &scenario.pipelines[point.pipeline].stages[index];
+        let (line, column) = stage.position;
+        let at = if point.swept.is_empty() {
+            String::new()
+        } else {
+            let values: Vec<String> = point
+                .swept
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
+            format!(" (at {})", values.join(", "))
+        };
+        format!(
+            "{}:{line}:{column}: stage '{}': {message}{at}",
+            scenario.path.display(),
+            stage.stage,
+        )
+    };
+    let mut chain = Chain::build(&point.stages, dtype).map_err(|e| error(e.stage, &e.message))?;
+    if scenario.hdf5_artifact {
+        let filters: Vec<(u32, Vec<u32>)> =
+            pipeline_hdf5::artifact_filters(&point.stages, chain.prepared_dtype())
+                .map_err(|(index, message)| error(index, &message))?
+                .into_iter()
+                .map(|f| (f.id, f.cd_values))
+                .collect();
+        check_filters_available(&filters, &scenario.path.display().to_string())
+            .map_err(|e| e.to_string())?;
+        chain.store_as_hdf5(filters);
+    }
+    Ok(chain)
 }
 
 /// What a run did.
@@ -409,8 +434,7 @@ pub fn run_subset(
                         Some((on_grid, _)) => point.index = on_grid.index,
                         None => next_index += 1,
                     }
-                    let chain = Chain::build(&point.stages, source.dtype())
-                        .map_err(|e| format!("{}: {}", point.id, e.message))?;
+                    let chain = build_chain(scenario, &point, source.dtype())?;
                     let id = point.id.clone();
                     measured += run_points(vec![(point, chain)], &mut fits)?;
                     let row = log.row(&id).expect("measured or logged above");

@@ -33,7 +33,6 @@ use super::results::{PointResult, Status, metric_value};
 use crate::analysis::fbp::{self, Fbp};
 use crate::data::exchange::Exchange;
 use crate::data::{NdArray, SourceSpec};
-use crate::pipeline::Chain;
 use crate::scenario::{ReconstructionSpec, Scenario};
 use crate::select::evaluate::short;
 
@@ -88,8 +87,7 @@ pub fn worst_slice(
                 scenario.path.display()
             )
         })?;
-    let mut chain = Chain::build(&point.stages, source.dtype())
-        .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
+    let mut chain = super::build_chain(scenario, &point, source.dtype())?;
     let plan = Plan::new(
         &shape,
         source.row_bytes(),

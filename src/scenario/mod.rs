@@ -90,6 +90,10 @@ pub struct Scenario {
     pub description: String,
     /// Rows along axis 0 per compressed chunk (`None`: chosen from the input shape).
     pub chunk_slices: Option<usize>,
+    /// `[scenario] artifact = "hdf5"`: each point's chunks are stored through the HDF5 filters
+    /// its export writes, run by the HDF5 library, so the rate is what the file stores and the
+    /// decoded data what HDF5 reads back.
+    pub hdf5_artifact: bool,
     /// The input array.
     pub source: SourceSpec,
     /// The pipelines with each parameter's values: the `[[pipeline]]`, or every
@@ -221,6 +225,7 @@ struct RawMeta {
     #[serde(default)]
     description: String,
     chunk_slices: Option<Spanned<i64>>,
+    artifact: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -345,6 +350,19 @@ impl Scenario {
             None => None,
         };
 
+        let hdf5_artifact = match &raw.scenario.artifact {
+            None => false,
+            Some(a) if a.get_ref() == "hdf5" => true,
+            Some(a) => {
+                return Err(fail(
+                    Some(a.span()),
+                    format!(
+                        "scenario.artifact = \"{}\" is not known (allowed: hdf5; without it the codec stages run themselves)",
+                        a.get_ref()
+                    ),
+                ));
+            }
+        };
         let pipelines = match (raw.pipeline.is_empty(), raw.variant.is_empty()) {
             (true, true) => {
                 return Err(fail(
@@ -647,6 +665,7 @@ impl Scenario {
             name: raw.scenario.name,
             description: raw.scenario.description,
             chunk_slices,
+            hdf5_artifact,
             source,
             pipelines,
             distortion,
