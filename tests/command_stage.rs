@@ -118,3 +118,36 @@ fn commands_need_their_placeholders() {
         assert!(stderr.contains(message), "expected {message:?} in {stderr}");
     }
 }
+
+/// A sweep of variants whose every point fails still ends with its table and report (each
+/// failure in its row), not a crash.
+#[test]
+fn a_sweep_whose_every_point_fails_still_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let variant = |name: &str, code: u8| {
+        format!(
+            "[[variant]]\nname = \"{name}\"\n[[variant.pipeline]]\nstage = \"command\"\n\
+             encode = \"exit {code} # {{input}} {{output}}\"\ndecode = \"{}\"\n",
+            GZIP.1
+        )
+    };
+    let text_ = format!(
+        "[scenario]\nname = \"failing\"\nchunk_slices = 32\n[input]\nsource = \"{}\"\n{}{}",
+        reference_volume(),
+        variant("a", 3),
+        variant("b", 4)
+    );
+    std::fs::write(dir.join("s.toml"), text_).unwrap();
+    let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rows = sorted_rows(&dir.join("out"));
+    assert_eq!(rows.len(), 2);
+    for (row, code) in rows.iter().zip([3, 4]) {
+        assert_eq!(row["status"], "error", "{row}");
+        let error = row["error"].as_str().unwrap();
+        assert!(error.contains(&format!("(exit status: {code})")), "{error}");
+    }
+    let report = std::fs::read_to_string(dir.join("out/report.html")).unwrap();
+    assert!(report.contains("exit 3"), "the report shows the failure");
+}

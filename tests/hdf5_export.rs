@@ -106,7 +106,9 @@ fn every_filter_pipeline_reads_back_bit_exact_with_h5py_and_hdf5plugin() {
     for (name, pipeline, filters, stored) in cases {
         let scenario = scenario(dir, &pipeline);
         let point = &scenario.working_points()[0];
-        let out = photonqa(
+        // Without HDF5_PLUGIN_PATH, as HDF5 runs a loaded filter's `set_local`, which adds
+        // cd_values (bitshuffle's block and element sizes) the reader does not need.
+        let out = photonqa_with_plugins(
             dir,
             &[
                 "export",
@@ -116,6 +118,7 @@ fn every_filter_pipeline_reads_back_bit_exact_with_h5py_and_hdf5plugin() {
                 "--out",
                 "x.h5::/g/data",
             ],
+            None,
         );
         assert_ok(&out, name);
         let stdout = text(&out.stdout);
@@ -170,10 +173,19 @@ fn plugin_path() -> String {
 /// `HDF5_PLUGIN_PATH` (unset when `None`).
 fn export(dir: &Path, scenario: &Scenario, plugins: Option<&str>) -> std::process::Output {
     let point = &scenario.working_points()[0];
+    photonqa_with_plugins(
+        dir,
+        &[
+            "export", "s.toml", "--point", &point.id, "--out", "x.h5::/v",
+        ],
+        plugins,
+    )
+}
+
+/// `photonqa` with `args` in `dir`, with `plugins` as `HDF5_PLUGIN_PATH` (unset when `None`).
+fn photonqa_with_plugins(dir: &Path, args: &[&str], plugins: Option<&str>) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_photonqa"));
-    command.current_dir(dir).args([
-        "export", "s.toml", "--point", &point.id, "--out", "x.h5::/v",
-    ]);
+    command.current_dir(dir).args(args);
     match plugins {
         Some(path) => command.env("HDF5_PLUGIN_PATH", path),
         None => command.env_remove("HDF5_PLUGIN_PATH"),
@@ -351,6 +363,135 @@ fn export_errors_are_one_line() {
     ];
     for (args, message) in cases {
         let out = photonqa(dir, args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(message), "expected {message:?} in {stderr}");
+    }
+}
+
+/// An artifact scenario on the reference volume in chunks of 24 rows (the last one, 16 rows,
+/// is padded in the file as HDF5 pads edge chunks).
+fn artifact_scenario(dir: &Path, artifact: &str, variants: &str) {
+    let text = format!(
+        "[scenario]\nname = \"artifact\"\nchunk_slices = 24\nartifact = \"{artifact}\"\n[input]\nsource = \"{}\"\n{variants}",
+        reference_volume()
+    );
+    std::fs::write(dir.join("s.toml"), text).unwrap();
+}
+
+/// With `artifact = "hdf5"` a scenario measures the file its export writes: each point's rate
+/// is the storage size h5py reports for the exported dataset, byte for byte, and its
+/// distortion is that of the data h5py + hdf5plugin read back (hdf5plugin's zstd, SZ3 and
+/// bitshuffle/LZ4 builds run the filters, not photonqa's codec crates).
+#[test]
+fn artifact_scenarios_measure_what_the_file_stores() {
+    if !python_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write_npy(&dir.join("original.npy"), &read_reference_volume()).unwrap();
+    let plugins = plugin_path();
+    artifact_scenario(
+        dir,
+        "hdf5",
+        "[[variant]]\nname = \"zstd\"\n[[variant.pipeline]]\nstage = \"zstd\"\nlevel = 3\n\
+         [[variant]]\nname = \"sz3\"\n[[variant.pipeline]]\nstage = \"sz3\"\nabs_error = { sweep = [1e-3, 1e-2] }\n\
+         [[variant]]\nname = \"quantized\"\n[[variant.pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\n\
+         [[variant.pipeline]]\nstage = \"bitshuffle\"\n[[variant.pipeline]]\nstage = \"lz4\"\n",
+    );
+    let out = photonqa_with_plugins(dir, &["run", "s.toml", "--out", "out"], Some(&plugins));
+    assert_ok(&out, "run");
+    let rows = common::sorted_rows(&dir.join("out"));
+    assert_eq!(rows.len(), 4);
+    // The plugin builds that ran are in the provenance (hashes of hdf5plugin's files).
+    let sz3_build = &rows[0]["provenance"]["codecs"]["hdf5-plugin:libh5sz3.so"];
+    let sz3_hash = blake3::hash(&std::fs::read(Path::new(&plugins).join("libh5sz3.so")).unwrap());
+    assert_eq!(
+        sz3_build.as_str(),
+        Some(&sz3_hash.to_hex()[..16]),
+        "{}",
+        rows[0]
+    );
+    let script = common::repo_root().join("tests/peers/read_export.py");
+    for row in &rows {
+        let id = row["point_id"].as_str().unwrap();
+        assert_eq!(row["status"], "ok", "{row}");
+        let export = photonqa_with_plugins(
+            dir,
+            &["export", "s.toml", "--point", id, "--out", "x.h5::/v"],
+            Some(&plugins),
+        );
+        assert_ok(&export, id);
+        let read = Command::new("python3")
+            .arg(&script)
+            .args([dir.join("x.h5").to_str().unwrap(), "/v"])
+            .arg(dir.join("original.npy"))
+            .output()
+            .unwrap();
+        assert!(read.status.success(), "{id}: {}", text(&read.stderr));
+        let peer: Value = serde_json::from_str(&text(&read.stdout)).unwrap();
+        assert_eq!(
+            row["rate"]["compressed_bytes"], peer["storage_size"],
+            "{id}: the run's rate against the file's storage: {peer}"
+        );
+        let max_error = row["distortion"]["max_abs_error"].as_f64().unwrap();
+        let peer_max = peer["max_abs_diff"].as_f64().unwrap();
+        assert_eq!(max_error, peer_max, "{id}: max |error|");
+        let mse = row["distortion"]["mse"].as_f64().unwrap();
+        let peer_mse = peer["mse"].as_f64().unwrap();
+        assert!(
+            (mse - peer_mse).abs() <= 1e-12 * peer_mse,
+            "{id}: mse {mse} vs h5py's {peer_mse}"
+        );
+        let lossless = row["params"]["variant"] == "zstd";
+        assert_eq!(max_error == 0.0, lossless, "{id}: max |error| {max_error}");
+    }
+    // SZ3's absolute bound is checked on what HDF5 read back.
+    let sz3: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["params"]["variant"] == "sz3")
+        .collect();
+    assert_eq!(sz3.len(), 2);
+    for row in sz3 {
+        let bound = &row["bounds"][0];
+        assert_eq!(bound["bound_ok"], true, "{row}");
+        let limit = row["params"]["sz3.abs_error"].as_f64().unwrap();
+        let worst = bound["observed_worst"].as_f64().unwrap();
+        assert!(worst > 0.5 * limit && worst <= limit, "{row}");
+    }
+}
+
+/// An artifact scenario fails before it runs, in one line: an unknown artifact, a stage with
+/// no HDF5 filter (its line in the scenario), and a filter the HDF5 library cannot load.
+#[test]
+fn artifact_errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let zstd = "[[pipeline]]\nstage = \"zstd\"\n";
+    let cases: [(&str, String, &str); 3] = [
+        (
+            "zarr",
+            zstd.into(),
+            "s.toml:4:12: scenario.artifact = \"zarr\" is not known (allowed: hdf5",
+        ),
+        (
+            "hdf5",
+            format!(
+                "[[pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\n[[pipeline]]\nstage = \"dictionary\"\n{zstd}"
+            ),
+            "s.toml:11:9: stage 'dictionary': has no registered HDF5 filter",
+        ),
+        (
+            "hdf5",
+            "[[pipeline]]\nstage = \"sz3\"\nabs_error = 1e-3\n".into(),
+            "HDF5 filter 32024 is not available",
+        ),
+    ];
+    for (artifact, pipeline, message) in cases {
+        artifact_scenario(dir, artifact, &pipeline);
+        let out = photonqa_with_plugins(dir, &["run", "s.toml", "--out", "out"], None);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");

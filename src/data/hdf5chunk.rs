@@ -1,6 +1,7 @@
 //! One chunk through an HDF5 filter pipeline run by the linked HDF5 library, in memory: the
-//! chunk is written to a fresh in-memory file (core driver, never on disk) as a dataset whose
-//! one chunk is the whole array, with the filters mandatory, and the filtered chunk is read raw
+//! chunk is written to a fresh in-memory file (core driver, never on disk) as a dataset of one
+//! chunk of `chunk_rows` rows along axis 0 (a shorter array is an edge chunk, which HDF5 pads
+//! with zeros), with the filters mandatory, and the filtered chunk is read raw
 //! (`H5Dread_chunk`); reading it back writes those bytes raw (`H5Dwrite_chunk`) into another
 //! fresh in-memory file and reads the dataset, so the filters decode them and no chunk cache
 //! can answer instead. This is what HDF5 stores and what a reader gets, chunk by chunk.
@@ -28,15 +29,25 @@ fn memory_file() -> Result<hdf5::File, String> {
         .map_err(|e| e.to_string())
 }
 
-/// A dataset of `shape` whose single chunk is the whole array, with `filters`.
+/// A dataset of `shape` in one chunk of `chunk_rows` rows (at least `shape[0]`), with
+/// `filters`.
 fn dataset<T: H5Type>(
     file: &hdf5::File,
     shape: &[usize],
+    chunk_rows: usize,
     filters: &Filters,
 ) -> Result<hdf5::Dataset, String> {
     check_filters_available(filters, "HDF5 chunk").map_err(|e| e.to_string())?;
+    if chunk_rows < shape[0] {
+        return Err(format!(
+            "{} rows do not fit a chunk of {chunk_rows}",
+            shape[0]
+        ));
+    }
+    let mut chunk = shape.to_vec();
+    chunk[0] = chunk_rows;
     let dcpl = hdf5::plist::DatasetCreate::build()
-        .chunk(shape)
+        .chunk(&chunk)
         .finish()
         .map_err(|e| e.to_string())?;
     for (id, cd_values) in filters {
@@ -54,26 +65,33 @@ fn dataset<T: H5Type>(
             return Err(format!("cannot set HDF5 filter {id}"));
         }
     }
+    // Axis 0 resizable, as HDF5 takes a chunk longer than a fixed extent only then.
+    let mut extents: Vec<hdf5::Extent> = shape.iter().map(|&n| n.into()).collect();
+    extents[0] = hdf5::Extent::resizable(shape[0]);
     file.new_dataset::<T>()
         .set_dcpl(&dcpl)
-        .shape(shape)
-        .chunk(shape)
+        .shape(hdf5::SimpleExtents::from_vec(extents))
+        .chunk(chunk)
         .create("v")
         .map_err(|e| e.to_string())
 }
 
-/// The chunk as HDF5 stores it through `filters`: its filter mask (u32, little-endian), then
-/// the filtered bytes.
-pub fn store(array: &NdArray, filters: &Filters) -> Result<Vec<u8>, String> {
+/// The chunk of `chunk_rows` rows holding `array` as HDF5 stores it through `filters`: its
+/// filter mask (u32, little-endian), then the filtered bytes.
+pub fn store(array: &NdArray, chunk_rows: usize, filters: &Filters) -> Result<Vec<u8>, String> {
     if array.is_empty() {
         return Err("cannot store an empty chunk".into());
     }
-    with_array!(array, a => store_typed(a, filters))
+    with_array!(array, a => store_typed(a, chunk_rows, filters))
 }
 
-fn store_typed<T: H5Type + Element>(a: &ArrayD<T>, filters: &Filters) -> Result<Vec<u8>, String> {
+fn store_typed<T: H5Type + Element>(
+    a: &ArrayD<T>,
+    chunk_rows: usize,
+    filters: &Filters,
+) -> Result<Vec<u8>, String> {
     let file = memory_file()?;
-    let ds = dataset::<T>(&file, a.shape(), filters)?;
+    let ds = dataset::<T>(&file, a.shape(), chunk_rows, filters)?;
     let data = c_order(a);
     let view = ndarray::ArrayView::from_shape(IxDyn(a.shape()), &data).expect("C order");
     ds.write(view).map_err(|e| e.to_string())?;
@@ -104,19 +122,22 @@ fn store_typed<T: H5Type + Element>(a: &ArrayD<T>, filters: &Filters) -> Result<
     })
 }
 
-/// The chunk of `dtype` and `shape` that HDF5 reads from `stored` (as [`store`] made it).
+/// The array of `dtype` and `shape` that HDF5 reads from the chunk of `chunk_rows` rows
+/// `stored` (as [`store`] made it).
 pub fn load(
     stored: &[u8],
     dtype: DType,
     shape: &[usize],
+    chunk_rows: usize,
     filters: &Filters,
 ) -> Result<NdArray, String> {
-    with_dtype!(dtype, T => load_typed::<T>(stored, shape, filters))
+    with_dtype!(dtype, T => load_typed::<T>(stored, shape, chunk_rows, filters))
 }
 
 fn load_typed<T: H5Type + Element>(
     stored: &[u8],
     shape: &[usize],
+    chunk_rows: usize,
     filters: &Filters,
 ) -> Result<NdArray, String>
 where
@@ -128,7 +149,7 @@ where
     let (mask, raw) = stored.split_at(4);
     let mask = u32::from_le_bytes(mask.try_into().expect("4 bytes"));
     let file = memory_file()?;
-    let ds = dataset::<T>(&file, shape, filters)?;
+    let ds = dataset::<T>(&file, shape, chunk_rows, filters)?;
     let offset = vec![0u64; shape.len()];
     hdf5::sync::sync(|| {
         // SAFETY: the dataset is open, `offset` has one entry per axis, `raw` is readable.

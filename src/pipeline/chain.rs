@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
+use super::hdf5::Storage;
 use super::registry;
 use super::{
     ArrayToArray, ArrayToBytes, BytesToBytes, CodecError, InputStats, Promise, Stage, StageConfig,
@@ -47,9 +48,16 @@ pub struct Chain {
     to_bytes_lossless: bool,
     /// Dtype after the array->array stages.
     prepared: DType,
-    /// The HDF5 filters that store the prepared chunks instead of the codec stages (a scenario's
+    /// How HDF5 stores the prepared chunks instead of the codec stages (a scenario's
     /// `artifact = "hdf5"`).
-    hdf5: Option<Vec<(u32, Vec<u32>)>>,
+    hdf5: Option<Hdf5Artifact>,
+}
+
+/// The HDF5 dataset a chain's chunks are stored in, as an export writes it.
+struct Hdf5Artifact {
+    storage: Storage,
+    /// The dataset's chunk rows (an edge chunk is padded to them).
+    chunk_rows: usize,
 }
 
 /// A prepared chunk packed and unpacked again, by the codec stages or by HDF5's filters.
@@ -62,6 +70,45 @@ struct Packed {
     unpacked: NdArray,
     encode_seconds: f64,
     decode_seconds: f64,
+}
+
+impl Hdf5Artifact {
+    /// The prepared chunk of `dtype` stored and read back by HDF5; `start` is when the chunk's
+    /// encoding began.
+    fn pack(
+        &self,
+        prepared: &NdArray,
+        dtype: DType,
+        shape: &[usize],
+        start: Instant,
+    ) -> Result<Packed, CodecError> {
+        let hdf5 = |e: String| CodecError::new("hdf5", e);
+        let filters = self.storage.filter_values();
+        let stored = if self.storage.lossy.is_some() {
+            hdf5chunk::store(prepared, self.chunk_rows, &filters).map_err(hdf5)?
+        } else {
+            let mut bytes = prepared.to_le_bytes();
+            bytes.resize(bytes.len() / shape[0] * self.chunk_rows, 0);
+            // Filter mask 0: every filter was applied.
+            let mut stored = vec![0; 4];
+            stored.extend(self.storage.encode_direct(bytes).map_err(hdf5)?);
+            stored
+        };
+        let encode_seconds = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let unpacked =
+            hdf5chunk::load(&stored, dtype, shape, self.chunk_rows, &filters).map_err(hdf5)?;
+        // The chunk as the file stores it, without the filter mask; a rate promise is about
+        // the edge chunk's share of its padded chunk, as on the file.
+        let stored_bytes = stored.len() - 4;
+        Ok(Packed {
+            stored_bytes,
+            serialised_bytes: (stored_bytes * shape[0]).div_ceil(self.chunk_rows),
+            unpacked,
+            encode_seconds,
+            decode_seconds: start.elapsed().as_secs_f64(),
+        })
+    }
 }
 
 /// The outcome of encoding and decoding one chunk.
@@ -209,11 +256,16 @@ impl Chain {
         self.prepared
     }
 
-    /// Stores the prepared chunks through these HDF5 filters `(id, cd_values)`, run by the HDF5
-    /// library in memory ([`hdf5chunk`]), instead of the codec stages: the rate is what HDF5
-    /// stores and the decoded data what it reads back (a scenario's `artifact = "hdf5"`).
-    pub fn store_as_hdf5(&mut self, filters: Vec<(u32, Vec<u32>)>) {
-        self.hdf5 = Some(filters);
+    /// Stores the prepared chunks as an export writes them into a dataset of `chunk_rows`-row
+    /// chunks, instead of running the codec stages: through the HDF5 library's filters when
+    /// `storage` has a lossy one, else as the bytes photonqa's filter encoders make; either
+    /// way the HDF5 library reads them back ([`hdf5chunk`], in memory). The rate is what the
+    /// file stores and the decoded data what HDF5 reads (a scenario's `artifact = "hdf5"`).
+    pub fn store_as_hdf5(&mut self, storage: Storage, chunk_rows: usize) {
+        self.hdf5 = Some(Hdf5Artifact {
+            storage,
+            chunk_rows,
+        });
     }
 
     /// The prepared chunk through the array->bytes and bytes->bytes stages and back, checking
@@ -282,22 +334,7 @@ impl Chain {
         }
         let packed = match &self.hdf5 {
             None => self.pack(&prepared, &shape, start)?,
-            Some(filters) => {
-                let hdf5 = |e: String| CodecError::new("hdf5", e);
-                let stored = hdf5chunk::store(&prepared, filters).map_err(hdf5)?;
-                let encode_seconds = start.elapsed().as_secs_f64();
-                let start = Instant::now();
-                let unpacked =
-                    hdf5chunk::load(&stored, self.prepared, &shape, filters).map_err(hdf5)?;
-                Packed {
-                    // The filtered chunk as HDF5 stores it, without the filter mask.
-                    stored_bytes: stored.len() - 4,
-                    serialised_bytes: stored.len() - 4,
-                    unpacked,
-                    encode_seconds,
-                    decode_seconds: start.elapsed().as_secs_f64(),
-                }
-            }
+            Some(artifact) => artifact.pack(&prepared, self.prepared, &shape, start)?,
         };
         let Packed {
             stored_bytes,

@@ -133,31 +133,70 @@ pub fn packing(config: &StageConfig, dtype: DType) -> Result<Packing, String> {
     }
 }
 
-/// The HDF5 filter pipeline that stores a chain of `stages` whose array->array stages make
-/// `dtype` (what an export writes and `artifact = "hdf5"` runs); the error gives the index of
-/// the stage that has no filter.
-pub fn artifact_filters(
-    stages: &[StageConfig],
-    dtype: DType,
-) -> Result<Vec<Hdf5Filter>, (usize, String)> {
-    let mut filters = Vec::new();
-    for (index, config) in stages.iter().enumerate() {
-        let at = |message: String| (index, message);
-        match registry::find(config.stage).expect("validated stage").kind {
-            StageKind::ArrayToArray => {}
-            StageKind::ArrayToBytes => match packing(config, dtype).map_err(at)? {
-                Packing::Native => {}
-                Packing::Plain => {
-                    return Err(at(
-                        "has no HDF5 filter, and artifact = \"hdf5\" stores every stage through one".into(),
-                    ));
+/// How a chain is stored in an HDF5 dataset: what an export writes and what a scenario with
+/// `artifact = "hdf5"` measures.
+pub struct Storage {
+    /// The lossy array->bytes stage's filter: with it, the HDF5 library runs every filter.
+    pub lossy: Option<Hdf5Filter>,
+    /// The bytes->bytes stages' filters; without a lossy filter their chunk bytes are made
+    /// here and written as they are stored (direct chunk write).
+    pub byte_filters: Vec<FilterStage>,
+    /// The array->bytes stage that has no registered filter (its values are stored plainly).
+    pub unfiltered: Option<&'static str>,
+}
+
+impl Storage {
+    /// The storage of a chain of `stages` whose array->array stages make `dtype`; the error
+    /// gives the index of the stage that cannot be stored.
+    pub fn of(stages: &[StageConfig], dtype: DType) -> Result<Storage, (usize, String)> {
+        let mut storage = Storage {
+            lossy: None,
+            byte_filters: Vec::new(),
+            unfiltered: None,
+        };
+        for (index, config) in stages.iter().enumerate() {
+            let at = |message: String| (index, message);
+            let def = registry::find(config.stage).expect("validated stage");
+            match def.kind {
+                StageKind::ArrayToArray => {}
+                StageKind::ArrayToBytes => match packing(config, dtype).map_err(at)? {
+                    Packing::Native => {}
+                    Packing::Plain => storage.unfiltered = Some(def.id),
+                    Packing::Filter(filter) => storage.lossy = Some(filter),
+                },
+                StageKind::BytesToBytes => {
+                    storage
+                        .byte_filters
+                        .push(filter(config, dtype).map_err(at)?);
                 }
-                Packing::Filter(filter) => filters.push(filter),
-            },
-            StageKind::BytesToBytes => filters.push(filter(config, dtype).map_err(at)?.filter),
+            }
         }
+        Ok(storage)
     }
-    Ok(filters)
+
+    /// The dataset's filter pipeline, in order.
+    pub fn filters(&self) -> Vec<Hdf5Filter> {
+        self.lossy
+            .iter()
+            .cloned()
+            .chain(self.byte_filters.iter().map(|f| f.filter.clone()))
+            .collect()
+    }
+
+    /// The filters as `(id, cd_values)`, as the HDF5 writers take them.
+    pub fn filter_values(&self) -> Vec<(u32, Vec<u32>)> {
+        self.filters()
+            .into_iter()
+            .map(|f| (f.id, f.cd_values))
+            .collect()
+    }
+
+    /// The stored chunk of the little-endian `bytes` of a chunk, made here (no lossy filter).
+    pub fn encode_direct(&self, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+        self.byte_filters
+            .iter()
+            .try_fold(bytes, |bytes, filter| filter.encode(&bytes))
+    }
 }
 
 /// The HDF5 filter of a bytes->bytes stage on data whose elements are `dtype`.

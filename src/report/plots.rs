@@ -541,11 +541,12 @@ pub fn families<'a>(rows: &[&'a PointResult]) -> (Option<String>, Vec<Family<'a>
             rows: family.rows,
         }));
     }
-    let along = alongs
-        .windows(2)
-        .all(|w| w[0] == w[1])
-        .then(|| alongs[0].clone());
-    (along.flatten(), families)
+    // The common swept parameter, when every variant has the same one (none without rows).
+    let along = match alongs.split_first() {
+        Some((first, rest)) if rest.iter().all(|a| a == first) => first.clone(),
+        _ => None,
+    };
+    (along, families)
 }
 
 /// [`families`] of the rows of one pipeline, sorted by sweep index.

@@ -36,7 +36,7 @@ use crate::data::hdf5io::{AttrValue, FileMode, Hdf5Source, Hdf5Writer, RawChunkW
 use crate::data::{DType, NdArray, VolumeSource};
 use crate::metrics::comparison::BoundSums;
 use crate::pipeline::Chain;
-use crate::pipeline::hdf5::{self as filters, FilterStage, Hdf5Filter, Packing};
+use crate::pipeline::hdf5::{Hdf5Filter, Storage};
 use crate::pipeline::registry;
 use crate::pipeline::{StageConfig, StageKind};
 use crate::scenario::Scenario;
@@ -117,26 +117,18 @@ pub fn export(
     ];
     let stored_dtype = chain.prepared_dtype();
     let mut fitted = chain.fitted().into_iter();
-    let mut lossy: Option<Hdf5Filter> = None;
-    let mut byte_filters: Vec<FilterStage> = Vec::new();
-    let mut notes = Vec::new();
     for config in &point.stages {
-        let def = registry::find(config.stage).expect("validated stage");
-        match def.kind {
-            StageKind::ArrayToArray => {
-                let fit = fitted.next().unwrap_or(Value::Null);
-                attributes.extend(inversion(config, &fit));
-            }
-            StageKind::ArrayToBytes => match filters::packing(config, stored_dtype)? {
-                Packing::Native => {}
-                Packing::Plain => notes.push(format!(
-                    "stage {} has no registered HDF5 filter: its values are stored plainly (the same data; the file's size differs from the scenario's rate)",
-                    config.stage
-                )),
-                Packing::Filter(filter) => lossy = Some(filter),
-            },
-            StageKind::BytesToBytes => byte_filters.push(filters::filter(config, stored_dtype)?),
+        if registry::find(config.stage).expect("validated stage").kind == StageKind::ArrayToArray {
+            let fit = fitted.next().unwrap_or(Value::Null);
+            attributes.extend(inversion(config, &fit));
         }
+    }
+    let storage = Storage::of(&point.stages, stored_dtype).map_err(|(_, message)| message)?;
+    let mut notes = Vec::new();
+    if let Some(stage) = storage.unfiltered {
+        notes.push(format!(
+            "stage {stage} has no registered HDF5 filter: its values are stored plainly (the same data; the file's size differs from the scenario's rate)"
+        ));
     }
     let job = Job {
         source: source.as_ref(),
@@ -147,16 +139,14 @@ pub fn export(
         stored_dtype,
         attributes: &attributes,
     };
-    let (stored_bytes, bounds) = match &lossy {
-        None => (job.write_direct(&byte_filters)?, Vec::new()),
+    let (stored_bytes, bounds) = match &storage.lossy {
+        None => (job.write_direct(&storage)?, Vec::new()),
         Some(filter) => {
             notes.push(format!(
                 "stage {} was written by HDF5 filter {} as the HDF5 library runs it (another build of the codec, whole chunks): the stored values can differ from the scenario's decoded ones; its bound is checked on the file",
                 filter.stage, filter.id
             ));
-            let mut all = vec![filter.clone()];
-            all.extend(byte_filters.iter().map(|f| f.filter.clone()));
-            job.write_through_library(&all)?
+            job.write_through_library(&storage)?
         }
     };
     Ok(Exported {
@@ -164,10 +154,7 @@ pub fn export(
         chunks: plan.chunks.len(),
         chunk_rows: plan.chunk_slices,
         stored_dtype,
-        filters: lossy
-            .into_iter()
-            .chain(byte_filters.into_iter().map(|f| f.filter))
-            .collect(),
+        filters: storage.filters(),
         notes,
         bounds,
     })
@@ -214,16 +201,13 @@ impl Job<'_> {
 
     /// Filters the chunks here and writes them as they are stored (HDF5's direct chunk
     /// write); returns the stored bytes.
-    fn write_direct(&self, byte_filters: &[FilterStage]) -> Result<u64, String> {
+    fn write_direct(&self, storage: &Storage) -> Result<u64, String> {
         let writer = RawChunkWriter::create(
             self.out,
             self.source.shape(),
             self.stored_dtype,
             self.plan.chunk_slices,
-            &byte_filters
-                .iter()
-                .map(|f| (f.filter.id, f.filter.cd_values.clone()))
-                .collect::<Vec<_>>(),
+            &storage.filter_values(),
             FileMode::Create,
         )
         .map_err(|e| e.to_string())?;
@@ -236,9 +220,7 @@ impl Job<'_> {
         self.prepared_waves(|index, prepared| {
             let mut bytes = prepared.to_le_bytes();
             bytes.resize(full_chunk, 0);
-            for filter in byte_filters {
-                bytes = filter.encode(&bytes)?;
-            }
+            let bytes = storage.encode_direct(bytes)?;
             writer
                 .write_chunk(index, &bytes)
                 .map_err(|e| e.to_string())?;
@@ -248,23 +230,17 @@ impl Job<'_> {
         Ok(stored_bytes)
     }
 
-    /// Writes the chunks through `filters` run by the HDF5 library, then reads the closed file
+    /// Writes the chunks through `storage`'s filters run by the HDF5 library, then reads the closed file
     /// back (so no chunk cache answers) and checks the lossy filter's promised bound on every
     /// chunk against the values written; returns the stored bytes and the check.
-    fn write_through_library(
-        &self,
-        filters: &[Hdf5Filter],
-    ) -> Result<(u64, Vec<BoundSums>), String> {
+    fn write_through_library(&self, storage: &Storage) -> Result<(u64, Vec<BoundSums>), String> {
         let (file, dataset) = self.out;
         let mut writer = Hdf5Writer::create_filtered(
             self.out,
             self.source.shape(),
             self.stored_dtype,
             self.plan.chunk_slices,
-            &filters
-                .iter()
-                .map(|f| (f.id, f.cd_values.clone()))
-                .collect::<Vec<_>>(),
+            &storage.filter_values(),
             FileMode::Create,
         )
         .map_err(|e| e.to_string())?;

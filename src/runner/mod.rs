@@ -36,7 +36,7 @@ use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
 use crate::pipeline::ParamValue;
 use crate::pipeline::chain::StatsProvider;
-use crate::pipeline::hdf5 as pipeline_hdf5;
+use crate::pipeline::hdf5::Storage;
 use crate::report;
 use crate::scenario::{Scenario, WorkingPoint};
 use crate::select::{self, Evaluation};
@@ -95,9 +95,7 @@ impl Plan {
         threads: Option<usize>,
     ) -> Result<Plan, String> {
         let rows = shape[0];
-        let chunk_slices = chunk_slices
-            .unwrap_or((DEFAULT_CHUNK_BYTES / row_bytes.max(1)).max(1))
-            .min(rows);
+        let chunk_slices = chunk_rows(rows, row_bytes, chunk_slices);
         let per_thread = (chunk_slices * row_bytes * WORKING_SET_FACTOR) as u64;
         let affordable = (memory_budget / per_thread.max(1)) as usize;
         if affordable == 0 {
@@ -175,19 +173,19 @@ pub fn build_chains(
         .working_points()
         .into_iter()
         .map(|point| {
-            let chain = build_chain(scenario, &point, source.dtype())?;
+            let chain = build_chain(scenario, &point, source)?;
             Ok((point, chain))
         })
         .collect()
 }
 
-/// The chain of working point `point` of `scenario` on input of `dtype`: its codec stages, or
-/// with `artifact = "hdf5"` the HDF5 filters they are stored through. Errors name the stage's
-/// line in the scenario and the point's swept values.
+/// The chain of working point `point` of `scenario` on `source`: its codec stages, or with
+/// `artifact = "hdf5"` the HDF5 dataset an export writes. Errors name the stage's line in the
+/// scenario and the point's swept values.
 pub(crate) fn build_chain(
     scenario: &Scenario,
     point: &WorkingPoint,
-    dtype: crate::data::DType,
+    source: &dyn VolumeSource,
 ) -> Result<Chain, String> {
     let error = |index: usize, message: &str| {
         let stage = &scenario.pipelines[point.pipeline].stages[index];
@@ -208,19 +206,35 @@ pub(crate) fn build_chain(
             stage.stage,
         )
     };
-    let mut chain = Chain::build(&point.stages, dtype).map_err(|e| error(e.stage, &e.message))?;
+    let mut chain =
+        Chain::build(&point.stages, source.dtype()).map_err(|e| error(e.stage, &e.message))?;
     if scenario.hdf5_artifact {
-        let filters: Vec<(u32, Vec<u32>)> =
-            pipeline_hdf5::artifact_filters(&point.stages, chain.prepared_dtype())
-                .map_err(|(index, message)| error(index, &message))?
-                .into_iter()
-                .map(|f| (f.id, f.cd_values))
-                .collect();
-        check_filters_available(&filters, &scenario.path.display().to_string())
-            .map_err(|e| e.to_string())?;
-        chain.store_as_hdf5(filters);
+        let storage = Storage::of(&point.stages, chain.prepared_dtype())
+            .map_err(|(index, message)| error(index, &message))?;
+        if let Some(stage) = storage.unfiltered {
+            let index = point.stages.iter().position(|s| s.stage == stage);
+            return Err(error(
+                index.expect("a stage of the point"),
+                "has no registered HDF5 filter, and artifact = \"hdf5\" measures what the filters store",
+            ));
+        }
+        check_filters_available(
+            &storage.filter_values(),
+            &scenario.path.display().to_string(),
+        )
+        .map_err(|e| e.to_string())?;
+        let chunk_rows = chunk_rows(source.shape()[0], source.row_bytes(), scenario.chunk_slices);
+        chain.store_as_hdf5(storage, chunk_rows);
     }
     Ok(chain)
+}
+
+/// Rows per compressed chunk of an input of `rows` rows of `row_bytes` each: `chunk_slices`
+/// (a scenario's), else about [`DEFAULT_CHUNK_BYTES`], never more than the input.
+fn chunk_rows(rows: usize, row_bytes: usize, chunk_slices: Option<usize>) -> usize {
+    chunk_slices
+        .unwrap_or((DEFAULT_CHUNK_BYTES / row_bytes.max(1)).max(1))
+        .min(rows)
 }
 
 /// What a run did.
@@ -434,7 +448,7 @@ pub fn run_subset(
                         Some((on_grid, _)) => point.index = on_grid.index,
                         None => next_index += 1,
                     }
-                    let chain = build_chain(scenario, &point, source.dtype())?;
+                    let chain = build_chain(scenario, &point, source.as_ref())?;
                     let id = point.id.clone();
                     measured += run_points(vec![(point, chain)], &mut fits)?;
                     let row = log.row(&id).expect("measured or logged above");

@@ -40,9 +40,13 @@ impl Provenance {
         input_hash: String,
         chunk_slices: usize,
     ) -> Provenance {
+        let mut codecs = codec_versions();
+        if scenario.hdf5_artifact {
+            codecs.extend(hdf5_plugins());
+        }
         Provenance {
             photonqa_version: env!("CARGO_PKG_VERSION").into(),
-            codecs: codec_versions(),
+            codecs,
             scenario: scenario.name.clone(),
             scenario_hash: scenario.hash.clone(),
             input: source.label().into(),
@@ -68,6 +72,26 @@ impl Provenance {
         }
         Ok(())
     }
+}
+
+/// The HDF5 filter plugins an `artifact = "hdf5"` scenario may load: every file in the
+/// folders of `HDF5_PLUGIN_PATH` as `hdf5-plugin:NAME` with the first 16 hex digits of its
+/// BLAKE3 hash (plugins carry no version HDF5 could report; the hash names the build).
+fn hdf5_plugins() -> BTreeMap<String, String> {
+    let path = std::env::var_os("HDF5_PLUGIN_PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .filter_map(|folder| std::fs::read_dir(folder).ok())
+        .flatten()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let bytes = std::fs::read(entry.path()).ok()?;
+            let hash = blake3::hash(&bytes).to_hex();
+            Some((
+                format!("hdf5-plugin:{}", entry.file_name().to_string_lossy()),
+                hash[..16].to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// Versions of the crates and libraries that encode and decode.

@@ -87,7 +87,7 @@ pub fn worst_slice(
                 scenario.path.display()
             )
         })?;
-    let mut chain = super::build_chain(scenario, &point, source.dtype())?;
+    let mut chain = super::build_chain(scenario, &point, source.as_ref())?;
     let plan = Plan::new(
         &shape,
         source.row_bytes(),

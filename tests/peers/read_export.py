@@ -4,9 +4,10 @@ export documents, and compares with the decoded array photonqa computed.
 
     python3 tests/peers/read_export.py FILE.h5 /path DECODED.npy
 
-Prints one JSON object: `equal` (same dtype, shape and bits), `max_abs_diff`, `chunk_l2`
+Prints one JSON object: `equal` (same dtype, shape and bits), `max_abs_diff`, `mse`, `chunk_l2`
 (the L2 norm of the difference over each chunk of rows along axis 0), the stored `dtype`,
-`chunks`, and `filters` as [[id, [cd_values...]], ...]. Exit code 0 unless reading fails.
+`chunks`, `storage_size` (bytes the file stores for the dataset), and `filters` as
+[[id, [cd_values...]], ...]. Exit code 0 unless reading fails.
 """
 
 import json
@@ -41,6 +42,7 @@ def main():
         stored = dset[...]
         attrs = dict(dset.attrs)
         chunks = list(dset.chunks)
+        storage_size = int(dset.id.get_storage_size())
     decoded = np.load(decoded_path)
     mine = invert(stored, attrs)
     same_shape = mine.shape == decoded.shape and mine.dtype == decoded.dtype
@@ -51,17 +53,24 @@ def main():
         else None
     )
     rows = chunks[0]
-    difference = mine.astype(np.float64) - decoded.astype(np.float64)
+    difference = (
+        mine.astype(np.float64) - decoded.astype(np.float64)
+        if mine.shape == decoded.shape
+        else None
+    )
     chunk_l2 = [
         float(np.sqrt(np.sum(difference[i:i + rows] ** 2)))
         for i in range(0, difference.shape[0], rows)
     ] if mine.shape == decoded.shape else None
+    mse = float(np.mean(difference ** 2)) if mine.shape == decoded.shape else None
     print(json.dumps({
         "equal": equal,
         "max_abs_diff": diff,
+        "mse": mse,
         "chunk_l2": chunk_l2,
         "dtype": str(stored.dtype),
         "chunks": chunks,
+        "storage_size": storage_size,
         "filters": [[int(i), [int(v) for v in cd]] for i, cd in filters],
     }))
 

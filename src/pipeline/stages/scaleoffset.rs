@@ -68,14 +68,14 @@ impl ArrayToBytes for ScaleOffsetStage {
         if input.is_empty() {
             return Err(CodecError::new(DEF.id, "cannot store an empty chunk"));
         }
-        let stored =
-            hdf5chunk::store(input, &self.filter).map_err(|e| CodecError::new(DEF.id, e))?;
+        let stored = hdf5chunk::store(input, input.shape()[0], &self.filter)
+            .map_err(|e| CodecError::new(DEF.id, e))?;
         Ok(guard::seal(stored))
     }
 
     fn decode(&self, bytes: &[u8], shape: &[usize]) -> Result<NdArray, CodecError> {
         let payload = guard::open(DEF.id, bytes)?;
-        hdf5chunk::load(payload, self.dtype, shape, &self.filter)
+        hdf5chunk::load(payload, self.dtype, shape, shape[0], &self.filter)
             .map_err(|e| CodecError::new(DEF.id, format!("corrupt stream: {e}")))
     }
 
