@@ -377,7 +377,7 @@ fn pipelines_that_cannot_be_built() {
 fn bad_codec_parameters_name_the_stage_and_the_parameter() {
     let dir = tempfile::tempdir().unwrap();
     write_volume_npy(dir.path(), "v.npy", &[4, 5, 6]);
-    let cases: [(&str, &[&str]); 17] = [
+    let cases: [(&str, &[&str]); 19] = [
         // Negative, zero and non-finite bounds.
         (
             "stage = \"sz3\"\nabs_error = -0.001",
@@ -437,6 +437,15 @@ fn bad_codec_parameters_name_the_stage_and_the_parameter() {
         (
             "stage = \"scaleoffset\"\ndecimals = 16",
             &["scaleoffset", "decimals = 16", "0..=15"],
+        ),
+        // N-bit packs integers: a float input is refused before any data is read.
+        (
+            "stage = \"nbit\"\nbits = 12",
+            &["nbit", "packs integers, not float32"],
+        ),
+        (
+            "stage = \"nbit\"\nbits = 0",
+            &["nbit", "bits = 0", "1..=64"],
         ),
         // JPEG 2000 takes integers: a float input is refused before any data is read.
         (

@@ -14,7 +14,7 @@ fn both_shootout_scenarios_validate() {
     let out = photonqa(&folder, &["validate", "codec-shootout.toml"]);
     assert_ok(&out, "photonqa validate codec-shootout.toml");
     assert!(
-        text(&out.stdout).contains("45 working points"),
+        text(&out.stdout).contains("46 working points"),
         "{}",
         text(&out.stdout)
     );

@@ -58,7 +58,7 @@ fn every_filter_pipeline_reads_back_bit_exact_with_h5py_and_hdf5plugin() {
     let script = common::repo_root().join("tests/peers/read_export.py");
     let quantize =
         "[[pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\nbits = 6\nrange = [-0.2, 1.1]\n";
-    let cases: [(&str, String, Filters, &str); 8] = [
+    let cases: [(&str, String, Filters, &str); 9] = [
         ("zstd", "[[pipeline]]\nstage = \"zstd\"\nlevel = 5\n".into(), &[(32015, &[5])], "float32"),
         (
             "shuffle+deflate",
@@ -95,6 +95,14 @@ fn every_filter_pipeline_reads_back_bit_exact_with_h5py_and_hdf5plugin() {
             "[[pipeline]]\nstage = \"threshold\"\nmethod = \"value\"\nvalue = 0.3\nmode = \"binarise\"\n[[pipeline]]\nstage = \"lz4\"\n".into(),
             &[(32004, &[0])],
             "uint8",
+        ),
+        (
+            // N-bit's cd_values as HDF5 computes them: 8 values, 24 x 128 x 128 elements per
+            // chunk, an integer (1) of 2 bytes, little-endian (0), precision 12, offset 0.
+            "quantize 12 bits+nbit",
+            "[[pipeline]]\nstage = \"quantize\"\ndtype = \"uint16\"\nbits = 12\nrange = [-0.2, 1.1]\n[[pipeline]]\nstage = \"nbit\"\nbits = 12\n".into(),
+            &[(5, &[8, 0, 393216, 1, 2, 0, 12, 0])],
+            "uint16",
         ),
         (
             "quantize+dictionary+zstd",
@@ -383,7 +391,7 @@ fn artifact_scenario(dir: &Path, artifact: &str, variants: &str) {
 /// With `artifact = "hdf5"` a scenario measures the file its export writes: each point's rate
 /// is the storage size h5py reports for the exported dataset, byte for byte, and its
 /// distortion is that of the data h5py + hdf5plugin read back (hdf5plugin's zstd, SZ3 and
-/// bitshuffle/LZ4 builds run the filters, not photonqa's codec crates).
+/// bitshuffle/LZ4 builds and HDF5's N-bit run the filters, not photonqa's codec crates).
 #[test]
 fn artifact_scenarios_measure_what_the_file_stores() {
     if !python_peers() {
@@ -399,12 +407,14 @@ fn artifact_scenarios_measure_what_the_file_stores() {
         "[[variant]]\nname = \"zstd\"\n[[variant.pipeline]]\nstage = \"zstd\"\nlevel = 3\n\
          [[variant]]\nname = \"sz3\"\n[[variant.pipeline]]\nstage = \"sz3\"\nabs_error = { sweep = [1e-3, 1e-2] }\n\
          [[variant]]\nname = \"quantized\"\n[[variant.pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\n\
-         [[variant.pipeline]]\nstage = \"bitshuffle\"\n[[variant.pipeline]]\nstage = \"lz4\"\n",
+         [[variant.pipeline]]\nstage = \"bitshuffle\"\n[[variant.pipeline]]\nstage = \"lz4\"\n\
+         [[variant]]\nname = \"nbit\"\n[[variant.pipeline]]\nstage = \"quantize\"\ndtype = \"uint16\"\nbits = 10\n\
+         [[variant.pipeline]]\nstage = \"nbit\"\nbits = 10\n",
     );
     let out = photonqa_with_plugins(dir, &["run", "s.toml", "--out", "out"], Some(&plugins));
     assert_ok(&out, "run");
     let rows = common::sorted_rows(&dir.join("out"));
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
     // The plugin builds that ran are in the provenance (hashes of hdf5plugin's files).
     let sz3_build = &rows[0]["provenance"]["codecs"]["hdf5-plugin:libh5sz3.so"];
     let sz3_hash = blake3::hash(&std::fs::read(Path::new(&plugins).join("libh5sz3.so")).unwrap());

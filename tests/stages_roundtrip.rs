@@ -354,8 +354,12 @@ fn every_lossless_stage_is_covered() {
         .iter()
         .flat_map(|c| c.iter().copied())
         .collect();
-    // Lossy array->bytes stages (an external program) are checked by their own tests.
-    for def in registry::STAGES.iter().filter(|d| d.id != "command") {
+    // Lossy array->bytes stages, an external program and N-bit (lossless on integers that fit
+    // its bits only) are checked by their own tests.
+    for def in registry::STAGES
+        .iter()
+        .filter(|d| !["command", "nbit"].contains(&d.id))
+    {
         match def.kind {
             StageKind::ArrayToBytes if LOSSY_ARRAY_TO_BYTES.contains(&def.id) => assert!(
                 !def.lossless,
@@ -1032,6 +1036,7 @@ fn subjects(seed: u64) -> Vec<Subject> {
             &smooth,
         ),
         ("scaleoffset", vec![], &quantized),
+        ("nbit", vec![("bits", ParamValue::Int(16))], &quantized),
     ] {
         let codec = match create(id, &overrides, values.dtype()) {
             Stage::ArrayToBytes(c) => c,
@@ -1544,6 +1549,97 @@ fn codec_streams_with_trailing_bytes_or_a_wrong_shape_are_errors() {
         let mut longer = encoded.clone();
         longer.push(0);
         assert!(codec.decode(&longer, &[4, 6, 8]).is_err(), "{id}");
+    }
+}
+
+/// HDF5's N-bit filter packs integers that fit in `bits` to `bits` per value, losslessly, for
+/// every integer dtype, signed ones included; a value that does not fit is an error (HDF5
+/// would clip it), floats and bits wider than the dtype are refused.
+#[test]
+fn hdf5_nbit_packs_integers_that_fit_losslessly() {
+    let integers = DType::ALL.into_iter().filter(|d| !d.is_float());
+    for dtype in integers {
+        let width = 8 * dtype.size() as u32;
+        let signed = matches!(
+            dtype,
+            DType::Int8 | DType::Int16 | DType::Int32 | DType::Int64
+        );
+        for bits in [1, 3, width / 2 + 1, width - 1, width] {
+            let mut rng = ChaCha8Rng::seed_from_u64(u64::from(bits));
+            // Random values of `bits` bits, sign-extended for signed types, with the extremes.
+            let values: Vec<u64> = (0..4 * 9 * 11)
+                .map(|i| {
+                    let raw: u64 = match i {
+                        0 => 0,
+                        1 => u64::MAX,
+                        _ => rng.random(),
+                    };
+                    let kept = if bits == 64 {
+                        raw
+                    } else {
+                        raw & ((1 << bits) - 1)
+                    };
+                    let top = 1u64 << (bits - 1);
+                    if signed && bits < 64 && kept & top != 0 {
+                        kept | !((1u64 << bits) - 1)
+                    } else {
+                        kept
+                    }
+                })
+                .collect();
+            let array = with_dtype!(dtype, T => {
+                let typed: Vec<T> = values
+                    .iter()
+                    .map(|&v| bytemuck::pod_read_unaligned::<T>(&v.to_le_bytes()[..dtype.size()]))
+                    .collect();
+                ArrayD::from_shape_vec(IxDyn(&[4, 9, 11]), typed).unwrap().into_nd()
+            });
+            let trip = codec_trip(
+                "nbit",
+                &[("bits", ParamValue::Int(i64::from(bits)))],
+                &array,
+            );
+            assert_eq!(
+                trip.decoded.to_le_bytes(),
+                array.to_le_bytes(),
+                "{dtype} bits {bits}"
+            );
+            // The packed bits, the checksum, and HDF5's few bytes of filter header.
+            let packed = (array.len() * bits as usize).div_ceil(8);
+            assert!(
+                trip.encoded_bytes >= packed && trip.encoded_bytes <= packed + 32,
+                "{dtype} bits {bits}: {} bytes for {packed} packed",
+                trip.encoded_bytes
+            );
+        }
+    }
+    // 16 does not fit in 4 bits: an error naming the value, never a clipped 15.
+    let array = ArrayD::from_shape_vec(IxDyn(&[2, 2, 2]), vec![0u16, 1, 2, 3, 15, 16, 7, 8])
+        .unwrap()
+        .into_nd();
+    let chain = Chain::build(
+        &[config("nbit", &[("bits", ParamValue::Int(4))])],
+        DType::Uint16,
+    )
+    .unwrap();
+    let err = chain.round_trip(&array).err().unwrap().to_string();
+    assert!(err.contains("value 16 does not fit in bits = 4"), "{err}");
+    let def = registry::find("nbit").unwrap();
+    for (dtype, bits, message) in [
+        (DType::Float32, 12, "packs integers, not float32"),
+        (
+            DType::Uint8,
+            9,
+            "bits = 9 does not fit dtype uint8 (8 bits)",
+        ),
+    ] {
+        let err = (def.create)(
+            &config("nbit", &[("bits", ParamValue::Int(bits))]),
+            StageInput { dtype },
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains(message), "{err}");
     }
 }
 

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hdf5::H5Type;
 use ndarray::{ArrayD, IxDyn};
 
-use super::array::{DType, Element, IntoNdArray, NdArray, c_order};
-use super::hdf5io::check_filters_available;
+use super::array::{Element, IntoNdArray, NdArray, c_order};
+use super::hdf5io::{FilterUse, StoredType, check_filters_available, filtered_dcpl};
 use crate::{with_array, with_dtype};
 
 /// Filters `(id, cd_values)` in pipeline order.
@@ -29,46 +29,34 @@ fn memory_file() -> Result<hdf5::File, String> {
         .map_err(|e| e.to_string())
 }
 
-/// A dataset of `shape` in one chunk of `chunk_rows` rows (at least `shape[0]`), with
-/// `filters`.
-fn dataset<T: H5Type>(
-    file: &hdf5::File,
-    shape: &[usize],
-    chunk_rows: usize,
-    filters: &Filters,
-) -> Result<hdf5::Dataset, String> {
-    check_filters_available(filters, "HDF5 chunk").map_err(|e| e.to_string())?;
-    if chunk_rows < shape[0] {
+/// How a chunk is stored: the dataset's chunk rows along axis 0 (at least the array's rows),
+/// its stored element type and its filters.
+pub struct Layout<'a> {
+    /// Rows of the dataset's chunk.
+    pub chunk_rows: usize,
+    /// The stored element type.
+    pub stored: StoredType,
+    /// Its filters `(id, cd_values)`, in pipeline order.
+    pub filters: &'a Filters,
+}
+
+/// A dataset of `shape` in one chunk as `layout` says, in `file`.
+fn dataset(file: &hdf5::File, shape: &[usize], layout: &Layout) -> Result<hdf5::Dataset, String> {
+    check_filters_available(layout.filters, "HDF5 chunk").map_err(|e| e.to_string())?;
+    if layout.chunk_rows < shape[0] {
         return Err(format!(
-            "{} rows do not fit a chunk of {chunk_rows}",
-            shape[0]
+            "{} rows do not fit a chunk of {}",
+            shape[0], layout.chunk_rows
         ));
     }
     let mut chunk = shape.to_vec();
-    chunk[0] = chunk_rows;
-    let dcpl = hdf5::plist::DatasetCreate::build()
-        .chunk(&chunk)
-        .finish()
-        .map_err(|e| e.to_string())?;
-    for (id, cd_values) in filters {
-        // Reads `cd_values.len()` values from its pointer; under the library's lock.
-        let status = hdf5::sync::sync(|| unsafe {
-            hdf5_sys::h5p::H5Pset_filter(
-                dcpl.id(),
-                *id as _,
-                hdf5_sys::h5z::H5Z_FLAG_MANDATORY,
-                cd_values.len(),
-                cd_values.as_ptr(),
-            )
-        });
-        if status < 0 {
-            return Err(format!("cannot set HDF5 filter {id}"));
-        }
-    }
+    chunk[0] = layout.chunk_rows;
+    let dcpl = filtered_dcpl(&chunk, layout.filters, FilterUse::Run)?;
     // Axis 0 resizable, as HDF5 takes a chunk longer than a fixed extent only then.
     let mut extents: Vec<hdf5::Extent> = shape.iter().map(|&n| n.into()).collect();
     extents[0] = hdf5::Extent::resizable(shape[0]);
-    file.new_dataset::<T>()
+    file.new_dataset_builder()
+        .empty_as(&layout.stored.datatype()?)
         .set_dcpl(&dcpl)
         .shape(hdf5::SimpleExtents::from_vec(extents))
         .chunk(chunk)
@@ -76,22 +64,25 @@ fn dataset<T: H5Type>(
         .map_err(|e| e.to_string())
 }
 
-/// The chunk of `chunk_rows` rows holding `array` as HDF5 stores it through `filters`: its
-/// filter mask (u32, little-endian), then the filtered bytes.
-pub fn store(array: &NdArray, chunk_rows: usize, filters: &Filters) -> Result<Vec<u8>, String> {
+/// The chunk holding `array` (of the layout's dtype) as HDF5 stores it in `layout`: its filter
+/// mask (u32, little-endian), then the filtered bytes.
+pub fn store(array: &NdArray, layout: &Layout) -> Result<Vec<u8>, String> {
     if array.is_empty() {
         return Err("cannot store an empty chunk".into());
     }
-    with_array!(array, a => store_typed(a, chunk_rows, filters))
+    if array.dtype() != layout.stored.dtype {
+        return Err(format!(
+            "a {} chunk in a {} dataset",
+            array.dtype().name(),
+            layout.stored.dtype.name()
+        ));
+    }
+    with_array!(array, a => store_typed(a, layout))
 }
 
-fn store_typed<T: H5Type + Element>(
-    a: &ArrayD<T>,
-    chunk_rows: usize,
-    filters: &Filters,
-) -> Result<Vec<u8>, String> {
+fn store_typed<T: H5Type + Element>(a: &ArrayD<T>, layout: &Layout) -> Result<Vec<u8>, String> {
     let file = memory_file()?;
-    let ds = dataset::<T>(&file, a.shape(), chunk_rows, filters)?;
+    let ds = dataset(&file, a.shape(), layout)?;
     let data = c_order(a);
     let view = ndarray::ArrayView::from_shape(IxDyn(a.shape()), &data).expect("C order");
     ds.write(view).map_err(|e| e.to_string())?;
@@ -122,23 +113,16 @@ fn store_typed<T: H5Type + Element>(
     })
 }
 
-/// The array of `dtype` and `shape` that HDF5 reads from the chunk of `chunk_rows` rows
-/// `stored` (as [`store`] made it).
-pub fn load(
-    stored: &[u8],
-    dtype: DType,
-    shape: &[usize],
-    chunk_rows: usize,
-    filters: &Filters,
-) -> Result<NdArray, String> {
-    with_dtype!(dtype, T => load_typed::<T>(stored, shape, chunk_rows, filters))
+/// The array of `shape` (and the layout's dtype) that HDF5 reads from the chunk `stored` (as
+/// [`store`] made it) in `layout`.
+pub fn load(stored: &[u8], shape: &[usize], layout: &Layout) -> Result<NdArray, String> {
+    with_dtype!(layout.stored.dtype, T => load_typed::<T>(stored, shape, layout))
 }
 
 fn load_typed<T: H5Type + Element>(
     stored: &[u8],
     shape: &[usize],
-    chunk_rows: usize,
-    filters: &Filters,
+    layout: &Layout,
 ) -> Result<NdArray, String>
 where
     ArrayD<T>: IntoNdArray,
@@ -149,7 +133,7 @@ where
     let (mask, raw) = stored.split_at(4);
     let mask = u32::from_le_bytes(mask.try_into().expect("4 bytes"));
     let file = memory_file()?;
-    let ds = dataset::<T>(&file, shape, chunk_rows, filters)?;
+    let ds = dataset(&file, shape, layout)?;
     let offset = vec![0u64; shape.len()];
     hdf5::sync::sync(|| {
         // SAFETY: the dataset is open, `offset` has one entry per axis, `raw` is readable.

@@ -119,7 +119,7 @@ impl Hdf5Writer {
         let (dataset, _, label) = create_dataset(
             (file, path),
             shape,
-            dtype,
+            dtype.into(),
             chunk_rows,
             (&[], FilterUse::Run),
             mode,
@@ -139,7 +139,7 @@ impl Hdf5Writer {
     pub fn create_filtered(
         (file, path): (&Path, &str),
         shape: &[usize],
-        dtype: DType,
+        stored: StoredType,
         chunk_rows: usize,
         filters: &[(u32, Vec<u32>)],
         mode: FileMode,
@@ -148,7 +148,7 @@ impl Hdf5Writer {
         let (dataset, _, label) = create_dataset(
             (file, path),
             shape,
-            dtype,
+            stored,
             chunk_rows,
             (filters, FilterUse::Run),
             mode,
@@ -221,7 +221,7 @@ impl RawChunkWriter {
         let (dataset, chunk, label) = create_dataset(
             (file, path),
             shape,
-            dtype,
+            dtype.into(),
             chunk_rows,
             (filters, FilterUse::Declared),
             mode,
@@ -287,37 +287,66 @@ pub fn check_filters_available(filters: &[(u32, Vec<u32>)], label: &str) -> Resu
 /// would refuse a filter it cannot load), or run by the library as data is written (mandatory:
 /// a failing filter fails the write instead of storing the chunk unfiltered).
 #[derive(Debug, Clone, Copy)]
-enum FilterUse {
+pub(crate) enum FilterUse {
     Declared,
     Run,
 }
 
-/// Creates dataset `path` in `file` (a new file, or with [`FileMode::Append`] an existing one)
-/// of `shape` and `dtype`, chunked by `chunk_rows` rows, with the filters `(id, cd_values)`
-/// in pipeline order, declared or run as `use_` says; returns it, its chunk shape and its label.
-fn create_dataset(
-    (file, path): (&Path, &str),
-    shape: &[usize],
-    dtype: DType,
-    chunk_rows: usize,
-    (filters, use_): (&[(u32, Vec<u32>)], FilterUse),
-    mode: FileMode,
-) -> Result<(hdf5::Dataset, Vec<usize>, String), DataError> {
-    let h5 = match mode {
-        FileMode::Create => hdf5::File::create(file),
-        FileMode::Append => hdf5::File::open_rw(file),
-    };
-    let label = format!("{}::{path}", file.display());
-    let err = |e: hdf5::Error| DataError::new(&label, e.to_string());
-    let h5 = h5.map_err(err)?;
-    let mut chunk = shape.to_vec();
-    chunk[0] = chunk_rows.clamp(1, shape[0]);
-    // hdf5-metno refuses filters this process has not registered; HDF5 itself accepts
-    // them as optional on the creation property list, which is what readers need.
+/// The element type a dataset stores: `dtype`, or with `precision` an integer type of
+/// `dtype`'s size with only that many significant bits (what HDF5's N-bit filter packs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredType {
+    /// The type in memory.
+    pub dtype: DType,
+    /// Significant bits of the stored integers (`None`: all).
+    pub precision: Option<u32>,
+}
+
+impl From<DType> for StoredType {
+    fn from(dtype: DType) -> StoredType {
+        StoredType {
+            dtype,
+            precision: None,
+        }
+    }
+}
+
+impl StoredType {
+    /// The HDF5 datatype.
+    pub(crate) fn datatype(self) -> Result<hdf5::Datatype, String> {
+        let native = with_dtype!(self.dtype, T => hdf5::Datatype::from_type::<T>())
+            .map_err(|e| e.to_string())?;
+        let Some(bits) = self.precision else {
+            return Ok(native);
+        };
+        hdf5::sync::sync(|| {
+            // SAFETY: a copy of a valid datatype, changed and then owned by the returned handle.
+            unsafe {
+                let id = hdf5_sys::h5t::H5Tcopy(native.id());
+                if id < 0 || hdf5_sys::h5t::H5Tset_precision(id, bits as usize) < 0 {
+                    return Err(format!(
+                        "cannot make a {bits}-bit {} type",
+                        self.dtype.name()
+                    ));
+                }
+                hdf5::from_id::<hdf5::Datatype>(id).map_err(|e| e.to_string())
+            }
+        })
+    }
+}
+
+/// A dataset creation property list with chunks of `chunk` and the filters `(id, cd_values)`
+/// in pipeline order, declared or run as `use_` says. hdf5-metno refuses filters this process
+/// has not registered; HDF5 itself accepts them on the creation property list.
+pub(crate) fn filtered_dcpl(
+    chunk: &[usize],
+    filters: &[(u32, Vec<u32>)],
+    use_: FilterUse,
+) -> Result<hdf5::plist::DatasetCreate, String> {
     let dcpl = hdf5::plist::DatasetCreate::build()
-        .chunk(chunk.clone())
+        .chunk(chunk)
         .finish()
-        .map_err(err)?;
+        .map_err(|e| e.to_string())?;
     for (id, cd_values) in filters {
         // Reads `cd_values.len()` values from its pointer; under the library's lock.
         let status = hdf5::sync::sync(|| unsafe {
@@ -333,19 +362,42 @@ fn create_dataset(
             )
         });
         if status < 0 {
-            return Err(DataError::new(
-                &label,
-                format!("cannot declare HDF5 filter {id}"),
-            ));
+            return Err(format!("cannot set HDF5 filter {id}"));
         }
     }
-    let dataset = with_dtype!(dtype, T => h5
-            .new_dataset::<T>()
-            .set_dcpl(&dcpl)
-            .shape(shape)
-            .chunk(chunk.clone())
-            .create(path))
-    .map_err(err)?;
+    Ok(dcpl)
+}
+
+/// Creates dataset `path` in `file` (a new file, or with [`FileMode::Append`] an existing one)
+/// of `shape` and `stored` type, chunked by `chunk_rows` rows, with the filters
+/// `(id, cd_values)` in pipeline order, declared or run as `use_` says; returns it, its chunk
+/// shape and its label.
+fn create_dataset(
+    (file, path): (&Path, &str),
+    shape: &[usize],
+    stored: StoredType,
+    chunk_rows: usize,
+    (filters, use_): (&[(u32, Vec<u32>)], FilterUse),
+    mode: FileMode,
+) -> Result<(hdf5::Dataset, Vec<usize>, String), DataError> {
+    let h5 = match mode {
+        FileMode::Create => hdf5::File::create(file),
+        FileMode::Append => hdf5::File::open_rw(file),
+    };
+    let label = format!("{}::{path}", file.display());
+    let err = |e: String| DataError::new(&label, e);
+    let h5 = h5.map_err(|e| err(e.to_string()))?;
+    let mut chunk = shape.to_vec();
+    chunk[0] = chunk_rows.clamp(1, shape[0]);
+    let dcpl = filtered_dcpl(&chunk, filters, use_).map_err(err)?;
+    let dataset = h5
+        .new_dataset_builder()
+        .empty_as(&stored.datatype().map_err(err)?)
+        .set_dcpl(&dcpl)
+        .shape(shape)
+        .chunk(chunk.clone())
+        .create(path)
+        .map_err(|e| err(e.to_string()))?;
     Ok((dataset, chunk, label))
 }
 

@@ -73,19 +73,23 @@ struct Packed {
 }
 
 impl Hdf5Artifact {
-    /// The prepared chunk of `dtype` stored and read back by HDF5; `start` is when the chunk's
-    /// encoding began.
+    /// The prepared chunk stored and read back by HDF5; `start` is when the chunk's encoding
+    /// began.
     fn pack(
         &self,
         prepared: &NdArray,
-        dtype: DType,
         shape: &[usize],
         start: Instant,
     ) -> Result<Packed, CodecError> {
         let hdf5 = |e: String| CodecError::new("hdf5", e);
         let filters = self.storage.filter_values();
+        let layout = hdf5chunk::Layout {
+            chunk_rows: self.chunk_rows,
+            stored: self.storage.stored,
+            filters: &filters,
+        };
         let stored = if self.storage.lossy.is_some() {
-            hdf5chunk::store(prepared, self.chunk_rows, &filters).map_err(hdf5)?
+            hdf5chunk::store(prepared, &layout).map_err(hdf5)?
         } else {
             let mut bytes = prepared.to_le_bytes();
             bytes.resize(bytes.len() / shape[0] * self.chunk_rows, 0);
@@ -96,8 +100,7 @@ impl Hdf5Artifact {
         };
         let encode_seconds = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        let unpacked =
-            hdf5chunk::load(&stored, dtype, shape, self.chunk_rows, &filters).map_err(hdf5)?;
+        let unpacked = hdf5chunk::load(&stored, shape, &layout).map_err(hdf5)?;
         // The chunk as the file stores it, without the filter mask; a rate promise is about
         // the edge chunk's share of its padded chunk, as on the file.
         let stored_bytes = stored.len() - 4;
@@ -334,7 +337,7 @@ impl Chain {
         }
         let packed = match &self.hdf5 {
             None => self.pack(&prepared, &shape, start)?,
-            Some(artifact) => artifact.pack(&prepared, self.prepared, &shape, start)?,
+            Some(artifact) => artifact.pack(&prepared, &shape, start)?,
         };
         let Packed {
             stored_bytes,

@@ -24,6 +24,7 @@
 //! |---|---|---|
 //! | `sz3` | 32024 | `[mode, abs, rel, l2, psnr]`, mode 0 abs, 1 rel, 2 l2, 3 psnr; each bound a float64 as two u32, high word first (`hdf5plugin.SZ3`) |
 //! | `zfp` | 32013 | accuracy `[3, 0, lo, hi, 0, 0]`, precision `[2, 0, p, 0, 0, 0]`, rate `[1, 0, lo, hi, 0, 0]`, the float64 as two u32, low word first (`hdf5plugin.Zfp`) |
+//! | `nbit` | 5 (built in) | none given: HDF5 computes them from the stored integer type of `bits` precision, as `H5Pset_nbit` |
 //! | `scaleoffset` | 6 (built in) | floats `[0, decimals]` (D-scale), integers `[2, 0]` (minimum bits), as `H5Pset_scaleoffset` |
 //!
 //! Those filters are other builds of the codecs than photonqa's stages (hdf5plugin's SZ3 and
@@ -33,6 +34,10 @@
 use super::registry;
 use super::{BytesToBytes, Stage, StageConfig, StageInput, StageKind};
 use crate::data::DType;
+use crate::data::hdf5io::StoredType;
+
+/// HDF5's N-bit filter id.
+pub const NBIT: u32 = 5;
 
 /// One filter of an HDF5 dataset's pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,10 +130,12 @@ pub fn packing(config: &StageConfig, dtype: DType) -> Result<Packing, String> {
             };
             filter(32013, cd_values)
         }
+        // N-bit's cd_values are computed by HDF5 from the stored type's precision.
+        "nbit" => filter(NBIT, Vec::new()),
         "scaleoffset" if dtype.is_float() => filter(6, vec![0, config.int("decimals") as u32]),
         "scaleoffset" => filter(6, vec![2, 0]),
         other => Err(format!(
-            "stage {other}: photonqa does not write it as an HDF5 filter (export supports bytes, dictionary, sz3, zfp, scaleoffset, shuffle, bitshuffle, deflate, zstd, lz4)"
+            "stage {other}: photonqa does not write it as an HDF5 filter (export supports bytes, dictionary, sz3, zfp, nbit, scaleoffset, shuffle, bitshuffle, deflate, zstd, lz4)"
         )),
     }
 }
@@ -143,6 +150,8 @@ pub struct Storage {
     pub byte_filters: Vec<FilterStage>,
     /// The array->bytes stage that has no registered filter (its values are stored plainly).
     pub unfiltered: Option<&'static str>,
+    /// The stored element type (N-bit: only the significant bits).
+    pub stored: StoredType,
 }
 
 impl Storage {
@@ -153,6 +162,7 @@ impl Storage {
             lossy: None,
             byte_filters: Vec::new(),
             unfiltered: None,
+            stored: dtype.into(),
         };
         for (index, config) in stages.iter().enumerate() {
             let at = |message: String| (index, message);
@@ -162,7 +172,12 @@ impl Storage {
                 StageKind::ArrayToBytes => match packing(config, dtype).map_err(at)? {
                     Packing::Native => {}
                     Packing::Plain => storage.unfiltered = Some(def.id),
-                    Packing::Filter(filter) => storage.lossy = Some(filter),
+                    Packing::Filter(filter) => {
+                        if filter.id == NBIT {
+                            storage.stored.precision = Some(config.int("bits") as u32);
+                        }
+                        storage.lossy = Some(filter);
+                    }
                 },
                 StageKind::BytesToBytes => {
                     storage

@@ -17,6 +17,7 @@ pub static STAGES: &[&StageDef] = &[
     &stages::zfp::DEF,
     &stages::jpeg2000::DEF,
     &stages::scaleoffset::DEF,
+    &stages::nbit::DEF,
     &stages::shuffle::DEF,
     &stages::bitshuffle::DEF,
     &stages::zstd::DEF,

@@ -36,6 +36,7 @@ use crate::data::hdf5io::{AttrValue, FileMode, Hdf5Source, Hdf5Writer, RawChunkW
 use crate::data::{DType, NdArray, VolumeSource};
 use crate::metrics::comparison::BoundSums;
 use crate::pipeline::Chain;
+use crate::pipeline::chain::bit_equal;
 use crate::pipeline::hdf5::{Hdf5Filter, Storage};
 use crate::pipeline::registry;
 use crate::pipeline::{StageConfig, StageKind};
@@ -142,11 +143,19 @@ pub fn export(
     let (stored_bytes, bounds) = match &storage.lossy {
         None => (job.write_direct(&storage)?, Vec::new()),
         Some(filter) => {
-            notes.push(format!(
-                "stage {} was written by HDF5 filter {} as the HDF5 library runs it (another build of the codec, whole chunks): the stored values can differ from the scenario's decoded ones; its bound is checked on the file",
-                filter.stage, filter.id
-            ));
-            job.write_through_library(&storage)?
+            let lossless = registry::find(filter.stage).is_some_and(|def| def.lossless);
+            notes.push(if lossless {
+                format!(
+                    "stage {} was written by HDF5 filter {} as the HDF5 library runs it; the file is read back bit for bit",
+                    filter.stage, filter.id
+                )
+            } else {
+                format!(
+                    "stage {} was written by HDF5 filter {} as the HDF5 library runs it (another build of the codec, whole chunks): the stored values can differ from the scenario's decoded ones; its bound is checked on the file",
+                    filter.stage, filter.id
+                )
+            });
+            job.write_through_library(&storage, lossless)?
         }
     };
     Ok(Exported {
@@ -230,15 +239,20 @@ impl Job<'_> {
         Ok(stored_bytes)
     }
 
-    /// Writes the chunks through `storage`'s filters run by the HDF5 library, then reads the closed file
-    /// back (so no chunk cache answers) and checks the lossy filter's promised bound on every
-    /// chunk against the values written; returns the stored bytes and the check.
-    fn write_through_library(&self, storage: &Storage) -> Result<(u64, Vec<BoundSums>), String> {
+    /// Writes the chunks through `storage`'s filters run by the HDF5 library, then reads the
+    /// closed file back (so no chunk cache answers) and checks every chunk against the values
+    /// written: bit for bit when the filter is `lossless`, else its promised bound; returns the
+    /// stored bytes and the bound checks.
+    fn write_through_library(
+        &self,
+        storage: &Storage,
+        lossless: bool,
+    ) -> Result<(u64, Vec<BoundSums>), String> {
         let (file, dataset) = self.out;
         let mut writer = Hdf5Writer::create_filtered(
             self.out,
             self.source.shape(),
-            self.stored_dtype,
+            storage.stored,
             self.plan.chunk_slices,
             &storage.filter_values(),
             FileMode::Create,
@@ -256,6 +270,12 @@ impl Job<'_> {
         self.prepared_waves(|index, prepared| {
             let rows = self.plan.chunks[index].clone();
             let read = stored.read_slab(rows.clone()).map_err(|e| e.to_string())?;
+            if lossless && !bit_equal(&prepared, &read) {
+                return Err(format!(
+                    "{}::{dataset}: rows {rows:?} read back differ from the values written by a lossless filter",
+                    file.display()
+                ));
+            }
             // HDF5 filters the edge chunk padded to the full chunk: its share of the bytes.
             let bytes = (sizes.get(index).copied().unwrap_or(0) as usize * rows.len())
                 .div_ceil(self.plan.chunk_slices);

@@ -9,14 +9,12 @@
 //! `10^-decimals` on the reference volume: the check reports those values. Integers use the
 //! filter's automatic minimum bits, which is lossless (promised as an absolute error of 0).
 //!
-//! The raw chunk is framed by photonqa's checksum before HDF5's decoder sees it.
+//! The chunks are stored as [`Hdf5FilterCodec`] says.
 
-use crate::data::{DType, NdArray, hdf5chunk};
+use super::hdf5_filter::Hdf5FilterCodec;
 use crate::pipeline::params::Default;
-use crate::pipeline::stages::guard;
 use crate::pipeline::{
-    ArrayToBytes, CodecError, ParamDef, ParamKind, Promise, Stage, StageConfig, StageDef,
-    StageInput, StageKind,
+    ParamDef, ParamKind, Promise, Stage, StageConfig, StageDef, StageInput, StageKind,
 };
 
 /// Registry entry.
@@ -47,39 +45,13 @@ fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
     } else {
         (vec![2, 0], 0.0)
     };
-    Ok(Stage::ArrayToBytes(Box::new(ScaleOffsetStage {
-        dtype: input.dtype,
-        filter: vec![(SCALEOFFSET, cd_values)],
-        bound,
+    Ok(Stage::ArrayToBytes(Box::new(Hdf5FilterCodec {
+        stage: DEF.id,
+        filter: [(SCALEOFFSET, cd_values)],
+        stored: input.dtype.into(),
+        promise: Some(Promise::AbsError(bound)),
     })))
 }
 
 /// HDF5's scale-offset filter id.
 const SCALEOFFSET: u32 = 6;
-
-struct ScaleOffsetStage {
-    dtype: DType,
-    filter: Vec<(u32, Vec<u32>)>,
-    bound: f64,
-}
-
-impl ArrayToBytes for ScaleOffsetStage {
-    fn encode(&self, input: &NdArray) -> Result<Vec<u8>, CodecError> {
-        if input.is_empty() {
-            return Err(CodecError::new(DEF.id, "cannot store an empty chunk"));
-        }
-        let stored = hdf5chunk::store(input, input.shape()[0], &self.filter)
-            .map_err(|e| CodecError::new(DEF.id, e))?;
-        Ok(guard::seal(stored))
-    }
-
-    fn decode(&self, bytes: &[u8], shape: &[usize]) -> Result<NdArray, CodecError> {
-        let payload = guard::open(DEF.id, bytes)?;
-        hdf5chunk::load(payload, self.dtype, shape, shape[0], &self.filter)
-            .map_err(|e| CodecError::new(DEF.id, format!("corrupt stream: {e}")))
-    }
-
-    fn promised(&self, _shape: &[usize]) -> Option<Promise> {
-        Some(Promise::AbsError(self.bound))
-    }
-}
