@@ -36,6 +36,19 @@ fn python_peers() -> bool {
     ok
 }
 
+/// `tests/peers/read_export.py` on dataset `dataset` of `DIR/x.h5` against the array in
+/// `DIR/against`: its JSON report (see the script).
+fn read_export(dir: &Path, dataset: &str, against: &str, what: &str) -> Value {
+    let read = Command::new("python3")
+        .arg(common::repo_root().join("tests/peers/read_export.py"))
+        .args([dir.join("x.h5").to_str().unwrap(), dataset])
+        .arg(dir.join(against))
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{what}: {}", text(&read.stderr));
+    serde_json::from_str(&text(&read.stdout)).unwrap()
+}
+
 /// Writes a one-point scenario with `pipeline` (TOML `[[pipeline]]` entries).
 fn scenario(dir: &Path, pipeline: &str) -> Scenario {
     let text = format!(
@@ -55,7 +68,6 @@ fn every_filter_pipeline_reads_back_bit_exact_with_h5py_and_hdf5plugin() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let original = read_reference_volume();
-    let script = common::repo_root().join("tests/peers/read_export.py");
     let quantize =
         "[[pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\nbits = 6\nrange = [-0.2, 1.1]\n";
     let cases: [(&str, String, Filters, &str); 9] = [
@@ -140,14 +152,7 @@ fn every_filter_pipeline_reads_back_bit_exact_with_h5py_and_hdf5plugin() {
         let chain = Chain::build(&point.stages, original.dtype()).unwrap();
         let decoded = chain.round_trip(&original).unwrap().decoded;
         write_npy(&dir.join("decoded.npy"), &decoded).unwrap();
-        let read = Command::new("python3")
-            .arg(&script)
-            .args([dir.join("x.h5").to_str().unwrap(), "/g/data"])
-            .arg(dir.join("decoded.npy"))
-            .output()
-            .unwrap();
-        assert!(read.status.success(), "{name}: {}", text(&read.stderr));
-        let report: Value = serde_json::from_str(&text(&read.stdout)).unwrap();
+        let report = read_export(dir, "/g/data", "decoded.npy", name);
         assert_eq!(report["equal"], true, "{name}: {report}");
         assert_eq!(report["max_abs_diff"], 0.0, "{name}: {report}");
         assert_eq!(report["dtype"], stored, "{name}: {report}");
@@ -214,7 +219,6 @@ fn lossy_filters_read_back_within_their_bound() {
     let dir = dir.path();
     let original = read_reference_volume();
     write_npy(&dir.join("original.npy"), &original).unwrap();
-    let script = common::repo_root().join("tests/peers/read_export.py");
     let plugins = plugin_path();
     // (name, pipeline, filter ids, bound on |read - original|, photonqa's check line)
     let cases: [(&str, &str, &[u64], f64, &str); 5] = [
@@ -255,16 +259,7 @@ fn lossy_filters_read_back_within_their_bound() {
             "bound on the file: scaleoffset abs 0: ok, worst 0.0 over",
         ),
     ];
-    let read_back = |name: &str| -> Value {
-        let read = Command::new("python3")
-            .arg(&script)
-            .args([dir.join("x.h5").to_str().unwrap(), "/v"])
-            .arg(dir.join("original.npy"))
-            .output()
-            .unwrap();
-        assert!(read.status.success(), "{name}: {}", text(&read.stderr));
-        serde_json::from_str(&text(&read.stdout)).unwrap()
-    };
+    let read_back = |name: &str| read_export(dir, "/v", "original.npy", name);
     for (name, pipeline, ids, bound, check) in cases {
         let one = scenario(dir, pipeline);
         let out = export(dir, &one, Some(&plugins));
@@ -424,7 +419,6 @@ fn artifact_scenarios_measure_what_the_file_stores() {
         "{}",
         rows[0]
     );
-    let script = common::repo_root().join("tests/peers/read_export.py");
     for row in &rows {
         let id = row["point_id"].as_str().unwrap();
         assert_eq!(row["status"], "ok", "{row}");
@@ -434,14 +428,7 @@ fn artifact_scenarios_measure_what_the_file_stores() {
             Some(&plugins),
         );
         assert_ok(&export, id);
-        let read = Command::new("python3")
-            .arg(&script)
-            .args([dir.join("x.h5").to_str().unwrap(), "/v"])
-            .arg(dir.join("original.npy"))
-            .output()
-            .unwrap();
-        assert!(read.status.success(), "{id}: {}", text(&read.stderr));
-        let peer: Value = serde_json::from_str(&text(&read.stdout)).unwrap();
+        let peer = read_export(dir, "/v", "original.npy", id);
         assert_eq!(
             row["rate"]["compressed_bytes"], peer["storage_size"],
             "{id}: the run's rate against the file's storage: {peer}"
