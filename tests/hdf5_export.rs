@@ -460,14 +460,20 @@ fn artifact_scenarios_measure_what_the_file_stores() {
     }
 }
 
-/// An artifact scenario fails before it runs, in one line: an unknown artifact, a stage with
-/// no HDF5 filter (its line in the scenario), and a filter the HDF5 library cannot load.
+/// An artifact scenario fails before it runs, in one line: a codec photonqa writes no HDF5
+/// filter for and a stage with no registered filter (their lines in the scenario), an unknown
+/// artifact, and a filter the HDF5 library cannot load.
 #[test]
 fn artifact_errors_are_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let zstd = "[[pipeline]]\nstage = \"zstd\"\n";
-    let cases: [(&str, String, &str); 3] = [
+    let cases: [(&str, String, &str); 4] = [
+        (
+            "hdf5",
+            "[[pipeline]]\nstage = \"pcodec\"\n".into(),
+            "s.toml:8:9: stage 'pcodec': photonqa does not write it as an HDF5 filter",
+        ),
         (
             "zarr",
             zstd.into(),

@@ -106,7 +106,7 @@ pub fn packing(config: &StageConfig, dtype: DType) -> Result<Packing, String> {
         "sz3" => {
             if config.str("predictor") != "interpolation-lorenzo" {
                 return Err(format!(
-                    "stage sz3: predictor = \"{}\" has no cd_values in the HDF5 SZ3 filter (32024), which always uses SZ3's default (interpolation-lorenzo)",
+                    "predictor = \"{}\" has no cd_values in the HDF5 SZ3 filter (32024), which always uses SZ3's default (interpolation-lorenzo)",
                     config.str("predictor")
                 ));
             }
@@ -134,8 +134,8 @@ pub fn packing(config: &StageConfig, dtype: DType) -> Result<Packing, String> {
         "nbit" => filter(NBIT, Vec::new()),
         "scaleoffset" if dtype.is_float() => filter(6, vec![0, config.int("decimals") as u32]),
         "scaleoffset" => filter(6, vec![2, 0]),
-        other => Err(format!(
-            "stage {other}: photonqa does not write it as an HDF5 filter (export supports bytes, dictionary, sz3, zfp, nbit, scaleoffset, shuffle, bitshuffle, deflate, zstd, lz4)"
+        _ => Err(format!(
+            "photonqa does not write it as an HDF5 filter (export supports bytes, dictionary, sz3, zfp, nbit, scaleoffset, shuffle, bitshuffle, deflate, zstd, lz4)"
         )),
     }
 }
@@ -234,11 +234,7 @@ pub fn filter(config: &StageConfig, dtype: DType) -> Result<FilterStage, String>
                 encoder: Encoder::Lz4,
             });
         }
-        other => {
-            return Err(format!(
-                "stage {other} has no registered HDF5 filter that photonqa writes"
-            ));
-        }
+        _ => return Err("has no registered HDF5 filter that photonqa writes".into()),
     };
     let Stage::BytesToBytes(codec) = (def.create)(config, StageInput { dtype })? else {
         unreachable!("a bytes->bytes stage")

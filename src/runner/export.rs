@@ -124,7 +124,8 @@ pub fn export(
             attributes.extend(inversion(config, &fit));
         }
     }
-    let storage = Storage::of(&point.stages, stored_dtype).map_err(|(_, message)| message)?;
+    let storage = Storage::of(&point.stages, stored_dtype)
+        .map_err(|(index, message)| format!("stage {}: {message}", point.stages[index].stage))?;
     let mut notes = Vec::new();
     if let Some(stage) = storage.unfiltered {
         notes.push(format!(
