@@ -134,9 +134,10 @@ pub fn packing(config: &StageConfig, dtype: DType) -> Result<Packing, String> {
         "nbit" => filter(NBIT, Vec::new()),
         "scaleoffset" if dtype.is_float() => filter(6, vec![0, config.int("decimals") as u32]),
         "scaleoffset" => filter(6, vec![2, 0]),
-        _ => Err(format!(
+        _ => Err(
             "photonqa does not write it as an HDF5 filter (export supports bytes, dictionary, sz3, zfp, nbit, scaleoffset, shuffle, bitshuffle, deflate, zstd, lz4)"
-        )),
+                .into(),
+        ),
     }
 }
 
