@@ -501,3 +501,28 @@ fn artifact_errors_are_one_line() {
         assert!(stderr.contains(message), "expected {message:?} in {stderr}");
     }
 }
+
+/// `scenarios/codec-shootout-hdf5.toml`, the shootout as the deployed files store it,
+/// validates with hdf5plugin's filters, and without them says which filter is missing.
+#[test]
+fn the_hdf5_shootout_validates_with_its_plugins() {
+    if !python_peers() {
+        return;
+    }
+    let folder = common::repo_root().join("scenarios");
+    let args = ["validate", "codec-shootout-hdf5.toml"];
+    let out = photonqa_with_plugins(&folder, &args, Some(&plugin_path()));
+    assert_ok(&out, "validate");
+    assert!(
+        text(&out.stdout).contains("38 working points"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = photonqa_with_plugins(&folder, &args, None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("HDF5 filter 32008 is not available") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}
