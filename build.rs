@@ -4,6 +4,7 @@
 use std::fs;
 
 const RECORDED: &[&str] = &[
+    "blosc-rs",
     "byteshuffle",
     "crc32fast",
     "flate2",

@@ -70,7 +70,7 @@ fn every_filter_pipeline_reads_back_bit_exact_with_h5py_and_hdf5plugin() {
     let original = read_reference_volume();
     let quantize =
         "[[pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\nbits = 6\nrange = [-0.2, 1.1]\n";
-    let cases: [(&str, String, Filters, &str); 9] = [
+    let cases: [(&str, String, Filters, &str); 10] = [
         ("zstd", "[[pipeline]]\nstage = \"zstd\"\nlevel = 5\n".into(), &[(32015, &[5])], "float32"),
         (
             "shuffle+deflate",
@@ -107,6 +107,12 @@ fn every_filter_pipeline_reads_back_bit_exact_with_h5py_and_hdf5plugin() {
             "[[pipeline]]\nstage = \"threshold\"\nmethod = \"value\"\nvalue = 0.3\nmode = \"binarise\"\n[[pipeline]]\nstage = \"lz4\"\n".into(),
             &[(32004, &[0])],
             "uint8",
+        ),
+        (
+            "blosc lz4 bitshuffle",
+            "[[pipeline]]\nstage = \"blosc\"\nshuffle = \"bit\"\n".into(),
+            &[(32001, &[0, 0, 0, 0, 5, 2, 1])],
+            "float32",
         ),
         (
             // N-bit's cd_values as HDF5 computes them: 8 values, 24 x 128 x 128 elements per
@@ -386,7 +392,8 @@ fn artifact_scenario(dir: &Path, artifact: &str, variants: &str) {
 /// With `artifact = "hdf5"` a scenario measures the file its export writes: each point's rate
 /// is the storage size h5py reports for the exported dataset, byte for byte, and its
 /// distortion is that of the data h5py + hdf5plugin read back (hdf5plugin's zstd, SZ3 and
-/// bitshuffle/LZ4 builds and HDF5's N-bit run the filters, not photonqa's codec crates).
+/// bitshuffle/LZ4 and Blosc builds and HDF5's N-bit run the filters, not photonqa's codec
+/// crates).
 #[test]
 fn artifact_scenarios_measure_what_the_file_stores() {
     if !python_peers() {
@@ -404,12 +411,13 @@ fn artifact_scenarios_measure_what_the_file_stores() {
          [[variant]]\nname = \"quantized\"\n[[variant.pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\n\
          [[variant.pipeline]]\nstage = \"bitshuffle\"\n[[variant.pipeline]]\nstage = \"lz4\"\n\
          [[variant]]\nname = \"nbit\"\n[[variant.pipeline]]\nstage = \"quantize\"\ndtype = \"uint16\"\nbits = 10\n\
-         [[variant.pipeline]]\nstage = \"nbit\"\nbits = 10\n",
+         [[variant.pipeline]]\nstage = \"nbit\"\nbits = 10\n\
+         [[variant]]\nname = \"blosc\"\n[[variant.pipeline]]\nstage = \"blosc\"\ncname = \"blosclz\"\n",
     );
     let out = photonqa_with_plugins(dir, &["run", "s.toml", "--out", "out"], Some(&plugins));
     assert_ok(&out, "run");
     let rows = common::sorted_rows(&dir.join("out"));
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 6);
     // The plugin builds that ran are in the provenance (hashes of hdf5plugin's files).
     let sz3_build = &rows[0]["provenance"]["codecs"]["hdf5-plugin:libh5sz3.so"];
     let sz3_hash = blake3::hash(&std::fs::read(Path::new(&plugins).join("libh5sz3.so")).unwrap());
@@ -442,7 +450,7 @@ fn artifact_scenarios_measure_what_the_file_stores() {
             (mse - peer_mse).abs() <= 1e-12 * peer_mse,
             "{id}: mse {mse} vs h5py's {peer_mse}"
         );
-        let lossless = row["params"]["variant"] == "zstd";
+        let lossless = ["zstd", "blosc"].contains(&row["params"]["variant"].as_str().unwrap());
         assert_eq!(max_error == 0.0, lossless, "{id}: max |error| {max_error}");
     }
     // SZ3's absolute bound is checked on what HDF5 read back.

@@ -8,6 +8,7 @@
 //! | `deflate` | 1 (built in) | `[level]` | the stage's output (a zlib stream) |
 //! | `zstd` | 32015 | `[level]` | the stage's output (a zstd frame) |
 //! | `bitshuffle` | 32008 | `[0, 4, element size, 0, 0]` (no compression) | the stage's output |
+//! | `blosc` | 32001 | `[0, 0, 0, 0, clevel, shuffle, compressor]` as `hdf5plugin.Blosc` (shuffle 0 none, 1 byte, 2 bit; compressor 0 blosclz, 1 lz4, 2 lz4hc) | the stage's output (a Blosc 1 buffer) |
 //! | `lz4` | 32004 | `[0]` | HDF5's lz4 framing (below), not the stage's size-prepended block |
 //!
 //! The lz4 filter's chunk: the decoded size (u64 big-endian), the block size (u32 big-endian,
@@ -32,6 +33,7 @@
 //! from the scenario's decoded ones; the export checks the stage's promised bound on the file.
 
 use super::registry;
+use super::stages::blosc;
 use super::{BytesToBytes, Stage, StageConfig, StageInput, StageKind};
 use crate::data::DType;
 use crate::data::hdf5io::StoredType;
@@ -135,7 +137,7 @@ pub fn packing(config: &StageConfig, dtype: DType) -> Result<Packing, String> {
         "scaleoffset" if dtype.is_float() => filter(6, vec![0, config.int("decimals") as u32]),
         "scaleoffset" => filter(6, vec![2, 0]),
         _ => Err(
-            "photonqa does not write it as an HDF5 filter (export supports bytes, dictionary, sz3, zfp, nbit, scaleoffset, shuffle, bitshuffle, deflate, zstd, lz4)"
+            "photonqa does not write it as an HDF5 filter (export supports bytes, dictionary, sz3, zfp, nbit, scaleoffset, shuffle, bitshuffle, blosc, deflate, zstd, lz4)"
                 .into(),
         ),
     }
@@ -225,6 +227,19 @@ pub fn filter(config: &StageConfig, dtype: DType) -> Result<FilterStage, String>
         "deflate" => (1, vec![config.int("level") as u32]),
         "zstd" => (32015, vec![config.int("level") as u32]),
         "bitshuffle" => (32008, vec![0, 4, element, 0, 0]),
+        // As hdf5plugin.Blosc: the first four are the filter's to fill in.
+        "blosc" => (
+            32001,
+            vec![
+                0,
+                0,
+                0,
+                0,
+                config.int("clevel") as u32,
+                blosc::shuffle_code(config.str("shuffle")),
+                blosc::compressor_code(config.str("cname")),
+            ],
+        ),
         "lz4" => {
             return Ok(FilterStage {
                 filter: Hdf5Filter {

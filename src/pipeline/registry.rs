@@ -20,6 +20,7 @@ pub static STAGES: &[&StageDef] = &[
     &stages::nbit::DEF,
     &stages::shuffle::DEF,
     &stages::bitshuffle::DEF,
+    &stages::blosc::DEF,
     &stages::zstd::DEF,
     &stages::deflate::DEF,
     &stages::lz4::DEF,

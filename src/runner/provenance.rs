@@ -120,6 +120,7 @@ pub fn codec_versions() -> BTreeMap<String, String> {
             zfp_sys::ZFP_VERSION_PATCH
         ),
     );
+    versions.insert("libblosc".into(), blosc_rs::BLOSC_C_VERSION.into());
     // SAFETY: opj_version returns a pointer to a static NUL-terminated string.
     let openjpeg = unsafe { std::ffi::CStr::from_ptr(openjpeg_sys::opj_version()) };
     versions.insert("libopenjp2".into(), openjpeg.to_string_lossy().into_owned());

@@ -2,6 +2,7 @@
 
 pub mod bitround;
 pub mod bitshuffle;
+pub mod blosc;
 pub mod bytes;
 pub mod command;
 pub mod deflate;
