@@ -88,7 +88,7 @@ impl Hdf5Artifact {
             stored: self.storage.stored,
             filters: &filters,
         };
-        let stored = if self.storage.lossy.is_some() {
+        let stored = if self.storage.library.is_some() {
             hdf5chunk::store(prepared, &layout).map_err(hdf5)?
         } else {
             let mut bytes = prepared.to_le_bytes();
@@ -261,7 +261,7 @@ impl Chain {
 
     /// Stores the prepared chunks as an export writes them into a dataset of `chunk_rows`-row
     /// chunks, instead of running the codec stages: through the HDF5 library's filters when
-    /// `storage` has a lossy one, else as the bytes photonqa's filter encoders make; either
+    /// `storage` has a library one, else as the bytes photonqa's filter encoders make; either
     /// way the HDF5 library reads them back ([`hdf5chunk`], in memory). The rate is what the
     /// file stores and the decoded data what HDF5 reads (a scenario's `artifact = "hdf5"`).
     pub fn store_as_hdf5(&mut self, storage: Storage, chunk_rows: usize) {

@@ -17,8 +17,8 @@
 //!
 //! `dictionary` has no registered filter: an export stores the values it encodes, plainly.
 //!
-//! The lossy array->bytes stages are written through their HDF5 filters run by the HDF5
-//! library itself (their chunk formats are the filters' own; third-party ones are loaded from
+//! The lossy array->bytes stages and N-bit are written through their HDF5 filters run by the
+//! HDF5 library itself (their chunk formats are the filters' own; third-party ones are loaded from
 //! `HDF5_PLUGIN_PATH`, e.g. hdf5plugin's), with the `cd_values` hdf5plugin's classes make:
 //!
 //! | stage | HDF5 filter | `cd_values` |
@@ -59,7 +59,7 @@ pub enum Packing {
     Native,
     /// The stage has no registered filter; its values are stored plainly (`dictionary`).
     Plain,
-    /// Through this filter, run by the HDF5 library (the lossy codecs).
+    /// Through this filter, run by the HDF5 library (the lossy codecs, N-bit, scale-offset).
     Filter(Hdf5Filter),
 }
 
@@ -146,9 +146,10 @@ pub fn packing(config: &StageConfig, dtype: DType) -> Result<Packing, String> {
 /// How a chain is stored in an HDF5 dataset: what an export writes and what a scenario with
 /// `artifact = "hdf5"` measures.
 pub struct Storage {
-    /// The lossy array->bytes stage's filter: with it, the HDF5 library runs every filter.
-    pub lossy: Option<Hdf5Filter>,
-    /// The bytes->bytes stages' filters; without a lossy filter their chunk bytes are made
+    /// The array->bytes stage's filter run by the HDF5 library (sz3, zfp, nbit,
+    /// scaleoffset): with it, the library runs every filter.
+    pub library: Option<Hdf5Filter>,
+    /// The bytes->bytes stages' filters; without a library filter their chunk bytes are made
     /// here and written as they are stored (direct chunk write).
     pub byte_filters: Vec<FilterStage>,
     /// The array->bytes stage that has no registered filter (its values are stored plainly).
@@ -162,7 +163,7 @@ impl Storage {
     /// gives the index of the stage that cannot be stored.
     pub fn of(stages: &[StageConfig], dtype: DType) -> Result<Storage, (usize, String)> {
         let mut storage = Storage {
-            lossy: None,
+            library: None,
             byte_filters: Vec::new(),
             unfiltered: None,
             stored: dtype.into(),
@@ -179,7 +180,7 @@ impl Storage {
                         if filter.id == NBIT {
                             storage.stored.precision = Some(config.int("bits") as u32);
                         }
-                        storage.lossy = Some(filter);
+                        storage.library = Some(filter);
                     }
                 },
                 StageKind::BytesToBytes => {
@@ -194,7 +195,7 @@ impl Storage {
 
     /// The dataset's filter pipeline, in order.
     pub fn filters(&self) -> Vec<Hdf5Filter> {
-        self.lossy
+        self.library
             .iter()
             .cloned()
             .chain(self.byte_filters.iter().map(|f| f.filter.clone()))
@@ -209,7 +210,7 @@ impl Storage {
             .collect()
     }
 
-    /// The stored chunk of the little-endian `bytes` of a chunk, made here (no lossy filter).
+    /// The stored chunk of the little-endian `bytes` of a chunk, made here (no library filter).
     pub fn encode_direct(&self, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
         self.byte_filters
             .iter()

@@ -20,9 +20,10 @@
 //!   below it were replaced by `photonqa_threshold_fill`; binarise: the stored 0/1 mask);
 //! - `bitround`: `photonqa_bitround_keepbits` (nothing to invert).
 //!
-//! The lossy array->bytes stages (sz3, zfp, scaleoffset) are written through their HDF5
-//! filters run by the HDF5 library ([`crate::pipeline::hdf5`]); the file is then read back
-//! after closing and the stage's promised bound checked against the values written.
+//! The array->bytes stages with a library filter (sz3, zfp, nbit, scaleoffset) are written
+//! through their HDF5 filters run by the HDF5 library ([`crate::pipeline::hdf5`]); the file is
+//! then read back after closing and checked against the values written: bit for bit for a
+//! lossless filter, else the stage's promised bound.
 
 use std::path::Path;
 
@@ -141,7 +142,7 @@ pub fn export(
         stored_dtype,
         attributes: &attributes,
     };
-    let (stored_bytes, bounds) = match &storage.lossy {
+    let (stored_bytes, bounds) = match &storage.library {
         None => (job.write_direct(&storage)?, Vec::new()),
         Some(filter) => {
             let lossless = registry::find(filter.stage).is_some_and(|def| def.lossless);
