@@ -55,14 +55,7 @@ fn streamed_analyses_equal_the_whole_arrays() {
     let mut context = Context::new(&shape, Path::new("."), || Ok(histogram(&original)));
     let analyses = Analyses::prepare(&parsed.analyses, &mut context).unwrap();
     let fits = analyses.fit(Some(&histogram(&decoded))).unwrap();
-    let rows = 0..shape[0];
-    let slabs = Slabs {
-        original: &original,
-        decoded: &decoded,
-        held: rows.clone(),
-        core: rows,
-        shape: &shape,
-    };
+    let slabs = Slabs::whole(&original, &decoded, &shape);
     let whole = analyses.partial(&fits, &slabs).unwrap();
     let whole = Value::Object(analyses.finish(&fits, whole, &shape).unwrap());
 

@@ -63,14 +63,7 @@ fn whole(original: &NdArray, decoded: &NdArray, toml: &str) -> serde_json::Map<S
     let mut context = Context::new(&shape, Path::new("."), || Err("unused".into()));
     let analyses = Analyses::prepare(&parsed.analyses, &mut context).unwrap();
     let fits = analyses.fit(None).unwrap();
-    let rows = 0..shape[0];
-    let slabs = Slabs {
-        original,
-        decoded,
-        held: rows.clone(),
-        core: rows,
-        shape: &shape,
-    };
+    let slabs = Slabs::whole(original, decoded, &shape);
     let partial = analyses.partial(&fits, &slabs).unwrap();
     analyses.finish(&fits, partial, &shape).unwrap()
 }

@@ -78,6 +78,19 @@ pub struct Slabs<'a> {
     pub shape: &'a [usize],
 }
 
+impl<'a> Slabs<'a> {
+    /// The whole arrays `original` and `decoded` of `shape` as one slab.
+    pub fn whole(original: &'a NdArray, decoded: &'a NdArray, shape: &'a [usize]) -> Self {
+        Slabs {
+            original,
+            decoded,
+            held: 0..shape[0],
+            core: 0..shape[0],
+            shape,
+        }
+    }
+}
+
 /// A science analysis prepared for a run: original against decoded, measured as partials over
 /// ranges of rows merged in row order.
 pub trait Analysis: Send + Sync + 'static {

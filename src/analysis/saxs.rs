@@ -892,14 +892,7 @@ mod tests {
 
     fn result(saxs: &Saxs, original: &NdArray, decoded: &NdArray) -> Value {
         let shape = original.shape().to_vec();
-        let rows = 0..shape[0];
-        let slabs = Slabs {
-            original,
-            decoded,
-            held: rows.clone(),
-            core: rows,
-            shape: &shape,
-        };
+        let slabs = Slabs::whole(original, decoded, &shape);
         let partial = Analysis::partial(saxs, &(), &slabs).unwrap();
         Analysis::finish(saxs, &(), partial, &shape).unwrap()
     }
