@@ -17,6 +17,24 @@ use common::{BIN, assert_ok, differ, photonqa, reference_volume, text, without_t
 
 /// Four working points on the reference volume: quantize bits {4, 8} x deflate levels {1, 6}.
 fn scenario() -> String {
+    scenario_with("")
+}
+
+/// Metrics and analyses whose partials carry state across chunks (SSIM windows, histograms,
+/// lag-1 pairs, ring sums, connected components), and thresholds fitted on the decoded data.
+const SCIENCE: &str = r#"
+[metrics]
+distortion = ["mse", "psnr", "max_abs_error", "ssim", "error_histogram", "error_autocorrelation", "ks_test", "frc"]
+[[analysis]]
+kind = "segmentation"
+[[analysis]]
+kind = "porosity"
+method = "otsu"
+connectivity = "full"
+"#;
+
+/// The scenario of [`scenario`] with `more` appended, replacing its metrics when it has some.
+fn scenario_with(more: &str) -> String {
     format!(
         r#"[scenario]
 name = "slurm-small"
@@ -30,21 +48,25 @@ bits = {{ sweep = [4, 8] }}
 [[pipeline]]
 stage = "deflate"
 level = {{ sweep = [1, 6] }}
-[metrics]
-distortion = ["mse", "psnr", "max_abs_error", "ssim"]
-[limits]
+{metrics}[limits]
 psnr = {{ min = 30.0 }}
 "#,
-        reference_volume()
+        reference_volume(),
+        metrics = if more.is_empty() {
+            "[metrics]\ndistortion = [\"mse\", \"psnr\", \"max_abs_error\", \"ssim\"]\n"
+        } else {
+            more.trim_start()
+        }
     )
 }
 
 const POINTS: usize = 4;
 
-/// A fresh folder holding the scenario as `small.toml`.
+/// A fresh folder holding the scenario as `small.toml`, and with science as `science.toml`.
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("small.toml"), scenario()).unwrap();
+    fs::write(dir.path().join("science.toml"), scenario_with(SCIENCE)).unwrap();
     dir
 }
 
@@ -184,7 +206,7 @@ exec '{exe}' merge '{b}' --memory-budget 536870912
 
 # submit with:
 sbatch --parsable {b}/slurm/array.sh
-sbatch --parsable --dependency=afterok:<array job id> --kill-on-invalid-dep=yes {b}/slurm/merge.sh
+sbatch --parsable --dependency=afterok:<job id of {b}/slurm/array.sh> --kill-on-invalid-dep=yes {b}/slurm/merge.sh
 "
     );
     if stdout(&out) != expected {
@@ -283,6 +305,104 @@ fn units_run_apart_merge_into_the_results_of_one_run() {
     );
 }
 
+#[test]
+fn slab_units_run_apart_merge_into_the_results_of_one_run() {
+    let dir = workdir();
+    let d = dir.path();
+    assert_ok(&photonqa(d, &["run", "science.toml", "--out", "a"]), "run");
+    let unit = |args: &[&str]| {
+        let mut all = vec!["unit", "science.toml", "--out", "b"];
+        all.extend(args);
+        photonqa(d, &all)
+    };
+    // Before the prepare task, a unit says what is missing.
+    let early = unit(&["--index", "0", "--phase", "measure"]);
+    assert_eq!(early.status.code(), Some(2));
+    assert!(text(&early.stderr).contains("no slab units here"), "{}", text(&early.stderr));
+    // More slabs than chunks are refused.
+    let many = unit(&["--prepare", "--slabs", "99"]);
+    assert_eq!(many.status.code(), Some(2));
+    assert!(
+        text(&many.stderr).contains("--slabs 99: the input has "),
+        "{}",
+        text(&many.stderr)
+    );
+    assert_ok(&unit(&["--prepare", "--slabs", "3"]), "unit --prepare");
+    let units = POINTS * 3;
+    for phase in ["measure", "histogram", "analyse"] {
+        for index in (0..units).rev() {
+            let index = index.to_string();
+            if phase == "histogram" && index == "4" {
+                // A task that fails is recorded as failed; the merge refuses to run without it.
+                let failed = photonqa_env(
+                    d,
+                    &["unit", "science.toml", "--out", "b", "--index", "4", "--phase", phase],
+                    ("PHOTONQA_FAIL_UNIT", "4"),
+                );
+                assert_eq!(failed.status.code(), Some(2));
+                continue;
+            }
+            let ran = unit(&["--index", &index, "--phase", phase]);
+            if phase == "analyse" && ["3", "4", "5"].contains(&index.as_str()) {
+                // Their point's decoded histogram is incomplete.
+                assert_eq!(ran.status.code(), Some(2));
+                assert!(
+                    text(&ran.stderr).ends_with("b/units/4.histogram.bin: missing\n"),
+                    "{}",
+                    text(&ran.stderr)
+                );
+                continue;
+            }
+            assert_ok(&ran, phase);
+        }
+    }
+    let status = photonqa(d, &["status", "b"]);
+    assert_ok(&status, "photonqa status");
+    let status = stdout(&status);
+    assert!(
+        status.starts_with(&format!(
+            "b: {units} units of scenario slurm-small: {} done, 3 failed, 0 running, 0 queued, 0 pending\nslab units: 3 per point, phases measure, histogram, analyse; prepare done\nfailed 3 (wp-",
+            units - 3
+        )) && status.contains(" slab 2/3): histogram: unit 4 failed on purpose")
+            && status.contains(" slab 3/3): analyse: b/units/4.histogram.bin: missing\n"),
+        "{status}"
+    );
+    let merge = photonqa(d, &["merge", "b"]);
+    assert_eq!(merge.status.code(), Some(2));
+    assert!(
+        text(&merge.stderr).contains(&format!("3 of {units} units have no result yet (index 3-5)")),
+        "{}",
+        text(&merge.stderr)
+    );
+    // The failed phase runs again; the phases done are not rerun.
+    let measured = d.join("b/units/4.measure.bin");
+    let before = snapshot(&measured);
+    assert_ok(&unit(&["--index", "4", "--phase", "histogram"]), "histogram (again)");
+    let again = unit(&["--index", "4", "--phase", "measure"]);
+    assert!(stdout(&again).contains("done already in"), "{}", stdout(&again));
+    assert_eq!(snapshot(&measured), before);
+    // The analyses of unit 4's point read its histogram: they run after it.
+    for index in 3..6 {
+        assert_ok(&unit(&["--index", &index.to_string(), "--phase", "analyse"]), "analyse");
+    }
+    let merge = photonqa(d, &["merge", "b"]);
+    assert_ok(&merge, "photonqa merge");
+    assert_same_results(&d.join("a"), &d.join("b"));
+
+    // A corrupt partial is a one-line error naming the file.
+    let partial = d.join("b/units/7.measure.bin");
+    let bytes = fs::read(&partial).unwrap();
+    fs::write(&partial, &bytes[..bytes.len() / 2]).unwrap();
+    let corrupt = photonqa(d, &["merge", "b"]);
+    assert_eq!(corrupt.status.code(), Some(2));
+    let stderr = text(&corrupt.stderr);
+    assert!(
+        stderr.contains("units/7.measure.bin: corrupt or from another photonqa version")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}
+
 // ------------------------------------------------------------------------------------------------
 // On a real cluster.
 
@@ -349,7 +469,8 @@ fn wait_for_queue(dir: &Path, deadline: Instant) -> String {
         assert_ok(&out, "photonqa status");
         let status = stdout(&out);
         let first = status.lines().next().unwrap_or_default();
-        if first.contains(" 0 running, 0 queued,") && !status.contains("\nmerge job ") {
+        let single = status.contains("\nmerge job ") || status.contains("\nprepare job ");
+        if first.contains(" 0 running, 0 queued,") && !single {
             return status;
         }
         assert!(
@@ -377,7 +498,7 @@ fn slurm_array_with_a_failed_task_is_resubmitted_and_merges_like_one_run() {
     let first = photonqa_env(d, &submit, ("PHOTONQA_FAIL_UNIT", "2"));
     assert_ok(&first, "photonqa submit");
     assert!(
-        stdout(&first).starts_with("submitted 4 units of slurm-small (index 0-3) as array job "),
+        stdout(&first).starts_with("submitted 4 units of slurm-small (index 0-3) as job "),
         "{}",
         stdout(&first)
     );
@@ -404,7 +525,7 @@ fn slurm_array_with_a_failed_task_is_resubmitted_and_merges_like_one_run() {
     let second = photonqa(d, &submit);
     assert_ok(&second, "photonqa submit (again)");
     assert!(
-        stdout(&second).starts_with("submitted 1 unit of slurm-small (index 2) as array job "),
+        stdout(&second).starts_with("submitted 1 unit of slurm-small (index 2) as job "),
         "{}",
         stdout(&second)
     );

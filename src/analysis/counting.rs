@@ -90,7 +90,7 @@ const DENSE_BINS: usize = 1 << 16;
 const PERCENTILE: f64 = 0.99;
 
 /// Mergeable partial over a range of rows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CountingPartial {
     /// Sum of `e` over the counted pixels of each row, in row order.
     row_sums: Vec<f64>,
@@ -371,5 +371,17 @@ mod tests {
         let p = counting(Some(10.0)).of(&o, &o, 0).unwrap();
         assert_eq!((p.counted, p.saturated, p.max), (10, 2, 0.0));
         assert_eq!(p.percentile(0.99), 0.0);
+    }
+
+    /// The sparse and dense error histograms and the row sums survive the bytes of another
+    /// process: encoded, decoded and merged, the partials finish as the originals.
+    #[test]
+    fn encoded_partials_merge_as_the_originals() {
+        let (x, y) = crate::analysis::testing::frames(6, 12);
+        let counting = crate::analysis::testing::prepare(
+            "[[analysis]]\nkind = \"counting\"\nsaturation = 300.0\n",
+            &x,
+        );
+        crate::analysis::testing::check_round_trip(&*counting, &x, &y, &[2, 3]);
     }
 }

@@ -97,8 +97,9 @@ pub trait Analysis: Send + Sync + 'static {
     /// What is fitted on each working point's decoded data before its partials (e.g. class
     /// thresholds); `()` when nothing is.
     type Fit: Send + Sync + 'static;
-    /// The mergeable result over a range of rows.
-    type Partial: Send + 'static;
+    /// The mergeable result over a range of rows; serializable so that partials computed by
+    /// separate processes (Slurm units) merge later, see [`DynAnalysis::encode_partial`].
+    type Partial: Send + serde::Serialize + serde::de::DeserializeOwned + 'static;
 
     /// Rows beyond a partial's core that it reads on each side.
     fn halo(&self) -> usize {
@@ -147,6 +148,13 @@ pub trait DynAnalysis: Send + Sync {
     fn merge(&self, total: &mut AnyPartial, next: AnyPartial) -> Result<(), String>;
     /// See [`Analysis::finish`].
     fn finish(&self, fit: &AnyFit, total: AnyPartial, shape: &[usize]) -> Result<Value, String>;
+    /// The bytes of `partial` (one of this analysis's), postcard-encoded: every float bit for
+    /// bit, infinities and NaN included. [`DynAnalysis::decode_partial`] reads them back.
+    fn encode_partial(&self, partial: &AnyPartial) -> Result<Vec<u8>, String>;
+    /// The partial [`DynAnalysis::encode_partial`] encoded into `bytes`; an error (never a
+    /// panic) when the bytes are not one of this analysis's partials (truncated, corrupt,
+    /// trailing bytes).
+    fn decode_partial(&self, bytes: &[u8]) -> Result<AnyPartial, String>;
 }
 
 // The erased values only ever come from the same analysis, so a failed downcast is a bug.
@@ -183,5 +191,201 @@ impl<A: Analysis> DynAnalysis for A {
             *total.downcast::<A::Partial>().expect(FOREIGN),
             shape,
         )
+    }
+
+    fn encode_partial(&self, partial: &AnyPartial) -> Result<Vec<u8>, String> {
+        let partial = partial.downcast_ref::<A::Partial>().expect(FOREIGN);
+        postcard::to_stdvec(partial).map_err(|e| format!("cannot encode a partial: {e}"))
+    }
+
+    fn decode_partial(&self, bytes: &[u8]) -> Result<AnyPartial, String> {
+        let (partial, rest) = postcard::take_from_bytes::<A::Partial>(bytes)
+            .map_err(|e| format!("cannot decode a partial of {} bytes: {e}", bytes.len()))?;
+        if !rest.is_empty() {
+            return Err(format!(
+                "cannot decode a partial: {} bytes left over of {}",
+                rest.len(),
+                bytes.len()
+            ));
+        }
+        Ok(Box::new(partial))
+    }
+}
+
+/// What the analyses' tests share: analyses as a scenario declares them, prepared on an
+/// original, and their partials over ranges of rows.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+
+    use super::*;
+    use crate::metrics::histogram::Binning;
+    use crate::scenario::{AnalysisSpec, Scenario};
+
+    /// A series of `frames` photon-count frames of `side` x `side` pixels (float32): a speckled
+    /// ring pattern around the centre with a few bright Bragg-like spots and dark pores, and
+    /// a decoded version off by a count here and there.
+    pub fn frames(frames: usize, side: usize) -> (NdArray, NdArray) {
+        use crate::data::IntoNdArray;
+        use ndarray::{ArrayD, IxDyn};
+        use rand::{Rng, SeedableRng};
+        use rand_distr::{Distribution, Poisson};
+
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let centre = (side as f64 - 1.0) / 2.0;
+        let shape = [frames, side, side];
+        let original = ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
+            let (t, y, x) = (ix[0] as f64, ix[1] as f64 - centre, ix[2] as f64 - centre);
+            let r = (y * y + x * x).sqrt();
+            let spot = (ix[1] + 3 * ix[0]) % 11 == 2 && (ix[2] + ix[0]) % 9 == 4;
+            let pore = ((ix[1] / 3 + ix[2] / 4 + ix[0] / 5) % 4) == 0;
+            let mean = if spot {
+                400.0
+            } else if pore {
+                0.3
+            } else {
+                20.0 * (1.5 + (0.7 * r + 0.05 * t).cos()) / (1.0 + 0.1 * r)
+            };
+            Poisson::new(mean).unwrap().sample(&mut rng) as f32
+        });
+        let decoded = original.mapv(|v| match rng.random_range(0..8) {
+            0 => (v - 1.0).max(0.0),
+            1 => v + 1.0,
+            _ => v,
+        });
+        (original.into_nd(), decoded.into_nd())
+    }
+
+    /// The `[[analysis]]` tables `tables`, read and completed as a scenario's are.
+    pub fn specs(tables: &str) -> Vec<AnalysisSpec> {
+        let text = format!(
+            "[scenario]\nname = \"t\"\n[input]\nsource = \"v.npy\"\n[[pipeline]]\nstage = \"zstd\"\n{tables}"
+        );
+        Scenario::parse(&text, Path::new("t.toml"))
+            .unwrap()
+            .analyses
+    }
+
+    /// scikit-image's histogram of `array` over its range of finite values.
+    pub fn histogram(array: &NdArray) -> Result<Histogram, String> {
+        let values = array.to_f64();
+        let finite = values.iter().copied().filter(|v| v.is_finite());
+        let lo = finite.clone().fold(f64::INFINITY, f64::min);
+        let hi = finite.fold(f64::NEG_INFINITY, f64::max);
+        let binning = Binning::new(array.dtype(), lo, hi)?;
+        let mut counts = binning.zeros();
+        binning.accumulate(array, &mut counts);
+        Ok(binning.finish(counts))
+    }
+
+    /// The only analysis of `tables`, prepared on `original`.
+    pub fn prepare(tables: &str, original: &NdArray) -> Box<dyn DynAnalysis> {
+        let specs = specs(tables);
+        assert_eq!(specs.len(), 1, "{tables}");
+        let prepare = registry::find(specs[0].config.stage)
+            .and_then(|def| def.prepare)
+            .expect("a prepared analysis");
+        let shape = original.shape().to_vec();
+        let mut context = Context::new(&shape, Path::new("."), || histogram(original));
+        prepare(&specs[0].config, &mut context).unwrap()
+    }
+
+    /// The fit of `analysis` on `decoded`.
+    pub fn fit(analysis: &dyn DynAnalysis, decoded: &NdArray) -> AnyFit {
+        let histogram = analysis
+            .needs_histogram()
+            .then(|| histogram(decoded).unwrap());
+        analysis.fit(histogram.as_ref()).unwrap()
+    }
+
+    /// The row ranges of `rows` rows cut at `cuts` (increasing, inside).
+    pub fn cores(rows: usize, cuts: &[usize]) -> Vec<Range<usize>> {
+        let mut bounds = vec![0];
+        bounds.extend_from_slice(cuts);
+        bounds.push(rows);
+        bounds.windows(2).map(|w| w[0]..w[1]).collect()
+    }
+
+    /// The slabs of rows `core` with `halo` rows each side (clamped), as the runner reads them.
+    pub fn slab(array: &NdArray, core: &Range<usize>, halo: usize) -> (NdArray, Range<usize>) {
+        let held = core.start.saturating_sub(halo)..(core.end + halo).min(array.shape()[0]);
+        (array.slice_rows(held.clone()), held)
+    }
+
+    /// The partials of `analysis` over the rows cut at `cuts`, each from its own slabs.
+    pub fn partials(
+        analysis: &dyn DynAnalysis,
+        fit: &AnyFit,
+        original: &NdArray,
+        decoded: &NdArray,
+        cuts: &[usize],
+    ) -> Vec<AnyPartial> {
+        let shape = original.shape().to_vec();
+        cores(shape[0], cuts)
+            .into_iter()
+            .map(|core| {
+                let (x, held) = slab(original, &core, analysis.halo());
+                let (y, _) = slab(decoded, &core, analysis.halo());
+                let slabs = Slabs {
+                    original: &x,
+                    decoded: &y,
+                    held,
+                    core,
+                    shape: &shape,
+                };
+                analysis.partial(fit, &slabs).unwrap()
+            })
+            .collect()
+    }
+
+    /// Merges `partials` in row order and finishes them.
+    pub fn finish(
+        analysis: &dyn DynAnalysis,
+        fit: &AnyFit,
+        partials: Vec<AnyPartial>,
+        shape: &[usize],
+    ) -> Value {
+        let mut partials = partials.into_iter();
+        let mut total = partials.next().expect("a partial");
+        for next in partials {
+            analysis.merge(&mut total, next).unwrap();
+        }
+        analysis.finish(fit, total, shape).unwrap()
+    }
+
+    /// Checks that the partials of `analysis` over rows cut at `cuts`, each encoded, decoded
+    /// (as another process would) and merged, finish as the partials themselves do; that
+    /// every decoded partial encodes to the same bytes; and that truncated bytes are refused.
+    /// Returns the finished result.
+    pub fn check_round_trip(
+        analysis: &dyn DynAnalysis,
+        original: &NdArray,
+        decoded: &NdArray,
+        cuts: &[usize],
+    ) -> Value {
+        let shape = original.shape().to_vec();
+        let fit = fit(analysis, decoded);
+        let direct = finish(
+            analysis,
+            &fit,
+            partials(analysis, &fit, original, decoded, cuts),
+            &shape,
+        );
+        let mut read_back = Vec::new();
+        for partial in partials(analysis, &fit, original, decoded, cuts) {
+            let bytes = analysis.encode_partial(&partial).unwrap();
+            let again = analysis.decode_partial(&bytes).unwrap();
+            assert_eq!(analysis.encode_partial(&again).unwrap(), bytes);
+            for len in [0, bytes.len() / 2, bytes.len() - 1] {
+                let error = analysis.decode_partial(&bytes[..len]).err();
+                assert!(error.is_some(), "{len} of {} bytes decoded", bytes.len());
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(analysis.decode_partial(&longer).is_err());
+            read_back.push(again);
+        }
+        assert_eq!(finish(analysis, &fit, read_back, &shape), direct);
+        direct
     }
 }

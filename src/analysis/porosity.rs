@@ -28,7 +28,7 @@ use crate::runner::results::metric_json;
 
 /// Mergeable partial of the porosity comparison over a range of rows: the pores of the
 /// original and of the decoded array (their voxel counts give the porosity).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PorosityPartial {
     /// Pores of the original and of the decoded array.
     pub pores: [ComponentPartial; 2],
@@ -201,5 +201,30 @@ impl Analysis for Porosity {
         shape: &[usize],
     ) -> Result<Value, String> {
         Ok(total.json(self.pore_class, shape))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analysis::testing;
+
+    /// Pores cut by the slab boundaries (the components' open border rows) survive the bytes
+    /// of another process: encoded, decoded and merged, the partials finish as the originals.
+    #[test]
+    fn encoded_partials_merge_as_the_originals() {
+        let (x, y) = testing::frames(24, 16);
+        for connectivity in ["face", "full"] {
+            let porosity = testing::prepare(
+                &format!(
+                    "[[analysis]]\nkind = \"porosity\"\nmethod = \"value\"\nvalue = 2.0\nconnectivity = \"{connectivity}\"\n"
+                ),
+                &x,
+            );
+            let result = testing::check_round_trip(&*porosity, &x, &y, &[1, 5, 6, 13, 20]);
+            assert!(
+                result["pore_count_original"].as_u64().unwrap() > 1,
+                "{result}"
+            );
+        }
     }
 }

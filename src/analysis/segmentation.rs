@@ -382,7 +382,7 @@ impl Search {
 /// Mergeable partial of the comparison of the original's and the decoded's class maps over rows
 /// `core` (global indices along axis 0), from slabs holding rows `held` (`core` extended by up to
 /// [`Self::HALO`] rows each side, clamped to the array). Every field is an exact count.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SegmentationPartial {
     /// Number of classes `k` (the same on both sides).
     pub classes: usize,
@@ -1100,5 +1100,19 @@ mod tests {
         assert_eq!(p.confusion, [4, 0, 0, 4]);
         assert_eq!((p.boundary_original, p.matched_decoded), (4, 4));
         assert_eq!(p.boundary_scores(), (1.0, 1.0, 1.0));
+    }
+
+    /// Confusion counts and boundary matches across slab boundaries survive the bytes of
+    /// another process: encoded, decoded and merged, the partials finish as the originals.
+    #[test]
+    fn encoded_partials_merge_as_the_originals() {
+        let (x, y) = crate::analysis::testing::frames(12, 14);
+        for method in ["method = \"otsu\"", "method = \"multiotsu\"\nclasses = 3"] {
+            let segmentation = crate::analysis::testing::prepare(
+                &format!("[[analysis]]\nkind = \"segmentation\"\n{method}\n"),
+                &x,
+            );
+            crate::analysis::testing::check_round_trip(&*segmentation, &x, &y, &[1, 6, 7]);
+        }
     }
 }

@@ -157,7 +157,7 @@ pub static DEF: AnalysisDef = AnalysisDef {
 };
 
 /// A Bragg peak found in one frame.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Peak {
     /// Weighted centroid, row (pixels).
     pub y: f64,
@@ -303,7 +303,7 @@ pub fn match_peaks(original: &[Peak], decoded: &[Peak], radius: f64) -> Vec<(usi
 }
 
 /// The peaks of one frame (or, for a 2-D input, of some of its rows), original and decoded.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FramePeaks {
     /// Frame index.
     pub frame: usize,
@@ -549,5 +549,14 @@ mod tests {
         let decoded = [at(0.0, 1.0)];
         assert_eq!(match_peaks(&original, &decoded, 2.0), [(1, 0)]);
         assert!(match_peaks(&original, &[at(5.0, 5.0)], 2.0).is_empty());
+    }
+
+    /// Peaks of frames cut across slabs, encoded, decoded (as another process would) and
+    /// merged, finish as the originals.
+    #[test]
+    fn encoded_partials_merge_as_the_originals() {
+        let (x, y) = crate::analysis::testing::frames(10, 16);
+        let sx = crate::analysis::testing::prepare("[[analysis]]\nkind = \"sx\"\n", &x);
+        crate::analysis::testing::check_round_trip(&*sx, &x, &y, &[3, 4, 8]);
     }
 }

@@ -193,7 +193,7 @@ pub struct Xpcs {
 }
 
 /// The ring pixels' counts over a range of frames, frame-major, for original and decoded.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct XpcsPartial {
     frames: std::ops::Range<usize>,
     series: [Vec<f64>; 2],
@@ -659,5 +659,19 @@ impl Analysis for Xpcs {
             ("decoded".into(), side_json(&decoded, alpha_fitted)),
         ]);
         Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analysis::testing;
+
+    /// The ring pixels' series of frames cut across slabs, encoded, decoded (as another
+    /// process would) and merged, finish as the originals: the same g2 and fitted decays.
+    #[test]
+    fn encoded_partials_merge_as_the_originals() {
+        let (x, y) = testing::frames(32, 16);
+        let xpcs = testing::prepare("[[analysis]]\nkind = \"xpcs\"\nq_rings = 2\n", &x);
+        testing::check_round_trip(&*xpcs, &x, &y, &[1, 9, 10, 25]);
     }
 }

@@ -23,6 +23,7 @@ use crate::pipeline::registry;
 use crate::report;
 use crate::runner::analyze::Segmenting;
 use crate::runner::results::{metric_json, metric_value};
+use crate::runner::slabs::Phase;
 use crate::runner::slurm::{self, SlurmOptions, Submitted};
 use crate::runner::{self, RunOptions};
 use crate::scenario::Scenario;
@@ -194,6 +195,11 @@ enum Command {
         slurm: SlurmArgs,
         #[command(flatten)]
         resources: Resources,
+        /// Split every working point into K slabs of the input (runs of whole chunks): units
+        /// of point x slab, in phases (prepare, measure, [histogram, analyse]) [default: what
+        /// DIR has, else 1: one unit per point].
+        #[arg(long, value_name = "K")]
+        slabs: Option<usize>,
         /// Print the batch scripts and the sbatch commands; submit nothing.
         #[arg(long)]
         dry_run: bool,
@@ -218,17 +224,28 @@ enum Command {
         #[command(flatten)]
         resources: Resources,
     },
-    /// Run one unit, the working point of sweep index INDEX, into DIR/units/INDEX.json: what
-    /// each array task of `submit` runs. A unit already done is not run again.
+    /// Run one unit, what each array task of `submit` runs: the working point of sweep index
+    /// INDEX into DIR/units/INDEX.json; with slab units, --prepare first, then each unit's
+    /// --phase into DIR/units/INDEX.PHASE.bin. A unit already done is not run again.
     Unit {
         /// Scenario file (TOML).
         scenario: PathBuf,
         /// Output directory of the units.
         #[arg(long)]
         out: PathBuf,
-        /// The working point's sweep index (`$SLURM_ARRAY_TASK_ID`).
-        #[arg(long)]
-        index: usize,
+        /// The unit (`$SLURM_ARRAY_TASK_ID`): the working point's sweep index, or for slab
+        /// units point x K + slab.
+        #[arg(long, required_unless_present = "prepare")]
+        index: Option<usize>,
+        /// The phase of a slab unit to run.
+        #[arg(long, requires = "index")]
+        phase: Option<Phase>,
+        /// Start slab units in OUT: the input's first pass and the fits every unit reads.
+        #[arg(long, conflicts_with_all = ["index", "phase"], requires = "slabs")]
+        prepare: bool,
+        /// Slabs per working point, with --prepare.
+        #[arg(long, value_name = "K", requires = "prepare")]
+        slabs: Option<usize>,
         #[command(flatten)]
         resources: Resources,
     },
@@ -724,6 +741,7 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
             out,
             slurm,
             resources,
+            slabs,
             dry_run,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
@@ -739,22 +757,21 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
                 extra: slurm.extra,
                 memory_budget: resources.memory_budget,
                 threads: resources.threads,
+                slabs,
             };
             match slurm::submit(&scenario, &out, &exe, &options, dry_run)? {
                 Submitted::Nothing(why) => out!("{why}"),
                 Submitted::DryRun(text) => out!("{}", text.trim_end()),
-                Submitted::Jobs {
-                    units,
-                    array,
-                    merge,
-                } => {
+                Submitted::Jobs { units, jobs, merge } => {
                     let out = std::path::absolute(&out).unwrap_or(out);
                     out!(
-                        "submitted {} unit{} of {} (index {}) as array job {array}; merge job {merge} runs when they all succeed",
+                        "submitted {} unit{} of {} (index {}) as job{} {}; merge job {merge} runs when they all succeed",
                         units.len(),
                         if units.len() == 1 { "" } else { "s" },
                         scenario.name,
-                        runner::units::index_ranges(&units)
+                        runner::units::index_ranges(&units),
+                        if jobs.len() == 1 { "" } else { "s" },
+                        jobs.join(", ")
                     );
                     out!(
                         "logs in {}; follow with `photonqa status {}`",
@@ -809,10 +826,35 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
             scenario,
             out,
             index,
+            phase,
+            prepare,
+            slabs,
             resources,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
             let resources = (resources.memory_budget, resources.threads);
+            if prepare {
+                let slabs = slabs.expect("clap requires --slabs with --prepare");
+                let ran = runner::slabs::prepare(&scenario, &out, slabs, resources)?;
+                out!(
+                    "prepare: {} {}",
+                    if ran { "written to" } else { "done already in" },
+                    out.join(runner::units::UNITS_DIR).display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let index = index.expect("clap requires --index without --prepare");
+            if let Some(phase) = phase {
+                let unit = (index, phase);
+                let (path, ran) = runner::slabs::run_unit(&scenario, &out, unit, resources)?;
+                out!(
+                    "unit {index} {}: {} {}",
+                    phase.name(),
+                    if ran { "measured into" } else { "done already in" },
+                    path.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let (row, measured) = runner::units::run_unit(&scenario, &out, index, resources)?;
             let path = runner::units::row_path(&out, index);
             if let Some(error) = &row.error {

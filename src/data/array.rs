@@ -159,7 +159,7 @@ impl_element!(f32, Float32, |v: f32| v.to_bits() as u64, float);
 impl_element!(f64, Float64, f64::to_bits, float);
 
 /// An n-dimensional array of one of the supported dtypes (C order).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum NdArray {
     /// `uint8` data.
     Uint8(ArrayD<u8>),

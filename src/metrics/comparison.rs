@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::distortion::PointSums;
@@ -107,8 +108,9 @@ impl CompareSpec {
     }
 }
 
-/// Partial results over consecutive rows; merge partials in row order.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Partial results over consecutive rows; merge partials in row order. Serializable (postcard
+/// keeps every float bit for bit) so that partials computed apart merge later.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Partial {
     /// Point-metric sums over the rows.
     pub point: PointSums,
@@ -132,7 +134,7 @@ pub struct Partial {
 }
 
 /// The exact-count parts of a partial.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
     /// Error histogram.
     pub errors: Option<ErrorHistogram>,
@@ -152,7 +154,7 @@ impl Counts {
 }
 
 /// Rows of the original and the decoded array, gathered in row order until they are whole.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gathered {
     /// Rows of the original.
     pub original: Vec<NdArray>,
@@ -263,9 +265,9 @@ pub fn merge_bounds(mine: &mut Vec<BoundSums>, theirs: &[BoundSums]) -> Result<(
 /// - `l2`: worst is the largest `sqrt(sum (y - x)^2)` of a chunk; a chunk violates above it.
 /// - `rate`: worst is the largest `8 bytes / values` of a chunk's encoded stage output; a
 ///   chunk violates above the ceiling its stage documents for its shape.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BoundSums {
-    /// Id of the promising stage.
+    /// Id of the promising stage (a registered stage's id or alias).
     pub stage: &'static str,
     /// The promise (of the first chunk measured; only a rate's ceiling varies by shape).
     pub promise: Promise,
@@ -275,6 +277,42 @@ pub struct BoundSums {
     pub violations: u64,
     /// How many values or units were checked.
     pub checked: u64,
+}
+
+/// [`BoundSums`] as its `Serialize` writes it, with the stage id owned.
+#[derive(Deserialize)]
+struct StoredBoundSums {
+    stage: String,
+    promise: Promise,
+    worst: f64,
+    violations: u64,
+    checked: u64,
+}
+
+/// Reads the stage id back as the registry's own `&'static str` (a stage id or alias); an
+/// unknown id is an error.
+impl<'de> Deserialize<'de> for BoundSums {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = StoredBoundSums::deserialize(deserializer)?;
+        let stage = crate::pipeline::registry::STAGES
+            .iter()
+            .flat_map(|s| std::iter::once(&s.id).chain(s.aliases))
+            .find(|&&known| known == stored.stage)
+            .copied()
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown stage '{}' in a bound check",
+                    stored.stage
+                ))
+            })?;
+        Ok(BoundSums {
+            stage,
+            promise: stored.promise,
+            worst: stored.worst,
+            violations: stored.violations,
+            checked: stored.checked,
+        })
+    }
 }
 
 /// The error `|y - x|` as a bound check sees it.
@@ -630,8 +668,9 @@ impl CompareSpec {
 mod tests {
     use super::*;
     use crate::data::IntoNdArray;
+    use crate::metrics::registry;
     use crate::runner::results::BoundCheck;
-    use ndarray::{ArrayD, IxDyn};
+    use ndarray::{ArrayD, Dimension, IxDyn};
 
     fn arr(shape: &[usize], v: Vec<f32>) -> NdArray {
         ArrayD::from_shape_vec(IxDyn(shape), v).unwrap().into_nd()
@@ -720,5 +759,196 @@ mod tests {
         let over = BoundSums::of("z", rate, &x, &y, 9).unwrap();
         assert_eq!((over.worst, over.violations), (9.0, 1));
         assert_eq!(over.check().promised, 8.0);
+    }
+
+    /// A float32 volume of shape `shape` with texture at every scale, and its decoding
+    /// quantized to steps of 0.05 with a few values off by more.
+    fn pair(shape: &[usize]) -> (NdArray, NdArray) {
+        let x = ArrayD::from_shape_fn(IxDyn(shape), |ix| {
+            let h = ix.slice().iter().fold(0x9e37_79b9u32, |h, &i| {
+                (h ^ i as u32).wrapping_mul(0x0100_0193)
+            });
+            let smooth: f32 = ix
+                .as_array_view()
+                .iter()
+                .map(|&i| (0.4 * i as f32).sin())
+                .sum();
+            smooth + (h % 1000) as f32 / 1000.0
+        });
+        let y = x.mapv(|v: f32| {
+            let q = (v / 0.05).round() * 0.05;
+            if v.to_bits() % 17 == 0 { q + 0.3 } else { q }
+        });
+        (x.into_nd(), y.into_nd())
+    }
+
+    fn spec(x: &NdArray, y: &NdArray, names: &[&str]) -> CompareSpec {
+        let values = x.to_f64();
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let facts = DataFacts {
+            shape: x.shape(),
+            range: (lo, hi),
+            data_range: hi - lo,
+            dtypes: (x.dtype(), y.dtype()),
+        };
+        CompareSpec::new(names, facts, 1e-3 * (hi - lo), SsimWindow::Gaussian)
+    }
+
+    /// The partials of the rows cut at `cuts`, each from slabs with the spec's halo, as the
+    /// runner reads them, with the bounds of two stages measured on each core.
+    fn partials(spec: &CompareSpec, x: &NdArray, y: &NdArray, cuts: &[usize]) -> Vec<Partial> {
+        let rows = x.shape()[0];
+        let mut bounds = vec![0];
+        bounds.extend_from_slice(cuts);
+        bounds.push(rows);
+        bounds
+            .windows(2)
+            .map(|w| {
+                let core = w[0]..w[1];
+                let held =
+                    core.start.saturating_sub(spec.halo())..(core.end + spec.halo()).min(rows);
+                let (a, b) = (x.slice_rows(held.clone()), y.slice_rows(held.clone()));
+                let mut partial = spec.partial(&a, &b, held, core.clone()).unwrap();
+                let (xc, yc) = (x.slice_rows(core.clone()), y.slice_rows(core));
+                let psnr = Promise::Psnr {
+                    db: 30.0,
+                    peak: None,
+                    per_plane: true,
+                };
+                partial.bounds = vec![
+                    BoundSums::of("sz3", Promise::AbsError(0.05), &xc, &yc, 0).unwrap(),
+                    BoundSums::of("j2k", psnr, &xc, &yc, 0).unwrap(),
+                ];
+                partial
+            })
+            .collect()
+    }
+
+    fn merged(parts: &[Partial]) -> Partial {
+        let mut total = Partial::default();
+        for part in parts {
+            total.merge(part).unwrap();
+        }
+        total
+    }
+
+    fn round_trip(partial: &Partial) -> Partial {
+        let bytes = postcard::to_stdvec(partial).unwrap();
+        let back: Partial = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(postcard::to_stdvec(&back).unwrap(), bytes);
+        back
+    }
+
+    /// Partials of slabs computed by the real code (every metric, a 3-D volume and a 2-D
+    /// image, whose FRC gathers the rows) survive postcard bit for bit, and the decoded ones
+    /// merge into what the originals merge into: the same partial, the same metrics.
+    #[test]
+    fn partials_survive_postcard_and_merge_as_the_originals() {
+        let names = registry::names();
+        for expected in [
+            "mse",
+            "psnr",
+            "ssim",
+            "error_histogram",
+            "error_autocorrelation",
+            "ks_test",
+            "frc",
+            "fsc",
+            "power_spectrum",
+        ] {
+            assert!(names.contains(&expected), "{expected}");
+        }
+        for (shape, cuts) in [
+            (vec![14, 16, 16], vec![3, 4, 9]),
+            (vec![24, 20], vec![5, 6, 17]),
+        ] {
+            let (x, y) = pair(&shape);
+            let spec = spec(&x, &y, &names);
+            let parts = partials(&spec, &x, &y, &cuts);
+            let read_back: Vec<Partial> = parts.iter().map(round_trip).collect();
+            assert_eq!(read_back, parts);
+            let (total, total_read_back) = (merged(&parts), merged(&read_back));
+            assert_eq!(total_read_back, total);
+            assert_eq!(round_trip(&total), total);
+            let finished = spec.finish(&total, &names).unwrap();
+            assert_eq!(spec.finish(&total_read_back, &names).unwrap(), finished);
+            for name in [
+                "ssim",
+                "error_histogram",
+                "error_autocorrelation",
+                "ks_test",
+                "frc",
+            ] {
+                assert!(finished.contains_key(name), "{shape:?}: no {name}");
+            }
+            assert_eq!(finished.contains_key("fsc"), shape.len() == 3);
+            assert!(total.ssim.is_some() && total.counts.errors.is_some());
+            assert!(total.counts.values.is_some() && total.autocorrelation.is_some());
+            assert_eq!(total.rings.is_some(), shape.len() == 3);
+            assert!(total.gathered.is_some());
+        }
+    }
+
+    /// Infinities, NaN (with its payload) and negative zero come back bit for bit; an empty
+    /// partial's infinite SSIM minimum too.
+    #[test]
+    fn special_floats_survive_postcard_bit_for_bit() {
+        let nan = f64::from_bits(0x7ff8_0000_dead_beef);
+        let mut partial = Partial::default();
+        partial.point.max_abs = f64::INFINITY;
+        partial.point.sum = -0.0;
+        partial.point.max_rel = nan;
+        partial.ssim = Some(SsimSums {
+            first_row: 3,
+            row_sums: vec![f64::NEG_INFINITY, f64::MIN_POSITIVE / 4.0],
+            row_count: 0,
+            min: f64::INFINITY,
+        });
+        let x = arr(&[1, 2], vec![0.0, 1.0]);
+        let y = arr(&[1, 2], vec![f32::INFINITY, 1.0]);
+        let psnr = Promise::Psnr {
+            db: f64::INFINITY,
+            peak: Some(f64::NEG_INFINITY),
+            per_plane: false,
+        };
+        partial.bounds = vec![
+            BoundSums::of("zfp", Promise::AbsError(0.0), &x, &y, 0).unwrap(),
+            BoundSums::of("zfp", psnr, &x, &y, 0).unwrap(),
+        ];
+        assert_eq!(partial.bounds[0].worst, f64::INFINITY);
+        let bytes = postcard::to_stdvec(&partial).unwrap();
+        let back: Partial = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(postcard::to_stdvec(&back).unwrap(), bytes);
+        assert_eq!(back.point.max_abs, f64::INFINITY);
+        assert_eq!(back.point.sum.to_bits(), (-0.0f64).to_bits());
+        assert_eq!(back.point.max_rel.to_bits(), nan.to_bits());
+        assert_eq!(back.ssim, partial.ssim);
+        assert_eq!(back.bounds, partial.bounds);
+        // An empty partial, as a unit with no rows would send it.
+        let empty = Partial::default();
+        assert_eq!(round_trip(&empty), empty);
+    }
+
+    /// Truncated bytes and bound checks of unknown stages are errors, not panics.
+    #[test]
+    fn corrupt_bytes_are_refused() {
+        let (x, y) = pair(&[14, 16, 16]);
+        let spec = spec(&x, &y, &registry::names());
+        let bytes = postcard::to_stdvec(&partials(&spec, &x, &y, &[7])[1]).unwrap();
+        for len in [0, 1, bytes.len() / 3, bytes.len() - 1] {
+            assert!(
+                postcard::from_bytes::<Partial>(&bytes[..len]).is_err(),
+                "{len}"
+            );
+        }
+        let unknown = BoundSums {
+            stage: "no-such-stage",
+            ..BoundSums::of("sz3", Promise::AbsError(1.0), &x, &y, 0).unwrap()
+        };
+        let error =
+            postcard::from_bytes::<BoundSums>(&postcard::to_stdvec(&unknown).unwrap()).unwrap_err();
+        // postcard keeps no message of its own errors' custom text, only their kind.
+        assert_eq!(error, postcard::Error::SerdeDeCustom);
     }
 }

@@ -18,7 +18,7 @@ pub const FLOAT_BINS: usize = 256;
 pub const MAX_INTEGER_BINS: i64 = 1 << 24;
 
 /// Counts and bin centres.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Histogram {
     /// Number of values per bin.
     pub counts: Vec<u64>,

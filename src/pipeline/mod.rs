@@ -117,7 +117,7 @@ pub trait ArrayToBytes: Send + Sync {
 ///
 /// The codecs encode each chunk independently, so "the value range" and "PSNR" are those of
 /// the values the stage encoded together: one chunk, or one 2-D plane of it for JPEG 2000.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Promise {
     /// `|y - x| <= bound` for every value.
     AbsError(f64),

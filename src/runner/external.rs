@@ -91,7 +91,7 @@ impl Commands {
         stream(
             passes,
             chain,
-            0,
+            (0, 0..passes.chunks.len()),
             progress,
             |_, _, _, core, own| {
                 writer

@@ -14,6 +14,7 @@ pub mod provenance;
 pub mod reconstruction;
 pub mod results;
 pub mod science;
+pub mod slabs;
 pub mod slices;
 pub mod slurm;
 pub mod units;
@@ -32,6 +33,7 @@ use crate::data::hdf5io::check_filters_available;
 use crate::data::{NdArray, VolumeSource};
 use crate::gate::Baseline;
 use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, Partial, fsc_memory, unmet};
+use crate::metrics::histogram::Binning;
 use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
 use crate::pipeline::ParamValue;
@@ -328,16 +330,7 @@ pub fn run_subset(
     // With a reconstruction, the analyses run on its slices, not on the projections.
     let analyses = match scenario.reconstruction {
         Some(_) => Analyses::default(),
-        None => {
-            let base = scenario.path.parent().unwrap_or(Path::new("."));
-            let shape = passes.source.shape();
-            let histogram = || fits.stats_for(&[], "").histogram();
-            Analyses::prepare(
-                &scenario.analyses,
-                &mut Context::new(shape, base, histogram),
-            )
-            .map_err(|e| format!("{}: {e}", scenario.path.display()))?
-        }
+        None => prepare_analyses(scenario, source.shape(), &mut fits)?,
     };
     let commands = Commands::prepare(&scenario.analyses, &passes, &progress)?;
     let reconstruction = match &scenario.reconstruction {
@@ -351,42 +344,7 @@ pub fn run_subset(
     };
 
     progress.set_message("points");
-    let data_range = scenario.data_range.unwrap_or(summary.max - summary.min);
-    if let Some(name) = scenario
-        .distortion
-        .iter()
-        .find(|name| unmet(name, source.shape(), Some(data_range), scenario.ssim_window).is_some())
-    {
-        return Err(format!(
-            "{}: metric {name} needs a data range > 0, but {} is constant; set metrics.data_range",
-            scenario.path.display(),
-            source.label()
-        ));
-    }
-    let fsc_need = fsc_memory(source.shape(), source.dtype().size());
-    if scenario.distortion.contains(&"fsc") && fsc_need > options.memory_budget {
-        return Err(format!(
-            "{}: metric fsc needs the whole volume in memory, {} > --memory-budget {}; select frc (per slice) or raise the budget",
-            scenario.path.display(),
-            format_size(fsc_need),
-            format_size(options.memory_budget)
-        ));
-    }
-    let facts = DataFacts {
-        shape: source.shape(),
-        range: (summary.min, summary.max),
-        data_range,
-        dtypes: (source.dtype(), source.dtype()),
-    };
-    let max_rel_floor = scenario
-        .max_rel_floor
-        .unwrap_or(DEFAULT_REL_FLOOR * data_range);
-    let spec = CompareSpec::new(
-        &scenario.distortion,
-        facts,
-        max_rel_floor,
-        scenario.ssim_window,
-    );
+    let spec = compare_spec(scenario, source.as_ref(), &summary, options.memory_budget)?;
     // Fits and measures the points not in the log yet, in parallel; returns how many.
     let run_points = |points: Vec<(WorkingPoint, Chain)>, fits: &mut FitCache| {
         let done = log.done();
@@ -500,6 +458,65 @@ pub fn run_subset(
     })
 }
 
+/// The analyses of `scenario` on an input of shape `shape`, prepared on the original's
+/// histogram from `fits`.
+fn prepare_analyses(
+    scenario: &Scenario,
+    shape: &[usize],
+    fits: &mut FitCache,
+) -> Result<Analyses, String> {
+    let base = scenario.path.parent().unwrap_or(Path::new("."));
+    let histogram = || fits.stats_for(&[], "").histogram();
+    Analyses::prepare(&scenario.analyses, &mut Context::new(shape, base, histogram))
+        .map_err(|e| format!("{}: {e}", scenario.path.display()))
+}
+
+/// What the comparison of every point measures on `source` (whose first pass gave `summary`);
+/// refuses metrics the data cannot give, and the FSC beyond the memory budget.
+fn compare_spec(
+    scenario: &Scenario,
+    source: &dyn VolumeSource,
+    summary: &passes::InputSummary,
+    memory_budget: u64,
+) -> Result<CompareSpec, String> {
+    let data_range = scenario.data_range.unwrap_or(summary.max - summary.min);
+    if let Some(name) = scenario
+        .distortion
+        .iter()
+        .find(|name| unmet(name, source.shape(), Some(data_range), scenario.ssim_window).is_some())
+    {
+        return Err(format!(
+            "{}: metric {name} needs a data range > 0, but {} is constant; set metrics.data_range",
+            scenario.path.display(),
+            source.label()
+        ));
+    }
+    let fsc_need = fsc_memory(source.shape(), source.dtype().size());
+    if scenario.distortion.contains(&"fsc") && fsc_need > memory_budget {
+        return Err(format!(
+            "{}: metric fsc needs the whole volume in memory, {} > --memory-budget {}; select frc (per slice) or raise the budget",
+            scenario.path.display(),
+            format_size(fsc_need),
+            format_size(memory_budget)
+        ));
+    }
+    let facts = DataFacts {
+        shape: source.shape(),
+        range: (summary.min, summary.max),
+        data_range,
+        dtypes: (source.dtype(), source.dtype()),
+    };
+    let max_rel_floor = scenario
+        .max_rel_floor
+        .unwrap_or(DEFAULT_REL_FLOOR * data_range);
+    Ok(CompareSpec::new(
+        &scenario.distortion,
+        facts,
+        max_rel_floor,
+        scenario.ssim_window,
+    ))
+}
+
 /// Writes `OUT/results.csv`, `OUT/recommendation.json` and the report (`OUT/report.html`,
 /// `OUT/summary.md`, `OUT/plots/`) from the rows of every point (in sweep order) with the metric
 /// columns `columns`, and returns the recommendation; `searches` are the reports of the
@@ -611,7 +628,9 @@ fn check_columns(scenario: &Scenario, columns: &[String]) -> Result<(), String> 
         .map_err(|e| format!("{file}: {e}"))
 }
 
-/// Rate and comparison partials of one working point.
+/// Rate and comparison partials of one working point, or of one of its chunks. Slab units
+/// ([`slabs`]) store a chunk's: what a reconstruction and the analyses add is not stored.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Measured {
     compressed_bytes: u64,
     partial: Partial,
@@ -620,10 +639,13 @@ struct Measured {
     /// Smallest and largest decoded value (when asked for).
     decoded_range: (f64, f64),
     /// Results of the science analyses by label.
+    #[serde(skip)]
     science: Map<String, Value>,
     /// The reconstructed rows' decoded projections (empty without a reconstruction).
+    #[serde(skip)]
     gathered: Vec<Gathered>,
     /// Distortion metrics of the reconstructed slices.
+    #[serde(skip)]
     reconstructed: Map<String, Value>,
 }
 
@@ -692,6 +714,21 @@ fn measure(
     (with_range, reconstruction): (bool, Option<&Reconstruction>),
     progress: &ProgressBar,
 ) -> Result<Measured, String> {
+    let all = 0..passes.chunks.len();
+    let chunks = measure_chunks(passes, chain, spec, (with_range, reconstruction), all, progress)?;
+    Measured::fold(chunks)
+}
+
+/// The measurements of chunks `range` (chunk indices), one per chunk in order, but that the
+/// exact counts of a group of chunks are folded into its first; [`Measured::fold`] merges them.
+fn measure_chunks(
+    passes: &Passes,
+    chain: &Chain,
+    spec: &CompareSpec,
+    (with_range, reconstruction): (bool, Option<&Reconstruction>),
+    range: Range<usize>,
+    progress: &ProgressBar,
+) -> Result<Vec<Measured>, String> {
     let measure_chunk = |x: &NdArray, y: &NdArray, held, core, own: &Trip| {
         let mut partial = spec.partial(x, y, held, core)?;
         partial.bounds = own.bounds.clone();
@@ -716,27 +753,33 @@ fn measure(
     // Histogram counts are exact: fold them into the group's first partial right away.
     let absorb =
         |first: &mut Measured, next: &mut Measured| first.partial.absorb_counts(&mut next.partial);
-    let chunks = stream(passes, chain, spec.halo(), progress, measure_chunk, absorb)?;
-    let mut total = Measured {
-        compressed_bytes: 0,
-        partial: Partial::default(),
-        encode_seconds: 0.0,
-        decode_seconds: 0.0,
-        decoded_range: (f64::INFINITY, f64::NEG_INFINITY),
-        science: Map::new(),
-        gathered: Vec::new(),
-        reconstructed: Map::new(),
-    };
-    for chunk in chunks {
-        total.compressed_bytes += chunk.compressed_bytes;
-        total.partial.merge(&chunk.partial)?;
-        total.encode_seconds += chunk.encode_seconds;
-        total.decode_seconds += chunk.decode_seconds;
-        total.decoded_range.0 = total.decoded_range.0.min(chunk.decoded_range.0);
-        total.decoded_range.1 = total.decoded_range.1.max(chunk.decoded_range.1);
-        total.gathered.extend(chunk.gathered);
+    stream(passes, chain, (spec.halo(), range), progress, measure_chunk, absorb)
+}
+
+impl Measured {
+    /// Merges chunk measurements given in chunk order.
+    fn fold(chunks: Vec<Measured>) -> Result<Measured, String> {
+        let mut total = Measured {
+            compressed_bytes: 0,
+            partial: Partial::default(),
+            encode_seconds: 0.0,
+            decode_seconds: 0.0,
+            decoded_range: (f64::INFINITY, f64::NEG_INFINITY),
+            science: Map::new(),
+            gathered: Vec::new(),
+            reconstructed: Map::new(),
+        };
+        for chunk in chunks {
+            total.compressed_bytes += chunk.compressed_bytes;
+            total.partial.merge(&chunk.partial)?;
+            total.encode_seconds += chunk.encode_seconds;
+            total.decode_seconds += chunk.decode_seconds;
+            total.decoded_range.0 = total.decoded_range.0.min(chunk.decoded_range.0);
+            total.decoded_range.1 = total.decoded_range.1.max(chunk.decoded_range.1);
+            total.gathered.extend(chunk.gathered);
+        }
+        Ok(total)
     }
-    Ok(total)
 }
 
 /// The science analyses of one working point: the decoded data's thresholds (one more pass
@@ -749,26 +792,52 @@ fn analyse(
     progress: &ProgressBar,
 ) -> Result<Map<String, Value>, String> {
     let source = passes.source;
+    let all = 0..passes.chunks.len();
     let histogram = if analyses.needs_histogram() {
         let binning = science::decoded_binning(source.dtype(), decoded_range)?;
-        progress.inc_length(passes.chunks.len() as u64);
-        let count = |_: &NdArray, _: &NdArray, _, _, own: &Trip| {
-            let mut counts = binning.zeros();
-            binning.accumulate(&own.decoded, &mut counts);
-            Ok(counts)
-        };
-        let parts = stream(passes, chain, 0, progress, count, |_, _| Ok(()))?;
-        let mut counts = binning.zeros();
-        for part in parts {
-            counts.iter_mut().zip(part).for_each(|(c, p)| *c += p);
-        }
+        let counts = decoded_counts(passes, chain, &binning, all.clone(), progress)?;
         Some(binning.finish(counts))
     } else {
         None
     };
     let fits = analyses.fit(histogram.as_ref())?;
-    progress.inc_length(passes.chunks.len() as u64);
-    let shape = source.shape();
+    let parts = science_partials(passes, chain, (analyses, &fits), all, progress)?;
+    let total = analyses.merge(parts)?;
+    analyses.finish(&fits, total, source.shape())
+}
+
+/// The histogram counts of the decoded data of chunks `range` in `binning`.
+fn decoded_counts(
+    passes: &Passes,
+    chain: &Chain,
+    binning: &Binning,
+    range: Range<usize>,
+    progress: &ProgressBar,
+) -> Result<Vec<u64>, String> {
+    progress.inc_length(range.len() as u64);
+    let count = |_: &NdArray, _: &NdArray, _, _, own: &Trip| {
+        let mut counts = binning.zeros();
+        binning.accumulate(&own.decoded, &mut counts);
+        Ok(counts)
+    };
+    let parts = stream(passes, chain, (0, range), progress, count, |_, _| Ok(()))?;
+    let mut counts = binning.zeros();
+    for part in parts {
+        counts.iter_mut().zip(part).for_each(|(c, p)| *c += p);
+    }
+    Ok(counts)
+}
+
+/// The analyses' partials of chunks `range`, with the decoded data's fits, in chunk order.
+fn science_partials(
+    passes: &Passes,
+    chain: &Chain,
+    (analyses, fits): (&Analyses, &science::Fits),
+    range: Range<usize>,
+    progress: &ProgressBar,
+) -> Result<Vec<science::SciencePartial>, String> {
+    progress.inc_length(range.len() as u64);
+    let shape = passes.source.shape();
     let partial = |x: &NdArray, y: &NdArray, held, core, _: &Trip| {
         let slabs = Slabs {
             original: x,
@@ -777,18 +846,15 @@ fn analyse(
             core,
             shape,
         };
-        analyses.partial(&fits, &slabs)
+        analyses.partial(fits, &slabs)
     };
-    let parts = stream(passes, chain, analyses.halo(), progress, partial, |_, _| {
-        Ok(())
-    })?;
-    let total = analyses.merge(parts)?;
-    analyses.finish(&fits, total, shape)
+    let halo = analyses.halo();
+    stream(passes, chain, (halo, range), progress, partial, |_, _| Ok(()))
 }
 
-/// Round-trips every chunk through the chain and maps it with `f(original, decoded, held,
-/// core, own trip)`, where `held` is the chunk's rows `core` extended by up to `halo` rows on
-/// each side; results in chunk order. `absorb(first, next)` may move what merges in any order
+/// Round-trips the chunks of `range` (chunk indices) through the chain and maps each with
+/// `f(original, decoded, held, core, own trip)`, where `held` is the chunk's rows `core`
+/// extended by up to `halo` rows on each side; results in chunk order. `absorb(first, next)` may move what merges in any order
 /// (exact counts) from each result into its group's first, to bound memory.
 ///
 /// Chunks run in groups of consecutive chunks, the groups in parallel and the chunks of a group
@@ -799,12 +865,15 @@ fn analyse(
 fn stream<P: Send>(
     passes: &Passes,
     chain: &Chain,
-    halo: usize,
+    (halo, range): (usize, Range<usize>),
     progress: &ProgressBar,
     f: impl Fn(&NdArray, &NdArray, Range<usize>, Range<usize>, &Trip) -> Result<P, String> + Sync,
     absorb: impl Fn(&mut P, &mut P) -> Result<(), String> + Sync,
 ) -> Result<Vec<P>, String> {
-    let groups = split_evenly(passes.chunks.len(), passes.pool.current_num_threads() * 4);
+    let groups = split_evenly(range.len(), passes.pool.current_num_threads() * 4)
+        .into_iter()
+        .map(|g| g.start + range.start..g.end + range.start);
+    let groups: Vec<Range<usize>> = groups.collect();
     let per_group: Vec<Vec<P>> = passes.pool.install(|| {
         groups
             .par_iter()

@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use indicatif::ProgressBar;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{DType, Element, NdArray, VolumeSource, c_order};
 use crate::metrics::histogram::{Binning, Histogram};
@@ -61,7 +62,7 @@ impl<'a> Passes<'a> {
 }
 
 /// Whole-volume facts about the original, from the first pass.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputSummary {
     /// Smallest value.
     pub min: f64,
@@ -132,8 +133,10 @@ pub fn min_max(array: &NdArray) -> (f64, f64, usize) {
     }))
 }
 
-#[derive(Default)]
-struct Fitted {
+/// The statistics of the data after a chain prefix that stages fitted on: its range and
+/// dtype, and its histogram when a stage asked for it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fitted {
     range: Option<(f64, f64, DType)>,
     histogram: Option<Histogram>,
 }
@@ -157,6 +160,31 @@ impl<'a> FitCache<'a> {
             progress,
             cache: HashMap::from([(String::new(), original)]),
         }
+    }
+
+    /// A cache holding `saved` ([`FitCache::saved`] of another process), so that chains fit as
+    /// they fitted there without a pass over the input.
+    pub fn restore(
+        passes: &'a Passes<'a>,
+        progress: &'a ProgressBar,
+        saved: Vec<(String, Fitted)>,
+    ) -> Self {
+        FitCache {
+            passes,
+            progress,
+            cache: saved.into_iter().collect(),
+        }
+    }
+
+    /// What the cache holds, by chain prefix key, in key order.
+    pub fn saved(&self) -> Vec<(String, Fitted)> {
+        let mut saved: Vec<_> = self
+            .cache
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        saved.sort_by(|a, b| a.0.cmp(&b.0));
+        saved
     }
 }
 

@@ -19,6 +19,7 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
+use super::slabs::{self, Phase};
 use super::units::{self, Manifest, Unit, UnitState, index_ranges};
 use crate::scenario::Scenario;
 
@@ -44,6 +45,9 @@ pub struct SlurmOptions {
     pub memory_budget: u64,
     /// The units' `--threads`.
     pub threads: Option<usize>,
+    /// Slabs per working point (`--slabs`): `None` keeps what the directory has, else one unit
+    /// per point.
+    pub slabs: Option<usize>,
 }
 
 impl SlurmOptions {
@@ -122,22 +126,35 @@ fn job_name(scenario: &str) -> String {
     format!("photonqa-{name}")
 }
 
-/// The two batch scripts of a submission.
+/// The batch scripts of a submission.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scripts {
-    /// `DIR/slurm/array.sh`: one task per unit of `indices`.
-    pub array: String,
+    /// `DIR/slurm/prepare.sh` of slab units, when their prepare task is to run.
+    pub prepare: Option<String>,
+    /// `DIR/slurm/array.sh` (point units), or `DIR/slurm/<phase>.sh` (slab units): one task
+    /// per unit of the phase.
+    pub arrays: Vec<(Option<Phase>, String)>,
     /// `DIR/slurm/merge.sh`.
     pub merge: String,
 }
 
-/// The batch scripts that run units `indices` of the scenario `manifest` names into `out`
-/// (absolute) with the photonqa binary `exe`, then merge them.
+/// What a submission runs: the prepare task of slab units, then an array of units per phase
+/// (one, without a phase, for point units).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Work {
+    /// Whether the prepare task runs (slab units only).
+    pub prepare: bool,
+    /// The units of each array, in order.
+    pub arrays: Vec<(Option<Phase>, Vec<usize>)>,
+}
+
+/// The batch scripts that run `work` of the scenario `manifest` names into `out` (absolute)
+/// with the photonqa binary `exe`, then merge it.
 pub fn scripts(
     exe: &Path,
     manifest: &Manifest,
     out: &Path,
-    indices: &[usize],
+    work: &Work,
     options: &SlurmOptions,
 ) -> Scripts {
     let logs = out.join(SLURM_DIR);
@@ -148,24 +165,55 @@ pub fn scripts(
         .unwrap_or_default();
     let resources = options.resource_lines();
     let run = options.run_arguments();
-    let array = format!(
-        "#!/bin/bash
-# Units of photonqa scenario {scenario_name}: one array task per working point (its sweep index).
+    let (exe, scenario, out_word) = (quoted(exe), quoted(&manifest.scenario), quoted(out));
+    let array = |phase: Option<Phase>, indices: &[usize]| {
+        let (what, suffix, argument) = match phase {
+            None => (
+                "one array task per working point (its sweep index)".to_string(),
+                String::new(),
+                String::new(),
+            ),
+            Some(phase) => (
+                format!(
+                    "phase {} of the slab units: one array task per point x slab ({} slabs per point)",
+                    phase.name(),
+                    manifest.slabs
+                ),
+                format!("-{}", phase.name()),
+                format!(" --phase {}", phase.name()),
+            ),
+        };
+        format!(
+            "#!/bin/bash
+# Units of photonqa scenario {scenario_name}: {what}.
 # Written by `photonqa submit`; `photonqa status {dir}` tells which are done.
-#SBATCH --job-name={name}
+#SBATCH --job-name={name}{suffix}
 #SBATCH --array={list}{parallel}
 #SBATCH --output={logs}/%A_%a.out
 {resources}set -euo pipefail
-exec {exe} unit {scenario} --out {out} --index \"$SLURM_ARRAY_TASK_ID\" {run}
+exec {exe} unit {scenario} --out {out_word} --index \"$SLURM_ARRAY_TASK_ID\"{argument} {run}
 ",
-        scenario_name = manifest.name,
-        dir = out.display(),
-        list = index_ranges(indices),
-        logs = logs.display(),
-        exe = quoted(exe),
-        scenario = quoted(&manifest.scenario),
-        out = quoted(out),
-    );
+            scenario_name = manifest.name,
+            dir = out.display(),
+            list = index_ranges(indices),
+            logs = logs.display(),
+        )
+    };
+    let prepare = work.prepare.then(|| {
+        format!(
+            "#!/bin/bash
+# Prepare task of the slab units of photonqa scenario {scenario_name}: the input's range and
+# hash, and the fits every unit starts from.
+#SBATCH --job-name={name}-prepare
+#SBATCH --output={logs}/prepare-%j.out
+{resources}set -euo pipefail
+exec {exe} unit {scenario} --out {out_word} --prepare --slabs {slabs} {run}
+",
+            scenario_name = manifest.name,
+            logs = logs.display(),
+            slabs = manifest.slabs,
+        )
+    });
     let merge = format!(
         "#!/bin/bash
 # Merge of the units of photonqa scenario {scenario_name} into results.jsonl, results.csv and
@@ -173,14 +221,20 @@ exec {exe} unit {scenario} --out {out} --index \"$SLURM_ARRAY_TASK_ID\" {run}
 #SBATCH --job-name={name}-merge
 #SBATCH --output={logs}/merge-%j.out
 {resources}set -euo pipefail
-exec {exe} merge {out} {run}
+exec {exe} merge {out_word} {run}
 ",
         scenario_name = manifest.name,
         logs = logs.display(),
-        exe = quoted(exe),
-        out = quoted(out),
     );
-    Scripts { array, merge }
+    Scripts {
+        prepare,
+        arrays: work
+            .arrays
+            .iter()
+            .map(|(phase, indices)| (*phase, array(*phase, indices)))
+            .collect(),
+        merge,
+    }
 }
 
 /// One submission, a line of `DIR/slurm/jobs.jsonl`.
@@ -190,8 +244,12 @@ pub struct Submission {
     pub array: String,
     /// The units it runs (array task ids).
     pub units: Vec<usize>,
-    /// Job id of the merge job.
+    /// Job id of the merge job (of the submission's last array).
     pub merge: Option<String>,
+    /// The slab units' phase the array runs, or `prepare` for the prepare job (whose id is
+    /// `array`; no tasks); none for point units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
 }
 
 /// The submissions recorded in `out`, oldest first.
@@ -229,8 +287,8 @@ fn record(out: &Path, submission: &Submission) -> Result<(), String> {
 pub struct Queue {
     /// State (`PENDING`, `RUNNING`, ...) of each queued unit, by index.
     pub units: BTreeMap<usize, String>,
-    /// Queued merge jobs: id, state and Slurm's reason.
-    pub merges: Vec<(String, String, String)>,
+    /// Queued single jobs (merge, prepare): id, what it does, state and Slurm's reason.
+    pub singles: Vec<(String, String, String, String)>,
 }
 
 /// What `squeue` says of the recorded jobs: `Ok(None)` when squeue is not installed.
@@ -240,6 +298,17 @@ pub fn queue(submissions: &[Submission]) -> Result<Option<Queue>, String> {
         ids.push(&s.array);
         ids.extend(s.merge.as_deref());
     }
+    let single = |id: &str| {
+        submissions.iter().find_map(|s| {
+            if s.merge.as_deref() == Some(id) {
+                Some("merge")
+            } else if s.array == id && s.phase.as_deref() == Some("prepare") {
+                Some("prepare")
+            } else {
+                None
+            }
+        })
+    };
     if ids.is_empty() {
         return Ok(Some(Queue::default()));
     }
@@ -275,10 +344,9 @@ pub fn queue(submissions: &[Submission]) -> Result<Option<Queue>, String> {
                 }
             }
             None => {
-                if submissions.iter().any(|s| s.merge.as_deref() == Some(id)) {
-                    queue
-                        .merges
-                        .push((id.to_string(), state.to_string(), reason));
+                if let Some(what) = single(id) {
+                    let (id, what, state) = (id.to_string(), what.to_string(), state.to_string());
+                    queue.singles.push((id, what, state, reason));
                 }
             }
         }
@@ -319,7 +387,7 @@ pub fn track(
     units
         .iter()
         .map(|unit| {
-            let state = unit.state();
+            let state = unit.state.clone();
             if state == UnitState::Done {
                 return Tracked::Files(state);
             }
@@ -349,10 +417,10 @@ pub enum Submitted {
     DryRun(String),
     /// The jobs.
     Jobs {
-        /// The units submitted.
+        /// The units submitted (of any phase).
         units: Vec<usize>,
-        /// Id of the array job.
-        array: String,
+        /// Ids of the jobs before the merge: prepare, arrays.
+        jobs: Vec<String>,
         /// Id of the merge job.
         merge: String,
     },
@@ -383,10 +451,37 @@ pub fn submit(
     // The scenario and its input are checked here, not in a thousand failing tasks.
     let source = scenario.source.open().map_err(|e| e.to_string())?;
     super::build_chains(scenario, source.as_ref())?;
-    let manifest = Manifest::of(scenario)?;
-    if let Some(earlier) = Manifest::read(&out)? {
+    let earlier_manifest = Manifest::read(&out)?;
+    if let Some(earlier) = &earlier_manifest {
         earlier.check(scenario, &out)?;
     }
+    let slabs = match (options.slabs, &earlier_manifest) {
+        (Some(slabs), Some(earlier)) if slabs != earlier.slabs => {
+            return Err(format!(
+                "--slabs {slabs}: {} holds units of {} slabs per point; use a fresh --out",
+                out.display(),
+                earlier.slabs
+            ));
+        }
+        (Some(slabs), _) => slabs,
+        (None, Some(earlier)) => earlier.slabs,
+        (None, None) => 1,
+    };
+    if slabs > 1 {
+        let chunks = super::Plan::new(
+            source.shape(),
+            source.row_bytes(),
+            scenario.chunk_slices,
+            u64::MAX,
+            Some(1),
+        )?
+        .chunks
+        .len();
+        slabs::check(scenario, chunks, slabs)?;
+    } else {
+        units::points(scenario)?;
+    }
+    let manifest = Manifest::of(scenario, slabs)?;
     let units = units::survey(scenario, &out)?;
     let earlier = submissions(&out)?;
     let queue = match queue(&earlier)? {
@@ -400,17 +495,46 @@ pub fn submit(
         }
     };
     let tracked = track(&units, &earlier, queue.as_ref(), &out);
-    let todo: Vec<usize> = units
-        .iter()
-        .zip(&tracked)
-        .filter(|(_, t)| matches!(t, Tracked::Files(s) if *s != UnitState::Done))
-        .map(|(u, _)| u.index)
-        .collect();
-    if todo.is_empty() {
-        let queued = tracked
+    let queued = |u: &Unit| !matches!(tracked[u.index], Tracked::Files(_));
+    let work = if slabs > 1 {
+        let prepare_queued = queue
             .iter()
-            .filter(|t| matches!(t, Tracked::Queued(_)))
-            .count();
+            .flat_map(|q| &q.singles)
+            .any(|(_, what, _, _)| what == "prepare");
+        let arrays = slabs::phases(scenario)
+            .into_iter()
+            .map(|phase| {
+                let todo: Vec<usize> = units
+                    .iter()
+                    .filter(|u| !queued(u))
+                    .map(|u| u.index)
+                    .filter(|&u| !slabs::phase_done(&out, u, phase))
+                    .collect();
+                (Some(phase), todo)
+            })
+            .filter(|(_, todo)| !todo.is_empty())
+            .collect();
+        Work {
+            prepare: !prepare_queued && slabs::prepare_state(&out)? != Ok(true),
+            arrays,
+        }
+    } else {
+        let todo: Vec<usize> = units
+            .iter()
+            .filter(|u| !queued(u) && u.state != UnitState::Done)
+            .map(|u| u.index)
+            .collect();
+        Work {
+            prepare: false,
+            arrays: if todo.is_empty() {
+                Vec::new()
+            } else {
+                vec![(None, todo)]
+            },
+        }
+    };
+    if work.arrays.is_empty() {
+        let queued = units.iter().filter(|u| queued(u)).count();
         let why = if queued > 0 {
             format!(
                 "nothing to submit: {} of {} units done, {queued} still queued or running",
@@ -426,57 +550,107 @@ pub fn submit(
         };
         return Ok(Submitted::Nothing(why));
     }
-    let scripts = scripts(exe, &manifest, &out, &todo, options);
+    let scripts = scripts(exe, &manifest, &out, &work, options);
     let dir = out.join(SLURM_DIR);
-    let (array_path, merge_path) = (dir.join("array.sh"), dir.join("merge.sh"));
-    let merge_command = |array: &str| {
-        format!(
-            "sbatch --parsable --dependency=afterok:{array} --kill-on-invalid-dep=yes {}",
-            merge_path.display()
-        )
+    let script_path = |phase: Option<Phase>| match phase {
+        None => dir.join("array.sh"),
+        Some(phase) => dir.join(format!("{}.sh", phase.name())),
+    };
+    let (prepare_path, merge_path) = (dir.join("prepare.sh"), dir.join("merge.sh"));
+    let mut files: Vec<(PathBuf, &String)> = Vec::new();
+    if let Some(prepare) = &scripts.prepare {
+        files.push((prepare_path.clone(), prepare));
+    }
+    for (phase, text) in &scripts.arrays {
+        files.push((script_path(*phase), text));
+    }
+    files.push((merge_path.clone(), &scripts.merge));
+    let after = |job: &str| {
+        vec![
+            format!("--dependency=afterok:{job}"),
+            "--kill-on-invalid-dep=yes".to_string(),
+        ]
     };
     if dry_run {
-        return Ok(Submitted::DryRun(format!(
-            "# {}\n{}\n# {}\n{}\n# submit with:\nsbatch --parsable {}\n{}\n",
-            array_path.display(),
-            scripts.array,
-            merge_path.display(),
-            scripts.merge,
-            array_path.display(),
-            merge_command("<array job id>")
-        )));
+        let mut text = String::new();
+        for (path, script) in &files {
+            let _ = writeln!(text, "# {}
+{script}", path.display());
+        }
+        let _ = writeln!(text, "# submit with:");
+        for (n, (path, _)) in files.iter().enumerate() {
+            let mut args = vec!["sbatch".to_string(), "--parsable".into()];
+            if n > 0 {
+                args.extend(after(&format!("<job id of {}>", files[n - 1].0.display())));
+            }
+            let _ = writeln!(text, "{} {}", args.join(" "), path.display());
+        }
+        return Ok(Submitted::DryRun(text));
     }
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     manifest.write(&out)?;
-    for (path, text) in [(&array_path, &scripts.array), (&merge_path, &scripts.merge)] {
+    for (path, text) in &files {
         crate::data::write_atomically(path, text.as_bytes())
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let array = sbatch(&["--parsable".into(), array_path.display().to_string()])?;
-    let mut submission = Submission {
-        array: array.clone(),
-        units: todo.clone(),
-        merge: None,
-    };
-    let merge = sbatch(&[
-        "--parsable".into(),
-        format!("--dependency=afterok:{array}"),
-        "--kill-on-invalid-dep=yes".into(),
-        merge_path.display().to_string(),
-    ]);
-    if let Ok(id) = &merge {
-        submission.merge = Some(id.clone());
+    // Each job waits for the one before it; a job that fails cancels the rest.
+    let mut records: Vec<Submission> = Vec::new();
+    let mut jobs: Vec<(PathBuf, Option<String>, Vec<usize>)> = Vec::new();
+    if work.prepare {
+        jobs.push((prepare_path, Some("prepare".into()), Vec::new()));
     }
-    record(&out, &submission)?;
+    for (phase, units) in &work.arrays {
+        let phase_name = phase.map(|p| p.name().to_string());
+        jobs.push((script_path(*phase), phase_name, units.clone()));
+    }
+    let mut last: Option<String> = None;
+    let mut submit_after = |path: &Path| -> Result<String, String> {
+        let mut args = vec!["--parsable".to_string()];
+        if let Some(job) = &last {
+            args.extend(after(job));
+        }
+        args.push(path.display().to_string());
+        let id = sbatch(&args)?;
+        last = Some(id.clone());
+        Ok(id)
+    };
+    for (path, phase, units) in jobs {
+        match submit_after(&path) {
+            Ok(id) => records.push(Submission {
+                array: id,
+                units,
+                merge: None,
+                phase,
+            }),
+            Err(e) => {
+                for r in &records {
+                    record(&out, r)?;
+                }
+                return Err(e);
+            }
+        }
+    }
+    let merge = submit_after(&merge_path);
+    let ids: Vec<String> = records.iter().map(|r| r.array.clone()).collect();
+    if let (Ok(id), Some(latest)) = (&merge, records.last_mut()) {
+        latest.merge = Some(id.clone());
+    }
+    for r in &records {
+        record(&out, r)?;
+    }
     let merge = merge.map_err(|e| {
         format!(
-            "array job {array} submitted, but its merge job not: {e}; run `photonqa merge {}` when the array is done",
+            "jobs {} submitted, but their merge job not: {e}; run `photonqa merge {}` when they are done",
+            ids.join(", "),
             out.display()
         )
     })?;
+    let mut submitted: Vec<usize> = work.arrays.into_iter().flat_map(|(_, u)| u).collect();
+    submitted.sort_unstable();
+    submitted.dedup();
     Ok(Submitted::Jobs {
-        units: todo,
-        array,
+        units: submitted,
+        jobs: ids,
         merge,
     })
 }
@@ -537,9 +711,26 @@ pub fn status(scenario: &Scenario, out: &Path) -> Result<String, String> {
     if let Some(note) = note {
         let _ = writeln!(text, "note: {note}");
     }
+    if let Some(manifest) = Manifest::read(out)?.filter(|m| m.slabs > 1) {
+        let prepare = match slabs::prepare_state(out)? {
+            Ok(true) => "done".to_string(),
+            Ok(false) => "not yet".to_string(),
+            Err(why) => format!("failed: {why}"),
+        };
+        let _ = writeln!(
+            text,
+            "slab units: {} per point, phases {}; prepare {prepare}",
+            manifest.slabs,
+            slabs::phases(scenario)
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     for (unit, t) in units.iter().zip(&tracked) {
         if let Tracked::Files(UnitState::Failed(why)) = t {
-            let _ = writeln!(text, "failed {} ({}): {why}", unit.index, unit.point_id);
+            let _ = writeln!(text, "failed {} ({}): {why}", unit.index, unit.label);
             if let Some(log) = task_log(out, &submissions, unit.index).filter(|l| l.is_file()) {
                 let _ = writeln!(text, "  log: {}", log.display());
             }
@@ -568,8 +759,8 @@ pub fn status(scenario: &Scenario, out: &Path) -> Result<String, String> {
             list(&|t| matches!(t, Tracked::Queued(_)))
         );
     }
-    for (id, state, reason) in queue.iter().flat_map(|q| &q.merges) {
-        let _ = writeln!(text, "merge job {id}: {state} ({reason})");
+    for (id, what, state, reason) in queue.iter().flat_map(|q| &q.singles) {
+        let _ = writeln!(text, "{what} job {id}: {state} ({reason})");
     }
     let results = out.join("results.jsonl");
     match fs::read_to_string(&results) {

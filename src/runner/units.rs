@@ -57,20 +57,28 @@ pub struct Manifest {
     pub name: String,
     /// BLAKE3 of its bytes (as in the rows' provenance).
     pub scenario_hash: String,
-    /// Number of units (working points).
+    /// Number of units: working points x slabs.
     pub units: usize,
+    /// Slabs per working point: 1 for point units, more for slab units ([`super::slabs`]).
+    #[serde(default = "one")]
+    pub slabs: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Manifest {
-    /// The manifest of `scenario`'s units.
-    pub fn of(scenario: &Scenario) -> Result<Manifest, String> {
+    /// The manifest of `scenario`'s units, `slabs` per working point.
+    pub fn of(scenario: &Scenario, slabs: usize) -> Result<Manifest, String> {
         let path = std::path::absolute(&scenario.path)
             .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
         Ok(Manifest {
             scenario: path,
             name: scenario.name.clone(),
             scenario_hash: scenario.hash.clone(),
-            units: scenario.working_points().len(),
+            units: scenario.working_points().len() * slabs,
+            slabs,
         })
     }
 
@@ -113,14 +121,13 @@ impl Manifest {
 /// A unit as its files in `DIR/units` tell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unit {
-    /// The working point's sweep index: the unit's address.
+    /// The unit's address: the working point's sweep index, or for slab units
+    /// `point x slabs + slab`.
     pub index: usize,
-    /// The working point's id.
-    pub point_id: String,
-    /// Its row, when it finished (status ok, or error when the point failed).
-    pub row: Option<PointResult>,
-    /// Why it failed before it had a row (`<index>.failed`), if it did.
-    pub failure: Option<String>,
+    /// The working point's id, and the slab of a slab unit.
+    pub label: String,
+    /// What became of it.
+    pub state: UnitState,
 }
 
 /// What became of a unit.
@@ -134,13 +141,13 @@ pub enum UnitState {
     Pending,
 }
 
-impl Unit {
-    /// The unit's state from its files alone.
-    pub fn state(&self) -> UnitState {
-        match (&self.row, &self.failure) {
+impl UnitState {
+    /// A point unit's state from its row and its failure record.
+    fn of(row: Option<&PointResult>, failure: Option<String>) -> UnitState {
+        match (row, failure) {
             (Some(row), _) if row.status == Status::Ok => UnitState::Done,
             (Some(row), _) => UnitState::Failed(row.error.clone().unwrap_or_default()),
-            (None, Some(why)) => UnitState::Failed(why.clone()),
+            (None, Some(why)) => UnitState::Failed(why),
             (None, None) => UnitState::Pending,
         }
     }
@@ -159,8 +166,12 @@ pub fn points(scenario: &Scenario) -> Result<Vec<WorkingPoint>, String> {
     Ok(scenario.working_points())
 }
 
-/// Reads the files of `point`'s unit; refuses a row of another scenario or point.
-fn read_unit(out: &Path, scenario: &Scenario, point: &WorkingPoint) -> Result<Unit, String> {
+/// Reads the files of `point`'s unit, and its row; refuses a row of another scenario or point.
+fn read_unit(
+    out: &Path,
+    scenario: &Scenario,
+    point: &WorkingPoint,
+) -> Result<(Unit, Option<PointResult>), String> {
     let path = row_path(out, point.index);
     let row = match fs::read(&path) {
         Ok(bytes) => {
@@ -187,20 +198,24 @@ fn read_unit(out: &Path, scenario: &Scenario, point: &WorkingPoint) -> Result<Un
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(format!("{}: {e}", failed.display())),
     };
-    Ok(Unit {
+    let unit = Unit {
         index: point.index,
-        point_id: point.id.clone(),
-        row,
-        failure,
-    })
+        label: point.id.clone(),
+        state: UnitState::of(row.as_ref(), failure),
+    };
+    Ok((unit, row))
 }
 
-/// Every unit of `scenario` in `out`, in index order.
+/// Every unit of `scenario` in `out` (point units, or the slab units of its manifest), in
+/// index order.
 pub fn survey(scenario: &Scenario, out: &Path) -> Result<Vec<Unit>, String> {
-    points(scenario)?
-        .iter()
-        .map(|point| read_unit(out, scenario, point))
-        .collect()
+    match Manifest::read(out)? {
+        Some(manifest) if manifest.slabs > 1 => super::slabs::survey(scenario, out, manifest.slabs),
+        _ => points(scenario)?
+            .iter()
+            .map(|point| read_unit(out, scenario, point).map(|(unit, _)| unit))
+            .collect(),
+    }
 }
 
 /// Runs unit `index` of `scenario` into `out` with a memory budget and threads as `run`'s: the
@@ -223,8 +238,8 @@ pub fn run_unit(
             points.len().saturating_sub(1)
         )
     })?;
-    let unit = read_unit(out, scenario, point)?;
-    if let Some(row) = unit.row.filter(|r| r.status == Status::Ok) {
+    let (_, row) = read_unit(out, scenario, point)?;
+    if let Some(row) = row.filter(|r| r.status == Status::Ok) {
         return Ok((row, false));
     }
     let measure = || -> Result<PointResult, String> {
@@ -312,25 +327,22 @@ pub fn merge(
 ) -> Result<RunSummary, String> {
     if let Some(manifest) = Manifest::read(out)? {
         manifest.check(scenario, out)?;
+        if manifest.slabs > 1 {
+            return super::slabs::merge(scenario, out, resources);
+        }
     }
-    let units = survey(scenario, out)?;
+    let units: Vec<(Unit, Option<PointResult>)> = points(scenario)?
+        .iter()
+        .map(|point| read_unit(out, scenario, point))
+        .collect::<Result<_, _>>()?;
     let missing: Vec<usize> = units
         .iter()
-        .filter(|u| u.row.is_none())
-        .map(|u| u.index)
+        .filter(|(_, row)| row.is_none())
+        .map(|(u, _)| u.index)
         .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "{}: {} of {} units have no result yet (index {}); `photonqa status {}` tells why",
-            out.display(),
-            missing.len(),
-            units.len(),
-            index_ranges(&missing),
-            out.display()
-        ));
-    }
+    check_complete(out, &missing, units.len())?;
     let provenance = current_provenance(scenario, resources)?;
-    let rows: Vec<PointResult> = units.into_iter().filter_map(|u| u.row).collect();
+    let rows: Vec<PointResult> = units.into_iter().filter_map(|(_, row)| row).collect();
     for row in &rows {
         provenance
             .check(row)
@@ -346,6 +358,20 @@ pub fn merge(
         columns,
         recommendation,
     })
+}
+
+/// Refuses a merge while units `missing` (of `units`) have no result.
+pub fn check_complete(out: &Path, missing: &[usize], units: usize) -> Result<(), String> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: {} of {units} units have no result yet (index {}); `photonqa status {}` tells why",
+        out.display(),
+        missing.len(),
+        index_ranges(missing),
+        out.display()
+    ))
 }
 
 /// Indices as ranges, as Slurm writes arrays: `0-3,5,7-9` (`indices` ascending).
