@@ -551,3 +551,81 @@ fn slurm_array_with_a_failed_task_is_resubmitted_and_merges_like_one_run() {
         started.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn slurm_slab_units_with_a_failed_task_are_resubmitted_and_merge_like_one_run() {
+    if !slurm_available() {
+        return;
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(400);
+    let dir = workdir();
+    let d = dir.path();
+    let _cancel = CancelJobs(d.join("b"));
+    assert_ok(&photonqa(d, &["run", "science.toml", "--out", "a"]), "run");
+    let units = POINTS * 3;
+
+    // Unit 4 fails in its measure task: the later phases and the merge are cancelled.
+    let submit = ["submit", "science.toml", "--out", "b", "--slabs", "3"];
+    let first = photonqa_env(d, &submit, ("PHOTONQA_FAIL_UNIT", "4"));
+    assert_ok(&first, "photonqa submit --slabs 3");
+    assert!(
+        stdout(&first).starts_with(&format!(
+            "submitted {units} units of slurm-small (index 0-{}) as jobs ",
+            units - 1
+        )),
+        "{}",
+        stdout(&first)
+    );
+    let status = wait_for_queue(d, deadline);
+    assert!(
+        status.contains(" slab 2/3): measure: unit 4 failed on purpose (PHOTONQA_FAIL_UNIT=4)\n")
+            && status.contains("slab units: 3 per point, phases measure, histogram, analyse; prepare done\n"),
+        "{status}"
+    );
+    assert!(!d.join("b/results.jsonl").exists(), "merged despite a failed task");
+    let measured: Vec<(PathBuf, (Vec<u8>, SystemTime))> = (0..units)
+        .filter(|&u| u != 4)
+        .map(|u| {
+            let path = d.join(format!("b/units/{u}.measure.bin"));
+            let snap = snapshot(&path);
+            (path, snap)
+        })
+        .collect();
+
+    // The second submit: no prepare, the failed measure task, the phases after it, the merge.
+    let second = photonqa(d, &["submit", "science.toml", "--out", "b"]);
+    assert_ok(&second, "photonqa submit (again)");
+    assert!(
+        stdout(&second).starts_with(&format!(
+            "submitted {units} units of slurm-small (index 0-{}) as jobs ",
+            units - 1
+        )),
+        "{}",
+        stdout(&second)
+    );
+    let jobs = fs::read_to_string(d.join("b/slurm/jobs.jsonl")).unwrap();
+    let phases: Vec<String> = jobs
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|j| format!("{}:{:?}", j["phase"].as_str().unwrap(), j["units"].as_array().unwrap().len()))
+        .collect();
+    assert_eq!(
+        phases,
+        ["prepare:0", "measure:12", "histogram:12", "analyse:12", "measure:1", "histogram:12", "analyse:12"]
+    );
+    let status = wait_for_queue(d, deadline);
+    assert!(
+        status.contains(&format!(": {units} units of scenario slurm-small: {units} done, 0 failed, 0 running, 0 queued, 0 pending\n"))
+            && status.contains("results.jsonl holds 4 of"),
+        "{status}"
+    );
+    for (path, before) in &measured {
+        assert_eq!(&snapshot(path), before, "{} was rewritten", path.display());
+    }
+    assert_same_results(&d.join("a"), &d.join("b"));
+    println!(
+        "local run, two slab submissions and the merge in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -482,7 +482,10 @@ pub fn submit(
         units::points(scenario)?;
     }
     let manifest = Manifest::of(scenario, slabs)?;
-    let units = units::survey(scenario, &out)?;
+    let units = match slabs {
+        1 => units::survey(scenario, &out)?,
+        _ => slabs::survey(scenario, &out, slabs)?,
+    };
     let earlier = submissions(&out)?;
     let queue = match queue(&earlier)? {
         Some(queue) => Some(queue),
