@@ -196,7 +196,7 @@ mod tests {
         [[analysis]]\nkind = \"counting\"\n\
         [[analysis]]\nkind = \"saxs\"\nbeam_x = 7.5\nbeam_y = 7.5\npixel_size = 1e-4\n\
         distance = 1.0\nwavelength = 1e-10\nq_bins = 6\n\
-        [[analysis]]\nkind = \"xpcs\"\nq_rings = 2\n\
+        [[analysis]]\nkind = \"xpcs\"\nq_rings = 2\nr_max = 5.0\n\
         [[analysis]]\nkind = \"sx\"\n";
 
     fn prepare(tables: &str, original: &NdArray) -> Analyses {

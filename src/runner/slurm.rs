@@ -806,6 +806,7 @@ mod tests {
             name: "seed x".into(),
             scenario_hash: "h".into(),
             units: 9,
+            slabs: 1,
         }
     }
 
@@ -820,16 +821,21 @@ mod tests {
             extra: vec!["--account=xyz".into()],
             memory_budget: 1 << 30,
             threads: None,
+            slabs: None,
         };
         let s = scripts(
             Path::new("/opt/bin/photonqa"),
             &manifest(),
             Path::new("/scratch/run"),
-            &[0, 1, 2, 5, 7, 8],
+            &Work {
+                prepare: false,
+                arrays: vec![(None, vec![0, 1, 2, 5, 7, 8])],
+            },
             &options,
         );
+        assert!(s.prepare.is_none());
         assert_eq!(
-            s.array,
+            s.arrays[0].1,
             "#!/bin/bash
 # Units of photonqa scenario seed x: one array task per working point (its sweep index).
 # Written by `photonqa submit`; `photonqa status /scratch/run` tells which are done.
@@ -855,6 +861,50 @@ exec '/opt/bin/photonqa' unit '/data/s c/seed.toml' --out '/scratch/run' --index
         assert!(s.merge.ends_with(
             "exec '/opt/bin/photonqa' merge '/scratch/run' --memory-budget 1073741824 --threads 4\n"
         ));
+    }
+
+    #[test]
+    fn slab_units_run_as_a_prepare_job_and_an_array_per_phase() {
+        let manifest = Manifest {
+            slabs: 3,
+            ..manifest()
+        };
+        let work = Work {
+            prepare: true,
+            arrays: vec![
+                (Some(Phase::Measure), vec![4]),
+                (Some(Phase::Histogram), (0..9).collect()),
+            ],
+        };
+        let options = SlurmOptions {
+            memory_budget: 1 << 30,
+            ..SlurmOptions::default()
+        };
+        let s = scripts(
+            Path::new("/opt/bin/photonqa"),
+            &manifest,
+            Path::new("/scratch/run"),
+            &work,
+            &options,
+        );
+        let prepare = s.prepare.unwrap();
+        assert!(
+            prepare.contains("#SBATCH --job-name=photonqa-seed_x-prepare\n")
+                && prepare.ends_with(
+                    "exec '/opt/bin/photonqa' unit '/data/s c/seed.toml' --out '/scratch/run' --prepare --slabs 3 --memory-budget 1073741824\n"
+                ),
+            "{prepare}"
+        );
+        assert_eq!(s.arrays.len(), 2);
+        let (phase, histogram) = &s.arrays[1];
+        assert_eq!(*phase, Some(Phase::Histogram));
+        assert!(
+            histogram.contains("# Units of photonqa scenario seed x: phase histogram of the slab units: one array task per point x slab (3 slabs per point).\n")
+                && histogram.contains("#SBATCH --job-name=photonqa-seed_x-histogram\n#SBATCH --array=0-8\n")
+                && histogram.ends_with("--index \"$SLURM_ARRAY_TASK_ID\" --phase histogram --memory-budget 1073741824\n"),
+            "{histogram}"
+        );
+        assert!(s.arrays[0].1.contains("#SBATCH --array=4\n"));
     }
 
     #[test]

@@ -238,6 +238,13 @@ pub fn run_unit(
             points.len().saturating_sub(1)
         )
     })?;
+    if let Some(manifest) = Manifest::read(out)?.filter(|m| m.slabs > 1) {
+        return Err(format!(
+            "{} holds slab units ({} per point): run a unit's phase with --phase",
+            out.display(),
+            manifest.slabs
+        ));
+    }
     let (_, row) = read_unit(out, scenario, point)?;
     if let Some(row) = row.filter(|r| r.status == Status::Ok) {
         return Ok((row, false));
