@@ -467,8 +467,11 @@ fn prepare_analyses(
 ) -> Result<Analyses, String> {
     let base = scenario.path.parent().unwrap_or(Path::new("."));
     let histogram = || fits.stats_for(&[], "").histogram();
-    Analyses::prepare(&scenario.analyses, &mut Context::new(shape, base, histogram))
-        .map_err(|e| format!("{}: {e}", scenario.path.display()))
+    Analyses::prepare(
+        &scenario.analyses,
+        &mut Context::new(shape, base, histogram),
+    )
+    .map_err(|e| format!("{}: {e}", scenario.path.display()))
 }
 
 /// What the comparison of every point measures on `source` (whose first pass gave `summary`);
@@ -715,7 +718,14 @@ fn measure(
     progress: &ProgressBar,
 ) -> Result<Measured, String> {
     let all = 0..passes.chunks.len();
-    let chunks = measure_chunks(passes, chain, spec, (with_range, reconstruction), all, progress)?;
+    let chunks = measure_chunks(
+        passes,
+        chain,
+        spec,
+        (with_range, reconstruction),
+        all,
+        progress,
+    )?;
     Measured::fold(chunks)
 }
 
@@ -753,7 +763,14 @@ fn measure_chunks(
     // Histogram counts are exact: fold them into the group's first partial right away.
     let absorb =
         |first: &mut Measured, next: &mut Measured| first.partial.absorb_counts(&mut next.partial);
-    stream(passes, chain, (spec.halo(), range), progress, measure_chunk, absorb)
+    stream(
+        passes,
+        chain,
+        (spec.halo(), range),
+        progress,
+        measure_chunk,
+        absorb,
+    )
 }
 
 impl Measured {
@@ -849,7 +866,9 @@ fn science_partials(
         analyses.partial(fits, &slabs)
     };
     let halo = analyses.halo();
-    stream(passes, chain, (halo, range), progress, partial, |_, _| Ok(()))
+    stream(passes, chain, (halo, range), progress, partial, |_, _| {
+        Ok(())
+    })
 }
 
 /// Round-trips the chunks of `range` (chunk indices) through the chain and maps each with

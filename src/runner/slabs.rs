@@ -104,9 +104,12 @@ fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
 /// Reads a file `save` wrote: `None` when there is none.
 fn load<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
     match fs::read(path) {
-        Ok(bytes) => postcard::from_bytes(&bytes)
-            .map(Some)
-            .map_err(|e| format!("{}: corrupt or from another photonqa version: {e}", path.display())),
+        Ok(bytes) => postcard::from_bytes(&bytes).map(Some).map_err(|e| {
+            format!(
+                "{}: corrupt or from another photonqa version: {e}",
+                path.display()
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
@@ -134,7 +137,11 @@ pub fn check(scenario: &Scenario, chunks: usize, slabs: usize) -> Result<(), Str
         Some("an adaptive search picks its points while it runs")
     } else if scenario.reconstruction.is_some() {
         Some("a reconstruction needs every projection row of a point in one process")
-    } else if scenario.analyses.iter().any(|a| a.config.stage == "command") {
+    } else if scenario
+        .analyses
+        .iter()
+        .any(|a| a.config.stage == "command")
+    {
         Some("a command analysis reads the whole decoded volume")
     } else {
         None
@@ -147,7 +154,9 @@ pub fn check(scenario: &Scenario, chunks: usize, slabs: usize) -> Result<(), Str
     if slabs == 0 || slabs > chunks {
         return Err(format!(
             "--slabs {slabs}: the input has {chunks} chunks of {} rows; a slab is at least one chunk (1 to {chunks})",
-            scenario.chunk_slices.map_or("default".into(), |c| c.to_string())
+            scenario
+                .chunk_slices
+                .map_or("default".into(), |c| c.to_string())
         ));
     }
     Ok(())
@@ -161,7 +170,10 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(scenario: &Scenario, (memory_budget, threads): (u64, Option<usize>)) -> Result<Setup, String> {
+    fn new(
+        scenario: &Scenario,
+        (memory_budget, threads): (u64, Option<usize>),
+    ) -> Result<Setup, String> {
         let source = scenario.source.open().map_err(|e| e.to_string())?;
         let plan = Plan::new(
             source.shape(),
@@ -316,8 +328,11 @@ impl<'a> Context<'a> {
 
     /// Point `point`'s chain, fitted as the prepare task fitted it, and whether that failed.
     fn chain(&self, passes: &Passes, point: usize) -> Result<(Chain, Outcome<()>), String> {
-        let mut chain =
-            super::build_chain(self.scenario, &self.points[point], self.setup.source.as_ref())?;
+        let mut chain = super::build_chain(
+            self.scenario,
+            &self.points[point],
+            self.setup.source.as_ref(),
+        )?;
         if let Some(e) = &self.prepared.point_errors[point] {
             return Ok((chain, Err(e.clone())));
         }
@@ -329,7 +344,12 @@ impl<'a> Context<'a> {
 
     fn spec(&self) -> Result<crate::metrics::comparison::CompareSpec, String> {
         let source = self.setup.source.as_ref();
-        super::compare_spec(self.scenario, source, &self.prepared.summary, self.memory_budget)
+        super::compare_spec(
+            self.scenario,
+            source,
+            &self.prepared.summary,
+            self.memory_budget,
+        )
     }
 
     fn analyses(&self, passes: &Passes) -> Result<Analyses, String> {
@@ -388,7 +408,10 @@ impl<'a> Context<'a> {
             match part {
                 Ok(chunks) => {
                     for c in chunks {
-                        range = (range.0.min(c.decoded_range.0), range.1.max(c.decoded_range.1));
+                        range = (
+                            range.0.min(c.decoded_range.0),
+                            range.1.max(c.decoded_range.1),
+                        );
                     }
                 }
                 Err(e) => return Ok(Err(e)),
@@ -470,7 +493,12 @@ fn state_of(path: &Path) -> Result<Option<bool>, String> {
 }
 
 /// Measures `phase` of `unit` and saves its outcome; the inner `Err` is its point's failure.
-fn run_phase(context: &Context, unit: usize, phase: Phase, path: &Path) -> Result<Outcome<()>, String> {
+fn run_phase(
+    context: &Context,
+    unit: usize,
+    phase: Phase,
+    path: &Path,
+) -> Result<Outcome<()>, String> {
     let (point, slab) = (unit / context.slabs, unit % context.slabs);
     let passes = context.setup.passes();
     let progress = ProgressBar::hidden();
@@ -541,7 +569,8 @@ pub fn survey(scenario: &Scenario, out: &Path, slabs: usize) -> Result<Vec<Unit>
                 state = match state_of(&path)? {
                     Some(true) => continue,
                     Some(false) => {
-                        let bytes = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                        let bytes =
+                            fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                         // An outcome's failure reads as any `Err`, whatever its `Ok` type.
                         let why = match postcard::from_bytes::<Outcome<()>>(&bytes) {
                             Ok(Err(why)) => why,
@@ -596,7 +625,9 @@ pub fn merge(
     let missing: Vec<usize> = (0..context.units())
         .filter(|&u| {
             let outcomes = phases.iter().map(|&p| state_of(&outcome_path(out, u, p)));
-            outcomes.map(|o| o.map(|o| o.is_none())).any(|none| none != Ok(false))
+            outcomes
+                .map(|o| o.map(|o| o.is_none()))
+                .any(|none| none != Ok(false))
         })
         .collect();
     super::units::check_complete(out, &missing, context.units())?;

@@ -1,14 +1,16 @@
-//! Slurm: a scenario's units ([`super::units`]) as a job array, one task per working point, and
-//! a merge job that runs when every task succeeded; and the jobs' state in Slurm's queue.
+//! Slurm: a scenario's units as job arrays, and a merge job that runs when every task
+//! succeeded; and the jobs' state in Slurm's queue.
 //!
-//! [`submit`] writes `DIR/slurm/array.sh` (`#SBATCH --array=<indices>%<max parallel>`, each
-//! task runs `photonqa unit SCENARIO --out DIR --index $SLURM_ARRAY_TASK_ID`) and
-//! `DIR/slurm/merge.sh` (`photonqa merge DIR`), submits them with `sbatch --parsable`, the
-//! merge with `--dependency=afterok:<array job> --kill-on-invalid-dep=yes` (a failed task
-//! cancels it instead of leaving it pending forever), and records the job ids in
-//! `DIR/slurm/jobs.jsonl`. Only the units without a result, or whose result is a failure, are
-//! submitted, less those an earlier submission still has in the queue; so a second `submit`
-//! after a failure reruns just the failed units.
+//! Point units ([`super::units`]): [`submit`] writes `DIR/slurm/array.sh` (`#SBATCH
+//! --array=<indices>%<max parallel>`, each task runs `photonqa unit SCENARIO --out DIR --index
+//! $SLURM_ARRAY_TASK_ID`) and `DIR/slurm/merge.sh` (`photonqa merge DIR`). Slab units
+//! ([`super::slabs`]): `prepare.sh`, then one array per phase (`<phase>.sh`, `--phase`), then
+//! the merge. Each job is submitted with `sbatch --parsable --dependency=afterok:<the job before>
+//! --kill-on-invalid-dep=yes` (a failed task cancels the jobs after it instead of leaving them
+//! pending forever), and recorded in `DIR/slurm/jobs.jsonl`. Only the units (phases) without a
+//! result, or whose result is a failure, are submitted, less those an earlier submission still
+//! has in the queue; so a second `submit` after a failure reruns just what failed and what its
+//! failure cancelled.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -577,8 +579,12 @@ pub fn submit(
     if dry_run {
         let mut text = String::new();
         for (path, script) in &files {
-            let _ = writeln!(text, "# {}
-{script}", path.display());
+            let _ = writeln!(
+                text,
+                "# {}
+{script}",
+                path.display()
+            );
         }
         let _ = writeln!(text, "# submit with:");
         for (n, (path, _)) in files.iter().enumerate() {

@@ -11,9 +11,9 @@
 //! points run with it, so the merged results equal a single-machine run's bit for bit, timing
 //! fields aside. `DIR/units/scenario.json` (the [`Manifest`]) names the scenario of the units.
 //!
-//! Not implemented: finer units (a point over a slab of the input, whose partial metric states
-//! would merge); every unit reads the whole input. Nor units of an adaptive search, whose
-//! points are chosen while it runs.
+//! Finer units, a point over a slab of the input, are [`super::slabs`]'s; a manifest with more
+//! than one slab per point makes `survey` and `merge` theirs. An adaptive search has no units:
+//! its points are chosen while it runs.
 
 use std::fs;
 use std::path::{Path, PathBuf};
