@@ -34,9 +34,8 @@ use super::passes::{self, FitCache, Fitted, InputSummary, Passes};
 use super::provenance::Provenance;
 use super::results;
 use super::science::{self, Analyses};
-use super::units::{Manifest, Unit, UnitState};
-use super::{Measured, Plan, RunSummary, columns, split_evenly, write_outputs};
-use crate::data::VolumeSource;
+use super::units::{Manifest, Setup, Unit, UnitState};
+use super::{Measured, RunSummary, columns, split_evenly, write_outputs};
 use crate::pipeline::Chain;
 use crate::scenario::{Scenario, WorkingPoint};
 
@@ -162,35 +161,6 @@ pub fn check(scenario: &Scenario, chunks: usize, slabs: usize) -> Result<(), Str
     Ok(())
 }
 
-/// The input, its chunks and the pool of one process.
-struct Setup {
-    source: Box<dyn VolumeSource>,
-    plan: Plan,
-    pool: rayon::ThreadPool,
-}
-
-impl Setup {
-    fn new(
-        scenario: &Scenario,
-        (memory_budget, threads): (u64, Option<usize>),
-    ) -> Result<Setup, String> {
-        let source = scenario.source.open().map_err(|e| e.to_string())?;
-        let plan = Plan::new(
-            source.shape(),
-            source.row_bytes(),
-            scenario.chunk_slices,
-            memory_budget,
-            threads,
-        )?;
-        let pool = plan.pool()?;
-        Ok(Setup { source, plan, pool })
-    }
-
-    fn passes(&self) -> Passes<'_> {
-        Passes::new(self.source.as_ref(), &self.plan, &self.pool)
-    }
-}
-
 /// The `prepare` task: writes `DIR/units/prepare.bin` and the manifest of `slabs` slabs per
 /// point. Done already when the file is there.
 pub fn prepare(
@@ -243,7 +213,7 @@ pub fn prepare(
             Ok(true)
         }
         Err(e) => {
-            record(&failed, &e)?;
+            super::units::record(&failed, &e)?;
             Err(e)
         }
     }
@@ -256,11 +226,6 @@ fn remove_if_there(path: &Path) -> Result<(), String> {
         }
         _ => Ok(()),
     }
-}
-
-fn record(path: &Path, why: &str) -> Result<(), String> {
-    crate::data::write_atomically(path, format!("{}\n", why.replace('\n', " ")).as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// What a slab unit's process knows: the scenario's prepared state on this input.
@@ -472,7 +437,7 @@ pub fn run_unit(
             ))
         }
         Err(e) => {
-            record(&failed, &e)?;
+            super::units::record(&failed, &e)?;
             Err(e)
         }
     }

@@ -25,6 +25,7 @@ use super::passes::{self, Passes};
 use super::provenance::Provenance;
 use super::results::{self, PointResult, Status};
 use super::{Plan, RunOptions, RunSummary, columns, run_subset, write_outputs};
+use crate::data::VolumeSource;
 use crate::scenario::{Scenario, WorkingPoint};
 
 /// The folder of the units in an output directory.
@@ -294,27 +295,52 @@ pub fn run_unit(
 
 /// Records why unit `index` failed before it had a row (`DIR/units/<index>.failed`).
 pub fn record_failure(out: &Path, index: usize, why: &str) -> Result<(), String> {
-    let path = failure_path(out, index);
-    crate::data::write_atomically(&path, format!("{}\n", why.replace('\n', " ")).as_bytes())
+    record(&failure_path(out, index), why)
+}
+
+/// Writes `why` on one line to `path` (atomically).
+pub(super) fn record(path: &Path, why: &str) -> Result<(), String> {
+    crate::data::write_atomically(path, format!("{}\n", why.replace('\n', " ")).as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The input, its chunks and the pool of one process.
+pub(super) struct Setup {
+    pub(super) source: Box<dyn VolumeSource>,
+    pub(super) plan: Plan,
+    pub(super) pool: rayon::ThreadPool,
+}
+
+impl Setup {
+    pub(super) fn new(
+        scenario: &Scenario,
+        (memory_budget, threads): (u64, Option<usize>),
+    ) -> Result<Setup, String> {
+        let source = scenario.source.open().map_err(|e| e.to_string())?;
+        let plan = Plan::new(
+            source.shape(),
+            source.row_bytes(),
+            scenario.chunk_slices,
+            memory_budget,
+            threads,
+        )?;
+        let pool = plan.pool()?;
+        Ok(Setup { source, plan, pool })
+    }
+
+    pub(super) fn passes(&self) -> Passes<'_> {
+        Passes::new(self.source.as_ref(), &self.plan, &self.pool)
+    }
 }
 
 /// The provenance rows of `scenario` get now: reads the input once for its content hash.
 pub fn current_provenance(
     scenario: &Scenario,
-    (memory_budget, threads): (u64, Option<usize>),
+    resources: (u64, Option<usize>),
 ) -> Result<Provenance, String> {
-    let source = scenario.source.open().map_err(|e| e.to_string())?;
-    let plan = Plan::new(
-        source.shape(),
-        source.row_bytes(),
-        scenario.chunk_slices,
-        memory_budget,
-        threads,
-    )?;
-    let pool = plan.pool()?;
-    let passes = Passes::new(source.as_ref(), &plan, &pool);
-    let summary = passes::summarize(&passes, &ProgressBar::hidden())?;
+    let setup = Setup::new(scenario, resources)?;
+    let summary = passes::summarize(&setup.passes(), &ProgressBar::hidden())?;
+    let (source, plan) = (&setup.source, &setup.plan);
     Ok(Provenance::new(
         scenario,
         source.as_ref(),
