@@ -318,7 +318,11 @@ fn slab_units_run_apart_merge_into_the_results_of_one_run() {
     // Before the prepare task, a unit says what is missing.
     let early = unit(&["--index", "0", "--phase", "measure"]);
     assert_eq!(early.status.code(), Some(2));
-    assert!(text(&early.stderr).contains("no slab units here"), "{}", text(&early.stderr));
+    assert!(
+        text(&early.stderr).contains("no slab units here"),
+        "{}",
+        text(&early.stderr)
+    );
     // More slabs than chunks are refused.
     let many = unit(&["--prepare", "--slabs", "99"]);
     assert_eq!(many.status.code(), Some(2));
@@ -336,7 +340,16 @@ fn slab_units_run_apart_merge_into_the_results_of_one_run() {
                 // A task that fails is recorded as failed; the merge refuses to run without it.
                 let failed = photonqa_env(
                     d,
-                    &["unit", "science.toml", "--out", "b", "--index", "4", "--phase", phase],
+                    &[
+                        "unit",
+                        "science.toml",
+                        "--out",
+                        "b",
+                        "--index",
+                        "4",
+                        "--phase",
+                        phase,
+                    ],
                     ("PHOTONQA_FAIL_UNIT", "4"),
                 );
                 assert_eq!(failed.status.code(), Some(2));
@@ -370,20 +383,32 @@ fn slab_units_run_apart_merge_into_the_results_of_one_run() {
     let merge = photonqa(d, &["merge", "b"]);
     assert_eq!(merge.status.code(), Some(2));
     assert!(
-        text(&merge.stderr).contains(&format!("3 of {units} units have no result yet (index 3-5)")),
+        text(&merge.stderr).contains(&format!(
+            "3 of {units} units have no result yet (index 3-5)"
+        )),
         "{}",
         text(&merge.stderr)
     );
     // The failed phase runs again; the phases done are not rerun.
     let measured = d.join("b/units/4.measure.bin");
     let before = snapshot(&measured);
-    assert_ok(&unit(&["--index", "4", "--phase", "histogram"]), "histogram (again)");
+    assert_ok(
+        &unit(&["--index", "4", "--phase", "histogram"]),
+        "histogram (again)",
+    );
     let again = unit(&["--index", "4", "--phase", "measure"]);
-    assert!(stdout(&again).contains("done already in"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("done already in"),
+        "{}",
+        stdout(&again)
+    );
     assert_eq!(snapshot(&measured), before);
     // The analyses of unit 4's point read its histogram: they run after it.
     for index in 3..6 {
-        assert_ok(&unit(&["--index", &index.to_string(), "--phase", "analyse"]), "analyse");
+        assert_ok(
+            &unit(&["--index", &index.to_string(), "--phase", "analyse"]),
+            "analyse",
+        );
     }
     let merge = photonqa(d, &["merge", "b"]);
     assert_ok(&merge, "photonqa merge");
@@ -580,10 +605,15 @@ fn slurm_slab_units_with_a_failed_task_are_resubmitted_and_merge_like_one_run() 
     let status = wait_for_queue(d, deadline);
     assert!(
         status.contains(" slab 2/3): measure: unit 4 failed on purpose (PHOTONQA_FAIL_UNIT=4)\n")
-            && status.contains("slab units: 3 per point, phases measure, histogram, analyse; prepare done\n"),
+            && status.contains(
+                "slab units: 3 per point, phases measure, histogram, analyse; prepare done\n"
+            ),
         "{status}"
     );
-    assert!(!d.join("b/results.jsonl").exists(), "merged despite a failed task");
+    assert!(
+        !d.join("b/results.jsonl").exists(),
+        "merged despite a failed task"
+    );
     let measured: Vec<(PathBuf, (Vec<u8>, SystemTime))> = (0..units)
         .filter(|&u| u != 4)
         .map(|u| {
@@ -608,11 +638,25 @@ fn slurm_slab_units_with_a_failed_task_are_resubmitted_and_merge_like_one_run() 
     let phases: Vec<String> = jobs
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|j| format!("{}:{:?}", j["phase"].as_str().unwrap(), j["units"].as_array().unwrap().len()))
+        .map(|j| {
+            format!(
+                "{}:{:?}",
+                j["phase"].as_str().unwrap(),
+                j["units"].as_array().unwrap().len()
+            )
+        })
         .collect();
     assert_eq!(
         phases,
-        ["prepare:0", "measure:12", "histogram:12", "analyse:12", "measure:1", "histogram:12", "analyse:12"]
+        [
+            "prepare:0",
+            "measure:12",
+            "histogram:12",
+            "analyse:12",
+            "measure:1",
+            "histogram:12",
+            "analyse:12"
+        ]
     );
     let status = wait_for_queue(d, deadline);
     assert!(

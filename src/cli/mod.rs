@@ -850,7 +850,11 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
                 out!(
                     "unit {index} {}: {} {}",
                     phase.name(),
-                    if ran { "measured into" } else { "done already in" },
+                    if ran {
+                        "measured into"
+                    } else {
+                        "done already in"
+                    },
                     path.display()
                 );
                 return Ok(ExitCode::SUCCESS);
