@@ -223,9 +223,8 @@ pub(crate) mod testing {
     use crate::scenario::{AnalysisSpec, Scenario};
 
     /// A series of `frames` photon-count frames of `side` x `side` pixels (float32): a speckled
-    /// ring pattern around the centre with bright 2x2 Bragg-like spots in the corners and dark
-    /// pores, and
-    /// a decoded version off by a count here and there.
+    /// ring pattern around the centre with a bright Bragg-like spot per frame and dark pores,
+    /// and a decoded version off by a count here and there.
     pub fn frames(frames: usize, side: usize) -> (NdArray, NdArray) {
         use crate::data::IntoNdArray;
         use ndarray::{ArrayD, IxDyn};
@@ -238,9 +237,10 @@ pub(crate) mod testing {
         let original = ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
             let (t, y, x) = (ix[0] as f64, ix[1] as f64 - centre, ix[2] as f64 - centre);
             let r = (y * y + x * x).sqrt();
-            // Outside the rings xpcs correlates (within the frame's inscribed circle).
-            let spot =
-                r > 7.6 && (ix[1] / 2 + ix[0]) % 3 == 0 && (ix[2] / 2 + 2 * ix[0]) % 3 == 1;
+            // One spot per frame, 6.5 pixels from the centre (beyond the rings of the xpcs
+            // tests, r <= 5).
+            let angle = 0.7 * t;
+            let spot = (y - 6.5 * angle.sin()).abs() < 1.0 && (x - 6.5 * angle.cos()).abs() < 1.0;
             let pore = ((ix[1] / 3 + ix[2] / 4 + ix[0] / 5) % 4) == 0;
             let mean = if spot {
                 400.0

@@ -671,7 +671,10 @@ mod tests {
     #[test]
     fn encoded_partials_merge_as_the_originals() {
         let (x, y) = testing::frames(32, 16);
-        let xpcs = testing::prepare("[[analysis]]\nkind = \"xpcs\"\nq_rings = 2\n", &x);
+        let xpcs = testing::prepare(
+            "[[analysis]]\nkind = \"xpcs\"\nq_rings = 2\nr_max = 5.0\n",
+            &x,
+        );
         testing::check_round_trip(&*xpcs, &x, &y, &[1, 9, 10, 25]);
     }
 }

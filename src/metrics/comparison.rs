@@ -768,16 +768,16 @@ mod tests {
             let h = ix.slice().iter().fold(0x9e37_79b9u32, |h, &i| {
                 (h ^ i as u32).wrapping_mul(0x0100_0193)
             });
-            let smooth: f32 = ix
-                .as_array_view()
-                .iter()
-                .map(|&i| (0.4 * i as f32).sin())
-                .sum();
+            let smooth: f32 = ix.slice().iter().map(|&i| (0.4 * i as f32).sin()).sum();
             smooth + (h % 1000) as f32 / 1000.0
         });
         let y = x.mapv(|v: f32| {
             let q = (v / 0.05).round() * 0.05;
-            if v.to_bits() % 17 == 0 { q + 0.3 } else { q }
+            if v.to_bits().is_multiple_of(17) {
+                q + 0.3
+            } else {
+                q
+            }
         });
         (x.into_nd(), y.into_nd())
     }
