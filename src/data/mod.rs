@@ -1,5 +1,5 @@
-//! Data I/O: typed arrays, sources read slab by slab (HDF5, `.npy`, raw), writers, and the
-//! synthetic reference phantoms.
+//! Data I/O: typed arrays, sources read slab by slab (HDF5, `.npy`, raw, and many files stacked
+//! along axis 0), writers, and the synthetic reference phantoms.
 
 mod array;
 pub mod exchange;
@@ -9,6 +9,7 @@ pub mod npy;
 pub mod phantom;
 pub mod shell;
 pub mod source;
+pub mod stack;
 pub mod sx_model;
 
 pub use array::{DType, Element, FromNdArray, IntoNdArray, NdArray, c_order, typed_like};

@@ -12,6 +12,7 @@ use ndarray_npy::npy::header::{Header, Layout};
 use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
 use super::hdf5io::Hdf5Source;
+use super::stack::StackSource;
 use crate::with_dtype;
 
 /// An input array that can be read slab by slab along axis 0, from any thread.
@@ -40,7 +41,8 @@ pub trait VolumeSource: Send + Sync {
 }
 
 /// Where an array lives: `file.h5::/path/to/dataset`, `file.npy`, or a raw little-endian file
-/// with a declared shape and dtype.
+/// with a declared shape and dtype; or many such files read as one array stacked along axis 0
+/// (a glob pattern, a list).
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
     /// An HDF5 dataset, silx-style URL `file.h5::/path`.
@@ -61,7 +63,31 @@ pub enum SourceSpec {
         /// Declared element type.
         dtype: DType,
     },
+    /// Every file matching a glob pattern, sorted by path, stacked along axis 0 (see
+    /// [`SourceSpec::parse_input`]). The pattern is expanded when the source is opened.
+    Glob {
+        /// The pattern as [`glob`] matches it: the written file part, after the folder it is
+        /// relative to with that folder's metacharacters escaped.
+        pattern: String,
+        /// The source of each match: its file is the pattern (unescaped, as in labels), replaced
+        /// by the matching file.
+        template: Box<SourceSpec>,
+    },
+    /// Several sources stacked along axis 0 in the order given; a [`SourceSpec::Glob`] among
+    /// them expands in place (see [`SourceSpec::parse_list`]).
+    Stack(Vec<SourceSpec>),
 }
+
+/// Characters that make the file part of an input a glob pattern.
+const GLOB_METACHARACTERS: [char; 3] = ['*', '?', '['];
+
+/// How patterns match: `*` and `?` stay inside one path component and skip hidden files (so
+/// that temporary files such as `.part_3.h5.1234.tmp` never join a stack).
+const GLOB_OPTIONS: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
 
 impl SourceSpec {
     /// Parses a source string; relative paths are taken relative to `base`.
@@ -121,6 +147,56 @@ impl SourceSpec {
         }
     }
 
+    /// Parses one input that may name many files: as [`SourceSpec::parse`], except that a file
+    /// part holding glob metacharacters (`*`, `?`, `[...]`) is a pattern,
+    /// `scans/scan_*.h5::/entry/data`, relative to `base` like a single file. Its matches are
+    /// stacked along axis 0 in the order of their paths (byte-wise lexicographic, component by
+    /// component): number the files with zero padding (`scan_0001.h5`, `scan_0002.h5`, ...) so
+    /// that this order is the frame order, since `scan_10.h5` sorts before `scan_2.h5`.
+    ///
+    /// A file part without metacharacters, or one that names an existing file as written, or
+    /// that is not a valid pattern, is a single source exactly as [`SourceSpec::parse`] makes
+    /// it. `raw` applies to every matching file.
+    pub fn parse_input(
+        text: &str,
+        base: &Path,
+        raw: Option<(Vec<usize>, DType)>,
+    ) -> Result<SourceSpec, String> {
+        let single = SourceSpec::parse(text, base, raw)?;
+        let written = text.split_once("::").map_or(text, |(file, _)| file);
+        if !written.contains(GLOB_METACHARACTERS) {
+            return Ok(single);
+        }
+        let Some(file) = single.file() else {
+            return Ok(single);
+        };
+        let pattern = glob_pattern(base, written);
+        if file.exists() || glob::Pattern::new(&pattern).is_err() {
+            return Ok(single);
+        }
+        Ok(SourceSpec::Glob {
+            pattern,
+            template: Box::new(single),
+        })
+    }
+
+    /// Parses a list of inputs stacked along axis 0 in the order given, each item as
+    /// [`SourceSpec::parse_input`] (a pattern expands in place, its matches sorted by path).
+    pub fn parse_list(
+        items: &[&str],
+        base: &Path,
+        raw: Option<(Vec<usize>, DType)>,
+    ) -> Result<SourceSpec, String> {
+        if items.is_empty() {
+            return Err("the list of inputs is empty".into());
+        }
+        items
+            .iter()
+            .map(|item| SourceSpec::parse_input(item, base, raw.clone()))
+            .collect::<Result<_, _>>()
+            .map(SourceSpec::Stack)
+    }
+
     /// Opens the source and checks that it holds a finite-size rank 2-3 numeric array.
     pub fn open(&self) -> Result<Box<dyn VolumeSource>, DataError> {
         let source: Box<dyn VolumeSource> = match self {
@@ -129,9 +205,161 @@ impl SourceSpec {
             SourceSpec::Raw { file, shape, dtype } => {
                 Box::new(RawSource::open_raw(file, shape.clone(), *dtype)?)
             }
+            SourceSpec::Glob { .. } | SourceSpec::Stack(_) => Box::new(StackSource::open(self)?),
         };
         check_shape(source.label(), source.shape())?;
         Ok(source)
+    }
+
+    /// True for a raw file, and for a pattern or a list of raw files only.
+    pub fn is_raw(&self) -> bool {
+        match self {
+            SourceSpec::Raw { .. } => true,
+            SourceSpec::Hdf5 { .. } | SourceSpec::Npy(_) => false,
+            SourceSpec::Glob { template, .. } => template.is_raw(),
+            SourceSpec::Stack(parts) => !parts.is_empty() && parts.iter().all(|p| p.is_raw()),
+        }
+    }
+
+    /// True when the source names several files ([`SourceSpec::Glob`], [`SourceSpec::Stack`]).
+    pub fn is_stack(&self) -> bool {
+        matches!(self, SourceSpec::Glob { .. } | SourceSpec::Stack(_))
+    }
+
+    /// The single-file sources, in stacking order: patterns expanded (matches sorted by path),
+    /// lists flattened. A pattern that matches no file is an error naming it.
+    pub fn expand(&self) -> Result<Vec<SourceSpec>, DataError> {
+        match self {
+            SourceSpec::Hdf5 { .. } | SourceSpec::Npy(_) | SourceSpec::Raw { .. } => {
+                Ok(vec![self.clone()])
+            }
+            SourceSpec::Glob { pattern, template } => {
+                let label = template.describe();
+                let mut files = Vec::new();
+                let matches = glob::glob_with(pattern, GLOB_OPTIONS).map_err(|e| {
+                    DataError::new(&label, format!("not a valid glob pattern: {e}"))
+                })?;
+                for entry in matches {
+                    let path = entry.map_err(|e| {
+                        DataError::new(
+                            &label,
+                            format!("cannot list {}: {}", e.path().display(), e.error()),
+                        )
+                    })?;
+                    if path.is_file() {
+                        files.push(path);
+                    }
+                }
+                if files.is_empty() {
+                    return Err(DataError::new(
+                        &label,
+                        "no file matches this pattern".into(),
+                    ));
+                }
+                files.sort();
+                Ok(files
+                    .into_iter()
+                    .map(|file| template.with_file(file))
+                    .collect())
+            }
+            SourceSpec::Stack(parts) => {
+                let mut leaves = Vec::new();
+                for part in parts {
+                    leaves.extend(part.expand()?);
+                }
+                Ok(leaves)
+            }
+        }
+    }
+
+    /// What the source names, for labels: `file.h5::/dataset`, the file, the pattern, or a
+    /// list `[a, b]` (`[a, b, …, z]` beyond three items).
+    pub fn describe(&self) -> String {
+        match self {
+            SourceSpec::Hdf5 { file, dataset } => format!("{}::{dataset}", file.display()),
+            SourceSpec::Npy(file) | SourceSpec::Raw { file, .. } => file.display().to_string(),
+            SourceSpec::Glob { template, .. } => template.describe(),
+            SourceSpec::Stack(parts) => {
+                let names: Vec<String> = if parts.len() <= 3 {
+                    parts.iter().map(SourceSpec::describe).collect()
+                } else {
+                    vec![
+                        parts[0].describe(),
+                        parts[1].describe(),
+                        "…".into(),
+                        parts[parts.len() - 1].describe(),
+                    ]
+                };
+                format!("[{}]", names.join(", "))
+            }
+        }
+    }
+
+    /// The file of a single-file source.
+    fn file(&self) -> Option<&Path> {
+        match self {
+            SourceSpec::Hdf5 { file, .. }
+            | SourceSpec::Npy(file)
+            | SourceSpec::Raw { file, .. } => Some(file),
+            SourceSpec::Glob { .. } | SourceSpec::Stack(_) => None,
+        }
+    }
+
+    /// This single-file source on another file.
+    fn with_file(&self, path: PathBuf) -> SourceSpec {
+        let mut spec = self.clone();
+        match &mut spec {
+            SourceSpec::Hdf5 { file, .. }
+            | SourceSpec::Npy(file)
+            | SourceSpec::Raw { file, .. } => *file = path,
+            SourceSpec::Glob { .. } | SourceSpec::Stack(_) => {
+                unreachable!("a pattern's template names one file")
+            }
+        }
+        spec
+    }
+}
+
+/// The glob pattern of the file part `written` relative to `base`: the path `normalize` makes
+/// of them, with the components that come from `base` escaped (a folder named `run[1]` is not a
+/// pattern) and those written kept as typed.
+fn glob_pattern(base: &Path, written: &str) -> String {
+    use std::path::Component;
+    if Path::new(written).is_absolute() {
+        return written.to_string();
+    }
+    // (text, is a normal component that a following `..` removes)
+    let mut parts: Vec<(String, bool)> = Vec::new();
+    let components = base
+        .components()
+        .map(|c| (c, true))
+        .chain(Path::new(written).components().map(|c| (c, false)));
+    for (component, escape) in components {
+        match component {
+            Component::ParentDir if matches!(parts.last(), Some((_, true))) => {
+                parts.pop();
+            }
+            Component::Normal(name) => {
+                let name = name.to_string_lossy();
+                let name = if escape {
+                    glob::Pattern::escape(&name)
+                } else {
+                    name.into_owned()
+                };
+                parts.push((name, true));
+            }
+            Component::RootDir => parts.push((String::new(), false)),
+            Component::CurDir => parts.push((".".into(), false)),
+            Component::ParentDir => parts.push(("..".into(), false)),
+            Component::Prefix(prefix) => {
+                parts.push((prefix.as_os_str().to_string_lossy().into_owned(), false))
+            }
+        }
+    }
+    let texts: Vec<&str> = parts.iter().map(|(t, _)| t.as_str()).collect();
+    match texts.as_slice() {
+        [""] => "/".into(),
+        _ => texts.join("/"),
     }
 }
 

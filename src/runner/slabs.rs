@@ -14,7 +14,7 @@
 //! 4. `analyse`, when the scenario has analyses: their partials of every chunk, fitted on the
 //!    point's decoded histogram from all its `histogram` files;
 //! 5. the merge ([`merge`]): every chunk's partial, in chunk order, through the same folds as a
-//!    run's ([`super::Measured::fold`], [`super::science::Analyses::merge`]), so the results
+//!    run's (`Measured::fold`, [`super::science::Analyses::merge`]), so the results
 //!    equal a single-machine run's to the last bit, timings aside.
 //!
 //! Partials are stored with postcard: f64 bit patterns, infinities included, as JSON cannot.

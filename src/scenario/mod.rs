@@ -21,6 +21,31 @@
 //! data_range = 1.0                  # optional: default max - min of the original
 //! ```
 //!
+//! `[input] source` is `file.h5::/dataset`, `file.npy`, or a raw file with `shape` and `dtype`.
+//! It may also name many files read as ONE array stacked along axis 0, as a beamline writes a
+//! scan one file per N frames:
+//!
+//! ```toml
+//! [input]
+//! source = "scans/scan_*.h5::/entry/data"   # a glob pattern (`*`, `?`, `[...]`) in the file part
+//! # or a list, stacked in the order given; an item may be a pattern, expanded in place:
+//! # source = ["first.h5::/entry/data", "scans/scan_*.h5::/entry/data"]
+//! ```
+//!
+//! - Paths are relative to the scenario file, as for one file. A pattern's matches are sorted
+//!   by path (byte-wise lexicographic, a stable order): number the files with zero padding
+//!   (`scan_0001.h5`, `scan_0002.h5`, ...) so that it is the frame order, for `scan_10.h5`
+//!   sorts before `scan_2.h5`. `*` and `?` do not match `/` or a leading `.` (hidden files).
+//! - A pattern that matches no file is an error naming it, and so is a file whose shape after
+//!   axis 0 or dtype differs from the first file's, or an empty list.
+//! - A name without metacharacters, or one that names an existing file as written
+//!   (`run[1].h5`), is that one file. `shape` and `dtype` of raw files apply to every file.
+//! - Each slab reads only the rows of the files it overlaps. The results name the input as the
+//!   pattern or list and the number of files (`scans/scan_*.h5::/entry/data (12 files)`);
+//!   their input hash covers the stacked content only, so it equals that of one file holding
+//!   the same array.
+//! - `[reconstruction]` needs one DataExchange file.
+//!
 //! Acceptance limits on any column of the results, the objective of the choice among the
 //! points that meet them, and the drift tolerances of the CI gate:
 //!
@@ -94,7 +119,8 @@ pub struct Scenario {
     /// its export writes, run by the HDF5 library, so the rate is what the file stores and the
     /// decoded data what HDF5 reads back.
     pub hdf5_artifact: bool,
-    /// The input array.
+    /// The input array: one file, or many stacked along axis 0 (a glob pattern or a list; see
+    /// the module documentation).
     pub source: SourceSpec,
     /// The pipelines with each parameter's values: the `[[pipeline]]`, or every
     /// `[[variant]]` in scenario order.
@@ -231,7 +257,8 @@ struct RawMeta {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInput {
-    source: Spanned<String>,
+    /// A string, or a list of strings stacked along axis 0.
+    source: Spanned<toml::Value>,
     shape: Option<Spanned<Vec<i64>>>,
     dtype: Option<Spanned<String>>,
 }
@@ -330,9 +357,21 @@ impl Scenario {
                 ));
             }
         };
-        let source = SourceSpec::parse(raw.input.source.get_ref(), base, raw_layout.clone())
-            .map_err(|e| fail(Some(raw.input.source.span()), format!("input.source: {e}")))?;
-        if raw_layout.is_some() && !matches!(source, SourceSpec::Raw { .. }) {
+        let source = match raw.input.source.get_ref() {
+            toml::Value::String(text) => SourceSpec::parse_input(text, base, raw_layout.clone()),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(toml::Value::as_str)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| "a list of inputs holds strings only".to_string())
+                .and_then(|items| SourceSpec::parse_list(&items, base, raw_layout.clone())),
+            other => Err(format!(
+                "invalid type: {}, expected a string or a list of strings",
+                other.type_str()
+            )),
+        }
+        .map_err(|e| fail(Some(raw.input.source.span()), format!("input.source: {e}")))?;
+        if raw_layout.is_some() && !source.is_raw() {
             return Err(fail(
                 Some(raw.input.source.span()),
                 "input.shape and input.dtype apply only to raw files".into(),
@@ -572,6 +611,12 @@ impl Scenario {
             None => None,
             Some(table) => {
                 let r = table.get_ref();
+                if source.is_stack() {
+                    return Err(fail(
+                        Some(raw.input.source.span()),
+                        "[reconstruction] needs input.source to be one DataExchange file, `file.h5::/exchange/data`, not a pattern or a list".into(),
+                    ));
+                }
                 let on_exchange_data = matches!(
                     &source,
                     SourceSpec::Hdf5 { dataset, .. } if dataset.trim_start_matches('/') == "exchange/data"
@@ -948,6 +993,64 @@ distortion = ["mse", "psnr", "max_abs_error"]
         let err = parse("[scenario]\nname = \"x\n").unwrap_err().to_string();
         assert!(err.starts_with("/s/x.toml:2:"), "{err}");
         assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn inputs_may_be_patterns_and_lists() {
+        let s = parse(&SEED.replace("data.h5::/volume", "scans/s_*.h5::/volume")).unwrap();
+        let SourceSpec::Glob { pattern, template } = &s.source else {
+            panic!("{:?}", s.source)
+        };
+        assert_eq!(pattern, "/s/scans/s_*.h5");
+        assert_eq!(template.describe(), "/s/scans/s_*.h5::/volume");
+        let list = SEED.replace(
+            "\"data.h5::/volume\"",
+            "[\"b.h5::/volume\", \"../a_?.h5::/v\"]",
+        );
+        let s = parse(&list).unwrap();
+        let SourceSpec::Stack(parts) = &s.source else {
+            panic!("{:?}", s.source)
+        };
+        assert_eq!(
+            parts[0],
+            SourceSpec::Hdf5 {
+                file: "/s/b.h5".into(),
+                dataset: "/volume".into()
+            }
+        );
+        assert!(matches!(&parts[1], SourceSpec::Glob { pattern, .. } if pattern == "/a_?.h5"));
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        assert_eq!(
+            err(&SEED.replace("\"data.h5::/volume\"", "[]")),
+            "/s/x.toml:5:10: input.source: the list of inputs is empty"
+        );
+        assert_eq!(
+            err(&SEED.replace("\"data.h5::/volume\"", "[\"a.h5::/v\", 3]")),
+            "/s/x.toml:5:10: input.source: a list of inputs holds strings only"
+        );
+        assert_eq!(
+            err(&SEED.replace("\"data.h5::/volume\"", "3")),
+            "/s/x.toml:5:10: input.source: invalid type: integer, expected a string or a list of strings"
+        );
+        assert!(
+            err(&SEED.replace("\"data.h5::/volume\"", "[\"a.h5\"]"))
+                .contains("input.source: 'a.h5' is an HDF5 file: name the dataset")
+        );
+        // Raw files: the declared layout applies to each one.
+        let raw = SEED.replace(
+            "source = \"data.h5::/volume\"",
+            "source = [\"a.raw\", \"b_*.raw\"]\nshape = [4, 5]\ndtype = \"uint16\"",
+        );
+        assert!(parse(&raw).unwrap().source.is_raw());
+        assert!(
+            err(&raw.replace("b_*.raw", "b.npy"))
+                .contains("input.shape and input.dtype apply only to raw files")
+        );
+        let tomo = "[scenario]\nname = \"t\"\n[input]\nsource = \"p_*.h5::/exchange/data\"\n\
+                    [[pipeline]]\nstage = \"zstd\"\n[reconstruction]\n";
+        assert!(
+            err(tomo).contains("[reconstruction] needs input.source to be one DataExchange file")
+        );
     }
 
     #[test]
