@@ -110,6 +110,14 @@ impl BytesToBytes for Blosc {
                 encoded.len()
             )));
         }
+        // A damaged size field must not make Blosc allocate gigabytes: neither LZ4 nor BloscLZ
+        // expands a byte more than about 255 times, so more than 1024 times is a corrupt stream.
+        let uncompressed = u32::from_le_bytes(encoded[4..8].try_into().expect("4 bytes")) as usize;
+        if uncompressed > declared.saturating_mul(1024) {
+            return Err(corrupt(format!(
+                "the header declares {uncompressed} bytes decoded from {declared}, more than any Blosc compressor achieves"
+            )));
+        }
         let decoder = Decoder::new(encoded).map_err(|e| corrupt(e.to_string()))?;
         decoder.decompress(1).map_err(|e| corrupt(e.to_string()))
     }
