@@ -32,10 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use super::passes::{self, FitCache, Fitted, InputSummary, Passes};
 use super::provenance::Provenance;
-use super::results;
 use super::science::{self, Analyses};
 use super::units::{Manifest, Setup, Unit, UnitState};
-use super::{Measured, RunSummary, columns, split_evenly, write_outputs};
+use super::{Measured, RunSummary, split_evenly};
 use crate::pipeline::Chain;
 use crate::scenario::{Scenario, WorkingPoint};
 
@@ -622,16 +621,7 @@ pub fn merge(
             &provenance,
         ));
     }
-    results::write_jsonl(out, &rows)?;
-    let columns = columns(scenario, source.shape());
-    let recommendation = write_outputs(scenario, (out, &rows, &columns), None, resources)?;
-    Ok(RunSummary {
-        measured: 0,
-        skipped: rows.len(),
-        rows,
-        columns,
-        recommendation,
-    })
+    super::units::write_merged(scenario, out, rows, source.shape(), resources)
 }
 
 /// The measurements of point `point` from its slab units' outcomes, or its failure.

@@ -381,8 +381,20 @@ pub fn merge(
             .check(row)
             .map_err(|e| format!("{}: {e}", row_path(out, row.index).display()))?;
     }
+    write_merged(scenario, out, rows, &provenance.input_shape, resources)
+}
+
+/// Writes the merged `rows` (every point's, in index order) of an input of shape `shape` as
+/// `run` writes its outputs.
+pub(super) fn write_merged(
+    scenario: &Scenario,
+    out: &Path,
+    rows: Vec<PointResult>,
+    shape: &[usize],
+    resources: (u64, Option<usize>),
+) -> Result<RunSummary, String> {
     results::write_jsonl(out, &rows)?;
-    let columns = columns(scenario, &provenance.input_shape);
+    let columns = columns(scenario, shape);
     let recommendation = write_outputs(scenario, (out, &rows, &columns), None, resources)?;
     Ok(RunSummary {
         measured: 0,
