@@ -25,7 +25,7 @@ fn scenario(dir: &Path, bits: &str, analysis: &str) {
 
 fn run_rows(dir: &Path) -> Vec<Value> {
     let _ = std::fs::remove_dir_all(dir.join("out"));
-    let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
+    let out = photonqa(dir, &["run", "s.toml", "--out", "out", "--allow-commands"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     sorted_rows(&dir.join("out"))
 }
@@ -117,7 +117,7 @@ fn failing_programs_fail_their_point_and_bad_declarations_fail_the_scenario() {
         ),
     ] {
         scenario(dir, "10", analysis);
-        let out = photonqa(dir, &["run", "s.toml", "--out", "bad"]);
+        let out = photonqa(dir, &["run", "s.toml", "--out", "bad", "--allow-commands"]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -32,7 +32,7 @@ fn a_lossless_program_round_trips_and_failures_are_per_point() {
         GZIP.0
     );
     scenario(dir, &encode, &format!("\"{}\"", GZIP.1), "");
-    let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
+    let out = photonqa(dir, &["run", "s.toml", "--out", "out", "--allow-commands"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let rows = sorted_rows(&dir.join("out"));
     assert_eq!(rows.len(), 2);
@@ -82,7 +82,7 @@ fn hanging_and_misbehaving_programs_are_errors_of_their_point() {
         scenario(dir, &encode, &decode, extra);
         let _ = std::fs::remove_dir_all(dir.join("out"));
         let start = std::time::Instant::now();
-        let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
+        let out = photonqa(dir, &["run", "s.toml", "--out", "out", "--allow-commands"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let rows = sorted_rows(&dir.join("out"));
         assert_eq!(rows[0]["status"], "error", "{encode}");
@@ -111,7 +111,7 @@ fn commands_need_their_placeholders() {
         ("\"gzip -c {input} > {output}\"", "\"\"", "decode is empty"),
     ] {
         scenario(dir, encode, decode, "");
-        let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
+        let out = photonqa(dir, &["run", "s.toml", "--out", "out", "--allow-commands"]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -139,7 +139,7 @@ fn a_sweep_whose_every_point_fails_still_reports() {
         variant("b", 4)
     );
     std::fs::write(dir.join("s.toml"), text_).unwrap();
-    let out = photonqa(dir, &["run", "s.toml", "--out", "out"]);
+    let out = photonqa(dir, &["run", "s.toml", "--out", "out", "--allow-commands"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let rows = sorted_rows(&dir.join("out"));
     assert_eq!(rows.len(), 2);

@@ -115,7 +115,7 @@ static COMMAND: AnalysisDef = AnalysisDef {
     params: &[
         ParamDef {
             name: "run",
-            kind: ParamKind::Text,
+            kind: ParamKind::Command,
             default: Default::Derived("required"),
             doc: "shell command using {original} and {decoded}; its stdout is one JSON object",
         },

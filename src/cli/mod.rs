@@ -59,6 +59,8 @@ enum Command {
         resume: bool,
         #[command(flatten)]
         resources: Resources,
+        #[command(flatten)]
+        consent: Consent,
     },
     /// CI gate: rerun a scenario and compare every metric of every point with a baseline; exit
     /// 1 and list the drifts when one moved beyond its tolerance.
@@ -76,6 +78,8 @@ enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         resources: Resources,
+        #[command(flatten)]
+        consent: Consent,
     },
     /// Write a working point's data as the HDF5 dataset a facility deploys: chunked, with the
     /// registered filter ids h5py + hdf5plugin read, lossy preprocessing recorded as attributes.
@@ -104,6 +108,8 @@ enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         resources: Resources,
+        #[command(flatten)]
+        consent: Consent,
     },
     /// Check a scenario and its input without running it.
     Validate {
@@ -203,6 +209,8 @@ enum Command {
         /// Print the batch scripts and the sbatch commands; submit nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        consent: Consent,
     },
     /// Done, failed, running, queued and pending units of a submitted run (squeue when
     /// installed), the failures' reasons and logs.
@@ -223,6 +231,8 @@ enum Command {
         scenario: Option<PathBuf>,
         #[command(flatten)]
         resources: Resources,
+        #[command(flatten)]
+        consent: Consent,
     },
     /// Run one unit, what each array task of `submit` runs: the working point of sweep index
     /// INDEX into DIR/units/INDEX.json; with slab units, --prepare first, then each unit's
@@ -248,6 +258,8 @@ enum Command {
         slabs: Option<usize>,
         #[command(flatten)]
         resources: Resources,
+        #[command(flatten)]
+        consent: Consent,
     },
 }
 
@@ -283,6 +295,44 @@ struct Resources {
     /// Worker threads [default: all cores], lowered to fit the memory budget.
     #[arg(long)]
     threads: Option<usize>,
+}
+
+/// The environment variable that allows commands as `--allow-commands` does.
+const ALLOW_COMMANDS_ENV: &str = "PHOTONQA_ALLOW_COMMANDS";
+
+/// The user's consent to run the shell commands a scenario declares.
+#[derive(clap::Args)]
+struct Consent {
+    /// Run the shell commands of the scenario's `command` stages and analyses (through sh -c,
+    /// with your rights; `validate` lists them); without it, or PHOTONQA_ALLOW_COMMANDS=1, a
+    /// scenario that has any is refused.
+    #[arg(long)]
+    allow_commands: bool,
+}
+
+impl Consent {
+    /// Whether commands are allowed: `--allow-commands`, or PHOTONQA_ALLOW_COMMANDS=1.
+    fn given(&self) -> bool {
+        self.allow_commands || std::env::var_os(ALLOW_COMMANDS_ENV).is_some_and(|v| v == "1")
+    }
+
+    /// Refuses `scenario`, before anything runs, when it declares shell commands that the user
+    /// did not allow: a scenario file from someone else is code.
+    fn check(&self, scenario: &Scenario) -> Result<(), String> {
+        let commands = scenario.commands();
+        if commands.is_empty() || self.given() {
+            return Ok(());
+        }
+        Err(format!(
+            "{}: runs shell commands, refused without --allow-commands (or {ALLOW_COMMANDS_ENV}=1): {}",
+            scenario.path.display(),
+            commands
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    }
 }
 
 /// Runs `scenario` into `out`, or into a temporary directory removed afterwards.
@@ -365,8 +415,10 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             out,
             resume,
             resources,
+            consent,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            consent.check(&scenario)?;
             let out = out.unwrap_or_else(|| Path::new("runs").join(&scenario.name));
             let options = RunOptions {
                 out: out.clone(),
@@ -396,8 +448,10 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             junit,
             out,
             resources,
+            consent,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            consent.check(&scenario)?;
             // A wrong baseline fails before the run.
             let baseline = Baseline::read(&baseline).map_err(|e| e.to_string())?;
             let summary = run_quietly(&scenario, out, &resources)?;
@@ -422,8 +476,10 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             baseline,
             out,
             resources,
+            consent,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            consent.check(&scenario)?;
             let summary = run_quietly(&scenario, out, &resources)?;
             let blessed = Baseline::from_rows(
                 &scenario.name,
@@ -510,6 +566,18 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 source.dtype(),
                 source.shape()
             );
+            let commands = scenario.commands();
+            if !commands.is_empty() {
+                out!(
+                    "{}: runs {} shell command{} through sh -c; run, check, bless, submit, merge and unit need --allow-commands (or {ALLOW_COMMANDS_ENV}=1):",
+                    scenario.path.display(),
+                    commands.len(),
+                    if commands.len() == 1 { "" } else { "s" }
+                );
+                for command in commands {
+                    out!("  {command}");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen { kind } => generate::run(kind).map(|()| ExitCode::SUCCESS),
@@ -743,8 +811,10 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
             resources,
             slabs,
             dry_run,
+            consent,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            consent.check(&scenario)?;
             let out = out.unwrap_or_else(|| Path::new("runs").join(&scenario.name));
             let exe = std::env::current_exe()
                 .map_err(|e| format!("cannot find the photonqa binary: {e}"))?;
@@ -758,6 +828,7 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
                 memory_budget: resources.memory_budget,
                 threads: resources.threads,
                 slabs,
+                allow_commands: consent.given(),
             };
             match slurm::submit(&scenario, &out, &exe, &options, dry_run)? {
                 Submitted::Nothing(why) => out!("{why}"),
@@ -791,8 +862,11 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
             dir,
             scenario,
             resources,
+            consent,
         } => {
             let scenario = units_scenario(&dir, scenario)?;
+            // The report's triptych runs the chosen point's pipeline again.
+            consent.check(&scenario)?;
             let summary = runner::units::merge(
                 &scenario,
                 &dir,
@@ -830,8 +904,10 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
             prepare,
             slabs,
             resources,
+            consent,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
+            consent.check(&scenario)?;
             let resources = (resources.memory_budget, resources.threads);
             if prepare {
                 let slabs = slabs.expect("clap requires --slabs with --prepare");

@@ -26,8 +26,11 @@ pub enum ParamKind {
     Choice(&'static [&'static str]),
     /// Two finite floats `[lo, hi]` with `lo < hi`.
     Interval,
-    /// Any non-empty string (a command line).
+    /// Any non-empty string.
     Text,
+    /// A shell command line photonqa runs (`sh -c`): a scenario holding one runs only with the
+    /// user's consent (`--allow-commands`; see [`crate::scenario::Scenario::commands`]).
+    Command,
 }
 
 /// Any finite float (bounds checked elsewhere, or none).
@@ -47,6 +50,7 @@ impl fmt::Display for ParamKind {
             ParamKind::Choice(options) => write!(f, "one of {}", options.join(", ")),
             ParamKind::Interval => write!(f, "[lo, hi] with lo < hi"),
             ParamKind::Text => write!(f, "text"),
+            ParamKind::Command => write!(f, "shell command (runs only with --allow-commands)"),
         }
     }
 }
@@ -147,8 +151,12 @@ impl ParamDef {
                     ))
                 }
             }
-            (ParamKind::Text, ParamValue::Str(s)) if !s.trim().is_empty() => Ok(ParamValue::Str(s)),
-            (ParamKind::Text, ParamValue::Str(_)) => Err(format!("{name} is empty")),
+            (ParamKind::Text | ParamKind::Command, ParamValue::Str(s)) if !s.trim().is_empty() => {
+                Ok(ParamValue::Str(s))
+            }
+            (ParamKind::Text | ParamKind::Command, ParamValue::Str(_)) => {
+                Err(format!("{name} is empty"))
+            }
             (ParamKind::Interval, ParamValue::Interval([lo, hi])) => {
                 if lo.is_finite() && hi.is_finite() && lo < hi {
                     Ok(ParamValue::Interval([lo, hi]))

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::slabs::{self, Phase};
 use super::units::{self, Manifest, Unit, UnitState, index_ranges};
+use crate::data::shell::quoted;
 use crate::scenario::Scenario;
 
 /// The folder of the scripts, the job records and the tasks' logs in an output directory.
@@ -50,6 +51,8 @@ pub struct SlurmOptions {
     /// Slabs per working point (`--slabs`): `None` keeps what the directory has, else one unit
     /// per point.
     pub slabs: Option<usize>,
+    /// The user allowed the scenario's shell commands: the tasks get `--allow-commands`.
+    pub allow_commands: bool,
 }
 
 impl SlurmOptions {
@@ -62,13 +65,13 @@ impl SlurmOptions {
         ];
         for (name, value) in values {
             if let Some(v) = value
-                && (v.is_empty() || v.chars().any(char::is_whitespace))
+                && (v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()))
             {
                 return Err(format!("{name} '{v}': a Slurm value has no spaces"));
             }
         }
         for extra in &self.extra {
-            if !extra.starts_with('-') || extra.contains('\n') {
+            if !extra.starts_with('-') || extra.chars().any(char::is_control) {
                 return Err(format!(
                     "--sbatch '{extra}': expected one sbatch option such as --account=abc"
                 ));
@@ -98,24 +101,23 @@ impl SlurmOptions {
         lines
     }
 
-    /// `--memory-budget` and `--threads` of the photonqa commands.
+    /// `--memory-budget`, `--threads` and `--allow-commands` of the photonqa commands.
     fn run_arguments(&self) -> String {
         let mut args = format!("--memory-budget {}", self.memory_budget);
         if let Some(threads) = self.threads.or(self.cpus_per_task) {
             let _ = write!(args, " --threads {threads}");
         }
+        if self.allow_commands {
+            args.push_str(" --allow-commands");
+        }
         args
     }
 }
 
-/// A path as one word of a shell command.
-fn quoted(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
-}
-
-/// The job name of a scenario (letters, digits, `.`, `_` and `-`).
-fn job_name(scenario: &str) -> String {
-    let name: String = scenario
+/// A scenario's name as the scripts write it, in its comments and job names: letters, digits,
+/// `.`, `_` and `-` (a scenario's name has no other characters; this holds for any name).
+fn script_name(scenario: &str) -> String {
+    scenario
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {
@@ -124,8 +126,7 @@ fn job_name(scenario: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("photonqa-{name}")
+        .collect()
 }
 
 /// The batch scripts of a submission.
@@ -150,8 +151,10 @@ pub struct Work {
     pub arrays: Vec<(Option<Phase>, Vec<usize>)>,
 }
 
-/// The batch scripts that run `work` of the scenario `manifest` names into `out` (absolute)
-/// with the photonqa binary `exe`, then merge it.
+/// The batch scripts that run `work` of the scenario `manifest` names into `out` (absolute, as
+/// [`submit`] checks it: no whitespace, quotes or `%`, for it is in `#SBATCH --output`) with
+/// the photonqa binary `exe`, then merge it. Every other value in a command line is one quoted
+/// word ([`quoted`]); the scenario's name is written in letters, digits, `.`, `_` and `-`.
 pub fn scripts(
     exe: &Path,
     manifest: &Manifest,
@@ -160,7 +163,8 @@ pub fn scripts(
     options: &SlurmOptions,
 ) -> Scripts {
     let logs = out.join(SLURM_DIR);
-    let name = job_name(&manifest.name);
+    let scenario_name = script_name(&manifest.name);
+    let name = format!("photonqa-{scenario_name}");
     let parallel = options
         .max_parallel
         .map(|k| format!("%{k}"))
@@ -188,15 +192,13 @@ pub fn scripts(
         format!(
             "#!/bin/bash
 # Units of photonqa scenario {scenario_name}: {what}.
-# Written by `photonqa submit`; `photonqa status {dir}` tells which are done.
+# Written by `photonqa submit`; `photonqa status {out_word}` tells which are done.
 #SBATCH --job-name={name}{suffix}
 #SBATCH --array={list}{parallel}
 #SBATCH --output={logs}/%A_%a.out
 {resources}set -euo pipefail
 exec {exe} unit {scenario} --out {out_word} --index \"$SLURM_ARRAY_TASK_ID\"{argument} {run}
 ",
-            scenario_name = manifest.name,
-            dir = out.display(),
             list = index_ranges(indices),
             logs = logs.display(),
         )
@@ -211,7 +213,6 @@ exec {exe} unit {scenario} --out {out_word} --index \"$SLURM_ARRAY_TASK_ID\"{arg
 {resources}set -euo pipefail
 exec {exe} unit {scenario} --out {out_word} --prepare --slabs {slabs} {run}
 ",
-            scenario_name = manifest.name,
             logs = logs.display(),
             slabs = manifest.slabs,
         )
@@ -225,7 +226,6 @@ exec {exe} unit {scenario} --out {out_word} --prepare --slabs {slabs} {run}
 {resources}set -euo pipefail
 exec {exe} merge {out_word} {run}
 ",
-        scenario_name = manifest.name,
         logs = logs.display(),
     );
     Scripts {
@@ -443,7 +443,7 @@ pub fn submit(
     if out
         .to_string_lossy()
         .chars()
-        .any(|c| c.is_whitespace() || "%'\"".contains(c))
+        .any(|c| c.is_whitespace() || c.is_control() || "%'\"".contains(c))
     {
         return Err(format!(
             "--out {}: Slurm's #SBATCH lines and log names need a path without spaces, quotes or %",
@@ -828,6 +828,7 @@ mod tests {
             memory_budget: 1 << 30,
             threads: None,
             slabs: None,
+            allow_commands: true,
         };
         let s = scripts(
             Path::new("/opt/bin/photonqa"),
@@ -843,8 +844,8 @@ mod tests {
         assert_eq!(
             s.arrays[0].1,
             "#!/bin/bash
-# Units of photonqa scenario seed x: one array task per working point (its sweep index).
-# Written by `photonqa submit`; `photonqa status /scratch/run` tells which are done.
+# Units of photonqa scenario seed_x: one array task per working point (its sweep index).
+# Written by `photonqa submit`; `photonqa status '/scratch/run'` tells which are done.
 #SBATCH --job-name=photonqa-seed_x
 #SBATCH --array=0-2,5,7-8%2
 #SBATCH --output=/scratch/run/slurm/%A_%a.out
@@ -854,7 +855,7 @@ mod tests {
 #SBATCH --cpus-per-task=4
 #SBATCH --account=xyz
 set -euo pipefail
-exec '/opt/bin/photonqa' unit '/data/s c/seed.toml' --out '/scratch/run' --index \"$SLURM_ARRAY_TASK_ID\" --memory-budget 1073741824 --threads 4
+exec '/opt/bin/photonqa' unit '/data/s c/seed.toml' --out '/scratch/run' --index \"$SLURM_ARRAY_TASK_ID\" --memory-budget 1073741824 --threads 4 --allow-commands
 "
         );
         assert!(
@@ -865,7 +866,7 @@ exec '/opt/bin/photonqa' unit '/data/s c/seed.toml' --out '/scratch/run' --index
             s.merge
         );
         assert!(s.merge.ends_with(
-            "exec '/opt/bin/photonqa' merge '/scratch/run' --memory-budget 1073741824 --threads 4\n"
+            "exec '/opt/bin/photonqa' merge '/scratch/run' --memory-budget 1073741824 --threads 4 --allow-commands\n"
         ));
     }
 
@@ -905,7 +906,7 @@ exec '/opt/bin/photonqa' unit '/data/s c/seed.toml' --out '/scratch/run' --index
         let (phase, histogram) = &s.arrays[1];
         assert_eq!(*phase, Some(Phase::Histogram));
         assert!(
-            histogram.contains("# Units of photonqa scenario seed x: phase histogram of the slab units: one array task per point x slab (3 slabs per point).\n")
+            histogram.contains("# Units of photonqa scenario seed_x: phase histogram of the slab units: one array task per point x slab (3 slabs per point).\n")
                 && histogram.contains("#SBATCH --job-name=photonqa-seed_x-histogram\n#SBATCH --array=0-8\n")
                 && histogram.ends_with("--index \"$SLURM_ARRAY_TASK_ID\" --phase histogram --memory-budget 1073741824\n"),
             "{histogram}"
@@ -925,10 +926,5 @@ exec '/opt/bin/photonqa' unit '/data/s c/seed.toml' --out '/scratch/run' --index
             ..SlurmOptions::default()
         };
         assert!(extra.check().unwrap_err().contains("--sbatch"));
-    }
-
-    #[test]
-    fn quotes_paths_for_the_shell() {
-        assert_eq!(quoted(Path::new("/a/it's")), r"'/a/it'\''s'");
     }
 }

@@ -88,7 +88,7 @@ use crate::gate::Tolerances;
 use crate::metrics::registry as metric_registry;
 use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry as stage_registry;
-use crate::pipeline::{ParamDef, ParamValue, StageConfig};
+use crate::pipeline::{ParamDef, ParamKind, ParamValue, StageConfig};
 use crate::select::{Interval, Limit, Objective};
 pub use sweep::{StageSweep, WorkingPoint};
 
@@ -247,7 +247,7 @@ struct RawReconstruction {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMeta {
-    name: String,
+    name: Spanned<String>,
     #[serde(default)]
     description: String,
     chunk_slices: Option<Spanned<i64>>,
@@ -375,6 +375,16 @@ impl Scenario {
             return Err(fail(
                 Some(raw.input.source.span()),
                 "input.shape and input.dtype apply only to raw files".into(),
+            ));
+        }
+
+        let name = raw.scenario.name.get_ref();
+        if !is_safe_name(name) {
+            return Err(fail(
+                Some(raw.scenario.name.span()),
+                format!(
+                    "scenario.name {name:?} must be letters, digits, '.', '_' or '-', not starting with '.' (it names the output directory runs/<name>)"
+                ),
             ));
         }
 
@@ -707,7 +717,7 @@ impl Scenario {
 
         Ok(Scenario {
             path: path.to_path_buf(),
-            name: raw.scenario.name,
+            name: raw.scenario.name.into_inner(),
             description: raw.scenario.description,
             chunk_slices,
             hdf5_artifact,
@@ -750,6 +760,89 @@ impl Scenario {
         }
         points
     }
+
+    /// Every shell command the scenario runs, in file order, placeholders as written: each
+    /// value of a parameter of kind [`ParamKind::Command`] (a `command` stage's `encode` and
+    /// `decode`, every swept value, and a `command` analysis's `run`). A scenario that has any
+    /// is code, run with the rights of whoever runs it: the command line runs it only when the
+    /// user allows commands (`--allow-commands`), and `validate` lists them.
+    pub fn commands(&self) -> Vec<DeclaredCommand> {
+        let mut commands = Vec::new();
+        let mut add =
+            |position, owner: String, defs: &[ParamDef], name: &str, value: &ParamValue| {
+                if defs
+                    .iter()
+                    .any(|d| d.name == name && matches!(d.kind, ParamKind::Command))
+                {
+                    commands.push(DeclaredCommand {
+                        position,
+                        owner: format!("{owner} {name}"),
+                        line: value.to_string(),
+                    });
+                }
+            };
+        for stage in self.pipelines.iter().flat_map(|p| &p.stages) {
+            let defs = stage_registry::find(stage.stage).map_or(&[][..], |d| d.params);
+            for (name, values) in &stage.params {
+                for value in values {
+                    add(
+                        stage.position,
+                        format!("stage {}", stage.label),
+                        defs,
+                        name,
+                        value,
+                    );
+                }
+            }
+        }
+        for analysis in &self.analyses {
+            let defs = analysis_registry::find(analysis.config.stage).map_or(&[][..], |d| d.params);
+            for (name, value) in &analysis.config.params {
+                let owner = format!("analysis {}", analysis.label);
+                add(analysis.position, owner, defs, name, value);
+            }
+        }
+        commands.sort_by_key(|c| c.position);
+        commands.dedup();
+        commands
+    }
+}
+
+/// A shell command a scenario declares (see [`Scenario::commands`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredCommand {
+    /// Line and column of its stage's `stage` or its analysis's `kind` key.
+    pub position: (usize, usize),
+    /// What runs it: `stage command encode`, `analysis 2:command run`.
+    pub owner: String,
+    /// The command line as written, before its placeholders are replaced.
+    pub line: String,
+}
+
+impl std::fmt::Display for DeclaredCommand {
+    /// `line 8, stage command encode: gzip -c {input} > {output}`, on one line (control
+    /// characters escaped).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}, {}: ", self.position.0, self.owner)?;
+        for c in self.line.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` is safe as a file name and in a script: ASCII letters, digits, `.`, `_` and
+/// `-`, not empty and not starting with `.` (so neither `..` nor a hidden file).
+fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// The swept "parameter" that names a point's `[[variant]]`.

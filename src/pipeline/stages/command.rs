@@ -33,13 +33,13 @@ pub static DEF: StageDef = StageDef {
     params: &[
         ParamDef {
             name: "encode",
-            kind: ParamKind::Text,
+            kind: ParamKind::Command,
             default: Default::Derived("required"),
             doc: "shell command writing {output} (bytes) from {input} (.npy of one chunk)",
         },
         ParamDef {
             name: "decode",
-            kind: ParamKind::Text,
+            kind: ParamKind::Command,
             default: Default::Derived("required"),
             doc: "shell command writing {output} (.npy, the chunk's shape and dtype) from {input} (bytes)",
         },
