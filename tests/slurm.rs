@@ -182,7 +182,7 @@ fn dry_run_prints_the_batch_scripts_and_writes_nothing() {
         "# {b}/slurm/array.sh
 #!/bin/bash
 # Units of photonqa scenario slurm-small: one array task per working point (its sweep index).
-# Written by `photonqa submit`; `photonqa status {b}` tells which are done.
+# Written by `photonqa submit`; `photonqa status '{b}'` tells which are done.
 #SBATCH --job-name=photonqa-slurm-small
 #SBATCH --array=0-3%2
 #SBATCH --output={b}/slurm/%A_%a.out

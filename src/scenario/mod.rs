@@ -1082,6 +1082,49 @@ distortion = ["mse", "psnr", "max_abs_error"]
     }
 
     #[test]
+    fn names_are_safe_as_a_folder_and_in_a_script() {
+        for bad in [
+            "../../x", "/any/dir", "a\\nb", ".hidden", "..", "", "a b", "x$(id)",
+        ] {
+            let err = parse(&SEED.replace("\"seed\"", &format!("\"{bad}\"")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("/s/x.toml:3:8: scenario.name ")
+                    && err.ends_with("must be letters, digits, '.', '_' or '-', not starting with '.' (it names the output directory runs/<name>)"),
+                "{bad}: {err}"
+            );
+        }
+        let good = parse(&SEED.replace("\"seed\"", "\"v1.2_final-B\"")).unwrap();
+        assert_eq!(good.name, "v1.2_final-B");
+    }
+
+    #[test]
+    fn commands_lists_every_shell_command_in_file_order() {
+        assert_eq!(parse(SEED).unwrap().commands(), []);
+        let text = "[scenario]\nname = \"c\"\n[input]\nsource = \"v.npy\"\n\
+                    [[analysis]]\nkind = \"command\"\nrun = \"a {original} {decoded}\"\n\
+                    [[pipeline]]\nstage = \"command\"\n\
+                    encode = { sweep = [\"e1 {input} {output}\", \"e2\\n{input} {output}\"] }\n\
+                    decode = \"d {input} {output}\"\n[[pipeline]]\nstage = \"zstd\"\n";
+        let listed: Vec<String> = parse(text)
+            .unwrap()
+            .commands()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "line 6, analysis command run: a {original} {decoded}",
+                "line 9, stage command encode: e1 {input} {output}",
+                "line 9, stage command encode: e2\\n{input} {output}",
+                "line 9, stage command decode: d {input} {output}",
+            ]
+        );
+    }
+
+    #[test]
     fn malformed_toml_is_one_line_with_position() {
         let err = parse("[scenario]\nname = \"x\n").unwrap_err().to_string();
         assert!(err.starts_with("/s/x.toml:2:"), "{err}");
