@@ -2,8 +2,10 @@
 //! written once as a `.npy` file; per working point the decoded chunks are written into a
 //! second `.npy` as they stream (each at its rows, so memory stays at a few chunks), then every
 //! command runs with `{original}` and `{decoded}` replaced by the two paths and prints one JSON
-//! object, which becomes the analysis's results. A failing, hanging or malformed program is an
-//! error of that working point.
+//! object, which becomes the analysis's results. Each runs through `sh -c` (see
+//! [`crate::data::shell`]), the placeholders replaced by single-quoted paths, and only with
+//! the user's consent (`--allow-commands`). A failing, hanging or malformed program is an error
+//! of that working point.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
