@@ -67,7 +67,9 @@ impl SlurmOptions {
             if let Some(v) = value
                 && (v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()))
             {
-                return Err(format!("{name} '{v}': a Slurm value has no spaces"));
+                return Err(format!(
+                    "{name} '{v}': a Slurm value has no spaces or control characters"
+                ));
             }
         }
         for extra in &self.extra {
