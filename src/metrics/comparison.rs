@@ -7,7 +7,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::distortion::PointSums;
+use super::distortion::{PointSums, reproduces};
 use super::error_stats::{Autocorrelation, ErrorHistogram, ErrorMoments, errors};
 use super::ks::{ValueBins, ValueCounts};
 use super::registry;
@@ -28,6 +28,16 @@ pub struct CompareSpec {
     pub data_range: f64,
     /// Floor of the denominator of the relative error.
     pub max_rel_floor: f64,
+    /// The power of two every value is divided by before the metrics see it: 1 for data
+    /// whose magnitude (the largest of `|min|`, `|max|` and `R`) is at most 2^60, else
+    /// `2^(e - 59)` with `2^e <= magnitude < 2^(e + 1)`, which brings the magnitude to
+    /// `[2^59, 2^60)`. Squares of values near `f32::MAX` or `1e300` overflow (SSIM filters in
+    /// float32, everything else in float64), and `inf - inf` is NaN; scaled values do not
+    /// overflow. Dividing by a power of two is exact (but for values below `2^-1022 scale`,
+    /// which become subnormal), so metrics computed on the scaled values are those of the data,
+    /// up to the factor `scale^unit` of dimensioned ones (mse, rmse, errors, power spectra),
+    /// put back at the end; and data at most 2^60 in magnitude are not touched at all.
+    pub scale: f64,
     /// SSIM window, when SSIM is computed.
     pub ssim: Option<SsimWindow>,
     /// Whether the error histogram and moments are computed.
@@ -82,28 +92,69 @@ pub fn unmet(
     }
 }
 
+/// Largest magnitude of the values a comparison computes on unscaled (see
+/// [`CompareSpec::scale`]): SSIM's float32 filters square differences of values, and
+/// `(2^61)^2` is far below `f32::MAX` (about `2^128`); float64 fourth powers of the error
+/// moments over 2^40 values stay below `2^1023` too.
+const UNSCALED_MAGNITUDE: f64 = (1u64 << 60) as f64;
+
+/// [`CompareSpec::scale`] for data of largest magnitude `magnitude` (finite).
+fn scale_for(magnitude: f64) -> f64 {
+    if magnitude <= UNSCALED_MAGNITUDE {
+        return 1.0;
+    }
+    // A normal number above 2^60: its exponent field is e + 1023.
+    let e = ((magnitude.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+    2f64.powi(e - 59)
+}
+
 impl CompareSpec {
-    /// The spec computing `names` (registry names the data meets, see [`unmet`]).
+    /// The spec computing `names` (registry names the data meets, see [`unmet`]). An error
+    /// when the data range is not finite (`max - min` of float64 data beyond `f64::MAX`).
     pub fn new(
         names: &[&str],
         facts: DataFacts,
         max_rel_floor: f64,
         ssim_window: SsimWindow,
-    ) -> CompareSpec {
+    ) -> Result<CompareSpec, String> {
+        let (lo, hi) = facts.range;
+        if !facts.data_range.is_finite() {
+            return Err(format!(
+                "the data range {} is not a finite float64 (the original spans {lo} to {hi})",
+                facts.data_range
+            ));
+        }
+        let scale = scale_for(lo.abs().max(hi.abs()).max(facts.data_range));
+        // Scaled values are float64 copies (see `CompareSpec::partial`).
+        let dtypes = if scale == 1.0 {
+            facts.dtypes
+        } else {
+            (DType::Float64, DType::Float64)
+        };
         let has = |name: &str| names.contains(&name);
-        CompareSpec {
+        Ok(CompareSpec {
             shape: facts.shape.to_vec(),
             data_range: facts.data_range,
             max_rel_floor,
+            scale,
             ssim: has("ssim").then_some(ssim_window),
             error_histogram: has("error_histogram"),
             autocorrelation: has("error_autocorrelation"),
-            ks: has("ks_test").then(|| {
-                let (lo, hi) = facts.range;
-                ValueBins::new(lo, hi, facts.dtypes.0, facts.dtypes.1)
-            }),
+            ks: has("ks_test").then(|| ValueBins::new(lo / scale, hi / scale, dtypes.0, dtypes.1)),
             spectral: has("frc") || has("power_spectrum"),
             fsc: has("fsc"),
+        })
+    }
+
+    /// `array` divided by [`CompareSpec::scale`] (a float64 copy; the array itself when the
+    /// scale is 1).
+    fn scaled<'a>(&self, array: &'a NdArray) -> Cow<'a, NdArray> {
+        if self.scale == 1.0 {
+            Cow::Borrowed(array)
+        } else {
+            let mut values = array.to_f64();
+            values.mapv_inplace(|v| v / self.scale);
+            Cow::Owned(NdArray::Float64(values))
         }
     }
 }
@@ -317,7 +368,7 @@ impl<'de> Deserialize<'de> for BoundSums {
 
 /// The error `|y - x|` as a bound check sees it.
 fn bound_error(x: f64, y: f64) -> f64 {
-    if x == y || (x.is_nan() && y.is_nan()) {
+    if reproduces(x, y) {
         0.0
     } else {
         let e = (y - x).abs();
@@ -513,6 +564,9 @@ impl CompareSpec {
         held: Range<usize>,
         core: Range<usize>,
     ) -> Result<Partial, String> {
+        let (original, decoded) = (self.scaled(original), self.scaled(decoded));
+        let (original, decoded) = (original.as_ref(), decoded.as_ref());
+        let range = self.data_range / self.scale;
         let rows_of = |wanted: &Range<usize>| -> (Cow<'_, NdArray>, Cow<'_, NdArray>) {
             if *wanted == held {
                 (Cow::Borrowed(original), Cow::Borrowed(decoded))
@@ -526,7 +580,7 @@ impl CompareSpec {
         };
         let (x, y) = rows_of(&core);
         let mut partial = Partial {
-            point: PointSums::of(&x, &y, self.max_rel_floor)?,
+            point: PointSums::of(&x, &y, self.max_rel_floor / self.scale)?,
             ..Partial::default()
         };
         if let Some(window) = self.ssim {
@@ -534,14 +588,7 @@ impl CompareSpec {
             let interior = core.start.max(r)..core.end.min(self.shape[0].saturating_sub(r));
             if !interior.is_empty() {
                 let (x, y) = rows_of(&(interior.start - r..interior.end + r));
-                partial.ssim = Some(ssim_rows(
-                    &x,
-                    &y,
-                    interior,
-                    &self.shape,
-                    window,
-                    self.data_range,
-                )?);
+                partial.ssim = Some(ssim_rows(&x, &y, interior, &self.shape, window, range)?);
             }
         }
         if self.error_histogram || self.autocorrelation {
@@ -557,7 +604,7 @@ impl CompareSpec {
             if self.error_histogram {
                 partial.moments = Some(ErrorMoments::of(own));
                 let mut histogram = ErrorHistogram::default();
-                histogram.add(own, self.data_range);
+                histogram.add(own, range);
                 partial.counts.errors = Some(histogram);
             }
             if self.autocorrelation {
@@ -588,6 +635,13 @@ impl CompareSpec {
     /// The values of the metrics `names` (registry names) from the merged partial, as JSON.
     /// SSIM adds `ssim_detail`: window, minimum of the SSIM map, and for 3D the mean of each
     /// interior slice along axis 0 with the worst one.
+    ///
+    /// When a decoded value is not finite ([`PointSums::nonfinite_decoded`] > 0), every
+    /// metric's value and every headline column of a structured one (`frc.resolution`,
+    /// `error_histogram.std`, ...: [`registry::columns`]) is NaN, which meets no limit: the
+    /// error of such a value is undefined, and left to themselves maxima would drop it and
+    /// the FRC would never cross its threshold. The curves and histograms stay as computed
+    /// (the error histogram counts the non-finite errors apart, in `nonfinite`).
     pub fn finish(&self, total: &Partial, names: &[&str]) -> Result<Map<String, Value>, String> {
         let mut values = Map::new();
         let whole = total.gathered.as_ref().map(Gathered::whole).transpose()?;
@@ -602,9 +656,10 @@ impl CompareSpec {
         };
         for name in names {
             if let Some(def) = registry::find(name) {
+                let range = self.data_range / self.scale;
                 values.insert(
                     (*name).to_string(),
-                    metric_json((def.compute)(&total.point, self.data_range)),
+                    metric_json(total.point.value(def, range, self.scale)),
                 );
                 continue;
             }
@@ -617,7 +672,9 @@ impl CompareSpec {
                     _ => continue,
                 },
                 "error_histogram" => match (&total.counts.errors, &total.moments) {
-                    (Some(histogram), Some(moments)) => histogram.json(moments, self.data_range),
+                    (Some(histogram), Some(moments)) => {
+                        histogram.json(moments, self.data_range, self.scale)
+                    }
                     _ => continue,
                 },
                 "error_autocorrelation" => match &total.autocorrelation {
@@ -634,13 +691,24 @@ impl CompareSpec {
                 },
                 "frc" | "power_spectrum" => match &rings {
                     Some(rings) if *name == "frc" => rings.frc(),
-                    Some(rings) => rings.power_spectrum(),
+                    Some(rings) => rings.power_spectrum(self.scale),
                     None => continue,
                 },
                 _ => continue,
             };
             let key = if *name == "ssim" { "ssim_detail" } else { name };
             values.insert(key.to_string(), value);
+        }
+        if total.point.nonfinite_decoded > 0 {
+            for column in registry::columns(names, self.shape.len()) {
+                let slot = match column.split_once('.') {
+                    Some((name, field)) => values.get_mut(name).and_then(|v| v.get_mut(field)),
+                    None => values.get_mut(&column),
+                };
+                if let Some(slot) = slot {
+                    *slot = metric_json(f64::NAN);
+                }
+            }
         }
         Ok(values)
     }
@@ -652,8 +720,12 @@ impl CompareSpec {
         });
         if self.shape.len() == 3 {
             let per_slice = sums.per_slice();
+            // A NaN slice (NaN or infinite decoded values) is the worst.
             let worst = (0..per_slice.len())
-                .min_by(|&a, &b| per_slice[a].total_cmp(&per_slice[b]))
+                .min_by(|&a, &b| {
+                    let (a, b) = (per_slice[a], per_slice[b]);
+                    b.is_nan().cmp(&a.is_nan()).then(a.total_cmp(&b))
+                })
                 .expect("a non-empty interior");
             detail["worst_slice"] = json!(sums.first_row + worst);
             detail["worst_slice_ssim"] = metric_json(per_slice[worst]);
@@ -792,7 +864,7 @@ mod tests {
             data_range: hi - lo,
             dtypes: (x.dtype(), y.dtype()),
         };
-        CompareSpec::new(names, facts, 1e-3 * (hi - lo), SsimWindow::Gaussian)
+        CompareSpec::new(names, facts, 1e-3 * (hi - lo), SsimWindow::Gaussian).unwrap()
     }
 
     /// The partials of the rows cut at `cuts`, each from slabs with the spec's halo, as the

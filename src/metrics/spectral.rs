@@ -27,6 +27,17 @@
 //!   is `i - 1 + t` rings, `t = g_(i-1) / (g_(i-1) - g_i)` (linear interpolation between rings
 //!   `i - 1` and `i`; `t = 0` when ring 0 is itself below the curve), reported as a fraction of
 //!   Nyquist, `2 (i - 1 + t) / m0`. Without a crossing: 1.0 and `crossed = false`.
+//! - Degenerate cases of the resolution (`resolution`): a NaN in the curve (NaN or infinite
+//!   inputs) makes it NaN (`crossed = false`), since comparisons with NaN are false and would
+//!   otherwise read as "never crosses", a perfect 1.0. When no ring beyond DC holds power in
+//!   either array (every plane constant in both), there is nothing to correlate: those rings
+//!   are 1 by the zero-denominator rule, and the DC ring's one sample per plane correlates to
+//!   `+-1` whatever the two constants are (a correlation ignores gain). The resolution is then
+//!   1.0 (`crossed = false`) when the arrays are identical (`C_i = Px_i = Py_i` in every ring,
+//!   which identical inputs give bit for bit) and 0.0 (`crossed = true`, at ring 0) when they
+//!   differ: two different constant arrays resolve nothing. (An array and its multiple by
+//!   `a > 0` with power beyond DC keep FRC 1: the FRC measures correlation, not gain; judge
+//!   gain with the point metrics.)
 //! - Power spectra: `Sx_i = Px_i / (n_i n1 n2)` (mean power per sample, per pixel), `Sy_i`
 //!   likewise, and `relative_error_i = (Sy_i - Sx_i) / Sx_i`: 0 when both are 0, `+inf` when
 //!   only `Sx_i` is 0. `max_abs_relative_error` is the largest `|relative_error_i|`.
@@ -93,8 +104,8 @@
 //!   `Px_i = sum |X|^2`, `Py_i = sum |Y|^2`; `FSC_i = C_i / sqrt(Px_i Py_i)` with the FRC's
 //!   conventions for zero denominators; the half-bit threshold `T_i` of the FRC with `n_i` the
 //!   samples in the shell; the resolution and `crossed` exactly as for the FRC (`2 (i - 1 + t)
-//!   / m0`, 1.0 without a crossing). Shell 0 holds the DC sample (and, for elongated volumes,
-//!   the lowest frequencies of the long axes).
+//!   / m0`, 1.0 without a crossing, the same degenerate cases with shells for rings). Shell 0
+//!   holds the DC sample (and, for elongated volumes, the lowest frequencies of the long axes).
 //! - Shell membership is exact, in integers: with `q = kz^2 n1^2 n2^2 + ky^2 n0^2 n2^2 +
 //!   kx^2 n0^2 n1^2` and `P` the product of the squares of the two axes other than a shortest
 //!   one, shell `i >= 1` is reached when `(2 i - 1)^2 P <= 4 q` (`f m0 >= i - 1/2` multiplied
@@ -297,13 +308,17 @@ impl RingSums {
     pub fn frc(&self) -> Value {
         let frc = self.frc_values();
         let half_bit: Vec<f64> = self.samples.iter().map(|&n| half_bit(n)).collect();
-        let crossing = if self.planes == 0 {
-            None
-        } else {
-            crossing(&frc, &half_bit)
-        };
         let m0 = self.plane[0].min(self.plane[1]);
-        let resolution = crossing.map_or(1.0, |rings| 2.0 * rings / m0 as f64);
+        let (resolution, crossed) = if self.planes == 0 {
+            (1.0, false)
+        } else {
+            let sums = [
+                &self.cross[..],
+                &self.power_original[..],
+                &self.power_decoded[..],
+            ];
+            resolution(sums, &frc, &half_bit, m0)
+        };
         json!({
             "planes": self.planes,
             "frequency": floats(&self.frequencies()),
@@ -311,15 +326,17 @@ impl RingSums {
             "half_bit": floats(&half_bit),
             "samples": self.samples,
             "resolution": metric_json(resolution),
-            "crossed": crossing.is_some(),
+            "crossed": crossed,
         })
     }
 
     /// The radially averaged power spectra as JSON: per ring `frequency` (fraction of
     /// Nyquist), `original` (`Sx_i`), `decoded` (`Sy_i`) and `relative_error`
-    /// (`(Sy_i - Sx_i) / Sx_i`); and `max_abs_relative_error`. Floats are written with
-    /// [`metric_json`] (`"inf"` where only `Sx_i` is 0).
-    pub fn power_spectrum(&self) -> Value {
+    /// (`(Sy_i - Sx_i) / Sx_i`); and `max_abs_relative_error` (NaN when a relative error is).
+    /// Floats are written with [`metric_json`] (`"inf"` where only `Sx_i` is 0). Sums of
+    /// values divided by `scale` (see [`super::comparison::CompareSpec::scale`]) give spectra
+    /// in the data's units, `scale^2` times theirs.
+    pub fn power_spectrum(&self, scale: f64) -> Value {
         let pixels = (self.plane[0] * self.plane[1]) as u64;
         let mean = |power: &[f64]| -> Vec<f64> {
             power
@@ -331,6 +348,8 @@ impl RingSums {
                 })
                 .collect()
         };
+        let unscaled =
+            |spectrum: &[f64]| -> Vec<f64> { spectrum.iter().map(|s| s * scale * scale).collect() };
         let (sx, sy) = (mean(&self.power_original), mean(&self.power_decoded));
         let relative: Vec<f64> = sx
             .iter()
@@ -341,11 +360,17 @@ impl RingSums {
                 _ => (y - x) / x,
             })
             .collect();
-        let max = relative.iter().fold(0.0f64, |m, r| m.max(r.abs()));
+        // `f64::max` ignores NaN: a NaN ring would vanish from the maximum.
+        let max = relative.iter().fold(
+            0.0f64,
+            |m, r| {
+                if r.is_nan() { f64::NAN } else { m.max(r.abs()) }
+            },
+        );
         json!({
             "frequency": floats(&self.frequencies()),
-            "original": floats(&sx),
-            "decoded": floats(&sy),
+            "original": floats(&unscaled(&sx)),
+            "decoded": floats(&unscaled(&sy)),
             "relative_error": floats(&relative),
             "max_abs_relative_error": metric_json(max),
         })
@@ -420,6 +445,34 @@ fn half_bit(n: u64) -> f64 {
     }
     let s = (n as f64).sqrt();
     (HALF_BIT_NUM + HALF_BIT_NUM_N / s) / (HALF_BIT_DEN + HALF_BIT_DEN_N / s)
+}
+
+/// The resolution of a correlation curve `values` (FRC or FSC) with the half-bit curve
+/// `threshold` and the sums `[C, Px, Py]` it came from, as a fraction of Nyquist for a shortest
+/// axis of `m0` samples, and whether the curve crossed the threshold: the first crossing (see
+/// [`crossing`]), 1.0 without one; NaN when the curve holds NaN; and in the degenerate case of
+/// no power beyond ring 0 in either array, 1.0 for identical sums and 0.0 (crossed at ring 0)
+/// otherwise (see the module documentation).
+fn resolution(sums: [&[f64]; 3], values: &[f64], threshold: &[f64], m0: usize) -> (f64, bool) {
+    let [cross, px, py] = sums;
+    if values.iter().any(|v| v.is_nan()) {
+        return (f64::NAN, false);
+    }
+    let powerless = px[1..].iter().chain(&py[1..]).all(|&p| p == 0.0);
+    let crossing = if powerless {
+        let identical = cross
+            .iter()
+            .zip(px)
+            .zip(py)
+            .all(|((c, x), y)| c == x && x == y);
+        (!identical).then_some(0.0)
+    } else {
+        crossing(values, threshold)
+    };
+    match crossing {
+        Some(rings) => (2.0 * rings / m0 as f64, true),
+        None => (1.0, false),
+    }
 }
 
 /// Where `frc` first falls below `threshold` at a ring `i >= 1`, in rings (interpolated
@@ -805,8 +858,7 @@ pub fn fsc(original: &NdArray, decoded: &NdArray) -> Result<Value, String> {
 
     let fsc = correlation(&cross, &px, &py);
     let half_bit: Vec<f64> = samples.iter().map(|&n| half_bit(n)).collect();
-    let crossing = crossing(&fsc, &half_bit);
-    let resolution = crossing.map_or(1.0, |shells| 2.0 * shells / v.m0 as f64);
+    let (resolution, crossed) = resolution([&cross, &px, &py], &fsc, &half_bit, v.m0);
     let frequency: Vec<f64> = (0..shells)
         .map(|i| {
             if i == 0 {
@@ -823,7 +875,7 @@ pub fn fsc(original: &NdArray, decoded: &NdArray) -> Result<Value, String> {
         "half_bit": floats(&half_bit),
         "samples": samples,
         "resolution": metric_json(resolution),
-        "crossed": crossing.is_some(),
+        "crossed": crossed,
     }))
 }
 
@@ -1247,11 +1299,11 @@ mod tests {
     fn empty_and_degenerate_sums_give_no_nan() {
         for plane in [[8, 8], [1, 5], [0, 3]] {
             let sums = RingSums::new(plane);
-            let text = format!("{} {}", sums.frc(), sums.power_spectrum());
+            let text = format!("{} {}", sums.frc(), sums.power_spectrum(1.0));
             assert!(!text.contains("nan"), "{plane:?}: {text}");
             assert_eq!(sums.frc()["crossed"], false);
             assert_eq!(sums.frc()["resolution"], 1.0);
-            assert_eq!(sums.power_spectrum()["max_abs_relative_error"], 0.0);
+            assert_eq!(sums.power_spectrum(1.0)["max_abs_relative_error"], 0.0);
         }
         assert_eq!(RingSums::new([1, 5]).samples.len(), 1);
         assert_eq!(RingSums::new([9, 12]).samples.len(), 5);

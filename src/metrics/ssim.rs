@@ -201,7 +201,8 @@ pub struct SsimSums {
     pub row_sums: Vec<f64>,
     /// Interior voxels per row: the product over axes 1.. of `n - 2 r`.
     pub row_count: u64,
-    /// Smallest SSIM map value over the covered interior (`+inf` when no row is covered).
+    /// Smallest SSIM map value over the covered interior (`+inf` when no row is covered, NaN
+    /// when the map holds NaN).
     pub min: f64,
 }
 
@@ -224,7 +225,7 @@ impl SsimSums {
             ));
         }
         self.row_sums.extend_from_slice(&next.row_sums);
-        self.min = self.min.min(next.min);
+        self.min = nan_min(self.min, next.min);
         Ok(())
     }
 
@@ -335,8 +336,18 @@ pub fn ssim_rows(
         min: rows
             .iter()
             .map(|&(_, min)| min)
-            .fold(f64::INFINITY, f64::min),
+            .fold(f64::INFINITY, nan_min),
     })
+}
+
+/// The smaller of `a` and `b`, NaN when either is (`f64::min` would drop the NaN: a NaN in the
+/// SSIM map must not leave its minimum looking fine).
+fn nan_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }
 
 /// SSIM of two whole arrays in memory (tests, small inputs): [`ssim_rows`] over every interior
@@ -853,7 +864,8 @@ fn ssim_map(m: &Moments, c: Offsets, k: &Consts, out: &mut [f64]) {
     }
 }
 
-/// Sum (four interleaved partial sums, then the rest in order) and minimum of `values`.
+/// Sum (four interleaved partial sums, then the rest in order) and minimum of `values`; both
+/// NaN when a value is NaN.
 fn sum_and_min(values: &[f64]) -> (f64, f64) {
     let mut sums = [0.0; 4];
     let mut mins = [f64::INFINITY; 4];
@@ -874,6 +886,10 @@ fn sum_and_min(values: &[f64]) -> (f64, f64) {
     for &v in rest {
         sum += v;
         min = min.min(v);
+    }
+    // The comparisons above skip NaN; the sum does not.
+    if sum.is_nan() {
+        min = f64::NAN;
     }
     (sum, min)
 }

@@ -105,15 +105,11 @@ impl Selection<'_> {
             let Some(closest) = self.closest.map(|c| &self.evaluations[c]) else {
                 return format!("{NONE_PASSES}: there are no points");
             };
-            let mut failed: Vec<String> = closest.failed().map(|c| c.describe()).collect();
-            if let Err(unusable) = &closest.objective {
-                failed.push(format!("objective {} {unusable}", self.objective.column));
-            }
             return format!(
                 "{NONE_PASSES}; the closest is point {} (index {}), which fails {}",
                 closest.row.point_id,
                 closest.row.index,
-                failed.join(", ")
+                closest.reasons(self.objective).join(", ")
             );
         };
         let objective = &self.objective.column;
