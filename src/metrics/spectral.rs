@@ -29,11 +29,12 @@
 //!   Nyquist, `2 (i - 1 + t) / m0`. Without a crossing: 1.0 and `crossed = false`.
 //! - Degenerate cases of the resolution (`resolution`): a NaN in the curve (NaN or infinite
 //!   inputs) makes it NaN (`crossed = false`), since comparisons with NaN are false and would
-//!   otherwise read as "never crosses", a perfect 1.0. When no ring beyond DC holds power in
-//!   either array (every plane constant in both), there is nothing to correlate: those rings
-//!   are 1 by the zero-denominator rule, and the DC ring's one sample per plane correlates to
-//!   `+-1` whatever the two constants are (a correlation ignores gain). The resolution is then
-//!   1.0 (`crossed = false`) when the arrays are identical (`C_i = Px_i = Py_i` in every ring,
+//!   otherwise read as "never crosses", a perfect 1.0. When every plane of both arrays is
+//!   constant (no power beyond DC), there is nothing to correlate: the rings beyond DC are 1 by
+//!   the zero-denominator rule (or, for sizes that are not powers of two, ratios of rounding
+//!   noise), and the DC ring's one sample per plane correlates to `+-1` whatever the two
+//!   constants are (a correlation ignores gain). The resolution is then 1.0
+//!   (`crossed = false`) when the arrays are identical (`C_i = Px_i = Py_i` in every ring,
 //!   which identical inputs give bit for bit) and 0.0 (`crossed = true`, at ring 0) when they
 //!   differ: two different constant arrays resolve nothing. (An array and its multiple by
 //!   `a > 0` with power beyond DC keep FRC 1: the FRC measures correlation, not gain; judge
@@ -188,6 +189,9 @@ pub struct RingSums {
     pub power_original: Vec<f64>,
     /// Per ring: `Py_i`, the sum of `|Y|^2` (decoded).
     pub power_decoded: Vec<f64>,
+    /// Whether every plane added so far is constant in both arrays (true without planes): the
+    /// degenerate case of the resolution (see the module documentation).
+    pub flat: bool,
     /// FFT plans, ring table and spare buffers for the plane shape, built by the first
     /// [`RingSums::add_planes`] (not serialised, ignored by comparisons).
     #[serde(skip)]
@@ -202,6 +206,7 @@ impl RingSums {
         RingSums {
             plane,
             planes: 0,
+            flat: true,
             samples: vec![0; rings],
             cross: vec![0.0; rings],
             power_original: vec![0.0; rings],
@@ -276,6 +281,7 @@ impl RingSums {
             *n += c * planes as u64;
         }
         self.planes += planes as u64;
+        self.flat &= constant_parts(original, n1 * n2) && constant_parts(decoded, n1 * n2);
         Ok(())
     }
 
@@ -292,6 +298,7 @@ impl RingSums {
         self.check_rings()?;
         other.check_rings()?;
         self.planes += other.planes;
+        self.flat &= other.flat;
         for (n, m) in self.samples.iter_mut().zip(&other.samples) {
             *n += m;
         }
@@ -317,7 +324,7 @@ impl RingSums {
                 &self.power_original[..],
                 &self.power_decoded[..],
             ];
-            resolution(sums, &frc, &half_bit, m0)
+            resolution(sums, self.flat, &frc, &half_bit, m0)
         };
         json!({
             "planes": self.planes,
@@ -451,15 +458,20 @@ fn half_bit(n: u64) -> f64 {
 /// `threshold` and the sums `[C, Px, Py]` it came from, as a fraction of Nyquist for a shortest
 /// axis of `m0` samples, and whether the curve crossed the threshold: the first crossing (see
 /// [`crossing`]), 1.0 without one; NaN when the curve holds NaN; and in the degenerate case of
-/// no power beyond ring 0 in either array, 1.0 for identical sums and 0.0 (crossed at ring 0)
-/// otherwise (see the module documentation).
-fn resolution(sums: [&[f64]; 3], values: &[f64], threshold: &[f64], m0: usize) -> (f64, bool) {
+/// `flat` arrays (every plane, or the volume, constant in both), 1.0 for identical sums and 0.0
+/// (crossed at ring 0) otherwise (see the module documentation).
+fn resolution(
+    sums: [&[f64]; 3],
+    flat: bool,
+    values: &[f64],
+    threshold: &[f64],
+    m0: usize,
+) -> (f64, bool) {
     let [cross, px, py] = sums;
     if values.iter().any(|v| v.is_nan()) {
         return (f64::NAN, false);
     }
-    let powerless = px[1..].iter().chain(&py[1..]).all(|&p| p == 0.0);
-    let crossing = if powerless {
+    let crossing = if flat {
         let identical = cross
             .iter()
             .zip(px)
@@ -487,6 +499,14 @@ fn crossing(frc: &[f64], threshold: &[f64]) -> Option<f64> {
         0.0
     };
     Some((i - 1) as f64 + t)
+}
+
+/// Whether every run of `len` consecutive values of `a` (in C order: its planes, or with
+/// `len` its size the whole array) holds one value.
+fn constant_parts(a: &NdArray, len: usize) -> bool {
+    with_array!(a, a => c_order(a)
+        .chunks(len.max(1))
+        .all(|part| part.iter().all(|v| v.to_f64() == part[0].to_f64())))
 }
 
 /// `acc[i] += v[i]`.
@@ -858,7 +878,9 @@ pub fn fsc(original: &NdArray, decoded: &NdArray) -> Result<Value, String> {
 
     let fsc = correlation(&cross, &px, &py);
     let half_bit: Vec<f64> = samples.iter().map(|&n| half_bit(n)).collect();
-    let (resolution, crossed) = resolution([&cross, &px, &py], &fsc, &half_bit, v.m0);
+    let flat = constant_parts(original, shape.iter().product())
+        && constant_parts(decoded, shape.iter().product());
+    let (resolution, crossed) = resolution([&cross, &px, &py], flat, &fsc, &half_bit, v.m0);
     let frequency: Vec<f64> = (0..shells)
         .map(|i| {
             if i == 0 {
@@ -1464,6 +1486,81 @@ mod tests {
         assert_eq!(negated["crossed"], true);
         assert_eq!(negated["resolution"], 0.0);
         assert_eq!(negated["shape"], json!([6, 10, 9]));
+    }
+
+    /// Constant planes have no power beyond DC, where any two same-signed constants
+    /// correlate perfectly: their resolution is 1 only when they are identical, 0 (crossed)
+    /// when they differ. A NaN makes the resolution NaN, not a perfect 1.
+    #[test]
+    fn constant_arrays_resolve_nothing_unless_identical_and_nan_is_nan() {
+        let constant = |shape: &[usize], v: f32| ArrayD::from_elem(IxDyn(shape), v).into_nd();
+        let frc = |x: &NdArray, y: &NdArray| {
+            let shape = x.shape();
+            let mut sums = RingSums::new([shape[shape.len() - 2], shape[shape.len() - 1]]);
+            sums.add_planes(x, y).unwrap();
+            (sums.frc(), sums.power_spectrum(1.0))
+        };
+        for shape in [&[8, 8][..], &[3, 8, 8], &[2, 6, 10]] {
+            let (three, five) = (constant(shape, 3.0), constant(shape, 5.0));
+            let (same, _) = frc(&three, &three);
+            assert_eq!(
+                (&same["resolution"], &same["crossed"]),
+                (&json!(1.0), &json!(false))
+            );
+            let (different, power) = frc(&three, &five);
+            assert_eq!(
+                (&different["resolution"], &different["crossed"]),
+                (&json!(0.0), &json!(true)),
+                "{shape:?}: {different}"
+            );
+            // Power-of-two planes: the curve itself is 1 everywhere (exact zeros beyond DC);
+            // the rule is about the resolution. Other sizes leave rounding noise there.
+            assert!(
+                shape[shape.len() - 1] != 8
+                    || different["frc"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|f| f == 1.0)
+            );
+            assert_eq!(power["max_abs_relative_error"], 25.0 / 9.0 - 1.0);
+            if shape.len() == 3 {
+                let fsc_same = fsc(&three, &three).unwrap();
+                assert_eq!(
+                    (&fsc_same["resolution"], &fsc_same["crossed"]),
+                    (&json!(1.0), &json!(false))
+                );
+                let fsc_different = fsc(&three, &five).unwrap();
+                assert_eq!(
+                    (&fsc_different["resolution"], &fsc_different["crossed"]),
+                    (&json!(0.0), &json!(true))
+                );
+            }
+        }
+        // Planes constant but different from each other, decoded with another gain per plane:
+        // still nothing beyond DC, and not identical.
+        let x = ArrayD::from_shape_fn(IxDyn(&[2, 8, 8]), |ix| 1.0 + ix[0] as f32).into_nd();
+        let y = ArrayD::from_shape_fn(IxDyn(&[2, 8, 8]), |ix| 1.0 + 2.0 * ix[0] as f32).into_nd();
+        assert_eq!(frc(&x, &y).0["resolution"], 0.0);
+        // A textured plane with a NaN: NaN, never "no crossing".
+        for shape in [&[8, 8][..], &[2, 8, 8]] {
+            let textured = ArrayD::from_shape_fn(IxDyn(shape), |ix| {
+                let (i, j) = (ix[shape.len() - 2], ix[shape.len() - 1]);
+                ((i * 3 + j * 5) % 7) as f32
+            });
+            let mut broken = textured.clone();
+            broken.as_slice_mut().unwrap()[19] = f32::NAN;
+            let (textured, broken) = (textured.into_nd(), broken.into_nd());
+            let (curve, power) = frc(&textured, &broken);
+            assert_eq!(
+                (&curve["resolution"], &curve["crossed"]),
+                (&json!("nan"), &json!(false))
+            );
+            assert_eq!(power["max_abs_relative_error"], "nan");
+            if shape.len() == 3 {
+                assert_eq!(fsc(&textured, &broken).unwrap()["resolution"], "nan");
+            }
+        }
     }
 
     #[test]
