@@ -962,6 +962,194 @@ mod tests {
         }
     }
 
+    /// `pair`'s arrays as float32 and float64, with every 7th decoded value replaced by `bad`.
+    fn spoiled(y: &NdArray, bad: f32) -> (NdArray, u64) {
+        let NdArray::Float32(y) = y else {
+            unreachable!("pair() is float32")
+        };
+        let mut y = y.clone();
+        let mut count = 0;
+        for (i, v) in y.iter_mut().enumerate() {
+            if i % 7 == 3 {
+                *v = bad;
+                count += 1;
+            }
+        }
+        (y.into_nd(), count)
+    }
+
+    /// Decoded NaN or infinities (which left to `f64::max` gave `max_abs_error` 0 and to the
+    /// FRC's crossing test a perfect resolution): counted exactly through slab partials and
+    /// postcard, every headline column of every metric NaN, the error histogram counting them
+    /// apart, the SSIM minimum and worst slice NaN, and every promised bound violated.
+    #[test]
+    fn nonfinite_decoded_values_make_every_metric_nan() {
+        let names = registry::names();
+        for (shape, cuts) in [
+            (vec![14, 16, 16], vec![3, 4, 9]),
+            (vec![24, 20], vec![5, 6, 17]),
+        ] {
+            let (x, y) = pair(&shape);
+            let n: u64 = shape.iter().product::<usize>() as u64;
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let (y, spoilt) = spoiled(&y, bad);
+                let spec = spec(&x, &y, &names);
+                let parts: Vec<Partial> = partials(&spec, &x, &y, &cuts)
+                    .iter()
+                    .map(round_trip)
+                    .collect();
+                let total = merged(&parts);
+                assert_eq!(total.point.nonfinite_decoded, spoilt, "{shape:?} {bad}");
+                let finished = spec.finish(&total, &names).unwrap();
+                let computed: Vec<&str> = names
+                    .iter()
+                    .copied()
+                    .filter(|name| unmet(name, &shape, None, SsimWindow::Gaussian).is_none())
+                    .collect();
+                assert!(computed.contains(&"frc") && computed.len() >= names.len() - 1);
+                for column in registry::columns(&computed, shape.len()) {
+                    assert_eq!(
+                        registry::column_value(&finished, &column),
+                        Some(&json!("nan")),
+                        "{shape:?} {bad}: {column}"
+                    );
+                }
+                let histogram = &finished["error_histogram"];
+                assert_eq!(histogram["nonfinite"], spoilt);
+                let binned: u64 = ["below", "above", "nonfinite"]
+                    .iter()
+                    .map(|k| histogram[k].as_u64().unwrap())
+                    .chain(
+                        histogram["counts"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|c| c.as_u64().unwrap()),
+                    )
+                    .sum();
+                assert_eq!(binned, n, "every error counted once");
+                let detail = &finished["ssim_detail"];
+                assert_eq!(detail["min"], "nan", "{shape:?} {bad}: {detail}");
+                if shape.len() == 3 {
+                    assert_eq!(detail["worst_slice_ssim"], "nan");
+                }
+                for bound in &total.bounds {
+                    assert!(bound.violations > 0 && !bound.check().bound_ok, "{bound:?}");
+                }
+            }
+        }
+    }
+
+    /// Values beyond 2^60 are compared divided by a power of two: float64 data times 2^900
+    /// (whose squares overflow) give bit for bit the dimensionless metrics of the data
+    /// themselves, and the dimensioned ones times 2^900 (mse times 2^1800 is beyond float64:
+    /// inf); float32 data near `f32::MAX` give SSIM 1 and PSNR inf when lossless, and lossy
+    /// the data's own values (SSIM within 1e-6: float32 filters on the data, float64 copies
+    /// when scaled). Data within 2^60 are not scaled at all.
+    #[test]
+    fn huge_values_give_the_metrics_of_the_data_unscaled() {
+        let names = registry::names();
+        let shape = [14, 16, 16];
+        let cuts = [3, 4, 9];
+        let finished = |x: &NdArray, y: &NdArray| {
+            let spec = spec(x, y, &names);
+            let total = merged(&partials(&spec, x, y, &cuts));
+            (spec.scale, spec.finish(&total, &names).unwrap())
+        };
+        let times = |a: &NdArray, factor: f64| match a {
+            NdArray::Float32(a) => NdArray::Float32(a.mapv(|v| v * factor as f32)),
+            other => NdArray::Float64(other.to_f64().mapv(|v| v * factor)),
+        };
+        let (x32, y32) = pair(&shape);
+        let dimensioned = [
+            "mse",
+            "rmse",
+            "max_abs_error",
+            "mean_error",
+            "error_histogram.std",
+        ];
+        let columns = registry::columns(&names, shape.len());
+        let value = |map: &Map<String, Value>, column: &str| {
+            registry::column_value(map, column)
+                .cloned()
+                .unwrap_or_else(|| panic!("{column}"))
+        };
+        // Float64 times 2^900.
+        let (x, y) = (times(&x32, 1.0), times(&y32, 1.0));
+        let (x, y) = (NdArray::Float64(x.to_f64()), NdArray::Float64(y.to_f64()));
+        let (scale, base) = finished(&x, &y);
+        assert_eq!(scale, 1.0);
+        let factor = 2f64.powi(900);
+        let (scale, huge) = finished(&times(&x, factor), &times(&y, factor));
+        assert_eq!(
+            scale,
+            2f64.powi(843),
+            "magnitude 3.9 * 2^900 brought to [2^59, 2^60)"
+        );
+        for column in &columns {
+            let (b, h) = (value(&base, column), value(&huge, column));
+            match column.as_str() {
+                "mse" => assert_eq!(h, json!("inf"), "{column}"),
+                c if dimensioned.contains(&c) => {
+                    assert_eq!(
+                        h.as_f64().unwrap(),
+                        b.as_f64().unwrap() * factor,
+                        "{column}"
+                    )
+                }
+                _ => assert_eq!(h, b, "{column}"),
+            }
+            assert_ne!(h, json!("nan"), "{column}");
+        }
+        for curve in [
+            "ssim_detail",
+            "error_autocorrelation",
+            "ks_test",
+            "frc",
+            "fsc",
+        ] {
+            assert_eq!(huge[curve], base[curve], "{curve}");
+        }
+        let spectrum = |map: &Map<String, Value>| map["power_spectrum"]["relative_error"].clone();
+        assert_eq!(spectrum(&huge), spectrum(&base));
+        assert_eq!(
+            huge["error_histogram"]["counts"],
+            base["error_histogram"]["counts"]
+        );
+        // Float32 near f32::MAX (up to 2^127): lossless, then lossy.
+        let factor = 2f64.powi(125);
+        let (x, y) = (times(&x32, factor), times(&y32, factor));
+        let (_, same) = finished(&x, &x);
+        for (column, expected) in [
+            ("psnr", json!("inf")),
+            ("ssim", json!(1.0)),
+            ("mse", json!(0.0)),
+            ("pearson", json!(1.0)),
+            ("frc.resolution", json!(1.0)),
+            ("fsc.resolution", json!(1.0)),
+        ] {
+            assert_eq!(value(&same, column), expected, "{column}");
+        }
+        let (_, base) = finished(&x32, &y32);
+        let (scale, huge) = finished(&x, &y);
+        assert_eq!(scale, 2f64.powi(68));
+        for column in &columns {
+            let (b, h) = (value(&base, column), value(&huge, column));
+            match column.as_str() {
+                "ssim" => assert!((h.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-6),
+                "mse" => assert_eq!(h.as_f64().unwrap(), b.as_f64().unwrap() * factor * factor),
+                c if dimensioned.contains(&c) => {
+                    assert_eq!(
+                        h.as_f64().unwrap(),
+                        b.as_f64().unwrap() * factor,
+                        "{column}"
+                    )
+                }
+                _ => assert_eq!(h, b, "{column}"),
+            }
+        }
+    }
+
     /// Infinities, NaN (with its payload) and negative zero come back bit for bit; an empty
     /// partial's infinite SSIM minimum too.
     #[test]

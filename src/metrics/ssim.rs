@@ -661,7 +661,7 @@ fn output_row<const R: usize>(
     ssim_map(filtered, offsets, consts, &mut output.map);
     let (sum, min) = sum_and_min(&output.map);
     output.sum += sum;
-    output.min = output.min.min(min);
+    output.min = nan_min(output.min, min);
 }
 
 /// Chunks `(start, length)` of at most [`CHUNK`] values covering `0..len`: of one length, a
