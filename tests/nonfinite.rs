@@ -249,3 +249,44 @@ fn float32_data_near_the_largest_float_compare_without_overflow() {
         "{stdout}"
     );
 }
+
+/// Float64 data spanning more than `f64::MAX` have a data range of inf, which would make every
+/// PSNR inf: a one-line error that asks for the range; with it given, the metrics are finite.
+#[test]
+fn a_data_range_beyond_float64_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let span = ArrayD::from_shape_fn(IxDyn(&[16, 16, 16]), |ix| {
+        ((ix[0] * 256 + ix[1] * 16 + ix[2]) as f64 / 4095.0 * 2.0 - 1.0) * 1.5e308
+    });
+    ndarray_npy::write_npy(dir.join("span.npy"), &span).unwrap();
+    ndarray_npy::write_npy(dir.join("decoded.npy"), &span.mapv(|v| v * 0.999)).unwrap();
+    let out = photonqa(dir, &["metrics", "span.npy", "decoded.npy"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        "photonqa: span.npy: the data range inf is beyond float64 (the original spans -1.5e308 \
+         to 1.5e308); pass --data-range\n"
+    );
+    let out = photonqa(
+        dir,
+        &[
+            "metrics",
+            "span.npy",
+            "decoded.npy",
+            "--json",
+            "--data-range",
+            "1e308",
+        ],
+    );
+    assert_ok(&out, "photonqa metrics --data-range 1e308");
+    let metrics: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let psnr = metrics["psnr"].as_f64().unwrap();
+    assert!(psnr > 50.0 && psnr < 70.0, "{psnr}");
+    assert_eq!(
+        metrics["ssim"].as_f64().map(|s| s > 0.99),
+        Some(true),
+        "{metrics}"
+    );
+}

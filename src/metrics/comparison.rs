@@ -120,7 +120,7 @@ impl CompareSpec {
         let (lo, hi) = facts.range;
         if !facts.data_range.is_finite() {
             return Err(format!(
-                "the data range {} is not a finite float64 (the original spans {lo} to {hi})",
+                "the data range {} is beyond float64 (the original spans {lo:e} to {hi:e})",
                 facts.data_range
             ));
         }
@@ -771,6 +771,39 @@ mod tests {
         let y = arr(&[1, 2], vec![f32::NAN, f32::NAN]);
         let s = BoundSums::of("fake", Promise::AbsError(1.0), &x, &y, 0).unwrap();
         assert_eq!((s.violations, s.worst), (1, f64::INFINITY));
+    }
+
+    /// A NaN or an infinity decoded where the original holds a number breaks every kind of
+    /// promised error bound, however loose.
+    #[test]
+    fn nonfinite_decoded_values_break_every_error_bound() {
+        let x = arr(&[2, 2, 2], vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let y = arr(&[2, 2, 2], vec![0.0, 1.0, 2.0, 3.0, 4.0, bad, 6.0, 7.0]);
+            for promise in [
+                Promise::AbsError(1e30),
+                Promise::RelError(1.0),
+                Promise::PointwiseRel(1e30),
+                Promise::L2Norm(1e30),
+                Promise::Psnr {
+                    db: -1e30,
+                    peak: None,
+                    per_plane: false,
+                },
+                Promise::Psnr {
+                    db: -1e30,
+                    peak: Some(1.0),
+                    per_plane: true,
+                },
+            ] {
+                let check = BoundSums::of("s", promise, &x, &y, 0).unwrap().check();
+                assert_eq!(
+                    (check.violations, check.bound_ok),
+                    (1, false),
+                    "{promise:?} {bad}"
+                );
+            }
+        }
     }
 
     #[test]

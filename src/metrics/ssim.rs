@@ -67,7 +67,8 @@
 //! took 1.5 times as long on the 256^3 bench (160 ms instead of 108 ms on 2 cores: SSE2 holds
 //! two float64 lanes, four float32), only about at the 20x target, for means within 2e-10 of
 //! the float32 ones. Values must not differ from the offsets by more than about 1e19 (float32
-//! squares overflow).
+//! squares overflow): a comparison divides data beyond 2^60 in magnitude by a power of two
+//! first ([`super::comparison::CompareSpec::scale`]), which leaves SSIM unchanged.
 //!
 //! The offsets depend only on global rows, and every value is computed by the same operations
 //! whatever the slab, group part, chunk and thread: partial sums merged in row order are
@@ -75,7 +76,8 @@
 //!
 //! Constant inputs give the luminance term `(2 a b + C1) / (a^2 + b^2 + C1)` (1.0 when equal).
 //! `data_range` must be positive and finite: with `R = 0` scikit-image divides 0 by 0 on flat
-//! regions (NaN), so photonqa returns an error instead. NaN inputs give a NaN mean.
+//! regions (NaN), so photonqa returns an error instead. NaN inputs give a NaN mean and a NaN
+//! minimum.
 
 use std::ops::Range;
 
