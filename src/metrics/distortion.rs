@@ -73,7 +73,7 @@ impl PointSums {
                 (Neumaier::default(), Neumaier::default(), Neumaier::default(), Neumaier::default());
             for (a, b) in x.iter().zip(y.iter()) {
                 let (a, b) = (a.to_f64(), b.to_f64());
-                if !(a.is_finite() && b.is_finite()) && !reproduces(a, b) {
+                if (!a.is_finite() || !b.is_finite()) && !reproduces(a, b) {
                     sums.nonfinite_decoded += 1;
                 }
                 let e = b - a;

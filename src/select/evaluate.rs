@@ -230,8 +230,8 @@ impl<'a> RowEvaluation<'a> {
         self.failed().count() + usize::from(self.objective.is_err())
     }
 
-    /// What keeps the row from passing, in a few words each: every failed limit (see
-    /// [`Check::describe`]), then `objective COLUMN <why>`; for a point with NaN or infinite
+    /// What keeps the row from passing, in a few words each: every failed limit (`ssim 0.5 <
+    /// min 0.9`, `psnr nan`), then `objective COLUMN <why>`; for a point with NaN or infinite
     /// decoded values, which fails everything for that one reason, `every limit: <why>`.
     pub fn reasons(&self, objective: &Objective) -> Vec<String> {
         if let Some(n) = self.row.nonfinite() {
