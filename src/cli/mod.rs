@@ -618,13 +618,19 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 metric_json(comparison.spec.max_rel_floor),
             );
             object.insert("count".into(), Value::from(comparison.count));
+            object.insert(
+                "nonfinite_decoded".into(),
+                Value::from(comparison.nonfinite_decoded),
+            );
             if json {
                 out!("{}", Value::Object(object));
             } else {
                 // The scalar columns; the curves and histograms are in --json.
                 let names = metric_registry::names();
                 let mut columns = metric_registry::columns(&names, a.shape().len());
-                columns.extend(["data_range", "max_rel_floor", "count"].map(String::from));
+                columns.extend(
+                    ["data_range", "max_rel_floor", "count", "nonfinite_decoded"].map(String::from),
+                );
                 let mut told: Vec<String> = Vec::new();
                 for column in columns {
                     let name = column.split('.').next().unwrap_or_default().to_string();

@@ -512,12 +512,19 @@ fn compare_spec(
     let max_rel_floor = scenario
         .max_rel_floor
         .unwrap_or(DEFAULT_REL_FLOOR * data_range);
-    Ok(CompareSpec::new(
+    CompareSpec::new(
         &scenario.distortion,
         facts,
         max_rel_floor,
         scenario.ssim_window,
-    ))
+    )
+    .map_err(|e| {
+        format!(
+            "{}: {}: {e}; set metrics.data_range",
+            scenario.path.display(),
+            source.label()
+        )
+    })
 }
 
 /// Writes `OUT/results.csv`, `OUT/recommendation.json` and the report (`OUT/report.html`,
@@ -1014,6 +1021,7 @@ fn result_row(
         pipeline: point.stages.iter().map(|s| s.to_json()).collect(),
         fitted: chain.fitted(),
         rate: None,
+        nonfinite_decoded: None,
         distortion: Map::new(),
         science: Map::new(),
         reconstructed: Map::new(),
@@ -1037,6 +1045,7 @@ fn result_row(
             row.bounds = m.partial.bounds.iter().map(BoundSums::check).collect();
             match spec.finish(&m.partial, &scenario.distortion) {
                 Ok(values) => {
+                    row.nonfinite_decoded = Some(m.partial.point.nonfinite_decoded);
                     row.distortion = values;
                     row.science = m.science;
                     row.reconstructed = m.reconstructed;

@@ -87,6 +87,12 @@ pub struct PointResult {
     /// Rate (absent for failed points).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Rate>,
+    /// How many decoded values are NaN or infinite (the original is finite); absent for
+    /// failed points. When not 0 the point is invalid: every distortion metric is `"nan"`,
+    /// it fails every limit and is never recommended (see
+    /// [`crate::select::evaluate::observe`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonfinite_decoded: Option<u64>,
     /// Selected distortion metrics; non-finite values are the strings `inf`, `-inf`, `nan`.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub distortion: Map<String, Value>,
@@ -154,6 +160,11 @@ impl BoundCheck {
 }
 
 impl PointResult {
+    /// The number of NaN or infinite decoded values, when there are any.
+    pub fn nonfinite(&self) -> Option<u64> {
+        self.nonfinite_decoded.filter(|&n| n > 0)
+    }
+
     /// The value of a table column: a metric (`name` or `name.field`), an analysis's field
     /// (`label.field`) or a metric of the reconstructed slices (`reconstructed.name`).
     pub fn value(&self, column: &str) -> Option<&Value> {
@@ -164,6 +175,9 @@ impl PointResult {
         }
     }
 }
+
+/// Name of [`PointResult::nonfinite_decoded`] in `results.csv`, tables and the report.
+pub const NONFINITE_DECODED: &str = "nonfinite_decoded";
 
 /// Prefix of the columns of the reconstructed slices' metrics.
 pub const RECONSTRUCTED: &str = "reconstructed.";
@@ -340,6 +354,7 @@ pub fn write_csv(out: &Path, rows: &[PointResult], columns: &[String]) -> Result
     let mut header = vec!["point_id".to_string(), "index".into(), "status".into()];
     header.extend(params.iter().cloned());
     header.extend(Rate::COLUMNS.map(String::from));
+    header.push(NONFINITE_DECODED.into());
     header.extend(columns.iter().cloned());
     let bounds = rows.iter().any(|r| !r.bounds.is_empty());
     if bounds {
@@ -369,6 +384,11 @@ pub fn write_csv(out: &Path, rows: &[PointResult], columns: &[String]) -> Result
             ]),
             None => record.extend(std::iter::repeat_n(String::new(), 6)),
         }
+        record.push(
+            row.nonfinite_decoded
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        );
         record.extend(
             columns
                 .iter()
