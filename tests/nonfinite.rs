@@ -20,7 +20,7 @@ const ALL_METRICS: &str = "[\"mse\", \"rmse\", \"nrmse\", \"psnr\", \"snr\", \"m
 /// Runs `photonqa run SCENARIO --out OUT` in `dir` for a scenario with `command` stages (the
 /// one place where the tests start user programs as codecs).
 fn run_with_commands(dir: &Path, scenario: &str, out: &str) -> Output {
-    photonqa(dir, &["run", scenario, "--out", out])
+    photonqa(dir, &["run", scenario, "--out", out, "--allow-commands"])
 }
 
 /// A 16x32x32 float32 volume with texture at several scales, values in about [0, 3].
