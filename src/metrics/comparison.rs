@@ -29,14 +29,18 @@ pub struct CompareSpec {
     /// Floor of the denominator of the relative error.
     pub max_rel_floor: f64,
     /// The power of two every value is divided by before the metrics see it: 1 for data
-    /// whose magnitude (the largest of `|min|`, `|max|` and `R`) is at most 2^60, else
-    /// `2^(e - 59)` with `2^e <= magnitude < 2^(e + 1)`, which brings the magnitude to
-    /// `[2^59, 2^60)`. Squares of values near `f32::MAX` or `1e300` overflow (SSIM filters in
-    /// float32, everything else in float64), and `inf - inf` is NaN; scaled values do not
-    /// overflow. Dividing by a power of two is exact (but for values below `2^-1022 scale`,
-    /// which become subnormal), so metrics computed on the scaled values are those of the data,
-    /// up to the factor `scale^unit` of dimensioned ones (mse, rmse, errors, power spectra),
-    /// put back at the end; and data at most 2^60 in magnitude are not touched at all.
+    /// whose magnitude (the largest of `|min|`, `|max|` and `R`) is within `[2^-30, 2^60]` (or
+    /// 0), else `2^(e - 59)` with `2^e <= magnitude < 2^(e + 1)`, which brings the magnitude
+    /// to `[2^59, 2^60)`. Squares of values near `f32::MAX` or `1e300` overflow (SSIM filters
+    /// in float32, everything else in float64), and `inf - inf` is NaN; squares of small
+    /// values (SSIM's constants for data below about `1e-17` in float32, squared errors of
+    /// float64 data near `1e-160`) underflow to subnormals or 0, so a lossy point would read
+    /// SSIM or PSNR wrong; scaled values do neither. Dividing by a power of two is exact
+    /// (but for values below `2^-1022 scale`, which become subnormal), so metrics computed on
+    /// the scaled values are those of the data, up to the factor `scale^unit` of dimensioned
+    /// ones (mse, rmse, errors, power spectra), put back at the end; and data within
+    /// `[2^-30, 2^60]` in magnitude are not touched at all. Data below `2^-1015` (the last
+    /// orders of float64, where `2^(e - 59)` is not a float64) are not scaled either.
     pub scale: f64,
     /// SSIM window, when SSIM is computed.
     pub ssim: Option<SsimWindow>,
@@ -98,14 +102,23 @@ pub fn unmet(
 /// moments over 2^40 values stay below `2^1023` too.
 const UNSCALED_MAGNITUDE: f64 = (1u64 << 60) as f64;
 
+/// Smallest magnitude of the values a comparison computes on unscaled: SSIM's float32
+/// constant `(0.01 R)^2` and squared errors a million times smaller than the data stay normal
+/// floats (above `2^-126`) for data of magnitude `2^-30` (about `1e-9`) and more.
+const UNSCALED_SMALLEST: f64 = 1.0 / (1u64 << 30) as f64;
+
 /// [`CompareSpec::scale`] for data of largest magnitude `magnitude` (finite).
 fn scale_for(magnitude: f64) -> f64 {
-    if magnitude <= UNSCALED_MAGNITUDE {
+    let unscaled = UNSCALED_SMALLEST..=UNSCALED_MAGNITUDE;
+    if magnitude == 0.0 || unscaled.contains(&magnitude) || !magnitude.is_normal() {
         return 1.0;
     }
-    // A normal number above 2^60: its exponent field is e + 1023.
+    // A normal number: its exponent field is e + 1023.
     let e = ((magnitude.to_bits() >> 52) & 0x7ff) as i32 - 1023;
-    2f64.powi(e - 59)
+    match 2f64.powi(e - 59) {
+        0.0 => 1.0,
+        scale => scale,
+    }
 }
 
 impl CompareSpec {
@@ -1180,6 +1193,57 @@ mod tests {
                 }
                 _ => assert_eq!(h, b, "{column}"),
             }
+        }
+    }
+
+    /// Values below 2^-30 are compared multiplied up by a power of two: float64 data times
+    /// 2^-900 (whose squared errors underflow to 0, so PSNR would read inf) give bit for bit
+    /// the dimensionless metrics of the data themselves; float32 data times 2^-100 (SSIM's
+    /// constants below the smallest normal float32) the data's own PSNR and SSIM (within 1e-6:
+    /// float32 filters on the data, float64 copies when scaled).
+    #[test]
+    fn tiny_values_give_the_metrics_of_the_data_unscaled() {
+        let names = registry::names();
+        let finished = |x: &NdArray, y: &NdArray| {
+            let spec = spec(x, y, &names);
+            let total = merged(&partials(&spec, x, y, &[3, 4, 9]));
+            (spec.scale, spec.finish(&total, &names).unwrap())
+        };
+        let value = |map: &Map<String, Value>, column: &str| {
+            registry::column_value(map, column).cloned().unwrap()
+        };
+        let (x32, y32) = pair(&[14, 16, 16]);
+        let (x, y) = (
+            NdArray::Float64(x32.to_f64()),
+            NdArray::Float64(y32.to_f64()),
+        );
+        let (_, base) = finished(&x, &y);
+        let times = |a: &NdArray| NdArray::Float64(a.to_f64().mapv(|v| v * 2f64.powi(-900)));
+        let (scale, tiny) = finished(&times(&x), &times(&y));
+        assert!(scale < 2f64.powi(-900), "{scale}");
+        let dimensionless = [
+            "psnr",
+            "snr",
+            "nrmse",
+            "pearson",
+            "ssim",
+            "frc.resolution",
+            "fsc.resolution",
+        ];
+        for column in dimensionless {
+            assert_eq!(value(&tiny, column), value(&base, column), "{column}");
+        }
+        let (_, base) = finished(&x32, &y32);
+        let times = |a: &NdArray| match a {
+            NdArray::Float32(a) => NdArray::Float32(a.mapv(|v| v * 2f32.powi(-100))),
+            _ => unreachable!("float32 pair"),
+        };
+        let (scale, tiny) = finished(&times(&x32), &times(&y32));
+        assert!(scale < 1.0, "{scale}");
+        for column in ["psnr", "ssim"] {
+            let (b, t) = (value(&base, column), value(&tiny, column));
+            let (b, t) = (b.as_f64().unwrap(), t.as_f64().unwrap());
+            assert!((t - b).abs() < 1e-6, "{column}: {t} vs {b}");
         }
     }
 
