@@ -305,6 +305,69 @@ fn units_run_apart_merge_into_the_results_of_one_run() {
     );
 }
 
+/// The tasks of a submission write into one directory side by side (a shared lock), which
+/// keeps out a `merge` or a `run` until they end; a second `submit` waits for the first.
+#[test]
+fn units_share_their_directory_and_keep_a_merge_out() {
+    let dir = workdir();
+    let d = dir.path();
+    fs::create_dir_all(d.join("b/slurm")).unwrap();
+    // This test process stands in for a unit task still running.
+    let task = fs::File::create(d.join("b/photonqa.lock")).unwrap();
+    task.lock_shared().unwrap();
+    for index in 0..POINTS {
+        let unit = photonqa(
+            d,
+            &[
+                "unit",
+                "small.toml",
+                "--out",
+                "b",
+                "--index",
+                &index.to_string(),
+            ],
+        );
+        assert_ok(&unit, "photonqa unit beside another task");
+    }
+    let expected = "photonqa: b: in use by running `photonqa unit` tasks or another photonqa process (they hold b/photonqa.lock); wait until they end\n";
+    for args in [
+        &["merge", "b", "--scenario", "small.toml"][..],
+        &["run", "small.toml", "--out", "b"],
+    ] {
+        let refused = photonqa(d, args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        if text(&refused.stderr) != expected {
+            differ(
+                &format!("{args:?} beside a unit task"),
+                expected,
+                &text(&refused.stderr),
+            );
+        }
+    }
+    assert!(!d.join("b/results.jsonl").exists());
+    drop(task);
+    assert_ok(
+        &photonqa(d, &["merge", "b", "--scenario", "small.toml"]),
+        "photonqa merge",
+    );
+
+    // A submission in progress (this process again) holds DIR/slurm.
+    let submission = fs::File::create(d.join("b/slurm/photonqa.lock")).unwrap();
+    submission.lock().unwrap();
+    fs::write(d.join("b/slurm/photonqa.lock"), "photonqa submit, pid 1\n").unwrap();
+    let refused = photonqa(d, &["submit", "small.toml", "--out", "b"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let slurm = d.canonicalize().unwrap().join("b/slurm");
+    let expected = format!(
+        "photonqa: {}: in use by photonqa submit, pid 1 (it holds {}/photonqa.lock); wait until it ends, or choose another directory\n",
+        slurm.display(),
+        slurm.display()
+    );
+    if text(&refused.stderr) != expected {
+        differ("a second submit", &expected, &text(&refused.stderr));
+    }
+}
+
 #[test]
 fn slab_units_run_apart_merge_into_the_results_of_one_run() {
     let dir = workdir();

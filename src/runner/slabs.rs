@@ -30,6 +30,7 @@ use indicatif::ProgressBar;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::lock::{Lock, Mode};
 use super::passes::{self, FitCache, Fitted, InputSummary, Passes};
 use super::provenance::Provenance;
 use super::science::{self, Analyses};
@@ -168,6 +169,7 @@ pub fn prepare(
     slabs: usize,
     resources: (u64, Option<usize>),
 ) -> Result<bool, String> {
+    let _lock = Lock::dir(out, Mode::Shared, "unit --prepare")?;
     let manifest = Manifest::of(scenario, slabs)?;
     if let Some(earlier) = Manifest::read(out)? {
         earlier.check(scenario, out)?;
@@ -394,6 +396,7 @@ pub fn run_unit(
     (unit, phase): (usize, Phase),
     resources: (u64, Option<usize>),
 ) -> Result<(PathBuf, bool), String> {
+    let _lock = Lock::dir(out, Mode::Shared, "unit")?;
     let setup = Setup::new(scenario, resources)?;
     let context = Context::new(scenario, out, &setup, resources.0)?;
     if unit >= context.units() {

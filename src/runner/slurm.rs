@@ -21,6 +21,7 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
+use super::lock::{Lock, Mode};
 use super::slabs::{self, Phase};
 use super::units::{self, Manifest, Unit, UnitState, index_ranges};
 use crate::scenario::Scenario;
@@ -453,6 +454,11 @@ pub fn submit(
     // The scenario and its input are checked here, not in a thousand failing tasks.
     let source = scenario.source.open().map_err(|e| e.to_string())?;
     super::build_chains(scenario, source.as_ref())?;
+    // Two submissions at once would both submit the units left.
+    let _lock = match dry_run {
+        true => None,
+        false => Some(Lock::dir(&out.join(SLURM_DIR), Mode::Exclusive, "submit")?),
+    };
     let earlier_manifest = Manifest::read(&out)?;
     if let Some(earlier) = &earlier_manifest {
         earlier.check(scenario, &out)?;

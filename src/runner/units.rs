@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
+use super::lock::{Lock, Mode};
 use super::passes::{self, Passes};
 use super::provenance::Provenance;
 use super::results::{self, PointResult, Status};
@@ -230,6 +231,7 @@ pub fn run_unit(
     index: usize,
     (memory_budget, threads): (u64, Option<usize>),
 ) -> Result<(PointResult, bool), String> {
+    let _lock = Lock::dir(out, Mode::Shared, "unit")?;
     let points = points(scenario)?;
     let point = points.get(index).ok_or_else(|| {
         format!(
@@ -358,6 +360,8 @@ pub fn merge(
     out: &Path,
     resources: (u64, Option<usize>),
 ) -> Result<RunSummary, String> {
+    // No unit may write while the merge reads, nor a run or another merge write with it.
+    let _lock = Lock::dir(out, Mode::Exclusive, "merge")?;
     if let Some(manifest) = Manifest::read(out)? {
         manifest.check(scenario, out)?;
         if manifest.slabs > 1 {
