@@ -15,6 +15,7 @@ pub mod provenance;
 pub mod reconstruction;
 pub mod results;
 pub mod science;
+pub mod seal;
 pub mod slabs;
 pub mod slices;
 pub mod slurm;

@@ -544,7 +544,8 @@ pub fn submit(
             },
         }
     };
-    if work.arrays.is_empty() {
+    // A damaged prepare.bin runs again even when every unit is done: the merge reads it.
+    if work.arrays.is_empty() && !work.prepare {
         let queued = units.iter().filter(|u| queued(u)).count();
         let why = if queued > 0 {
             format!(
@@ -713,15 +714,21 @@ pub fn status(scenario: &Scenario, out: &Path) -> Result<String, String> {
     let tracked = track(&units, &submissions, queue.as_ref(), out);
     let count = |f: &dyn Fn(&Tracked) -> bool| tracked.iter().filter(|t| f(t)).count();
     let done = count(&|t| *t == Tracked::Files(UnitState::Done));
-    let failed = count(&|t| matches!(t, Tracked::Files(UnitState::Failed(_))));
+    // A damaged unit needs a rerun as a failed one does.
+    let damaged = count(&|t| matches!(t, Tracked::Files(UnitState::Damaged(_))));
+    let failed = damaged + count(&|t| matches!(t, Tracked::Files(UnitState::Failed(_))));
     let pending = count(&|t| *t == Tracked::Files(UnitState::Pending));
     let running = count(&|t| matches!(t, Tracked::Queued(s) if s == "RUNNING"));
     let queued = count(&|t| matches!(t, Tracked::Queued(s) if s != "RUNNING"));
     let mut text = format!(
-        "{}: {} units of scenario {}: {done} done, {failed} failed, {running} running, {queued} queued, {pending} pending\n",
+        "{}: {} units of scenario {}: {done} done, {failed} failed{}, {running} running, {queued} queued, {pending} pending\n",
         out.display(),
         units.len(),
-        scenario.name
+        scenario.name,
+        match damaged {
+            0 => String::new(),
+            n => format!(" ({n} damaged)"),
+        }
     );
     if let Some(note) = note {
         let _ = writeln!(text, "note: {note}");
@@ -744,6 +751,9 @@ pub fn status(scenario: &Scenario, out: &Path) -> Result<String, String> {
         );
     }
     for (unit, t) in units.iter().zip(&tracked) {
+        if let Tracked::Files(UnitState::Damaged(why)) = t {
+            let _ = writeln!(text, "damaged {} ({}): {why}", unit.index, unit.label);
+        }
         if let Tracked::Files(UnitState::Failed(why)) = t {
             let _ = writeln!(text, "failed {} ({}): {why}", unit.index, unit.label);
             if let Some(log) = task_log(out, &submissions, unit.index).filter(|l| l.is_file()) {
