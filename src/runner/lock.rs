@@ -26,28 +26,31 @@ use std::path::Path;
 /// The lock file in an output directory.
 pub const LOCK_FILE: &str = "photonqa.lock";
 
-/// How a lock is shared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// One holder: the commands that write a directory's results.
-    Exclusive,
-    /// Any number of holders (`unit` tasks), no exclusive one.
-    Shared,
-}
-
 /// A held lock: released when dropped, or by the operating system when the process ends.
 #[derive(Debug)]
 pub struct Lock {
     /// The locked file; `None` where the file system has no locks.
     file: Option<File>,
-    mode: Mode,
+    /// Whether it is the exclusive lock, whose holder the file names.
+    exclusive: bool,
 }
 
 impl Lock {
     /// Locks `dir` (made when missing) for the `photonqa` subcommand `command` (`run`,
-    /// `merge`, `unit`, ...): see the module documentation. Fails at once when another process
-    /// holds a lock that conflicts, naming it.
-    pub fn dir(dir: &Path, mode: Mode, command: &str) -> Result<Lock, String> {
+    /// `merge`, `submit`) alone. Fails at once when another process holds a lock on it, naming
+    /// the holder.
+    pub fn exclusive(dir: &Path, command: &str) -> Result<Lock, String> {
+        Lock::acquire(dir, Some(command))
+    }
+
+    /// Locks `dir` (made when missing) for one of the `unit` tasks that share it. Fails at once
+    /// when a process holds it exclusively, naming the holder.
+    pub fn shared(dir: &Path) -> Result<Lock, String> {
+        Lock::acquire(dir, None)
+    }
+
+    /// Locks `dir` exclusively for `command`, or shared when `None`.
+    fn acquire(dir: &Path, command: Option<&str>) -> Result<Lock, String> {
         fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let path = dir.join(LOCK_FILE);
         let label = path.display();
@@ -58,9 +61,9 @@ impl Lock {
             .truncate(false)
             .open(&path)
             .map_err(|e| format!("{label}: {e}"))?;
-        let tried = match mode {
-            Mode::Exclusive => file.try_lock(),
-            Mode::Shared => file.try_lock_shared(),
+        let tried = match command {
+            Some(_) => file.try_lock(),
+            None => file.try_lock_shared(),
         };
         match tried {
             Ok(()) => {}
@@ -72,21 +75,21 @@ impl Lock {
                     "photonqa: warning: {label}: cannot lock ({e}); nothing keeps another photonqa process from writing into {} at the same time",
                     dir.display()
                 );
-                return Ok(Lock { file: None, mode });
+                return Ok(Lock {
+                    file: None,
+                    exclusive: false,
+                });
             }
         }
         // Under an exclusive lock the file names its holder; under shared ones it is empty.
-        let holder = match mode {
-            Mode::Exclusive => holder(command),
-            Mode::Shared => String::new(),
-        };
+        let holder = command.map(holder).unwrap_or_default();
         file.set_len(0)
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(holder.as_bytes()))
             .map_err(|e| format!("{label}: {e}"))?;
         Ok(Lock {
             file: Some(file),
-            mode,
+            exclusive: command.is_some(),
         })
     }
 }
@@ -94,7 +97,7 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         // The holder's name goes with it; closing the file releases the lock.
-        if let (Some(file), Mode::Exclusive) = (&self.file, self.mode) {
+        if let (Some(file), true) = (&self.file, self.exclusive) {
             let _ = file.set_len(0);
         }
     }
@@ -143,29 +146,29 @@ mod tests {
     fn exclusive_excludes_everyone_and_shared_only_exclusive() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let first = Lock::dir(d, Mode::Exclusive, "run").unwrap();
+        let first = Lock::exclusive(d, "run").unwrap();
         let pid = std::process::id();
         let held = fs::read_to_string(d.join(LOCK_FILE)).unwrap();
         assert!(
             held.starts_with(&format!("photonqa run, pid {pid}")),
             "{held}"
         );
-        for mode in [Mode::Exclusive, Mode::Shared] {
-            let err = Lock::dir(d, mode, "merge").unwrap_err();
+        for turned_away in [Lock::exclusive(d, "merge"), Lock::shared(d)] {
+            let err = turned_away.unwrap_err();
             let expected = format!("{}: in use by photonqa run, pid {pid}", d.display());
             assert!(err.starts_with(&expected), "{err}");
             assert!(err.contains("photonqa.lock); wait until it ends"), "{err}");
         }
         drop(first);
         assert_eq!(fs::read_to_string(d.join(LOCK_FILE)).unwrap(), "");
-        let a = Lock::dir(d, Mode::Shared, "unit").unwrap();
-        let b = Lock::dir(d, Mode::Shared, "unit").unwrap();
-        let err = Lock::dir(d, Mode::Exclusive, "merge").unwrap_err();
+        let a = Lock::shared(d).unwrap();
+        let b = Lock::shared(d).unwrap();
+        let err = Lock::exclusive(d, "merge").unwrap_err();
         assert!(
             err.contains("in use by running `photonqa unit` tasks"),
             "{err}"
         );
         drop((a, b));
-        Lock::dir(d, Mode::Exclusive, "merge").unwrap();
+        Lock::exclusive(d, "merge").unwrap();
     }
 }

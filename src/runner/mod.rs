@@ -310,7 +310,7 @@ pub fn run_subset(
 
     // Before the first pass over the input: a busy or wrong --out, or --resume, fails at once.
     // The lock is held until the outputs are written.
-    let _lock = lock::Lock::dir(&options.out, lock::Mode::Exclusive, "run")?;
+    let _lock = lock::Lock::exclusive(&options.out, "run")?;
     let earlier = EarlierResults::read(&options.out, options.resume)?;
     for note in &earlier.notes {
         eprintln!("photonqa: {note}");

@@ -31,7 +31,7 @@ use indicatif::ProgressBar;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::lock::{Lock, Mode};
+use super::lock::Lock;
 use super::passes::{self, FitCache, Fitted, InputSummary, Passes};
 use super::provenance::Provenance;
 use super::science::{self, Analyses};
@@ -172,7 +172,7 @@ pub fn prepare(
     slabs: usize,
     resources: (u64, Option<usize>),
 ) -> Result<bool, String> {
-    let _lock = Lock::dir(out, Mode::Shared, "unit --prepare")?;
+    let _lock = Lock::shared(out)?;
     let manifest = Manifest::of(scenario, slabs)?;
     if let Some(earlier) = Manifest::read(out)? {
         earlier.check(scenario, out)?;
@@ -401,7 +401,7 @@ pub fn run_unit(
     (unit, phase): (usize, Phase),
     resources: (u64, Option<usize>),
 ) -> Result<(PathBuf, bool), String> {
-    let _lock = Lock::dir(out, Mode::Shared, "unit")?;
+    let _lock = Lock::shared(out)?;
     let setup = Setup::new(scenario, resources)?;
     let context = Context::new(scenario, out, &setup, resources.0)?;
     if unit >= context.units() {

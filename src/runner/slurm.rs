@@ -21,7 +21,7 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
-use super::lock::{Lock, Mode};
+use super::lock::Lock;
 use super::slabs::{self, Phase};
 use super::units::{self, Manifest, Unit, UnitState, index_ranges};
 use crate::scenario::Scenario;
@@ -457,7 +457,7 @@ pub fn submit(
     // Two submissions at once would both submit the units left.
     let _lock = match dry_run {
         true => None,
-        false => Some(Lock::dir(&out.join(SLURM_DIR), Mode::Exclusive, "submit")?),
+        false => Some(Lock::exclusive(&out.join(SLURM_DIR), "submit")?),
     };
     let earlier_manifest = Manifest::read(&out)?;
     if let Some(earlier) = &earlier_manifest {

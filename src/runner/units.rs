@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
-use super::lock::{Lock, Mode};
+use super::lock::Lock;
 use super::passes::{self, Passes};
 use super::provenance::Provenance;
 use super::results::{self, PointResult, Status};
@@ -246,7 +246,7 @@ pub fn run_unit(
     index: usize,
     (memory_budget, threads): (u64, Option<usize>),
 ) -> Result<(PointResult, bool), String> {
-    let _lock = Lock::dir(out, Mode::Shared, "unit")?;
+    let _lock = Lock::shared(out)?;
     let points = points(scenario)?;
     let point = points.get(index).ok_or_else(|| {
         format!(
@@ -374,7 +374,7 @@ pub fn merge(
     resources: (u64, Option<usize>),
 ) -> Result<RunSummary, String> {
     // No unit may write while the merge reads, nor a run or another merge write with it.
-    let _lock = Lock::dir(out, Mode::Exclusive, "merge")?;
+    let _lock = Lock::exclusive(out, "merge")?;
     if let Some(manifest) = Manifest::read(out)? {
         manifest.check(scenario, out)?;
         if manifest.slabs > 1 {
