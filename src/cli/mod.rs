@@ -841,12 +841,18 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
                 Submitted::DryRun(text) => out!("{}", text.trim_end()),
                 Submitted::Jobs { units, jobs, merge } => {
                     let out = std::path::absolute(&out).unwrap_or(out);
+                    // No units: only the prepare task of slab units, whose file was damaged.
+                    let what = match units.len() {
+                        0 => format!("the prepare task of {}", scenario.name),
+                        n => format!(
+                            "{n} unit{} of {} (index {})",
+                            if n == 1 { "" } else { "s" },
+                            scenario.name,
+                            runner::units::index_ranges(&units)
+                        ),
+                    };
                     out!(
-                        "submitted {} unit{} of {} (index {}) as job{} {}; merge job {merge} runs when they all succeed",
-                        units.len(),
-                        if units.len() == 1 { "" } else { "s" },
-                        scenario.name,
-                        runner::units::index_ranges(&units),
+                        "submitted {what} as job{} {}; merge job {merge} runs when they all succeed",
                         if jobs.len() == 1 { "" } else { "s" },
                         jobs.join(", ")
                     );

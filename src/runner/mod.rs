@@ -9,11 +9,13 @@ pub mod analyze;
 pub mod compare;
 pub mod export;
 pub mod external;
+pub mod lock;
 pub mod passes;
 pub mod provenance;
 pub mod reconstruction;
 pub mod results;
 pub mod science;
+pub mod seal;
 pub mod slabs;
 pub mod slices;
 pub mod slurm;
@@ -306,8 +308,13 @@ pub fn run_subset(
     let pool = plan.pool()?;
     let passes = Passes::new(source.as_ref(), &plan, &pool);
 
-    // Before the first pass over the input: a wrong --out or --resume fails at once.
+    // Before the first pass over the input: a busy or wrong --out, or --resume, fails at once.
+    // The lock is held until the outputs are written.
+    let _lock = lock::Lock::exclusive(&options.out, "run")?;
     let earlier = EarlierResults::read(&options.out, options.resume)?;
+    for note in &earlier.notes {
+        eprintln!("photonqa: {note}");
+    }
 
     let progress = ProgressBar::new(plan.chunks.len() as u64).with_style(
         ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} chunks, {eta} left")

@@ -213,13 +213,18 @@ pub struct EarlierResults {
     path: PathBuf,
     /// Complete rows that measured their point, with their lines as written and line numbers.
     kept: Vec<(PointResult, Vec<u8>, usize)>,
-    /// Whether the file holds more than the kept lines (failed rows, a torn last line).
+    /// Whether the file holds more than the kept lines (failed rows, a torn last line, a
+    /// point's second row).
     rewrite: bool,
+    /// What the rewrite drops that a user should hear of: rows of a point logged before.
+    pub notes: Vec<String>,
 }
 
 impl EarlierResults {
     /// Reads `OUT/results.jsonl` (creating `OUT`). Without `resume` an existing non-empty log
-    /// is an error. Nothing is written yet.
+    /// is an error. A point logged twice (by two runs into `OUT` at once, before runs locked
+    /// it) keeps its first measured row; later ones are dropped with a note. Nothing is written
+    /// yet.
     pub fn read(out: &Path, resume: bool) -> Result<EarlierResults, String> {
         fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
         let path = out.join("results.jsonl");
@@ -238,23 +243,27 @@ impl EarlierResults {
         let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let mut kept: Vec<(PointResult, Vec<u8>, usize)> = Vec::new();
         let mut rewrite = complete < text.len();
+        let mut notes = Vec::new();
+        // The line of each point's kept row.
+        let mut kept_on: HashMap<String, usize> = HashMap::new();
         for (number, line) in text[..complete].split(|&b| b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
             }
             let row: PointResult = serde_json::from_slice(line)
                 .map_err(|e| format!("{label}:{}: not a result row: {e}", number + 1))?;
-            if kept.iter().any(|(r, _, _)| r.point_id == row.point_id) {
-                return Err(format!(
-                    "{label}:{}: point {} appears twice",
+            if let Some(first) = kept_on.get(&row.point_id) {
+                notes.push(format!(
+                    "{label}:{}: point {} was measured before, on line {first}; that row is kept, this one dropped",
                     number + 1,
                     row.point_id
                 ));
-            }
-            if row.status == Status::Error {
+                rewrite = true;
+            } else if row.status == Status::Error {
                 // A failed point is measured again.
                 rewrite = true;
             } else {
+                kept_on.insert(row.point_id.clone(), number + 1);
                 kept.push((row, line.to_vec(), number + 1));
             }
         }
@@ -262,6 +271,7 @@ impl EarlierResults {
             path,
             kept,
             rewrite,
+            notes,
         })
     }
 
