@@ -34,7 +34,7 @@ use common::{on_threads, pair_cases};
 
 use photonqa::data::{IntoNdArray, NdArray};
 use photonqa::metrics::spectral::{RingSums, fsc, fsc_memory};
-use photonqa::runner::results::metric_value;
+use photonqa::metrics::values::metric_value;
 use serde_json::Value;
 
 /// Relative tolerance on every float of the FRC and the power spectra. Largest relative

@@ -23,8 +23,8 @@ use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::NdArray;
 use crate::metrics::histogram::Histogram;
 use crate::metrics::ks;
+use crate::metrics::values::metric_json;
 use crate::pipeline::params::StageConfig;
-use crate::runner::results::metric_json;
 
 /// Mergeable partial of the porosity comparison over a range of rows: the pores of the
 /// original and of the decoded array (their voxel counts give the porosity).

@@ -73,8 +73,8 @@ use serde_json::{Value, json};
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::{Element, NdArray, c_order};
 use crate::metrics::histogram::Histogram;
+use crate::metrics::values::metric_json;
 use crate::pipeline::params::StageConfig;
-use crate::runner::results::metric_json;
 use crate::with_array;
 
 /// Most thresholds a [`Classes`] may have (class indices are `u8`).

@@ -66,9 +66,9 @@ use serde_json::{Value, json};
 use super::registry::AnalysisDef;
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::metrics::histogram::Histogram;
+use crate::metrics::values::metric_json;
 use crate::pipeline::params::StageConfig;
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind};
-use crate::runner::results::metric_json;
 
 /// Registry entry.
 pub static DEF: AnalysisDef = AnalysisDef {

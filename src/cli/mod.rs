@@ -19,10 +19,10 @@ use crate::data::npy::write_npy;
 use crate::gate::{self, Baseline};
 use crate::metrics::registry::{self as metric_registry, column_value};
 use crate::metrics::ssim::SsimWindow;
+use crate::metrics::values::{metric_json, metric_value};
 use crate::pipeline::registry;
 use crate::report;
 use crate::runner::analyze::Segmenting;
-use crate::runner::results::{metric_json, metric_value};
 use crate::runner::slabs::Phase;
 use crate::runner::slurm::{self, SlurmOptions, Submitted};
 use crate::runner::{self, RunOptions};
@@ -542,7 +542,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                     check.kind,
                     check.promised,
                     if check.bound_ok { "ok" } else { "VIOLATED" },
-                    runner::results::plain(&check.observed_worst),
+                    crate::metrics::values::plain(&check.observed_worst),
                     check.checked,
                     check.counted
                 );

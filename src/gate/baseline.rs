@@ -31,7 +31,7 @@
 //! Keys come in a fixed order (the fields above, points in sweep order, values in column
 //! order), so re-blessing an unchanged run rewrites the same bytes and a changed one shows as
 //! a small diff. Values are as in `results.jsonl`: JSON numbers (integers stay integers), and
-//! `"inf"`, `"-inf"`, `"nan"` for non-finite ones ([`crate::runner::results::metric_json`]). A value the point does not
+//! `"inf"`, `"-inf"`, `"nan"` for non-finite ones ([`crate::metrics::values::metric_json`]). A value the point does not
 //! have (a failed point, a metric skipped for this data) is left out.
 
 use std::collections::HashSet;
@@ -311,7 +311,7 @@ mod points_by_id {
 mod tests {
     use super::*;
     use crate::gate::fixtures::{columns, failed_row, rows};
-    use crate::runner::results::metric_json;
+    use crate::metrics::values::metric_json;
 
     fn read_text(text: &str) -> Result<Baseline, String> {
         let dir = tempfile::tempdir().unwrap();

@@ -25,7 +25,8 @@ use serde_json::{Map, Value};
 use super::baseline::{Baseline, BaselinePoint, gated_value};
 use super::one_line;
 use super::tolerance::{Tolerance, Tolerances, plain_number, toml_key};
-use crate::runner::results::{PointResult, Status, plain};
+use crate::metrics::values::plain;
+use crate::runner::results::{PointResult, Status};
 
 /// The outcome of a check: every comparison made, and notes.
 #[derive(Debug, Clone, PartialEq)]
@@ -668,7 +669,7 @@ mod tests {
 
     use super::*;
     use crate::gate::fixtures::{columns, failed_row, row, rows};
-    use crate::runner::results::metric_json;
+    use crate::metrics::values::metric_json;
 
     fn bless(rows: &[PointResult]) -> Baseline {
         Baseline::from_rows("demo", "hash0", rows, &columns()).unwrap()

@@ -16,7 +16,7 @@ use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite}
 
 use super::compare::{Case, Drift, Report, column_line};
 use super::{GateError, write_atomically};
-use crate::runner::results::plain;
+use crate::metrics::values::plain;
 
 /// The report as a JUnit XML document.
 pub fn junit_xml(report: &Report) -> String {

@@ -15,8 +15,8 @@ use super::spectral::{self, RingSums};
 use super::ssim::{self, SsimSums, SsimWindow, ssim_rows};
 use super::sums::Neumaier;
 use crate::data::{DType, Element, NdArray, c_order};
+use crate::metrics::values::metric_json;
 use crate::pipeline::Promise;
-use crate::runner::results::{BoundCheck, metric_json};
 use crate::with_array;
 
 /// The settings of a comparison: which metrics, over what.
@@ -169,6 +169,54 @@ impl CompareSpec {
             values.mapv_inplace(|v| v / self.scale);
             Cow::Owned(NdArray::Float64(values))
         }
+    }
+}
+
+/// The verification of one promised bound over a working point's chunks (see
+/// [`crate::metrics::comparison::BoundSums`] for what is measured).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoundCheck {
+    /// Id of the promising stage.
+    pub stage: String,
+    /// `abs`, `rel`, `psnr`, `l2` or `rate`.
+    pub kind: String,
+    /// The promised value (error, relative error, dB, L2 norm, bits per value).
+    pub promised: f64,
+    /// Worst value observed: largest error (`rel`: largest error over the chunk's range), L2
+    /// norm or bits per value; smallest PSNR. `"inf"` as in [`metric_json`].
+    pub observed_worst: Value,
+    /// How many `counted` broke the promise.
+    pub violations: u64,
+    /// What `violations` and `checked` count: `values`, `chunks` or `planes`.
+    pub counted: String,
+    /// How many values, chunks or planes were checked.
+    pub checked: u64,
+    /// True when nothing broke the promise.
+    pub bound_ok: bool,
+}
+
+impl BoundCheck {
+    /// `ok` when every check holds, else `VIOLATED: ` and each violation as
+    /// `sz3 abs 0.001, 12 values` (several joined by `; `); `None` without checks.
+    pub fn summary(checks: &[BoundCheck]) -> Option<String> {
+        if checks.is_empty() {
+            return None;
+        }
+        let broken: Vec<String> = checks
+            .iter()
+            .filter(|c| !c.bound_ok)
+            .map(|c| {
+                format!(
+                    "{} {} {}, {} {}",
+                    c.stage, c.kind, c.promised, c.violations, c.counted
+                )
+            })
+            .collect();
+        Some(if broken.is_empty() {
+            "ok".into()
+        } else {
+            format!("VIOLATED: {}", broken.join("; "))
+        })
     }
 }
 
@@ -753,8 +801,8 @@ impl CompareSpec {
 mod tests {
     use super::*;
     use crate::data::IntoNdArray;
+    use crate::metrics::comparison::BoundCheck;
     use crate::metrics::registry;
-    use crate::runner::results::BoundCheck;
     use ndarray::{ArrayD, Dimension, IxDyn};
 
     fn arr(shape: &[usize], v: Vec<f32>) -> NdArray {

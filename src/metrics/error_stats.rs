@@ -31,7 +31,7 @@ use serde_json::{Map, Value, json};
 
 use super::sums::{CoMoments, Neumaier};
 use crate::data::{Element, NdArray, c_order, typed_like};
-use crate::runner::results::metric_json;
+use crate::metrics::values::metric_json;
 use crate::with_array;
 
 /// Decades of error magnitude below the data range covered by the histogram.

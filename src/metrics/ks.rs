@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::data::{DType, Element, NdArray, c_order};
-use crate::runner::results::metric_json;
+use crate::metrics::values::metric_json;
 use crate::with_array;
 
 /// Bins of a float histogram.

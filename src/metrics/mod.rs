@@ -10,5 +10,6 @@ pub mod registry;
 pub mod spectral;
 pub mod ssim;
 pub mod sums;
+pub mod values;
 
 pub use distortion::PointSums;

@@ -153,7 +153,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::data::{Element, NdArray, c_order};
-use crate::runner::results::metric_json;
+use crate::metrics::values::metric_json;
 use crate::with_array;
 
 /// Constant term of the numerator of the half-bit curve.

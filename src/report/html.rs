@@ -6,8 +6,9 @@ use std::fmt::Write;
 
 use super::plots::Figure;
 use super::{bounds_text, cell, criteria, featured_index, limited_columns, swept, verdict};
+use crate::metrics::values::plain;
 use crate::runner::provenance::Provenance;
-use crate::runner::results::{NONFINITE_DECODED, Status, plain};
+use crate::runner::results::{NONFINITE_DECODED, Status};
 use crate::runner::slices::Triptych;
 use crate::scenario::Scenario;
 use crate::select::Selection;

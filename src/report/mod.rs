@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::metrics::values::short;
 pub use crate::runner::slices::Triptych;
-use crate::select::evaluate::short;
 use crate::select::{Limit, Objective, Selection, select};
 
-use crate::runner::results::{
-    BoundCheck, NONFINITE_DECODED, PointResult, Rate, Status, metric_value, plain, swept_params,
-};
+use crate::metrics::comparison::BoundCheck;
+use crate::metrics::values::{metric_value, plain};
+use crate::runner::results::{NONFINITE_DECODED, PointResult, Rate, Status, swept_params};
 use crate::scenario::Scenario;
 
 /// One aligned text row per working point: id, swept parameters, rate, selected metrics, and

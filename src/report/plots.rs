@@ -14,10 +14,12 @@ use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, Value
 use plotters::prelude::*;
 use serde_json::Value;
 
-use crate::runner::results::{PointResult, Status, metric_value, plain};
+use crate::metrics::values::short;
+use crate::metrics::values::{metric_value, plain};
+use crate::runner::results::{PointResult, Status};
 use crate::scenario::VARIANT;
 use crate::select::Selection;
-use crate::select::evaluate::{column_value, short};
+use crate::select::evaluate::column_value;
 
 /// Width and height of every figure, in pixels.
 pub const SIZE: (u32, u32) = (640, 400);

@@ -37,7 +37,7 @@ pub fn markdown(name: &str, selection: &Selection) -> String {
         cells.extend(params.iter().map(|p| {
             row.params
                 .get(*p)
-                .map(crate::runner::results::plain)
+                .map(crate::metrics::values::plain)
                 .unwrap_or_default()
         }));
         cells.push(cell(row, "ratio"));

@@ -16,8 +16,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::plots::{encode_png, register_font};
+use crate::metrics::values::short;
 use crate::runner::slices::Triptych;
-use crate::select::evaluate::short;
 
 /// Side of a panel, in pixels.
 const PANEL: u32 = 360;

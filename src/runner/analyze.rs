@@ -11,7 +11,7 @@ use crate::analysis::otsu;
 use crate::analysis::segmentation::{self, Classes};
 use crate::data::VolumeSource;
 use crate::metrics::histogram::Binning;
-use crate::runner::results::metric_json;
+use crate::metrics::values::metric_json;
 
 /// How `analyze` segments: thresholds, the pore class, the pores' connectivity.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::provenance::Provenance;
+use crate::metrics::comparison::BoundCheck;
 use crate::metrics::registry::column_value;
+use crate::metrics::values::{metric_json, plain};
 
 /// Rate of a working point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,54 +113,6 @@ pub struct PointResult {
     pub provenance: Provenance,
 }
 
-/// The verification of one promised bound over a working point's chunks (see
-/// [`crate::metrics::comparison::BoundSums`] for what is measured).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BoundCheck {
-    /// Id of the promising stage.
-    pub stage: String,
-    /// `abs`, `rel`, `psnr`, `l2` or `rate`.
-    pub kind: String,
-    /// The promised value (error, relative error, dB, L2 norm, bits per value).
-    pub promised: f64,
-    /// Worst value observed: largest error (`rel`: largest error over the chunk's range), L2
-    /// norm or bits per value; smallest PSNR. `"inf"` as in [`metric_json`].
-    pub observed_worst: Value,
-    /// How many `counted` broke the promise.
-    pub violations: u64,
-    /// What `violations` and `checked` count: `values`, `chunks` or `planes`.
-    pub counted: String,
-    /// How many values, chunks or planes were checked.
-    pub checked: u64,
-    /// True when nothing broke the promise.
-    pub bound_ok: bool,
-}
-
-impl BoundCheck {
-    /// `ok` when every check holds, else `VIOLATED: ` and each violation as
-    /// `sz3 abs 0.001, 12 values` (several joined by `; `); `None` without checks.
-    pub fn summary(checks: &[BoundCheck]) -> Option<String> {
-        if checks.is_empty() {
-            return None;
-        }
-        let broken: Vec<String> = checks
-            .iter()
-            .filter(|c| !c.bound_ok)
-            .map(|c| {
-                format!(
-                    "{} {} {}, {} {}",
-                    c.stage, c.kind, c.promised, c.violations, c.counted
-                )
-            })
-            .collect();
-        Some(if broken.is_empty() {
-            "ok".into()
-        } else {
-            format!("VIOLATED: {}", broken.join("; "))
-        })
-    }
-}
-
 impl PointResult {
     /// The number of NaN or infinite decoded values, when there are any.
     pub fn nonfinite(&self) -> Option<u64> {
@@ -181,25 +135,6 @@ pub const NONFINITE_DECODED: &str = "nonfinite_decoded";
 
 /// Prefix of the columns of the reconstructed slices' metrics.
 pub const RECONSTRUCTED: &str = "reconstructed.";
-
-/// A metric value as JSON: a number, or `"inf"`/`"-inf"`/`"nan"` (JSON has no such numbers).
-pub fn metric_json(value: f64) -> Value {
-    match serde_json::Number::from_f64(value) {
-        Some(n) => Value::Number(n),
-        None if value.is_nan() => Value::String("nan".into()),
-        None if value > 0.0 => Value::String("inf".into()),
-        None => Value::String("-inf".into()),
-    }
-}
-
-/// A metric value from JSON as written by [`metric_json`].
-pub fn metric_value(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
 
 /// The append-only results log of a run directory (opened through [`EarlierResults`]).
 pub struct ResultsLog {
@@ -423,12 +358,4 @@ pub fn swept_params(rows: &[PointResult]) -> Vec<String> {
         }
     }
     names
-}
-
-/// A JSON value as plain text (strings without quotes).
-pub fn plain(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }

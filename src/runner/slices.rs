@@ -29,12 +29,13 @@ use serde_json::{Map, Value};
 use super::Plan;
 use super::passes::{self, FitCache, Passes};
 use super::reconstruction::layout;
-use super::results::{PointResult, Status, metric_value};
+use super::results::{PointResult, Status};
 use crate::analysis::fbp::{self, Fbp};
 use crate::data::exchange::Exchange;
 use crate::data::{NdArray, SourceSpec};
+use crate::metrics::values::metric_value;
+use crate::metrics::values::short;
 use crate::scenario::{ReconstructionSpec, Scenario};
-use crate::select::evaluate::short;
 
 /// One working point's original and decoded 2-D slice, for the report's triptych.
 #[derive(Debug, Clone, PartialEq)]

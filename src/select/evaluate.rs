@@ -6,7 +6,8 @@ use std::fmt;
 use serde_json::{Map, Value, json};
 
 use super::limits::{Limit, Margin, Objective, Side};
-use crate::runner::results::{PointResult, Status, metric_json, metric_value};
+use crate::metrics::values::{metric_json, metric_value, short};
+use crate::runner::results::{PointResult, Status};
 
 /// The value of `column` in `row`: a rate field (see [`crate::runner::results::Rate::COLUMNS`]), else a metric or
 /// analysis column through [`PointResult::value`] (the strings `"inf"`, `"-inf"`, `"nan"` as
@@ -174,16 +175,6 @@ fn side_word(side: Side) -> &'static str {
         Side::Min => "below",
         Side::Max => "above",
     }
-}
-
-/// A number for sentences: four significant digits, `inf`, `nan`.
-pub(crate) fn short(value: f64) -> String {
-    if !value.is_finite() {
-        return crate::runner::results::plain(&metric_json(value));
-    }
-    // Rounding through the exponent form, printed back in plain notation: 0.01235, 1235.
-    let rounded: f64 = format!("{value:.3e}").parse().unwrap_or(value);
-    rounded.to_string()
 }
 
 /// One row against every limit and its objective value.
@@ -507,14 +498,5 @@ pub(crate) mod tests {
         assert!(!e.passes());
         assert_eq!(e.failures(), 1);
         assert_eq!(e.smallest_relative_margin(), f64::INFINITY);
-    }
-
-    #[test]
-    fn short_numbers_keep_four_significant_digits() {
-        assert_eq!(short(0.0123456), "0.01235");
-        assert_eq!(short(12346.0), "12350");
-        assert_eq!(short(0.5), "0.5");
-        assert_eq!(short(f64::INFINITY), "inf");
-        assert_eq!(short(f64::NAN), "nan");
     }
 }

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value, json};
 
-use crate::runner::results::metric_json;
+use crate::metrics::values::metric_json;
 
 /// An acceptance limit on one column: a point meets it when `min <= value <= max` (a missing
 /// bound does not constrain). A scenario writes `"ssim" = { min = 0.95 }`.
@@ -95,7 +95,7 @@ impl Limit {
                 }
             };
             if !number.is_finite() {
-                let shown = crate::runner::results::plain(&metric_json(number));
+                let shown = crate::metrics::values::plain(&metric_json(number));
                 return Err(fail(format!("{key} must be finite, not {shown}")));
             }
             match key.as_str() {

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use super::evaluate::{column_value, observe};
 use super::limits::{Limit, Objective};
-use crate::runner::results::{PointResult, metric_json};
+use crate::metrics::values::metric_json;
+use crate::runner::results::PointResult;
 
 /// Which way a column improves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,9 +19,11 @@ use std::cmp::Ordering;
 
 use serde_json::{Value, json};
 
-use super::evaluate::{RowEvaluation, short};
+use super::evaluate::RowEvaluation;
 use super::limits::{Limit, Objective};
-use crate::runner::results::{PointResult, Status, metric_json};
+use crate::metrics::values::metric_json;
+use crate::metrics::values::short;
+use crate::runner::results::{PointResult, Status};
 
 /// How the parameter's values are spaced, which sets where bisection splits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
