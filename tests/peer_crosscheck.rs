@@ -39,12 +39,12 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
-use photonqa::analysis::otsu;
 use photonqa::data::{DType, IntoNdArray, NdArray, SourceSpec};
-use photonqa::metrics::histogram::Binning;
 use photonqa::pipeline::{
     ArrayToArray, ArrayToBytes, BytesToBytes, ParamValue, Stage, StageConfig, StageInput, registry,
 };
+use photonqa::stats::histogram::Binning;
+use photonqa::stats::otsu;
 use serde_json::Value;
 
 /// Relative tolerance for mse, rmse, psnr, nrmse and snr (see the module documentation for why).

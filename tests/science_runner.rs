@@ -10,10 +10,10 @@ use std::path::Path;
 use common::{quantized, read_reference_volume, reference_volume, run_first_row};
 use photonqa::analysis::{Context, Slabs};
 use photonqa::data::NdArray;
-use photonqa::metrics::histogram::{Binning, Histogram};
 use photonqa::runner::passes::min_max;
 use photonqa::runner::science::Analyses;
 use photonqa::scenario::Scenario;
+use photonqa::stats::histogram::{Binning, Histogram};
 use serde_json::Value;
 
 fn scenario(chunk_slices: usize) -> String {

@@ -20,10 +20,10 @@ use common::{Failures, float_list, int_field, pair_cases, parse_exact, str_field
 
 use std::ops::Range;
 
-use photonqa::analysis::otsu;
 use photonqa::analysis::segmentation::{Classes, SegmentationPartial, multiotsu};
 use photonqa::data::{IntoNdArray, NdArray};
-use photonqa::metrics::histogram::{Binning, Histogram};
+use photonqa::stats::histogram::{Binning, Histogram};
+use photonqa::stats::otsu;
 use serde_json::Value;
 
 fn expected() -> Value {

@@ -13,12 +13,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use photonqa::data::{DType, Element, FromNdArray, IntoNdArray, NdArray};
-use photonqa::metrics::histogram::{Binning, Histogram};
 use photonqa::pipeline::chain::{ArrayStage, StatsProvider, encode_through};
 use photonqa::pipeline::{
     ArrayToArray, ArrayToBytes, BytesToBytes, Chain, InputStats, ParamValue, Stage, StageConfig,
     StageInput, StageKind, registry,
 };
+use photonqa::stats::histogram::{Binning, Histogram};
 use photonqa::with_dtype;
 
 // ---------------------------------------------------------------------------------------------

@@ -13,12 +13,11 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::data::NdArray;
-use crate::metrics::histogram::Histogram;
+use crate::stats::histogram::Histogram;
 
 pub mod components;
 pub mod counting;
 pub mod fbp;
-pub mod otsu;
 pub mod porosity;
 pub mod registry;
 pub mod saxs;
@@ -219,8 +218,8 @@ pub(crate) mod testing {
     use std::path::Path;
 
     use super::*;
-    use crate::metrics::histogram::Binning;
     use crate::scenario::{AnalysisSpec, Scenario};
+    use crate::stats::histogram::Binning;
 
     /// A series of `frames` photon-count frames of `side` x `side` pixels (float32): a speckled
     /// ring pattern around the centre with a bright Bragg-like spot per frame and dark pores,

@@ -21,10 +21,10 @@ use super::components::{ComponentPartial, Components, Connectivity};
 use super::segmentation::{Classes, Segmenter};
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::NdArray;
-use crate::metrics::histogram::Histogram;
 use crate::metrics::ks;
 use crate::metrics::values::metric_json;
 use crate::pipeline::params::StageConfig;
+use crate::stats::histogram::Histogram;
 
 /// Mergeable partial of the porosity comparison over a range of rows: the pores of the
 /// original and of the decoded array (their voxel counts give the porosity).

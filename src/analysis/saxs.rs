@@ -82,11 +82,11 @@ use serde_json::{Map, Value, json};
 use super::registry::AnalysisDef;
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::SourceSpec;
-use crate::metrics::histogram::Histogram;
 use crate::metrics::values::metric_json;
 use crate::pipeline::ParamValue;
 use crate::pipeline::params::StageConfig;
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind};
+use crate::stats::histogram::Histogram;
 
 /// Registry entry.
 pub static DEF: AnalysisDef = AnalysisDef {

@@ -11,7 +11,7 @@
 //! classified with their own thresholds, fitted on their own data.
 //!
 //! [`multiotsu`] computes scikit-image 0.26's `threshold_multiotsu(image, classes, nbins=256)`
-//! from the same [`Histogram`] that [`crate::analysis::otsu::threshold`] uses, to the bit: the
+//! from the same [`Histogram`] that [`crate::stats::otsu::threshold`] uses, to the bit: the
 //! probabilities `count / total` are rounded to float32; the zeroth and first cumulative moments
 //! `P`, `S` over bin *indices* are float32 running sums (with scikit-image's `S[0] = p[0]`); the
 //! between-class terms `H(i, j) = (S[j] - S[i-1])^2 / (P[j] - P[i-1])` are float32 (0 when the
@@ -72,9 +72,9 @@ use serde_json::{Value, json};
 
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::{Element, NdArray, c_order};
-use crate::metrics::histogram::Histogram;
 use crate::metrics::values::metric_json;
 use crate::pipeline::params::StageConfig;
+use crate::stats::histogram::Histogram;
 use crate::with_array;
 
 /// Most thresholds a [`Classes`] may have (class indices are `u8`).
@@ -917,7 +917,7 @@ impl Segmenter {
 fn thresholds(method: &Method, histogram: Option<&Histogram>) -> Result<Classes, String> {
     let thresholds = match (method, histogram) {
         (Method::Value(t), _) => vec![*t],
-        (Method::Otsu, Some(h)) => vec![crate::analysis::otsu::threshold(h)],
+        (Method::Otsu, Some(h)) => vec![crate::stats::otsu::threshold(h)],
         (Method::MultiOtsu(classes), Some(h)) => multiotsu(h, *classes)?,
         (_, None) => unreachable!("fitted methods get a histogram"),
     };

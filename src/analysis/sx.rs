@@ -65,10 +65,10 @@ use serde_json::{Value, json};
 
 use super::registry::AnalysisDef;
 use super::{Analysis, Context, DynAnalysis, Slabs};
-use crate::metrics::histogram::Histogram;
 use crate::metrics::values::metric_json;
 use crate::pipeline::params::StageConfig;
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind};
+use crate::stats::histogram::Histogram;
 
 /// Registry entry.
 pub static DEF: AnalysisDef = AnalysisDef {

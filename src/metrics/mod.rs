@@ -4,7 +4,6 @@
 pub mod comparison;
 pub mod distortion;
 pub mod error_stats;
-pub mod histogram;
 pub mod ks;
 pub mod registry;
 pub mod spectral;

@@ -16,7 +16,7 @@ pub use params::{ParamDef, ParamKind, ParamValue, StageConfig};
 use serde_json::Value;
 
 use crate::data::{DType, NdArray};
-use crate::metrics::histogram::Histogram;
+use crate::stats::histogram::Histogram;
 
 /// Which part of the codec chain a stage belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,11 +7,11 @@ use serde_json::{Map, Value, json};
 use super::passes::min_max;
 use super::{DEFAULT_MEMORY_BUDGET, Plan};
 use crate::analysis::components::{ComponentPartial, Connectivity};
-use crate::analysis::otsu;
 use crate::analysis::segmentation::{self, Classes};
 use crate::data::VolumeSource;
-use crate::metrics::histogram::Binning;
 use crate::metrics::values::metric_json;
+use crate::stats::histogram::Binning;
+use crate::stats::otsu;
 
 /// How `analyze` segments: thresholds, the pore class, the pores' connectivity.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,9 +9,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DType, Element, NdArray, VolumeSource, c_order};
-use crate::metrics::histogram::{Binning, Histogram};
 use crate::pipeline::InputStats;
 use crate::pipeline::chain::{ArrayStage, StatsProvider, encode_through};
+use crate::stats::histogram::{Binning, Histogram};
 use crate::with_array;
 
 /// The input cut into chunks along axis 0, and the pool that processes them.

@@ -19,8 +19,8 @@ use crate::analysis::{Context, Slabs};
 use crate::data::exchange::{Exchange, FlatDark};
 use crate::data::{NdArray, SourceSpec};
 use crate::metrics::comparison::{CompareSpec, DataFacts, unmet};
-use crate::metrics::histogram::{Binning, Histogram};
 use crate::scenario::{ReconstructionSpec, Scenario};
+use crate::stats::histogram::{Binning, Histogram};
 
 /// Decoded projections of the reconstructed rows from one chunk: per row, `angles x detector`
 /// values (the chunk's angles), row-major.

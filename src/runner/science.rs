@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::analysis::registry;
 use crate::analysis::{AnyFit, AnyPartial, Context, DynAnalysis, Slabs};
-use crate::metrics::histogram::{Binning, Histogram};
 use crate::scenario::AnalysisSpec;
+use crate::stats::histogram::{Binning, Histogram};
 
 /// The analyses of a scenario (but `command`, see [`super::external`]), prepared, with their
 /// labels.

@@ -350,7 +350,7 @@ impl<'a> Context<'a> {
         &self,
         point: usize,
         analyses: &Analyses,
-    ) -> Result<Outcome<Option<crate::metrics::histogram::Histogram>>, String> {
+    ) -> Result<Outcome<Option<crate::stats::histogram::Histogram>>, String> {
         if !analyses.needs_histogram() {
             return Ok(Ok(None));
         }

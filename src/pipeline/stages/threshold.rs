@@ -3,13 +3,13 @@
 
 use serde_json::json;
 
-use crate::analysis::otsu;
 use crate::data::{DType, Element, FromNdArray, IntoNdArray, NdArray};
 use crate::pipeline::params::{ANY_FLOAT, Default};
 use crate::pipeline::{
     ArrayToArray, CodecError, InputStats, ParamDef, ParamKind, Stage, StageConfig, StageDef,
     StageInput, StageKind,
 };
+use crate::stats::otsu;
 use crate::{with_array, with_dtype};
 
 /// Registry entry.

@@ -16,7 +16,7 @@
 use num_traits::Float;
 
 use crate::data::DType;
-use crate::metrics::histogram::Histogram;
+use crate::stats::histogram::Histogram;
 
 /// Otsu's threshold of the histogrammed data (see the module documentation).
 pub fn threshold(histogram: &Histogram) -> f64 {
