@@ -25,6 +25,7 @@ fn run(scenario: &Scenario, out: &Path) -> RunSummary {
         resume: false,
         memory_budget: runner::DEFAULT_MEMORY_BUDGET,
         threads: Some(2),
+        share: true,
     };
     runner::run(scenario, &options).unwrap_or_else(|e| panic!("run: {e}"))
 }

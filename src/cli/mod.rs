@@ -295,6 +295,10 @@ struct Resources {
     /// Worker threads [default: all cores], lowered to fit the memory budget.
     #[arg(long)]
     threads: Option<usize>,
+    /// Measure every working point on its own data, sharing nothing with the others (for
+    /// tests that check that sharing changes no result).
+    #[arg(long, hide = true)]
+    no_share: bool,
 }
 
 /// The environment variable that allows commands as `--allow-commands` does.
@@ -355,6 +359,7 @@ fn run_quietly(
             resume: false,
             memory_budget: resources.memory_budget,
             threads: resources.threads,
+            share: !resources.no_share,
         },
     )
 }
@@ -425,6 +430,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 resume,
                 memory_budget: resources.memory_budget,
                 threads: resources.threads,
+                share: !resources.no_share,
             };
             let summary = runner::run(&scenario, &options)?;
             out!(

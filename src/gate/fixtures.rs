@@ -80,6 +80,7 @@ pub fn row(id: &str, index: usize, bits: i64, psnr: f64) -> PointResult {
         science,
         reconstructed: Map::new(),
         bounds: Vec::new(),
+        shares_decoded_with: None,
         provenance: provenance(),
     }
 }
@@ -100,6 +101,7 @@ pub fn failed_row(id: &str, index: usize, error: &str) -> PointResult {
         science: Map::new(),
         reconstructed: Map::new(),
         bounds: Vec::new(),
+        shares_decoded_with: None,
         provenance: provenance(),
     }
 }

@@ -135,6 +135,7 @@ mod tests {
             resume: false,
             memory_budget: 1 << 30,
             threads: Some(2),
+            share: true,
         };
         crate::runner::run(scenario, &options).unwrap()
     }

@@ -16,7 +16,7 @@ use super::ssim::{self, SsimSums, SsimWindow, ssim_rows};
 use super::sums::Neumaier;
 use crate::data::{DType, Element, NdArray, c_order};
 use crate::metrics::values::metric_json;
-use crate::pipeline::Promise;
+use crate::pipeline::{Promise, PromiseCheck};
 use crate::with_array;
 
 /// The settings of a comparison: which metrics, over what.
@@ -447,6 +447,17 @@ fn finite_range(values: &[f64]) -> (f64, f64) {
 }
 
 impl BoundSums {
+    /// The measurement of `check`, a promise of a stage of a round trip, on its chunk.
+    pub fn of_check(check: &PromiseCheck) -> Result<BoundSums, String> {
+        BoundSums::of(
+            check.stage,
+            check.promise,
+            &check.input,
+            &check.output,
+            check.encoded_bytes,
+        )
+    }
+
     /// The measurement of `promise` on one chunk: the stage `stage` encoded `input` into
     /// `encoded_bytes` bytes and decoded `output`.
     pub fn of(

@@ -1,6 +1,15 @@
 //! A codec chain: array->array stages, one array->bytes stage, bytes->bytes stages.
+//!
+//! The round trips of working points whose chains begin alike share their common part through
+//! a [`TripCache`] per chunk: the output of each prefix of array->array stages (same stages,
+//! same parameters, same fitted values), the array->bytes stage's output on it, and the decoded
+//! array itself, which the lossless rest of a chain cannot change. Only what differs (the
+//! bytes->bytes stages, whose output is the rate) runs per chain, and is still checked to
+//! reproduce its input bit for bit. A shared part's time counts in every chain that uses it,
+//! so each chain's throughput is that of the whole chain.
 
-use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use super::hdf5::Storage;
@@ -10,7 +19,6 @@ use super::{
     StageInput, StageKind,
 };
 use crate::data::{DType, NdArray, c_order, hdf5chunk};
-use crate::metrics::comparison::BoundSums;
 use crate::with_array;
 
 /// An array->array stage of a chain with its identity.
@@ -44,13 +52,34 @@ pub struct ChainError {
 pub struct Chain {
     array_stages: Vec<ArrayStage>,
     to_bytes: (&'static str, Box<dyn ArrayToBytes>),
+    /// The array->bytes stage's configuration as canonical JSON.
+    to_bytes_key: String,
     byte_stages: Vec<(&'static str, Box<dyn BytesToBytes>)>,
+    /// The bytes->bytes stages' configurations as canonical JSON, joined.
+    byte_stages_key: String,
     to_bytes_lossless: bool,
     /// Dtype after the array->array stages.
     prepared: DType,
     /// How HDF5 stores the prepared chunks instead of the codec stages (a scenario's
     /// `artifact = "hdf5"`).
     hdf5: Option<Hdf5Artifact>,
+    /// What identifies the chain's intermediate results, once fitted.
+    keys: OnceLock<Keys>,
+}
+
+/// What identifies the intermediate results of a chain: two chains with equal keys compute
+/// equal arrays there.
+#[derive(Debug, Clone, PartialEq)]
+struct Keys {
+    /// Per array->array stage, the prefix of stages up to it: every stage's configuration and
+    /// fitted values (the empty prefix, the input, is "").
+    prefixes: Vec<String>,
+    /// The array->bytes stage's output on the last prefix (with HDF5 storage: the whole
+    /// storage).
+    packed: String,
+    /// The decoded array: the last prefix when the array->bytes stage is lossless (its
+    /// decoding is checked to be its input), else `packed`.
+    decoded: String,
 }
 
 /// The HDF5 dataset a chain's chunks are stored in, as an export writes it.
@@ -60,34 +89,21 @@ struct Hdf5Artifact {
     chunk_rows: usize,
 }
 
-/// A prepared chunk packed and unpacked again, by the codec stages or by HDF5's filters.
-struct Packed {
-    /// Bytes stored for the chunk.
-    stored_bytes: usize,
-    /// Bytes the array->bytes stage made (its rate promise is about them).
-    serialised_bytes: usize,
-    /// The array->bytes stage's decoded output.
-    unpacked: NdArray,
-    encode_seconds: f64,
-    decode_seconds: f64,
-}
-
 impl Hdf5Artifact {
-    /// The prepared chunk stored and read back by HDF5; `start` is when the chunk's encoding
-    /// began.
-    fn pack(
-        &self,
-        prepared: &NdArray,
-        shape: &[usize],
-        start: Instant,
-    ) -> Result<Packed, CodecError> {
-        let hdf5 = |e: String| CodecError::new("hdf5", e);
-        let filters = self.storage.filter_values();
-        let layout = hdf5chunk::Layout {
+    fn layout<'a>(&self, filters: &'a [(u32, Vec<u32>)]) -> hdf5chunk::Layout<'a> {
+        hdf5chunk::Layout {
             chunk_rows: self.chunk_rows,
             stored: self.storage.stored,
-            filters: &filters,
-        };
+            filters,
+        }
+    }
+
+    /// The prepared chunk stored and read back by HDF5.
+    fn pack(&self, prepared: &NdArray, shape: &[usize]) -> Result<Packed, CodecError> {
+        let start = Instant::now();
+        let hdf5 = |e: String| CodecError::new("hdf5", e);
+        let filters = self.storage.filter_values();
+        let layout = self.layout(&filters);
         let stored = if self.storage.library.is_some() {
             hdf5chunk::store(prepared, &layout).map_err(hdf5)?
         } else {
@@ -105,27 +121,114 @@ impl Hdf5Artifact {
         // the edge chunk's share of its padded chunk, as on the file.
         let stored_bytes = stored.len() - 4;
         Ok(Packed {
-            stored_bytes,
             serialised_bytes: (stored_bytes * shape[0]).div_ceil(self.chunk_rows),
-            unpacked,
+            stored_bytes,
+            bytes: Arc::new(stored),
+            unpacked: Arc::new(unpacked),
             encode_seconds,
             decode_seconds: start.elapsed().as_secs_f64(),
+            check: None,
         })
     }
+
+    /// A chunk of `shape` read back from its stored bytes (filter mask first).
+    fn load(&self, stored: &[u8], shape: &[usize]) -> Result<NdArray, CodecError> {
+        let filters = self.storage.filter_values();
+        hdf5chunk::load(stored, shape, &self.layout(&filters))
+            .map_err(|e| CodecError::new("hdf5", e))
+    }
+}
+
+/// What a stage's promised bound is checked on, for one chunk: the stage's own input against
+/// its own decoding of what it encoded (see [`Promise`]).
+#[derive(Debug, Clone)]
+pub struct PromiseCheck {
+    /// Identifies the check among a chunk's (chains sharing the stage list the same check).
+    pub key: String,
+    /// Id of the promising stage.
+    pub stage: &'static str,
+    /// What it promises.
+    pub promise: Promise,
+    /// The stage's input.
+    pub input: Arc<NdArray>,
+    /// The stage's decoding of what it encoded.
+    pub output: Arc<NdArray>,
+    /// Bytes the stage encoded the chunk into (0 for an array->array stage).
+    pub encoded_bytes: usize,
+}
+
+/// The output of a prefix of array->array stages on one chunk.
+struct Prefixed {
+    array: Arc<NdArray>,
+    /// Time the prefix's stages took to encode.
+    encode_seconds: f64,
+    /// The last stage's promise, when it makes one.
+    check: Option<PromiseCheck>,
+}
+
+/// A prepared chunk through the array->bytes stage and back (or stored and read back by HDF5).
+struct Packed {
+    /// The array->bytes stage's output (HDF5: the stored chunk, filter mask first).
+    bytes: Arc<Vec<u8>>,
+    /// Bytes stored for the chunk with HDF5 (the bytes->bytes stages make them otherwise).
+    stored_bytes: usize,
+    /// Bytes the array->bytes stage made (its rate promise is about them).
+    serialised_bytes: usize,
+    /// The array->bytes stage's decoded output.
+    unpacked: Arc<NdArray>,
+    encode_seconds: f64,
+    decode_seconds: f64,
+    /// The array->bytes stage's promise, when it makes one.
+    check: Option<PromiseCheck>,
+}
+
+/// A decoded chunk.
+struct Decoded {
+    array: Arc<NdArray>,
+    /// Time the array->array stages took to decode.
+    decode_seconds: f64,
+}
+
+/// The intermediate results of the round trips of one chunk through several chains, by key:
+/// a chain finds there what another chain computed on the same chunk and computes the rest.
+/// A failure is kept too, so every chain that shares the failing part fails alike. Use one
+/// cache per chunk.
+#[derive(Default)]
+pub struct TripCache {
+    prefixes: HashMap<String, Result<Arc<Prefixed>, CodecError>>,
+    packed: HashMap<String, Result<Arc<Packed>, CodecError>>,
+    decoded: HashMap<String, Result<Arc<Decoded>, CodecError>>,
+}
+
+/// The entry `key` of `map`, computed by `make` when absent.
+fn cached<T>(
+    map: &mut HashMap<String, Result<Arc<T>, CodecError>>,
+    key: &str,
+    make: impl FnOnce() -> Result<T, CodecError>,
+) -> Result<Arc<T>, CodecError> {
+    if let Some(entry) = map.get(key) {
+        return entry.clone();
+    }
+    let entry = make().map(Arc::new);
+    map.insert(key.to_string(), entry.clone());
+    entry
 }
 
 /// The outcome of encoding and decoding one chunk.
 pub struct RoundTrip {
     /// Size of the encoded chunk in bytes.
     pub encoded_bytes: usize,
+    /// What is stored for the chunk, from which [`Chain::decode_stored`] decodes it again.
+    pub stored: Arc<Vec<u8>>,
     /// The decoded chunk, same dtype and shape as the input.
-    pub decoded: NdArray,
+    pub decoded: Arc<NdArray>,
     /// Wall time spent encoding.
     pub encode_seconds: f64,
     /// Wall time spent decoding.
     pub decode_seconds: f64,
-    /// The measurement of every bound a stage promises, on this chunk (see [`Chain::promises`]).
-    pub bounds: Vec<BoundSums>,
+    /// What each bound a stage promises is checked on, in chain order (see
+    /// [`Chain::promises`]).
+    pub checks: Vec<PromiseCheck>,
 }
 
 /// Applies array->array stages in order.
@@ -144,6 +247,7 @@ impl Chain {
         let mut to_bytes = None;
         let mut to_bytes_lossless = true;
         let mut byte_stages = Vec::new();
+        let mut byte_keys = Vec::new();
         let mut current = dtype;
         for (index, config) in configs.iter().enumerate() {
             let def = registry::find(config.stage).expect("stage ids are validated");
@@ -181,12 +285,15 @@ impl Chain {
                 }
                 Stage::ArrayToBytes(codec) => {
                     to_bytes_lossless = def.lossless;
-                    to_bytes = Some((def.id, codec));
+                    to_bytes = Some((def.id, codec, config.to_json().to_string()));
                 }
-                Stage::BytesToBytes(codec) => byte_stages.push((def.id, codec)),
+                Stage::BytesToBytes(codec) => {
+                    byte_stages.push((def.id, codec));
+                    byte_keys.push(config.to_json().to_string());
+                }
             }
         }
-        let to_bytes = match to_bytes {
+        let (id, codec, to_bytes_key) = match to_bytes {
             Some(stage) => stage,
             None => Self::default_to_bytes(current).map_err(|message| ChainError {
                 stage: configs.len().saturating_sub(1),
@@ -195,22 +302,28 @@ impl Chain {
         };
         Ok(Chain {
             array_stages,
-            to_bytes,
+            to_bytes: (id, codec),
+            to_bytes_key,
             byte_stages,
+            byte_stages_key: byte_keys.join("|"),
             to_bytes_lossless,
             prepared: current,
             hdf5: None,
+            keys: OnceLock::new(),
         })
     }
 
-    fn default_to_bytes(dtype: DType) -> Result<(&'static str, Box<dyn ArrayToBytes>), String> {
+    /// The plain `bytes` packing of `dtype`, with its key.
+    fn default_to_bytes(
+        dtype: DType,
+    ) -> Result<(&'static str, Box<dyn ArrayToBytes>, String), String> {
         let def = registry::find("bytes").expect("bytes is registered");
         let config = StageConfig {
             stage: def.id,
             params: vec![],
         };
         match (def.create)(&config, StageInput { dtype })? {
-            Stage::ArrayToBytes(codec) => Ok((def.id, codec)),
+            Stage::ArrayToBytes(codec) => Ok((def.id, codec, config.to_json().to_string())),
             _ => unreachable!("bytes is an array->bytes stage"),
         }
     }
@@ -233,13 +346,14 @@ impl Chain {
                     .map_err(|e| format!("stage {}: {e}", stage.id))?;
             }
         }
+        self.keys = OnceLock::new();
         Ok(())
     }
 
     /// The bound the array->bytes stage promises on a chunk of `shape` (the chain's input
-    /// shape; array->array stages keep shapes), with its id. [`Chain::round_trip`] checks it on
-    /// every chunk on the stage's own input and output, after those of the array->array stages
-    /// ([`ArrayToArray::promised`]).
+    /// shape; array->array stages keep shapes), with its id. [`Chain::round_trip`] lists its
+    /// check on every chunk, on the stage's own input and output, after those of the
+    /// array->array stages ([`ArrayToArray::promised`]).
     pub fn promises(&self, shape: &[usize]) -> Vec<(&'static str, Promise)> {
         self.to_bytes
             .1
@@ -269,47 +383,42 @@ impl Chain {
             storage,
             chunk_rows,
         });
+        self.keys = OnceLock::new();
     }
 
-    /// The prepared chunk through the array->bytes and bytes->bytes stages and back, checking
-    /// that the bytes->bytes stages reproduce their input bit for bit; `start` is when the
-    /// chunk's encoding began.
-    fn pack(
-        &self,
-        prepared: &NdArray,
-        shape: &[usize],
-        start: Instant,
-    ) -> Result<Packed, CodecError> {
-        let serialised = self.to_bytes.1.encode(prepared)?;
-        let mut bytes = Cow::Borrowed(serialised.as_slice());
-        for (_, stage) in &self.byte_stages {
-            bytes = Cow::Owned(stage.encode(&bytes)?);
-        }
-        let encode_seconds = start.elapsed().as_secs_f64();
-
-        let start = Instant::now();
-        let mut restored = Cow::Borrowed(bytes.as_ref());
-        for (_, stage) in self.byte_stages.iter().rev() {
-            restored = Cow::Owned(stage.decode(&restored)?);
-        }
-        if *restored != *serialised {
-            let ids: Vec<_> = self.byte_stages.iter().map(|(id, _)| *id).collect();
-            return Err(CodecError::new(
-                "chain",
-                format!(
-                    "bytes->bytes stages [{}] did not reproduce their input bit for bit",
-                    ids.join(", ")
+    /// What identifies the chain's intermediate results (after [`Chain::fit`]).
+    fn keys(&self) -> &Keys {
+        self.keys.get_or_init(|| {
+            let mut prefixes = Vec::with_capacity(self.array_stages.len());
+            let mut prefix = String::new();
+            for stage in &self.array_stages {
+                prefix = format!("{prefix}|{}{}", stage.key, stage.codec.fitted());
+                prefixes.push(prefix.clone());
+            }
+            let packed = match &self.hdf5 {
+                None => format!("{prefix} > {}", self.to_bytes_key),
+                Some(artifact) => format!(
+                    "{prefix} > hdf5 {} {} in {} rows",
+                    self.to_bytes_key, self.byte_stages_key, artifact.chunk_rows
                 ),
-            ));
-        }
-        let unpacked = self.to_bytes.1.decode(&restored, shape)?;
-        Ok(Packed {
-            stored_bytes: bytes.len(),
-            serialised_bytes: serialised.len(),
-            unpacked,
-            encode_seconds,
-            decode_seconds: start.elapsed().as_secs_f64(),
+            };
+            let decoded = if self.to_bytes_lossless {
+                format!("{prefix} > lossless")
+            } else {
+                packed.clone()
+            };
+            Keys {
+                prefixes,
+                packed,
+                decoded,
+            }
         })
+    }
+
+    /// What identifies the chain's decoded data (after [`Chain::fit`]): chains with equal
+    /// keys decode every chunk to the same array, whatever their lossless stages.
+    pub fn decoded_key(&self) -> &str {
+        &self.keys().decoded
     }
 
     /// One chunk through the array->array stages only (fitted first).
@@ -320,87 +429,250 @@ impl Chain {
     /// Encodes and decodes one chunk, checking that the lossless part of the chain (array->bytes
     /// and bytes->bytes stages) reproduced its input bit for bit.
     pub fn round_trip(&self, chunk: &NdArray) -> Result<RoundTrip, CodecError> {
-        let shape = chunk.shape().to_vec();
-        let start = Instant::now();
-        // The promising array->array stages' inputs and outputs, checked after the timings.
-        let mut own_trips = Vec::new();
-        let mut prepared = chunk.clone();
-        for (i, stage) in self.array_stages.iter().enumerate() {
-            match stage.codec.promised() {
-                Some(promise) => {
-                    let encoded = stage.codec.encode(prepared.clone())?;
-                    let input = std::mem::replace(&mut prepared, encoded.clone());
-                    own_trips.push((i, promise, input, encoded));
-                }
-                None => prepared = stage.codec.encode(prepared)?,
+        self.round_trip_in(&Arc::new(chunk.clone()), &mut TripCache::default())
+    }
+
+    /// [`Chain::round_trip`] of `chunk`, taking from `cache` what chains that share a part
+    /// with this one computed on the same chunk, and leaving there what it computes.
+    pub fn round_trip_in(
+        &self,
+        chunk: &Arc<NdArray>,
+        cache: &mut TripCache,
+    ) -> Result<RoundTrip, CodecError> {
+        let keys = self.keys();
+        let (prefixes, packed) = self.packed_in(chunk, cache)?;
+        let mut checks: Vec<PromiseCheck> =
+            prefixes.iter().filter_map(|p| p.check.clone()).collect();
+        checks.extend(packed.check.clone());
+        let encode_seconds: f64 = prefixes.iter().map(|p| p.encode_seconds).sum();
+        let (stored, stored_bytes, tail_encode, tail_decode) = match &self.hdf5 {
+            Some(_) => (Arc::clone(&packed.bytes), packed.stored_bytes, 0.0, 0.0),
+            None => {
+                let (stored, encode, decode) = self.tail(&packed.bytes)?;
+                let bytes = stored.len();
+                (stored, bytes, encode, decode)
             }
-        }
-        let packed = match &self.hdf5 {
-            None => self.pack(&prepared, &shape, start)?,
-            Some(artifact) => artifact.pack(&prepared, &shape, start)?,
         };
-        let Packed {
-            stored_bytes,
-            serialised_bytes,
-            unpacked,
+        let decoded = cached(&mut cache.decoded, &keys.decoded, || {
+            self.decode_prepared(&packed.unpacked, chunk)
+        })?;
+        Ok(RoundTrip {
+            encoded_bytes: stored_bytes,
+            stored,
+            decoded: Arc::clone(&decoded.array),
+            encode_seconds: encode_seconds + packed.encode_seconds + tail_encode,
+            decode_seconds: tail_decode + packed.decode_seconds + decoded.decode_seconds,
+            checks,
+        })
+    }
+
+    /// The decoded chunk of [`Chain::round_trip_in`] without what the rest of the chain makes
+    /// of the array->bytes stage's output: the bytes->bytes stages, lossless, cannot change it.
+    pub fn decoded_in(
+        &self,
+        chunk: &Arc<NdArray>,
+        cache: &mut TripCache,
+    ) -> Result<Arc<NdArray>, CodecError> {
+        let (_, packed) = self.packed_in(chunk, cache)?;
+        let decoded = cached(&mut cache.decoded, &self.keys().decoded, || {
+            self.decode_prepared(&packed.unpacked, chunk)
+        })?;
+        Ok(Arc::clone(&decoded.array))
+    }
+
+    /// The chunk through the array->array stages (each prefix's node) and the array->bytes
+    /// stage, from `cache` where another chain left them.
+    fn packed_in(
+        &self,
+        chunk: &Arc<NdArray>,
+        cache: &mut TripCache,
+    ) -> Result<(Vec<Arc<Prefixed>>, Arc<Packed>), CodecError> {
+        let keys = self.keys();
+        let mut prepared = Arc::clone(chunk);
+        let mut prefixes = Vec::with_capacity(keys.prefixes.len());
+        for (index, key) in keys.prefixes.iter().enumerate() {
+            let node = cached(&mut cache.prefixes, key, || {
+                self.encode_stage(index, &prepared, key)
+            })?;
+            prepared = Arc::clone(&node.array);
+            prefixes.push(node);
+        }
+        let packed = cached(&mut cache.packed, &keys.packed, || {
+            self.pack(&prepared, chunk.shape(), &keys.packed)
+        })?;
+        Ok((prefixes, packed))
+    }
+
+    /// Whether the array->bytes stage is lossless, so that the decoded data are the
+    /// array->array stages' decoding of what they encoded ([`Chain::decoded_in`] then encodes
+    /// nothing lossy).
+    pub fn lossless_packing(&self) -> bool {
+        self.to_bytes_lossless
+    }
+
+    /// The decoded chunk of `shape` from what [`RoundTrip::stored`] holds for it, as a reader
+    /// of the stored data decodes it: no stage encodes.
+    pub fn decode_stored(&self, stored: &[u8], shape: &[usize]) -> Result<NdArray, CodecError> {
+        let unpacked = match &self.hdf5 {
+            Some(artifact) => artifact.load(stored, shape)?,
+            None => {
+                let mut restored = stored.to_vec();
+                for (_, stage) in self.byte_stages.iter().rev() {
+                    restored = stage.decode(&restored)?;
+                }
+                self.to_bytes.1.decode(&restored, shape)?
+            }
+        };
+        decode_through(&self.array_stages, unpacked)
+    }
+
+    /// Array->array stage `index` on `input` (the output of the stages before it): its
+    /// output, the time it took, and its promise's check (measured outside that time).
+    fn encode_stage(
+        &self,
+        index: usize,
+        input: &Arc<NdArray>,
+        key: &str,
+    ) -> Result<Prefixed, CodecError> {
+        let stage = &self.array_stages[index];
+        let start = Instant::now();
+        let array = Arc::new(stage.codec.encode(input.as_ref().clone())?);
+        let encode_seconds = start.elapsed().as_secs_f64();
+        let check = match stage.codec.promised() {
+            Some(promise) => Some(PromiseCheck {
+                key: key.to_string(),
+                stage: stage.id,
+                promise,
+                input: Arc::clone(input),
+                output: Arc::new(stage.codec.decode(array.as_ref().clone())?),
+                encoded_bytes: 0,
+            }),
+            None => None,
+        };
+        Ok(Prefixed {
+            array,
             encode_seconds,
-            decode_seconds: unpack_seconds,
-        } = packed;
-        if self.to_bytes_lossless && !bit_equal(&unpacked, &prepared) {
+            check,
+        })
+    }
+
+    /// The prepared chunk through the array->bytes stage and back (or stored and read back by
+    /// HDF5), checking that a lossless one reproduced it bit for bit.
+    fn pack(
+        &self,
+        prepared: &Arc<NdArray>,
+        shape: &[usize],
+        key: &str,
+    ) -> Result<Packed, CodecError> {
+        let mut packed = match &self.hdf5 {
+            Some(artifact) => artifact.pack(prepared, shape)?,
+            None => {
+                let start = Instant::now();
+                let serialised = self.to_bytes.1.encode(prepared)?;
+                let encode_seconds = start.elapsed().as_secs_f64();
+                let start = Instant::now();
+                let unpacked = self.to_bytes.1.decode(&serialised, shape)?;
+                Packed {
+                    stored_bytes: serialised.len(),
+                    serialised_bytes: serialised.len(),
+                    bytes: Arc::new(serialised),
+                    unpacked: Arc::new(unpacked),
+                    encode_seconds,
+                    decode_seconds: start.elapsed().as_secs_f64(),
+                    check: None,
+                }
+            }
+        };
+        if self.to_bytes_lossless && !bit_equal(&packed.unpacked, prepared) {
             return Err(CodecError::new(
                 self.to_bytes.0,
                 "decoded array differs from the encoded one (a lossless stage must round-trip bit for bit)",
             ));
         }
-        // Without array->array stages the decoded chunk is the stage's output itself.
-        let checked_output = (!self.array_stages.is_empty()
-            && self.to_bytes.1.promised(&shape).is_some())
-        .then(|| unpacked.clone());
+        packed.check = self.to_bytes.1.promised(shape).map(|promise| PromiseCheck {
+            key: key.to_string(),
+            stage: self.to_bytes.0,
+            promise,
+            input: Arc::clone(prepared),
+            output: Arc::clone(&packed.unpacked),
+            encoded_bytes: packed.serialised_bytes,
+        });
+        Ok(packed)
+    }
+
+    /// The array->bytes stage's output through the bytes->bytes stages and back, checked bit
+    /// for bit: the stored bytes and the encoding and decoding times.
+    fn tail(&self, serialised: &Arc<Vec<u8>>) -> Result<(Arc<Vec<u8>>, f64, f64), CodecError> {
+        if self.byte_stages.is_empty() {
+            return Ok((Arc::clone(serialised), 0.0, 0.0));
+        }
         let start = Instant::now();
-        let mut decoded = unpacked;
-        for stage in self.array_stages.iter().rev() {
-            decoded = stage.codec.decode(decoded)?;
+        let mut bytes = self.byte_stages[0].1.encode(serialised)?;
+        for (_, stage) in &self.byte_stages[1..] {
+            bytes = stage.encode(&bytes)?;
         }
-        let decode_seconds = unpack_seconds + start.elapsed().as_secs_f64();
-        // The promised bounds, measured outside the timings on each promising stage's own input
-        // and output: an array->array stage's own decoding of what it encoded, and the
-        // array->bytes stage's `unpacked` against `prepared`.
-        let mut bounds = own_trips
-            .into_iter()
-            .map(|(i, promise, input, encoded)| {
-                let stage = &self.array_stages[i];
-                let own = stage.codec.decode(encoded)?;
-                BoundSums::of(stage.id, promise, &input, &own, 0)
-                    .map_err(|e| CodecError::new("chain", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        for (stage, promise) in self.promises(&shape) {
-            let output = checked_output.as_ref().unwrap_or(&decoded);
-            bounds.push(
-                BoundSums::of(stage, promise, &prepared, output, serialised_bytes)
-                    .map_err(|e| CodecError::new("chain", e))?,
-            );
+        let encode_seconds = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let mut restored = bytes.clone();
+        for (_, stage) in self.byte_stages.iter().rev() {
+            restored = stage.decode(&restored)?;
         }
-        if decoded.dtype() != chunk.dtype() || decoded.shape() != shape.as_slice() {
+        let decode_seconds = start.elapsed().as_secs_f64();
+        if restored != **serialised {
+            let ids: Vec<_> = self.byte_stages.iter().map(|(id, _)| *id).collect();
+            return Err(CodecError::new(
+                "chain",
+                format!(
+                    "bytes->bytes stages [{}] did not reproduce their input bit for bit",
+                    ids.join(", ")
+                ),
+            ));
+        }
+        Ok((Arc::new(bytes), encode_seconds, decode_seconds))
+    }
+
+    /// The array->bytes stage's decoded output through the array->array stages' decoders,
+    /// checked to have the dtype and shape of the input `chunk`.
+    fn decode_prepared(
+        &self,
+        unpacked: &Arc<NdArray>,
+        chunk: &NdArray,
+    ) -> Result<Decoded, CodecError> {
+        let start = Instant::now();
+        let array = if self.array_stages.is_empty() {
+            Arc::clone(unpacked)
+        } else {
+            Arc::new(decode_through(
+                &self.array_stages,
+                unpacked.as_ref().clone(),
+            )?)
+        };
+        let decode_seconds = start.elapsed().as_secs_f64();
+        if array.dtype() != chunk.dtype() || array.shape() != chunk.shape() {
             return Err(CodecError::new(
                 "chain",
                 format!(
                     "decoded {} {:?} does not match the input {} {:?}",
-                    decoded.dtype(),
-                    decoded.shape(),
+                    array.dtype(),
+                    array.shape(),
                     chunk.dtype(),
-                    shape
+                    chunk.shape()
                 ),
             ));
         }
-        Ok(RoundTrip {
-            encoded_bytes: stored_bytes,
-            decoded,
-            encode_seconds,
+        Ok(Decoded {
+            array,
             decode_seconds,
-            bounds,
         })
     }
+}
+
+/// Decodes through array->array stages in reverse order.
+fn decode_through(stages: &[ArrayStage], mut array: NdArray) -> Result<NdArray, CodecError> {
+    for stage in stages.iter().rev() {
+        array = stage.codec.decode(array)?;
+    }
+    Ok(array)
 }
 
 /// True when two arrays have the same dtype, shape and bit patterns.

@@ -10,7 +10,7 @@ pub mod params;
 pub mod registry;
 pub mod stages;
 
-pub use chain::{Chain, RoundTrip};
+pub use chain::{Chain, PromiseCheck, RoundTrip, TripCache};
 pub use params::{ParamDef, ParamKind, ParamValue, StageConfig};
 
 use serde_json::Value;
@@ -41,7 +41,7 @@ impl StageKind {
 }
 
 /// Error raised by a stage while encoding or decoding (e.g. a corrupt compressed stream).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("stage {stage}: {message}")]
 pub struct CodecError {
     /// Stage id.
@@ -113,7 +113,8 @@ pub trait ArrayToBytes: Send + Sync {
 /// A bound that a lossy stage promises on every chunk it encodes, in the terms its codec
 /// documents. The chain measures the stage's decoded output against the stage's own input
 /// (not against the chain's input, so array->array stages before it do not blur the check)
-/// with photonqa's code, never the codec's; see [`crate::metrics::comparison::BoundSums`].
+/// with photonqa's code, never the codec's (`crate::metrics::comparison::BoundSums` measures
+/// each [`PromiseCheck`] a round trip lists).
 ///
 /// The codecs encode each chunk independently, so "the value range" and "PSNR" are those of
 /// the values the stage encoded together: one chunk, or one 2-D plane of it for JPEG 2000.

@@ -15,10 +15,9 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use super::passes::Passes;
-use super::stream;
+use crate::data::VolumeSource;
 use crate::data::npy::NpyWriter;
 use crate::data::shell::{self, quoted};
-use crate::pipeline::Chain;
 use crate::scenario::AnalysisSpec;
 
 /// The `command` analyses of a run, with the original written where they read it.
@@ -77,31 +76,18 @@ impl Commands {
         }))
     }
 
-    /// Runs every command on the decoded data of `chain` (one more pass over the chunks).
+    /// Runs every command on the decoded data of point `point` of `source`'s shape, which
+    /// `fill` writes into the `.npy` file it is given.
     pub fn measure(
         &self,
-        passes: &Passes,
-        chain: &Chain,
         point: &str,
-        progress: &ProgressBar,
+        source: &dyn VolumeSource,
+        fill: impl FnOnce(&NpyWriter) -> Result<(), String>,
     ) -> Result<Map<String, Value>, String> {
-        let source = passes.source;
         let decoded = self.dir.path().join(format!("{point}.npy"));
         let writer = NpyWriter::create(&decoded, source.shape(), source.dtype())
             .map_err(|e| e.to_string())?;
-        progress.inc_length(passes.chunks.len() as u64);
-        stream(
-            passes,
-            chain,
-            (0, 0..passes.chunks.len()),
-            progress,
-            |_, _, _, core, own| {
-                writer
-                    .write_rows(core.start, &own.decoded)
-                    .map_err(|e| e.to_string())
-            },
-            |_, _| Ok(()),
-        )?;
+        fill(&writer)?;
         writer.finish().map_err(|e| e.to_string())?;
         let results = self
             .list

@@ -10,18 +10,21 @@ pub mod compare;
 pub mod export;
 pub mod external;
 pub mod lock;
+pub mod measure;
 pub mod passes;
 pub mod provenance;
 pub mod reconstruction;
+pub mod replay;
 pub mod results;
 pub mod science;
 pub mod seal;
 pub mod slabs;
 pub mod slices;
 pub mod slurm;
+pub mod stream;
+pub mod sweep;
 pub mod units;
 
-use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -29,12 +32,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
+use crate::analysis::Context;
 use crate::analysis::registry as analysis_registry;
-use crate::analysis::{Context, Slabs};
+use crate::data::VolumeSource;
 use crate::data::hdf5io::check_filters_available;
-use crate::data::{NdArray, VolumeSource};
 use crate::gate::Baseline;
-use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, Partial, fsc_memory, unmet};
+use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, fsc_memory, unmet};
 use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
 use crate::pipeline::ParamValue;
@@ -43,11 +46,12 @@ use crate::pipeline::hdf5::Storage;
 use crate::report;
 use crate::scenario::{Scenario, WorkingPoint};
 use crate::select::{self, Evaluation};
-use crate::stats::histogram::Binning;
 use external::Commands;
-use passes::{FitCache, Passes, min_max};
+use measure::{PointMeasure, Science, measure_batch};
+use passes::{FitCache, Passes};
 use provenance::Provenance;
-use reconstruction::{Gathered, Reconstruction};
+use reconstruction::Reconstruction;
+use replay::Replay;
 use results::{EarlierResults, PointResult, Rate, Status};
 use science::Analyses;
 
@@ -76,6 +80,10 @@ pub struct RunOptions {
     pub memory_budget: u64,
     /// Worker threads (default: all cores), lowered to fit the memory budget.
     pub threads: Option<usize>,
+    /// Whether points that decode alike share their decoded data's metrics and science, and
+    /// points measured together the stages their chains share (always, but in tests that
+    /// check that sharing changes nothing).
+    pub share: bool,
 }
 
 /// The chunks and the thread count of a run.
@@ -352,44 +360,54 @@ pub fn run_subset(
 
     progress.set_message("points");
     let spec = compare_spec(scenario, source.as_ref(), &summary, options.memory_budget)?;
-    // Fits and measures the points not in the log yet, in parallel; returns how many.
+    let science = Science {
+        analyses: &analyses,
+        reconstruction: reconstruction.as_ref(),
+        commands: commands.as_ref(),
+    };
+    // Fits and measures the points not in the log yet, in batches; returns how many.
     let run_points = |points: Vec<(WorkingPoint, Chain)>, fits: &mut FitCache| {
         let done = log.done();
-        let mut fitted = Vec::new();
+        let mut ready = Vec::new();
+        let mut count = 0;
         for (point, mut chain) in points {
-            if !done.contains_key(&point.id) && only.is_none_or(|o| o.contains(&point.index)) {
-                let fit = chain.fit(fits);
-                fitted.push((point, chain, fit));
+            if done.contains_key(&point.id) || !only.is_none_or(|o| o.contains(&point.index)) {
+                continue;
+            }
+            count += 1;
+            match chain.fit(fits) {
+                Ok(()) => ready.push((point, chain)),
+                Err(e) => log.append(result_row(&point, &chain, Err(e), &provenance))?,
             }
         }
-        progress.inc_length((fitted.len() * plan.chunks.len()) as u64);
-        let outcomes: Vec<Result<(), String>> = pool.install(|| {
-            fitted
-                .par_iter()
-                .map(|(point, chain, fit)| {
-                    let measured = match fit {
-                        Ok(()) => measure_point(
-                            &passes,
-                            (point, chain),
-                            &spec,
-                            Science {
-                                analyses: &analyses,
-                                reconstruction: reconstruction.as_ref(),
-                                commands: commands.as_ref(),
-                            },
-                            &progress,
-                        ),
-                        Err(e) => Err(e.clone()),
-                    };
-                    let row = result_row(scenario, point, chain, measured, &spec, &provenance);
-                    log.append(row)
-                })
-                .collect()
-        });
-        outcomes
-            .into_iter()
-            .collect::<Result<(), String>>()
-            .map(|()| fitted.len())
+        let chunk_bytes = plan.chunk_slices * source.row_bytes();
+        let capacity = sweep::Capacity::of(
+            options.memory_budget / 4 * 3,
+            plan.threads,
+            (plan.chunks.len(), chunk_bytes),
+        );
+        let batches = sweep::batches(&ready, options.share, capacity);
+        // A quarter of the budget keeps lossy chains' bytes for the passes after the first.
+        let replay_budget = options.memory_budget / 4 / batches.len().clamp(1, plan.threads) as u64;
+        pool.install(|| {
+            batches.par_iter().try_for_each(|batch| {
+                let replay = Replay::new(replay_budget, &options.out);
+                let names = &scenario.distortion;
+                let measured = measure_batch(
+                    &passes,
+                    batch,
+                    (&spec, names),
+                    science,
+                    Some(&replay),
+                    &progress,
+                )?;
+                for ((point, chain), m) in batch.points.iter().zip(measured) {
+                    log.append(result_row(point, chain, m, &provenance))?;
+                }
+                Ok::<(), String>(())
+            })
+        })?;
+        Ok::<usize, String>(count)
     };
     let mut measured = 0;
     let mut searches = Vec::new();
@@ -645,368 +663,11 @@ fn check_columns(scenario: &Scenario, columns: &[String]) -> Result<(), String> 
         .map_err(|e| format!("{file}: {e}"))
 }
 
-/// Rate and comparison partials of one working point, or of one of its chunks. Slab units
-/// ([`slabs`]) store a chunk's: what a reconstruction and the analyses add is not stored.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Measured {
-    compressed_bytes: u64,
-    partial: Partial,
-    encode_seconds: f64,
-    decode_seconds: f64,
-    /// Smallest and largest decoded value (when asked for).
-    decoded_range: (f64, f64),
-    /// Results of the science analyses by label.
-    #[serde(skip)]
-    science: Map<String, Value>,
-    /// The reconstructed rows' decoded projections (empty without a reconstruction).
-    #[serde(skip)]
-    gathered: Vec<Gathered>,
-    /// Distortion metrics of the reconstructed slices.
-    #[serde(skip)]
-    reconstructed: Map<String, Value>,
-}
-
-/// One chunk through the chain: its rows, the original and the decoded data, and the cost.
-struct Trip {
-    rows: Range<usize>,
-    original: NdArray,
-    decoded: NdArray,
-    bytes: u64,
-    encode_seconds: f64,
-    decode_seconds: f64,
-    /// The chunk's measurements of the bounds the chain's stages promise.
-    bounds: Vec<BoundSums>,
-}
-
-/// The science of a run: the streamed analyses, the reconstruction (whose slices they then
-/// analyse), the external programs.
-#[derive(Clone, Copy)]
-struct Science<'a> {
-    analyses: &'a Analyses,
-    reconstruction: Option<&'a Reconstruction>,
-    commands: Option<&'a Commands>,
-}
-
-/// Rate, distortion and the science analyses of one working point: of its decoded data, or of
-/// the slices reconstructed from it.
-fn measure_point(
-    passes: &Passes,
-    (point, chain): (&WorkingPoint, &Chain),
-    spec: &CompareSpec,
-    science: Science,
-    progress: &ProgressBar,
-) -> Result<Measured, String> {
-    let Science {
-        analyses,
-        reconstruction,
-        commands,
-    } = science;
-    let mut measured = measure(
-        passes,
-        chain,
-        spec,
-        (analyses.needs_histogram(), reconstruction),
-        progress,
-    )?;
-    if let Some(r) = reconstruction {
-        (measured.reconstructed, measured.science) =
-            r.measure(std::mem::take(&mut measured.gathered))?;
-    } else if !analyses.is_empty() {
-        measured.science = analyse(passes, chain, analyses, measured.decoded_range, progress)?;
-    }
-    if let Some(commands) = commands {
-        measured
-            .science
-            .extend(commands.measure(passes, chain, &point.id, progress)?);
-    }
-    Ok(measured)
-}
-
-/// Round-trips every chunk through the chain and merges the partials in chunk order; keeps the
-/// decoded range when asked, and gathers what a reconstruction needs.
-fn measure(
-    passes: &Passes,
-    chain: &Chain,
-    spec: &CompareSpec,
-    (with_range, reconstruction): (bool, Option<&Reconstruction>),
-    progress: &ProgressBar,
-) -> Result<Measured, String> {
-    let all = 0..passes.chunks.len();
-    let chunks = measure_chunks(
-        passes,
-        chain,
-        spec,
-        (with_range, reconstruction),
-        all,
-        progress,
-    )?;
-    Measured::fold(chunks)
-}
-
-/// The measurements of chunks `range` (chunk indices), one per chunk in order, but that the
-/// exact counts of a group of chunks are folded into its first; [`Measured::fold`] merges them.
-fn measure_chunks(
-    passes: &Passes,
-    chain: &Chain,
-    spec: &CompareSpec,
-    (with_range, reconstruction): (bool, Option<&Reconstruction>),
-    range: Range<usize>,
-    progress: &ProgressBar,
-) -> Result<Vec<Measured>, String> {
-    let measure_chunk = |x: &NdArray, y: &NdArray, held, core, own: &Trip| {
-        let mut partial = spec.partial(x, y, held, core)?;
-        partial.bounds = own.bounds.clone();
-        let (lo, hi, _) = if with_range {
-            min_max(&own.decoded)
-        } else {
-            (f64::INFINITY, f64::NEG_INFINITY, 0)
-        };
-        Ok(Measured {
-            compressed_bytes: own.bytes,
-            partial,
-            encode_seconds: own.encode_seconds,
-            decode_seconds: own.decode_seconds,
-            decoded_range: (lo, hi),
-            science: Map::new(),
-            gathered: reconstruction
-                .map(|r| vec![r.gather(&own.decoded)])
-                .unwrap_or_default(),
-            reconstructed: Map::new(),
-        })
-    };
-    // Histogram counts are exact: fold them into the group's first partial right away.
-    let absorb =
-        |first: &mut Measured, next: &mut Measured| first.partial.absorb_counts(&mut next.partial);
-    stream(
-        passes,
-        chain,
-        (spec.halo(), range),
-        progress,
-        measure_chunk,
-        absorb,
-    )
-}
-
-impl Measured {
-    /// Merges chunk measurements given in chunk order.
-    fn fold(chunks: Vec<Measured>) -> Result<Measured, String> {
-        let mut total = Measured {
-            compressed_bytes: 0,
-            partial: Partial::default(),
-            encode_seconds: 0.0,
-            decode_seconds: 0.0,
-            decoded_range: (f64::INFINITY, f64::NEG_INFINITY),
-            science: Map::new(),
-            gathered: Vec::new(),
-            reconstructed: Map::new(),
-        };
-        for chunk in chunks {
-            total.compressed_bytes += chunk.compressed_bytes;
-            total.partial.merge(&chunk.partial)?;
-            total.encode_seconds += chunk.encode_seconds;
-            total.decode_seconds += chunk.decode_seconds;
-            total.decoded_range.0 = total.decoded_range.0.min(chunk.decoded_range.0);
-            total.decoded_range.1 = total.decoded_range.1.max(chunk.decoded_range.1);
-            total.gathered.extend(chunk.gathered);
-        }
-        Ok(total)
-    }
-}
-
-/// The science analyses of one working point: the decoded data's thresholds (one more pass
-/// for its histogram when a method fits them), then the partials (one more pass).
-fn analyse(
-    passes: &Passes,
-    chain: &Chain,
-    analyses: &Analyses,
-    decoded_range: (f64, f64),
-    progress: &ProgressBar,
-) -> Result<Map<String, Value>, String> {
-    let source = passes.source;
-    let all = 0..passes.chunks.len();
-    let histogram = if analyses.needs_histogram() {
-        let binning = science::decoded_binning(source.dtype(), decoded_range)?;
-        let counts = decoded_counts(passes, chain, &binning, all.clone(), progress)?;
-        Some(binning.finish(counts))
-    } else {
-        None
-    };
-    let fits = analyses.fit(histogram.as_ref())?;
-    let parts = science_partials(passes, chain, (analyses, &fits), all, progress)?;
-    let total = analyses.merge(parts)?;
-    analyses.finish(&fits, total, source.shape())
-}
-
-/// The histogram counts of the decoded data of chunks `range` in `binning`.
-fn decoded_counts(
-    passes: &Passes,
-    chain: &Chain,
-    binning: &Binning,
-    range: Range<usize>,
-    progress: &ProgressBar,
-) -> Result<Vec<u64>, String> {
-    progress.inc_length(range.len() as u64);
-    let count = |_: &NdArray, _: &NdArray, _, _, own: &Trip| {
-        let mut counts = binning.zeros();
-        binning.accumulate(&own.decoded, &mut counts);
-        Ok(counts)
-    };
-    let parts = stream(passes, chain, (0, range), progress, count, |_, _| Ok(()))?;
-    let mut counts = binning.zeros();
-    for part in parts {
-        counts.iter_mut().zip(part).for_each(|(c, p)| *c += p);
-    }
-    Ok(counts)
-}
-
-/// The analyses' partials of chunks `range`, with the decoded data's fits, in chunk order.
-fn science_partials(
-    passes: &Passes,
-    chain: &Chain,
-    (analyses, fits): (&Analyses, &science::Fits),
-    range: Range<usize>,
-    progress: &ProgressBar,
-) -> Result<Vec<science::SciencePartial>, String> {
-    progress.inc_length(range.len() as u64);
-    let shape = passes.source.shape();
-    let partial = |x: &NdArray, y: &NdArray, held, core, _: &Trip| {
-        let slabs = Slabs {
-            original: x,
-            decoded: y,
-            held,
-            core,
-            shape,
-        };
-        analyses.partial(fits, &slabs)
-    };
-    let halo = analyses.halo();
-    stream(passes, chain, (halo, range), progress, partial, |_, _| {
-        Ok(())
-    })
-}
-
-/// Round-trips the chunks of `range` (chunk indices) through the chain and maps each with
-/// `f(original, decoded, held, core, own trip)`, where `held` is the chunk's rows `core`
-/// extended by up to `halo` rows on each side; results in chunk order. `absorb(first, next)` may move what merges in any order
-/// (exact counts) from each result into its group's first, to bound memory.
-///
-/// Chunks run in groups of consecutive chunks, the groups in parallel and the chunks of a group
-/// in order, so that the decoded rows beyond a chunk (its halo, e.g. the SSIM window) come from
-/// the neighbouring chunks' round trips, kept while needed. A group starts by round-tripping
-/// the chunks before it that its halo reaches (not counted in the rate). The grouping changes
-/// neither the data nor the order of merges, so results do not depend on it.
-fn stream<P: Send>(
-    passes: &Passes,
-    chain: &Chain,
-    (halo, range): (usize, Range<usize>),
-    progress: &ProgressBar,
-    f: impl Fn(&NdArray, &NdArray, Range<usize>, Range<usize>, &Trip) -> Result<P, String> + Sync,
-    absorb: impl Fn(&mut P, &mut P) -> Result<(), String> + Sync,
-) -> Result<Vec<P>, String> {
-    let groups = split_evenly(range.len(), passes.pool.current_num_threads() * 4)
-        .into_iter()
-        .map(|g| g.start + range.start..g.end + range.start);
-    let groups: Vec<Range<usize>> = groups.collect();
-    let per_group: Vec<Vec<P>> = passes.pool.install(|| {
-        groups
-            .par_iter()
-            .map(|group| {
-                let mut out = stream_group(passes, chain, halo, group.clone(), progress, &f)?;
-                if let [first, rest @ ..] = out.as_mut_slice() {
-                    for next in rest {
-                        absorb(first, next)?;
-                    }
-                }
-                Ok(out)
-            })
-            .collect::<Result<_, String>>()
-    })?;
-    Ok(per_group.into_iter().flatten().collect())
-}
-
-/// `n` items cut into at most `parts` contiguous, nearly equal ranges.
-fn split_evenly(n: usize, parts: usize) -> Vec<Range<usize>> {
-    let parts = parts.clamp(1, n.max(1));
-    (0..parts)
-        .map(|i| i * n / parts..(i + 1) * n / parts)
-        .filter(|r| !r.is_empty())
-        .collect()
-}
-
-fn stream_group<P>(
-    passes: &Passes,
-    chain: &Chain,
-    halo: usize,
-    group: Range<usize>,
-    progress: &ProgressBar,
-    f: &(impl Fn(&NdArray, &NdArray, Range<usize>, Range<usize>, &Trip) -> Result<P, String> + Sync),
-) -> Result<Vec<P>, String> {
-    let chunks = &passes.chunks;
-    let rows = passes.source.shape()[0];
-    let chunk_of = |row: usize| chunks.partition_point(|c| c.end <= row);
-    let round_trip = |k: usize| -> Result<Trip, String> {
-        let rows = chunks[k].clone();
-        let original = passes
-            .source
-            .read_slab(rows.clone())
-            .map_err(|e| e.to_string())?;
-        let trip = chain.round_trip(&original).map_err(|e| e.to_string())?;
-        Ok(Trip {
-            rows,
-            original,
-            decoded: trip.decoded,
-            bytes: trip.encoded_bytes as u64,
-            encode_seconds: trip.encode_seconds,
-            decode_seconds: trip.decode_seconds,
-            bounds: trip.bounds,
-        })
-    };
-    // Round trips of consecutive chunks, oldest first, kept while a halo may reach them.
-    let mut kept: VecDeque<(usize, Trip)> = VecDeque::new();
-    let mut out = Vec::with_capacity(group.len());
-    for k in group {
-        let core = chunks[k].clone();
-        let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
-        let (first, last) = (chunk_of(held.start), chunk_of(held.end - 1));
-        while kept.front().is_some_and(|(j, _)| *j < first) {
-            kept.pop_front();
-        }
-        let next = kept.back().map_or(first, |(j, _)| j + 1);
-        for j in next..=last {
-            kept.push_back((j, round_trip(j)?));
-        }
-        let trips: Vec<&Trip> = kept.iter().map(|(_, t)| t).collect();
-        let own = &kept.iter().find(|(j, _)| *j == k).expect("kept above").1;
-        let value = if let [only] = trips.as_slice() {
-            f(&only.original, &only.decoded, held, core, own)?
-        } else {
-            let cut = |t: &Trip, a: &NdArray| {
-                let from = held.start.max(t.rows.start) - t.rows.start;
-                let to = held.end.min(t.rows.end) - t.rows.start;
-                a.slice_rows(from..to)
-            };
-            let original: Vec<NdArray> = trips.iter().map(|t| cut(t, &t.original)).collect();
-            let decoded: Vec<NdArray> = trips.iter().map(|t| cut(t, &t.decoded)).collect();
-            f(
-                &NdArray::concatenate(&original)?,
-                &NdArray::concatenate(&decoded)?,
-                held,
-                core,
-                own,
-            )?
-        };
-        out.push(value);
-        progress.inc(1);
-    }
-    Ok(out)
-}
-
+/// The row of `point` (whose fitted chain is `chain`) from its measurements or its failure.
 fn result_row(
-    scenario: &Scenario,
     point: &WorkingPoint,
     chain: &Chain,
-    measured: Result<Measured, String>,
-    spec: &CompareSpec,
+    measured: Result<PointMeasure, String>,
     provenance: &Provenance,
 ) -> PointResult {
     let params: Map<String, Value> = point
@@ -1033,11 +694,16 @@ fn result_row(
         science: Map::new(),
         reconstructed: Map::new(),
         bounds: Vec::new(),
+        shares_decoded_with: None,
         provenance: provenance.clone(),
     };
+    let measured = measured.and_then(|m| match &m.group.distortion {
+        Ok(distortion) => Ok((distortion.clone(), m)),
+        Err(e) => Err(e.clone()),
+    });
     match measured {
-        Ok(m) => {
-            let values = m.partial.point.count;
+        Ok((distortion, m)) => {
+            let values = m.group.values;
             let value_size = provenance.input_dtype.size();
             let original_bytes = values * value_size as u64;
             let mb = original_bytes as f64 / 1e6;
@@ -1049,20 +715,12 @@ fn result_row(
                 encode_mb_s: mb / m.encode_seconds.max(1e-9),
                 decode_mb_s: mb / m.decode_seconds.max(1e-9),
             });
-            row.bounds = m.partial.bounds.iter().map(BoundSums::check).collect();
-            match spec.finish(&m.partial, &scenario.distortion) {
-                Ok(values) => {
-                    row.nonfinite_decoded = Some(m.partial.point.nonfinite_decoded);
-                    row.distortion = values;
-                    row.science = m.science;
-                    row.reconstructed = m.reconstructed;
-                }
-                Err(e) => {
-                    row.status = Status::Error;
-                    row.error = Some(e);
-                    row.rate = None;
-                }
-            }
+            row.bounds = m.bounds.iter().map(BoundSums::check).collect();
+            row.nonfinite_decoded = Some(m.group.nonfinite_decoded);
+            row.distortion = distortion;
+            row.science = m.group.science.clone();
+            row.reconstructed = m.group.reconstructed.clone();
+            row.shares_decoded_with = m.shares_decoded_with;
         }
         Err(e) => {
             row.status = Status::Error;

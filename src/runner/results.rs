@@ -109,6 +109,11 @@ pub struct PointResult {
     /// ZFP's tolerance or rate, JPEG 2000's PSNR), checked on the decoded data.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bounds: Vec<BoundCheck>,
+    /// The point whose decoded data gave this point's distortion and science: points whose
+    /// chains differ only in lossless stages decode alike, and a run computes their metrics
+    /// once (absent when the point's own data gave them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares_decoded_with: Option<String>,
     /// What made this result.
     pub provenance: Provenance,
 }

@@ -30,14 +30,19 @@ use std::path::{Path, PathBuf};
 use indicatif::ProgressBar;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Map;
 
+use super::RunSummary;
 use super::lock::Lock;
+use super::measure::{
+    Findings, Measured, PointMeasure, decoded_counts, measure_chunks, science_partials,
+};
 use super::passes::{self, FitCache, Fitted, InputSummary, Passes};
 use super::provenance::Provenance;
 use super::science::{self, Analyses};
 use super::seal::{self, Sealed};
+use super::stream::split_evenly;
 use super::units::{Manifest, Setup, Unit, UnitState};
-use super::{Measured, RunSummary, split_evenly};
 use crate::pipeline::Chain;
 use crate::scenario::{Scenario, WorkingPoint};
 
@@ -495,7 +500,7 @@ fn run_phase(
     let range = context.chunks(slab);
     let analyses = context.analyses(&passes)?;
     let (chain, fitted) = context.chain(&passes, point)?;
-    let chain = fitted.map(|()| chain);
+    let chain = fitted.map(|()| (&context.points[point], chain));
     let source = context.setup.source.as_ref();
     macro_rules! finish {
         ($outcome:expr) => {{
@@ -507,32 +512,45 @@ fn run_phase(
     match phase {
         Phase::Measure => {
             let spec = context.spec()?;
-            finish!(chain.and_then(|chain| {
-                super::measure_chunks(
+            finish!(match chain {
+                Ok((point, chain)) => measure_chunks(
                     &passes,
-                    &chain,
+                    (point, &chain),
                     &spec,
                     (analyses.needs_histogram(), None),
                     range,
                     &progress,
-                )
-            }))
+                )?,
+                Err(e) => Err(e),
+            })
         }
         Phase::Histogram if !analyses.needs_histogram() => finish!(Outcome::Ok(Vec::<u64>::new())),
         Phase::Histogram => {
             let decoded_range = context.decoded_range(point)?;
-            finish!(chain.and_then(|chain| {
-                let range_of_point = decoded_range?;
-                let binning = science::decoded_binning(source.dtype(), range_of_point)?;
-                super::decoded_counts(&passes, &chain, &binning, range, &progress)
-            }))
+            let binning = decoded_range.and_then(|range_of_point| {
+                science::decoded_binning(source.dtype(), range_of_point)
+            });
+            finish!(match (chain, binning) {
+                (Ok((point, chain)), Ok(binning)) => {
+                    decoded_counts(&passes, (point, &chain), &binning, range, &progress)?
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            })
         }
         Phase::Analyse => {
             let histogram = context.decoded_histogram(point, &analyses)?;
-            finish!(chain.and_then(|chain| {
-                let fits = analyses.fit(histogram?.as_ref())?;
-                let parts =
-                    super::science_partials(&passes, &chain, (&analyses, &fits), range, &progress)?;
+            let fits = histogram.and_then(|histogram| analyses.fit(histogram.as_ref()));
+            let parts = match (chain, fits) {
+                (Ok((point, chain)), Ok(fits)) => science_partials(
+                    &passes,
+                    (point, &chain),
+                    (&analyses, &fits),
+                    range,
+                    &progress,
+                )?,
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+            finish!(parts.and_then(|parts| {
                 parts
                     .iter()
                     .map(|p| analyses.encode(p))
@@ -631,14 +649,10 @@ pub fn merge(
             Ok(()) => merge_point(&context, index, &analyses)?,
             Err(e) => Err(e),
         };
-        rows.push(super::result_row(
-            scenario,
-            point,
-            &chain,
-            measured,
-            &spec,
-            &provenance,
-        ));
+        let measured = measured.map(|(measured, science)| {
+            PointMeasure::alone(measured, &spec, &scenario.distortion, science)
+        });
+        rows.push(super::result_row(point, &chain, measured, &provenance));
     }
     super::units::write_merged(scenario, out, rows, source.shape(), resources)
 }
@@ -648,7 +662,7 @@ fn merge_point(
     context: &Context,
     point: usize,
     analyses: &Analyses,
-) -> Result<Outcome<Measured>, String> {
+) -> Result<Outcome<(Measured, Findings)>, String> {
     let mut chunks = Vec::new();
     for part in context.point_outcomes::<Vec<Measured>>(point, Phase::Measure)? {
         match part {
@@ -656,9 +670,9 @@ fn merge_point(
             Err(e) => return Ok(Err(e)),
         }
     }
-    let mut measured = Measured::fold(chunks)?;
+    let measured = Measured::fold(chunks)?;
     if analyses.is_empty() {
-        return Ok(Ok(measured));
+        return Ok(Ok((measured, Map::new())));
     }
     let histogram = match context.decoded_histogram(point, analyses)? {
         Ok(histogram) => histogram,
@@ -679,8 +693,5 @@ fn merge_point(
         let total = analyses.merge(parts)?;
         analyses.finish(&fits, total, context.setup.source.shape())
     });
-    Ok(science.map(|science| {
-        measured.science = science;
-        measured
-    }))
+    Ok(science.map(|science| (measured, science)))
 }

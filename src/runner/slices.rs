@@ -124,6 +124,7 @@ pub fn worst_slice(
             .round_trip(&original)
             .map_err(|e| format!("point {id}: {e}"))?
             .decoded;
+        let decoded = std::sync::Arc::unwrap_or_clone(decoded);
         Ok((original, decoded))
     };
     let chunks = &passes.chunks;
@@ -360,6 +361,7 @@ mod tests {
             resume: false,
             memory_budget: 1 << 30,
             threads: Some(2),
+            share: true,
         };
         run(scenario, &options).unwrap().rows
     }

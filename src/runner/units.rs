@@ -283,6 +283,7 @@ pub fn run_unit(
             resume: false,
             memory_budget,
             threads,
+            share: true,
         };
         let summary = run_subset(scenario, &options, Some(&[index]))?;
         summary

@@ -320,6 +320,7 @@ pub(crate) mod tests {
             science: map(science),
             reconstructed: Map::new(),
             bounds: Vec::new(),
+            shares_decoded_with: None,
             provenance: Provenance {
                 photonqa_version: "0".into(),
                 codecs: Default::default(),

@@ -235,7 +235,7 @@ pub fn quantized(original: &NdArray, bits: i64) -> NdArray {
         ],
     }];
     let chain = Chain::build(&stages, original.dtype()).unwrap();
-    chain.round_trip(original).unwrap().decoded
+    std::sync::Arc::unwrap_or_clone(chain.round_trip(original).unwrap().decoded)
 }
 
 /// Writes `scenario` to `dir/<name>.toml`, runs it into `dir/<name>` on `threads` threads and
