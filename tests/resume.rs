@@ -11,7 +11,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{BIN, assert_ok, differ, photonqa, text, without_timing};
+use common::{BIN, assert_ok, differ, photonqa, text, comparable};
 
 /// Working points of the scenario below: quantize bits {4, 8} x deflate levels {1, 3, 5, 7, 9}.
 const POINTS: usize = 10;
@@ -266,7 +266,7 @@ fn an_interrupted_sweep_resumes_without_losing_or_repeating_a_point() {
             row["rate"]["compressed_bytes"].as_u64().unwrap() > 0,
             "{actual}"
         );
-        let (expected, actual) = (without_timing(expected), without_timing(actual));
+        let (expected, actual) = (comparable(expected), comparable(actual));
         if expected != actual {
             differ(
                 &format!("row {id} differs from the uninterrupted run (timing fields excepted)"),

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{BIN, assert_ok, differ, text, without_timing};
+use common::{BIN, assert_ok, differ, text, comparable};
 
 fn scenario_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/seed-otsu-uint8-zip.toml")
@@ -501,7 +501,7 @@ fn assert_same_rows(what: &str, a: &BTreeMap<(i64, i64), Row>, b: &BTreeMap<(i64
         "{what}: working points"
     );
     for (key, row) in a {
-        let (expected, actual) = (without_timing(&row.line), without_timing(&b[key].line));
+        let (expected, actual) = (comparable(&row.line), comparable(&b[key].line));
         if expected != actual {
             differ(
                 &format!("{what}: row {key:?} differs (timing fields excepted)"),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod common;
 
-use common::{BIN, assert_ok, differ, photonqa, reference_volume, text, without_timing};
+use common::{BIN, assert_ok, differ, photonqa, reference_volume, text, comparable};
 use photonqa::runner::seal;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -93,13 +93,13 @@ fn rows(dir: &Path) -> BTreeMap<u64, String> {
     log.lines()
         .map(|line| {
             let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            (row["index"].as_u64().unwrap(), without_timing(line))
+            (row["index"].as_u64().unwrap(), comparable(line))
         })
         .collect()
 }
 
 /// `results.csv` without its timing columns.
-fn csv_without_timing(dir: &Path) -> String {
+fn csv_comparable(dir: &Path) -> String {
     let csv = fs::read_to_string(dir.join("results.csv")).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -134,7 +134,7 @@ fn assert_same_results(a: &Path, b: &Path) {
         }
     }
     assert_eq!(merged.len(), local.len());
-    let (csv_a, csv_b) = (csv_without_timing(a), csv_without_timing(b));
+    let (csv_a, csv_b) = (csv_comparable(a), csv_comparable(b));
     if csv_a != csv_b {
         differ("results.csv", &csv_a, &csv_b);
     }

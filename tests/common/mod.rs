@@ -67,9 +67,11 @@ pub fn assert_ok(out: &Output, what: &str) {
     }
 }
 
-/// A result row as written, with the values of its timing fields (which legitimately differ
-/// between runs) blanked out. Rows are compared as text, digit for digit.
-pub fn without_timing(line: &str) -> String {
+/// A result row as written, without what legitimately differs between runs of one scenario:
+/// the values of its timing fields (blanked out) and which point's decoded data gave its
+/// metrics (`shares_decoded_with`, removed: it depends on which points a run measured
+/// together). Rows are compared as text, digit for digit.
+pub fn comparable(line: &str) -> String {
     let mut out = line.to_string();
     for key in ["encode_mb_s", "decode_mb_s"] {
         let tag = format!("\"{key}\":");
@@ -79,6 +81,11 @@ pub fn without_timing(line: &str) -> String {
             + tag.len();
         let end = start + out[start..].find([',', '}']).unwrap();
         out.replace_range(start..end, "_");
+    }
+    if let Some(start) = out.find(",\"shares_decoded_with\":\"") {
+        let value = start + ",\"shares_decoded_with\":\"".len();
+        let end = value + out[value..].find('"').unwrap() + 1;
+        out.replace_range(start..end, "");
     }
     out
 }
