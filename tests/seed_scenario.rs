@@ -61,16 +61,14 @@ const ZLIB_BYTES: [((i64, i64), u64); 9] = [
 const BITS: [i64; 3] = [4, 6, 8];
 const LEVELS: [i64; 3] = [1, 6, 9];
 
-fn run_command(out: &Path, threads: Option<&str>) -> Command {
+fn run_command(out: &Path, options: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
         .arg("run")
         .arg(scenario_path())
         .arg("--out")
-        .arg(out);
-    if let Some(t) = threads {
-        command.args(["--threads", t]);
-    }
+        .arg(out)
+        .args(options);
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     command
 }
@@ -155,7 +153,7 @@ fn largest_at_or_below(t: f64) -> f64 {
 fn seed_scenario_rates_distortions_and_provenance() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let output = run_command(&out, None).output().unwrap();
+    let output = run_command(&out, &[]).output().unwrap();
     assert_ok(&output, "photonqa run seed scenario");
     let rows = rows(&out);
 
@@ -512,25 +510,54 @@ fn assert_same_rows(what: &str, a: &BTreeMap<(i64, i64), Row>, b: &BTreeMap<(i64
     }
 }
 
+/// The same rows, bit for bit, from runs on 1 and 2 threads, with the sharing of decoded data
+/// and stages between points and with every point measured alone; the shared runs say which
+/// points shared whose decoded data (the three deflate levels of a bit depth decode alike).
 #[test]
-fn seed_scenario_is_deterministic_across_runs_and_thread_counts() {
+fn seed_scenario_is_deterministic_across_runs_thread_counts_and_sharing() {
     let dir = tempfile::tempdir().unwrap();
-    let dirs = ["two-a", "two-b", "one"].map(|n| dir.path().join(n));
-    // Three runs at once: --threads 2 twice, --threads 1 once.
-    let children: Vec<_> = [("2", &dirs[0]), ("2", &dirs[1]), ("1", &dirs[2])]
+    let dirs = ["two-a", "two-b", "one", "alone-two", "alone-one"].map(|n| dir.path().join(n));
+    // Five runs, three at a time: --threads 2 twice and 1 once, then each point alone
+    // (--no-share) on 2 threads and on 1.
+    let shared: Vec<_> = [("2", &dirs[0]), ("2", &dirs[1]), ("1", &dirs[2])]
         .into_iter()
-        .map(|(t, d)| run_command(d, Some(t)).spawn().unwrap())
+        .map(|(t, d)| run_command(d, &["--threads", t]).spawn().unwrap())
         .collect();
-    for (child, d) in children.into_iter().zip(&dirs) {
+    for (child, d) in shared.into_iter().zip(&dirs) {
         assert_ok(
             &child.wait_with_output().unwrap(),
             &format!("run into {}", d.display()),
         );
     }
-    let [a, b, one] = [&dirs[0], &dirs[1], &dirs[2]].map(|d| rows(d));
+    let alone: Vec<_> = [("2", &dirs[3]), ("1", &dirs[4])]
+        .into_iter()
+        .map(|(t, d)| run_command(d, &["--threads", t, "--no-share"]).spawn().unwrap())
+        .collect();
+    for (child, d) in alone.into_iter().zip(&dirs[3..]) {
+        assert_ok(
+            &child.wait_with_output().unwrap(),
+            &format!("run into {}", d.display()),
+        );
+    }
+    let [a, b, one, alone_two, alone_one] = dirs.each_ref().map(|d| rows(d));
     assert_eq!(a.len(), 9);
     assert_same_rows("two runs with --threads 2", &a, &b);
     assert_same_rows("--threads 1 against --threads 2", &a, &one);
+    assert_same_rows("each point alone, --threads 2", &a, &alone_two);
+    assert_same_rows("each point alone, --threads 1", &a, &alone_one);
+    for bits in BITS {
+        let first = a[&(bits, LEVELS[0])].json["point_id"].clone();
+        for level in LEVELS {
+            let shares = &a[&(bits, level)].json["shares_decoded_with"];
+            if level == LEVELS[0] {
+                assert_eq!(*shares, Value::Null, "{bits} bits, level {level}");
+            } else {
+                assert_eq!(*shares, first, "{bits} bits, level {level}");
+            }
+            let alone = &alone_two[&(bits, level)].json["shares_decoded_with"];
+            assert_eq!(*alone, Value::Null, "alone: {bits} bits, level {level}");
+        }
+    }
     // Same text in results.csv too, timing columns excepted.
     let csv = |d: &Path| -> Vec<String> {
         let text = std::fs::read_to_string(d.join("results.csv")).unwrap();
