@@ -11,7 +11,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{BIN, assert_ok, differ, photonqa, text, comparable};
+use common::{BIN, assert_ok, comparable, differ, photonqa, text};
 
 /// Working points of the scenario below: quantize bits {4, 8} x deflate levels {1, 3, 5, 7, 9}.
 const POINTS: usize = 10;

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{BIN, assert_ok, differ, text, comparable};
+use common::{BIN, assert_ok, comparable, differ, text};
 
 fn scenario_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/seed-otsu-uint8-zip.toml")
@@ -531,7 +531,11 @@ fn seed_scenario_is_deterministic_across_runs_thread_counts_and_sharing() {
     }
     let alone: Vec<_> = [("2", &dirs[3]), ("1", &dirs[4])]
         .into_iter()
-        .map(|(t, d)| run_command(d, &["--threads", t, "--no-share"]).spawn().unwrap())
+        .map(|(t, d)| {
+            run_command(d, &["--threads", t, "--no-share"])
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for (child, d) in alone.into_iter().zip(&dirs[3..]) {
         assert_ok(

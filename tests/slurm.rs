@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod common;
 
-use common::{BIN, assert_ok, differ, photonqa, reference_volume, text, comparable};
+use common::{BIN, assert_ok, comparable, differ, photonqa, reference_volume, text};
 use photonqa::runner::seal;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

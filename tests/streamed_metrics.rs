@@ -172,3 +172,63 @@ fn fsc_beyond_the_memory_budget_is_skipped_or_refused() {
         "{stderr}"
     );
 }
+
+/// `photonqa metrics --only` computes the metrics asked for, with the values the full set has;
+/// an unknown name is a one-line error listing the metrics.
+#[test]
+fn metrics_only_computes_what_is_asked_with_the_same_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = read_reference_volume();
+    let decoded = quantized(&original, 5);
+    photonqa::data::npy::write_npy(&dir.path().join("d.npy"), &decoded).unwrap();
+    let volume = reference_volume();
+    let json = |extra: &[&str]| -> serde_json::Map<String, Value> {
+        let mut args = vec!["metrics", "--json", volume.as_str(), "d.npy"];
+        args.extend(extra);
+        let out = photonqa(dir.path(), &args);
+        assert_ok(&out, "metrics");
+        match serde_json::from_slice(&out.stdout).unwrap() {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    };
+    let all = json(&[]);
+    let only = json(&["--only", "psnr,ssim"]);
+    let keys: Vec<&str> = only.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "psnr",
+            "ssim",
+            "ssim_detail",
+            "data_range",
+            "max_rel_floor",
+            "count",
+            "nonfinite_decoded"
+        ]
+    );
+    for (key, value) in &only {
+        assert_eq!(value, &all[key], "{key}");
+    }
+    let text = photonqa(
+        dir.path(),
+        &["metrics", volume.as_str(), "d.npy", "--only", "ssim"],
+    );
+    assert_ok(&text, "metrics --only ssim");
+    let printed = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        printed.contains("ssim") && !printed.contains("psnr"),
+        "{printed}"
+    );
+    let unknown = photonqa(
+        dir.path(),
+        &["metrics", volume.as_str(), "d.npy", "--only", "ssim,psnrr"],
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.starts_with("photonqa: --only psnrr: no such metric (metrics: mse, ")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}

@@ -23,6 +23,7 @@ use crate::metrics::values::{metric_json, metric_value};
 use crate::pipeline::registry;
 use crate::report;
 use crate::runner::analyze::Segmenting;
+use crate::runner::compare::CompareOptions;
 use crate::runner::slabs::Phase;
 use crate::runner::slurm::{self, SlurmOptions, Submitted};
 use crate::runner::{self, RunOptions};
@@ -142,6 +143,9 @@ enum Command {
         /// Memory for the chunks in flight and the FSC's whole volumes, e.g. 512MiB, 8GiB.
         #[arg(long, value_parser = parse_size, default_value = "1GiB")]
         memory_budget: u64,
+        /// Compute only these metrics, e.g. ssim,psnr (names as in scenarios) [default: all].
+        #[arg(long, value_delimiter = ',')]
+        only: Option<Vec<String>>,
     },
     /// Science of one array: Otsu's threshold, phase fractions, porosity and the pores.
     Analyze {
@@ -595,6 +599,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             max_rel_floor,
             ssim_window,
             memory_budget,
+            only,
         } => {
             if let Some(r) = data_range.filter(|r| !(r.is_finite() && *r > 0.0)) {
                 return Err(format!("--data-range {r} must be a finite number > 0"));
@@ -609,14 +614,14 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                     .map_err(|e| e.to_string())
             };
             let (a, b) = (open(&original)?, open(&decoded)?);
-            let comparison = runner::compare::compare(
-                a.as_ref(),
-                b.as_ref(),
+            let options = CompareOptions {
                 data_range,
                 max_rel_floor,
                 ssim_window,
                 memory_budget,
-            )?;
+                only,
+            };
+            let comparison = runner::compare::compare(a.as_ref(), b.as_ref(), &options)?;
             let mut object = comparison.metrics;
             object.insert("data_range".into(), metric_json(comparison.spec.data_range));
             object.insert(
@@ -632,7 +637,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 out!("{}", Value::Object(object));
             } else {
                 // The scalar columns; the curves and histograms are in --json.
-                let names = metric_registry::names();
+                let names = options.names()?;
                 let mut columns = metric_registry::columns(&names, a.shape().len());
                 columns.extend(
                     ["data_range", "max_rel_floor", "count", "nonfinite_decoded"].map(String::from),

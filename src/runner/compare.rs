@@ -10,7 +10,57 @@ use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, fsc_memory, un
 use crate::metrics::registry as metric_registry;
 use crate::metrics::ssim::SsimWindow;
 
-/// Every distortion metric between two arrays.
+/// How two arrays are compared; [`CompareOptions::default`] computes every metric as
+/// `photonqa metrics` does without options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareOptions {
+    /// Data range `R` [default: max - min of the original].
+    pub data_range: Option<f64>,
+    /// Floor of the relative error's denominator [default: 1e-3 of the data range].
+    pub max_rel_floor: Option<f64>,
+    /// SSIM window.
+    pub ssim_window: SsimWindow,
+    /// Bytes the chunks in flight (and the FSC's whole volumes) may occupy.
+    pub memory_budget: u64,
+    /// The metrics to compute, registry names [default: every one]: a metric costs only when
+    /// asked for.
+    pub only: Option<Vec<String>>,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            data_range: None,
+            max_rel_floor: None,
+            ssim_window: SsimWindow::Gaussian,
+            memory_budget: super::DEFAULT_MEMORY_BUDGET,
+            only: None,
+        }
+    }
+}
+
+impl CompareOptions {
+    /// The registry names of the metrics to compute, in registry order; an unknown name is an
+    /// error listing the known ones.
+    pub fn names(&self) -> Result<Vec<&'static str>, String> {
+        let all = metric_registry::names();
+        let Some(only) = &self.only else {
+            return Ok(all);
+        };
+        if let Some(unknown) = only.iter().find(|n| !all.contains(&n.as_str())) {
+            return Err(format!(
+                "--only {unknown}: no such metric (metrics: {})",
+                all.join(", ")
+            ));
+        }
+        Ok(all
+            .into_iter()
+            .filter(|name| only.iter().any(|n| n == name))
+            .collect())
+    }
+}
+
+/// The distortion metrics between two arrays.
 #[derive(Debug, Clone)]
 pub struct Comparison {
     /// Number of values compared.
@@ -20,21 +70,25 @@ pub struct Comparison {
     pub nonfinite_decoded: u64,
     /// The settings used (data range, relative-error floor).
     pub spec: CompareSpec,
-    /// Every registered metric by name, as JSON (non-finite values as strings).
+    /// Every metric asked for by name, as JSON (non-finite values as strings).
     pub metrics: Map<String, Value>,
 }
 
-/// Compares `decoded` with `original`. The data range defaults to max - min of `original`,
-/// the relative-error floor to 1e-3 of the data range. The original must be finite; NaN or
+/// Compares `decoded` with `original` as `options` say. The original must be finite; NaN or
 /// infinite decoded values are counted (as `run` counts them: the same numbers).
 pub fn compare(
     original: &dyn VolumeSource,
     decoded: &dyn VolumeSource,
-    data_range: Option<f64>,
-    max_rel_floor: Option<f64>,
-    ssim_window: SsimWindow,
-    memory_budget: u64,
+    options: &CompareOptions,
 ) -> Result<Comparison, String> {
+    let CompareOptions {
+        data_range,
+        max_rel_floor,
+        ssim_window,
+        memory_budget,
+        ..
+    } = *options;
+    let names = options.names()?;
     if original.shape() != decoded.shape() {
         return Err(format!(
             "shape mismatch: {} is {:?} but {} is {:?}",
@@ -62,7 +116,6 @@ pub fn compare(
     let data_range = data_range.unwrap_or(hi - lo);
     let shape = original.shape().to_vec();
     // A metric the data cannot give is reported as skipped, with the reason.
-    let names = metric_registry::names();
     let mut skipped = Map::new();
     let computed: Vec<&str> = names
         .iter()
