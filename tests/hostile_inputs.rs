@@ -19,7 +19,10 @@ const ALLOCATION_LIMIT: usize = 1 << 20;
 fn open_npy(dir: &Path, bytes: &[u8]) -> Result<(), String> {
     let path = dir.join("input.npy");
     std::fs::write(&path, bytes).unwrap();
-    SourceSpec::Npy(path).open().map(drop).map_err(|e| e.to_string())
+    SourceSpec::Npy(path)
+        .open()
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// fuzz target `source`: a version 2 `.npy` header whose length field says 662 MB made
@@ -32,7 +35,10 @@ fn npy_header_longer_than_its_file_is_refused_before_allocating() {
     bytes.extend_from_slice(b"{'descr': '<f4', 'fortran_order': False, 'shape': (6, 7)}\n");
     bytes.extend_from_slice(&[0; 168]);
     let (result, largest) = largest_allocation(|| open_npy(dir.path(), &bytes));
-    assert!(largest < ALLOCATION_LIMIT, "allocated {largest} bytes at once");
+    assert!(
+        largest < ALLOCATION_LIMIT,
+        "allocated {largest} bytes at once"
+    );
     let error = result.unwrap_err();
     assert!(
         error.ends_with(&format!(

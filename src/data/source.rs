@@ -501,9 +501,10 @@ fn check_npy_header_len(file: &File) -> Result<(), String> {
     let mut preamble = [0u8; 12];
     let read = file.read_at(&mut preamble, 0).map_err(|e| e.to_string())?;
     let (declared, start) = match (&preamble[..read.min(8)], read) {
-        (&[0x93, b'N', b'U', b'M', b'P', b'Y', 1, _], 10..) => {
-            (u64::from(u16::from_le_bytes([preamble[8], preamble[9]])), 10)
-        }
+        (&[0x93, b'N', b'U', b'M', b'P', b'Y', 1, _], 10..) => (
+            u64::from(u16::from_le_bytes([preamble[8], preamble[9]])),
+            10,
+        ),
         (&[0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _], 12..) => {
             let bytes = preamble[8..12].try_into().expect("4 bytes");
             (u64::from(u32::from_le_bytes(bytes)), 12)
