@@ -10,9 +10,9 @@ if [ $# -gt 0 ]; then
 else
   mapfile -t targets < <(cargo fuzz list)
 fi
-cargo fuzz build -s none
+cargo fuzz build --dev -s none
 for target in "${targets[@]}"; do
   PHOTONQA_FUZZ_SEEDS="$PWD/fuzz/seeds/$target" \
-    "fuzz/target/x86_64-unknown-linux-gnu/release/$target"
+    "fuzz/target/x86_64-unknown-linux-gnu/debug/$target"
 done
 du -sh fuzz/seeds
