@@ -18,10 +18,11 @@ use photonqa::runner::{RunOptions, RunSummary, run};
 use photonqa::scenario::Scenario;
 use photonqa::with_dtype;
 
-/// Largest single allocation a target may make on one input, as in the corrupt-stream tests
-/// of `tests/stages_roundtrip.rs`: the inputs are at most a few tens of kilobytes and the
-/// chunks a few kilobytes, so more is a size taken from the input on trust.
-pub const ALLOCATION_LIMIT: usize = 64 << 20;
+/// Largest single allocation a target may make on hostile input. The inputs are at most a few
+/// tens of kilobytes and the chunks a few kilobytes, so much more is a size taken from the
+/// input on trust; the limit is the most a decoder's format bounds one to: a Pcodec chunk may
+/// declare a dictionary of up to 2^25 values of 8 bytes, which pco allocates before reading it.
+pub const ALLOCATION_LIMIT: usize = 256 << 20;
 
 /// Environment variable naming a folder: a target started with it writes its seeds there and
 /// exits (see `fuzz/make_corpus.sh`).
