@@ -8,6 +8,7 @@ use ndarray::IxDyn;
 
 use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
+use super::files::refuse_special_file;
 use super::source::{VolumeSource, check_rows};
 use crate::{with_array, with_dtype};
 
@@ -23,9 +24,11 @@ impl Hdf5Source {
     /// Opens `dataset` in `file`; errors name the file and the dataset.
     pub fn open(file: &Path, dataset: &str) -> Result<Self, DataError> {
         let label = format!("{}::{dataset}", file.display());
-        if !file.is_file() {
+        if !file.exists() {
             return Err(DataError::new(&label, "no such file".into()));
         }
+        // Before HDF5 opens it: a FIFO would block the open until a writer comes.
+        refuse_special_file(file).map_err(|e| DataError::new(&label, e))?;
         let h5 = hdf5::File::open(file)
             .map_err(|e| DataError::new(&label, format!("cannot open as HDF5: {e}")))?;
         let ds = h5
