@@ -85,9 +85,15 @@ enum Command {
         /// The working point's id (as in results.jsonl).
         #[arg(long)]
         point: String,
-        /// The dataset to write, `file.h5::/path` (the file is replaced).
+        /// The dataset to write, `file.h5::/path`, into a new file unless --append or --force.
         #[arg(long)]
         out: String,
+        /// Add the dataset to the existing file (a copy of it, extended, then renamed over it).
+        #[arg(long)]
+        append: bool,
+        /// Replace an existing file; with --append, an existing dataset of the file.
+        #[arg(long)]
+        force: bool,
         /// Memory for the chunks in flight, e.g. 512MiB, 2GiB.
         #[arg(long, value_parser = parse_size, default_value = "1GiB")]
         memory_budget: u64,
@@ -446,18 +452,21 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             scenario,
             point,
             out,
+            append,
+            force,
             memory_budget,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
             let Some((file, dataset)) = out.split_once("::") else {
                 return Err(format!("--out {out}: expected file.h5::/path"));
             };
-            let exported = runner::export::export(
-                &scenario,
-                &point,
-                (Path::new(file), dataset),
-                memory_budget,
-            )?;
+            let target = runner::export::ExportTarget {
+                file: Path::new(file),
+                dataset,
+                append,
+                force,
+            };
+            let exported = runner::export::export(&scenario, &point, target, memory_budget)?;
             let filters: Vec<String> = exported
                 .filters
                 .iter()
