@@ -15,6 +15,7 @@ use crate::analysis::fbp::{self, Fbp, Filter};
 use crate::data::IntoNdArray;
 use crate::data::SourceSpec;
 use crate::data::exchange::Exchange;
+use crate::data::files::{AtomicFile, Existing, output_error};
 use crate::data::npy::write_npy;
 use crate::gate::{self, Baseline};
 use crate::metrics::registry::{self as metric_registry, column_value};
@@ -178,6 +179,9 @@ enum Command {
         /// The slice to write (`.npy`, float64, detector x detector, 0 outside the circle).
         #[arg(long)]
         out: PathBuf,
+        /// Replace an existing --out file.
+        #[arg(long)]
+        force: bool,
         /// ramp, shepp-logan, cosine, hamming or hann.
         #[arg(long, default_value = "ramp", value_parser = Filter::parse)]
         filter: Filter,
@@ -313,6 +317,25 @@ fn run_quietly(
             threads: resources.threads,
         },
     )
+}
+
+/// Starts writing the output file `path` named by the user, under a temporary name renamed
+/// over it by [`commit_output`]: an existing file is an error unless `force`, which replaces it.
+pub(crate) fn begin_output(path: &Path, force: bool) -> Result<AtomicFile, String> {
+    let existing = if force {
+        Existing::Replace
+    } else {
+        Existing::Refuse
+    };
+    AtomicFile::begin(path, existing).map_err(|e| output_error(path, &e, "--force replaces it"))
+}
+
+/// Renames the finished `output` of [`begin_output`] over its target.
+pub(crate) fn commit_output(output: AtomicFile) -> Result<(), String> {
+    let target = output.target().to_path_buf();
+    output
+        .commit()
+        .map_err(|e| output_error(&target, &e, "--force replaces it"))
 }
 
 /// Angles `start:stop:count` in degrees for a sinogram with `angles` rows.
@@ -651,9 +674,11 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             sinogram,
             row,
             out,
+            force,
             filter,
             theta_deg,
         } => {
+            let output = begin_output(&out, force)?;
             let (data, [angles, detector], file_theta) = match row {
                 Some(row) => {
                     let exchange = Exchange::open(Path::new(&sinogram))?;
@@ -691,7 +716,9 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let slice =
                 ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[detector, detector]), slice)
                     .expect("detector x detector values");
-            write_npy(&out, &slice.into_nd()).map_err(|e| e.to_string())?;
+            write_npy(output.path(), &slice.into_nd())
+                .map_err(|e| output.relabel(e).to_string())?;
+            commit_output(output)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stages => {

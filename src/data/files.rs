@@ -211,6 +211,16 @@ impl Drop for AtomicFile {
     }
 }
 
+/// `error` of [`AtomicFile::begin`] or [`AtomicFile::commit`] on `target` as one line, `hint`
+/// (how to overwrite it, e.g. "--force replaces it") after a target that exists.
+pub fn output_error(target: &Path, error: &io::Error, hint: &str) -> String {
+    if error.kind() == ErrorKind::AlreadyExists {
+        format!("{}: {error}: {hint}", target.display())
+    } else {
+        format!("{}: {error}", target.display())
+    }
+}
+
 /// Writes `bytes` to `path` atomically ([`AtomicFile`] with [`Existing::Replace`]): a reader,
 /// or an interrupted writer, never sees half a file. Missing parent folders are created.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {

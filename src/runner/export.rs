@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use super::passes::{self, FitCache, Passes};
 use super::{Plan, build_chains};
-use crate::data::files::{AtomicFile, Existing};
+use crate::data::files::{AtomicFile, Existing, output_error};
 use crate::data::hdf5io::{
     AttrValue, FileMode, Hdf5Source, Hdf5Writer, RawChunkWriter, has_dataset,
 };
@@ -66,6 +66,9 @@ pub struct Exported {
     /// file against the values written.
     pub bounds: Vec<BoundSums>,
 }
+
+/// How to export into a file that exists.
+const EXISTING_FILE_HINT: &str = "--force replaces the file, --append adds the dataset to it";
 
 /// Where an export writes, and what it may overwrite there.
 #[derive(Debug, Clone, Copy)]
@@ -102,14 +105,8 @@ impl ExportTarget<'_> {
             (false, true) => Existing::Replace,
             (false, false) => Existing::Refuse,
         };
-        let output = AtomicFile::begin(self.file, existing).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
-                ": --force replaces the file, --append adds the dataset to it"
-            } else {
-                ""
-            };
-            format!("{}: {e}{hint}", self.file.display())
-        })?;
+        let output = AtomicFile::begin(self.file, existing)
+            .map_err(|e| output_error(self.file, &e, EXISTING_FILE_HINT))?;
         let mode = match (output.extends(), replace_dataset) {
             (false, _) => FileMode::Create,
             (true, false) => FileMode::Append,
@@ -222,7 +219,7 @@ pub fn export(
     };
     output
         .commit()
-        .map_err(|e| format!("{}: {e}", target.file.display()))?;
+        .map_err(|e| output_error(target.file, &e, EXISTING_FILE_HINT))?;
     Ok(Exported {
         stored_bytes,
         chunks: plan.chunks.len(),
