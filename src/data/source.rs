@@ -83,7 +83,7 @@ pub enum SourceSpec {
 const GLOB_METACHARACTERS: [char; 3] = ['*', '?', '['];
 
 /// How patterns match: `*` and `?` stay inside one path component and skip hidden files (so
-/// that temporary files such as `.part_3.h5.1234.tmp` never join a stack).
+/// that temporary files such as `.part_3.h5.1234-0a1b2c3d.photonqa-tmp` never join a stack).
 const GLOB_OPTIONS: glob::MatchOptions = glob::MatchOptions {
     case_sensitive: true,
     require_literal_separator: true,
