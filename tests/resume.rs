@@ -147,10 +147,18 @@ fn an_interrupted_sweep_resumes_without_losing_or_repeating_a_point() {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    let killed = child.id();
     let status = child.wait().unwrap();
     assert!(
         !status.success(),
         "the run exited on its own ({status}) before the kill: it was not interrupted"
+    );
+    // SIGKILL left the lock file naming the run; the system released its lock (the resume
+    // below takes it).
+    let stale = std::fs::read_to_string(d.join("out/photonqa.lock")).unwrap();
+    assert!(
+        stale.starts_with(&format!("photonqa run, pid {killed}")),
+        "{stale:?}"
     );
     let at_kill = std::fs::read(&log).unwrap();
     let recorded: Vec<Vec<u8>> = lines(&at_kill).into_iter().map(<[u8]>::to_vec).collect();
@@ -292,6 +300,170 @@ fn an_interrupted_sweep_resumes_without_losing_or_repeating_a_point() {
     // Every value the same as in the uninterrupted run's results.csv, timing columns excepted.
     let fresh_csv = std::fs::read_to_string(d.join("fresh/results.csv")).unwrap();
     assert_same_csv(&fresh_csv, &csv, &["encode_mb_s", "decode_mb_s"]);
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal} {pid}: {sent}");
+}
+
+/// Asserts that `out` is the refusal of a busy directory `dir`: exit code 2 and one line naming
+/// the `photonqa run` that holds it, with its pid.
+fn assert_busy(out: &std::process::Output, dir: &str, pid: u32, what: &str) {
+    let stderr = text(&out.stderr);
+    let expected = format!("photonqa: {dir}: in use by photonqa run, pid {pid}");
+    if out.status.code() != Some(2) || stderr.lines().count() != 1 || !stderr.starts_with(&expected)
+    {
+        differ(
+            &format!("{what} into a directory a run holds"),
+            &format!("exit code 2 and one line: {expected} ..."),
+            &format!("exit code {:?}\nstderr:\n{stderr}", out.status.code()),
+        );
+    }
+}
+
+/// A second `run` into a directory a run is writing (or a `run --resume`, a `merge`, a `unit`)
+/// is refused with the holder's pid; the directory stays resumable, one row per point. Before
+/// runs locked their directory both runs exited 0 with every point logged twice, and every
+/// later `--resume` refused the log.
+#[test]
+fn a_second_run_into_a_busy_directory_is_refused_and_leaves_it_resumable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_ok(
+        &photonqa(
+            d,
+            &[
+                "gen",
+                "porous-tomo",
+                "--out",
+                "v.h5",
+                "--shape",
+                "48,128,128",
+            ],
+        ),
+        "gen",
+    );
+    std::fs::write(d.join("s.toml"), SCENARIO).unwrap();
+    let mut first = Guard(Some(
+        Command::new(BIN)
+            .args(["run", "s.toml", "--out", "out", "--threads", "1"])
+            .current_dir(d)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let pid = first.child().id();
+    // Held still (SIGSTOP) once it has logged a point, so that the others meet it there.
+    let log = d.join("out/results.jsonl");
+    let start = Instant::now();
+    loop {
+        if let Some(status) = first.child().try_wait().unwrap() {
+            panic!("the first run ended ({status}) before it logged a point");
+        }
+        if !lines(&std::fs::read(&log).unwrap_or_default()).is_empty() {
+            signal(pid, "STOP");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no row after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if let Some(status) = first.child().try_wait().unwrap() {
+        panic!("the first run ended ({status}) before it was stopped: make the input bigger");
+    }
+    for args in [
+        &["run", "s.toml", "--out", "out", "--resume"][..],
+        &["run", "s.toml", "--out", "out"],
+        &["merge", "out", "--scenario", "s.toml"],
+        &["unit", "s.toml", "--out", "out", "--index", "0"],
+    ] {
+        assert_busy(&photonqa(d, args), "out", pid, &args.join(" "));
+    }
+    let lock = d.join("out/photonqa.lock");
+    let held = std::fs::read_to_string(&lock).unwrap();
+    assert!(
+        held.starts_with(&format!("photonqa run, pid {pid}")),
+        "{held:?}"
+    );
+    signal(pid, "CONT");
+    let finished = first.take().wait_with_output().unwrap();
+    assert_ok(&finished, "the first run");
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        "",
+        "the lock names no holder after it"
+    );
+    assert!(
+        !d.join("out/units").exists(),
+        "the refused unit wrote into out/units"
+    );
+
+    let log = std::fs::read(&log).unwrap();
+    assert_eq!(rows_by_id(&log).len(), POINTS, "{}", text(&log));
+    assert_eq!(
+        lines(&log).len(),
+        POINTS,
+        "a point logged twice:\n{}",
+        text(&log)
+    );
+    let resumed = photonqa(d, &["run", "s.toml", "--out", "out", "--resume"]);
+    assert_ok(&resumed, "run --resume");
+    assert!(
+        text(&resumed.stdout).contains(&format!("0 working points measured, {POINTS} already in")),
+        "{}",
+        text(&resumed.stdout)
+    );
+    assert_eq!(std::fs::read(d.join("out/results.jsonl")).unwrap(), log);
+}
+
+/// A log with a point twice (what two runs into one directory left before runs locked it)
+/// resumes: the first row is kept, the later one dropped with a note naming both lines.
+#[test]
+fn resume_keeps_the_first_row_of_a_point_logged_twice_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_small_input(d);
+    std::fs::write(d.join("a.toml"), small_scenario("[1, 3]")).unwrap();
+    assert_ok(&photonqa(d, &["run", "a.toml", "--out", "out"]), "run");
+    let log = d.join("out/results.jsonl");
+    let written = std::fs::read(&log).unwrap();
+    let first: Value = serde_json::from_slice(lines(&written)[0]).unwrap();
+    let id = first["point_id"].as_str().unwrap().to_string();
+    // The same point again, as another run measured it (other timings).
+    let mut again = first.clone();
+    again["rate"]["encode_mb_s"] = Value::from(0.5);
+    let mut doubled = written.clone();
+    doubled.extend_from_slice(format!("{again}\n").as_bytes());
+    std::fs::write(&log, &doubled).unwrap();
+
+    let resumed = photonqa(d, &["run", "a.toml", "--out", "out", "--resume"]);
+    assert_ok(&resumed, "run --resume of a log with a point twice");
+    let expected = format!(
+        "photonqa: out/results.jsonl:3: point {id} was measured before, on line 1; that row is kept, this one dropped\n"
+    );
+    if text(&resumed.stderr) != expected {
+        differ("the note of the resume", &expected, &text(&resumed.stderr));
+    }
+    assert!(
+        text(&resumed.stdout).contains("0 working points measured, 2 already in"),
+        "{}",
+        text(&resumed.stdout)
+    );
+    if std::fs::read(&log).unwrap() != written {
+        differ(
+            "results.jsonl after the resume",
+            &text(&written),
+            &text(&std::fs::read(&log).unwrap()),
+        );
+    }
 }
 
 /// Compares two results.csv texts cell by cell (columns named in `skip` excepted) and lists

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 mod common;
 
 use common::{BIN, assert_ok, differ, photonqa, reference_volume, text, without_timing};
+use photonqa::runner::seal;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// Four working points on the reference volume: quantize bits {4, 8} x deflate levels {1, 6}.
 fn scenario() -> String {
@@ -275,6 +278,43 @@ fn units_run_apart_merge_into_the_results_of_one_run() {
     );
     assert_same_results(&d.join("a"), &d.join("b"));
 
+    // A row with a byte changed (seeded) is reported damaged, refused, and run again.
+    let mut rng = ChaCha8Rng::seed_from_u64(DAMAGE_SEED);
+    let row0 = d.join("b/units/0.json");
+    let original = fs::read(&row0).unwrap();
+    let (position, flip) = (
+        rng.random_range(0..original.len()),
+        rng.random_range(1..=255u8),
+    );
+    let case = format!(
+        "byte {position} of {} ^ {flip:#04x} (seed {DAMAGE_SEED})",
+        original.len()
+    );
+    let mut changed = original.clone();
+    changed[position] ^= flip;
+    fs::write(&row0, &changed).unwrap();
+    let status = stdout(&photonqa(d, &["status", "b", "--scenario", "small.toml"]));
+    assert!(
+        status.contains(": 3 done, 1 failed (1 damaged), ")
+            && status.contains("\ndamaged 0 (wp-")
+            && status.contains("): b/units/0.json: damaged: "),
+        "{case}:\n{status}"
+    );
+    let merge = photonqa(d, &["merge", "b", "--scenario", "small.toml"]);
+    assert_eq!(merge.status.code(), Some(2), "{case}");
+    assert!(
+        text(&merge.stderr).starts_with("photonqa: b/units/0.json: damaged: ")
+            && text(&merge.stderr).lines().count() == 1,
+        "{case}: {}",
+        text(&merge.stderr)
+    );
+    assert!(stdout(&unit("0")).contains(": measured into"), "{case}");
+    assert_ok(
+        &photonqa(d, &["merge", "b", "--scenario", "small.toml"]),
+        "merge",
+    );
+    assert_same_results(&d.join("a"), &d.join("b"));
+
     // Rows of another scenario file, or of other input data, are refused.
     fs::write(d.join("edited.toml"), scenario() + "# edited\n").unwrap();
     for args in [
@@ -290,10 +330,11 @@ fn units_run_apart_merge_into_the_results_of_one_run() {
         );
     }
     let row1 = d.join("b/units/1.json");
-    let line = fs::read_to_string(&row1).unwrap();
-    let mut row: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let sealed = fs::read(&row1).unwrap();
+    let line = seal::unseal(&sealed).expect("an intact row");
+    let mut row: serde_json::Value = serde_json::from_slice(line).unwrap();
     row["provenance"]["input_hash"] = "0".repeat(64).into();
-    fs::write(&row1, format!("{row}\n")).unwrap();
+    seal::write(&row1, format!("{row}\n").as_bytes()).unwrap();
     let refused = photonqa(d, &["merge", "b", "--scenario", "small.toml"]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(
@@ -303,6 +344,69 @@ fn units_run_apart_merge_into_the_results_of_one_run() {
         "{}",
         text(&refused.stderr)
     );
+}
+
+/// The tasks of a submission write into one directory side by side (a shared lock), which
+/// keeps out a `merge` or a `run` until they end; a second `submit` waits for the first.
+#[test]
+fn units_share_their_directory_and_keep_a_merge_out() {
+    let dir = workdir();
+    let d = dir.path();
+    fs::create_dir_all(d.join("b/slurm")).unwrap();
+    // This test process stands in for a unit task still running.
+    let task = fs::File::create(d.join("b/photonqa.lock")).unwrap();
+    task.lock_shared().unwrap();
+    for index in 0..POINTS {
+        let unit = photonqa(
+            d,
+            &[
+                "unit",
+                "small.toml",
+                "--out",
+                "b",
+                "--index",
+                &index.to_string(),
+            ],
+        );
+        assert_ok(&unit, "photonqa unit beside another task");
+    }
+    let expected = "photonqa: b: in use by running `photonqa unit` tasks or another photonqa process (they hold b/photonqa.lock); wait until they end\n";
+    for args in [
+        &["merge", "b", "--scenario", "small.toml"][..],
+        &["run", "small.toml", "--out", "b"],
+    ] {
+        let refused = photonqa(d, args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        if text(&refused.stderr) != expected {
+            differ(
+                &format!("{args:?} beside a unit task"),
+                expected,
+                &text(&refused.stderr),
+            );
+        }
+    }
+    assert!(!d.join("b/results.jsonl").exists());
+    drop(task);
+    assert_ok(
+        &photonqa(d, &["merge", "b", "--scenario", "small.toml"]),
+        "photonqa merge",
+    );
+
+    // A submission in progress (this process again) holds DIR/slurm.
+    let submission = fs::File::create(d.join("b/slurm/photonqa.lock")).unwrap();
+    submission.lock().unwrap();
+    fs::write(d.join("b/slurm/photonqa.lock"), "photonqa submit, pid 1\n").unwrap();
+    let refused = photonqa(d, &["submit", "small.toml", "--out", "b"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let slurm = d.canonicalize().unwrap().join("b/slurm");
+    let expected = format!(
+        "photonqa: {}: in use by photonqa submit, pid 1 (it holds {}/photonqa.lock); wait until it ends, or choose another directory\n",
+        slurm.display(),
+        slurm.display()
+    );
+    if text(&refused.stderr) != expected {
+        differ("a second submit", &expected, &text(&refused.stderr));
+    }
 }
 
 #[test]
@@ -414,18 +518,149 @@ fn slab_units_run_apart_merge_into_the_results_of_one_run() {
     assert_ok(&merge, "photonqa merge");
     assert_same_results(&d.join("a"), &d.join("b"));
 
-    // A corrupt partial is a one-line error naming the file.
-    let partial = d.join("b/units/7.measure.bin");
-    let bytes = fs::read(&partial).unwrap();
-    fs::write(&partial, &bytes[..bytes.len() / 2]).unwrap();
-    let corrupt = photonqa(d, &["merge", "b"]);
-    assert_eq!(corrupt.status.code(), Some(2));
-    let stderr = text(&corrupt.stderr);
+    damaged_files_are_reported_refused_and_submitted_again(d);
+}
+
+/// Seed of the byte changes of [`damaged_files_are_reported_refused_and_submitted_again`].
+const DAMAGE_SEED: u64 = 7;
+
+/// In the slab units of `d/b`, every kind of file of unit 7 and `prepare.bin`, with a byte
+/// changed (seeded positions and values) or cut short: `status` reports it damaged, naming the
+/// file; `merge` refuses it in one line naming the file; `submit` runs it again (through a
+/// stand-in `sbatch`); and the units run again merge into the local run's results. Before unit
+/// files were sealed, such changes went unnoticed (or moved a merged metric silently).
+fn damaged_files_are_reported_refused_and_submitted_again(d: &Path) {
+    let mut rng = ChaCha8Rng::seed_from_u64(DAMAGE_SEED);
+    for file in [
+        "units/7.measure.bin",
+        "units/7.histogram.bin",
+        "units/7.analyse.bin",
+        "units/prepare.bin",
+    ] {
+        let path = d.join("b").join(file);
+        let original = fs::read(&path).unwrap();
+        let mut changes: Vec<(String, Vec<u8>)> = (0..4)
+            .map(|_| {
+                let (position, flip) = (
+                    rng.random_range(0..original.len()),
+                    rng.random_range(1..=255u8),
+                );
+                let mut changed = original.clone();
+                changed[position] ^= flip;
+                let case = format!(
+                    "byte {position} of {} ^ {flip:#04x} (seed {DAMAGE_SEED})",
+                    original.len()
+                );
+                (case, changed)
+            })
+            .collect();
+        changes.push((
+            "cut in half".into(),
+            original[..original.len() / 2].to_vec(),
+        ));
+        let damaged = format!("b/{file}: damaged: ");
+        for (case, changed) in changes {
+            fs::write(&path, &changed).unwrap();
+            let status = photonqa(d, &["status", "b"]);
+            assert_ok(&status, "photonqa status");
+            let status = stdout(&status);
+            let reported = match file {
+                "units/prepare.bin" => status.contains(&format!("; prepare failed: {damaged}")),
+                _ => {
+                    status.contains(" 1 failed (1 damaged), ")
+                        && status.contains("\ndamaged 7 (wp-")
+                        && status.contains(&format!(" slab 2/3): {damaged}"))
+                }
+            };
+            if !reported {
+                differ(
+                    &format!("status of {file} with {case}"),
+                    &format!("unit 7 (or prepare) reported damaged: {damaged}..."),
+                    &status,
+                );
+            }
+            let merge = photonqa(d, &["merge", "b"]);
+            let stderr = text(&merge.stderr);
+            if merge.status.code() != Some(2)
+                || stderr.lines().count() != 1
+                || !stderr.starts_with(&format!("photonqa: {damaged}"))
+            {
+                differ(
+                    &format!("merge of {file} with {case}"),
+                    &format!("exit code 2 and one line: photonqa: {damaged}..."),
+                    &format!("exit code {:?}\nstderr:\n{stderr}", merge.status.code()),
+                );
+            }
+        }
+        fs::write(&path, &original).unwrap();
+    }
+
+    // The manifest says how to read every unit's files: a damaged one is an error.
+    let manifest = d.join("b/units/scenario.json");
+    let original = fs::read(&manifest).unwrap();
+    let mut changed = original.clone();
+    let slabs = original.windows(3).position(|w| w == b": 3").unwrap() + 2;
+    changed[slabs] = b'2';
+    fs::write(&manifest, &changed).unwrap();
+    let status = photonqa(d, &["status", "b"]);
+    assert_eq!(status.status.code(), Some(2));
     assert!(
-        stderr.contains("units/7.measure.bin: corrupt or from another photonqa version")
-            && stderr.lines().count() == 1,
-        "{stderr}"
+        text(&status.stderr).starts_with("photonqa: b/units/scenario.json: damaged: "),
+        "{}",
+        text(&status.stderr)
     );
+    fs::write(&manifest, &original).unwrap();
+
+    // `submit` runs a damaged prepare.bin again, alone or with a damaged unit.
+    let bin = d.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    for (name, script) in [("sbatch", "echo 4242\n"), ("squeue", "exit 0\n")] {
+        fs::write(bin.join(name), format!("#!/bin/sh\n{script}")).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        fs::set_permissions(bin.join(name), mode).unwrap();
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let damage = |file: &str| {
+        let path = d.join("b").join(file);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[10] ^= 0x20;
+        fs::write(&path, bytes).unwrap();
+    };
+    damage("units/prepare.bin");
+    let submit = ["submit", "science.toml", "--out", "b"];
+    let submitted = photonqa_env(d, &submit, ("PATH", &path));
+    assert_ok(&submitted, "photonqa submit (prepare.bin damaged)");
+    assert!(
+        stdout(&submitted).starts_with(
+            "submitted the prepare task of slurm-small as job 4242; merge job 4242 runs"
+        ),
+        "{}",
+        stdout(&submitted)
+    );
+    damage("units/7.measure.bin");
+    let submitted = photonqa_env(d, &submit, ("PATH", &path));
+    assert_ok(&submitted, "photonqa submit (unit 7 damaged)");
+    assert!(
+        stdout(&submitted)
+            .starts_with("submitted 1 unit of slurm-small (index 7) as jobs 4242, 4242; "),
+        "{}",
+        stdout(&submitted)
+    );
+    let array = fs::read_to_string(d.join("b/slurm/measure.sh")).unwrap();
+    assert!(array.contains("\n#SBATCH --array=7\n"), "{array}");
+    // What the jobs would run.
+    let unit = |args: &[&str]| {
+        let mut all = vec!["unit", "science.toml", "--out", "b"];
+        all.extend(args);
+        let out = photonqa(d, &all);
+        assert_ok(&out, &all.join(" "));
+        stdout(&out)
+    };
+    assert!(unit(&["--prepare", "--slabs", "3"]).starts_with("prepare: written to"));
+    assert!(unit(&["--index", "7", "--phase", "measure"]).contains(": measured into"));
+    assert!(unit(&["--index", "7", "--phase", "histogram"]).contains(": done already in"));
+    assert_ok(&photonqa(d, &["merge", "b"]), "photonqa merge");
+    assert_same_results(&d.join("a"), &d.join("b"));
 }
 
 // ------------------------------------------------------------------------------------------------

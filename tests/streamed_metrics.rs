@@ -54,7 +54,7 @@ fn whole(original: &NdArray, decoded: &NdArray) -> Value {
         data_range: hi - lo,
         dtypes: (original.dtype(), decoded.dtype()),
     };
-    let spec = CompareSpec::new(&names, facts, 1e-3 * (hi - lo), SsimWindow::Gaussian);
+    let spec = CompareSpec::new(&names, facts, 1e-3 * (hi - lo), SsimWindow::Gaussian).unwrap();
     let rows = 0..original.shape()[0];
     let partial = spec.partial(original, decoded, rows.clone(), rows).unwrap();
     Value::Object(spec.finish(&partial, &names).unwrap())

@@ -11,6 +11,7 @@ use ndarray_npy::npy::header::{Header, Layout};
 
 use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
+use super::files::refuse_special_file;
 use super::hdf5io::Hdf5Source;
 use super::stack::StackSource;
 use crate::with_dtype;
@@ -82,7 +83,7 @@ pub enum SourceSpec {
 const GLOB_METACHARACTERS: [char; 3] = ['*', '?', '['];
 
 /// How patterns match: `*` and `?` stay inside one path component and skip hidden files (so
-/// that temporary files such as `.part_3.h5.1234.tmp` never join a stack).
+/// that temporary files such as `.part_3.h5.1234-0a1b2c3d.photonqa-tmp` never join a stack).
 const GLOB_OPTIONS: glob::MatchOptions = glob::MatchOptions {
     case_sensitive: true,
     require_literal_separator: true,
@@ -414,7 +415,7 @@ impl RawSource {
     /// Opens a raw file and checks that its size matches the declared shape and dtype.
     pub fn open_raw(path: &Path, shape: Vec<usize>, dtype: DType) -> Result<Self, DataError> {
         let label = path.display().to_string();
-        let file = File::open(path).map_err(|e| DataError::new(&label, e.to_string()))?;
+        let file = open_regular(path, &label)?;
         let source = RawSource {
             file,
             offset: 0,
@@ -430,7 +431,7 @@ impl RawSource {
     pub fn open_npy(path: &Path) -> Result<Self, DataError> {
         let label = path.display().to_string();
         let err = |m: String| DataError::new(&label, m);
-        let mut file = File::open(path).map_err(|e| err(e.to_string()))?;
+        let mut file = open_regular(path, &label)?;
         check_npy_header_len(&file).map_err(err)?;
         let header = Header::from_reader(&mut file)
             .map_err(|e| err(format!("not a valid .npy file: {e}")))?;
@@ -518,6 +519,13 @@ fn check_npy_header_len(file: &File) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Opens `path` for reading, refusing anything but a regular file before opening it (a FIFO
+/// would block the open until a writer comes); errors name `label`.
+fn open_regular(path: &Path, label: &str) -> Result<File, DataError> {
+    refuse_special_file(path).map_err(|e| DataError::new(label, e))?;
+    File::open(path).map_err(|e| DataError::new(label, e.to_string()))
 }
 
 /// Maps a NumPy type descriptor such as `<f4` or `|u1` to a dtype.

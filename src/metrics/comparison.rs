@@ -7,7 +7,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::distortion::PointSums;
+use super::distortion::{PointSums, reproduces};
 use super::error_stats::{Autocorrelation, ErrorHistogram, ErrorMoments, errors};
 use super::ks::{ValueBins, ValueCounts};
 use super::registry;
@@ -28,6 +28,20 @@ pub struct CompareSpec {
     pub data_range: f64,
     /// Floor of the denominator of the relative error.
     pub max_rel_floor: f64,
+    /// The power of two every value is divided by before the metrics see it: 1 for data
+    /// whose magnitude (the largest of `|min|`, `|max|` and `R`) is within `[2^-30, 2^60]` (or
+    /// 0), else `2^(e - 59)` with `2^e <= magnitude < 2^(e + 1)`, which brings the magnitude
+    /// to `[2^59, 2^60)`. Squares of values near `f32::MAX` or `1e300` overflow (SSIM filters
+    /// in float32, everything else in float64), and `inf - inf` is NaN; squares of small
+    /// values (SSIM's constants for data below about `1e-17` in float32, squared errors of
+    /// float64 data near `1e-160`) underflow to subnormals or 0, so a lossy point would read
+    /// SSIM or PSNR wrong; scaled values do neither. Dividing by a power of two is exact
+    /// (but for values below `2^-1022 scale`, which become subnormal), so metrics computed on
+    /// the scaled values are those of the data, up to the factor `scale^unit` of dimensioned
+    /// ones (mse, rmse, errors, power spectra), put back at the end; and data within
+    /// `[2^-30, 2^60]` in magnitude are not touched at all. Data below `2^-1015` (the last
+    /// orders of float64, where `2^(e - 59)` is not a float64) are not scaled either.
+    pub scale: f64,
     /// SSIM window, when SSIM is computed.
     pub ssim: Option<SsimWindow>,
     /// Whether the error histogram and moments are computed.
@@ -82,28 +96,78 @@ pub fn unmet(
     }
 }
 
+/// Largest magnitude of the values a comparison computes on unscaled (see
+/// [`CompareSpec::scale`]): SSIM's float32 filters square differences of values, and
+/// `(2^61)^2` is far below `f32::MAX` (about `2^128`); float64 fourth powers of the error
+/// moments over 2^40 values stay below `2^1023` too.
+const UNSCALED_MAGNITUDE: f64 = (1u64 << 60) as f64;
+
+/// Smallest magnitude of the values a comparison computes on unscaled: SSIM's float32
+/// constant `(0.01 R)^2` and squared errors a million times smaller than the data stay normal
+/// floats (above `2^-126`) for data of magnitude `2^-30` (about `1e-9`) and more.
+const UNSCALED_SMALLEST: f64 = 1.0 / (1u64 << 30) as f64;
+
+/// [`CompareSpec::scale`] for data of largest magnitude `magnitude` (finite).
+fn scale_for(magnitude: f64) -> f64 {
+    let unscaled = UNSCALED_SMALLEST..=UNSCALED_MAGNITUDE;
+    if magnitude == 0.0 || unscaled.contains(&magnitude) || !magnitude.is_normal() {
+        return 1.0;
+    }
+    // A normal number: its exponent field is e + 1023.
+    let e = ((magnitude.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+    match 2f64.powi(e - 59) {
+        0.0 => 1.0,
+        scale => scale,
+    }
+}
+
 impl CompareSpec {
-    /// The spec computing `names` (registry names the data meets, see [`unmet`]).
+    /// The spec computing `names` (registry names the data meets, see [`unmet`]). An error
+    /// when the data range is not finite (`max - min` of float64 data beyond `f64::MAX`).
     pub fn new(
         names: &[&str],
         facts: DataFacts,
         max_rel_floor: f64,
         ssim_window: SsimWindow,
-    ) -> CompareSpec {
+    ) -> Result<CompareSpec, String> {
+        let (lo, hi) = facts.range;
+        if !facts.data_range.is_finite() {
+            return Err(format!(
+                "the data range {} is beyond float64 (the original spans {lo:e} to {hi:e})",
+                facts.data_range
+            ));
+        }
+        let scale = scale_for(lo.abs().max(hi.abs()).max(facts.data_range));
+        // Scaled values are float64 copies (see `CompareSpec::partial`).
+        let dtypes = if scale == 1.0 {
+            facts.dtypes
+        } else {
+            (DType::Float64, DType::Float64)
+        };
         let has = |name: &str| names.contains(&name);
-        CompareSpec {
+        Ok(CompareSpec {
             shape: facts.shape.to_vec(),
             data_range: facts.data_range,
             max_rel_floor,
+            scale,
             ssim: has("ssim").then_some(ssim_window),
             error_histogram: has("error_histogram"),
             autocorrelation: has("error_autocorrelation"),
-            ks: has("ks_test").then(|| {
-                let (lo, hi) = facts.range;
-                ValueBins::new(lo, hi, facts.dtypes.0, facts.dtypes.1)
-            }),
+            ks: has("ks_test").then(|| ValueBins::new(lo / scale, hi / scale, dtypes.0, dtypes.1)),
             spectral: has("frc") || has("power_spectrum"),
             fsc: has("fsc"),
+        })
+    }
+
+    /// `array` divided by [`CompareSpec::scale`] (a float64 copy; the array itself when the
+    /// scale is 1).
+    fn scaled<'a>(&self, array: &'a NdArray) -> Cow<'a, NdArray> {
+        if self.scale == 1.0 {
+            Cow::Borrowed(array)
+        } else {
+            let mut values = array.to_f64();
+            values.mapv_inplace(|v| v / self.scale);
+            Cow::Owned(NdArray::Float64(values))
         }
     }
 }
@@ -317,7 +381,7 @@ impl<'de> Deserialize<'de> for BoundSums {
 
 /// The error `|y - x|` as a bound check sees it.
 fn bound_error(x: f64, y: f64) -> f64 {
-    if x == y || (x.is_nan() && y.is_nan()) {
+    if reproduces(x, y) {
         0.0
     } else {
         let e = (y - x).abs();
@@ -513,6 +577,9 @@ impl CompareSpec {
         held: Range<usize>,
         core: Range<usize>,
     ) -> Result<Partial, String> {
+        let (original, decoded) = (self.scaled(original), self.scaled(decoded));
+        let (original, decoded) = (original.as_ref(), decoded.as_ref());
+        let range = self.data_range / self.scale;
         let rows_of = |wanted: &Range<usize>| -> (Cow<'_, NdArray>, Cow<'_, NdArray>) {
             if *wanted == held {
                 (Cow::Borrowed(original), Cow::Borrowed(decoded))
@@ -526,7 +593,7 @@ impl CompareSpec {
         };
         let (x, y) = rows_of(&core);
         let mut partial = Partial {
-            point: PointSums::of(&x, &y, self.max_rel_floor)?,
+            point: PointSums::of(&x, &y, self.max_rel_floor / self.scale)?,
             ..Partial::default()
         };
         if let Some(window) = self.ssim {
@@ -534,14 +601,7 @@ impl CompareSpec {
             let interior = core.start.max(r)..core.end.min(self.shape[0].saturating_sub(r));
             if !interior.is_empty() {
                 let (x, y) = rows_of(&(interior.start - r..interior.end + r));
-                partial.ssim = Some(ssim_rows(
-                    &x,
-                    &y,
-                    interior,
-                    &self.shape,
-                    window,
-                    self.data_range,
-                )?);
+                partial.ssim = Some(ssim_rows(&x, &y, interior, &self.shape, window, range)?);
             }
         }
         if self.error_histogram || self.autocorrelation {
@@ -557,7 +617,7 @@ impl CompareSpec {
             if self.error_histogram {
                 partial.moments = Some(ErrorMoments::of(own));
                 let mut histogram = ErrorHistogram::default();
-                histogram.add(own, self.data_range);
+                histogram.add(own, range);
                 partial.counts.errors = Some(histogram);
             }
             if self.autocorrelation {
@@ -588,6 +648,13 @@ impl CompareSpec {
     /// The values of the metrics `names` (registry names) from the merged partial, as JSON.
     /// SSIM adds `ssim_detail`: window, minimum of the SSIM map, and for 3D the mean of each
     /// interior slice along axis 0 with the worst one.
+    ///
+    /// When a decoded value is not finite ([`PointSums::nonfinite_decoded`] > 0), every
+    /// metric's value and every headline column of a structured one (`frc.resolution`,
+    /// `error_histogram.std`, ...: [`registry::columns`]) is NaN, which meets no limit: the
+    /// error of such a value is undefined, and left to themselves maxima would drop it and
+    /// the FRC would never cross its threshold. The curves and histograms stay as computed
+    /// (the error histogram counts the non-finite errors apart, in `nonfinite`).
     pub fn finish(&self, total: &Partial, names: &[&str]) -> Result<Map<String, Value>, String> {
         let mut values = Map::new();
         let whole = total.gathered.as_ref().map(Gathered::whole).transpose()?;
@@ -602,9 +669,10 @@ impl CompareSpec {
         };
         for name in names {
             if let Some(def) = registry::find(name) {
+                let range = self.data_range / self.scale;
                 values.insert(
                     (*name).to_string(),
-                    metric_json((def.compute)(&total.point, self.data_range)),
+                    metric_json(total.point.value(def, range, self.scale)),
                 );
                 continue;
             }
@@ -617,7 +685,9 @@ impl CompareSpec {
                     _ => continue,
                 },
                 "error_histogram" => match (&total.counts.errors, &total.moments) {
-                    (Some(histogram), Some(moments)) => histogram.json(moments, self.data_range),
+                    (Some(histogram), Some(moments)) => {
+                        histogram.json(moments, self.data_range, self.scale)
+                    }
                     _ => continue,
                 },
                 "error_autocorrelation" => match &total.autocorrelation {
@@ -634,13 +704,24 @@ impl CompareSpec {
                 },
                 "frc" | "power_spectrum" => match &rings {
                     Some(rings) if *name == "frc" => rings.frc(),
-                    Some(rings) => rings.power_spectrum(),
+                    Some(rings) => rings.power_spectrum(self.scale),
                     None => continue,
                 },
                 _ => continue,
             };
             let key = if *name == "ssim" { "ssim_detail" } else { name };
             values.insert(key.to_string(), value);
+        }
+        if total.point.nonfinite_decoded > 0 {
+            for column in registry::columns(names, self.shape.len()) {
+                let slot = match column.split_once('.') {
+                    Some((name, field)) => values.get_mut(name).and_then(|v| v.get_mut(field)),
+                    None => values.get_mut(&column),
+                };
+                if let Some(slot) = slot {
+                    *slot = metric_json(f64::NAN);
+                }
+            }
         }
         Ok(values)
     }
@@ -652,8 +733,12 @@ impl CompareSpec {
         });
         if self.shape.len() == 3 {
             let per_slice = sums.per_slice();
+            // A NaN slice (NaN or infinite decoded values) is the worst.
             let worst = (0..per_slice.len())
-                .min_by(|&a, &b| per_slice[a].total_cmp(&per_slice[b]))
+                .min_by(|&a, &b| {
+                    let (a, b) = (per_slice[a], per_slice[b]);
+                    b.is_nan().cmp(&a.is_nan()).then(a.total_cmp(&b))
+                })
                 .expect("a non-empty interior");
             detail["worst_slice"] = json!(sums.first_row + worst);
             detail["worst_slice_ssim"] = metric_json(per_slice[worst]);
@@ -699,6 +784,39 @@ mod tests {
         let y = arr(&[1, 2], vec![f32::NAN, f32::NAN]);
         let s = BoundSums::of("fake", Promise::AbsError(1.0), &x, &y, 0).unwrap();
         assert_eq!((s.violations, s.worst), (1, f64::INFINITY));
+    }
+
+    /// A NaN or an infinity decoded where the original holds a number breaks every kind of
+    /// promised error bound, however loose.
+    #[test]
+    fn nonfinite_decoded_values_break_every_error_bound() {
+        let x = arr(&[2, 2, 2], vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let y = arr(&[2, 2, 2], vec![0.0, 1.0, 2.0, 3.0, 4.0, bad, 6.0, 7.0]);
+            for promise in [
+                Promise::AbsError(1e30),
+                Promise::RelError(1.0),
+                Promise::PointwiseRel(1e30),
+                Promise::L2Norm(1e30),
+                Promise::Psnr {
+                    db: -1e30,
+                    peak: None,
+                    per_plane: false,
+                },
+                Promise::Psnr {
+                    db: -1e30,
+                    peak: Some(1.0),
+                    per_plane: true,
+                },
+            ] {
+                let check = BoundSums::of("s", promise, &x, &y, 0).unwrap().check();
+                assert_eq!(
+                    (check.violations, check.bound_ok),
+                    (1, false),
+                    "{promise:?} {bad}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -792,7 +910,7 @@ mod tests {
             data_range: hi - lo,
             dtypes: (x.dtype(), y.dtype()),
         };
-        CompareSpec::new(names, facts, 1e-3 * (hi - lo), SsimWindow::Gaussian)
+        CompareSpec::new(names, facts, 1e-3 * (hi - lo), SsimWindow::Gaussian).unwrap()
     }
 
     /// The partials of the rows cut at `cuts`, each from slabs with the spec's halo, as the
@@ -887,6 +1005,245 @@ mod tests {
             assert!(total.counts.values.is_some() && total.autocorrelation.is_some());
             assert_eq!(total.rings.is_some(), shape.len() == 3);
             assert!(total.gathered.is_some());
+        }
+    }
+
+    /// `pair`'s arrays as float32 and float64, with every 7th decoded value replaced by `bad`.
+    fn spoiled(y: &NdArray, bad: f32) -> (NdArray, u64) {
+        let NdArray::Float32(y) = y else {
+            unreachable!("pair() is float32")
+        };
+        let mut y = y.clone();
+        let mut count = 0;
+        for (i, v) in y.iter_mut().enumerate() {
+            if i % 7 == 3 {
+                *v = bad;
+                count += 1;
+            }
+        }
+        (y.into_nd(), count)
+    }
+
+    /// Decoded NaN or infinities (which left to `f64::max` gave `max_abs_error` 0 and to the
+    /// FRC's crossing test a perfect resolution): counted exactly through slab partials and
+    /// postcard, every headline column of every metric NaN, the error histogram counting them
+    /// apart, the SSIM minimum and worst slice NaN, and every promised bound violated.
+    #[test]
+    fn nonfinite_decoded_values_make_every_metric_nan() {
+        let names = registry::names();
+        for (shape, cuts) in [
+            (vec![14, 16, 16], vec![3, 4, 9]),
+            (vec![24, 20], vec![5, 6, 17]),
+        ] {
+            let (x, y) = pair(&shape);
+            let n: u64 = shape.iter().product::<usize>() as u64;
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let (y, spoilt) = spoiled(&y, bad);
+                let spec = spec(&x, &y, &names);
+                let parts: Vec<Partial> = partials(&spec, &x, &y, &cuts)
+                    .iter()
+                    .map(round_trip)
+                    .collect();
+                let total = merged(&parts);
+                assert_eq!(total.point.nonfinite_decoded, spoilt, "{shape:?} {bad}");
+                let finished = spec.finish(&total, &names).unwrap();
+                let computed: Vec<&str> = names
+                    .iter()
+                    .copied()
+                    .filter(|name| unmet(name, &shape, None, SsimWindow::Gaussian).is_none())
+                    .collect();
+                assert!(computed.contains(&"frc") && computed.len() >= names.len() - 1);
+                for column in registry::columns(&computed, shape.len()) {
+                    assert_eq!(
+                        registry::column_value(&finished, &column),
+                        Some(&json!("nan")),
+                        "{shape:?} {bad}: {column}"
+                    );
+                }
+                let histogram = &finished["error_histogram"];
+                assert_eq!(histogram["nonfinite"], spoilt);
+                let binned: u64 = ["below", "above", "nonfinite"]
+                    .iter()
+                    .map(|k| histogram[k].as_u64().unwrap())
+                    .chain(
+                        histogram["counts"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|c| c.as_u64().unwrap()),
+                    )
+                    .sum();
+                assert_eq!(binned, n, "every error counted once");
+                let detail = &finished["ssim_detail"];
+                assert_eq!(detail["min"], "nan", "{shape:?} {bad}: {detail}");
+                if shape.len() == 3 {
+                    assert_eq!(detail["worst_slice_ssim"], "nan");
+                }
+                for bound in &total.bounds {
+                    assert!(bound.violations > 0 && !bound.check().bound_ok, "{bound:?}");
+                }
+            }
+        }
+    }
+
+    /// Values beyond 2^60 are compared divided by a power of two: float64 data times 2^900
+    /// (whose squares overflow) give bit for bit the dimensionless metrics of the data
+    /// themselves, and the dimensioned ones times 2^900 (mse times 2^1800 is beyond float64:
+    /// inf); float32 data near `f32::MAX` give SSIM 1 and PSNR inf when lossless, and lossy
+    /// the data's own values (SSIM within 1e-6: float32 filters on the data, float64 copies
+    /// when scaled). Data within 2^60 are not scaled at all.
+    #[test]
+    fn huge_values_give_the_metrics_of_the_data_unscaled() {
+        let names = registry::names();
+        let shape = [14, 16, 16];
+        let cuts = [3, 4, 9];
+        let finished = |x: &NdArray, y: &NdArray| {
+            let spec = spec(x, y, &names);
+            let total = merged(&partials(&spec, x, y, &cuts));
+            (spec.scale, spec.finish(&total, &names).unwrap())
+        };
+        let times = |a: &NdArray, factor: f64| match a {
+            NdArray::Float32(a) => NdArray::Float32(a.mapv(|v| v * factor as f32)),
+            other => NdArray::Float64(other.to_f64().mapv(|v| v * factor)),
+        };
+        let (x32, y32) = pair(&shape);
+        let dimensioned = [
+            "mse",
+            "rmse",
+            "max_abs_error",
+            "mean_error",
+            "error_histogram.std",
+        ];
+        let columns = registry::columns(&names, shape.len());
+        let value = |map: &Map<String, Value>, column: &str| {
+            registry::column_value(map, column)
+                .cloned()
+                .unwrap_or_else(|| panic!("{column}"))
+        };
+        // Float64 times 2^900.
+        let (x, y) = (times(&x32, 1.0), times(&y32, 1.0));
+        let (x, y) = (NdArray::Float64(x.to_f64()), NdArray::Float64(y.to_f64()));
+        let (scale, base) = finished(&x, &y);
+        assert_eq!(scale, 1.0);
+        let factor = 2f64.powi(900);
+        let (scale, huge) = finished(&times(&x, factor), &times(&y, factor));
+        assert_eq!(
+            scale,
+            2f64.powi(843),
+            "magnitude 3.9 * 2^900 brought to [2^59, 2^60)"
+        );
+        for column in &columns {
+            let (b, h) = (value(&base, column), value(&huge, column));
+            match column.as_str() {
+                "mse" => assert_eq!(h, json!("inf"), "{column}"),
+                c if dimensioned.contains(&c) => {
+                    assert_eq!(
+                        h.as_f64().unwrap(),
+                        b.as_f64().unwrap() * factor,
+                        "{column}"
+                    )
+                }
+                _ => assert_eq!(h, b, "{column}"),
+            }
+            assert_ne!(h, json!("nan"), "{column}");
+        }
+        for curve in [
+            "ssim_detail",
+            "error_autocorrelation",
+            "ks_test",
+            "frc",
+            "fsc",
+        ] {
+            assert_eq!(huge[curve], base[curve], "{curve}");
+        }
+        let spectrum = |map: &Map<String, Value>| map["power_spectrum"]["relative_error"].clone();
+        assert_eq!(spectrum(&huge), spectrum(&base));
+        assert_eq!(
+            huge["error_histogram"]["counts"],
+            base["error_histogram"]["counts"]
+        );
+        // Float32 near f32::MAX (up to 2^127): lossless, then lossy.
+        let factor = 2f64.powi(125);
+        let (x, y) = (times(&x32, factor), times(&y32, factor));
+        let (_, same) = finished(&x, &x);
+        for (column, expected) in [
+            ("psnr", json!("inf")),
+            ("ssim", json!(1.0)),
+            ("mse", json!(0.0)),
+            ("pearson", json!(1.0)),
+            ("frc.resolution", json!(1.0)),
+            ("fsc.resolution", json!(1.0)),
+        ] {
+            assert_eq!(value(&same, column), expected, "{column}");
+        }
+        let (_, base) = finished(&x32, &y32);
+        let (scale, huge) = finished(&x, &y);
+        assert_eq!(scale, 2f64.powi(68));
+        for column in &columns {
+            let (b, h) = (value(&base, column), value(&huge, column));
+            match column.as_str() {
+                "ssim" => assert!((h.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-6),
+                "mse" => assert_eq!(h.as_f64().unwrap(), b.as_f64().unwrap() * factor * factor),
+                c if dimensioned.contains(&c) => {
+                    assert_eq!(
+                        h.as_f64().unwrap(),
+                        b.as_f64().unwrap() * factor,
+                        "{column}"
+                    )
+                }
+                _ => assert_eq!(h, b, "{column}"),
+            }
+        }
+    }
+
+    /// Values below 2^-30 are compared multiplied up by a power of two: float64 data times
+    /// 2^-900 (whose squared errors underflow to 0, so PSNR would read inf) give bit for bit
+    /// the dimensionless metrics of the data themselves; float32 data times 2^-100 (SSIM's
+    /// constants below the smallest normal float32) the data's own PSNR and SSIM (within 1e-6:
+    /// float32 filters on the data, float64 copies when scaled).
+    #[test]
+    fn tiny_values_give_the_metrics_of_the_data_unscaled() {
+        let names = registry::names();
+        let finished = |x: &NdArray, y: &NdArray| {
+            let spec = spec(x, y, &names);
+            let total = merged(&partials(&spec, x, y, &[3, 4, 9]));
+            (spec.scale, spec.finish(&total, &names).unwrap())
+        };
+        let value = |map: &Map<String, Value>, column: &str| {
+            registry::column_value(map, column).cloned().unwrap()
+        };
+        let (x32, y32) = pair(&[14, 16, 16]);
+        let (x, y) = (
+            NdArray::Float64(x32.to_f64()),
+            NdArray::Float64(y32.to_f64()),
+        );
+        let (_, base) = finished(&x, &y);
+        let times = |a: &NdArray| NdArray::Float64(a.to_f64().mapv(|v| v * 2f64.powi(-900)));
+        let (scale, tiny) = finished(&times(&x), &times(&y));
+        assert!(scale < 2f64.powi(-900), "{scale}");
+        let dimensionless = [
+            "psnr",
+            "snr",
+            "nrmse",
+            "pearson",
+            "ssim",
+            "frc.resolution",
+            "fsc.resolution",
+        ];
+        for column in dimensionless {
+            assert_eq!(value(&tiny, column), value(&base, column), "{column}");
+        }
+        let (_, base) = finished(&x32, &y32);
+        let times = |a: &NdArray| match a {
+            NdArray::Float32(a) => NdArray::Float32(a.mapv(|v| v * 2f32.powi(-100))),
+            _ => unreachable!("float32 pair"),
+        };
+        let (scale, tiny) = finished(&times(&x32), &times(&y32));
+        assert!(scale < 1.0, "{scale}");
+        for column in ["psnr", "ssim"] {
+            let (b, t) = (value(&base, column), value(&tiny, column));
+            let (b, t) = (b.as_f64().unwrap(), t.as_f64().unwrap());
+            assert!((t - b).abs() < 1e-6, "{column}: {t} vs {b}");
         }
     }
 

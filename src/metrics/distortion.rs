@@ -17,6 +17,14 @@
 //! Sums within a chunk are compensated; means, variances and the covariance are co-moments
 //! merged pairwise (see [`super::sums`]).
 //! Partials are merged in chunk order, so a run is deterministic whatever the thread count.
+//!
+//! Non-finite decoded values: a decoded value that is NaN or infinite where the original is
+//! finite (or that does not reproduce the original's own NaN or infinity, see [`reproduces`])
+//! is counted in [`PointSums::nonfinite_decoded`]. Its error is undefined, and `f64::max`
+//! would drop a NaN error silently (a decoder that writes NaN would get `max_abs_error = 0`),
+//! so every metric of such a comparison is NaN
+//! ([`CompareSpec::finish`](super::comparison::CompareSpec::finish)): NaN meets no limit,
+//! neither a `min` nor a `max`. `run` and `metrics` refuse an original that is not finite.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +37,9 @@ use crate::with_array;
 pub struct PointSums {
     /// Number of values.
     pub count: u64,
+    /// Values whose decoded value is NaN or infinite where the original is finite, or that do
+    /// not reproduce the original's NaN or infinity (see [`reproduces`]).
+    pub nonfinite_decoded: u64,
     /// Sum of squared errors.
     pub sum_sq: f64,
     /// Sum of errors (decoded - original).
@@ -62,6 +73,9 @@ impl PointSums {
                 (Neumaier::default(), Neumaier::default(), Neumaier::default(), Neumaier::default());
             for (a, b) in x.iter().zip(y.iter()) {
                 let (a, b) = (a.to_f64(), b.to_f64());
+                if (!a.is_finite() || !b.is_finite()) && !reproduces(a, b) {
+                    sums.nonfinite_decoded += 1;
+                }
                 let e = b - a;
                 sum.add(e);
                 sum_sq.add(e * e);
@@ -89,6 +103,7 @@ impl PointSums {
         }
         self.moments.merge(&other.moments);
         self.count += other.count;
+        self.nonfinite_decoded += other.nonfinite_decoded;
         self.sum_sq += other.sum_sq;
         self.sum += other.sum;
         self.max_abs = self.max_abs.max(other.max_abs);
@@ -99,6 +114,20 @@ impl PointSums {
     pub fn mse(&self) -> f64 {
         self.sum_sq / self.count as f64
     }
+
+    /// The value of the metric `def` of sums over values divided by `scale` (a power of two,
+    /// see [`super::comparison::CompareSpec::scale`]), in the units of the undivided values:
+    /// `compute(sums, range) scale^unit`, with `range` the data range divided by `scale` too.
+    pub fn value(&self, def: &MetricDef, range: f64, scale: f64) -> f64 {
+        // One multiplication per power: `scale^2` alone may overflow where the value does not.
+        (0..def.unit).fold((def.compute)(self, range), |v, _| v * scale)
+    }
+}
+
+/// Whether the decoded value `y` reproduces the original `x`: equal, or both NaN (equal
+/// infinities are equal). A bound check counts no error there.
+pub fn reproduces(x: f64, y: f64) -> bool {
+    x == y || (x.is_nan() && y.is_nan())
 }
 
 /// `|e| / max(|x|, floor)`, 0 for `e = 0` and inf for a zero denominator otherwise.
@@ -120,6 +149,10 @@ pub struct MetricDef {
     pub doc: &'static str,
     /// Value from the error sums and the data range.
     pub compute: fn(&PointSums, f64) -> f64,
+    /// Power of the data's unit in the value: 2 for `mse`; 1 for `rmse`, `max_abs_error` and
+    /// `mean_error`; 0 for ratios, correlations and decibels, which do not change when the
+    /// data are scaled (see [`PointSums::value`]).
+    pub unit: u32,
 }
 
 /// Mean squared error.
@@ -127,6 +160,7 @@ pub const MSE: MetricDef = MetricDef {
     name: "mse",
     doc: "mean squared error",
     compute: |s, _| s.mse(),
+    unit: 2,
 };
 
 /// Root mean squared error.
@@ -134,6 +168,7 @@ pub const RMSE: MetricDef = MetricDef {
     name: "rmse",
     doc: "root mean squared error",
     compute: |s, _| s.mse().sqrt(),
+    unit: 1,
 };
 
 /// Root mean squared error over the data range.
@@ -141,6 +176,7 @@ pub const NRMSE: MetricDef = MetricDef {
     name: "nrmse",
     doc: "rmse / data range",
     compute: |s, range| ratio_or_inf(s.mse().sqrt(), range),
+    unit: 0,
 };
 
 /// Peak signal-to-noise ratio in dB.
@@ -155,6 +191,7 @@ pub const PSNR: MetricDef = MetricDef {
             10.0 * (range * range / mse).log10()
         }
     },
+    unit: 0,
 };
 
 /// Signal-to-noise ratio in dB.
@@ -169,6 +206,7 @@ pub const SNR: MetricDef = MetricDef {
             10.0 * (s.moments.m2_x / s.count as f64 / mse).log10()
         }
     },
+    unit: 0,
 };
 
 /// Pearson correlation of original and decoded.
@@ -183,6 +221,7 @@ pub const PEARSON: MetricDef = MetricDef {
             s.moments.correlation().unwrap_or(0.0)
         }
     },
+    unit: 0,
 };
 
 /// Largest relative error.
@@ -190,6 +229,7 @@ pub const MAX_REL_ERROR: MetricDef = MetricDef {
     name: "max_rel_error",
     doc: "largest |decoded - original| / max(|original|, max_rel_floor)",
     compute: |s, _| s.max_rel,
+    unit: 0,
 };
 
 /// `a / b`, with 0/0 = 0 and a/0 = inf.
@@ -206,6 +246,7 @@ pub const MAX_ABS_ERROR: MetricDef = MetricDef {
     name: "max_abs_error",
     doc: "largest absolute error",
     compute: |s, _| s.max_abs,
+    unit: 1,
 };
 
 /// Mean error (bias).
@@ -213,6 +254,7 @@ pub const MEAN_ERROR: MetricDef = MetricDef {
     name: "mean_error",
     doc: "mean of decoded - original (bias)",
     compute: |s, _| s.sum / s.count as f64,
+    unit: 1,
 };
 
 #[cfg(test)]

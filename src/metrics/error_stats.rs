@@ -13,9 +13,13 @@
 //!   relative to the data range `R`: magnitude edges `m_k = R 10^(k/10 - 8)`, `k = 0..=80`
 //!   (ten per decade from `1e-8 R` to `R`), edges `[-m_80 .. -m_0, m_0 .. m_80]` with one central
 //!   bin `[-m_0, m_0)` holding the zeros. Bins are half-open `[a, b)` and the last one closed,
-//!   as NumPy's `histogram(e, bins=edges)`; errors beyond `R` are counted in `below`/`above`.
-//!   The density is `count / (N width)` over all `N` errors (equal to NumPy's `density=True`
-//!   when nothing lies outside).
+//!   as NumPy's `histogram(e, bins=edges)`; errors beyond `R` are counted in `below`/`above`,
+//!   and errors that are NaN or infinite (a decoded NaN or infinity) in `nonfinite`, in no
+//!   bin. The density is `count / (N width)` over all `N` errors (equal to NumPy's
+//!   `density=True` when nothing lies outside).
+//!
+//! Values are those of the data divided by the comparison's scale (see
+//! [`super::comparison::CompareSpec::scale`]); the JSON puts the unit back.
 //! - **lag-1 autocorrelation** along each axis `a`: the Pearson correlation of the pairs
 //!   `(e[i], e[i + 1 along a])` over all pairs inside the array (pandas `Series.autocorr()` per
 //!   line, pooled over lines; NumPy `corrcoef(e[:-1].ravel(), e[1:].ravel())` along the axis).
@@ -153,6 +157,8 @@ pub struct ErrorHistogram {
     pub above: u64,
     /// Errors exactly 0 (also counted in the central bin).
     pub exact_zero: u64,
+    /// Errors that are NaN or infinite, in no bin.
+    pub nonfinite: u64,
 }
 
 impl Default for ErrorHistogram {
@@ -162,6 +168,7 @@ impl Default for ErrorHistogram {
             below: 0,
             above: 0,
             exact_zero: 0,
+            nonfinite: 0,
         }
     }
 }
@@ -178,7 +185,9 @@ impl ErrorHistogram {
     pub fn add(&mut self, errors: &[f64], data_range: f64) {
         let m = magnitudes(data_range);
         for &e in errors {
-            if e == 0.0 {
+            if !e.is_finite() {
+                self.nonfinite += 1;
+            } else if e == 0.0 {
                 self.exact_zero += 1;
                 self.counts[TOP] += 1;
             } else if e > 0.0 {
@@ -214,11 +223,14 @@ impl ErrorHistogram {
         self.below += other.below;
         self.above += other.above;
         self.exact_zero += other.exact_zero;
+        self.nonfinite += other.nonfinite;
     }
 
     /// The histogram with the error moments as JSON: `edges`, `counts`, `density`, `below`,
-    /// `above`, `exact_zero`, `mean`, `std`, `skewness`, `kurtosis`.
-    pub fn json(&self, moments: &ErrorMoments, data_range: f64) -> Value {
+    /// `above`, `exact_zero`, `nonfinite`, `mean`, `std`, `skewness`, `kurtosis`. The counts
+    /// and moments are of errors divided by `scale` (binned with the data range divided by it
+    /// too); edges, density, mean and std are given in the data's units (`data_range`).
+    pub fn json(&self, moments: &ErrorMoments, data_range: f64, scale: f64) -> Value {
         let m = magnitudes(data_range);
         let edges: Vec<f64> = m
             .iter()
@@ -241,8 +253,9 @@ impl ErrorHistogram {
             "below": self.below,
             "above": self.above,
             "exact_zero": self.exact_zero,
-            "mean": metric_json(moments.mean),
-            "std": metric_json(moments.std()),
+            "nonfinite": self.nonfinite,
+            "mean": metric_json(moments.mean * scale),
+            "std": metric_json(moments.std() * scale),
             "skewness": optional(moments.skewness()),
             "kurtosis": optional(moments.kurtosis()),
         })

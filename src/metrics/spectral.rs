@@ -27,6 +27,18 @@
 //!   is `i - 1 + t` rings, `t = g_(i-1) / (g_(i-1) - g_i)` (linear interpolation between rings
 //!   `i - 1` and `i`; `t = 0` when ring 0 is itself below the curve), reported as a fraction of
 //!   Nyquist, `2 (i - 1 + t) / m0`. Without a crossing: 1.0 and `crossed = false`.
+//! - Degenerate cases of the resolution (`resolution`): a NaN in the curve (NaN or infinite
+//!   inputs) makes it NaN (`crossed = false`), since comparisons with NaN are false and would
+//!   otherwise read as "never crosses", a perfect 1.0. When every plane of both arrays is
+//!   constant (no power beyond DC), there is nothing to correlate: the rings beyond DC are 1 by
+//!   the zero-denominator rule (or, for sizes that are not powers of two, ratios of rounding
+//!   noise), and the DC ring's one sample per plane correlates to `+-1` whatever the two
+//!   constants are (a correlation ignores gain). The resolution is then 1.0
+//!   (`crossed = false`) when the arrays are identical (`C_i = Px_i = Py_i` in every ring,
+//!   which identical inputs give bit for bit) and 0.0 (`crossed = true`, at ring 0) when they
+//!   differ: two different constant arrays resolve nothing. (An array and its multiple by
+//!   `a > 0` with power beyond DC keep FRC 1: the FRC measures correlation, not gain; judge
+//!   gain with the point metrics.)
 //! - Power spectra: `Sx_i = Px_i / (n_i n1 n2)` (mean power per sample, per pixel), `Sy_i`
 //!   likewise, and `relative_error_i = (Sy_i - Sx_i) / Sx_i`: 0 when both are 0, `+inf` when
 //!   only `Sx_i` is 0. `max_abs_relative_error` is the largest `|relative_error_i|`.
@@ -93,8 +105,8 @@
 //!   `Px_i = sum |X|^2`, `Py_i = sum |Y|^2`; `FSC_i = C_i / sqrt(Px_i Py_i)` with the FRC's
 //!   conventions for zero denominators; the half-bit threshold `T_i` of the FRC with `n_i` the
 //!   samples in the shell; the resolution and `crossed` exactly as for the FRC (`2 (i - 1 + t)
-//!   / m0`, 1.0 without a crossing). Shell 0 holds the DC sample (and, for elongated volumes,
-//!   the lowest frequencies of the long axes).
+//!   / m0`, 1.0 without a crossing, the same degenerate cases with shells for rings). Shell 0
+//!   holds the DC sample (and, for elongated volumes, the lowest frequencies of the long axes).
 //! - Shell membership is exact, in integers: with `q = kz^2 n1^2 n2^2 + ky^2 n0^2 n2^2 +
 //!   kx^2 n0^2 n1^2` and `P` the product of the squares of the two axes other than a shortest
 //!   one, shell `i >= 1` is reached when `(2 i - 1)^2 P <= 4 q` (`f m0 >= i - 1/2` multiplied
@@ -177,6 +189,9 @@ pub struct RingSums {
     pub power_original: Vec<f64>,
     /// Per ring: `Py_i`, the sum of `|Y|^2` (decoded).
     pub power_decoded: Vec<f64>,
+    /// Whether every plane added so far is constant in both arrays (true without planes): the
+    /// degenerate case of the resolution (see the module documentation).
+    pub flat: bool,
     /// FFT plans, ring table and spare buffers for the plane shape, built by the first
     /// [`RingSums::add_planes`] (not serialised, ignored by comparisons).
     #[serde(skip)]
@@ -191,6 +206,7 @@ impl RingSums {
         RingSums {
             plane,
             planes: 0,
+            flat: true,
             samples: vec![0; rings],
             cross: vec![0.0; rings],
             power_original: vec![0.0; rings],
@@ -265,6 +281,7 @@ impl RingSums {
             *n += c * planes as u64;
         }
         self.planes += planes as u64;
+        self.flat &= constant_parts(original, n1 * n2) && constant_parts(decoded, n1 * n2);
         Ok(())
     }
 
@@ -281,6 +298,7 @@ impl RingSums {
         self.check_rings()?;
         other.check_rings()?;
         self.planes += other.planes;
+        self.flat &= other.flat;
         for (n, m) in self.samples.iter_mut().zip(&other.samples) {
             *n += m;
         }
@@ -297,13 +315,17 @@ impl RingSums {
     pub fn frc(&self) -> Value {
         let frc = self.frc_values();
         let half_bit: Vec<f64> = self.samples.iter().map(|&n| half_bit(n)).collect();
-        let crossing = if self.planes == 0 {
-            None
-        } else {
-            crossing(&frc, &half_bit)
-        };
         let m0 = self.plane[0].min(self.plane[1]);
-        let resolution = crossing.map_or(1.0, |rings| 2.0 * rings / m0 as f64);
+        let (resolution, crossed) = if self.planes == 0 {
+            (1.0, false)
+        } else {
+            let sums = [
+                &self.cross[..],
+                &self.power_original[..],
+                &self.power_decoded[..],
+            ];
+            resolution(sums, self.flat, &frc, &half_bit, m0)
+        };
         json!({
             "planes": self.planes,
             "frequency": floats(&self.frequencies()),
@@ -311,15 +333,17 @@ impl RingSums {
             "half_bit": floats(&half_bit),
             "samples": self.samples,
             "resolution": metric_json(resolution),
-            "crossed": crossing.is_some(),
+            "crossed": crossed,
         })
     }
 
     /// The radially averaged power spectra as JSON: per ring `frequency` (fraction of
     /// Nyquist), `original` (`Sx_i`), `decoded` (`Sy_i`) and `relative_error`
-    /// (`(Sy_i - Sx_i) / Sx_i`); and `max_abs_relative_error`. Floats are written with
-    /// [`metric_json`] (`"inf"` where only `Sx_i` is 0).
-    pub fn power_spectrum(&self) -> Value {
+    /// (`(Sy_i - Sx_i) / Sx_i`); and `max_abs_relative_error` (NaN when a relative error is).
+    /// Floats are written with [`metric_json`] (`"inf"` where only `Sx_i` is 0). Sums of
+    /// values divided by `scale` (see [`super::comparison::CompareSpec::scale`]) give spectra
+    /// in the data's units, `scale^2` times theirs.
+    pub fn power_spectrum(&self, scale: f64) -> Value {
         let pixels = (self.plane[0] * self.plane[1]) as u64;
         let mean = |power: &[f64]| -> Vec<f64> {
             power
@@ -331,6 +355,8 @@ impl RingSums {
                 })
                 .collect()
         };
+        let unscaled =
+            |spectrum: &[f64]| -> Vec<f64> { spectrum.iter().map(|s| s * scale * scale).collect() };
         let (sx, sy) = (mean(&self.power_original), mean(&self.power_decoded));
         let relative: Vec<f64> = sx
             .iter()
@@ -341,11 +367,17 @@ impl RingSums {
                 _ => (y - x) / x,
             })
             .collect();
-        let max = relative.iter().fold(0.0f64, |m, r| m.max(r.abs()));
+        // `f64::max` ignores NaN: a NaN ring would vanish from the maximum.
+        let max = relative.iter().fold(
+            0.0f64,
+            |m, r| {
+                if r.is_nan() { f64::NAN } else { m.max(r.abs()) }
+            },
+        );
         json!({
             "frequency": floats(&self.frequencies()),
-            "original": floats(&sx),
-            "decoded": floats(&sy),
+            "original": floats(&unscaled(&sx)),
+            "decoded": floats(&unscaled(&sy)),
             "relative_error": floats(&relative),
             "max_abs_relative_error": metric_json(max),
         })
@@ -422,6 +454,39 @@ fn half_bit(n: u64) -> f64 {
     (HALF_BIT_NUM + HALF_BIT_NUM_N / s) / (HALF_BIT_DEN + HALF_BIT_DEN_N / s)
 }
 
+/// The resolution of a correlation curve `values` (FRC or FSC) with the half-bit curve
+/// `threshold` and the sums `[C, Px, Py]` it came from, as a fraction of Nyquist for a shortest
+/// axis of `m0` samples, and whether the curve crossed the threshold: the first crossing (see
+/// [`crossing`]), 1.0 without one; NaN when the curve holds NaN; and in the degenerate case of
+/// `flat` arrays (every plane, or the volume, constant in both), 1.0 for identical sums and 0.0
+/// (crossed at ring 0) otherwise (see the module documentation).
+fn resolution(
+    sums: [&[f64]; 3],
+    flat: bool,
+    values: &[f64],
+    threshold: &[f64],
+    m0: usize,
+) -> (f64, bool) {
+    let [cross, px, py] = sums;
+    if values.iter().any(|v| v.is_nan()) {
+        return (f64::NAN, false);
+    }
+    let crossing = if flat {
+        let identical = cross
+            .iter()
+            .zip(px)
+            .zip(py)
+            .all(|((c, x), y)| c == x && x == y);
+        (!identical).then_some(0.0)
+    } else {
+        crossing(values, threshold)
+    };
+    match crossing {
+        Some(rings) => (2.0 * rings / m0 as f64, true),
+        None => (1.0, false),
+    }
+}
+
 /// Where `frc` first falls below `threshold` at a ring `i >= 1`, in rings (interpolated
 /// linearly in `frc - threshold` between rings `i - 1` and `i`); `None` without a crossing.
 fn crossing(frc: &[f64], threshold: &[f64]) -> Option<f64> {
@@ -434,6 +499,14 @@ fn crossing(frc: &[f64], threshold: &[f64]) -> Option<f64> {
         0.0
     };
     Some((i - 1) as f64 + t)
+}
+
+/// Whether every run of `len` consecutive values of `a` (in C order: its planes, or with
+/// `len` its size the whole array) holds one value.
+fn constant_parts(a: &NdArray, len: usize) -> bool {
+    with_array!(a, a => c_order(a)
+        .chunks(len.max(1))
+        .all(|part| part.iter().all(|v| v.to_f64() == part[0].to_f64())))
 }
 
 /// `acc[i] += v[i]`.
@@ -805,8 +878,9 @@ pub fn fsc(original: &NdArray, decoded: &NdArray) -> Result<Value, String> {
 
     let fsc = correlation(&cross, &px, &py);
     let half_bit: Vec<f64> = samples.iter().map(|&n| half_bit(n)).collect();
-    let crossing = crossing(&fsc, &half_bit);
-    let resolution = crossing.map_or(1.0, |shells| 2.0 * shells / v.m0 as f64);
+    let flat = constant_parts(original, shape.iter().product())
+        && constant_parts(decoded, shape.iter().product());
+    let (resolution, crossed) = resolution([&cross, &px, &py], flat, &fsc, &half_bit, v.m0);
     let frequency: Vec<f64> = (0..shells)
         .map(|i| {
             if i == 0 {
@@ -823,7 +897,7 @@ pub fn fsc(original: &NdArray, decoded: &NdArray) -> Result<Value, String> {
         "half_bit": floats(&half_bit),
         "samples": samples,
         "resolution": metric_json(resolution),
-        "crossed": crossing.is_some(),
+        "crossed": crossed,
     }))
 }
 
@@ -1247,11 +1321,11 @@ mod tests {
     fn empty_and_degenerate_sums_give_no_nan() {
         for plane in [[8, 8], [1, 5], [0, 3]] {
             let sums = RingSums::new(plane);
-            let text = format!("{} {}", sums.frc(), sums.power_spectrum());
+            let text = format!("{} {}", sums.frc(), sums.power_spectrum(1.0));
             assert!(!text.contains("nan"), "{plane:?}: {text}");
             assert_eq!(sums.frc()["crossed"], false);
             assert_eq!(sums.frc()["resolution"], 1.0);
-            assert_eq!(sums.power_spectrum()["max_abs_relative_error"], 0.0);
+            assert_eq!(sums.power_spectrum(1.0)["max_abs_relative_error"], 0.0);
         }
         assert_eq!(RingSums::new([1, 5]).samples.len(), 1);
         assert_eq!(RingSums::new([9, 12]).samples.len(), 5);
@@ -1412,6 +1486,81 @@ mod tests {
         assert_eq!(negated["crossed"], true);
         assert_eq!(negated["resolution"], 0.0);
         assert_eq!(negated["shape"], json!([6, 10, 9]));
+    }
+
+    /// Constant planes have no power beyond DC, where any two same-signed constants
+    /// correlate perfectly: their resolution is 1 only when they are identical, 0 (crossed)
+    /// when they differ. A NaN makes the resolution NaN, not a perfect 1.
+    #[test]
+    fn constant_arrays_resolve_nothing_unless_identical_and_nan_is_nan() {
+        let constant = |shape: &[usize], v: f32| ArrayD::from_elem(IxDyn(shape), v).into_nd();
+        let frc = |x: &NdArray, y: &NdArray| {
+            let shape = x.shape();
+            let mut sums = RingSums::new([shape[shape.len() - 2], shape[shape.len() - 1]]);
+            sums.add_planes(x, y).unwrap();
+            (sums.frc(), sums.power_spectrum(1.0))
+        };
+        for shape in [&[8, 8][..], &[3, 8, 8], &[2, 6, 10]] {
+            let (three, five) = (constant(shape, 3.0), constant(shape, 5.0));
+            let (same, _) = frc(&three, &three);
+            assert_eq!(
+                (&same["resolution"], &same["crossed"]),
+                (&json!(1.0), &json!(false))
+            );
+            let (different, power) = frc(&three, &five);
+            assert_eq!(
+                (&different["resolution"], &different["crossed"]),
+                (&json!(0.0), &json!(true)),
+                "{shape:?}: {different}"
+            );
+            // Power-of-two planes: the curve itself is 1 everywhere (exact zeros beyond DC);
+            // the rule is about the resolution. Other sizes leave rounding noise there.
+            assert!(
+                shape[shape.len() - 1] != 8
+                    || different["frc"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|f| f == 1.0)
+            );
+            assert_eq!(power["max_abs_relative_error"], 25.0 / 9.0 - 1.0);
+            if shape.len() == 3 {
+                let fsc_same = fsc(&three, &three).unwrap();
+                assert_eq!(
+                    (&fsc_same["resolution"], &fsc_same["crossed"]),
+                    (&json!(1.0), &json!(false))
+                );
+                let fsc_different = fsc(&three, &five).unwrap();
+                assert_eq!(
+                    (&fsc_different["resolution"], &fsc_different["crossed"]),
+                    (&json!(0.0), &json!(true))
+                );
+            }
+        }
+        // Planes constant but different from each other, decoded with another gain per plane:
+        // still nothing beyond DC, and not identical.
+        let x = ArrayD::from_shape_fn(IxDyn(&[2, 8, 8]), |ix| 1.0 + ix[0] as f32).into_nd();
+        let y = ArrayD::from_shape_fn(IxDyn(&[2, 8, 8]), |ix| 1.0 + 2.0 * ix[0] as f32).into_nd();
+        assert_eq!(frc(&x, &y).0["resolution"], 0.0);
+        // A textured plane with a NaN: NaN, never "no crossing".
+        for shape in [&[8, 8][..], &[2, 8, 8]] {
+            let textured = ArrayD::from_shape_fn(IxDyn(shape), |ix| {
+                let (i, j) = (ix[shape.len() - 2], ix[shape.len() - 1]);
+                ((i * 3 + j * 5) % 7) as f32
+            });
+            let mut broken = textured.clone();
+            broken.as_slice_mut().unwrap()[19] = f32::NAN;
+            let (textured, broken) = (textured.into_nd(), broken.into_nd());
+            let (curve, power) = frc(&textured, &broken);
+            assert_eq!(
+                (&curve["resolution"], &curve["crossed"]),
+                (&json!("nan"), &json!(false))
+            );
+            assert_eq!(power["max_abs_relative_error"], "nan");
+            if shape.len() == 3 {
+                assert_eq!(fsc(&textured, &broken).unwrap()["resolution"], "nan");
+            }
+        }
     }
 
     #[test]

@@ -67,7 +67,8 @@
 //! took 1.5 times as long on the 256^3 bench (160 ms instead of 108 ms on 2 cores: SSE2 holds
 //! two float64 lanes, four float32), only about at the 20x target, for means within 2e-10 of
 //! the float32 ones. Values must not differ from the offsets by more than about 1e19 (float32
-//! squares overflow).
+//! squares overflow): a comparison divides data beyond 2^60 in magnitude by a power of two
+//! first ([`super::comparison::CompareSpec::scale`]), which leaves SSIM unchanged.
 //!
 //! The offsets depend only on global rows, and every value is computed by the same operations
 //! whatever the slab, group part, chunk and thread: partial sums merged in row order are
@@ -75,7 +76,8 @@
 //!
 //! Constant inputs give the luminance term `(2 a b + C1) / (a^2 + b^2 + C1)` (1.0 when equal).
 //! `data_range` must be positive and finite: with `R = 0` scikit-image divides 0 by 0 on flat
-//! regions (NaN), so photonqa returns an error instead. NaN inputs give a NaN mean.
+//! regions (NaN), so photonqa returns an error instead. NaN inputs give a NaN mean and a NaN
+//! minimum.
 
 use std::ops::Range;
 
@@ -201,7 +203,8 @@ pub struct SsimSums {
     pub row_sums: Vec<f64>,
     /// Interior voxels per row: the product over axes 1.. of `n - 2 r`.
     pub row_count: u64,
-    /// Smallest SSIM map value over the covered interior (`+inf` when no row is covered).
+    /// Smallest SSIM map value over the covered interior (`+inf` when no row is covered, NaN
+    /// when the map holds NaN).
     pub min: f64,
 }
 
@@ -224,7 +227,7 @@ impl SsimSums {
             ));
         }
         self.row_sums.extend_from_slice(&next.row_sums);
-        self.min = self.min.min(next.min);
+        self.min = nan_min(self.min, next.min);
         Ok(())
     }
 
@@ -335,8 +338,18 @@ pub fn ssim_rows(
         min: rows
             .iter()
             .map(|&(_, min)| min)
-            .fold(f64::INFINITY, f64::min),
+            .fold(f64::INFINITY, nan_min),
     })
+}
+
+/// The smaller of `a` and `b`, NaN when either is (`f64::min` would drop the NaN: a NaN in the
+/// SSIM map must not leave its minimum looking fine).
+fn nan_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }
 
 /// SSIM of two whole arrays in memory (tests, small inputs): [`ssim_rows`] over every interior
@@ -650,7 +663,7 @@ fn output_row<const R: usize>(
     ssim_map(filtered, offsets, consts, &mut output.map);
     let (sum, min) = sum_and_min(&output.map);
     output.sum += sum;
-    output.min = output.min.min(min);
+    output.min = nan_min(output.min, min);
 }
 
 /// Chunks `(start, length)` of at most [`CHUNK`] values covering `0..len`: of one length, a
@@ -853,7 +866,8 @@ fn ssim_map(m: &Moments, c: Offsets, k: &Consts, out: &mut [f64]) {
     }
 }
 
-/// Sum (four interleaved partial sums, then the rest in order) and minimum of `values`.
+/// Sum (four interleaved partial sums, then the rest in order) and minimum of `values`; both
+/// NaN when a value is NaN.
 fn sum_and_min(values: &[f64]) -> (f64, f64) {
     let mut sums = [0.0; 4];
     let mut mins = [f64::INFINITY; 4];
@@ -874,6 +888,10 @@ fn sum_and_min(values: &[f64]) -> (f64, f64) {
     for &v in rest {
         sum += v;
         min = min.min(v);
+    }
+    // The comparisons above skip NaN; the sum does not.
+    if sum.is_nan() {
+        min = f64::NAN;
     }
     (sum, min)
 }

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::plots::Figure;
 use super::{bounds_text, cell, criteria, featured_index, limited_columns, swept, verdict};
 use crate::runner::provenance::Provenance;
-use crate::runner::results::{Status, plain};
+use crate::runner::results::{NONFINITE_DECODED, Status, plain};
 use crate::runner::slices::Triptych;
 use crate::scenario::Scenario;
 use crate::select::Selection;
@@ -263,6 +263,13 @@ impl Page<'_> {
             let _ = write!(html, "<th>{}</th>", escape(p));
         }
         html.push_str("<th>ratio</th><th>bits / value</th>");
+        let nonfinite = selection
+            .evaluations
+            .iter()
+            .any(|e| e.row.nonfinite().is_some());
+        if nonfinite {
+            let _ = write!(html, "<th>{NONFINITE_DECODED}</th>");
+        }
         for c in &limited {
             let _ = write!(
                 html,
@@ -281,6 +288,7 @@ impl Page<'_> {
             let row = e.row;
             let class = match (row.status, selection.chosen == Some(i)) {
                 (Status::Error, _) => " class=\"error\"",
+                _ if row.nonfinite().is_some() => " class=\"error\"",
                 (_, true) => " class=\"chosen\"",
                 _ => "",
             };
@@ -300,6 +308,9 @@ impl Page<'_> {
                 escape(&cell(row, "ratio")),
                 escape(&cell(row, "bits_per_value"))
             );
+            if nonfinite {
+                let _ = write!(html, "<td>{}</td>", cell(row, NONFINITE_DECODED));
+            }
             for c in &limited {
                 let failed: Vec<String> = e
                     .checks

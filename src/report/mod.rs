@@ -21,19 +21,25 @@ use crate::select::evaluate::short;
 use crate::select::{Limit, Objective, Selection, select};
 
 use crate::runner::results::{
-    BoundCheck, PointResult, Rate, Status, metric_value, plain, swept_params,
+    BoundCheck, NONFINITE_DECODED, PointResult, Rate, Status, metric_value, plain, swept_params,
 };
 use crate::scenario::Scenario;
 
 /// One aligned text row per working point: id, swept parameters, rate, selected metrics, and
 /// with limits in the scenario whether the point meets them (or which it fails). When a stage
 /// of any point promises a bound, a `bound` column says `ok` or `VIOLATED: ...` per point.
+/// When the decoded data of any point hold NaN or infinite values, a `nonfinite_decoded`
+/// column after the rate counts them per point (such a point fails, even without limits).
 pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario) -> String {
     let params = swept_params(rows);
     let bounds = rows.iter().any(|r| !r.bounds.is_empty());
+    let nonfinite = rows.iter().any(|r| r.nonfinite().is_some());
     let mut header: Vec<String> = vec!["point".into()];
     header.extend(params.iter().map(|p| p.to_string()));
     header.extend(["ratio", "bits/value"].map(String::from));
+    if nonfinite {
+        header.push(NONFINITE_DECODED.into());
+    }
     header.extend(columns.iter().cloned());
     if bounds {
         header.push("bound".into());
@@ -48,17 +54,16 @@ pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario)
                 .iter()
                 .map(|p| row.params.get(p).map(plain).unwrap_or_default()),
         );
-        cells.extend(
-            ["ratio", "bits_per_value"]
-                .into_iter()
-                .chain(columns.iter().map(String::as_str))
-                .map(|c| cell(row, c)),
-        );
+        cells.extend(["ratio", "bits_per_value"].map(|c| cell(row, c)));
+        if nonfinite {
+            cells.push(cell(row, NONFINITE_DECODED));
+        }
+        cells.extend(columns.iter().map(|c| cell(row, c)));
         if bounds {
             cells.push(BoundCheck::summary(&row.bounds).unwrap_or_else(|| "-".into()));
         }
         cells.push(match row.status {
-            Status::Ok if scenario.limits.is_empty() => "ok".into(),
+            Status::Ok if scenario.limits.is_empty() && row.nonfinite().is_none() => "ok".into(),
             _ => verdict(&selection, i),
         });
         table.push(cells);
@@ -126,9 +131,13 @@ pub fn answer(recommendation: &Value) -> String {
 }
 
 /// The value of `column` in `row` as table text: a rate field (`ratio` with 3 decimals,
-/// `bits_per_value` with 4) or a metric or analysis column; counts as integers, other numbers by
-/// [`format_metric`], non-finite values as `inf`, `-inf`, `nan`; `-` when there is none.
+/// `bits_per_value` with 4), `nonfinite_decoded`, or a metric or analysis column; counts as
+/// integers, other numbers by [`format_metric`], non-finite values as `inf`, `-inf`, `nan`; `-`
+/// when there is none.
 pub fn cell(row: &PointResult, column: &str) -> String {
+    if column == NONFINITE_DECODED {
+        return row.nonfinite_decoded.map_or("-".into(), |n| n.to_string());
+    }
     let value = match row.rate.as_ref().and_then(|r| r.get(column)) {
         Some(v) => match (column, metric_value(&v)) {
             ("ratio", Some(x)) if x.is_finite() => return format!("{x:.3}"),
@@ -250,19 +259,15 @@ pub fn verdict(selection: &Selection, i: usize) -> String {
     if e.passes() {
         return "pass".into();
     }
-    let mut failed: Vec<String> = e.failed().map(|c| c.describe()).collect();
-    if let Err(unusable) = &e.objective {
-        failed.push(format!(
-            "objective {} {unusable}",
-            selection.objective.column
-        ));
-    }
     let closest = if selection.closest == Some(i) {
         "closest; "
     } else {
         ""
     };
-    format!("{closest}fails {}", failed.join(", "))
+    format!(
+        "{closest}fails {}",
+        e.reasons(selection.objective).join(", ")
+    )
 }
 
 /// Writes the report of a run to `out`:

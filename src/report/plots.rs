@@ -611,16 +611,28 @@ pub fn report_figures(
             .evaluations
             .iter()
             .map(|e| e.row)
-            .filter(|r| r.status == Status::Ok)
+            .filter(|r| r.status == Status::Ok && r.nonfinite().is_none())
             .collect(),
         featured: super::featured(selection),
     };
     let mut notes = Vec::new();
-    let failed = selection.evaluations.len() - plotted.rows.len();
+    let rows = selection.evaluations.iter().map(|e| e.row);
+    let failed = rows.clone().filter(|r| r.status == Status::Error).count();
     if failed > 0 {
         notes.push(format!(
             "{failed} failed point{} listed in the table but not plotted.",
             if failed == 1 { " is" } else { "s are" }
+        ));
+    }
+    // Their values (science included) are of NaN-holding data: nothing to draw.
+    let invalid = rows
+        .filter(|r| r.status == Status::Ok && r.nonfinite().is_some())
+        .count();
+    if invalid > 0 {
+        notes.push(format!(
+            "{invalid} point{} with NaN or infinite decoded values {} listed in the table but not plotted.",
+            if invalid == 1 { "" } else { "s" },
+            if invalid == 1 { "is" } else { "are" }
         ));
     }
     let band = |column: &str| {
@@ -710,7 +722,8 @@ fn file_stem(name: &str, figures: &[Figure]) -> String {
 
 /// What the report's figures are drawn from.
 pub struct Plotted<'a> {
-    /// Measured rows (failed points are not plotted).
+    /// Measured rows (failed points, and points with NaN or infinite decoded values, are not
+    /// plotted).
     pub rows: Vec<&'a PointResult>,
     /// The point to ring and whether it passes.
     pub featured: Option<(&'a PointResult, bool)>,
@@ -990,6 +1003,33 @@ mod tests {
             .map(|v| linear.format_ext(v))
             .collect();
         assert_eq!(labels, ["0", "5e-5", "-2.5e-5", "2e5"]);
+    }
+
+    /// A point whose decoded data hold NaN or infinities is on no plot, not even by its
+    /// finite science values, and a note says so.
+    #[test]
+    fn points_with_nonfinite_decoded_values_are_not_plotted() {
+        let science = |dice: f64| json!({"seg": {"dice": dice}});
+        let mut invalid = row(0, 16.0, json!({"psnr": "nan"}), science(1.0));
+        invalid.nonfinite_decoded = Some(7);
+        let rows = [invalid, row(1, 4.0, json!({"psnr": 40.0}), science(0.9))];
+        let objective = crate::select::Objective::default();
+        let selection = crate::select::select(&rows, &[], &objective);
+        let (figures, notes) =
+            report_figures(&selection, &["psnr".into(), "seg.dice".into()], &["seg"]);
+        assert!(
+            notes.contains(
+                &"1 point with NaN or infinite decoded values is listed in the table but not plotted."
+                    .to_string()
+            ),
+            "{notes:?}"
+        );
+        assert!(!figures.is_empty());
+        for figure in &figures {
+            for series in &figure.series {
+                assert!(series.points.iter().all(|p| p.0 == 4.0), "{}", figure.name);
+            }
+        }
     }
 
     #[test]

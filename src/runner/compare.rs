@@ -15,6 +15,9 @@ use crate::metrics::ssim::SsimWindow;
 pub struct Comparison {
     /// Number of values compared.
     pub count: u64,
+    /// Decoded values that are NaN or infinite (the original must be finite); every metric
+    /// is then NaN (see [`CompareSpec::finish`]).
+    pub nonfinite_decoded: u64,
     /// The settings used (data range, relative-error floor).
     pub spec: CompareSpec,
     /// Every registered metric by name, as JSON (non-finite values as strings).
@@ -22,7 +25,8 @@ pub struct Comparison {
 }
 
 /// Compares `decoded` with `original`. The data range defaults to max - min of `original`,
-/// the relative-error floor to 1e-3 of the data range.
+/// the relative-error floor to 1e-3 of the data range. The original must be finite; NaN or
+/// infinite decoded values are counted (as `run` counts them: the same numbers).
 pub fn compare(
     original: &dyn VolumeSource,
     decoded: &dyn VolumeSource,
@@ -98,7 +102,8 @@ pub fn compare(
         dtypes: (original.dtype(), decoded.dtype()),
     };
     let max_rel_floor = max_rel_floor.unwrap_or(DEFAULT_REL_FLOOR * data_range);
-    let spec = CompareSpec::new(&computed, facts, max_rel_floor, ssim_window);
+    let spec = CompareSpec::new(&computed, facts, max_rel_floor, ssim_window)
+        .map_err(|e| format!("{}: {e}; pass --data-range", original.label()))?;
     let rows = original.shape()[0];
     let halo = spec.halo();
     // Chunks in waves, merged in chunk order: the histograms of a partial are large, so only a
@@ -111,8 +116,6 @@ pub fn compare(
             .map(|core| {
                 let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
                 let (a, b) = (read(original, held.clone())?, read(decoded, held.clone())?);
-                finite_range(&a, original.label())?;
-                finite_range(&b, decoded.label())?;
                 spec.partial(&a, &b, held, core.clone())
             })
             .collect::<Result<_, String>>()?;
@@ -145,6 +148,7 @@ pub fn compare(
     }
     Ok(Comparison {
         count: total.point.count,
+        nonfinite_decoded: total.point.nonfinite_decoded,
         metrics,
         spec,
     })

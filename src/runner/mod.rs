@@ -9,11 +9,13 @@ pub mod analyze;
 pub mod compare;
 pub mod export;
 pub mod external;
+pub mod lock;
 pub mod passes;
 pub mod provenance;
 pub mod reconstruction;
 pub mod results;
 pub mod science;
+pub mod seal;
 pub mod slabs;
 pub mod slices;
 pub mod slurm;
@@ -306,8 +308,13 @@ pub fn run_subset(
     let pool = plan.pool()?;
     let passes = Passes::new(source.as_ref(), &plan, &pool);
 
-    // Before the first pass over the input: a wrong --out or --resume fails at once.
+    // Before the first pass over the input: a busy or wrong --out, or --resume, fails at once.
+    // The lock is held until the outputs are written.
+    let _lock = lock::Lock::exclusive(&options.out, "run")?;
     let earlier = EarlierResults::read(&options.out, options.resume)?;
+    for note in &earlier.notes {
+        eprintln!("photonqa: {note}");
+    }
 
     let progress = ProgressBar::new(plan.chunks.len() as u64).with_style(
         ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} chunks, {eta} left")
@@ -512,12 +519,19 @@ fn compare_spec(
     let max_rel_floor = scenario
         .max_rel_floor
         .unwrap_or(DEFAULT_REL_FLOOR * data_range);
-    Ok(CompareSpec::new(
+    CompareSpec::new(
         &scenario.distortion,
         facts,
         max_rel_floor,
         scenario.ssim_window,
-    ))
+    )
+    .map_err(|e| {
+        format!(
+            "{}: {}: {e}; set metrics.data_range",
+            scenario.path.display(),
+            source.label()
+        )
+    })
 }
 
 /// Writes `OUT/results.csv`, `OUT/recommendation.json` and the report (`OUT/report.html`,
@@ -1014,6 +1028,7 @@ fn result_row(
         pipeline: point.stages.iter().map(|s| s.to_json()).collect(),
         fitted: chain.fitted(),
         rate: None,
+        nonfinite_decoded: None,
         distortion: Map::new(),
         science: Map::new(),
         reconstructed: Map::new(),
@@ -1037,6 +1052,7 @@ fn result_row(
             row.bounds = m.partial.bounds.iter().map(BoundSums::check).collect();
             match spec.finish(&m.partial, &scenario.distortion) {
                 Ok(values) => {
+                    row.nonfinite_decoded = Some(m.partial.point.nonfinite_decoded);
                     row.distortion = values;
                     row.science = m.science;
                     row.reconstructed = m.reconstructed;

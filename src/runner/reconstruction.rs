@@ -167,7 +167,8 @@ impl Reconstruction {
             facts,
             DEFAULT_REL_FLOOR * data_range,
             scenario.ssim_window,
-        );
+        )
+        .map_err(|e| format!("reconstruction: the original's slices: {e}"))?;
         let base = scenario.path.parent().unwrap_or(std::path::Path::new("."));
         let analyses = Analyses::prepare(
             &scenario.analyses,

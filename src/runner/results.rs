@@ -87,6 +87,12 @@ pub struct PointResult {
     /// Rate (absent for failed points).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Rate>,
+    /// How many decoded values are NaN or infinite (the original is finite); absent for
+    /// failed points. When not 0 the point is invalid: every distortion metric is `"nan"`,
+    /// it fails every limit and is never recommended (see
+    /// [`crate::select::evaluate::observe`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonfinite_decoded: Option<u64>,
     /// Selected distortion metrics; non-finite values are the strings `inf`, `-inf`, `nan`.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub distortion: Map<String, Value>,
@@ -154,6 +160,11 @@ impl BoundCheck {
 }
 
 impl PointResult {
+    /// The number of NaN or infinite decoded values, when there are any.
+    pub fn nonfinite(&self) -> Option<u64> {
+        self.nonfinite_decoded.filter(|&n| n > 0)
+    }
+
     /// The value of a table column: a metric (`name` or `name.field`), an analysis's field
     /// (`label.field`) or a metric of the reconstructed slices (`reconstructed.name`).
     pub fn value(&self, column: &str) -> Option<&Value> {
@@ -164,6 +175,9 @@ impl PointResult {
         }
     }
 }
+
+/// Name of [`PointResult::nonfinite_decoded`] in `results.csv`, tables and the report.
+pub const NONFINITE_DECODED: &str = "nonfinite_decoded";
 
 /// Prefix of the columns of the reconstructed slices' metrics.
 pub const RECONSTRUCTED: &str = "reconstructed.";
@@ -199,13 +213,18 @@ pub struct EarlierResults {
     path: PathBuf,
     /// Complete rows that measured their point, with their lines as written and line numbers.
     kept: Vec<(PointResult, Vec<u8>, usize)>,
-    /// Whether the file holds more than the kept lines (failed rows, a torn last line).
+    /// Whether the file holds more than the kept lines (failed rows, a torn last line, a
+    /// point's second row).
     rewrite: bool,
+    /// What the rewrite drops that a user should hear of: rows of a point logged before.
+    pub notes: Vec<String>,
 }
 
 impl EarlierResults {
     /// Reads `OUT/results.jsonl` (creating `OUT`). Without `resume` an existing non-empty log
-    /// is an error. Nothing is written yet.
+    /// is an error. A point logged twice (by two runs into `OUT` at once, before runs locked
+    /// it) keeps its first measured row; later ones are dropped with a note. Nothing is written
+    /// yet.
     pub fn read(out: &Path, resume: bool) -> Result<EarlierResults, String> {
         fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
         let path = out.join("results.jsonl");
@@ -224,23 +243,27 @@ impl EarlierResults {
         let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let mut kept: Vec<(PointResult, Vec<u8>, usize)> = Vec::new();
         let mut rewrite = complete < text.len();
+        let mut notes = Vec::new();
+        // The line of each point's kept row.
+        let mut kept_on: HashMap<String, usize> = HashMap::new();
         for (number, line) in text[..complete].split(|&b| b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
             }
             let row: PointResult = serde_json::from_slice(line)
                 .map_err(|e| format!("{label}:{}: not a result row: {e}", number + 1))?;
-            if kept.iter().any(|(r, _, _)| r.point_id == row.point_id) {
-                return Err(format!(
-                    "{label}:{}: point {} appears twice",
+            if let Some(first) = kept_on.get(&row.point_id) {
+                notes.push(format!(
+                    "{label}:{}: point {} was measured before, on line {first}; that row is kept, this one dropped",
                     number + 1,
                     row.point_id
                 ));
-            }
-            if row.status == Status::Error {
+                rewrite = true;
+            } else if row.status == Status::Error {
                 // A failed point is measured again.
                 rewrite = true;
             } else {
+                kept_on.insert(row.point_id.clone(), number + 1);
                 kept.push((row, line.to_vec(), number + 1));
             }
         }
@@ -248,6 +271,7 @@ impl EarlierResults {
             path,
             kept,
             rewrite,
+            notes,
         })
     }
 
@@ -340,6 +364,7 @@ pub fn write_csv(out: &Path, rows: &[PointResult], columns: &[String]) -> Result
     let mut header = vec!["point_id".to_string(), "index".into(), "status".into()];
     header.extend(params.iter().cloned());
     header.extend(Rate::COLUMNS.map(String::from));
+    header.push(NONFINITE_DECODED.into());
     header.extend(columns.iter().cloned());
     let bounds = rows.iter().any(|r| !r.bounds.is_empty());
     if bounds {
@@ -369,6 +394,11 @@ pub fn write_csv(out: &Path, rows: &[PointResult], columns: &[String]) -> Result
             ]),
             None => record.extend(std::iter::repeat_n(String::new(), 6)),
         }
+        record.push(
+            row.nonfinite_decoded
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        );
         record.extend(
             columns
                 .iter()

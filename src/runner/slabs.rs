@@ -17,7 +17,8 @@
 //!    run's (`Measured::fold`, [`super::science::Analyses::merge`]), so the results
 //!    equal a single-machine run's to the last bit, timings aside.
 //!
-//! Partials are stored with postcard: f64 bit patterns, infinities included, as JSON cannot.
+//! Partials are stored with postcard: f64 bit patterns, infinities included, as JSON cannot;
+//! every file is sealed ([`super::seal`]): a damaged one is rerun, and never merged.
 //! Unit `u` is point `u / slabs`, slab `u % slabs`; the slabs split the chunks evenly.
 //! Not for a reconstruction (its slices need every projection row of a point) nor `command`
 //! analyses (a program reads the whole decoded volume): those run as point units.
@@ -30,9 +31,11 @@ use indicatif::ProgressBar;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::lock::Lock;
 use super::passes::{self, FitCache, Fitted, InputSummary, Passes};
 use super::provenance::Provenance;
 use super::science::{self, Analyses};
+use super::seal::{self, Sealed};
 use super::units::{Manifest, Setup, Unit, UnitState};
 use super::{Measured, RunSummary, split_evenly};
 use crate::pipeline::Chain;
@@ -96,20 +99,21 @@ pub fn failure_path(out: &Path, unit: Option<(usize, Phase)>) -> PathBuf {
 
 fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
     let bytes = postcard::to_stdvec(value).map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::data::write_atomically(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+    seal::write(path, &bytes)
 }
 
-/// Reads a file `save` wrote: `None` when there is none.
+/// Decodes the intact `payload` of the file `path` that `save` wrote.
+fn decode<T: DeserializeOwned>(path: &Path, payload: &[u8]) -> Result<T, String> {
+    postcard::from_bytes(payload)
+        .map_err(|e| format!("{}: from another photonqa version: {e}", path.display()))
+}
+
+/// Reads a file `save` wrote: `None` when there is none; a damaged file is an error naming it.
 fn load<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
-    match fs::read(path) {
-        Ok(bytes) => postcard::from_bytes(&bytes).map(Some).map_err(|e| {
-            format!(
-                "{}: corrupt or from another photonqa version: {e}",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+    match seal::read(path)? {
+        Sealed::Intact(payload) => decode(path, &payload).map(Some),
+        Sealed::Missing => Ok(None),
+        Sealed::Damaged(why) => Err(super::units::rerun(&why)),
     }
 }
 
@@ -168,6 +172,7 @@ pub fn prepare(
     slabs: usize,
     resources: (u64, Option<usize>),
 ) -> Result<bool, String> {
+    let _lock = Lock::shared(out)?;
     let manifest = Manifest::of(scenario, slabs)?;
     if let Some(earlier) = Manifest::read(out)? {
         earlier.check(scenario, out)?;
@@ -182,7 +187,9 @@ pub fn prepare(
     let setup = Setup::new(scenario, resources)?;
     check(scenario, setup.plan.chunks.len(), slabs)?;
     manifest.write(out)?;
-    if load::<Prepared>(&prepared_path(out))?.is_some() {
+    // A damaged file is written again (the fits depend on the input only).
+    if let Sealed::Intact(payload) = seal::read(&prepared_path(out))? {
+        decode::<Prepared>(&prepared_path(out), &payload)?;
         return Ok(false);
     }
     let prepared = (|| -> Result<Prepared, String> {
@@ -394,6 +401,7 @@ pub fn run_unit(
     (unit, phase): (usize, Phase),
     resources: (u64, Option<usize>),
 ) -> Result<(PathBuf, bool), String> {
+    let _lock = Lock::shared(out)?;
     let setup = Setup::new(scenario, resources)?;
     let context = Context::new(scenario, out, &setup, resources.0)?;
     if unit >= context.units() {
@@ -406,7 +414,7 @@ pub fn run_unit(
         ));
     }
     let path = outcome_path(out, unit, phase);
-    if state_of(&path)? == Some(true) {
+    if stored(&path)? == Stored::Succeeded {
         return Ok((path, false));
     }
     let failed = failure_path(out, Some((unit, phase)));
@@ -442,17 +450,35 @@ pub fn run_unit(
     }
 }
 
-/// Whether the outcome at `path` is a success (`None`: no outcome yet).
-fn state_of(path: &Path) -> Result<Option<bool>, String> {
-    // Only the Ok/Err tag is needed: postcard writes a Result's variant first.
-    match fs::read(path) {
-        Ok(bytes) => match bytes.first() {
-            Some(0) => Ok(Some(true)),
-            Some(1) => Ok(Some(false)),
-            _ => Err(format!("{}: not an outcome", path.display())),
+/// What the outcome file of a unit's phase holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stored {
+    /// No outcome yet.
+    Missing,
+    /// A damaged file: why, naming it.
+    Damaged(String),
+    /// The phase's partials.
+    Succeeded,
+    /// Its point's failure: why.
+    PointFailed(String),
+}
+
+/// What the outcome at `path` holds (its whole content checked against its seal).
+fn stored(path: &Path) -> Result<Stored, String> {
+    let payload = match seal::read(path)? {
+        Sealed::Intact(payload) => payload,
+        Sealed::Missing => return Ok(Stored::Missing),
+        Sealed::Damaged(why) => return Ok(Stored::Damaged(why)),
+    };
+    // Postcard writes a Result's variant first; a failure reads as any `Err`, whatever the
+    // `Ok` type.
+    match payload.first() {
+        Some(0) => Ok(Stored::Succeeded),
+        Some(1) => match decode::<Outcome<()>>(path, &payload)? {
+            Err(why) => Ok(Stored::PointFailed(why)),
+            Ok(()) => unreachable!("variant 1 is Err"),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        _ => Err(format!("{}: not an outcome", path.display())),
     }
 }
 
@@ -530,19 +556,13 @@ pub fn survey(scenario: &Scenario, out: &Path, slabs: usize) -> Result<Vec<Unit>
             for &phase in &phases {
                 let path = outcome_path(out, unit, phase);
                 let failed = failure_path(out, Some((unit, phase)));
-                state = match state_of(&path)? {
-                    Some(true) => continue,
-                    Some(false) => {
-                        let bytes =
-                            fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                        // An outcome's failure reads as any `Err`, whatever its `Ok` type.
-                        let why = match postcard::from_bytes::<Outcome<()>>(&bytes) {
-                            Ok(Err(why)) => why,
-                            _ => format!("{}: not an outcome", path.display()),
-                        };
+                state = match stored(&path)? {
+                    Stored::Succeeded => continue,
+                    Stored::PointFailed(why) => {
                         UnitState::Failed(format!("{}: {why}", phase.name()))
                     }
-                    None => match fs::read_to_string(&failed) {
+                    Stored::Damaged(why) => UnitState::Damaged(why),
+                    Stored::Missing => match fs::read_to_string(&failed) {
                         Ok(why) => UnitState::Failed(format!("{}: {}", phase.name(), why.trim())),
                         Err(_) => UnitState::Pending,
                     },
@@ -559,15 +579,18 @@ pub fn survey(scenario: &Scenario, out: &Path, slabs: usize) -> Result<Vec<Unit>
     Ok(units)
 }
 
-/// Whether `phase` of unit `unit` has a successful outcome.
+/// Whether `phase` of unit `unit` has a successful outcome, intact.
 pub fn phase_done(out: &Path, unit: usize, phase: Phase) -> bool {
-    state_of(&outcome_path(out, unit, phase)) == Ok(Some(true))
+    stored(&outcome_path(out, unit, phase)) == Ok(Stored::Succeeded)
 }
 
-/// Whether the prepare task is done (`Ok(true)`), not yet (`Ok(false)`), or failed (`Err`: why).
+/// Whether the prepare task is done (`Ok(true)`), not yet (`Ok(false)`), or failed or its file
+/// is damaged (`Err`: why).
 pub fn prepare_state(out: &Path) -> Result<Result<bool, String>, String> {
-    if prepared_path(out).is_file() {
-        return Ok(Ok(true));
+    match seal::read(&prepared_path(out))? {
+        Sealed::Intact(_) => return Ok(Ok(true)),
+        Sealed::Damaged(why) => return Ok(Err(why)),
+        Sealed::Missing => {}
     }
     match fs::read_to_string(failure_path(out, None)) {
         Ok(why) => Ok(Err(why.trim().to_string())),
@@ -585,14 +608,10 @@ pub fn merge(
     let setup = Setup::new(scenario, resources)?;
     let context = Context::new(scenario, out, &setup, resources.0)?;
     // A point's failure is a row of the results, as in a run; a phase with no outcome is not.
+    // (Each outcome's seal is checked as the merge reads it.)
     let phases = phases(scenario);
     let missing: Vec<usize> = (0..context.units())
-        .filter(|&u| {
-            let outcomes = phases.iter().map(|&p| state_of(&outcome_path(out, u, p)));
-            outcomes
-                .map(|o| o.map(|o| o.is_none()))
-                .any(|none| none != Ok(false))
-        })
+        .filter(|&u| phases.iter().any(|&p| !outcome_path(out, u, p).exists()))
         .collect();
     super::units::check_complete(out, &missing, context.units())?;
     let passes = setup.passes();

@@ -21,6 +21,7 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
+use super::lock::Lock;
 use super::slabs::{self, Phase};
 use super::units::{self, Manifest, Unit, UnitState, index_ranges};
 use crate::data::shell::quoted;
@@ -455,6 +456,11 @@ pub fn submit(
     // The scenario and its input are checked here, not in a thousand failing tasks.
     let source = scenario.source.open().map_err(|e| e.to_string())?;
     super::build_chains(scenario, source.as_ref())?;
+    // Two submissions at once would both submit the units left.
+    let _lock = match dry_run {
+        true => None,
+        false => Some(Lock::exclusive(&out.join(SLURM_DIR), "submit")?),
+    };
     let earlier_manifest = Manifest::read(&out)?;
     if let Some(earlier) = &earlier_manifest {
         earlier.check(scenario, &out)?;
@@ -540,7 +546,8 @@ pub fn submit(
             },
         }
     };
-    if work.arrays.is_empty() {
+    // A damaged prepare.bin runs again even when every unit is done: the merge reads it.
+    if work.arrays.is_empty() && !work.prepare {
         let queued = units.iter().filter(|u| queued(u)).count();
         let why = if queued > 0 {
             format!(
@@ -709,15 +716,21 @@ pub fn status(scenario: &Scenario, out: &Path) -> Result<String, String> {
     let tracked = track(&units, &submissions, queue.as_ref(), out);
     let count = |f: &dyn Fn(&Tracked) -> bool| tracked.iter().filter(|t| f(t)).count();
     let done = count(&|t| *t == Tracked::Files(UnitState::Done));
-    let failed = count(&|t| matches!(t, Tracked::Files(UnitState::Failed(_))));
+    // A damaged unit needs a rerun as a failed one does.
+    let damaged = count(&|t| matches!(t, Tracked::Files(UnitState::Damaged(_))));
+    let failed = damaged + count(&|t| matches!(t, Tracked::Files(UnitState::Failed(_))));
     let pending = count(&|t| *t == Tracked::Files(UnitState::Pending));
     let running = count(&|t| matches!(t, Tracked::Queued(s) if s == "RUNNING"));
     let queued = count(&|t| matches!(t, Tracked::Queued(s) if s != "RUNNING"));
     let mut text = format!(
-        "{}: {} units of scenario {}: {done} done, {failed} failed, {running} running, {queued} queued, {pending} pending\n",
+        "{}: {} units of scenario {}: {done} done, {failed} failed{}, {running} running, {queued} queued, {pending} pending\n",
         out.display(),
         units.len(),
-        scenario.name
+        scenario.name,
+        match damaged {
+            0 => String::new(),
+            n => format!(" ({n} damaged)"),
+        }
     );
     if let Some(note) = note {
         let _ = writeln!(text, "note: {note}");
@@ -740,6 +753,9 @@ pub fn status(scenario: &Scenario, out: &Path) -> Result<String, String> {
         );
     }
     for (unit, t) in units.iter().zip(&tracked) {
+        if let Tracked::Files(UnitState::Damaged(why)) = t {
+            let _ = writeln!(text, "damaged {} ({}): {why}", unit.index, unit.label);
+        }
         if let Tracked::Files(UnitState::Failed(why)) = t {
             let _ = writeln!(text, "failed {} ({}): {why}", unit.index, unit.label);
             if let Some(log) = task_log(out, &submissions, unit.index).filter(|l| l.is_file()) {

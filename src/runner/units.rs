@@ -10,6 +10,7 @@
 //! the code of `run` ([`super::write_outputs`]). A point's row does not depend on which other
 //! points run with it, so the merged results equal a single-machine run's bit for bit, timing
 //! fields aside. `DIR/units/scenario.json` (the [`Manifest`]) names the scenario of the units.
+//! Both are sealed ([`super::seal`]): a unit whose file is damaged is rerun, and never merged.
 //!
 //! Finer units, a point over a slab of the input, are [`super::slabs`]'s; a manifest with more
 //! than one slab per point makes `survey` and `merge` theirs. An adaptive search has no units:
@@ -21,9 +22,11 @@ use std::path::{Path, PathBuf};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
+use super::lock::Lock;
 use super::passes::{self, Passes};
 use super::provenance::Provenance;
 use super::results::{self, PointResult, Status};
+use super::seal::{self, Sealed};
 use super::{Plan, RunOptions, RunSummary, columns, run_subset, write_outputs};
 use crate::data::VolumeSource;
 use crate::scenario::{Scenario, WorkingPoint};
@@ -86,22 +89,24 @@ impl Manifest {
     /// The manifest in `out`, if there is one.
     pub fn read(out: &Path) -> Result<Option<Manifest>, String> {
         let path = out.join(UNITS_DIR).join(MANIFEST);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+        match seal::read(&path)? {
+            Sealed::Intact(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| format!("{}: not a units manifest: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Sealed::Missing => Ok(None),
+            // Its slabs per point say how to read every slab unit's files: not to be guessed.
+            Sealed::Damaged(why) => Err(format!(
+                "{why}; remove it and `photonqa submit` again with the --slabs the units ran with"
+            )),
         }
     }
 
-    /// Writes the manifest into `out` (atomically).
+    /// Writes the manifest into `out` (atomically, sealed).
     pub fn write(&self, out: &Path) -> Result<(), String> {
         let path = out.join(UNITS_DIR).join(MANIFEST);
         let mut text = serde_json::to_string_pretty(self).expect("manifest serialises");
         text.push('\n');
-        crate::data::write_atomically(&path, text.as_bytes())
-            .map_err(|e| format!("{}: {e}", path.display()))
+        seal::write(&path, text.as_bytes())
     }
 
     /// Refuses a scenario other than the manifest's (another file, or the file changed since).
@@ -140,6 +145,9 @@ pub enum UnitState {
     Failed(String),
     /// No result yet: not run, running, or ended without a trace.
     Pending,
+    /// A file of its result is damaged (see [`super::seal`]); why, naming the file. It runs
+    /// again as a failed unit does.
+    Damaged(String),
 }
 
 impl UnitState {
@@ -167,15 +175,17 @@ pub fn points(scenario: &Scenario) -> Result<Vec<WorkingPoint>, String> {
     Ok(scenario.working_points())
 }
 
-/// Reads the files of `point`'s unit, and its row; refuses a row of another scenario or point.
+/// Reads the files of `point`'s unit, and its row (none when its file is damaged); refuses a
+/// row of another scenario or point.
 fn read_unit(
     out: &Path,
     scenario: &Scenario,
     point: &WorkingPoint,
 ) -> Result<(Unit, Option<PointResult>), String> {
     let path = row_path(out, point.index);
-    let row = match fs::read(&path) {
-        Ok(bytes) => {
+    let mut damaged = None;
+    let row = match seal::read(&path)? {
+        Sealed::Intact(bytes) => {
             let row: PointResult = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("{}: not a result row: {e}", path.display()))?;
             if row.provenance.scenario_hash != scenario.hash
@@ -190,8 +200,11 @@ fn read_unit(
             }
             Some(row)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Sealed::Missing => None,
+        Sealed::Damaged(why) => {
+            damaged = Some(why);
+            None
+        }
     };
     let failed = failure_path(out, point.index);
     let failure = match fs::read_to_string(&failed) {
@@ -202,7 +215,10 @@ fn read_unit(
     let unit = Unit {
         index: point.index,
         label: point.id.clone(),
-        state: UnitState::of(row.as_ref(), failure),
+        state: match damaged {
+            Some(why) => UnitState::Damaged(why),
+            None => UnitState::of(row.as_ref(), failure),
+        },
     };
     Ok((unit, row))
 }
@@ -221,7 +237,7 @@ pub fn survey(scenario: &Scenario, out: &Path) -> Result<Vec<Unit>, String> {
 
 /// Runs unit `index` of `scenario` into `out` with a memory budget and threads as `run`'s: the
 /// point's row goes to `DIR/units/<index>.json`. A unit whose row is there and ok is not run
-/// again (a failed one is); a unit that fails before it has a row records why in
+/// again (a failed or damaged one is); a unit that fails before it has a row records why in
 /// `DIR/units/<index>.failed`. Returns the row (status ok, or error when the point failed) and
 /// whether it was measured now.
 pub fn run_unit(
@@ -230,6 +246,7 @@ pub fn run_unit(
     index: usize,
     (memory_budget, threads): (u64, Option<usize>),
 ) -> Result<(PointResult, bool), String> {
+    let _lock = Lock::shared(out)?;
     let points = points(scenario)?;
     let point = points.get(index).ok_or_else(|| {
         format!(
@@ -281,9 +298,7 @@ pub fn run_unit(
             return Err(e);
         }
     };
-    let path = row_path(out, index);
-    crate::data::write_atomically(&path, results::jsonl_line(&row).as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    seal::write(&row_path(out, index), results::jsonl_line(&row).as_bytes())?;
     match fs::remove_file(failure_path(out, index)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(format!("{}: {e}", failure_path(out, index).display()));
@@ -358,6 +373,8 @@ pub fn merge(
     out: &Path,
     resources: (u64, Option<usize>),
 ) -> Result<RunSummary, String> {
+    // No unit may write while the merge reads, nor a run or another merge write with it.
+    let _lock = Lock::exclusive(out, "merge")?;
     if let Some(manifest) = Manifest::read(out)? {
         manifest.check(scenario, out)?;
         if manifest.slabs > 1 {
@@ -368,6 +385,11 @@ pub fn merge(
         .iter()
         .map(|point| read_unit(out, scenario, point))
         .collect::<Result<_, _>>()?;
+    for (unit, _) in &units {
+        if let UnitState::Damaged(why) = &unit.state {
+            return Err(rerun(why));
+        }
+    }
     let missing: Vec<usize> = units
         .iter()
         .filter(|(_, row)| row.is_none())
@@ -403,6 +425,11 @@ pub(super) fn write_merged(
         columns,
         recommendation,
     })
+}
+
+/// Why a merge refuses a damaged unit file (`why` names it), and the cure.
+pub(super) fn rerun(why: &str) -> String {
+    format!("{why}; `photonqa submit` (or `photonqa unit`) writes it again")
 }
 
 /// Refuses a merge while units `missing` (of `units`) have no result.

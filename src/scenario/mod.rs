@@ -281,11 +281,13 @@ struct RawSsim {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: path.display().to_string(),
-            position: None,
-            message: format!("cannot read: {e}"),
-        })?;
+        let text = crate::data::files::refuse_special_file(path)
+            .and_then(|()| std::fs::read_to_string(path).map_err(|e| e.to_string()))
+            .map_err(|e| ScenarioError {
+                file: path.display().to_string(),
+                position: None,
+                message: format!("cannot read: {e}"),
+            })?;
         Scenario::parse(&text, path)
     }
 
@@ -501,6 +503,13 @@ impl Scenario {
                     sweep::MAX_WORKING_POINTS
                 ),
             ));
+        }
+        if let Some((earlier, later)) = sweep::first_repeat(&expand(&pipelines)) {
+            return Err(ScenarioError {
+                file: path.display().to_string(),
+                position: Some(pipelines[later.pipeline].stages[0].position),
+                message: repeated_point(earlier, later),
+            });
         }
 
         let metrics = raw.metrics.unwrap_or(RawMetrics {
@@ -740,25 +749,7 @@ impl Scenario {
 
     /// The working points, in expansion order (pipeline after pipeline).
     pub fn working_points(&self) -> Vec<WorkingPoint> {
-        let mut points = Vec::new();
-        for (p, pipeline) in self.pipelines.iter().enumerate() {
-            let first = points.len();
-            points.extend(
-                sweep::working_points(&pipeline.stages)
-                    .into_iter()
-                    .map(|mut point| {
-                        point.index += first;
-                        point.pipeline = p;
-                        if let Some(name) = &pipeline.variant {
-                            point
-                                .swept
-                                .insert(0, (VARIANT.into(), ParamValue::Str(name.clone())));
-                        }
-                        point
-                    }),
-            );
-        }
-        points
+        expand(&self.pipelines)
     }
 
     /// Every shell command the scenario runs, in file order, placeholders as written: each
@@ -843,6 +834,72 @@ fn is_safe_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// The working points of `pipelines`, in expansion order (pipeline after pipeline).
+fn expand(pipelines: &[Pipeline]) -> Vec<WorkingPoint> {
+    let mut points = Vec::new();
+    for (p, pipeline) in pipelines.iter().enumerate() {
+        let first = points.len();
+        points.extend(
+            sweep::working_points(&pipeline.stages)
+                .into_iter()
+                .map(|mut point| {
+                    point.index += first;
+                    point.pipeline = p;
+                    if let Some(name) = &pipeline.variant {
+                        point
+                            .swept
+                            .insert(0, (VARIANT.into(), ParamValue::Str(name.clone())));
+                    }
+                    point
+                }),
+        );
+    }
+    points
+}
+
+/// Why working point `later` may not follow `earlier`, which has its id: both are one concrete
+/// pipeline (named with its every parameter), or, rarer than a sweep ever meets, two pipelines
+/// whose ids collide.
+fn repeated_point(earlier: &WorkingPoint, later: &WorkingPoint) -> String {
+    let named = |point: &WorkingPoint| {
+        let values: Vec<String> = point
+            .swept
+            .iter()
+            .map(|(key, value)| format!("{key} = {value}"))
+            .collect();
+        match values.is_empty() {
+            true => format!("working point {}", point.index),
+            false => format!("working point {} ({})", point.index, values.join(", ")),
+        }
+    };
+    if earlier.stages != later.stages {
+        return format!(
+            "{} and {} have the same id {}; change a value of one slightly",
+            named(earlier),
+            named(later),
+            later.id
+        );
+    }
+    let pipeline: Vec<String> = later
+        .stages
+        .iter()
+        .map(|stage| {
+            let params: Vec<String> = stage
+                .params
+                .iter()
+                .map(|(name, value)| format!("{name} = {value}"))
+                .collect();
+            format!("{}({})", stage.stage, params.join(", "))
+        })
+        .collect();
+    format!(
+        "{} is the same pipeline as {}, {}: it would be measured twice; remove one",
+        named(later),
+        named(earlier),
+        pipeline.join(" -> ")
+    )
 }
 
 /// The swept "parameter" that names a point's `[[variant]]`.
@@ -1212,6 +1269,40 @@ distortion = ["mse", "psnr", "max_abs_error"]
                 .unwrap_err()
                 .to_string()
                 .contains("unknown dtype 'float16'")
+        );
+    }
+
+    #[test]
+    fn working_points_that_repeat_a_pipeline_are_refused() {
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        assert_eq!(
+            err(&SEED.replace("[4, 6, 8]", "[4, 6, 4]")),
+            "/s/x.toml:12:8: stage 'quantize': bits: `sweep` gives the value 4 twice (values 1 and 3 of 3): two working points would be the same pipeline; list each value once"
+        );
+        // 1 + 2^-52: the middle step of three rounds to an end.
+        assert_eq!(
+            err(&SEED.replace(
+                "stage = \"deflate\"\nlevel = { sweep = [1, 6, 9] }",
+                "stage = \"sz3\"\nabs_error = { range = [1.0, 1.0000000000000002], steps = 3 }"
+            )),
+            "/s/x.toml:15:13: stage 'sz3': abs_error: `range` gives the value 1 twice (values 1 and 2 of 3): two working points would be the same pipeline; its steps are closer than floating point resolves; use fewer steps"
+        );
+        let variants = |second: &str| {
+            format!(
+                "[scenario]\nname = \"v\"\n[input]\nsource = \"data.h5::/volume\"\n\
+                 [[variant]]\nname = \"fast\"\n[[variant.pipeline]]\nstage = \"zstd\"\nlevel = {{ sweep = [1, 3] }}\n\
+                 [[variant]]\nname = \"copy\"\n[[variant.pipeline]]\nstage = \"zstd\"\nlevel = {second}\n"
+            )
+        };
+        assert_eq!(parse(&variants("9")).unwrap().working_points().len(), 3);
+        // Two variants alike under other names, or sweeping over one value of another.
+        assert_eq!(
+            err(&variants("{ sweep = [1, 3] }")),
+            "/s/x.toml:13:9: working point 2 (variant = copy, zstd.level = 1) is the same pipeline as working point 0 (variant = fast, zstd.level = 1), zstd(level = 1): it would be measured twice; remove one"
+        );
+        assert_eq!(
+            err(&variants("3")),
+            "/s/x.toml:13:9: working point 2 (variant = copy) is the same pipeline as working point 1 (variant = fast, zstd.level = 3), zstd(level = 3): it would be measured twice; remove one"
         );
     }
 }

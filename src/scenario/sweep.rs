@@ -2,6 +2,8 @@
 //! scale = "lin" | "log" }` and `{ search = [lo, hi], ... }` (an adaptive search whose grid is
 //! the fallback), and the expansion of a scenario into working points.
 
+use std::collections::HashMap;
+
 use toml::Value;
 
 use crate::pipeline::{ParamDef, ParamKind, ParamValue, StageConfig};
@@ -18,8 +20,10 @@ pub const MAX_WORKING_POINTS: usize = 100_000;
 
 /// Turns one TOML parameter value into the list of concrete values it stands for
 /// (one value for a scalar). Every value is checked against the declaration.
+/// A value listed twice (`{ sweep = [4, 4] }`, a float range finer than floats resolve) is an
+/// error: two working points would be the same pipeline.
 pub fn expand_value(def: &ParamDef, value: &Value) -> Result<Vec<ParamValue>, String> {
-    let values = match value {
+    let (form, values) = match value {
         Value::Table(table) if table.contains_key("sweep") => {
             if let Some(key) = table.keys().find(|k| *k != "sweep") {
                 return Err(format!(
@@ -33,15 +37,16 @@ pub fn expand_value(def: &ParamDef, value: &Value) -> Result<Vec<ParamValue>, St
             if items.is_empty() {
                 return Err(format!("{}: `sweep` is empty", def.name));
             }
-            items
+            let values = items
                 .iter()
                 .map(|v| scalar(def, v))
-                .collect::<Result<Vec<_>, _>>()?
+                .collect::<Result<Vec<_>, _>>()?;
+            ("`sweep`", values)
         }
-        Value::Table(table) if table.contains_key("range") => range(def, table)?,
+        Value::Table(table) if table.contains_key("range") => ("`range`", range(def, table)?),
         Value::Table(table) if table.contains_key("search") => {
             let (_, grid) = search(def, table)?;
-            range(def, &grid)?
+            ("the grid of `search`", range(def, &grid)?)
         }
         Value::Table(_) => {
             return Err(format!(
@@ -49,9 +54,34 @@ pub fn expand_value(def: &ParamDef, value: &Value) -> Result<Vec<ParamValue>, St
                 def.name
             ));
         }
-        other => vec![scalar(def, other)?],
+        other => ("", vec![scalar(def, other)?]),
     };
-    values.into_iter().map(|v| def.check(v)).collect()
+    let values = values
+        .into_iter()
+        .map(|v| def.check(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Integer ranges merge the values their rounding repeats (documented); a list or a float
+    // range that repeats a value would run one pipeline twice under two names.
+    if let Some((i, v)) = values
+        .iter()
+        .enumerate()
+        .find(|(i, v)| values[..*i].contains(v))
+    {
+        let first = values.iter().position(|w| w == v).expect("found before i");
+        let hint = if form == "`sweep`" {
+            "list each value once"
+        } else {
+            "its steps are closer than floating point resolves; use fewer steps"
+        };
+        return Err(format!(
+            "{}: {form} gives the value {v} twice (values {} and {} of {}): two working points would be the same pipeline; {hint}",
+            def.name,
+            first + 1,
+            i + 1,
+            values.len()
+        ));
+    }
+    Ok(values)
 }
 
 /// The interval of `{ search = [lo, hi], scale = "lin"|"log", tolerance = t, steps = n }`, or
@@ -319,7 +349,19 @@ pub fn working_points(stages: &[StageSweep]) -> Vec<WorkingPoint> {
         .collect()
 }
 
-/// Number of working points the sweeps expand to.
+/// The first working point whose id an earlier point has, with that earlier point: two
+/// points of one concrete pipeline (two `[[variant]]`s alike, or sweeping over the same
+/// values), whatever their names.
+pub fn first_repeat(points: &[WorkingPoint]) -> Option<(&WorkingPoint, &WorkingPoint)> {
+    let mut seen: HashMap<&str, &WorkingPoint> = HashMap::with_capacity(points.len());
+    for point in points {
+        if let Some(earlier) = seen.insert(&point.id, point) {
+            return Some((earlier, point));
+        }
+    }
+    None
+}
+
 /// The id of a concrete pipeline: `wp-` and 10 hex digits of the BLAKE3 of its stages'
 /// configurations, stable across runs and sweep orders.
 pub fn point_id(stages: &[StageConfig]) -> String {
@@ -358,6 +400,7 @@ impl WorkingPoint {
     }
 }
 
+/// Number of working points the sweeps expand to.
 pub fn count(stages: &[StageSweep]) -> usize {
     stages
         .iter()

@@ -29,6 +29,8 @@ pub enum Unusable {
     Nan,
     /// The working point failed; the error of its row.
     PointFailed(String),
+    /// This many decoded values are NaN or infinite: no value of the row counts.
+    NonfiniteDecoded(u64),
 }
 
 impl fmt::Display for Unusable {
@@ -38,16 +40,25 @@ impl fmt::Display for Unusable {
             Unusable::NotANumber => f.write_str("not a number"),
             Unusable::Nan => f.write_str("nan"),
             Unusable::PointFailed(error) => write!(f, "point failed: {error}"),
+            Unusable::NonfiniteDecoded(n) => {
+                write!(f, "{n} decoded values are NaN or infinite")
+            }
         }
     }
 }
 
 /// The value of `column` in `row` (see [`column_value`]), or why there is none. Infinite values
-/// are usable: PSNR of identical data is `+inf` and meets any lower bound.
+/// are usable: PSNR of identical data is `+inf` and meets any lower bound. No value of a row
+/// whose decoded data hold NaN or infinite values is usable, whatever the column (its rate and
+/// science included): such a point fails every limit and has no objective value, so it is
+/// never recommended.
 pub fn observe(row: &PointResult, column: &str) -> Result<f64, Unusable> {
     if row.status == Status::Error {
         let error = row.error.as_deref().unwrap_or("no error recorded");
         return Err(Unusable::PointFailed(error.to_string()));
+    }
+    if let Some(n) = row.nonfinite() {
+        return Err(Unusable::NonfiniteDecoded(n));
     }
     match column_value(row, column) {
         Some(value) if value.is_nan() => Err(Unusable::Nan),
@@ -219,6 +230,20 @@ impl<'a> RowEvaluation<'a> {
         self.failed().count() + usize::from(self.objective.is_err())
     }
 
+    /// What keeps the row from passing, in a few words each: every failed limit (`ssim 0.5 <
+    /// min 0.9`, `psnr nan`), then `objective COLUMN <why>`; for a point with NaN or infinite
+    /// decoded values, which fails everything for that one reason, `every limit: <why>`.
+    pub fn reasons(&self, objective: &Objective) -> Vec<String> {
+        if let Some(n) = self.row.nonfinite() {
+            return vec![format!("every limit: {}", Unusable::NonfiniteDecoded(n))];
+        }
+        let mut reasons: Vec<String> = self.failed().map(|c| c.describe()).collect();
+        if let Err(unusable) = &self.objective {
+            reasons.push(format!("objective {} {unusable}", objective.column));
+        }
+        reasons
+    }
+
     /// The largest [`Check::violation`] over the limits; `+inf` without an objective value.
     pub fn worst_violation(&self) -> f64 {
         let limits = self.checks.iter().map(Check::violation).fold(0.0, f64::max);
@@ -299,6 +324,7 @@ pub(crate) mod tests {
                 encode_mb_s: 100.0,
                 decode_mb_s: 200.0,
             }),
+            nonfinite_decoded: Some(0),
             distortion: map(distortion),
             science: map(science),
             reconstructed: Map::new(),
@@ -323,6 +349,7 @@ pub(crate) mod tests {
         r.status = Status::Error;
         r.error = Some(error.into());
         r.rate = None;
+        r.nonfinite_decoded = None;
         r
     }
 

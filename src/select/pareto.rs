@@ -5,9 +5,9 @@ use std::cmp::Ordering;
 
 use serde_json::{Value, json};
 
-use super::evaluate::column_value;
+use super::evaluate::{column_value, observe};
 use super::limits::{Limit, Objective};
-use crate::runner::results::{PointResult, Status, metric_json};
+use crate::runner::results::{PointResult, metric_json};
 
 /// Which way a column improves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,9 +124,10 @@ pub struct Front {
 }
 
 /// The points of `rows` on the Pareto front of `objective` against `column` (improving in
-/// `direction`): measured points with both values (not NaN; infinities count) that no other
-/// point matches or beats on both and beats on one. Points with equal values are all kept.
-/// Best objective first, then lower sweep index.
+/// `direction`): measured points with both values usable (see [`observe`]: not NaN, not of a
+/// point with NaN or infinite decoded values; infinities count) that no other point matches or
+/// beats on both and beats on one. Points with equal values are all kept. Best objective
+/// first, then lower sweep index.
 pub fn front(
     rows: &[PointResult],
     objective: &Objective,
@@ -136,11 +137,10 @@ pub fn front(
     let values: Vec<(usize, f64, f64)> = rows
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.status == Status::Ok)
         .filter_map(|(i, r)| {
-            let o = column_value(r, &objective.column)?;
-            let m = column_value(r, column)?;
-            (!o.is_nan() && !m.is_nan()).then_some((i, o, m))
+            let o = observe(r, &objective.column).ok()?;
+            let m = observe(r, column).ok()?;
+            Some((i, o, m))
         })
         .collect();
     let dominates = |a: &(usize, f64, f64), b: &(usize, f64, f64)| {

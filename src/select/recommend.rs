@@ -105,15 +105,11 @@ impl Selection<'_> {
             let Some(closest) = self.closest.map(|c| &self.evaluations[c]) else {
                 return format!("{NONE_PASSES}: there are no points");
             };
-            let mut failed: Vec<String> = closest.failed().map(|c| c.describe()).collect();
-            if let Err(unusable) = &closest.objective {
-                failed.push(format!("objective {} {unusable}", self.objective.column));
-            }
             return format!(
                 "{NONE_PASSES}; the closest is point {} (index {}), which fails {}",
                 closest.row.point_id,
                 closest.row.index,
-                failed.join(", ")
+                closest.reasons(self.objective).join(", ")
             );
         };
         let objective = &self.objective.column;
@@ -242,6 +238,7 @@ pub fn write_recommendation(out: &Path, recommendation: &Value) -> Result<PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::select::evaluate::Unusable;
     use crate::select::evaluate::tests::{failed_row, max, min, row};
     use std::fs;
 
@@ -441,6 +438,56 @@ mod tests {
         assert_eq!(
             selection.to_json()["closest"]["failed"],
             json!([{"objective": "psnr", "reason": "nan"}])
+        );
+    }
+
+    /// A point whose decoded data hold NaN or infinities fails every limit (rate and science
+    /// columns too) for that one reason, has no objective value, is never chosen (not even
+    /// without limits, where it has the best ratio) and is on no Pareto front, however good
+    /// the values it carries look.
+    #[test]
+    fn points_with_nonfinite_decoded_values_fail_everything_and_are_never_chosen() {
+        let looks_perfect = json!({"psnr": 90.0, "max_abs_error": 0.0, "frc": {"resolution": 1.0}});
+        let mut invalid = row(0, 16.0, looks_perfect, json!({"seg": {"dice": 1.0}}));
+        invalid.nonfinite_decoded = Some(11873);
+        let distortion = json!({"psnr": 50.0, "max_abs_error": 0.001, "frc": {"resolution": 0.5}});
+        let rows = [
+            invalid,
+            row(1, 4.0, distortion, json!({"seg": {"dice": 0.99}})),
+        ];
+        let objective = Objective::default();
+        let limits = vec![
+            max("max_abs_error", 0.001),
+            min("psnr", 40.0),
+            min("ratio", 2.0),
+            min("seg.dice", 0.9),
+            min("frc.resolution", 0.5),
+        ];
+        let reason = "11873 decoded values are NaN or infinite";
+        for limits in [Vec::new(), limits] {
+            let selection = select(&rows, &limits, &objective);
+            assert_eq!(selection.chosen, Some(1), "{limits:?}");
+            let e = &selection.evaluations[0];
+            assert!(!e.passes());
+            assert_eq!(e.failures(), limits.len() + 1);
+            assert_eq!(e.objective, Err(Unusable::NonfiniteDecoded(11873)));
+            assert!(
+                e.checks
+                    .iter()
+                    .all(|c| c.reason().as_deref() == Some(reason))
+            );
+            assert_eq!(e.reasons(&objective), [format!("every limit: {reason}")]);
+            assert_eq!(selection.to_json()["points"][0]["pass"], false);
+        }
+        let fronts = crate::select::fronts(&rows, &objective, &["psnr".into()], &[]);
+        assert_eq!(fronts[0].points, [1]);
+        // Alone, it is the closest point, and the sentence says why it fails.
+        let selection = select(&rows[..1], &[], &objective);
+        assert_eq!(
+            selection.why(),
+            format!(
+                "{NONE_PASSES}; the closest is point p0 (index 0), which fails every limit: {reason}"
+            )
         );
     }
 

@@ -36,6 +36,11 @@ as for rings), samples beyond shell min(n0, n1, n2) // 2 dropped, np.bincount su
 formulas for the FSC, the half-bit curve (n = samples per shell), resolution and crossing, with
 the same 1e-6 margin at shells i >= 1.
 
+Degenerate case (frc_curve, for rings and shells alike): when every plane (for the FSC, the
+volume) of both arrays is constant, the resolution is 1.0 if the cross and power sums are equal
+in every ring (the arrays are identical) and 0.0, crossed, otherwise (two different constants
+resolve nothing).
+
 Floats in expected.json are strings holding Python's repr of the float64 value (shortest
 round-trip text, "inf" for infinity) so the Rust side parses them bit-exactly with
 str::parse::<f64>.
@@ -198,7 +203,7 @@ def ring_sums(original, decoded):
     }
 
 
-def frc_curve(sums, m0):
+def frc_curve(sums, m0, flat):
     c, px, py, n = sums["cross"], sums["px"], sums["py"], sums["samples"].astype(np.float64)
     denominator = np.sqrt(px * py)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -210,6 +215,13 @@ def frc_curve(sums, m0):
         raise SystemExit(f"FRC within {MARGIN} of the half-bit curve at ring {1 + np.abs(g[1:]).argmin()}: "
                          "choose another case")
     resolution, crossed = 1.0, False
+    if flat:
+        # Degenerate: every plane (volume) constant on both sides, nothing beyond DC to
+        # correlate. Identical sums (identical arrays) resolve everything, different ones
+        # nothing (crossed at ring 0).
+        if not (np.array_equal(c, px) and np.array_equal(px, py)):
+            resolution, crossed = 0.0, True
+        return frc, half_bit, resolution, crossed
     for i in range(1, len(g)):
         if g[i] < 0:
             # Linear in FRC - T between rings i - 1 and i; ring 0 below the curve: at ring 0.
@@ -231,7 +243,9 @@ def peer(original, decoded):
     n1, n2 = original.shape[-2:]
     m0 = min(n1, n2)
     sums = ring_sums(original, decoded)
-    frc, half_bit, resolution, crossed = frc_curve(sums, m0)
+    planes = [a.reshape(-1, n1 * n2) for a in (original, decoded)]
+    flat = all(np.all(p == p[:, :1]) for p in planes)
+    frc, half_bit, resolution, crossed = frc_curve(sums, m0, flat)
     sx, sy, relative = power_spectrum(sums, n1, n2)
     return {
         "planes": 1 if original.ndim == 2 else original.shape[0],
@@ -262,7 +276,8 @@ def provenance():
             "frc": "C / sqrt(Px Py); 1 where Px = Py = 0, 0 where only one is 0",
             "half_bit": "(0.2071 + 1.9102 / sqrt(n)) / (1.2071 + 0.9102 / sqrt(n))",
             "resolution": "first ring i >= 1 with FRC < T; 2 (i - 1 + t) / min(n1, n2), "
-                          "t = g[i-1] / (g[i-1] - g[i]) with g = FRC - T (t = 0 if g[i-1] <= 0); 1.0 without",
+                          "t = g[i-1] / (g[i-1] - g[i]) with g = FRC - T (t = 0 if g[i-1] <= 0); 1.0 without; "
+                          "every plane of both arrays constant: 1.0 if C = Px = Py in every ring, else 0.0 (crossed)",
             "power": "Px / (n n1 n2), Py likewise; relative (Sy - Sx) / Sx, 0 if both 0, inf if only Sx is 0",
         },
         "float_encoding": "floats are strings with Python repr(float(x)); parse with str::parse::<f64>",
@@ -422,7 +437,8 @@ def fsc_peer(original, decoded):
         "px": per_shell(np.abs(X) ** 2),
         "py": per_shell(np.abs(Y) ** 2),
     }
-    fsc, half_bit, resolution, crossed = frc_curve(sums, m0)
+    flat = bool(np.all(x == x.flat[0]) and np.all(y == y.flat[0]))
+    fsc, half_bit, resolution, crossed = frc_curve(sums, m0, flat)
     return {
         "exact_ties": ties,
         "samples": [int(v) for v in sums["samples"]],
@@ -448,7 +464,8 @@ def fsc_provenance():
             "fsc": "C / sqrt(Px Py); 1 where Px = Py = 0, 0 where only one is 0",
             "half_bit": "(0.2071 + 1.9102 / sqrt(n)) / (1.2071 + 0.9102 / sqrt(n)), n = samples in the shell",
             "resolution": "first shell i >= 1 with FSC < T; 2 (i - 1 + t) / min(n0, n1, n2), "
-                          "t = g[i-1] / (g[i-1] - g[i]) with g = FSC - T (t = 0 if g[i-1] <= 0); 1.0 without",
+                          "t = g[i-1] / (g[i-1] - g[i]) with g = FSC - T (t = 0 if g[i-1] <= 0); 1.0 without; "
+                          "both volumes constant: 1.0 if C = Px = Py in every shell, else 0.0 (crossed)",
         },
         "float_encoding": "floats are strings with Python repr(float(x)); parse with str::parse::<f64>",
         "paths": "relative to the repository root",
