@@ -42,25 +42,45 @@ fn configurations() -> Vec<(&'static str, Vec<(&'static str, ParamValue)>)> {
     let int = ParamValue::Int;
     let text = |s: &str| ParamValue::Str(s.into());
     vec![
-        ("threshold", vec![("method", text("value")), ("value", float(0.3))]),
         (
             "threshold",
-            vec![("method", text("value")), ("value", float(0.3)), ("mode", text("binarise"))],
+            vec![("method", text("value")), ("value", float(0.3))],
         ),
-        ("quantize", vec![("range", ParamValue::Interval([-0.2, 1.1]))]),
+        (
+            "threshold",
+            vec![
+                ("method", text("value")),
+                ("value", float(0.3)),
+                ("mode", text("binarise")),
+            ],
+        ),
         (
             "quantize",
-            vec![("dtype", text("uint16")), ("bits", int(12)), ("range", ParamValue::Interval([-20.0, 110.0]))],
+            vec![("range", ParamValue::Interval([-0.2, 1.1]))],
+        ),
+        (
+            "quantize",
+            vec![
+                ("dtype", text("uint16")),
+                ("bits", int(12)),
+                ("range", ParamValue::Interval([-20.0, 110.0])),
+            ],
         ),
         ("bitround", vec![("keepbits", int(7))]),
         ("poisson", vec![]),
-        ("poisson", vec![("dtype", text("uint8")), ("decode", text("integer"))]),
+        (
+            "poisson",
+            vec![("dtype", text("uint8")), ("decode", text("integer"))],
+        ),
         ("bytes", vec![]),
         ("dictionary", vec![]),
         ("pcodec", vec![]),
         ("sz3", vec![("abs_error", float(1e-3))]),
         ("zfp", vec![("tolerance", float(1e-3))]),
-        ("zfp", vec![("mode", text("precision")), ("precision", int(12))]),
+        (
+            "zfp",
+            vec![("mode", text("precision")), ("precision", int(12))],
+        ),
         ("zfp", vec![("mode", text("rate")), ("rate", float(12.0))]),
         ("jpeg2000", vec![("psnr", float(50.0))]),
         ("scaleoffset", vec![]),
@@ -70,7 +90,11 @@ fn configurations() -> Vec<(&'static str, Vec<(&'static str, ParamValue)>)> {
         ("blosc", vec![]),
         (
             "blosc",
-            vec![("cname", text("blosclz")), ("shuffle", text("bit")), ("clevel", int(9))],
+            vec![
+                ("cname", text("blosclz")),
+                ("shuffle", text("bit")),
+                ("clevel", int(9)),
+            ],
         ),
         ("zstd", vec![]),
         ("deflate", vec![]),
@@ -155,7 +179,11 @@ static SUBJECTS: LazyLock<Vec<Subject>> = LazyLock::new(|| {
             });
         }
     }
-    assert!(subjects.len() <= 256, "{} subjects: one byte chooses among them", subjects.len());
+    assert!(
+        subjects.len() <= 256,
+        "{} subjects: one byte chooses among them",
+        subjects.len()
+    );
     subjects
 });
 
@@ -170,8 +198,13 @@ fn seeds() -> Vec<Seed> {
             if subject.sealed {
                 stream.truncate(stream.len() - guard::CHECKSUM_BYTES);
             }
-            let name = format!("{}-{}", subject.name, shape_index).replace(' ', "-").replace("--", "-");
-            seeds.push((name, [vec![index as u8, shape_index as u8], stream].concat()));
+            let name = format!("{}-{}", subject.name, shape_index)
+                .replace(' ', "-")
+                .replace("--", "-");
+            seeds.push((
+                name,
+                [vec![index as u8, shape_index as u8], stream].concat(),
+            ));
         }
     }
     seeds

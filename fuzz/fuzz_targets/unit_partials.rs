@@ -69,7 +69,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         data_range: hi - lo,
         dtypes: (DType::Uint8, DType::Uint8),
     };
-    let spec = CompareSpec::new(&names, facts, 1e-3 * (hi - lo), window);
+    let spec = CompareSpec::new(&names, facts, 1e-3 * (hi - lo), window).expect("a comparison");
     let partial = |core: Range<usize>| {
         let held = held(&core, spec.halo(), shape[0]);
         let x = original.slice_rows(held.clone());
@@ -122,7 +122,8 @@ static SCIENCE: LazyLock<Science> = LazyLock::new(|| {
     let original = ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
         let (t, y, x) = (ix[0] as f64, ix[1] as f64 - 7.5, ix[2] as f64 - 7.5);
         let r = (y * y + x * x).sqrt();
-        let spot = (y - 5.0 * (0.7 * t).sin()).abs() < 1.0 && (x - 5.0 * (0.7 * t).cos()).abs() < 1.0;
+        let spot =
+            (y - 5.0 * (0.7 * t).sin()).abs() < 1.0 && (x - 5.0 * (0.7 * t).cos()).abs() < 1.0;
         let pore = (ix[1] / 3 + ix[2] / 4 + ix[0] / 5) % 4 == 0;
         let mean = if spot {
             400.0
@@ -156,10 +157,15 @@ static SCIENCE: LazyLock<Science> = LazyLock::new(|| {
     let decoded_histogram = analyses
         .needs_histogram()
         .then(|| histogram(&decoded).expect("a histogram"));
-    let fits = analyses.fit(decoded_histogram.as_ref()).expect("fitted analyses");
+    let fits = analyses
+        .fit(decoded_histogram.as_ref())
+        .expect("fitted analyses");
     let encoded = |core: Range<usize>| {
         let held = held(&core, analyses.halo(), shape[0]);
-        let (x, y) = (original.slice_rows(held.clone()), decoded.slice_rows(held.clone()));
+        let (x, y) = (
+            original.slice_rows(held.clone()),
+            decoded.slice_rows(held.clone()),
+        );
         let slabs = Slabs {
             original: &x,
             decoded: &y,

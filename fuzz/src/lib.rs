@@ -95,7 +95,10 @@ pub fn init(seeds: impl FnOnce() -> Vec<Seed>) {
                 std::process::exit(0);
             }
             Err(e) => {
-                eprintln!("photonqa-fuzz: cannot write seeds into {}: {e}", dir.display());
+                eprintln!(
+                    "photonqa-fuzz: cannot write seeds into {}: {e}",
+                    dir.display()
+                );
                 std::process::exit(2);
             }
         }
@@ -140,7 +143,11 @@ pub fn files(folder: &str, extension: &str) -> Vec<Seed> {
         .map(|entry| entry.expect("a readable folder").path())
         .filter(|path| path.to_string_lossy().ends_with(extension))
         .map(|path| {
-            let name = path.file_name().expect("a file").to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .expect("a file")
+                .to_string_lossy()
+                .into_owned();
             (name, std::fs::read(&path).expect("a readable file"))
         })
         .collect();
