@@ -80,13 +80,12 @@ fn array_to_bytes(
     }
 }
 
-/// A JPEG 2000 stream of a 4 x 8 x 8 uint16 chunk, opened: numcodecs-jpeg2000's header
-/// (dtype, shape, version) and the rest (one codestream per plane).
-fn jpeg2000_stream() -> (
-    Box<dyn ArrayToBytes>,
-    (Jpeg2000DType, Vec<usize>, String),
-    Vec<u8>,
-) {
+/// numcodecs-jpeg2000's header of a stream: dtype, shape, version.
+type Jpeg2000Header = (Jpeg2000DType, Vec<usize>, String);
+
+/// A JPEG 2000 stream of a 4 x 8 x 8 uint16 chunk, opened: its header and the rest (one
+/// codestream per plane).
+fn jpeg2000_stream() -> (Box<dyn ArrayToBytes>, Jpeg2000Header, Vec<u8>) {
     let codec = array_to_bytes(
         "jpeg2000",
         &[("psnr", ParamValue::Float(50.0))],
@@ -106,7 +105,7 @@ fn jpeg2000_stream() -> (
 /// would be) as a 4 x 8 x 8 chunk, returning the error and the largest allocation.
 fn decode_jpeg2000(
     codec: &dyn ArrayToBytes,
-    header: &(Jpeg2000DType, Vec<usize>, String),
+    header: &Jpeg2000Header,
     planes: &[u8],
 ) -> (Result<(), String>, usize) {
     let mut payload = postcard::to_stdvec(header).unwrap();

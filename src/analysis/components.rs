@@ -1189,7 +1189,9 @@ mod tests {
             ),
             (
                 "a line missing",
-                |p| drop(top(p).line_start.pop()),
+                |p| {
+                    top(p).line_start.pop();
+                },
                 "its first row: ",
             ),
             ("a voxel too many", |p| p.volume += 1, "components of "),
@@ -1205,7 +1207,9 @@ mod tests {
             ),
             (
                 "a face count missing",
-                |p| drop(p.faces.pop()),
+                |p| {
+                    p.faces.pop();
+                },
                 "2 face counts",
             ),
         ];
