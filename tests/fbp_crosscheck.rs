@@ -336,13 +336,14 @@ fn tooth_slice_matches_scikit_image_iradon() {
     );
 }
 
-/// Runs `photonqa reconstruct ARGS --out DIR/slice.npy`, which must succeed, and reads the slice.
+/// Runs `photonqa reconstruct ARGS --out DIR/slice.npy --force` (replacing the slice of the
+/// previous call), which must succeed, and reads the slice.
 fn reconstruct_command(dir: &std::path::Path, args: &[&str]) -> ndarray::ArrayD<f64> {
     let out = dir.join("slice.npy");
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_photonqa"))
         .arg("reconstruct")
         .args(args)
-        .args(["--out", &out.display().to_string()])
+        .args(["--out", &out.display().to_string(), "--force"])
         .output()
         .unwrap();
     assert!(

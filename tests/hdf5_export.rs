@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{assert_ok, photonqa, read_reference_volume, reference_volume, text};
+use photonqa::data::hdf5io::{read_hdf5, write_hdf5};
 use photonqa::data::npy::write_npy;
+use photonqa::data::{IntoNdArray, NdArray};
 use photonqa::pipeline::Chain;
 use photonqa::scenario::Scenario;
 use serde_json::Value;
@@ -143,6 +145,7 @@ fn every_filter_pipeline_reads_back_bit_exact_with_h5py_and_hdf5plugin() {
                 &point.id,
                 "--out",
                 "x.h5::/g/data",
+                "--force",
             ],
             None,
         );
@@ -188,14 +191,14 @@ fn plugin_path() -> String {
     text(&out.stdout).trim().to_string()
 }
 
-/// `photonqa export` of the scenario's first point into `x.h5::/v`, with `plugins` as
-/// `HDF5_PLUGIN_PATH` (unset when `None`).
+/// `photonqa export` of the scenario's first point into `x.h5::/v` (replacing the file), with
+/// `plugins` as `HDF5_PLUGIN_PATH` (unset when `None`).
 fn export(dir: &Path, scenario: &Scenario, plugins: Option<&str>) -> std::process::Output {
     let point = &scenario.working_points()[0];
     photonqa_with_plugins(
         dir,
         &[
-            "export", "s.toml", "--point", &point.id, "--out", "x.h5::/v",
+            "export", "s.toml", "--point", &point.id, "--out", "x.h5::/v", "--force",
         ],
         plugins,
     )
@@ -379,6 +382,225 @@ fn export_errors_are_one_line() {
     }
 }
 
+/// The files of `dir`, sorted.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A file `x.h5` holding a dataset `/keep` that no export may lose; returns it and its bytes.
+fn file_to_keep(dir: &Path) -> (NdArray, Vec<u8>) {
+    let keep =
+        ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[3, 5]), |ix| (ix[0] * 5 + ix[1]) as i32)
+            .into_nd();
+    write_hdf5(&dir.join("x.h5"), "/keep", &keep).unwrap();
+    (keep, std::fs::read(dir.join("x.h5")).unwrap())
+}
+
+/// The reference volume through `deflate` at `level` (a filter HDF5 runs itself, so that
+/// photonqa reads the export back in process): the values the export stores.
+fn deflated_points(dir: &Path) -> Vec<String> {
+    let scenario = scenario(
+        dir,
+        "[[pipeline]]\nstage = \"deflate\"\nlevel = { sweep = [1, 9] }\n",
+    );
+    scenario
+        .working_points()
+        .into_iter()
+        .map(|p| p.id)
+        .collect()
+}
+
+/// Whether `file` holds an object named `name` at its root.
+fn has_link(file: &Path, name: &str) -> bool {
+    hdf5::File::open(file).unwrap().link_exists(name)
+}
+
+/// The `photonqa_point_id` attribute of dataset `path` of `file`.
+fn point_of(file: &Path, path: &str) -> String {
+    let value: hdf5::types::VarLenUnicode = hdf5::File::open(file)
+        .and_then(|f| f.dataset(path))
+        .and_then(|d| d.attr("photonqa_point_id"))
+        .and_then(|a| a.read_scalar())
+        .unwrap();
+    value.to_string()
+}
+
+/// Regression: `export --out existing.h5::/new` truncated the whole file. Now an existing file
+/// is refused unless --force (which replaces it) or --append (which adds the dataset, and
+/// refuses to replace an existing dataset without --force); what is refused is left byte for
+/// byte as it was, and no temporary file stays behind.
+#[test]
+fn export_never_destroys_an_existing_file_unless_told_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let points = deflated_points(dir);
+    let (keep, bytes) = file_to_keep(dir);
+    let original = read_reference_volume();
+    let export = |point: &str, out: &str, flags: &[&str]| {
+        let mut args = vec!["export", "s.toml", "--point", point, "--out", out];
+        args.extend(flags);
+        photonqa(dir, &args)
+    };
+    let refused = |out: &std::process::Output, message: &str, what: &str| {
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{what}: expected {message:?} in {stderr}"
+        );
+        assert!(
+            std::fs::read(dir.join("x.h5")).unwrap() == bytes,
+            "{what}: the refused export changed x.h5"
+        );
+        assert_eq!(files_in(dir), ["s.toml", "x.h5"], "{what}");
+    };
+
+    let out = export(&points[0], "x.h5::/new", &[]);
+    refused(
+        &out,
+        "photonqa: x.h5: exists already: --force replaces the file, --append adds the dataset to it",
+        "no flag",
+    );
+
+    assert_ok(&export(&points[0], "x.h5::/new", &["--append"]), "--append");
+    assert_eq!(read_hdf5(&dir.join("x.h5"), "/keep").unwrap(), keep);
+    assert_eq!(read_hdf5(&dir.join("x.h5"), "/new").unwrap(), original);
+    assert_eq!(files_in(dir), ["s.toml", "x.h5"]);
+
+    let bytes = std::fs::read(dir.join("x.h5")).unwrap();
+    let refused_again = |out: &std::process::Output, message: &str, what: &str| {
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{what}: expected {message:?} in {stderr}"
+        );
+        assert!(std::fs::read(dir.join("x.h5")).unwrap() == bytes, "{what}");
+        assert_eq!(files_in(dir), ["s.toml", "x.h5"], "{what}");
+    };
+    refused_again(
+        &export(&points[1], "x.h5::/new", &["--append"]),
+        "photonqa: x.h5::/new: the dataset exists already: --force replaces it",
+        "--append onto a dataset",
+    );
+    refused_again(
+        &export(&points[1], "x.h5::/keep/inner", &["--append"]),
+        "photonqa: x.h5::/keep/inner: /keep is not a group",
+        "--append under a dataset",
+    );
+
+    // --append --force replaces the dataset (the other point's level: another file size).
+    assert_ok(
+        &export(&points[1], "x.h5::/new", &["--append", "--force"]),
+        "--append --force",
+    );
+    assert_eq!(read_hdf5(&dir.join("x.h5"), "/keep").unwrap(), keep);
+    assert_eq!(read_hdf5(&dir.join("x.h5"), "/new").unwrap(), original);
+    assert_eq!(point_of(&dir.join("x.h5"), "/new"), points[1]);
+
+    // --force alone replaces the whole file.
+    assert_ok(&export(&points[0], "x.h5::/only", &["--force"]), "--force");
+    assert!(
+        !has_link(&dir.join("x.h5"), "keep"),
+        "--force kept the old file's datasets"
+    );
+    assert_eq!(read_hdf5(&dir.join("x.h5"), "/only").unwrap(), original);
+    assert_eq!(files_in(dir), ["s.toml", "x.h5"]);
+}
+
+/// Regression: a `kill -9` during an export left an unopenable file where a good one was. The
+/// export is killed (SIGKILL) after its data are written and before the rename, replacing the
+/// file (--force) and adding to it (--append): the old file is intact byte for byte, the only
+/// trace is one hidden `.x.h5.*.photonqa-tmp` file, and a later export to the same file is not
+/// disturbed by it.
+#[test]
+fn a_killed_export_leaves_the_old_file_intact() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let points = deflated_points(dir);
+    for flag in ["--force", "--append"] {
+        for name in files_in(dir) {
+            if name != "s.toml" {
+                std::fs::remove_file(dir.join(name)).unwrap();
+            }
+        }
+        let (keep, bytes) = file_to_keep(dir);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_photonqa"))
+            .current_dir(dir)
+            .args([
+                "export",
+                "s.toml",
+                "--point",
+                &points[0],
+                "--out",
+                "x.h5::/new",
+                flag,
+            ])
+            .env("PHOTONQA_PAUSE_BEFORE_RENAME", "x.h5")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        assert!(
+            line.starts_with("photonqa: x.h5: paused before the rename"),
+            "{flag}: {line}"
+        );
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(9), "{flag}: {status}");
+
+        assert!(
+            std::fs::read(dir.join("x.h5")).unwrap() == bytes,
+            "{flag}: the killed export changed x.h5"
+        );
+        let names = files_in(dir);
+        assert_eq!(names.len(), 3, "{flag}: {names:?}");
+        let leftover = &names[0];
+        assert!(
+            leftover.starts_with(".x.h5.") && leftover.ends_with(".photonqa-tmp"),
+            "{flag}: {names:?}"
+        );
+        assert_eq!(names[1..], ["s.toml", "x.h5"], "{flag}");
+
+        // The next export is not disturbed by the leftover, which it leaves alone.
+        let out = photonqa(
+            dir,
+            &[
+                "export",
+                "s.toml",
+                "--point",
+                &points[0],
+                "--out",
+                "x.h5::/new",
+                flag,
+            ],
+        );
+        assert_ok(&out, flag);
+        assert_eq!(
+            read_hdf5(&dir.join("x.h5"), "/new").unwrap(),
+            read_reference_volume(),
+            "{flag}"
+        );
+        let kept = has_link(&dir.join("x.h5"), "keep");
+        assert_eq!(kept, flag == "--append", "{flag}");
+        if kept {
+            assert_eq!(read_hdf5(&dir.join("x.h5"), "/keep").unwrap(), keep);
+        }
+        assert_eq!(files_in(dir), names, "{flag}");
+    }
+}
+
 /// An artifact scenario on the reference volume in chunks of 24 rows (the last one, 16 rows,
 /// is padded in the file as HDF5 pads edge chunks).
 fn artifact_scenario(dir: &Path, artifact: &str, variants: &str) {
@@ -432,7 +654,9 @@ fn artifact_scenarios_measure_what_the_file_stores() {
         assert_eq!(row["status"], "ok", "{row}");
         let export = photonqa_with_plugins(
             dir,
-            &["export", "s.toml", "--point", id, "--out", "x.h5::/v"],
+            &[
+                "export", "s.toml", "--point", id, "--out", "x.h5::/v", "--force",
+            ],
             Some(&plugins),
         );
         assert_ok(&export, id);

@@ -2,13 +2,11 @@
 //! bit for every dtype, lossy stages stay within their documented error bounds, and corrupt
 //! streams are errors (never panics, never huge allocations).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, Dimension, IxDyn};
 use proptest::prelude::*;
-use proptest::test_runner::Config as ProptestConfig;
+use proptest::test_runner::{Config as ProptestConfig, RngSeed};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -22,14 +20,8 @@ use photonqa::pipeline::{
 use photonqa::stats::histogram::{Binning, Histogram};
 use photonqa::with_dtype;
 
-// ---------------------------------------------------------------------------------------------
-// Allocation tracking: the largest single allocation requested by the current thread.
-
-struct Tracking;
-
-thread_local! {
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
+mod common;
+use common::allocation::{Tracking, largest_allocation};
 
 /// The measurement of every bound the stages of `trip`'s chain promise, as a run measures it.
 fn bounds_of(trip: &RoundTrip) -> Vec<BoundSums> {
@@ -38,40 +30,32 @@ fn bounds_of(trip: &RoundTrip) -> Vec<BoundSums> {
         .map(|c| BoundSums::of_check(c).unwrap())
         .collect()
 }
-fn note(size: usize) {
-    let _ = LARGEST.try_with(|c| {
-        if size > c.get() {
-            c.set(size);
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for Tracking {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Tracking = Tracking;
 
-/// Runs `f` and returns its result with the largest allocation it made on this thread.
-fn largest_allocation<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    LARGEST.with(|c| c.set(0));
-    let r = f();
-    (r, LARGEST.with(|c| c.get()))
+// ---------------------------------------------------------------------------------------------
+// Property tests
+
+/// The seed of every property test here, fixed so that a failure reproduces; another is chosen
+/// with `PROPTEST_RNG_SEED=N`.
+const PROPTEST_SEED: u64 = 0x5EED_F11C;
+
+/// `cases` cases from [`PROPTEST_SEED`] (or `PROPTEST_RNG_SEED`), without failure files. The
+/// seed is printed, so the output of a failing test names it.
+fn proptest_config(cases: u32) -> ProptestConfig {
+    let default = ProptestConfig::default();
+    let seed = match default.rng_seed {
+        RngSeed::Fixed(seed) => seed,
+        RngSeed::Random => PROPTEST_SEED,
+    };
+    println!("proptest seed {seed}: rerun with PROPTEST_RNG_SEED={seed}");
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(seed),
+        ..default
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -407,7 +391,7 @@ fn every_lossless_stage_is_covered() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(proptest_config(40))]
 
     #[test]
     fn lossless_chains_round_trip_bit_exactly(
@@ -575,7 +559,7 @@ fn quantize_config(qdtype: &str, bits: u32, range: Option<[f64; 2]>) -> StageCon
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(proptest_config(96))]
 
     #[test]
     fn quantize_error_is_bounded_and_outside_values_clip(
@@ -763,7 +747,7 @@ fn normal_f64(rng: &mut ChaCha8Rng, exponents: std::ops::Range<i32>) -> f64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(proptest_config(128))]
 
     #[test]
     fn bitround_relative_error_is_bounded(double in any::<bool>(), keep in 0u32..=52, seed in any::<u64>(), shape in shape_strategy()) {
@@ -850,7 +834,7 @@ fn bitround_keeps_zeros_and_rejects_too_many_bits() {
 // threshold
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(proptest_config(96))]
 
     #[test]
     fn threshold_zero_below_and_binarise(
@@ -1142,7 +1126,7 @@ fn every_truncation_is_rejected() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(proptest_config(64))]
 
     #[test]
     fn random_byte_flips_fail_cleanly(seed in any::<u64>(), flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..=4)) {

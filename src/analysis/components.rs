@@ -149,6 +149,8 @@ impl Components {
 }
 
 /// The components of the rows of a slab, mergeable with the partials of adjacent slabs.
+/// Read from bytes (a partial another process wrote), it must pass [`ComponentPartial::check`]
+/// before it is merged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentPartial {
     connectivity: Connectivity,
@@ -194,6 +196,39 @@ impl BorderRow {
 
     fn voxels(&self, y: usize) -> u64 {
         self.line(y).iter().map(|&[s, e]| (e - s) as u64).sum()
+    }
+
+    /// Checks the row of `ny` lines of `nx` voxels of a partial with `open` open components
+    /// (see [`ComponentPartial::check`]).
+    fn check(&self, ny: usize, nx: usize, open: usize) -> Result<(), String> {
+        let starts = &self.line_start;
+        if starts.len() != ny + 1
+            || starts[0] != 0
+            || starts.windows(2).any(|w| w[0] > w[1])
+            || starts[ny] != self.runs.len()
+            || self.labels.len() != self.runs.len()
+        {
+            return Err(format!(
+                "{} runs, {} labels and line starts {starts:?} for {ny} lines",
+                self.runs.len(),
+                self.labels.len()
+            ));
+        }
+        if let Some(label) = self.labels.iter().find(|&&l| l as usize >= open) {
+            return Err(format!("label {label} of {open} open components"));
+        }
+        for y in 0..ny {
+            let mut after = 0;
+            for &[s, e] in self.line(y) {
+                if s < after || s >= e || e as usize > nx {
+                    return Err(format!(
+                        "run {s}..{e} of line {y} (of {nx} voxels) after voxel {after}"
+                    ));
+                }
+                after = e + 1;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -320,6 +355,100 @@ impl ComponentPartial {
             faces,
             volume: slab.volume,
         })
+    }
+
+    /// Checks what [`ComponentPartial::merge`] and [`ComponentPartial::finish`] rely on, as
+    /// [`ComponentPartial::of`] makes it: a 2-D or 3-D mask whose rows include these; counts
+    /// within the voxels of the rows (so that sums of partials never overflow), the component
+    /// sizes adding up to the volume, first voxels within the rows; a border row exactly
+    /// where a neighbour slab can be, with one list of runs per line, each run inside the line
+    /// and after the previous one by at least a voxel, each labelled with an open component.
+    pub fn check(&self) -> Result<(), String> {
+        let rank = self.row_shape.len() + 1;
+        let (ny, nx) = match self.row_shape[..] {
+            [nx] => (1, nx),
+            [ny, nx] => (ny, nx),
+            _ => return Err(format!("a mask of rank {rank}, not 2 or 3")),
+        };
+        let end = self.first_row.checked_add(self.rows);
+        let row_voxels = (ny as u64).checked_mul(nx as u64);
+        let (Some(end), Some(row_voxels), true) = (end, row_voxels, nx < u32::MAX as usize) else {
+            return Err(format!(
+                "rows {} + {} of shape {:?} are too large",
+                self.first_row, self.rows, self.row_shape
+            ));
+        };
+        if end > self.total_rows {
+            return Err(format!(
+                "rows {}..{end} beyond the {} rows of the mask",
+                self.first_row, self.total_rows
+            ));
+        }
+        let Some(total_voxels) = (self.total_rows as u64).checked_mul(row_voxels) else {
+            return Err(format!(
+                "a mask of {} rows of shape {:?} is too large",
+                self.total_rows, self.row_shape
+            ));
+        };
+        let (first, voxels) = (
+            self.first_row as u64 * row_voxels,
+            self.rows as u64 * row_voxels,
+        );
+        if self.faces.len() != rank {
+            return Err(format!(
+                "{} face counts for a mask of rank {rank}",
+                self.faces.len()
+            ));
+        }
+        if let Some(count) = self
+            .faces
+            .iter()
+            .chain([&self.volume])
+            .find(|&&n| n > voxels)
+        {
+            return Err(format!("a count of {count} in rows of {voxels} voxels"));
+        }
+        let mut sizes = 0u64;
+        for c in self.closed.iter().chain(&self.open) {
+            sizes = sizes.saturating_add(c.size);
+            if !(first..first + voxels).contains(&c.first_voxel) || total_voxels <= c.first_voxel {
+                return Err(format!(
+                    "a component starts at voxel {} outside the rows",
+                    c.first_voxel
+                ));
+            }
+        }
+        if sizes != self.volume {
+            return Err(format!(
+                "components of {sizes} voxels in all, but a volume of {}",
+                self.volume
+            ));
+        }
+        for (row, expected, name) in [
+            (&self.top, self.rows > 0 && self.first_row > 0, "first"),
+            (&self.bottom, self.rows > 0 && end < self.total_rows, "last"),
+        ] {
+            match row {
+                Some(row) if expected => row
+                    .check(ny, nx, self.open.len())
+                    .map_err(|e| format!("its {name} row: {e}"))?,
+                None if !expected => {}
+                _ => {
+                    return Err(format!(
+                        "its {name} row is {}kept, where rows {}..{end} of {} need it {}",
+                        if expected { "not " } else { "" },
+                        self.first_row,
+                        self.total_rows,
+                        if expected {
+                            "for a merge"
+                        } else {
+                            "only beside another slab"
+                        }
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Rows of the mask this partial covers.
@@ -901,6 +1030,8 @@ mod tests {
             s[0] = w[1] - w[0];
             let p =
                 ComponentPartial::of(&mask[w[0] * row..w[1] * row], &s, w[0], shape[0], c).unwrap();
+            p.check()
+                .unwrap_or_else(|e| panic!("{shape:?} {c:?} rows {w:?}: {e}"));
             match &mut whole {
                 None => whole = Some(p),
                 Some(acc) => acc.merge(&p).unwrap(),
@@ -1011,6 +1142,89 @@ mod tests {
             let mut want: Vec<u64> = components.iter().map(|c| c.size).collect();
             want.sort_unstable();
             assert_eq!(sorted_sizes(&components), want, "{n} components");
+        }
+    }
+
+    /// Fuzz target `unit_partials`: a porosity partial read from bytes whose first row held a
+    /// run ending before it starts made the merge subtract past zero (a panic). Partials read
+    /// from bytes are now checked, and every inconsistency the merge could trip on is refused
+    /// with what is wrong.
+    #[test]
+    fn inconsistent_partials_read_from_bytes_are_refused() {
+        use crate::analysis::porosity::PorosityPartial;
+        use crate::analysis::testing;
+
+        let (x, y) = testing::frames(8, 16);
+        let porosity = testing::prepare(
+            "[[analysis]]\nkind = \"porosity\"\nmethod = \"value\"\nvalue = 2.0\n",
+            &x,
+        );
+        let fit = testing::fit(&*porosity, &y);
+        let parts = testing::partials(&*porosity, &fit, &x, &y, &[4]);
+        let bytes = porosity.encode_partial(&parts[1]).unwrap();
+        let valid: PorosityPartial = postcard::from_bytes(&bytes).unwrap();
+        assert!(porosity.decode_partial(&bytes).is_ok());
+        fn top(p: &mut ComponentPartial) -> &mut BorderRow {
+            p.top.as_mut().expect("a first row beside a slab")
+        }
+        type Tamper = fn(&mut ComponentPartial);
+        let tampers: [(&str, Tamper, &str); 8] = [
+            (
+                "the fuzz finding",
+                |p| top(p).runs[0].reverse(),
+                "its first row: run ",
+            ),
+            (
+                "a run past the line",
+                |p| top(p).runs[0][1] = 17,
+                "its first row: run ",
+            ),
+            (
+                "a label beyond the open components",
+                |p| {
+                    let open = p.open.len() as u32;
+                    top(p).labels[0] = open;
+                },
+                "its first row: label ",
+            ),
+            (
+                "a line missing",
+                |p| {
+                    top(p).line_start.pop();
+                },
+                "its first row: ",
+            ),
+            ("a voxel too many", |p| p.volume += 1, "components of "),
+            (
+                "rows beyond the mask",
+                |p| p.total_rows -= 1,
+                "rows 4..8 beyond ",
+            ),
+            (
+                "no first row",
+                |p| p.top = None,
+                "its first row is not kept",
+            ),
+            (
+                "a face count missing",
+                |p| {
+                    p.faces.pop();
+                },
+                "2 face counts",
+            ),
+        ];
+        for (what, tamper, expected) in tampers {
+            let mut bad = valid.clone();
+            tamper(&mut bad.pores[0]);
+            let error = porosity
+                .decode_partial(&postcard::to_stdvec(&bad).unwrap())
+                .err()
+                .unwrap_or_else(|| panic!("{what}: the partial was accepted"));
+            let prefix = "inconsistent partial: pores of the original: ";
+            assert!(
+                error.starts_with(&format!("{prefix}{expected}")),
+                "{what}: {error}"
+            );
         }
     }
 

@@ -119,6 +119,14 @@ pub trait Analysis: Send + Sync + 'static {
     /// Adds the partial of the rows that follow `total`'s.
     fn merge(&self, total: &mut Self::Partial, next: Self::Partial) -> Result<(), String>;
 
+    /// Checks a partial read from bytes (another process wrote them, see
+    /// [`DynAnalysis::decode_partial`]) before it is merged: what [`Analysis::merge`] and
+    /// [`Analysis::finish`] index by must be consistent. Partials that are plain sums need no
+    /// check (the default).
+    fn check_partial(&self, _partial: &Self::Partial) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The results, a JSON object whose scalar fields are the registered columns.
     fn finish(
         &self,
@@ -152,7 +160,7 @@ pub trait DynAnalysis: Send + Sync {
     fn encode_partial(&self, partial: &AnyPartial) -> Result<Vec<u8>, String>;
     /// The partial [`DynAnalysis::encode_partial`] encoded into `bytes`; an error (never a
     /// panic) when the bytes are not one of this analysis's partials (truncated, corrupt,
-    /// trailing bytes).
+    /// trailing bytes, or inconsistent: see [`Analysis::check_partial`]).
     fn decode_partial(&self, bytes: &[u8]) -> Result<AnyPartial, String>;
 }
 
@@ -207,6 +215,8 @@ impl<A: Analysis> DynAnalysis for A {
                 bytes.len()
             ));
         }
+        Analysis::check_partial(self, &partial)
+            .map_err(|e| format!("inconsistent partial: {e}"))?;
         Ok(Box::new(partial))
     }
 }

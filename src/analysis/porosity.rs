@@ -194,6 +194,15 @@ impl Analysis for Porosity {
         total.merge(&next)
     }
 
+    fn check_partial(&self, partial: &PorosityPartial) -> Result<(), String> {
+        for (pores, of) in partial.pores.iter().zip(["original", "decoded"]) {
+            pores
+                .check()
+                .map_err(|e| format!("pores of the {of}: {e}"))?;
+        }
+        Ok(())
+    }
+
     fn finish(
         &self,
         _fit: &Classes,

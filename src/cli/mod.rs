@@ -15,6 +15,7 @@ use crate::analysis::fbp::{self, Fbp, Filter};
 use crate::data::IntoNdArray;
 use crate::data::SourceSpec;
 use crate::data::exchange::Exchange;
+use crate::data::files::{AtomicFile, Existing, output_error};
 use crate::data::npy::write_npy;
 use crate::gate::{self, Baseline};
 use crate::metrics::registry::{self as metric_registry, column_value};
@@ -90,9 +91,15 @@ enum Command {
         /// The working point's id (as in results.jsonl).
         #[arg(long)]
         point: String,
-        /// The dataset to write, `file.h5::/path` (the file is replaced).
+        /// The dataset to write, `file.h5::/path`, into a new file unless --append or --force.
         #[arg(long)]
         out: String,
+        /// Add the dataset to the existing file (a copy of it, extended, then renamed over it).
+        #[arg(long)]
+        append: bool,
+        /// Replace an existing file; with --append, an existing dataset of the file.
+        #[arg(long)]
+        force: bool,
         /// Memory for the chunks in flight, e.g. 512MiB, 2GiB.
         #[arg(long, value_parser = parse_size, default_value = "1GiB")]
         memory_budget: u64,
@@ -182,6 +189,9 @@ enum Command {
         /// The slice to write (`.npy`, float64, detector x detector, 0 outside the circle).
         #[arg(long)]
         out: PathBuf,
+        /// Replace an existing --out file.
+        #[arg(long)]
+        force: bool,
         /// ramp, shepp-logan, cosine, hamming or hann.
         #[arg(long, default_value = "ramp", value_parser = Filter::parse)]
         filter: Filter,
@@ -368,6 +378,25 @@ fn run_quietly(
     )
 }
 
+/// Starts writing the output file `path` named by the user, under a temporary name renamed
+/// over it by [`commit_output`]: an existing file is an error unless `force`, which replaces it.
+pub(crate) fn begin_output(path: &Path, force: bool) -> Result<AtomicFile, String> {
+    let existing = if force {
+        Existing::Replace
+    } else {
+        Existing::Refuse
+    };
+    AtomicFile::begin(path, existing).map_err(|e| output_error(path, &e, "--force replaces it"))
+}
+
+/// Renames the finished `output` of [`begin_output`] over its target.
+pub(crate) fn commit_output(output: AtomicFile) -> Result<(), String> {
+    let target = output.target().to_path_buf();
+    output
+        .commit()
+        .map_err(|e| output_error(&target, &e, "--force replaces it"))
+}
+
 /// Angles `start:stop:count` in degrees for a sinogram with `angles` rows.
 fn parse_theta(text: &str, angles: usize) -> Result<Vec<f64>, String> {
     let bad = || format!("--theta-deg {text}: expected start:stop:count, e.g. 0:180:{angles}");
@@ -512,18 +541,21 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             scenario,
             point,
             out,
+            append,
+            force,
             memory_budget,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
             let Some((file, dataset)) = out.split_once("::") else {
                 return Err(format!("--out {out}: expected file.h5::/path"));
             };
-            let exported = runner::export::export(
-                &scenario,
-                &point,
-                (Path::new(file), dataset),
-                memory_budget,
-            )?;
+            let target = runner::export::ExportTarget {
+                file: Path::new(file),
+                dataset,
+                append,
+                force,
+            };
+            let exported = runner::export::export(&scenario, &point, target, memory_budget)?;
             let filters: Vec<String> = exported
                 .filters
                 .iter()
@@ -727,9 +759,11 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             sinogram,
             row,
             out,
+            force,
             filter,
             theta_deg,
         } => {
+            let output = begin_output(&out, force)?;
             let (data, [angles, detector], file_theta) = match row {
                 Some(row) => {
                     let exchange = Exchange::open(Path::new(&sinogram))?;
@@ -767,7 +801,9 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let slice =
                 ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[detector, detector]), slice)
                     .expect("detector x detector values");
-            write_npy(&out, &slice.into_nd()).map_err(|e| e.to_string())?;
+            write_npy(output.path(), &slice.into_nd())
+                .map_err(|e| output.relabel(e).to_string())?;
+            commit_output(output)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stages => {

@@ -26,6 +26,7 @@ impl Exchange {
     /// Opens `path` and checks that its projections, flats and darks agree in shape.
     pub fn open(path: &Path) -> Result<Exchange, String> {
         let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        super::files::refuse_special_file(path).map_err(|e| fail(&e))?;
         let file = hdf5::File::open(path).map_err(|e| fail(&e))?;
         let dims = |name: &str| -> Result<Vec<usize>, String> {
             let d = file

@@ -8,6 +8,7 @@ use ndarray::IxDyn;
 
 use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
+use super::files::refuse_special_file;
 use super::source::{VolumeSource, check_rows};
 use crate::{with_array, with_dtype};
 
@@ -23,9 +24,11 @@ impl Hdf5Source {
     /// Opens `dataset` in `file`; errors name the file and the dataset.
     pub fn open(file: &Path, dataset: &str) -> Result<Self, DataError> {
         let label = format!("{}::{dataset}", file.display());
-        if !file.is_file() {
+        if !file.exists() {
             return Err(DataError::new(&label, "no such file".into()));
         }
+        // Before HDF5 opens it: a FIFO would block the open until a writer comes.
+        refuse_special_file(file).map_err(|e| DataError::new(&label, e))?;
         let h5 = hdf5::File::open(file)
             .map_err(|e| DataError::new(&label, format!("cannot open as HDF5: {e}")))?;
         let ds = h5
@@ -86,13 +89,41 @@ impl VolumeSource for Hdf5Source {
     }
 }
 
-/// Whether [`Hdf5Writer::create`] starts a new file or adds to an existing one.
+/// Whether [`Hdf5Writer::create`] starts a new file or adds to an existing one. Files named by
+/// the user are written through [`crate::data::files::AtomicFile`], so that only its temporary
+/// file is ever truncated or changed in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileMode {
     /// Create the file, truncating an existing one.
     Create,
-    /// Open an existing file for writing.
+    /// Open an existing file for writing; the dataset must not exist.
     Append,
+    /// Open an existing file for writing and first remove the dataset if it exists. HDF5 does
+    /// not reclaim the space of a removed dataset: the file keeps it until repacked (`h5repack`).
+    Replace,
+}
+
+/// Whether `file` holds a dataset at `path`; an error when it holds something else there (a
+/// group) or is not an HDF5 file.
+pub fn has_dataset(file: &Path, path: &str) -> Result<bool, DataError> {
+    let label = format!("{}::{path}", file.display());
+    refuse_special_file(file).map_err(|e| DataError::new(&label, e))?;
+    let h5 = hdf5::File::open(file)
+        .map_err(|e| DataError::new(&label, format!("cannot open as HDF5: {e}")))?;
+    let names: Vec<&str> = path.split('/').filter(|n| !n.is_empty()).collect();
+    let mut prefix = String::new();
+    for (depth, name) in names.iter().enumerate() {
+        prefix = format!("{prefix}/{name}");
+        if !h5.link_exists(&prefix) {
+            return Ok(false);
+        }
+        if depth + 1 < names.len() && h5.group(&prefix).is_err() {
+            return Err(DataError::new(&label, format!("{prefix} is not a group")));
+        }
+    }
+    h5.dataset(path)
+        .map(|_| true)
+        .map_err(|_| DataError::new(&label, "exists and is not a dataset".into()))
 }
 
 /// Writes an array slab by slab along axis 0 into a new HDF5 dataset.
@@ -107,7 +138,7 @@ pub struct Hdf5Writer {
 
 impl Hdf5Writer {
     /// Creates a dataset at `path` with `shape` and `dtype` in a new file (truncating an
-    /// existing one) or, with [`FileMode::Append`], in an existing file.
+    /// existing one) or in an existing file, as `mode` says.
     pub fn create(
         file: &Path,
         path: &str,
@@ -207,8 +238,8 @@ pub struct RawChunkWriter {
 }
 
 impl RawChunkWriter {
-    /// Creates the dataset `path` in `file` (a new file, or with [`FileMode::Append`] an
-    /// existing one) of `shape` and `dtype`, chunked by `chunk_rows` rows, with the filters
+    /// Creates the dataset `path` in `file` (a new file, or an existing one as `mode` says) of
+    /// `shape` and `dtype`, chunked by `chunk_rows` rows, with the filters
     /// `(id, cd_values)` in pipeline order.
     pub fn create(
         (file, path): (&Path, &str),
@@ -368,8 +399,8 @@ pub(crate) fn filtered_dcpl(
     Ok(dcpl)
 }
 
-/// Creates dataset `path` in `file` (a new file, or with [`FileMode::Append`] an existing one)
-/// of `shape` and `stored` type, chunked by `chunk_rows` rows, with the filters
+/// Creates dataset `path` in `file` (a new file, or an existing one as `mode` says) of `shape`
+/// and `stored` type, chunked by `chunk_rows` rows, with the filters
 /// `(id, cd_values)` in pipeline order, declared or run as `use_` says; returns it, its chunk
 /// shape and its label.
 fn create_dataset(
@@ -382,11 +413,14 @@ fn create_dataset(
 ) -> Result<(hdf5::Dataset, Vec<usize>, String), DataError> {
     let h5 = match mode {
         FileMode::Create => hdf5::File::create(file),
-        FileMode::Append => hdf5::File::open_rw(file),
+        FileMode::Append | FileMode::Replace => hdf5::File::open_rw(file),
     };
     let label = format!("{}::{path}", file.display());
     let err = |e: String| DataError::new(&label, e);
     let h5 = h5.map_err(|e| err(e.to_string()))?;
+    if mode == FileMode::Replace && h5.link_exists(path) {
+        h5.unlink(path).map_err(|e| err(e.to_string()))?;
+    }
     let mut chunk = shape.to_vec();
     chunk[0] = chunk_rows.clamp(1, shape[0]);
     let dcpl = filtered_dcpl(&chunk, filters, use_).map_err(err)?;

@@ -99,6 +99,17 @@ const EDGE_CUTOFF_SIGMAS: f64 = 5.0;
 const LATTICE_N: usize = 12;
 /// Tag bit marking crystal ids in the placement grid.
 const CRYSTAL_TAG: u32 = 1 << 31;
+/// Radii drawn from each size distribution by [`PorousTomoParams::model_bytes`].
+const MODEL_SAMPLE: usize = 4096;
+/// Factor on the expected bubble count in [`PorousTomoParams::model_bytes`]: merging bubbles
+/// add less than their volume and small ones fit where large ones fail, so more are placed
+/// (1.67x the mean-volume count at porosity 0.6 with every bubble merging).
+const BUBBLE_COUNT_MARGIN: f64 = 2.0;
+/// Factor on the expected crystal count in [`PorousTomoParams::model_bytes`]: in a full sample
+/// small crystals fit where large ones fail (1.28x the mean-volume count at porosity 0.6).
+const CRYSTAL_COUNT_MARGIN: f64 = 1.5;
+/// Bytes per pixel of the in-plane tables of [`PorousTomo`] (air term, sample weight, inside).
+const PIXEL_TABLE_BYTES: usize = 2 * size_of::<f32>() + size_of::<bool>();
 
 /// Parameters of the porous-tomo phantom (all have defaults via [`Default`]).
 ///
@@ -274,6 +285,110 @@ impl PorousTomoParams {
     fn bubble_radius_max(&self) -> f64 {
         self.bubble_radius_max_fraction * self.shape[1].min(self.shape[2]) as f64
     }
+
+    /// How far (voxels) objects may reach beyond the first and last slice.
+    fn z_margin(&self) -> f64 {
+        self.bubble_radius_max()
+            .max(self.crystal_radius_median * CRYSTAL_RADIUS_RANGE.end * CRYSTAL_MAX_ASPECT)
+            + 1.0
+    }
+
+    /// An estimate from above of the bytes [`PorousTomo::new`] holds at its peak, computed
+    /// without placing anything: the placement grid, the bubbles and crystals (while placed
+    /// and as rendered) and the per-pixel tables. Rendering needs more per slice (see
+    /// [`PorousTomo::SLICE_SCRATCH_BYTES_PER_PIXEL`]).
+    ///
+    /// The object counts are the target volumes over the mean volumes of 4096 radii drawn
+    /// from each size distribution (on a random stream of their own: the phantom does not
+    /// change), times a margin (2 for bubbles, 1.5 for crystals); each object is counted with
+    /// room for its vectors to double. With the defaults the estimate is about 0.16 bytes per
+    /// voxel (157 MB for 15000x256x256, 1.4 GB for 2048^3), 2.5 to 3 times the peak resident
+    /// memory measured on 1000x256x256, 2000x512x512 and 256x1024x1024, and on 500x256x256 at
+    /// porosity 0.1, and 0.6 with every bubble merging.
+    ///
+    /// Meant to refuse, before any allocation, a phantom too large for a memory budget: the
+    /// placement is sequential over the whole volume and its memory grows with the volume.
+    pub fn model_bytes(&self) -> u64 {
+        let geo = Geometry::new(self);
+        let cells = Grid::dims(&geo, self.z_margin()).iter().product::<usize>() as f64;
+        let objects = self.expected_objects();
+        // Placement vectors (with room to double), the rendered copy and its z index, and the
+        // registered ids (4 bytes each, room to double).
+        let size = |bytes: usize| bytes as f64;
+        let per_bubble = 2.0 * size(size_of::<Sphere>() + size_of::<f64>())
+            + size(size_of::<(RenderSphere, f32, f32)>() + size_of::<RenderSphere>() + 4)
+            + 8.0 * objects.bubble_cells;
+        let per_crystal = 2.0 * size(size_of::<Ellipsoid>())
+            + size(size_of::<(RenderEllipsoid, f32, f32)>() + size_of::<RenderEllipsoid>() + 4)
+            + 8.0 * objects.crystal_cells;
+        // A vector per cell, and its allocation once an object is registered there.
+        let grid = cells * size(size_of::<Vec<u32>>() + 32);
+        let tables = (geo.ny * geo.nx) as f64 * PIXEL_TABLE_BYTES as f64;
+        (grid + objects.bubbles * per_bubble + objects.crystals * per_crystal + tables).ceil()
+            as u64
+    }
+
+    /// The object counts [`PorousTomoParams::model_bytes`] expects, margins included, and the
+    /// grid cells an object is registered in, on average.
+    fn expected_objects(&self) -> ExpectedObjects {
+        let geo = Geometry::new(self);
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(u64::MAX);
+        let nz = geo.nz as f64;
+        // Grid cells an object of bounding radius `b` is registered in, on average over its
+        // position: a span of 2b overlaps 1 + 2b / GRID_CELL cells along an axis.
+        let spans = |b: f64| (1.0 + 2.0 * b / GRID_CELL).powi(3);
+        // Mean volume inside the grid and mean cells of `MODEL_SAMPLE` objects of `draw`: a
+        // volume and a bounding radius.
+        let mut mean = |draw: &dyn Fn(&mut ChaCha8Rng) -> (f64, f64)| {
+            let (mut volume, mut cells) = (0.0, 0.0);
+            for _ in 0..MODEL_SAMPLE {
+                let (v, b) = draw(&mut rng);
+                volume += v;
+                cells += spans(b);
+            }
+            (volume / MODEL_SAMPLE as f64, cells / MODEL_SAMPLE as f64)
+        };
+        let (bubble_volume, bubble_cells) = mean(&|rng| {
+            let r = truncated_lognormal(
+                rng,
+                self.bubble_radius_median,
+                self.bubble_radius_log_sigma,
+                self.bubble_radius_min,
+                self.bubble_radius_max(),
+            );
+            // As place_bubbles counts the volume a bubble brings inside the grid.
+            (sphere_volume(r) * nz / (nz + 2.0 * r), r)
+        });
+        let median = self.crystal_radius_median;
+        let (crystal_volume, crystal_cells) = mean(&|rng| {
+            let r = truncated_lognormal(
+                rng,
+                median,
+                CRYSTAL_LOG_SIGMA,
+                median * CRYSTAL_RADIUS_RANGE.start,
+                median * CRYSTAL_RADIUS_RANGE.end,
+            );
+            (sphere_volume(r), r * CRYSTAL_MAX_ASPECT)
+        });
+        ExpectedObjects {
+            // Small volumes: a few bubbles more than the mean volume says.
+            bubbles: BUBBLE_COUNT_MARGIN * self.porosity * geo.sample_volume() / bubble_volume
+                + 1000.0,
+            bubble_cells,
+            crystals: CRYSTAL_COUNT_MARGIN * self.crystal_fraction * geo.sample_volume()
+                / crystal_volume,
+            crystal_cells,
+        }
+    }
+}
+
+/// See [`PorousTomoParams::expected_objects`].
+struct ExpectedObjects {
+    bubbles: f64,
+    bubble_cells: f64,
+    crystals: f64,
+    crystal_cells: f64,
 }
 
 /// The cylindrical sample in voxel coordinates.
@@ -432,14 +547,18 @@ struct Grid {
 
 impl Grid {
     fn new(geo: &Geometry, z_margin: f64) -> Self {
-        let origin = [-0.5 - z_margin, -0.5, -0.5];
-        let extent = [geo.nz as f64 + 2.0 * z_margin, geo.ny as f64, geo.nx as f64];
-        let dims = extent.map(|e| ((e / GRID_CELL).ceil() as usize).max(1));
+        let dims = Grid::dims(geo, z_margin);
         Self {
-            origin,
+            origin: [-0.5 - z_margin, -0.5, -0.5],
             dims,
             cells: vec![Vec::new(); dims[0] * dims[1] * dims[2]],
         }
+    }
+
+    /// Cells along each axis.
+    fn dims(geo: &Geometry, z_margin: f64) -> [usize; 3] {
+        let extent = [geo.nz as f64 + 2.0 * z_margin, geo.ny as f64, geo.nx as f64];
+        extent.map(|e| ((e / GRID_CELL).ceil() as usize).max(1))
     }
 
     fn span(&self, c: [f64; 3], b: f64) -> [Range<usize>; 3] {
@@ -520,10 +639,7 @@ impl<'a> Placer<'a> {
     fn new(p: &'a PorousTomoParams, geo: Geometry) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
         rng.set_stream(0);
-        let z_margin = p
-            .bubble_radius_max()
-            .max(p.crystal_radius_median * CRYSTAL_RADIUS_RANGE.end * CRYSTAL_MAX_ASPECT)
-            + 1.0;
+        let z_margin = p.z_margin();
         Self {
             p,
             geo,
@@ -811,6 +927,10 @@ pub struct PorousTomo {
 }
 
 impl PorousTomo {
+    /// Bytes per pixel of one slice that each rendering thread holds besides the slices it
+    /// writes into: the signed distances to the gas and crystal surfaces.
+    pub const SLICE_SCRATCH_BYTES_PER_PIXEL: u64 = 2 * size_of::<f32>() as u64;
+
     /// Validates the parameters and places all objects.
     ///
     /// Placement is sequential and proportional to the number of objects
@@ -1475,6 +1595,30 @@ mod tests {
         assert!(mean.abs() < 3.0 * params.noise_sigma / (values.len() as f64).sqrt());
         assert!((std / params.noise_sigma - 1.0).abs() < 0.02, "std {std}");
         assert_ne!(residual.slice(s![0, .., ..]), residual.slice(s![1, .., ..]));
+    }
+
+    /// The object counts [`PorousTomoParams::model_bytes`] expects (less its allowance for
+    /// small volumes) are not exceeded, merging bubbles included.
+    #[test]
+    fn model_estimate_bounds_the_objects_placed() {
+        for (shape, porosity, coalescence_fraction) in [
+            ([64, 128, 128], 0.25, 0.05),
+            ([300, 256, 256], 0.25, 0.05),
+            ([300, 256, 256], 0.6, 1.0),
+            ([100, 512, 512], 0.1, 0.0),
+        ] {
+            let p = PorousTomoParams {
+                shape,
+                porosity,
+                coalescence_fraction,
+                ..PorousTomoParams::default()
+            };
+            let expected = p.expected_objects();
+            let tomo = build(p);
+            let placed = (tomo.num_bubbles() as f64, tomo.num_crystals() as f64);
+            assert!(placed.0 <= expected.bubbles, "{shape:?}: {placed:?}");
+            assert!(placed.1 <= expected.crystals, "{shape:?}: {placed:?}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use ndarray_npy::npy::header::{Header, Layout};
 
 use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
+use super::files::refuse_special_file;
 use super::hdf5io::Hdf5Source;
 use super::stack::StackSource;
 use crate::with_dtype;
@@ -82,7 +83,7 @@ pub enum SourceSpec {
 const GLOB_METACHARACTERS: [char; 3] = ['*', '?', '['];
 
 /// How patterns match: `*` and `?` stay inside one path component and skip hidden files (so
-/// that temporary files such as `.part_3.h5.1234.tmp` never join a stack).
+/// that temporary files such as `.part_3.h5.1234-0a1b2c3d.photonqa-tmp` never join a stack).
 const GLOB_OPTIONS: glob::MatchOptions = glob::MatchOptions {
     case_sensitive: true,
     require_literal_separator: true,
@@ -414,7 +415,7 @@ impl RawSource {
     /// Opens a raw file and checks that its size matches the declared shape and dtype.
     pub fn open_raw(path: &Path, shape: Vec<usize>, dtype: DType) -> Result<Self, DataError> {
         let label = path.display().to_string();
-        let file = File::open(path).map_err(|e| DataError::new(&label, e.to_string()))?;
+        let file = open_regular(path, &label)?;
         let source = RawSource {
             file,
             offset: 0,
@@ -430,7 +431,8 @@ impl RawSource {
     pub fn open_npy(path: &Path) -> Result<Self, DataError> {
         let label = path.display().to_string();
         let err = |m: String| DataError::new(&label, m);
-        let mut file = File::open(path).map_err(|e| err(e.to_string()))?;
+        let mut file = open_regular(path, &label)?;
+        check_npy_header_len(&file).map_err(err)?;
         let header = Header::from_reader(&mut file)
             .map_err(|e| err(format!("not a valid .npy file: {e}")))?;
         if matches!(header.layout, Layout::Fortran) {
@@ -489,6 +491,41 @@ impl RawSource {
         }
         Ok(())
     }
+}
+
+/// Refuses a `.npy` file whose header declares more bytes than the file holds, before
+/// ndarray-npy allocates a buffer of that size to read it into (a damaged length field of a
+/// version 2 or 3 header would make it allocate up to 4 GiB). The file starts with
+/// `\x93NUMPY`, the major and minor version, then the header's length: 2 bytes (version 1) or
+/// 4 bytes (versions 2 and 3), little-endian. Anything else is left to ndarray-npy to report.
+fn check_npy_header_len(file: &File) -> Result<(), String> {
+    let mut preamble = [0u8; 12];
+    let read = file.read_at(&mut preamble, 0).map_err(|e| e.to_string())?;
+    let (declared, start) = match (&preamble[..read.min(8)], read) {
+        (&[0x93, b'N', b'U', b'M', b'P', b'Y', 1, _], 10..) => (
+            u64::from(u16::from_le_bytes([preamble[8], preamble[9]])),
+            10,
+        ),
+        (&[0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _], 12..) => {
+            let bytes = preamble[8..12].try_into().expect("4 bytes");
+            (u64::from(u32::from_le_bytes(bytes)), 12)
+        }
+        _ => return Ok(()),
+    };
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    if start + declared > size {
+        return Err(format!(
+            "not a valid .npy file: its header declares {declared} bytes, but the file has {size}"
+        ));
+    }
+    Ok(())
+}
+
+/// Opens `path` for reading, refusing anything but a regular file before opening it (a FIFO
+/// would block the open until a writer comes); errors name `label`.
+fn open_regular(path: &Path, label: &str) -> Result<File, DataError> {
+    refuse_special_file(path).map_err(|e| DataError::new(label, e))?;
+    File::open(path).map_err(|e| DataError::new(label, e.to_string()))
 }
 
 /// Maps a NumPy type descriptor such as `<f4` or `|u1` to a dtype.

@@ -108,6 +108,17 @@ pub struct SxFrames {
     pub spots: Vec<TrueSpot>,
 }
 
+impl SxParams {
+    /// A bound on the bytes of the spot list [`SxFrames::new`] draws: the most spots a frame
+    /// can hold, for every frame, with room for the list to double.
+    pub fn spots_bytes(&self) -> u64 {
+        let most = self.hit_peaks[1].max(self.miss_peaks[1]) as u64;
+        (2 * size_of::<TrueSpot>() as u64)
+            .saturating_mul(most)
+            .saturating_mul(self.shape[0] as u64)
+    }
+}
+
 impl SxFrames {
     /// Places the spots; errors name the parameter out of range.
     pub fn new(params: SxParams) -> Result<SxFrames, String> {
@@ -173,7 +184,9 @@ impl SxFrames {
             let r = (y as f64 - cy).hypot(x as f64 - cx);
             p.b0 * (-r / p.r0).exp() + p.b1
         });
-        for s in self.spots.iter().filter(|s| s.frame == frame) {
+        // The spots are in frame order: a frame's are found without scanning them all.
+        let first = self.spots.partition_point(|s| s.frame < frame);
+        for s in self.spots[first..].iter().take_while(|s| s.frame == frame) {
             let reach = 6.0 * s.sigma;
             let rows = (s.y - reach).floor().max(0.0) as usize
                 ..((s.y + reach).ceil() as usize + 1).min(ny);

@@ -178,6 +178,8 @@ impl Baseline {
     /// Reads a baseline written by [`Baseline::write`]. Errors are one line naming the file
     /// and, for JSON and type errors, the line and column.
     pub fn read(path: &Path) -> Result<Baseline, GateError> {
+        crate::data::files::refuse_special_file(path)
+            .map_err(|e| GateError::file(path, format!("cannot read the baseline: {e}")))?;
         let text = fs::read_to_string(path).map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::NotFound {
                 " (`photonqa bless` writes it)"

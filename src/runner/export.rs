@@ -33,8 +33,11 @@ use serde_json::Value;
 
 use super::passes::{self, FitCache, Passes};
 use super::{Plan, build_chains};
-use crate::data::hdf5io::{AttrValue, FileMode, Hdf5Source, Hdf5Writer, RawChunkWriter};
-use crate::data::{DType, NdArray, VolumeSource};
+use crate::data::files::{AtomicFile, Existing, output_error};
+use crate::data::hdf5io::{
+    AttrValue, FileMode, Hdf5Source, Hdf5Writer, RawChunkWriter, has_dataset,
+};
+use crate::data::{DType, DataError, NdArray, VolumeSource};
 use crate::metrics::comparison::BoundSums;
 use crate::pipeline::Chain;
 use crate::pipeline::chain::bit_equal;
@@ -64,14 +67,66 @@ pub struct Exported {
     pub bounds: Vec<BoundSums>,
 }
 
-/// Writes working point `point_id` of `scenario` as dataset `dataset` of a new HDF5 file
-/// `file`, reading the input in chunks within `memory_budget`.
+/// How to export into a file that exists.
+const EXISTING_FILE_HINT: &str = "--force replaces the file, --append adds the dataset to it";
+
+/// Where an export writes, and what it may overwrite there.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportTarget<'a> {
+    /// The HDF5 file.
+    pub file: &'a Path,
+    /// The dataset's path in the file.
+    pub dataset: &'a str,
+    /// Add the dataset to the file if it exists (else the file must not exist): the file is
+    /// copied, extended and renamed over the original ([`Existing::Extend`]).
+    pub append: bool,
+    /// Replace an existing file; with `append`, an existing dataset of the file.
+    pub force: bool,
+}
+
+impl ExportTarget<'_> {
+    /// Starts the output, before any work: an existing file without `append` or `force`, or an
+    /// existing dataset without `force`, is an error, and so is a file that is not HDF5 when
+    /// appending. The dataset is written into the returned file's temporary file in `FileMode`.
+    fn begin(&self) -> Result<(AtomicFile, FileMode), String> {
+        // Checked on the target before it is copied.
+        let replace_dataset = self.append
+            && self.file.is_file()
+            && has_dataset(self.file, self.dataset).map_err(|e| e.to_string())?;
+        if replace_dataset && !self.force {
+            return Err(format!(
+                "{}::{}: the dataset exists already: --force replaces it",
+                self.file.display(),
+                self.dataset
+            ));
+        }
+        let existing = match (self.append, self.force) {
+            (true, _) => Existing::Extend,
+            (false, true) => Existing::Replace,
+            (false, false) => Existing::Refuse,
+        };
+        let output = AtomicFile::begin(self.file, existing)
+            .map_err(|e| output_error(self.file, &e, EXISTING_FILE_HINT))?;
+        let mode = match (output.extends(), replace_dataset) {
+            (false, _) => FileMode::Create,
+            (true, false) => FileMode::Append,
+            (true, true) => FileMode::Replace,
+        };
+        Ok((output, mode))
+    }
+}
+
+/// Writes working point `point_id` of `scenario` as a dataset of `target`, reading the input in
+/// chunks within `memory_budget`. The file is written whole under a temporary name and renamed
+/// over `target.file` once complete ([`AtomicFile`]): an interrupted export leaves the old file
+/// as it was.
 pub fn export(
     scenario: &Scenario,
     point_id: &str,
-    (file, dataset): (&Path, &str),
+    target: ExportTarget,
     memory_budget: u64,
 ) -> Result<Exported, String> {
+    let (output, mode) = target.begin()?;
     let source = scenario.source.open().map_err(|e| e.to_string())?;
     let chains = build_chains(scenario, source.as_ref())?;
     let ids: Vec<&str> = chains.iter().map(|(p, _)| p.id.as_str()).collect();
@@ -138,7 +193,9 @@ pub fn export(
         chain: &chain,
         plan: &plan,
         pool: &pool,
-        out: (file, dataset),
+        output: &output,
+        dataset: target.dataset,
+        mode,
         stored_dtype,
         attributes: &attributes,
     };
@@ -160,6 +217,9 @@ pub fn export(
             job.write_through_library(&storage, lossless)?
         }
     };
+    output
+        .commit()
+        .map_err(|e| output_error(target.file, &e, EXISTING_FILE_HINT))?;
     Ok(Exported {
         stored_bytes,
         chunks: plan.chunks.len(),
@@ -177,12 +237,25 @@ struct Job<'a> {
     chain: &'a Chain,
     plan: &'a Plan,
     pool: &'a rayon::ThreadPool,
-    out: (&'a Path, &'a str),
+    /// The file being written; the dataset goes into its temporary file in `mode`.
+    output: &'a AtomicFile,
+    dataset: &'a str,
+    mode: FileMode,
     stored_dtype: DType,
     attributes: &'a [(String, AttrValue)],
 }
 
 impl Job<'_> {
+    /// Where the dataset is written: the output's temporary file.
+    fn out(&self) -> (&Path, &str) {
+        (self.output.path(), self.dataset)
+    }
+
+    /// An error of the file being written, naming the target rather than the temporary file.
+    fn fail(&self, error: DataError) -> String {
+        self.output.relabel(error).to_string()
+    }
+
     /// The array->array stages' output of every chunk, in waves of chunks prepared in
     /// parallel, handed to `write` in chunk order.
     fn prepared_waves(
@@ -214,16 +287,16 @@ impl Job<'_> {
     /// write); returns the stored bytes.
     fn write_direct(&self, storage: &Storage) -> Result<u64, String> {
         let writer = RawChunkWriter::create(
-            self.out,
+            self.out(),
             self.source.shape(),
             self.stored_dtype,
             self.plan.chunk_slices,
             &storage.filter_values(),
-            FileMode::Create,
+            self.mode,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| self.fail(e))?;
         for (name, value) in self.attributes {
-            writer.set_attr(name, value).map_err(|e| e.to_string())?;
+            writer.set_attr(name, value).map_err(|e| self.fail(e))?;
         }
         let row_elements: usize = self.source.shape()[1..].iter().product();
         let full_chunk = self.plan.chunk_slices * row_elements * self.stored_dtype.size();
@@ -234,7 +307,7 @@ impl Job<'_> {
             let bytes = storage.encode_direct(bytes)?;
             writer
                 .write_chunk(index, &bytes)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| self.fail(e))?;
             stored_bytes += bytes.len() as u64;
             Ok(())
         })?;
@@ -250,32 +323,32 @@ impl Job<'_> {
         storage: &Storage,
         lossless: bool,
     ) -> Result<(u64, Vec<BoundSums>), String> {
-        let (file, dataset) = self.out;
+        let (file, dataset) = self.out();
         let mut writer = Hdf5Writer::create_filtered(
-            self.out,
+            self.out(),
             self.source.shape(),
             storage.stored,
             self.plan.chunk_slices,
             &storage.filter_values(),
-            FileMode::Create,
+            self.mode,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| self.fail(e))?;
         for (name, value) in self.attributes {
-            writer.set_attr(name, value).map_err(|e| e.to_string())?;
+            writer.set_attr(name, value).map_err(|e| self.fail(e))?;
         }
-        self.prepared_waves(|_, prepared| writer.write_slab(&prepared).map_err(|e| e.to_string()))?;
+        self.prepared_waves(|_, prepared| writer.write_slab(&prepared).map_err(|e| self.fail(e)))?;
         drop(writer);
 
-        let sizes = Hdf5Writer::chunk_sizes(file, dataset).map_err(|e| e.to_string())?;
-        let stored = Hdf5Source::open(file, dataset).map_err(|e| e.to_string())?;
+        let sizes = Hdf5Writer::chunk_sizes(file, dataset).map_err(|e| self.fail(e))?;
+        let stored = Hdf5Source::open(file, dataset).map_err(|e| self.fail(e))?;
         let mut bounds: Vec<BoundSums> = Vec::new();
         self.prepared_waves(|index, prepared| {
             let rows = self.plan.chunks[index].clone();
-            let read = stored.read_slab(rows.clone()).map_err(|e| e.to_string())?;
+            let read = stored.read_slab(rows.clone()).map_err(|e| self.fail(e))?;
             if lossless && !bit_equal(&prepared, &read) {
                 return Err(format!(
                     "{}::{dataset}: rows {rows:?} read back differ from the values written by a lossless filter",
-                    file.display()
+                    self.output.target().display()
                 ));
             }
             // HDF5 filters the edge chunk padded to the full chunk: its share of the bytes.

@@ -281,11 +281,13 @@ struct RawSsim {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: path.display().to_string(),
-            position: None,
-            message: format!("cannot read: {e}"),
-        })?;
+        let text = crate::data::files::refuse_special_file(path)
+            .and_then(|()| std::fs::read_to_string(path).map_err(|e| e.to_string()))
+            .map_err(|e| ScenarioError {
+                file: path.display().to_string(),
+                position: None,
+                message: format!("cannot read: {e}"),
+            })?;
         Scenario::parse(&text, path)
     }
 

@@ -74,6 +74,10 @@ fn circular(rng: &mut ChaCha8Rng) -> [f64; 2] {
 }
 
 impl Speckle {
+    /// Bytes per pixel of a generator's state (the complex field and the mean count), which
+    /// it holds for the whole series.
+    pub const STATE_BYTES_PER_PIXEL: u64 = (size_of::<[f64; 2]>() + size_of::<f64>()) as u64;
+
     /// The series' generator, checking the parameters.
     pub fn new(params: SpeckleParams) -> Result<Speckle, String> {
         let [t, y, x] = params.shape;

@@ -7,10 +7,18 @@ use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
 
+use super::{Footprint, Writing, array_bytes, check_space};
 use crate::analysis::saxs::Geometry;
 use crate::analysis::saxs::spheres::{SpheresParams, sphere_rg};
+use crate::cli::{begin_output, commit_output};
+use crate::data::files::AtomicFile;
 use crate::data::hdf5io::{AttrValue, FileMode, RawChunkWriter};
-use crate::data::{Element, IntoNdArray, NdArray};
+use crate::data::{DType, Element, IntoNdArray, NdArray};
+
+/// Bytes per pixel the pattern needs at its peak, all of it in memory at once: the beamstop
+/// mask (1), the q map and the expected counts (8 + 8, then the expected and the drawn counts),
+/// the stored plane (4) and its little-endian copy (4), the mask's plane and copy (1 + 1).
+const PATTERN_BYTES_PER_PIXEL: u64 = 24;
 
 #[derive(ClapArgs)]
 pub(crate) struct Args {
@@ -53,6 +61,8 @@ pub(crate) struct Args {
     /// Seed of the Poisson draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    writing: Writing,
 }
 
 fn parse_shape(text: &str) -> Result<[usize; 2], String> {
@@ -69,17 +79,23 @@ fn parse_shape(text: &str) -> Result<[usize; 2], String> {
 
 /// Writes `array` as dataset `path` of `file`, whole, unfiltered.
 fn write(
-    file: &std::path::Path,
+    file: &AtomicFile,
     path: &str,
     array: &NdArray,
     mode: FileMode,
 ) -> Result<RawChunkWriter, String> {
+    let fail = |e| file.relabel(e).to_string();
     let shape = array.shape();
-    let writer = RawChunkWriter::create((file, path), shape, array.dtype(), shape[0], &[], mode)
-        .map_err(|e| e.to_string())?;
-    writer
-        .write_chunk(0, &array.to_le_bytes())
-        .map_err(|e| e.to_string())?;
+    let writer = RawChunkWriter::create(
+        (file.path(), path),
+        shape,
+        array.dtype(),
+        shape[0],
+        &[],
+        mode,
+    )
+    .map_err(fail)?;
+    writer.write_chunk(0, &array.to_le_bytes()).map_err(fail)?;
     Ok(writer)
 }
 
@@ -109,6 +125,29 @@ pub(super) fn run(args: Args) -> Result<(), String> {
         beamstop: args.beamstop,
         seed: args.seed,
     };
+    let file = begin_output(&args.out, args.writing.force)?;
+    let stored = if args.integer {
+        DType::Uint32
+    } else {
+        DType::Float32
+    };
+    let mask = if args.beamstop > 0.0 {
+        array_bytes(&args.shape, DType::Uint8)?
+    } else {
+        0
+    };
+    check_space(
+        &file,
+        array_bytes(&args.shape, stored)?.saturating_add(mask),
+    )?;
+    // A pattern is drawn whole: no slabs.
+    Footprint {
+        model: ((ny * nx) as u64).saturating_mul(PATTERN_BYTES_PER_PIXEL),
+        per_thread: 0,
+        per_row: 0,
+    }
+    .fit(args.writing.memory_budget, 1)
+    .map_err(|e| format!("gen saxs {ny}x{nx}: {e}"))?;
     let pattern = params.pattern()?;
     let data = if args.integer {
         plane::<u32>(pattern.counts.iter().copied(), args.shape)
@@ -129,7 +168,7 @@ pub(super) fn run(args: Args) -> Result<(), String> {
         "q_unit": "1/nm",
         "model": "counts * P(q) + background, P = [3 (sin qR - qR cos qR) / (qR)^3]^2, Poisson noise",
     });
-    let writer = write(&args.out, "/data", &data, FileMode::Create)?;
+    let writer = write(&file, "/data", &data, FileMode::Create)?;
     let g = params.geometry;
     let attrs = [
         ("photonqa", AttrValue::Text(provenance.to_string())),
@@ -142,15 +181,19 @@ pub(super) fn run(args: Args) -> Result<(), String> {
         ("rg_nm", AttrValue::Float(sphere_rg(args.radius))),
     ];
     for (name, value) in &attrs {
-        writer.set_attr(name, value).map_err(|e| e.to_string())?;
+        writer
+            .set_attr(name, value)
+            .map_err(|e| file.relabel(e).to_string())?;
     }
+    drop(writer);
     if args.beamstop > 0.0 {
         let mask = plane::<u8>(pattern.mask.iter().map(|&m| f64::from(m)), args.shape);
-        let writer = write(&args.out, "/mask", &mask, FileMode::Append)?;
+        let writer = write(&file, "/mask", &mask, FileMode::Append)?;
         writer
             .set_attr("meaning", &AttrValue::Text("1 = beamstop, excluded".into()))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| file.relabel(e).to_string())?;
     }
+    commit_output(file)?;
     eprintln!(
         "photonqa: wrote saxs {ny}x{nx} {} (spheres R = {} nm, Rg = {:.6} nm, seed {}) to {}",
         data.dtype(),

@@ -4,12 +4,14 @@
 use clap::Args as ClapArgs;
 use ndarray::Array2;
 
-use super::{Output, Sink};
+use super::{Footprint, Output, Sink, Writing, array_bytes, begin, check_space};
+use crate::cli::commit_output;
+use crate::data::files::AtomicFile;
 use crate::data::hdf5io::{AttrValue, FileMode, Hdf5Writer};
 use crate::data::sx_model::{SxFrames, SxParams};
 use crate::data::{DType, IntoNdArray, NdArray};
 
-/// Frames rendered and written at a time.
+/// Most frames rendered and written at a time.
 const SLAB_FRAMES: usize = 16;
 
 #[derive(ClapArgs)]
@@ -30,6 +32,8 @@ pub(crate) struct Args {
     /// Stored type of the counts.
     #[arg(long, default_value = "uint16", value_parser = ["uint16", "uint32"])]
     dtype: String,
+    #[command(flatten)]
+    writing: Writing,
 }
 
 fn parse_shape(text: &str) -> Result<[usize; 3], String> {
@@ -49,9 +53,27 @@ pub(super) fn run(args: Args) -> Result<(), String> {
         hit_fraction: args.hit_fraction,
         ..SxParams::default()
     };
-    let model = SxFrames::new(params.clone())?;
     let output = Output::parse(&args.out, "/frames");
     let dtype = DType::parse(&args.dtype)?;
+    let shape = args.shape;
+    let file = begin(&output, &args.writing)?;
+    let frames = array_bytes(&shape, dtype)?;
+    // With /peaks: 4 float64 per spot, less than the spot list's bound in memory.
+    check_space(&file, frames.saturating_add(params.spots_bytes()))?;
+    let pixels = (shape[1] * shape[2]) as u64;
+    let counts = DType::Float64.size() as u64;
+    let footprint = Footprint {
+        // The spots, and the expected counts of the frame being drawn.
+        model: params.spots_bytes().saturating_add(pixels * counts),
+        per_thread: 0,
+        // The counts drawn, stored as `dtype`, and their copy on the way to the file.
+        per_row: pixels * (counts + 2 * dtype.size() as u64),
+    };
+    let slab = footprint
+        .fit(args.writing.memory_budget, SLAB_FRAMES.min(shape[0]))
+        .map_err(|e| format!("gen sx {shape:?}: {e}"))?
+        .rows;
+    let model = SxFrames::new(params.clone())?;
     let max = if dtype == DType::Uint16 {
         f64::from(u16::MAX)
     } else {
@@ -62,10 +84,10 @@ pub(super) fn run(args: Args) -> Result<(), String> {
         "photonqa_version": env!("CARGO_PKG_VERSION"),
         "params": params,
     });
-    let shape = args.shape;
-    let mut sink = Sink::create(&output, &shape, dtype, &provenance)?;
-    for start in (0..shape[0]).step_by(SLAB_FRAMES) {
-        let counts = model.counts(start..(start + SLAB_FRAMES).min(shape[0]), max);
+    let mut sink = Sink::create(&output, &file, &shape, dtype, &provenance)?;
+    // Each frame's noise has its own random stream: any slab size draws the same frames.
+    for start in (0..shape[0]).step_by(slab) {
+        let counts = model.counts(start..(start + slab).min(shape[0]), max);
         let slab = if dtype == DType::Uint16 {
             counts.mapv(|v| v as u16).into_dyn().into_nd()
         } else {
@@ -74,9 +96,10 @@ pub(super) fn run(args: Args) -> Result<(), String> {
         sink.write(&slab)?;
     }
     sink.finish()?;
-    if let Output::Hdf5(file, _) = &output {
-        write_peaks(&model, file)?;
+    if matches!(output, Output::Hdf5(..)) {
+        write_peaks(&model, &file)?;
     }
+    commit_output(file)?;
     eprintln!(
         "photonqa: wrote sx {shape:?} {dtype} with {} spots (seed {}) to {}",
         model.spots.len(),
@@ -87,7 +110,7 @@ pub(super) fn run(args: Args) -> Result<(), String> {
 }
 
 /// The true spots as a float64 `(n, 4)` dataset `/peaks`: frame, y, x, integrated intensity.
-fn write_peaks(model: &SxFrames, file: &std::path::Path) -> Result<(), String> {
+fn write_peaks(model: &SxFrames, file: &AtomicFile) -> Result<(), String> {
     let n = model.spots.len();
     if n == 0 {
         return Ok(());
@@ -96,9 +119,16 @@ fn write_peaks(model: &SxFrames, file: &std::path::Path) -> Result<(), String> {
         let s = &model.spots[i];
         [s.frame as f64, s.y, s.x, s.intensity][c]
     });
-    let mut writer =
-        Hdf5Writer::create(file, "/peaks", &[n, 4], DType::Float64, n, FileMode::Append)
-            .map_err(|e| e.to_string())?;
+    let fail = |e| file.relabel(e).to_string();
+    let mut writer = Hdf5Writer::create(
+        file.path(),
+        "/peaks",
+        &[n, 4],
+        DType::Float64,
+        n,
+        FileMode::Append,
+    )
+    .map_err(fail)?;
     writer
         .set_attr(
             "columns",
@@ -106,8 +136,8 @@ fn write_peaks(model: &SxFrames, file: &std::path::Path) -> Result<(), String> {
                 "frame, y, x, integrated intensity (photons) of each true spot (pixel centres at integers)".into(),
             ),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(fail)?;
     writer
         .write_slab(&NdArray::Float64(peaks.into_dyn()))
-        .map_err(|e| e.to_string())
+        .map_err(fail)
 }

@@ -3,11 +3,12 @@
 
 use clap::Args as ClapArgs;
 
-use super::{Output, Sink};
+use super::{Footprint, Output, Sink, Writing, array_bytes, begin, check_space};
 use crate::analysis::xpcs::speckle::{Speckle, SpeckleParams};
+use crate::cli::commit_output;
 use crate::data::{DType, IntoNdArray};
 
-/// Frames drawn and written at a time.
+/// Most frames drawn and written at a time.
 const SLAB_FRAMES: usize = 64;
 
 #[derive(ClapArgs)]
@@ -30,6 +31,8 @@ pub(crate) struct Args {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    writing: Writing,
 }
 
 fn parse_shape(text: &str) -> Result<[usize; 3], String> {
@@ -50,6 +53,22 @@ pub(super) fn run(args: Args) -> Result<(), String> {
         mean_count: args.mean_count,
         seed: args.seed,
     };
+    let output = Output::parse(&args.out, "/frames");
+    let file = begin(&output, &args.writing)?;
+    check_space(&file, array_bytes(&args.shape, DType::Uint16)?)?;
+    let [frames, y, x] = args.shape;
+    let pixels = (y * x) as u64;
+    let footprint = Footprint {
+        model: pixels * Speckle::STATE_BYTES_PER_PIXEL,
+        per_thread: 0,
+        // The frame drawn and its copy on the way to the file.
+        per_row: 2 * pixels * DType::Uint16.size() as u64,
+    };
+    let slab = footprint
+        .fit(args.writing.memory_budget, SLAB_FRAMES.min(frames))
+        .map_err(|e| format!("gen xpcs {:?}: {e}", args.shape))?
+        .rows;
+    // The frames follow each other in one random stream: any slab size draws the same series.
     let mut speckle = Speckle::new(params.clone())?;
     let provenance = serde_json::json!({
         "generator": "photonqa gen xpcs",
@@ -57,13 +76,17 @@ pub(super) fn run(args: Args) -> Result<(), String> {
         "params": params,
         "truth": "g2(tau) - 1 = beta exp(-2 tau / tau_c) for tau >= 1 frame (alpha = 1, baseline 1); beam at (X / 2, Y / 2)",
     });
-    let output = Output::parse(&args.out, "/frames");
-    let mut sink = Sink::create(&output, &args.shape, DType::Uint16, &provenance)?;
-    for start in (0..args.shape[0]).step_by(SLAB_FRAMES) {
-        let frames = SLAB_FRAMES.min(args.shape[0] - start);
-        sink.write(&speckle.frames(frames).into_dyn().into_nd())?;
+    let mut sink = Sink::create(&output, &file, &args.shape, DType::Uint16, &provenance)?;
+    for start in (0..frames).step_by(slab) {
+        sink.write(
+            &speckle
+                .frames(slab.min(frames - start))
+                .into_dyn()
+                .into_nd(),
+        )?;
     }
     sink.finish()?;
+    commit_output(file)?;
     eprintln!(
         "photonqa: wrote xpcs {:?} uint16 (tau_c {} frames, beta {}, seed {}) to {}",
         args.shape, args.tau_c, args.beta, args.seed, args.out

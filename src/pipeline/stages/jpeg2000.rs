@@ -147,6 +147,7 @@ impl ArrayToBytes for Jpeg2000 {
     fn decode(&self, bytes: &[u8], shape: &[usize]) -> Result<NdArray, CodecError> {
         let payload = guard::open(DEF.id, bytes)?;
         let corrupt = |what: String| CodecError::new(DEF.id, format!("corrupt stream: {what}"));
+        check_payload(payload, shape).map_err(corrupt)?;
         let decoded = numcodecs_jpeg2000::decompress(payload)
             .map_err(|e| corrupt(guard::chain_message(&e)))?;
         if decoded.shape() != shape {
@@ -191,4 +192,76 @@ impl ArrayToBytes for Jpeg2000 {
             }
         })
     }
+}
+
+/// Checks a payload before numcodecs-jpeg2000 and OpenJPEG decode it: it must be what
+/// [`Jpeg2000::encode`] writes for a chunk of `shape`, numcodecs-jpeg2000's header (postcard:
+/// dtype, shape, version) declaring that shape, then one codestream per 2-D plane of the last
+/// two axes (postcard byte strings), each opening with a SIZ marker (ISO/IEC 15444-1, A.5.1)
+/// of one unsubsampled component covering exactly the plane from the origin. Otherwise
+/// numcodecs-jpeg2000 allocates the array its header declares and OpenJPEG the image its SIZ
+/// marker declares before noticing (a few bytes declare terabytes), and numcodecs-jpeg2000
+/// reads a subsampled component past its end (it copies `width x height` values).
+fn check_payload(payload: &[u8], shape: &[usize]) -> Result<(), String> {
+    let ((_, declared, _), mut rest) =
+        postcard::take_from_bytes::<(numcodecs_jpeg2000::Jpeg2000DType, Vec<usize>, String)>(
+            payload,
+        )
+        .map_err(|e| format!("no header: {e}"))?;
+    if declared != shape {
+        return Err(format!(
+            "the header declares shape {declared:?}, the chunk is {shape:?}"
+        ));
+    }
+    let [planes @ .., height, width] = shape else {
+        return Err(format!("a chunk of shape {shape:?} has no 2-D planes"));
+    };
+    for plane in 0..planes.iter().product::<usize>() {
+        let (codestream, after) = postcard::take_from_bytes::<&[u8]>(rest)
+            .map_err(|e| format!("plane {plane}: no codestream: {e}"))?;
+        check_siz(codestream, (*width, *height)).map_err(|e| format!("plane {plane}: {e}"))?;
+        rest = after;
+    }
+    if !rest.is_empty() {
+        return Err(format!("{} bytes after the last plane", rest.len()));
+    }
+    Ok(())
+}
+
+/// Checks that a JPEG 2000 codestream opens with SOC and a SIZ marker describing an image of
+/// `width x height` at the origin in one component, not subsampled, on tiles from the origin.
+fn check_siz(codestream: &[u8], (width, height): (usize, usize)) -> Result<(), String> {
+    // SOC, SIZ, Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, XTsiz, YTsiz, XTOsiz, YTOsiz, Csiz, then
+    // Ssiz, XRsiz, YRsiz of the one component: 45 bytes, big-endian.
+    let Some(siz) = codestream.get(..45) else {
+        return Err(format!(
+            "a codestream of {} bytes has no SIZ marker",
+            codestream.len()
+        ));
+    };
+    let u16_at = |i: usize| u16::from_be_bytes([siz[i], siz[i + 1]]);
+    let u32_at = |i: usize| u32::from_be_bytes(siz[i..i + 4].try_into().expect("4 bytes"));
+    if (u16_at(0), u16_at(2), u16_at(4)) != (0xFF4F, 0xFF51, 41) || u16_at(40) != 1 {
+        return Err("the codestream does not open with the SIZ marker of one component".into());
+    }
+    let image = (u32_at(8) as usize, u32_at(12) as usize);
+    let origins = [16, 20, 32, 36].map(u32_at);
+    let tiles = (u32_at(24), u32_at(28));
+    if image != (width, height) || origins != [0; 4] || tiles.0 == 0 || tiles.1 == 0 {
+        return Err(format!(
+            "the SIZ marker declares an image of {} x {} at {:?} in tiles of {} x {}, the plane is {width} x {height}",
+            image.0,
+            image.1,
+            &origins[..2],
+            tiles.0,
+            tiles.1
+        ));
+    }
+    if (siz[43], siz[44]) != (1, 1) {
+        return Err(format!(
+            "the SIZ marker subsamples the component by {} x {}",
+            siz[43], siz[44]
+        ));
+    }
+    Ok(())
 }
