@@ -20,6 +20,7 @@
 #   Otsu threshold bit-identical, compressed sizes identical, MSE within 2e-11 relative.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/seed_scenario.sh
 SLICES=${SLICES:-15000}
 PEER_SLICES=${PEER_SLICES:-1000}
 WORK=${WORK:-/tmp/photonqa-full-scale}
@@ -27,17 +28,11 @@ mkdir -p "$WORK"
 cargo build --release --quiet
 bin=target/release/photonqa
 
-scenario_for() { # input file, name -> scenario path
-  sed -e "s|^source = .*|source = \"$1::/volume\"|" -e "s|^name = .*|name = \"$2\"|" \
-    scenarios/seed-otsu-uint8-zip.toml > "$WORK/$2.toml"
-  echo "$WORK/$2.toml"
-}
-
 echo "== full scale: ${SLICES}x256x256 float32"
 full="$WORK/porous-tomo-${SLICES}.h5"
 [ -f "$full" ] || /usr/bin/time -f "gen: %e s, peak RSS %M KiB" "$bin" gen porous-tomo --shape "$SLICES,256,256" --out "$full"
 rm -rf "$WORK/out-full"
-/usr/bin/time -v "$bin" run "$(scenario_for "$full" "seed-full-$SLICES")" --out "$WORK/out-full" \
+/usr/bin/time -v "$bin" run "$(seed_scenario_for "$full" "seed-full-$SLICES" "$WORK")" --out "$WORK/out-full" \
   > "$WORK/run-full.txt" 2> "$WORK/time-full.txt"
 cat "$WORK/run-full.txt"
 rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time-full.txt")
@@ -49,6 +44,6 @@ part="$WORK/porous-tomo-${PEER_SLICES}.h5"
 [ -f "$part" ] || "$bin" gen porous-tomo --shape "$PEER_SLICES,256,256" --out "$part"
 rm -rf "$WORK/out-part"
 start=$(date +%s.%N)
-"$bin" run "$(scenario_for "$part" "seed-part-$PEER_SLICES")" --out "$WORK/out-part" --threads 1 > /dev/null
+"$bin" run "$(seed_scenario_for "$part" "seed-part-$PEER_SLICES" "$WORK")" --out "$WORK/out-part" --threads 1 > /dev/null
 photonqa_s=$(echo "$(date +%s.%N) - $start" | bc)
 python3 benches/peer_seed.py "$part" "$WORK/out-part/results.jsonl" "$photonqa_s"
