@@ -213,6 +213,7 @@ pub fn seed_run() -> (PathBuf, RunSummary) {
         resume: false,
         memory_budget: 1 << 30,
         threads: Some(1),
+        share: true,
     };
     let summary = run(&seed_scenario(), &options).expect("a run of the seed scenario");
     (out, summary)
