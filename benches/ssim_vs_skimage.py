@@ -3,6 +3,7 @@
 
     python3 benches/ssim_vs_skimage.py gen WORK N          # WORK/original.npy, WORK/decoded.npy; prints R
     python3 benches/ssim_vs_skimage.py compare WORK R REPEATS "PHOTONQA_LINE"
+    python3 benches/ssim_vs_skimage.py skimage WORK R REPEATS   # prints "MEAN BEST_SECONDS"
 
 The pair (seeded, N^3 float32): a smooth random field (Gaussian-filtered noise, sigma 3, scaled
 to [0, 1]) plus 2% noise, and its 6-bit quantisation plus 1% noise. R = max - min of the original.
@@ -39,17 +40,24 @@ def gen(work, n):
     print(repr(float(a.max()) - float(a.min())))
 
 
-def compare(work, data_range, repeats, line):
+def skimage_ssim(work, data_range, repeats):
+    """The original and decoded arrays of WORK, scikit-image's mean SSIM of them and its best
+    time of `repeats` calls (the arrays already in memory)."""
     work = Path(work)
     a, b = np.load(work / "original.npy"), np.load(work / "decoded.npy")
-    fields = dict(f.split("=", 1) for f in line.split()[1:])
-    ours_mean, ours_s = float(fields["mean"]), float(fields["best_s"])
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         mean = structural_similarity(a, b, data_range=data_range, gaussian_weights=True, sigma=1.5,
                                      use_sample_covariance=False)
         best = min(best, time.perf_counter() - start)
+    return a, float(mean), best
+
+
+def compare(work, data_range, repeats, line):
+    fields = dict(f.split("=", 1) for f in line.split()[1:])
+    ours_mean, ours_s = float(fields["mean"]), float(fields["best_s"])
+    a, mean, best = skimage_ssim(work, data_range, repeats)
     ratio = best / ours_s
     diff = abs(float(mean) - ours_mean)
     print(f"input: {a.shape} {a.dtype}, data_range {data_range!r}, gaussian window")
@@ -67,5 +75,8 @@ if __name__ == "__main__":
         gen(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1:2] == ["compare"]:
         compare(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    elif sys.argv[1:2] == ["skimage"]:
+        _, mean, best = skimage_ssim(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
+        print(repr(mean), best)
     else:
         sys.exit(__doc__)

@@ -17,8 +17,9 @@ SLICES=${SLICES:-1000}
 THREADS=${THREADS:-1 2}
 WORK=${WORK:-/tmp/photonqa-sweep-floor}
 mkdir -p "$WORK"
-cargo build --release --quiet
-bin=${PHOTONQA:-target/release/photonqa}
+# PHOTONQA=BINARY times that binary instead of building this checkout's.
+bin=${PHOTONQA:-}
+[ -n "$bin" ] || { cargo build --release --quiet; bin=target/release/photonqa; }
 
 volume="$WORK/porous-tomo-${SLICES}.h5"
 [ -f "$volume" ] || "$bin" gen porous-tomo --shape "$SLICES,256,256" --out "$volume"

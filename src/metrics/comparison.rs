@@ -42,6 +42,10 @@ pub struct CompareSpec {
     /// `[2^-30, 2^60]` in magnitude are not touched at all. Data below `2^-1015` (the last
     /// orders of float64, where `2^(e - 59)` is not a float64) are not scaled either.
     pub scale: f64,
+    /// Whether the sums of the point metrics (mse, psnr, pearson, ...) are computed; without
+    /// them a partial counts the values and the non-finite decoded ones only (see
+    /// [`PointSums::counts_of`]), which every comparison needs.
+    pub point_metrics: bool,
     /// SSIM window, when SSIM is computed.
     pub ssim: Option<SsimWindow>,
     /// Whether the error histogram and moments are computed.
@@ -150,6 +154,7 @@ impl CompareSpec {
             data_range: facts.data_range,
             max_rel_floor,
             scale,
+            point_metrics: names.iter().any(|name| registry::find(name).is_some()),
             ssim: has("ssim").then_some(ssim_window),
             error_histogram: has("error_histogram"),
             autocorrelation: has("error_autocorrelation"),
@@ -651,8 +656,13 @@ impl CompareSpec {
             }
         };
         let (x, y) = rows_of(&core);
+        let point = if self.point_metrics {
+            PointSums::of(&x, &y, self.max_rel_floor / self.scale)?
+        } else {
+            PointSums::counts_of(&x, &y)?
+        };
         let mut partial = Partial {
-            point: PointSums::of(&x, &y, self.max_rel_floor / self.scale)?,
+            point,
             ..Partial::default()
         };
         if let Some(window) = self.ssim {
@@ -1141,6 +1151,18 @@ mod tests {
                 for bound in &total.bounds {
                     assert!(bound.violations > 0 && !bound.check().bound_ok, "{bound:?}");
                 }
+                // Without point metrics, partials count the same values and spoilt ones.
+                let ssim_only = self::spec(&x, &y, &["ssim"]);
+                assert!(!ssim_only.point_metrics && spec.point_metrics);
+                let counted = merged(&partials(&ssim_only, &x, &y, &cuts));
+                let expected = PointSums {
+                    count: n,
+                    nonfinite_decoded: spoilt,
+                    ..PointSums::default()
+                };
+                assert_eq!(counted.point, expected, "{shape:?} {bad}");
+                let finished = ssim_only.finish(&counted, &["ssim"]).unwrap();
+                assert_eq!(finished["ssim"], "nan", "{shape:?} {bad}");
             }
         }
     }
