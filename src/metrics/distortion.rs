@@ -104,6 +104,7 @@ impl PointSums {
         }
         Ok(with_array!(original, x => {
             let y = typed_like(x, decoded).expect("dtype checked");
+            let (x, y) = (c_order(x), c_order(y));
             let pairs = x.iter().zip(y.iter());
             PointSums {
                 count: x.len() as u64,
