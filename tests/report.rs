@@ -17,7 +17,8 @@ use photonqa::report::{featured, triptych, write_report};
 use photonqa::runner::slices::worst_slice;
 use photonqa::runner::{self, RunOptions, RunSummary};
 use photonqa::scenario::Scenario;
-use photonqa::select::{Limit, Objective, select};
+use photonqa::scenario::limits::{Limit, Objective};
+use photonqa::select::select;
 
 fn run(scenario: &Scenario, out: &Path) -> RunSummary {
     let options = RunOptions {

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use photonqa::gate::{Baseline, Tolerances, check, junit_xml};
+use photonqa::gate::{Baseline, check, junit_xml};
+use photonqa::scenario::tolerances::Tolerances;
 use photonqa::runner::RunSummary;
 use photonqa_fuzz::{Seed, files, seed_run};
 

@@ -46,6 +46,7 @@ use serde_json::{Map, Value};
 
 use super::{GateError, one_line, write_atomically};
 use crate::runner::results::{PointResult, Status};
+use crate::scenario::tolerances::TIMING_COLUMNS;
 
 /// Version of the baseline format written by [`Baseline::write`]; [`Baseline::read`] reads
 /// only this one.
@@ -58,10 +59,6 @@ pub const RATE_COLUMNS: [&str; 4] = [
     "ratio",
     "bits_per_value",
 ];
-
-/// The rate's timing columns: never gated, since they measure the machine and its load, not
-/// the pipeline.
-pub const TIMING_COLUMNS: [&str; 2] = ["encode_mb_s", "decode_mb_s"];
 
 /// A blessed run: what [`super::check()`] compares a new run with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

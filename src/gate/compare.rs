@@ -24,9 +24,9 @@ use serde_json::{Map, Value};
 
 use super::baseline::{Baseline, BaselinePoint, gated_value};
 use super::one_line;
-use super::tolerance::{Tolerance, Tolerances, plain_number, toml_key};
 use crate::metrics::values::plain;
 use crate::runner::results::{PointResult, Status};
+use crate::scenario::tolerances::{Tolerance, Tolerances, plain_number, toml_key};
 
 /// The outcome of a check: every comparison made, and notes.
 #[derive(Debug, Clone, PartialEq)]

@@ -73,7 +73,10 @@
 //! distortion = ["psnr", "ssim"]     # optional: default the point metrics, as [metrics]
 //! ```
 
+pub mod interval;
+pub mod limits;
 pub mod sweep;
+pub mod tolerances;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,13 +87,14 @@ use toml::Spanned;
 use crate::analysis::fbp::Filter;
 use crate::analysis::registry as analysis_registry;
 use crate::data::{DType, SourceSpec};
-use crate::gate::Tolerances;
 use crate::metrics::registry as metric_registry;
 use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry as stage_registry;
 use crate::pipeline::{ParamDef, ParamKind, ParamValue, StageConfig};
-use crate::select::{Interval, Limit, Objective};
+use interval::Interval;
+use limits::{Limit, Objective};
 pub use sweep::{StageSweep, WorkingPoint};
+use tolerances::Tolerances;
 
 /// A scenario error: file, position when known, and message.
 #[derive(Debug, thiserror::Error)]
