@@ -17,7 +17,7 @@
 //! # fn demo(rows: &[photonqa::runner::results::PointResult], columns: &[String],
 //! #         scenario_toml: &toml::Value) -> Result<(), photonqa::gate::GateError> {
 //! use photonqa::gate::{Baseline, check, write_junit};
-//! use photonqa::scenario::tolerances::Tolerances;
+//! use photonqa::scenario::tolerances::{Tolerances, gated_columns};
 //! use std::path::Path;
 //! // bless: rows and columns of `runner::run` (`RunSummary::rows`, `RunSummary::columns`)
 //! Baseline::from_rows("seed", "b3hash", rows, columns)?.write(Path::new("seed.baseline.json"))?;
@@ -26,7 +26,7 @@
 //!     Some(table) => Tolerances::from_toml(table)?,
 //!     None => Tolerances::default(),
 //! };
-//! tolerances.check_columns(&Baseline::gated_columns(columns))?;
+//! tolerances.check_columns(&gated_columns(columns))?;
 //! let baseline = Baseline::read(Path::new("seed.baseline.json"))?;
 //! let report = check(&baseline, rows, columns, &tolerances);
 //! write_junit(&report, Path::new("gate.xml"))?;
@@ -47,7 +47,7 @@ use std::path::Path;
 
 use crate::scenario::tolerances::ToleranceError;
 
-pub use baseline::{Baseline, BaselinePoint, FORMAT_VERSION, RATE_COLUMNS};
+pub use baseline::{Baseline, BaselinePoint, FORMAT_VERSION};
 pub use compare::{Case, Drift, PointReport, Report, Rule, check};
 pub use junit::{junit_xml, write_junit};
 

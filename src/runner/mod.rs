@@ -36,7 +36,6 @@ use crate::analysis::Context;
 use crate::analysis::registry as analysis_registry;
 use crate::data::VolumeSource;
 use crate::data::hdf5io::check_filters_available;
-use crate::gate::Baseline;
 use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, fsc_memory, unmet};
 use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
@@ -180,7 +179,7 @@ pub fn build_chains(
         reconstruction::check(scenario, spec, source.shape())
             .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
     }
-    check_columns(scenario, &columns(scenario, source.shape()))?;
+    scenario.check_columns(&columns(scenario, source.shape()))?;
     scenario
         .working_points()
         .into_iter()
@@ -629,38 +628,6 @@ pub fn columns(scenario: &Scenario, shape: &[usize]) -> Vec<String> {
             .map(|field| format!("{}.{field}", a.label))
     }));
     columns
-}
-
-/// Checks that the limits, the objective and the gate's tolerances name columns the results
-/// will have (`columns`, or a rate column).
-fn check_columns(scenario: &Scenario, columns: &[String]) -> Result<(), String> {
-    let known = |c: &str| Rate::COLUMNS.contains(&c) || columns.iter().any(|k| k == c);
-    let listing = || {
-        let mut all: Vec<&str> = Rate::COLUMNS[..4].to_vec();
-        all.extend(columns.iter().map(String::as_str));
-        all.join(", ")
-    };
-    let file = scenario.path.display();
-    for (limit, (line, col)) in scenario.limits.iter().zip(&scenario.limit_positions) {
-        if !known(&limit.column) {
-            return Err(format!(
-                "{file}:{line}:{col}: limit on '{}': the results have no such column (columns: {})",
-                limit.column,
-                listing()
-            ));
-        }
-    }
-    if !known(&scenario.objective.column) {
-        return Err(format!(
-            "{file}: objective '{}': the results have no such column (columns: {})",
-            scenario.objective.column,
-            listing()
-        ));
-    }
-    scenario
-        .tolerances
-        .check_columns(&Baseline::gated_columns(columns))
-        .map_err(|e| format!("{file}: {e}"))
 }
 
 /// The row of `point` (whose fitted chain is `chain`) from its measurements or its failure.

@@ -14,6 +14,7 @@ use super::provenance::Provenance;
 use crate::metrics::comparison::BoundCheck;
 use crate::metrics::registry::column_value;
 use crate::metrics::values::{metric_json, plain};
+use crate::scenario::tolerances::{RATE_COLUMNS, TIMING_COLUMNS};
 
 /// Rate of a working point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,14 +34,15 @@ pub struct Rate {
 }
 
 impl Rate {
-    /// The columns of the rate, in table order; the last two are timing.
+    /// The columns of the rate, in table order: the gated [`RATE_COLUMNS`], then the
+    /// [`TIMING_COLUMNS`].
     pub const COLUMNS: [&str; 6] = [
-        "original_bytes",
-        "compressed_bytes",
-        "ratio",
-        "bits_per_value",
-        "encode_mb_s",
-        "decode_mb_s",
+        RATE_COLUMNS[0],
+        RATE_COLUMNS[1],
+        RATE_COLUMNS[2],
+        RATE_COLUMNS[3],
+        TIMING_COLUMNS[0],
+        TIMING_COLUMNS[1],
     ];
 
     /// The rate's field `column` (one of [`Rate::COLUMNS`]) as JSON: byte counts as integers,

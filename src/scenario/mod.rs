@@ -94,7 +94,7 @@ use crate::pipeline::{ParamDef, ParamKind, ParamValue, StageConfig};
 use interval::Interval;
 use limits::{Limit, Objective};
 pub use sweep::{StageSweep, WorkingPoint};
-use tolerances::Tolerances;
+use tolerances::{RATE_COLUMNS, TIMING_COLUMNS, Tolerances, gated_columns};
 
 /// A scenario error: file, position when known, and message.
 #[derive(Debug, thiserror::Error)]
@@ -283,6 +283,41 @@ struct RawSsim {
 }
 
 impl Scenario {
+    /// Checks that the limits, the objective and the gate's tolerances name columns the results
+    /// will have: `columns` (the scalar metric columns of its results), or a rate column.
+    pub fn check_columns(&self, columns: &[String]) -> Result<(), String> {
+        let known = |c: &str| {
+            RATE_COLUMNS.contains(&c)
+                || TIMING_COLUMNS.contains(&c)
+                || columns.iter().any(|k| k == c)
+        };
+        let listing = || {
+            let mut all: Vec<&str> = RATE_COLUMNS.to_vec();
+            all.extend(columns.iter().map(String::as_str));
+            all.join(", ")
+        };
+        let file = self.path.display();
+        for (limit, (line, col)) in self.limits.iter().zip(&self.limit_positions) {
+            if !known(&limit.column) {
+                return Err(format!(
+                    "{file}:{line}:{col}: limit on '{}': the results have no such column (columns: {})",
+                    limit.column,
+                    listing()
+                ));
+            }
+        }
+        if !known(&self.objective.column) {
+            return Err(format!(
+                "{file}: objective '{}': the results have no such column (columns: {})",
+                self.objective.column,
+                listing()
+            ));
+        }
+        self.tolerances
+            .check_columns(&gated_columns(columns))
+            .map_err(|e| format!("{file}: {e}"))
+    }
+
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = crate::data::files::refuse_special_file(path)

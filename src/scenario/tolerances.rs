@@ -30,9 +30,29 @@
 
 use std::collections::BTreeMap;
 
+/// The rate's gated columns, first in every baseline.
+pub const RATE_COLUMNS: [&str; 4] = [
+    "original_bytes",
+    "compressed_bytes",
+    "ratio",
+    "bits_per_value",
+];
+
 /// The rate's timing columns: never gated, since they measure the machine and its load, not
 /// the pipeline.
 pub const TIMING_COLUMNS: [&str; 2] = ["encode_mb_s", "decode_mb_s"];
+
+/// The gated columns of a run with the metric columns `columns`: [`RATE_COLUMNS`], then
+/// `columns` in order, without repeats and without [`TIMING_COLUMNS`].
+pub fn gated_columns(columns: &[String]) -> Vec<String> {
+    let mut gated: Vec<String> = RATE_COLUMNS.iter().map(|c| c.to_string()).collect();
+    for column in columns {
+        if !TIMING_COLUMNS.contains(&column.as_str()) && !gated.contains(column) {
+            gated.push(column.clone());
+        }
+    }
+    gated
+}
 
 /// An invalid entry of `[gate.tolerances]`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -166,7 +186,7 @@ impl Tolerances {
     }
 
     /// Checks that every entry names one of `columns` (the gated columns of the run, see
-    /// [`crate::gate::Baseline::gated_columns`]) or the metric of one, so that a misspelt key is an
+    /// [`gated_columns`]) or the metric of one, so that a misspelt key is an
     /// error instead of a tolerance that silently applies to nothing.
     pub fn check_columns(&self, columns: &[String]) -> Result<(), ToleranceError> {
         for key in self.columns.keys() {
