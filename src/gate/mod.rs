@@ -19,7 +19,7 @@
 //! use photonqa::gate::{Baseline, check, write_junit};
 //! use photonqa::scenario::tolerances::{Tolerances, gated_columns};
 //! use std::path::Path;
-//! // bless: rows and columns of `runner::run` (`RunSummary::rows`, `RunSummary::columns`)
+//! // bless: rows and columns of `workflow::run` (`RunSummary::rows`, `RunSummary::columns`)
 //! Baseline::from_rows("seed", "b3hash", rows, columns)?.write(Path::new("seed.baseline.json"))?;
 //! // check
 //! let tolerances = match scenario_toml.get("gate").and_then(|g| g.get("tolerances")) {
@@ -128,15 +128,12 @@ mod tests {
         crate::scenario::Scenario::load(&path).unwrap()
     }
 
-    fn run(scenario: &crate::scenario::Scenario, out: &Path) -> crate::runner::RunSummary {
+    fn run(scenario: &crate::scenario::Scenario, out: &Path) -> crate::runner::RunRows {
         let options = crate::runner::RunOptions {
-            out: out.to_path_buf(),
-            resume: false,
-            memory_budget: 1 << 30,
             threads: Some(2),
-            share: true,
+            ..crate::runner::RunOptions::new(out)
         };
-        crate::runner::run(scenario, &options).unwrap()
+        crate::runner::measure(scenario, &options, None).unwrap()
     }
 
     /// Bless a real run, check an unchanged rerun (passes) and a rerun with another codec level

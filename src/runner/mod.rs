@@ -1,9 +1,23 @@
-//! The runner: streams the input chunk by chunk along axis 0 under a memory budget, fits the
-//! data-derived stage parameters, and measures rate and distortion of every working point.
+//! The runner: measures the working points of a scenario and returns their rows. It streams
+//! the input chunk by chunk along axis 0 under a memory budget, fits the data-derived stage
+//! parameters, and measures the rate, distortion and science of every point. What to do with
+//! the rows (choose a point, write the report, gate) is the layers' above
+//! ([`crate::workflow`]).
 //!
-//! Work is a list of independent units (working point x chunk) whose partial results
-//! ([`Partial`]: point sums, SSIM row sums; byte counts) merge in chunk order. A chunk's
-//! partial may need decoded rows of its neighbours (the SSIM window's halo).
+//! A run is a [`session`]: it locks `OUT`, reads a resumed log, summarises the input (its hash
+//! and range), prepares the fits, analyses, commands, reconstruction and comparison, and then
+//! measures the points it is given ([`Session::measure`]), appending each row to
+//! `OUT/results.jsonl`. Points are measured in batches ([`sweep`]): a batch's points run
+//! chunk-major, every chunk read once for all of them, sharing the stages their chains have in
+//! common and, for points that decode alike, the decoded data and what is computed on it
+//! ([`measure`](mod@measure), [`stream`]); the passes after the measuring one decode lossy
+//! chains' stored bytes again instead of encoding again ([`replay`]).
+//!
+//! Work also splits into independent units (working point x chunk) whose partial results
+//! ([`Partial`](crate::metrics::comparison::Partial): point sums, SSIM row sums; byte counts)
+//! merge in chunk order, so a point's row does not depend on what it is measured with; a
+//! chunk's partial may need decoded rows of its neighbours (the SSIM window's halo). Units run
+//! apart on a cluster ([`units`], [`slabs`], [`slurm`]).
 
 pub mod analyze;
 pub mod compare;
@@ -39,19 +53,16 @@ use crate::data::hdf5io::check_filters_available;
 use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, fsc_memory, unmet};
 use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
-use crate::pipeline::ParamValue;
 use crate::pipeline::chain::StatsProvider;
 use crate::pipeline::hdf5::Storage;
-use crate::report;
 use crate::scenario::{Scenario, WorkingPoint};
-use crate::select::{self, Evaluation};
 use external::Commands;
 use measure::{PointMeasure, Science, measure_batch};
 use passes::{FitCache, Passes};
 use provenance::Provenance;
 use reconstruction::Reconstruction;
 use replay::Replay;
-use results::{EarlierResults, PointResult, Rate, Status};
+use results::{EarlierResults, PointResult, Rate, ResultsLog, Status};
 use science::Analyses;
 
 /// Default size of a compressed chunk when the scenario does not set `chunk_slices`.
@@ -83,6 +94,20 @@ pub struct RunOptions {
     /// points measured together the stages their chains share (always, but in tests that
     /// check that sharing changes nothing).
     pub share: bool,
+}
+
+impl RunOptions {
+    /// Options writing to `out`: a fresh run (no resume) within [`DEFAULT_MEMORY_BUDGET`], on
+    /// every core, with sharing.
+    pub fn new(out: impl Into<PathBuf>) -> RunOptions {
+        RunOptions {
+            out: out.into(),
+            resume: false,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            threads: None,
+            share: true,
+        }
+    }
 }
 
 /// The chunks and the thread count of a run.
@@ -248,8 +273,8 @@ fn chunk_rows(rows: usize, row_bytes: usize, chunk_slices: Option<usize>) -> usi
         .min(rows)
 }
 
-/// What a run did.
-pub struct RunSummary {
+/// What a session measured: the rows of its log and the columns of its table.
+pub struct RunRows {
     /// Every row in `results.jsonl`, in sweep order (earlier rows of a resumed run included).
     pub rows: Vec<PointResult>,
     /// Points measured in this invocation.
@@ -258,25 +283,44 @@ pub struct RunSummary {
     pub skipped: usize,
     /// The scalar metric columns of the table and `results.csv`.
     pub columns: Vec<String>,
-    /// `OUT/recommendation.json`: the chosen point, or why none passes, and the Pareto fronts.
-    pub recommendation: Value,
 }
 
-/// Runs a scenario: every working point not already in `OUT/results.jsonl`.
-pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, String> {
-    run_subset(scenario, options, None)
+/// A run in progress, as [`session`] prepares it: the input summarised, the results log open
+/// (and `OUT` locked), the analyses, commands, reconstruction and comparison prepared. It
+/// measures the points it is given into the log.
+pub struct Session<'a> {
+    scenario: &'a Scenario,
+    options: &'a RunOptions,
+    only: Option<&'a [usize]>,
+    source: &'a dyn VolumeSource,
+    plan: &'a Plan,
+    pool: &'a rayon::ThreadPool,
+    passes: &'a Passes<'a>,
+    fits: FitCache<'a>,
+    spec: &'a CompareSpec,
+    science: Science<'a>,
+    provenance: &'a Provenance,
+    log: &'a ResultsLog,
+    progress: &'a ProgressBar,
+    points: Vec<(WorkingPoint, Chain)>,
+    measured: usize,
+    skipped: usize,
 }
 
-/// Runs the working points whose sweep index is in `only` (every point when `None`) that are
-/// not already in `OUT/results.jsonl`. With `only`, the run is a part of a larger one (a unit,
-/// see [`units`]): `OUT/results.csv` and `OUT/recommendation.json` are left to
-/// [`write_outputs`] once every part is in, and the summary's recommendation is null. A
-/// scenario with an adaptive search picks its points as it goes, so it has no subsets.
-pub fn run_subset(
+/// Opens a run of `scenario` into `options.out` and hands it to `work`, which measures points
+/// through the [`Session`]; returns what `work` returns.
+///
+/// Points whose sweep index is not in `only` (every point when `None`) and points already in
+/// `OUT/results.jsonl` (`--resume`) are skipped. With `only`, the run is a part of a larger one
+/// (a unit, see [`units`]). A scenario with an adaptive search picks its points as it goes, so
+/// it has no subsets. Before the first pass over the input, `OUT` is locked (until `work`
+/// returns, so that it may write the outputs) and a resumed log read.
+pub fn session<T>(
     scenario: &Scenario,
     options: &RunOptions,
     only: Option<&[usize]>,
-) -> Result<RunSummary, String> {
+    work: impl FnOnce(&mut Session) -> Result<T, String>,
+) -> Result<T, String> {
     if only.is_some() && scenario.search.is_some() {
         return Err(format!(
             "{}: an adaptive search picks its points while it runs, so they cannot run apart",
@@ -284,50 +328,20 @@ pub fn run_subset(
         ));
     }
     let source = scenario.source.open().map_err(|e| e.to_string())?;
-    let chains = build_chains(scenario, source.as_ref())?;
-    if let Some(bad) = only.and_then(|o| o.iter().find(|&&i| i >= chains.len())) {
-        return Err(format!(
-            "{}: no working point {bad}: the scenario has {} (0 to {})",
-            scenario.path.display(),
-            chains.len(),
-            chains.len().saturating_sub(1)
-        ));
-    }
-    // The reconstruction's share of the budget is set aside before the chunks get theirs.
-    let wanted_threads = options
-        .threads
-        .unwrap_or_else(rayon::current_num_threads)
-        .max(1);
-    let reconstruction_need = match &scenario.reconstruction {
-        Some(spec) => {
-            reconstruction::memory(spec, source.shape(), wanted_threads, options.memory_budget)
-                .map_err(|e| format!("{}: {e}", scenario.path.display()))?
-        }
-        None => 0,
-    };
-    let plan = Plan::new(
-        source.shape(),
-        source.row_bytes(),
-        scenario.chunk_slices,
-        options.memory_budget.saturating_sub(reconstruction_need),
-        options.threads,
-    )?;
+    let points = build_chains(scenario, source.as_ref())?;
+    check_only(scenario, only, points.len())?;
+    let plan = run_plan(scenario, source.as_ref(), options)?;
     let pool = plan.pool()?;
     let passes = Passes::new(source.as_ref(), &plan, &pool);
 
     // Before the first pass over the input: a busy or wrong --out, or --resume, fails at once.
-    // The lock is held until the outputs are written.
     let _lock = lock::Lock::exclusive(&options.out, "run")?;
     let earlier = EarlierResults::read(&options.out, options.resume)?;
     for note in &earlier.notes {
         eprintln!("photonqa: {note}");
     }
 
-    let progress = ProgressBar::new(plan.chunks.len() as u64).with_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} chunks, {eta} left")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    let progress = progress_bar(&plan);
     progress.set_message("input");
     let summary = passes::summarize(&passes, &progress)?;
     let provenance = Provenance::new(
@@ -341,145 +355,239 @@ pub fn run_subset(
 
     progress.set_message("fitting");
     let mut fits = FitCache::new(&passes, &progress, &summary);
-    // With a reconstruction, the analyses run on its slices, not on the projections.
-    let analyses = match scenario.reconstruction {
-        Some(_) => Analyses::default(),
-        None => prepare_analyses(scenario, source.shape(), &mut fits)?,
-    };
-    let commands = Commands::prepare(&scenario.analyses, &passes, &progress)?;
-    let reconstruction = match &scenario.reconstruction {
-        Some(spec) => {
-            progress.set_message("reconstruct");
-            let prepared = Reconstruction::prepare(scenario, spec)
-                .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
-            Some(prepared)
-        }
-        None => None,
-    };
+    let prepared = PreparedScience::new(scenario, &passes, &mut fits, &progress)?;
 
     progress.set_message("points");
     let spec = compare_spec(scenario, source.as_ref(), &summary, options.memory_budget)?;
-    let science = Science {
-        analyses: &analyses,
-        reconstruction: reconstruction.as_ref(),
-        commands: commands.as_ref(),
+    work(&mut Session {
+        scenario,
+        options,
+        only,
+        source: source.as_ref(),
+        plan: &plan,
+        pool: &pool,
+        passes: &passes,
+        fits,
+        spec: &spec,
+        science: prepared.science(),
+        provenance: &provenance,
+        log: &log,
+        progress: &progress,
+        points,
+        measured: 0,
+        skipped,
+    })
+}
+
+/// Measures the working points whose sweep index is in `only` (every point when `None`) that
+/// are not already in `OUT/results.jsonl`, and returns every row of the log (see [`session`]).
+pub fn measure(
+    scenario: &Scenario,
+    options: &RunOptions,
+    only: Option<&[usize]>,
+) -> Result<RunRows, String> {
+    session(scenario, options, only, |session| {
+        session.measure_all()?;
+        Ok(session.finish())
+    })
+}
+
+/// Refuses indices of `only` beyond the `count` working points of `scenario`.
+fn check_only(scenario: &Scenario, only: Option<&[usize]>, count: usize) -> Result<(), String> {
+    match only.and_then(|o| o.iter().find(|&&i| i >= count)) {
+        Some(bad) => Err(format!(
+            "{}: no working point {bad}: the scenario has {} (0 to {})",
+            scenario.path.display(),
+            count,
+            count.saturating_sub(1)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The chunks and threads of a run of `scenario` on `source`: the reconstruction's share of
+/// the memory budget is set aside before the chunks get theirs.
+fn run_plan(
+    scenario: &Scenario,
+    source: &dyn VolumeSource,
+    options: &RunOptions,
+) -> Result<Plan, String> {
+    let wanted_threads = options
+        .threads
+        .unwrap_or_else(rayon::current_num_threads)
+        .max(1);
+    let reconstruction_need = match &scenario.reconstruction {
+        Some(spec) => {
+            reconstruction::memory(spec, source.shape(), wanted_threads, options.memory_budget)
+                .map_err(|e| format!("{}: {e}", scenario.path.display()))?
+        }
+        None => 0,
     };
-    // Fits and measures the points not in the log yet, in batches; returns how many.
-    let run_points = |points: Vec<(WorkingPoint, Chain)>, fits: &mut FitCache| {
-        let done = log.done();
+    Plan::new(
+        source.shape(),
+        source.row_bytes(),
+        scenario.chunk_slices,
+        options.memory_budget.saturating_sub(reconstruction_need),
+        options.threads,
+    )
+}
+
+/// The progress bar of a run over the chunks of `plan`.
+fn progress_bar(plan: &Plan) -> ProgressBar {
+    ProgressBar::new(plan.chunks.len() as u64).with_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} chunks, {eta} left")
+            .expect("valid template")
+            .progress_chars("=> "),
+    )
+}
+
+/// What measures the science of every point: the streamed analyses (none with a
+/// reconstruction, whose slices they then analyse), the `command` analyses, the reconstruction.
+struct PreparedScience {
+    analyses: Analyses,
+    commands: Option<Commands>,
+    reconstruction: Option<Reconstruction>,
+}
+
+impl PreparedScience {
+    /// Prepares the science of `scenario` on the input of `passes`, fitting on `fits`.
+    fn new(
+        scenario: &Scenario,
+        passes: &Passes,
+        fits: &mut FitCache,
+        progress: &ProgressBar,
+    ) -> Result<PreparedScience, String> {
+        // With a reconstruction, the analyses run on its slices, not on the projections.
+        let analyses = match scenario.reconstruction {
+            Some(_) => Analyses::default(),
+            None => prepare_analyses(scenario, passes.source.shape(), fits)?,
+        };
+        let commands = Commands::prepare(&scenario.analyses, passes, progress)?;
+        let reconstruction = match &scenario.reconstruction {
+            Some(spec) => {
+                progress.set_message("reconstruct");
+                let prepared = Reconstruction::prepare(scenario, spec)
+                    .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
+                Some(prepared)
+            }
+            None => None,
+        };
+        Ok(PreparedScience {
+            analyses,
+            commands,
+            reconstruction,
+        })
+    }
+
+    fn science(&self) -> Science<'_> {
+        Science {
+            analyses: &self.analyses,
+            reconstruction: self.reconstruction.as_ref(),
+            commands: self.commands.as_ref(),
+        }
+    }
+}
+
+impl Session<'_> {
+    /// The working points of the scenario with their chains, in sweep order; empty when taken
+    /// before.
+    pub fn take_points(&mut self) -> Vec<(WorkingPoint, Chain)> {
+        std::mem::take(&mut self.points)
+    }
+
+    /// The chain of `point` on the session's input (see [`build_chain`]).
+    pub fn build_chain(&self, point: &WorkingPoint) -> Result<Chain, String> {
+        build_chain(self.scenario, point, self.source)
+    }
+
+    /// The row of the point with id `id` in the log, if it has one.
+    pub fn row(&self, id: &str) -> Option<PointResult> {
+        self.log.row(id)
+    }
+
+    /// Measures every working point of the session.
+    pub fn measure_all(&mut self) -> Result<usize, String> {
+        let points = self.take_points();
+        self.measure(points)
+    }
+
+    /// Fits and measures those of `points` in the session's subset that the log does not
+    /// have yet, in batches, appending their rows to the log; returns how many.
+    pub fn measure(&mut self, points: Vec<(WorkingPoint, Chain)>) -> Result<usize, String> {
+        let (ready, count) = self.fit(points)?;
+        self.measure_batches(&ready)?;
+        self.measured += count;
+        Ok(count)
+    }
+
+    /// Fits the chains of those of `points` to measure; a point whose fit fails gets its
+    /// error row. Returns the fitted points and how many there were to measure.
+    fn fit(
+        &mut self,
+        points: Vec<(WorkingPoint, Chain)>,
+    ) -> Result<(Vec<(WorkingPoint, Chain)>, usize), String> {
+        let done = self.log.done();
         let mut ready = Vec::new();
         let mut count = 0;
         for (point, mut chain) in points {
-            if done.contains_key(&point.id) || !only.is_none_or(|o| o.contains(&point.index)) {
+            if done.contains_key(&point.id) || !self.only.is_none_or(|o| o.contains(&point.index)) {
                 continue;
             }
             count += 1;
-            match chain.fit(fits) {
+            match chain.fit(&mut self.fits) {
                 Ok(()) => ready.push((point, chain)),
-                Err(e) => log.append(result_row(&point, &chain, Err(e), &provenance))?,
+                Err(e) => self
+                    .log
+                    .append(result_row(&point, &chain, Err(e), self.provenance))?,
             }
         }
-        let chunk_bytes = plan.chunk_slices * source.row_bytes();
+        Ok((ready, count))
+    }
+
+    /// Measures the fitted points `ready` in batches ([`sweep::batches`]) on the pool, and
+    /// appends their rows to the log.
+    fn measure_batches(&self, ready: &[(WorkingPoint, Chain)]) -> Result<(), String> {
+        let (plan, options) = (self.plan, self.options);
+        let chunk_bytes = plan.chunk_slices * self.source.row_bytes();
         let capacity = sweep::Capacity::of(
             options.memory_budget / 4 * 3,
             plan.threads,
             (plan.chunks.len(), chunk_bytes),
         );
-        let batches = sweep::batches(&ready, options.share, capacity);
+        let batches = sweep::batches(ready, options.share, capacity);
         // A quarter of the budget keeps lossy chains' bytes for the passes after the first.
         let replay_budget = options.memory_budget / 4 / batches.len().clamp(1, plan.threads) as u64;
-        pool.install(|| {
+        self.pool.install(|| {
             batches.par_iter().try_for_each(|batch| {
                 let replay = Replay::new(replay_budget, &options.out);
-                let names = &scenario.distortion;
+                let names = &self.scenario.distortion;
                 let measured = measure_batch(
-                    &passes,
+                    self.passes,
                     batch,
-                    (&spec, names),
-                    science,
+                    (self.spec, names),
+                    self.science,
                     Some(&replay),
-                    &progress,
+                    self.progress,
                 )?;
                 for ((point, chain), m) in batch.points.iter().zip(measured) {
-                    log.append(result_row(point, chain, m, &provenance))?;
+                    self.log
+                        .append(result_row(point, chain, m, self.provenance))?;
                 }
                 Ok::<(), String>(())
             })
-        })?;
-        Ok::<usize, String>(count)
-    };
-    let mut measured = 0;
-    let mut searches = Vec::new();
-    match &scenario.search {
-        None => measured += run_points(chains, &mut fits)?,
-        Some(search) => {
-            // Values off the grid are numbered after it, in the (deterministic) order the
-            // searches reach them, so a resumed run numbers them alike.
-            let mut next_index = chains.len();
-            for family in families(chains, &search.label) {
-                let template = family[0].0.clone();
-                let mut evaluate = |value: f64| -> Result<Evaluation, String> {
-                    let value = if search.interval.integer {
-                        ParamValue::Int(value as i64)
-                    } else {
-                        ParamValue::Float(value)
-                    };
-                    let at = (search.stage, search.param, search.label.as_str());
-                    let mut point = template.with_value(at, value, next_index);
-                    match family.iter().find(|(p, _)| p.id == point.id) {
-                        Some((on_grid, _)) => point.index = on_grid.index,
-                        None => next_index += 1,
-                    }
-                    let chain = build_chain(scenario, &point, source.as_ref())?;
-                    let id = point.id.clone();
-                    measured += run_points(vec![(point, chain)], &mut fits)?;
-                    let row = log.row(&id).expect("measured or logged above");
-                    Evaluation::of(&row, &scenario.limits, &scenario.objective)
-                };
-                let result = select::search(&search.interval, &mut evaluate)?;
-                if result.falls_back() {
-                    measured += run_points(family, &mut fits)?;
-                }
-                let others: Map<String, Value> = template
-                    .swept
-                    .iter()
-                    .filter(|(k, _)| *k != search.label)
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            serde_json::to_value(v).expect("params serialise"),
-                        )
-                    })
-                    .collect();
-                searches.push(serde_json::json!({
-                    "parameter": search.label,
-                    "others": others,
-                    "summary": result.summary(),
-                    "search": result.to_json(),
-                }));
-            }
+        })
+    }
+
+    /// Ends the measuring (clears the progress bar) and returns every row of the log.
+    pub fn finish(&mut self) -> RunRows {
+        self.progress.finish_and_clear();
+        RunRows {
+            rows: self.log.rows(),
+            measured: self.measured,
+            skipped: self.skipped,
+            columns: columns(self.scenario, self.source.shape()),
         }
     }
-    progress.finish_and_clear();
-
-    let rows = log.rows();
-    let columns = columns(scenario, source.shape());
-    let recommendation = match only {
-        Some(_) => Value::Null,
-        None => write_outputs(
-            scenario,
-            (&options.out, &rows, &columns),
-            scenario.search.is_some().then_some(searches),
-            (options.memory_budget, options.threads),
-        )?,
-    };
-    Ok(RunSummary {
-        rows,
-        measured,
-        skipped,
-        columns,
-        recommendation,
-    })
 }
 
 /// The analyses of `scenario` on an input of shape `shape`, prepared on the original's
@@ -549,64 +657,6 @@ fn compare_spec(
             source.label()
         )
     })
-}
-
-/// Writes `OUT/results.csv`, `OUT/recommendation.json` and the report (`OUT/report.html`,
-/// `OUT/summary.md`, `OUT/plots/`) from the rows of every point (in sweep order) with the metric
-/// columns `columns`, and returns the recommendation; `searches` are the reports of the
-/// adaptive searches, when the scenario has them. The report's slice triptych of the chosen (or
-/// closest) point takes one more pass over the input within `resources` (memory budget,
-/// threads). A run ends with it, and so does a merge of units ([`units::merge`]).
-pub fn write_outputs(
-    scenario: &Scenario,
-    (out, rows, columns): (&Path, &[PointResult], &[String]),
-    searches: Option<Vec<Value>>,
-    (memory_budget, threads): (u64, Option<usize>),
-) -> Result<Value, String> {
-    results::write_csv(out, rows, columns)?;
-    let mut recommendation = select::recommendation(rows, &scenario.limits, &scenario.objective);
-    let fronts = select::fronts(rows, &scenario.objective, columns, &scenario.limits);
-    recommendation["pareto"] = select::pareto::fronts_json(rows, &scenario.objective, &fronts);
-    if let Some(searches) = searches {
-        recommendation["searches"] = Value::Array(searches);
-    }
-    select::write_recommendation(out, &recommendation)?;
-    let selection = select::select(rows, &scenario.limits, &scenario.objective);
-    // A failed point has no decoded data to show.
-    let triptych = report::featured(&selection)
-        .filter(|(row, _)| row.status == Status::Ok)
-        .map(|(row, _)| slices::worst_slice(scenario, row, memory_budget, threads))
-        .transpose()?;
-    report::write_report(
-        out,
-        scenario,
-        rows,
-        columns,
-        &scenario.limits,
-        &scenario.objective,
-        triptych.as_ref(),
-    )?;
-    Ok(recommendation)
-}
-
-/// The working points grouped by the values of every swept parameter but `searched`, in sweep
-/// order: each group is one adaptive search.
-fn families(points: Vec<(WorkingPoint, Chain)>, searched: &str) -> Vec<Vec<(WorkingPoint, Chain)>> {
-    type Family = Vec<(WorkingPoint, Chain)>;
-    let mut families: Vec<(Vec<(String, ParamValue)>, Family)> = Vec::new();
-    for (point, chain) in points {
-        let key: Vec<_> = point
-            .swept
-            .iter()
-            .filter(|(k, _)| k != searched)
-            .cloned()
-            .collect();
-        match families.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, family)) => family.push((point, chain)),
-            None => families.push((key, vec![(point, chain)])),
-        }
-    }
-    families.into_iter().map(|(_, family)| family).collect()
 }
 
 /// The scalar metric columns of a scenario's results on an input of shape `shape`: the

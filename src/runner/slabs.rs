@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
-use super::RunSummary;
+use super::RunRows;
 use super::lock::Lock;
 use super::measure::{
     Findings, Measured, PointMeasure, decoded_counts, measure_chunks, science_partials,
@@ -616,13 +616,13 @@ pub fn prepare_state(out: &Path) -> Result<Result<bool, String>, String> {
     }
 }
 
-/// Merges the slab units of `scenario` in `out` into what `run` writes: each point's chunk
+/// Merges the slab units of `scenario` in `out` into the rows a run logs: each point's chunk
 /// partials, in chunk order, through a run's folds.
 pub fn merge(
     scenario: &Scenario,
     out: &Path,
     resources: (u64, Option<usize>),
-) -> Result<RunSummary, String> {
+) -> Result<RunRows, String> {
     let setup = Setup::new(scenario, resources)?;
     let context = Context::new(scenario, out, &setup, resources.0)?;
     // A point's failure is a row of the results, as in a run; a phase with no outcome is not.
@@ -654,7 +654,7 @@ pub fn merge(
         });
         rows.push(super::result_row(point, &chain, measured, &provenance));
     }
-    super::units::write_merged(scenario, out, rows, source.shape(), resources)
+    super::units::write_merged(scenario, out, rows, source.shape())
 }
 
 /// The measurements of point `point` from its slab units' outcomes, or its failure.

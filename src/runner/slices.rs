@@ -327,7 +327,7 @@ mod tests {
     use super::*;
     use crate::data::IntoNdArray;
     use crate::data::npy::write_npy;
-    use crate::runner::{RunOptions, run};
+    use crate::runner::{RunOptions, measure};
     use ndarray::{ArrayD, IxDyn};
 
     /// A scenario on `volume` (written as `.npy` in `dir`) quantising to `bits` and deflating.
@@ -357,13 +357,10 @@ mod tests {
 
     fn run_in(dir: &std::path::Path, scenario: &Scenario) -> Vec<PointResult> {
         let options = RunOptions {
-            out: dir.join("run"),
-            resume: false,
-            memory_budget: 1 << 30,
             threads: Some(2),
-            share: true,
+            ..RunOptions::new(dir.join("run"))
         };
-        run(scenario, &options).unwrap().rows
+        measure(scenario, &options, None).unwrap().rows
     }
 
     #[test]

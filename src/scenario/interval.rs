@@ -63,10 +63,11 @@ impl Interval {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn float(lo: f64, hi: f64, scale: Scale, tolerance: f64) -> Interval {
+    /// A float interval.
+    pub(crate) fn float(lo: f64, hi: f64, scale: Scale, tolerance: f64) -> Interval {
         Interval {
             lo,
             hi,

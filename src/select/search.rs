@@ -378,17 +378,8 @@ fn contradiction(probes: &[Probe]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::interval::tests::float;
     use crate::select::evaluate::tests::{failed_row, min, row};
-
-    fn float(lo: f64, hi: f64, scale: Scale, tolerance: f64) -> Interval {
-        Interval {
-            lo,
-            hi,
-            scale,
-            integer: false,
-            tolerance,
-        }
-    }
 
     /// A codec whose ratio grows with the error bound and which meets the limits up to
     /// `threshold`, counting its calls.
