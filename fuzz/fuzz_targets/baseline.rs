@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use photonqa::gate::{Baseline, check, junit_xml};
 use photonqa::scenario::tolerances::Tolerances;
-use photonqa::runner::RunSummary;
+use photonqa::workflow::RunSummary;
 use photonqa_fuzz::{Seed, files, seed_run};
 
 /// The run the baselines are compared with.
