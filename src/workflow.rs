@@ -5,7 +5,7 @@
 //! searches) and the report with its slice triptych.
 //!
 //! The layer sits above the runner, the selection, the report and the gate, and below the CLI:
-//! the runner only measures and returns rows ([`runner::session`]).
+//! the runner only measures and returns rows ([`runner::session()`]).
 
 use std::path::Path;
 

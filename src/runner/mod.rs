@@ -4,7 +4,7 @@
 //! the rows (choose a point, write the report, gate) is the layers' above
 //! ([`crate::workflow`]).
 //!
-//! A run is a [`session`]: it locks `OUT`, reads a resumed log, summarises the input (its hash
+//! A run is a [`session()`]: it locks `OUT`, reads a resumed log, summarises the input (its hash
 //! and range), prepares the fits, analyses, commands, reconstruction and comparison, and then
 //! measures the points it is given ([`Session::measure`]), appending each row to
 //! `OUT/results.jsonl`. Points are measured in batches ([`sweep`]): a batch's points run

@@ -66,7 +66,7 @@ pub struct Session<'a> {
 ///
 /// Points whose sweep index is not in `only` (every point when `None`) and points already in
 /// `OUT/results.jsonl` (`--resume`) are skipped. With `only`, the run is a part of a larger one
-/// (a unit, see [`units`]). A scenario with an adaptive search picks its points as it goes, so
+/// (a unit, see [`super::units`]). A scenario with an adaptive search picks its points as it goes, so
 /// it has no subsets. Before the first pass over the input, `OUT` is locked (until `work`
 /// returns, so that it may write the outputs) and a resumed log read.
 pub fn session<T>(
@@ -249,7 +249,8 @@ impl Session<'_> {
         std::mem::take(&mut self.points)
     }
 
-    /// The chain of `point` on the session's input (see [`build_chain`]).
+    /// The chain of `point` on the session's input (its codec stages, or the HDF5 dataset of
+    /// `artifact = "hdf5"`); errors name the stage's line and the point's swept values.
     pub fn build_chain(&self, point: &WorkingPoint) -> Result<Chain, String> {
         build_chain(self.scenario, point, self.source)
     }

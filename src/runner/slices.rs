@@ -1,7 +1,7 @@
 //! The slices behind a report's triptych: one working point's original and decoded 2-D slice
 //! where the point does worst, made by running that point's chain again.
 //!
-//! The chain is rebuilt from the scenario and fitted exactly as [`super::run`] fits it (the
+//! The chain is rebuilt from the scenario and fitted exactly as a run ([`super::session()`]) fits it (the
 //! same whole-volume statistics, from a first pass that also checks the input's hash against
 //! the row's provenance), and its fitted parameters must equal those the row recorded. Chunks
 //! are the run's (`provenance.chunk_slices`), so every decoded value equals the run's: a chunk
