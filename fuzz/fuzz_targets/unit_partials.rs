@@ -22,7 +22,7 @@ use ndarray::{ArrayD, IxDyn};
 use photonqa::analysis::{Context, Slabs};
 use photonqa::data::{DType, IntoNdArray, NdArray};
 use photonqa::metrics::comparison::{CompareSpec, DataFacts, Partial, unmet};
-use photonqa::metrics::histogram::{Binning, Histogram};
+use photonqa::stats::histogram::{Binning, Histogram};
 use photonqa::metrics::registry as metric_registry;
 use photonqa::metrics::ssim::SsimWindow;
 use photonqa::runner::science::{Analyses, Fits};
