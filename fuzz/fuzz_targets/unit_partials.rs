@@ -22,12 +22,12 @@ use ndarray::{ArrayD, IxDyn};
 use photonqa::analysis::{Context, Slabs};
 use photonqa::data::{DType, IntoNdArray, NdArray};
 use photonqa::metrics::comparison::{CompareSpec, DataFacts, Partial, unmet};
-use photonqa::stats::histogram::{Binning, Histogram};
 use photonqa::metrics::registry as metric_registry;
 use photonqa::metrics::ssim::SsimWindow;
 use photonqa::runner::science::{Analyses, Fits};
 use photonqa::runner::slabs::{self, Prepared};
 use photonqa::scenario::Scenario;
+use photonqa::stats::histogram::{Binning, Histogram};
 use photonqa_fuzz::{Seed, reference_block, scratch, seed_scenario};
 
 /// Rows of the first partial; the fuzzed one covers the rest.
