@@ -2,7 +2,7 @@
 //! the input chunk by chunk along axis 0 under a memory budget, fits the data-derived stage
 //! parameters, and measures the rate, distortion and science of every point. What to do with
 //! the rows (choose a point, write the report, gate) is the layers' above
-//! ([`crate::workflow`]).
+//! (`workflow`).
 //!
 //! A run is a [`session()`]: it locks `OUT`, reads a resumed log, summarises the input (its hash
 //! and range), prepares the fits, analyses, commands, reconstruction and comparison, and then

@@ -94,7 +94,7 @@ pub struct PointResult {
     /// How many decoded values are NaN or infinite (the original is finite); absent for
     /// failed points. When not 0 the point is invalid: every distortion metric is `"nan"`,
     /// it fails every limit and is never recommended (see
-    /// [`crate::select::evaluate::observe`]).
+    /// `select::evaluate::observe`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonfinite_decoded: Option<u64>,
     /// Selected distortion metrics; non-finite values are the strings `inf`, `-inf`, `nan`.

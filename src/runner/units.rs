@@ -7,7 +7,7 @@
 //! `DIR/units/<index>.failed`. [`merge`] (`photonqa merge`) checks every row's provenance as
 //! a resumed run checks its log (same scenario file, same input data, same chunking), orders
 //! the rows by index and writes `results.jsonl`; the workflow's merge
-//! ([`crate::workflow::merge`]) then writes `results.csv`, `recommendation.json` and the report
+//! (`workflow::merge`) then writes `results.csv`, `recommendation.json` and the report
 //! as a run does. A point's row does not depend on which other
 //! points run with it, so the merged results equal a single-machine run's bit for bit, timing
 //! fields aside. `DIR/units/scenario.json` (the [`Manifest`]) names the scenario of the units.

@@ -1,6 +1,6 @@
 //! The interval of an adaptive search, `{ search = [lo, hi], scale, tolerance }`: plain data
 //! of the schema, parsed by [`super::sweep::search_interval`] and bisected by
-//! [`crate::select::search()`].
+//! `select::search`.
 
 /// How the parameter's values are spaced, which sets where bisection splits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

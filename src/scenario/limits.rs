@@ -1,6 +1,6 @@
 //! Acceptance limits on result columns (`[limits]`) and the objective that ranks the points
 //! that meet them (`[objective]`): their TOML forms and their JSON forms. How a value meets a
-//! limit and how the objective ranks values is the selection's ([`crate::select::limits`]).
+//! limit and how the objective ranks values is the selection's (`select::limits`).
 
 use serde_json::{Map, Value, json};
 

@@ -178,7 +178,7 @@ pub struct AnalysisSpec {
 }
 
 /// A parameter searched adaptively: per combination of the other swept parameters, the value
-/// with the best objective that meets the limits, by bisection (see [`crate::select::search()`]).
+/// with the best objective that meets the limits, by bisection (see `select::search`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchSpec {
     /// Position of the stage in the pipeline.

@@ -1,5 +1,5 @@
 //! Tolerances of the gate: how far a value may move from its baseline before it is a drift.
-//! The comparison itself is the gate's ([`crate::gate::tolerance`], [`crate::gate::check()`]).
+//! The comparison itself is the gate's (`gate::tolerance`, `gate::check`).
 //!
 //! A scenario declares them in `[gate.tolerances]`, keyed by column (or by a metric or
 //! analysis name, which covers all of its `name.field` columns):
