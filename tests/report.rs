@@ -15,19 +15,18 @@ use photonqa::data::exchange::Exchange;
 use photonqa::report::html::{escape, sentence};
 use photonqa::report::{featured, triptych, write_report};
 use photonqa::runner::slices::worst_slice;
-use photonqa::runner::{self, RunOptions, RunSummary};
+use photonqa::runner::{self, RunOptions};
 use photonqa::scenario::Scenario;
-use photonqa::select::{Limit, Objective, select};
+use photonqa::scenario::limits::{Limit, Objective};
+use photonqa::select::select;
+use photonqa::workflow::{self, RunSummary};
 
 fn run(scenario: &Scenario, out: &Path) -> RunSummary {
     let options = RunOptions {
-        out: out.to_path_buf(),
-        resume: false,
-        memory_budget: runner::DEFAULT_MEMORY_BUDGET,
         threads: Some(2),
-        share: true,
+        ..RunOptions::new(out)
     };
-    runner::run(scenario, &options).unwrap_or_else(|e| panic!("run: {e}"))
+    workflow::run(scenario, &options).unwrap_or_else(|e| panic!("run: {e}"))
 }
 
 fn min(column: &str, bound: f64) -> Limit {

@@ -11,8 +11,9 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use photonqa::gate::{Baseline, Tolerances, check, junit_xml};
-use photonqa::runner::RunSummary;
+use photonqa::gate::{Baseline, check, junit_xml};
+use photonqa::scenario::tolerances::Tolerances;
+use photonqa::workflow::RunSummary;
 use photonqa_fuzz::{Seed, files, seed_run};
 
 /// The run the baselines are compared with.

@@ -14,9 +14,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use photonqa::data::{DType, Element, IntoNdArray, NdArray, SourceSpec};
-use photonqa::runner::{RunOptions, RunSummary, run};
+use photonqa::runner::RunOptions;
 use photonqa::scenario::Scenario;
 use photonqa::with_dtype;
+use photonqa::workflow::{RunSummary, run};
 
 /// Largest single allocation a target may make on hostile input. The inputs are at most a few
 /// tens of kilobytes and the chunks a few kilobytes, so much more is a size taken from the
@@ -209,11 +210,8 @@ pub fn seed_scenario() -> Scenario {
 pub fn seed_run() -> (PathBuf, RunSummary) {
     let out = scratch().join("seed-run");
     let options = RunOptions {
-        out: out.clone(),
-        resume: false,
-        memory_budget: 1 << 30,
         threads: Some(1),
-        share: true,
+        ..RunOptions::new(out.clone())
     };
     let summary = run(&seed_scenario(), &options).expect("a run of the seed scenario");
     (out, summary)

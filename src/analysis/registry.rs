@@ -22,7 +22,7 @@ pub struct AnalysisDef {
     /// scenario is read.
     pub complete: Option<Complete>,
     /// Prepares it for a run; `None` for `command`, which the runner runs itself
-    /// ([`crate::runner::external`]).
+    /// (`runner::external`).
     pub prepare: Option<Prepare>,
 }
 

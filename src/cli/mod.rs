@@ -29,6 +29,7 @@ use crate::runner::slabs::Phase;
 use crate::runner::slurm::{self, SlurmOptions, Submitted};
 use crate::runner::{self, RunOptions};
 use crate::scenario::Scenario;
+use crate::workflow;
 
 /// Prints a line to stdout; a closed pipe (`photonqa stages | head`) ends the output quietly
 /// instead of panicking as `println!` does.
@@ -315,6 +316,19 @@ struct Resources {
     no_share: bool,
 }
 
+impl Resources {
+    /// The options of a run into `out` with these resources.
+    fn run_options(&self, out: PathBuf, resume: bool) -> RunOptions {
+        RunOptions {
+            resume,
+            memory_budget: self.memory_budget,
+            threads: self.threads,
+            share: !self.no_share,
+            ..RunOptions::new(out)
+        }
+    }
+}
+
 /// The environment variable that allows commands as `--allow-commands` does.
 const ALLOW_COMMANDS_ENV: &str = "PHOTONQA_ALLOW_COMMANDS";
 
@@ -358,7 +372,7 @@ fn run_quietly(
     scenario: &Scenario,
     out: Option<PathBuf>,
     resources: &Resources,
-) -> Result<runner::RunSummary, String> {
+) -> Result<workflow::RunSummary, String> {
     let temporary = match out {
         Some(_) => None,
         None => Some(
@@ -366,16 +380,7 @@ fn run_quietly(
         ),
     };
     let out = out.unwrap_or_else(|| temporary.as_ref().expect("made above").path().to_path_buf());
-    runner::run(
-        scenario,
-        &RunOptions {
-            out,
-            resume: false,
-            memory_budget: resources.memory_budget,
-            threads: resources.threads,
-            share: !resources.no_share,
-        },
-    )
+    workflow::run(scenario, &resources.run_options(out, false))
 }
 
 /// Starts writing the output file `path` named by the user, under a temporary name renamed
@@ -458,14 +463,8 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;
             consent.check(&scenario)?;
             let out = out.unwrap_or_else(|| Path::new("runs").join(&scenario.name));
-            let options = RunOptions {
-                out: out.clone(),
-                resume,
-                memory_budget: resources.memory_budget,
-                threads: resources.threads,
-                share: !resources.no_share,
-            };
-            let summary = runner::run(&scenario, &options)?;
+            let options = resources.run_options(out.clone(), resume);
+            let summary = workflow::run(&scenario, &options)?;
             out!(
                 "{}",
                 report::text_table(&summary.rows, &summary.columns, &scenario)
@@ -926,7 +925,7 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
             let scenario = units_scenario(&dir, scenario)?;
             // The report's triptych runs the chosen point's pipeline again.
             consent.check(&scenario)?;
-            let summary = runner::units::merge(
+            let summary = workflow::merge(
                 &scenario,
                 &dir,
                 (resources.memory_budget, resources.threads),

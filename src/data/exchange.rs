@@ -5,7 +5,7 @@
 //! The sinogram of a detector row is the flat/dark-normalised attenuation
 //! `-ln(max((p - dark) / (white - dark), LOG_FLOOR))`, with `dark` and `white` the means of their
 //! frames (summed in frame order in float64, as NumPy's `mean(axis=0)`), the usual input of
-//! filtered back-projection ([`crate::analysis::fbp`]).
+//! filtered back-projection (`analysis::fbp`).
 
 use std::path::{Path, PathBuf};
 

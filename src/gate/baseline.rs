@@ -46,22 +46,11 @@ use serde_json::{Map, Value};
 
 use super::{GateError, one_line, write_atomically};
 use crate::runner::results::{PointResult, Status};
+use crate::scenario::tolerances::{RATE_COLUMNS, TIMING_COLUMNS, gated_columns};
 
 /// Version of the baseline format written by [`Baseline::write`]; [`Baseline::read`] reads
 /// only this one.
 pub const FORMAT_VERSION: u64 = 1;
-
-/// The rate's gated columns, first in every baseline.
-pub const RATE_COLUMNS: [&str; 4] = [
-    "original_bytes",
-    "compressed_bytes",
-    "ratio",
-    "bits_per_value",
-];
-
-/// The rate's timing columns: never gated, since they measure the machine and its load, not
-/// the pipeline.
-pub const TIMING_COLUMNS: [&str; 2] = ["encode_mb_s", "decode_mb_s"];
 
 /// A blessed run: what [`super::check()`] compares a new run with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,7 +105,7 @@ impl Baseline {
         rows: &[PointResult],
         columns: &[String],
     ) -> Result<Baseline, GateError> {
-        let columns = Baseline::gated_columns(columns);
+        let columns = gated_columns(columns);
         let mut ordered: Vec<&PointResult> = rows.iter().collect();
         ordered.sort_by_key(|r| r.index);
         let mut seen = HashSet::new();
@@ -149,18 +138,6 @@ impl Baseline {
             columns,
             points,
         })
-    }
-
-    /// The gated columns of a run with the metric columns `columns`: [`RATE_COLUMNS`], then
-    /// `columns` in order, without repeats and without [`TIMING_COLUMNS`].
-    pub fn gated_columns(columns: &[String]) -> Vec<String> {
-        let mut gated: Vec<String> = RATE_COLUMNS.iter().map(|c| c.to_string()).collect();
-        for column in columns {
-            if !TIMING_COLUMNS.contains(&column.as_str()) && !gated.contains(column) {
-                gated.push(column.clone());
-            }
-        }
-        gated
     }
 
     /// The point with id `point_id`.

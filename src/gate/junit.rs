@@ -97,7 +97,8 @@ mod tests {
 
     use super::*;
     use crate::gate::fixtures::{columns, rows};
-    use crate::gate::{Baseline, Tolerances, check};
+    use crate::gate::{Baseline, check};
+    use crate::scenario::tolerances::Tolerances;
 
     fn report(changed: impl FnOnce(&mut Vec<crate::runner::results::PointResult>)) -> Report {
         let baseline = Baseline::from_rows("demo", "hash0", &rows(), &columns()).unwrap();

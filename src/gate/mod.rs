@@ -2,8 +2,9 @@
 //!
 //! `photonqa bless SCENARIO --baseline FILE` records every gated value of every working point
 //! in a [`Baseline`] (JSON, [`baseline`]); `photonqa check SCENARIO --baseline FILE` reruns the
-//! scenario and [`check`]s each value against the baseline under per-column [`Tolerances`]
-//! (`[gate.tolerances]` in the scenario, [`tolerance`]). The [`Report`] lists every comparison;
+//! scenario and [`check`]s each value against the baseline under per-column tolerances
+//! (`[gate.tolerances]` in the scenario, [`crate::scenario::tolerances`]; compared by
+//! [`tolerance`]). The [`Report`] lists every comparison;
 //! it passes when nothing drifted, prints one line per drift, and becomes JUnit XML
 //! ([`junit`]) so that CI systems show each metric of each point as a test case.
 //!
@@ -15,16 +16,17 @@
 //! ```no_run
 //! # fn demo(rows: &[photonqa::runner::results::PointResult], columns: &[String],
 //! #         scenario_toml: &toml::Value) -> Result<(), photonqa::gate::GateError> {
-//! use photonqa::gate::{Baseline, Tolerances, check, write_junit};
+//! use photonqa::gate::{Baseline, check, write_junit};
+//! use photonqa::scenario::tolerances::{Tolerances, gated_columns};
 //! use std::path::Path;
-//! // bless: rows and columns of `runner::run` (`RunSummary::rows`, `RunSummary::columns`)
+//! // bless: rows and columns of `workflow::run` (`RunSummary::rows`, `RunSummary::columns`)
 //! Baseline::from_rows("seed", "b3hash", rows, columns)?.write(Path::new("seed.baseline.json"))?;
 //! // check
 //! let tolerances = match scenario_toml.get("gate").and_then(|g| g.get("tolerances")) {
 //!     Some(table) => Tolerances::from_toml(table)?,
 //!     None => Tolerances::default(),
 //! };
-//! tolerances.check_columns(&Baseline::gated_columns(columns))?;
+//! tolerances.check_columns(&gated_columns(columns))?;
 //! let baseline = Baseline::read(Path::new("seed.baseline.json"))?;
 //! let report = check(&baseline, rows, columns, &tolerances);
 //! write_junit(&report, Path::new("gate.xml"))?;
@@ -43,10 +45,11 @@ mod fixtures;
 
 use std::path::Path;
 
-pub use baseline::{Baseline, BaselinePoint, FORMAT_VERSION, RATE_COLUMNS, TIMING_COLUMNS};
+use crate::scenario::tolerances::ToleranceError;
+
+pub use baseline::{Baseline, BaselinePoint, FORMAT_VERSION};
 pub use compare::{Case, Drift, PointReport, Report, Rule, check};
 pub use junit::{junit_xml, write_junit};
-pub use tolerance::{Tolerance, Tolerances};
 
 /// An error of the gate, shown to the user as one line.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -62,13 +65,8 @@ pub enum GateError {
         message: String,
     },
     /// An entry of `[gate.tolerances]` is invalid.
-    #[error("[gate.tolerances]{}{key}: {message}", if .key.is_empty() { "" } else { " " })]
-    Tolerance {
-        /// The entry's key, quoted as in TOML when it is not a bare key (empty: the table).
-        key: String,
-        /// What is wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Tolerance(#[from] ToleranceError),
     /// The run's rows cannot make a baseline.
     #[error("{0}")]
     Rows(String),
@@ -98,6 +96,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::tolerances::Tolerances;
     use std::fs;
 
     #[test]
@@ -129,15 +128,12 @@ mod tests {
         crate::scenario::Scenario::load(&path).unwrap()
     }
 
-    fn run(scenario: &crate::scenario::Scenario, out: &Path) -> crate::runner::RunSummary {
+    fn run(scenario: &crate::scenario::Scenario, out: &Path) -> crate::runner::RunRows {
         let options = crate::runner::RunOptions {
-            out: out.to_path_buf(),
-            resume: false,
-            memory_budget: 1 << 30,
             threads: Some(2),
-            share: true,
+            ..crate::runner::RunOptions::new(out)
         };
-        crate::runner::run(scenario, &options).unwrap()
+        crate::runner::measure(scenario, &options, None).unwrap()
     }
 
     /// Bless a real run, check an unchanged rerun (passes) and a rerun with another codec level

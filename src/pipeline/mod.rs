@@ -113,7 +113,7 @@ pub trait ArrayToBytes: Send + Sync {
 /// A bound that a lossy stage promises on every chunk it encodes, in the terms its codec
 /// documents. The chain measures the stage's decoded output against the stage's own input
 /// (not against the chain's input, so array->array stages before it do not blur the check)
-/// with photonqa's code, never the codec's (`crate::metrics::comparison::BoundSums` measures
+/// with photonqa's code, never the codec's (`metrics::comparison::BoundSums` measures
 /// each [`PromiseCheck`] a round trip lists).
 ///
 /// The codecs encode each chunk independently, so "the value range" and "PSNR" are those of

@@ -29,7 +29,7 @@ pub enum ParamKind {
     /// Any non-empty string.
     Text,
     /// A shell command line photonqa runs (`sh -c`): a scenario holding one runs only with the
-    /// user's consent (`--allow-commands`; see [`crate::scenario::Scenario::commands`]).
+    /// user's consent (`--allow-commands`; see `scenario::Scenario::commands`).
     Command,
 }
 

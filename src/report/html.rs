@@ -467,8 +467,9 @@ mod tests {
 
     #[test]
     fn user_text_is_escaped_everywhere_and_the_page_is_deterministic() {
+        use crate::scenario::limits::Objective;
         use crate::select::evaluate::tests::{failed_row, min, row};
-        use crate::select::{Objective, select};
+        use crate::select::select;
         use serde_json::json;
         let text = "[scenario]\nname = \"x\"\ndescription = \"a & b\"\n\
                     [input]\nsource = \"v.npy\"\n[[pipeline]]\nstage = \"zstd\"\n";

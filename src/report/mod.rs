@@ -18,7 +18,8 @@ use serde_json::Value;
 
 use crate::metrics::values::short;
 pub use crate::runner::slices::Triptych;
-use crate::select::{Limit, Objective, Selection, select};
+use crate::scenario::limits::{Limit, Objective};
+use crate::select::{Selection, select};
 
 use crate::metrics::comparison::BoundCheck;
 use crate::metrics::values::{metric_value, plain};

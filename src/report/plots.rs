@@ -1015,7 +1015,7 @@ mod tests {
         let mut invalid = row(0, 16.0, json!({"psnr": "nan"}), science(1.0));
         invalid.nonfinite_decoded = Some(7);
         let rows = [invalid, row(1, 4.0, json!({"psnr": 40.0}), science(0.9))];
-        let objective = crate::select::Objective::default();
+        let objective = crate::scenario::limits::Objective::default();
         let selection = crate::select::select(&rows, &[], &objective);
         let (figures, notes) =
             report_figures(&selection, &["psnr".into(), "seg.dice".into()], &["seg"]);

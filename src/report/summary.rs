@@ -60,8 +60,9 @@ fn table_cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::limits::Objective;
     use crate::select::evaluate::tests::{failed_row, min, row};
-    use crate::select::{Objective, select};
+    use crate::select::select;
     use serde_json::json;
 
     #[test]

@@ -1,9 +1,23 @@
-//! The runner: streams the input chunk by chunk along axis 0 under a memory budget, fits the
-//! data-derived stage parameters, and measures rate and distortion of every working point.
+//! The runner: measures the working points of a scenario and returns their rows. It streams
+//! the input chunk by chunk along axis 0 under a memory budget, fits the data-derived stage
+//! parameters, and measures the rate, distortion and science of every point. What to do with
+//! the rows (choose a point, write the report, gate) is the layers' above
+//! (`workflow`).
 //!
-//! Work is a list of independent units (working point x chunk) whose partial results
-//! ([`Partial`]: point sums, SSIM row sums; byte counts) merge in chunk order. A chunk's
-//! partial may need decoded rows of its neighbours (the SSIM window's halo).
+//! A run is a [`session()`]: it locks `OUT`, reads a resumed log, summarises the input (its hash
+//! and range), prepares the fits, analyses, commands, reconstruction and comparison, and then
+//! measures the points it is given ([`Session::measure`]), appending each row to
+//! `OUT/results.jsonl`. Points are measured in batches ([`sweep`]): a batch's points run
+//! chunk-major, every chunk read once for all of them, sharing the stages their chains have in
+//! common and, for points that decode alike, the decoded data and what is computed on it
+//! ([`measure`](mod@measure), [`stream`]); the passes after the measuring one decode lossy
+//! chains' stored bytes again instead of encoding again ([`replay`]).
+//!
+//! Work also splits into independent units (working point x chunk) whose partial results
+//! ([`Partial`](crate::metrics::comparison::Partial): point sums, SSIM row sums; byte counts)
+//! merge in chunk order, so a point's row does not depend on what it is measured with; a
+//! chunk's partial may need decoded rows of its neighbours (the SSIM window's halo). Units run
+//! apart on a cluster ([`units`], [`slabs`], [`slurm`]).
 
 pub mod analyze;
 pub mod compare;
@@ -18,6 +32,7 @@ pub mod replay;
 pub mod results;
 pub mod science;
 pub mod seal;
+pub mod session;
 pub mod slabs;
 pub mod slices;
 pub mod slurm;
@@ -25,35 +40,19 @@ pub mod stream;
 pub mod sweep;
 pub mod units;
 
+pub use session::{RunRows, Session, measure, session};
+
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
-use serde_json::{Map, Value};
-
-use crate::analysis::Context;
 use crate::analysis::registry as analysis_registry;
 use crate::data::VolumeSource;
 use crate::data::hdf5io::check_filters_available;
-use crate::gate::Baseline;
-use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, fsc_memory, unmet};
+use crate::metrics::comparison::unmet;
 use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
-use crate::pipeline::ParamValue;
-use crate::pipeline::chain::StatsProvider;
 use crate::pipeline::hdf5::Storage;
-use crate::report;
 use crate::scenario::{Scenario, WorkingPoint};
-use crate::select::{self, Evaluation};
-use external::Commands;
-use measure::{PointMeasure, Science, measure_batch};
-use passes::{FitCache, Passes};
-use provenance::Provenance;
-use reconstruction::Reconstruction;
-use replay::Replay;
-use results::{EarlierResults, PointResult, Rate, Status};
-use science::Analyses;
 
 /// Default size of a compressed chunk when the scenario does not set `chunk_slices`.
 pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
@@ -84,6 +83,20 @@ pub struct RunOptions {
     /// points measured together the stages their chains share (always, but in tests that
     /// check that sharing changes nothing).
     pub share: bool,
+}
+
+impl RunOptions {
+    /// Options writing to `out`: a fresh run (no resume) within [`DEFAULT_MEMORY_BUDGET`], on
+    /// every core, with sharing.
+    pub fn new(out: impl Into<PathBuf>) -> RunOptions {
+        RunOptions {
+            out: out.into(),
+            resume: false,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            threads: None,
+            share: true,
+        }
+    }
 }
 
 /// The chunks and the thread count of a run.
@@ -180,7 +193,7 @@ pub fn build_chains(
         reconstruction::check(scenario, spec, source.shape())
             .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
     }
-    check_columns(scenario, &columns(scenario, source.shape()))?;
+    scenario.check_columns(&columns(scenario, source.shape()))?;
     scenario
         .working_points()
         .into_iter()
@@ -249,367 +262,6 @@ fn chunk_rows(rows: usize, row_bytes: usize, chunk_slices: Option<usize>) -> usi
         .min(rows)
 }
 
-/// What a run did.
-pub struct RunSummary {
-    /// Every row in `results.jsonl`, in sweep order (earlier rows of a resumed run included).
-    pub rows: Vec<PointResult>,
-    /// Points measured in this invocation.
-    pub measured: usize,
-    /// Points skipped because a resumed log already had them.
-    pub skipped: usize,
-    /// The scalar metric columns of the table and `results.csv`.
-    pub columns: Vec<String>,
-    /// `OUT/recommendation.json`: the chosen point, or why none passes, and the Pareto fronts.
-    pub recommendation: Value,
-}
-
-/// Runs a scenario: every working point not already in `OUT/results.jsonl`.
-pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, String> {
-    run_subset(scenario, options, None)
-}
-
-/// Runs the working points whose sweep index is in `only` (every point when `None`) that are
-/// not already in `OUT/results.jsonl`. With `only`, the run is a part of a larger one (a unit,
-/// see [`units`]): `OUT/results.csv` and `OUT/recommendation.json` are left to
-/// [`write_outputs`] once every part is in, and the summary's recommendation is null. A
-/// scenario with an adaptive search picks its points as it goes, so it has no subsets.
-pub fn run_subset(
-    scenario: &Scenario,
-    options: &RunOptions,
-    only: Option<&[usize]>,
-) -> Result<RunSummary, String> {
-    if only.is_some() && scenario.search.is_some() {
-        return Err(format!(
-            "{}: an adaptive search picks its points while it runs, so they cannot run apart",
-            scenario.path.display()
-        ));
-    }
-    let source = scenario.source.open().map_err(|e| e.to_string())?;
-    let chains = build_chains(scenario, source.as_ref())?;
-    if let Some(bad) = only.and_then(|o| o.iter().find(|&&i| i >= chains.len())) {
-        return Err(format!(
-            "{}: no working point {bad}: the scenario has {} (0 to {})",
-            scenario.path.display(),
-            chains.len(),
-            chains.len().saturating_sub(1)
-        ));
-    }
-    // The reconstruction's share of the budget is set aside before the chunks get theirs.
-    let wanted_threads = options
-        .threads
-        .unwrap_or_else(rayon::current_num_threads)
-        .max(1);
-    let reconstruction_need = match &scenario.reconstruction {
-        Some(spec) => {
-            reconstruction::memory(spec, source.shape(), wanted_threads, options.memory_budget)
-                .map_err(|e| format!("{}: {e}", scenario.path.display()))?
-        }
-        None => 0,
-    };
-    let plan = Plan::new(
-        source.shape(),
-        source.row_bytes(),
-        scenario.chunk_slices,
-        options.memory_budget.saturating_sub(reconstruction_need),
-        options.threads,
-    )?;
-    let pool = plan.pool()?;
-    let passes = Passes::new(source.as_ref(), &plan, &pool);
-
-    // Before the first pass over the input: a busy or wrong --out, or --resume, fails at once.
-    // The lock is held until the outputs are written.
-    let _lock = lock::Lock::exclusive(&options.out, "run")?;
-    let earlier = EarlierResults::read(&options.out, options.resume)?;
-    for note in &earlier.notes {
-        eprintln!("photonqa: {note}");
-    }
-
-    let progress = ProgressBar::new(plan.chunks.len() as u64).with_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} chunks, {eta} left")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    progress.set_message("input");
-    let summary = passes::summarize(&passes, &progress)?;
-    let provenance = Provenance::new(
-        scenario,
-        source.as_ref(),
-        summary.hash.clone(),
-        plan.chunk_slices,
-    );
-    let log = earlier.resume(|row| provenance.check(row))?;
-    let skipped = log.done().len();
-
-    progress.set_message("fitting");
-    let mut fits = FitCache::new(&passes, &progress, &summary);
-    // With a reconstruction, the analyses run on its slices, not on the projections.
-    let analyses = match scenario.reconstruction {
-        Some(_) => Analyses::default(),
-        None => prepare_analyses(scenario, source.shape(), &mut fits)?,
-    };
-    let commands = Commands::prepare(&scenario.analyses, &passes, &progress)?;
-    let reconstruction = match &scenario.reconstruction {
-        Some(spec) => {
-            progress.set_message("reconstruct");
-            let prepared = Reconstruction::prepare(scenario, spec)
-                .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
-            Some(prepared)
-        }
-        None => None,
-    };
-
-    progress.set_message("points");
-    let spec = compare_spec(scenario, source.as_ref(), &summary, options.memory_budget)?;
-    let science = Science {
-        analyses: &analyses,
-        reconstruction: reconstruction.as_ref(),
-        commands: commands.as_ref(),
-    };
-    // Fits and measures the points not in the log yet, in batches; returns how many.
-    let run_points = |points: Vec<(WorkingPoint, Chain)>, fits: &mut FitCache| {
-        let done = log.done();
-        let mut ready = Vec::new();
-        let mut count = 0;
-        for (point, mut chain) in points {
-            if done.contains_key(&point.id) || !only.is_none_or(|o| o.contains(&point.index)) {
-                continue;
-            }
-            count += 1;
-            match chain.fit(fits) {
-                Ok(()) => ready.push((point, chain)),
-                Err(e) => log.append(result_row(&point, &chain, Err(e), &provenance))?,
-            }
-        }
-        let chunk_bytes = plan.chunk_slices * source.row_bytes();
-        let capacity = sweep::Capacity::of(
-            options.memory_budget / 4 * 3,
-            plan.threads,
-            (plan.chunks.len(), chunk_bytes),
-        );
-        let batches = sweep::batches(&ready, options.share, capacity);
-        // A quarter of the budget keeps lossy chains' bytes for the passes after the first.
-        let replay_budget = options.memory_budget / 4 / batches.len().clamp(1, plan.threads) as u64;
-        pool.install(|| {
-            batches.par_iter().try_for_each(|batch| {
-                let replay = Replay::new(replay_budget, &options.out);
-                let names = &scenario.distortion;
-                let measured = measure_batch(
-                    &passes,
-                    batch,
-                    (&spec, names),
-                    science,
-                    Some(&replay),
-                    &progress,
-                )?;
-                for ((point, chain), m) in batch.points.iter().zip(measured) {
-                    log.append(result_row(point, chain, m, &provenance))?;
-                }
-                Ok::<(), String>(())
-            })
-        })?;
-        Ok::<usize, String>(count)
-    };
-    let mut measured = 0;
-    let mut searches = Vec::new();
-    match &scenario.search {
-        None => measured += run_points(chains, &mut fits)?,
-        Some(search) => {
-            // Values off the grid are numbered after it, in the (deterministic) order the
-            // searches reach them, so a resumed run numbers them alike.
-            let mut next_index = chains.len();
-            for family in families(chains, &search.label) {
-                let template = family[0].0.clone();
-                let mut evaluate = |value: f64| -> Result<Evaluation, String> {
-                    let value = if search.interval.integer {
-                        ParamValue::Int(value as i64)
-                    } else {
-                        ParamValue::Float(value)
-                    };
-                    let at = (search.stage, search.param, search.label.as_str());
-                    let mut point = template.with_value(at, value, next_index);
-                    match family.iter().find(|(p, _)| p.id == point.id) {
-                        Some((on_grid, _)) => point.index = on_grid.index,
-                        None => next_index += 1,
-                    }
-                    let chain = build_chain(scenario, &point, source.as_ref())?;
-                    let id = point.id.clone();
-                    measured += run_points(vec![(point, chain)], &mut fits)?;
-                    let row = log.row(&id).expect("measured or logged above");
-                    Evaluation::of(&row, &scenario.limits, &scenario.objective)
-                };
-                let result = select::search(&search.interval, &mut evaluate)?;
-                if result.falls_back() {
-                    measured += run_points(family, &mut fits)?;
-                }
-                let others: Map<String, Value> = template
-                    .swept
-                    .iter()
-                    .filter(|(k, _)| *k != search.label)
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            serde_json::to_value(v).expect("params serialise"),
-                        )
-                    })
-                    .collect();
-                searches.push(serde_json::json!({
-                    "parameter": search.label,
-                    "others": others,
-                    "summary": result.summary(),
-                    "search": result.to_json(),
-                }));
-            }
-        }
-    }
-    progress.finish_and_clear();
-
-    let rows = log.rows();
-    let columns = columns(scenario, source.shape());
-    let recommendation = match only {
-        Some(_) => Value::Null,
-        None => write_outputs(
-            scenario,
-            (&options.out, &rows, &columns),
-            scenario.search.is_some().then_some(searches),
-            (options.memory_budget, options.threads),
-        )?,
-    };
-    Ok(RunSummary {
-        rows,
-        measured,
-        skipped,
-        columns,
-        recommendation,
-    })
-}
-
-/// The analyses of `scenario` on an input of shape `shape`, prepared on the original's
-/// histogram from `fits`.
-fn prepare_analyses(
-    scenario: &Scenario,
-    shape: &[usize],
-    fits: &mut FitCache,
-) -> Result<Analyses, String> {
-    let base = scenario.path.parent().unwrap_or(Path::new("."));
-    let histogram = || fits.stats_for(&[], "").histogram();
-    Analyses::prepare(
-        &scenario.analyses,
-        &mut Context::new(shape, base, histogram),
-    )
-    .map_err(|e| format!("{}: {e}", scenario.path.display()))
-}
-
-/// What the comparison of every point measures on `source` (whose first pass gave `summary`);
-/// refuses metrics the data cannot give, and the FSC beyond the memory budget.
-fn compare_spec(
-    scenario: &Scenario,
-    source: &dyn VolumeSource,
-    summary: &passes::InputSummary,
-    memory_budget: u64,
-) -> Result<CompareSpec, String> {
-    let data_range = scenario.data_range.unwrap_or(summary.max - summary.min);
-    if let Some(name) = scenario
-        .distortion
-        .iter()
-        .find(|name| unmet(name, source.shape(), Some(data_range), scenario.ssim_window).is_some())
-    {
-        return Err(format!(
-            "{}: metric {name} needs a data range > 0, but {} is constant; set metrics.data_range",
-            scenario.path.display(),
-            source.label()
-        ));
-    }
-    let fsc_need = fsc_memory(source.shape(), source.dtype().size());
-    if scenario.distortion.contains(&"fsc") && fsc_need > memory_budget {
-        return Err(format!(
-            "{}: metric fsc needs the whole volume in memory, {} > --memory-budget {}; select frc (per slice) or raise the budget",
-            scenario.path.display(),
-            format_size(fsc_need),
-            format_size(memory_budget)
-        ));
-    }
-    let facts = DataFacts {
-        shape: source.shape(),
-        range: (summary.min, summary.max),
-        data_range,
-        dtypes: (source.dtype(), source.dtype()),
-    };
-    let max_rel_floor = scenario
-        .max_rel_floor
-        .unwrap_or(DEFAULT_REL_FLOOR * data_range);
-    CompareSpec::new(
-        &scenario.distortion,
-        facts,
-        max_rel_floor,
-        scenario.ssim_window,
-    )
-    .map_err(|e| {
-        format!(
-            "{}: {}: {e}; set metrics.data_range",
-            scenario.path.display(),
-            source.label()
-        )
-    })
-}
-
-/// Writes `OUT/results.csv`, `OUT/recommendation.json` and the report (`OUT/report.html`,
-/// `OUT/summary.md`, `OUT/plots/`) from the rows of every point (in sweep order) with the metric
-/// columns `columns`, and returns the recommendation; `searches` are the reports of the
-/// adaptive searches, when the scenario has them. The report's slice triptych of the chosen (or
-/// closest) point takes one more pass over the input within `resources` (memory budget,
-/// threads). A run ends with it, and so does a merge of units ([`units::merge`]).
-pub fn write_outputs(
-    scenario: &Scenario,
-    (out, rows, columns): (&Path, &[PointResult], &[String]),
-    searches: Option<Vec<Value>>,
-    (memory_budget, threads): (u64, Option<usize>),
-) -> Result<Value, String> {
-    results::write_csv(out, rows, columns)?;
-    let mut recommendation = select::recommendation(rows, &scenario.limits, &scenario.objective);
-    let fronts = select::fronts(rows, &scenario.objective, columns, &scenario.limits);
-    recommendation["pareto"] = select::pareto::fronts_json(rows, &scenario.objective, &fronts);
-    if let Some(searches) = searches {
-        recommendation["searches"] = Value::Array(searches);
-    }
-    select::write_recommendation(out, &recommendation)?;
-    let selection = select::select(rows, &scenario.limits, &scenario.objective);
-    // A failed point has no decoded data to show.
-    let triptych = report::featured(&selection)
-        .filter(|(row, _)| row.status == Status::Ok)
-        .map(|(row, _)| slices::worst_slice(scenario, row, memory_budget, threads))
-        .transpose()?;
-    report::write_report(
-        out,
-        scenario,
-        rows,
-        columns,
-        &scenario.limits,
-        &scenario.objective,
-        triptych.as_ref(),
-    )?;
-    Ok(recommendation)
-}
-
-/// The working points grouped by the values of every swept parameter but `searched`, in sweep
-/// order: each group is one adaptive search.
-fn families(points: Vec<(WorkingPoint, Chain)>, searched: &str) -> Vec<Vec<(WorkingPoint, Chain)>> {
-    type Family = Vec<(WorkingPoint, Chain)>;
-    let mut families: Vec<(Vec<(String, ParamValue)>, Family)> = Vec::new();
-    for (point, chain) in points {
-        let key: Vec<_> = point
-            .swept
-            .iter()
-            .filter(|(k, _)| k != searched)
-            .cloned()
-            .collect();
-        match families.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, family)) => family.push((point, chain)),
-            None => families.push((key, vec![(point, chain)])),
-        }
-    }
-    families.into_iter().map(|(_, family)| family).collect()
-}
-
 /// The scalar metric columns of a scenario's results on an input of shape `shape`: the
 /// distortion metrics, those of the reconstructed slices (`reconstructed.` prefix), then the
 /// analyses' fields (`label.field`).
@@ -629,105 +281,6 @@ pub fn columns(scenario: &Scenario, shape: &[usize]) -> Vec<String> {
             .map(|field| format!("{}.{field}", a.label))
     }));
     columns
-}
-
-/// Checks that the limits, the objective and the gate's tolerances name columns the results
-/// will have (`columns`, or a rate column).
-fn check_columns(scenario: &Scenario, columns: &[String]) -> Result<(), String> {
-    let known = |c: &str| Rate::COLUMNS.contains(&c) || columns.iter().any(|k| k == c);
-    let listing = || {
-        let mut all: Vec<&str> = Rate::COLUMNS[..4].to_vec();
-        all.extend(columns.iter().map(String::as_str));
-        all.join(", ")
-    };
-    let file = scenario.path.display();
-    for (limit, (line, col)) in scenario.limits.iter().zip(&scenario.limit_positions) {
-        if !known(&limit.column) {
-            return Err(format!(
-                "{file}:{line}:{col}: limit on '{}': the results have no such column (columns: {})",
-                limit.column,
-                listing()
-            ));
-        }
-    }
-    if !known(&scenario.objective.column) {
-        return Err(format!(
-            "{file}: objective '{}': the results have no such column (columns: {})",
-            scenario.objective.column,
-            listing()
-        ));
-    }
-    scenario
-        .tolerances
-        .check_columns(&Baseline::gated_columns(columns))
-        .map_err(|e| format!("{file}: {e}"))
-}
-
-/// The row of `point` (whose fitted chain is `chain`) from its measurements or its failure.
-fn result_row(
-    point: &WorkingPoint,
-    chain: &Chain,
-    measured: Result<PointMeasure, String>,
-    provenance: &Provenance,
-) -> PointResult {
-    let params: Map<String, Value> = point
-        .swept
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                serde_json::to_value(v).expect("params serialise"),
-            )
-        })
-        .collect();
-    let mut row = PointResult {
-        point_id: point.id.clone(),
-        index: point.index,
-        status: Status::Ok,
-        error: None,
-        params,
-        pipeline: point.stages.iter().map(|s| s.to_json()).collect(),
-        fitted: chain.fitted(),
-        rate: None,
-        nonfinite_decoded: None,
-        distortion: Map::new(),
-        science: Map::new(),
-        reconstructed: Map::new(),
-        bounds: Vec::new(),
-        shares_decoded_with: None,
-        provenance: provenance.clone(),
-    };
-    let measured = measured.and_then(|m| match &m.group.distortion {
-        Ok(distortion) => Ok((distortion.clone(), m)),
-        Err(e) => Err(e.clone()),
-    });
-    match measured {
-        Ok((distortion, m)) => {
-            let values = m.group.values;
-            let value_size = provenance.input_dtype.size();
-            let original_bytes = values * value_size as u64;
-            let mb = original_bytes as f64 / 1e6;
-            row.rate = Some(Rate {
-                original_bytes,
-                compressed_bytes: m.compressed_bytes,
-                ratio: original_bytes as f64 / m.compressed_bytes as f64,
-                bits_per_value: 8.0 * m.compressed_bytes as f64 / values as f64,
-                encode_mb_s: mb / m.encode_seconds.max(1e-9),
-                decode_mb_s: mb / m.decode_seconds.max(1e-9),
-            });
-            row.bounds = m.bounds.iter().map(BoundSums::check).collect();
-            row.nonfinite_decoded = Some(m.group.nonfinite_decoded);
-            row.distortion = distortion;
-            row.science = m.group.science.clone();
-            row.reconstructed = m.group.reconstructed.clone();
-            row.shares_decoded_with = m.shares_decoded_with;
-        }
-        Err(e) => {
-            row.status = Status::Error;
-            row.error = Some(e);
-        }
-    }
-    row
 }
 
 #[cfg(test)]

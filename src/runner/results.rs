@@ -14,6 +14,7 @@ use super::provenance::Provenance;
 use crate::metrics::comparison::BoundCheck;
 use crate::metrics::registry::column_value;
 use crate::metrics::values::{metric_json, plain};
+use crate::scenario::tolerances::{RATE_COLUMNS, TIMING_COLUMNS};
 
 /// Rate of a working point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,14 +34,15 @@ pub struct Rate {
 }
 
 impl Rate {
-    /// The columns of the rate, in table order; the last two are timing.
+    /// The columns of the rate, in table order: the gated [`RATE_COLUMNS`], then the
+    /// [`TIMING_COLUMNS`].
     pub const COLUMNS: [&str; 6] = [
-        "original_bytes",
-        "compressed_bytes",
-        "ratio",
-        "bits_per_value",
-        "encode_mb_s",
-        "decode_mb_s",
+        RATE_COLUMNS[0],
+        RATE_COLUMNS[1],
+        RATE_COLUMNS[2],
+        RATE_COLUMNS[3],
+        TIMING_COLUMNS[0],
+        TIMING_COLUMNS[1],
     ];
 
     /// The rate's field `column` (one of [`Rate::COLUMNS`]) as JSON: byte counts as integers,
@@ -92,7 +94,7 @@ pub struct PointResult {
     /// How many decoded values are NaN or infinite (the original is finite); absent for
     /// failed points. When not 0 the point is invalid: every distortion metric is `"nan"`,
     /// it fails every limit and is never recommended (see
-    /// [`crate::select::evaluate::observe`]).
+    /// `select::evaluate::observe`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonfinite_decoded: Option<u64>,
     /// Selected distortion metrics; non-finite values are the strings `inf`, `-inf`, `nan`.

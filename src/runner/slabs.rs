@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
-use super::RunSummary;
+use super::RunRows;
 use super::lock::Lock;
 use super::measure::{
     Findings, Measured, PointMeasure, decoded_counts, measure_chunks, science_partials,
@@ -203,8 +203,8 @@ pub fn prepare(
         let progress = ProgressBar::hidden();
         let summary = passes::summarize(&passes, &progress)?;
         let mut fits = FitCache::new(&passes, &progress, &summary);
-        super::prepare_analyses(scenario, setup.source.shape(), &mut fits)?;
-        super::compare_spec(scenario, setup.source.as_ref(), &summary, resources.0)?;
+        super::session::prepare_analyses(scenario, setup.source.shape(), &mut fits)?;
+        super::session::compare_spec(scenario, setup.source.as_ref(), &summary, resources.0)?;
         let point_errors = chains
             .into_iter()
             .map(|(_, mut chain)| chain.fit(&mut fits).err())
@@ -320,7 +320,7 @@ impl<'a> Context<'a> {
 
     fn spec(&self) -> Result<crate::metrics::comparison::CompareSpec, String> {
         let source = self.setup.source.as_ref();
-        super::compare_spec(
+        super::session::compare_spec(
             self.scenario,
             source,
             &self.prepared.summary,
@@ -331,7 +331,7 @@ impl<'a> Context<'a> {
     fn analyses(&self, passes: &Passes) -> Result<Analyses, String> {
         let progress = ProgressBar::hidden();
         let mut fits = FitCache::restore(passes, &progress, self.prepared.fits.clone());
-        super::prepare_analyses(self.scenario, self.setup.source.shape(), &mut fits)
+        super::session::prepare_analyses(self.scenario, self.setup.source.shape(), &mut fits)
     }
 
     /// The outcomes of `phase` of every slab of `point`, in slab order; `Err` names the first
@@ -616,13 +616,13 @@ pub fn prepare_state(out: &Path) -> Result<Result<bool, String>, String> {
     }
 }
 
-/// Merges the slab units of `scenario` in `out` into what `run` writes: each point's chunk
+/// Merges the slab units of `scenario` in `out` into the rows a run logs: each point's chunk
 /// partials, in chunk order, through a run's folds.
 pub fn merge(
     scenario: &Scenario,
     out: &Path,
     resources: (u64, Option<usize>),
-) -> Result<RunSummary, String> {
+) -> Result<RunRows, String> {
     let setup = Setup::new(scenario, resources)?;
     let context = Context::new(scenario, out, &setup, resources.0)?;
     // A point's failure is a row of the results, as in a run; a phase with no outcome is not.
@@ -652,9 +652,14 @@ pub fn merge(
         let measured = measured.map(|(measured, science)| {
             PointMeasure::alone(measured, &spec, &scenario.distortion, science)
         });
-        rows.push(super::result_row(point, &chain, measured, &provenance));
+        rows.push(super::session::result_row(
+            point,
+            &chain,
+            measured,
+            &provenance,
+        ));
     }
-    super::units::write_merged(scenario, out, rows, source.shape(), resources)
+    super::units::write_merged(scenario, out, rows, source.shape())
 }
 
 /// The measurements of point `point` from its slab units' outcomes, or its failure.

@@ -1,7 +1,7 @@
 //! The slices behind a report's triptych: one working point's original and decoded 2-D slice
 //! where the point does worst, made by running that point's chain again.
 //!
-//! The chain is rebuilt from the scenario and fitted exactly as [`super::run`] fits it (the
+//! The chain is rebuilt from the scenario and fitted exactly as a run ([`super::session()`]) fits it (the
 //! same whole-volume statistics, from a first pass that also checks the input's hash against
 //! the row's provenance), and its fitted parameters must equal those the row recorded. Chunks
 //! are the run's (`provenance.chunk_slices`), so every decoded value equals the run's: a chunk
@@ -327,7 +327,7 @@ mod tests {
     use super::*;
     use crate::data::IntoNdArray;
     use crate::data::npy::write_npy;
-    use crate::runner::{RunOptions, run};
+    use crate::runner::{RunOptions, measure};
     use ndarray::{ArrayD, IxDyn};
 
     /// A scenario on `volume` (written as `.npy` in `dir`) quantising to `bits` and deflating.
@@ -357,13 +357,10 @@ mod tests {
 
     fn run_in(dir: &std::path::Path, scenario: &Scenario) -> Vec<PointResult> {
         let options = RunOptions {
-            out: dir.join("run"),
-            resume: false,
-            memory_budget: 1 << 30,
             threads: Some(2),
-            share: true,
+            ..RunOptions::new(dir.join("run"))
         };
-        run(scenario, &options).unwrap().rows
+        measure(scenario, &options, None).unwrap().rows
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! `DIR/units/<index>.json` (atomically); a unit that fails before it has a row leaves why in
 //! `DIR/units/<index>.failed`. [`merge`] (`photonqa merge`) checks every row's provenance as
 //! a resumed run checks its log (same scenario file, same input data, same chunking), orders
-//! the rows by index and writes `results.jsonl`, `results.csv` and `recommendation.json` with
-//! the code of `run` ([`super::write_outputs`]). A point's row does not depend on which other
+//! the rows by index and writes `results.jsonl`; the workflow's merge
+//! (`workflow::merge`) then writes `results.csv`, `recommendation.json` and the report
+//! as a run does. A point's row does not depend on which other
 //! points run with it, so the merged results equal a single-machine run's bit for bit, timing
 //! fields aside. `DIR/units/scenario.json` (the [`Manifest`]) names the scenario of the units.
 //! Both are sealed ([`super::seal`]): a unit whose file is damaged is rerun, and never merged.
@@ -27,7 +28,7 @@ use super::passes::{self, Passes};
 use super::provenance::Provenance;
 use super::results::{self, PointResult, Status};
 use super::seal::{self, Sealed};
-use super::{Plan, RunOptions, RunSummary, columns, run_subset, write_outputs};
+use super::{Plan, RunOptions, RunRows, columns, measure};
 use crate::data::VolumeSource;
 use crate::scenario::{Scenario, WorkingPoint};
 
@@ -279,14 +280,11 @@ pub fn run_unit(
         let scratch =
             tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
         let options = RunOptions {
-            out: scratch.path().to_path_buf(),
-            resume: false,
             memory_budget,
             threads,
-            share: true,
+            ..RunOptions::new(scratch.path())
         };
-        let summary = run_subset(scenario, &options, Some(&[index]))?;
-        summary
+        measure(scenario, &options, Some(&[index]))?
             .rows
             .into_iter()
             .find(|r| r.index == index)
@@ -365,17 +363,35 @@ pub fn current_provenance(
     ))
 }
 
-/// Merges the units of `scenario` in `out` into `OUT/results.jsonl` (rows in index order),
-/// `OUT/results.csv` and `OUT/recommendation.json`, as `run` writes them. Every unit must have
-/// its row (failed points included, as a run includes them); every row must come from this
-/// scenario file, the input as it is now (read once for its hash) and the same chunking.
+/// Merged units: their rows, and the lock on their directory, held until this is dropped (so
+/// that the outputs are written under it).
+pub struct Merged {
+    /// The rows, in index order, and the columns.
+    pub run: RunRows,
+    _lock: Lock,
+}
+
+/// Merges the units of `scenario` in `out` into `OUT/results.jsonl` (rows in index order), as
+/// `run` writes it, and returns the rows. Every unit must have its row (failed points included,
+/// as a run includes them); every row must come from this scenario file, the input as it is now
+/// (read once for its hash) and the same chunking.
 pub fn merge(
     scenario: &Scenario,
     out: &Path,
     resources: (u64, Option<usize>),
-) -> Result<RunSummary, String> {
+) -> Result<Merged, String> {
     // No unit may write while the merge reads, nor a run or another merge write with it.
-    let _lock = Lock::exclusive(out, "merge")?;
+    let lock = Lock::exclusive(out, "merge")?;
+    let run = merge_rows(scenario, out, resources)?;
+    Ok(Merged { run, _lock: lock })
+}
+
+/// The rows of [`merge`], from point units or slab units.
+fn merge_rows(
+    scenario: &Scenario,
+    out: &Path,
+    resources: (u64, Option<usize>),
+) -> Result<RunRows, String> {
     if let Some(manifest) = Manifest::read(out)? {
         manifest.check(scenario, out)?;
         if manifest.slabs > 1 {
@@ -404,27 +420,23 @@ pub fn merge(
             .check(row)
             .map_err(|e| format!("{}: {e}", row_path(out, row.index).display()))?;
     }
-    write_merged(scenario, out, rows, &provenance.input_shape, resources)
+    write_merged(scenario, out, rows, &provenance.input_shape)
 }
 
-/// Writes the merged `rows` (every point's, in index order) of an input of shape `shape` as
-/// `run` writes its outputs.
+/// Writes the merged `rows` (every point's, in index order) of an input of shape `shape` to
+/// `OUT/results.jsonl` as `run` writes its log, and returns them with their columns.
 pub(super) fn write_merged(
     scenario: &Scenario,
     out: &Path,
     rows: Vec<PointResult>,
     shape: &[usize],
-    resources: (u64, Option<usize>),
-) -> Result<RunSummary, String> {
+) -> Result<RunRows, String> {
     results::write_jsonl(out, &rows)?;
-    let columns = columns(scenario, shape);
-    let recommendation = write_outputs(scenario, (out, &rows, &columns), None, resources)?;
-    Ok(RunSummary {
+    Ok(RunRows {
         measured: 0,
         skipped: rows.len(),
+        columns: columns(scenario, shape),
         rows,
-        columns,
-        recommendation,
     })
 }
 

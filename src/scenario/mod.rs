@@ -73,7 +73,10 @@
 //! distortion = ["psnr", "ssim"]     # optional: default the point metrics, as [metrics]
 //! ```
 
+pub mod interval;
+pub mod limits;
 pub mod sweep;
+pub mod tolerances;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,13 +87,14 @@ use toml::Spanned;
 use crate::analysis::fbp::Filter;
 use crate::analysis::registry as analysis_registry;
 use crate::data::{DType, SourceSpec};
-use crate::gate::Tolerances;
 use crate::metrics::registry as metric_registry;
 use crate::metrics::ssim::SsimWindow;
 use crate::pipeline::registry as stage_registry;
 use crate::pipeline::{ParamDef, ParamKind, ParamValue, StageConfig};
-use crate::select::{Interval, Limit, Objective};
+use interval::Interval;
+use limits::{Limit, Objective};
 pub use sweep::{StageSweep, WorkingPoint};
+use tolerances::{RATE_COLUMNS, TIMING_COLUMNS, Tolerances, gated_columns};
 
 /// A scenario error: file, position when known, and message.
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +178,7 @@ pub struct AnalysisSpec {
 }
 
 /// A parameter searched adaptively: per combination of the other swept parameters, the value
-/// with the best objective that meets the limits, by bisection (see [`crate::select::search()`]).
+/// with the best objective that meets the limits, by bisection (see `select::search`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchSpec {
     /// Position of the stage in the pipeline.
@@ -279,6 +283,41 @@ struct RawSsim {
 }
 
 impl Scenario {
+    /// Checks that the limits, the objective and the gate's tolerances name columns the results
+    /// will have: `columns` (the scalar metric columns of its results), or a rate column.
+    pub fn check_columns(&self, columns: &[String]) -> Result<(), String> {
+        let known = |c: &str| {
+            RATE_COLUMNS.contains(&c)
+                || TIMING_COLUMNS.contains(&c)
+                || columns.iter().any(|k| k == c)
+        };
+        let listing = || {
+            let mut all: Vec<&str> = RATE_COLUMNS.to_vec();
+            all.extend(columns.iter().map(String::as_str));
+            all.join(", ")
+        };
+        let file = self.path.display();
+        for (limit, (line, col)) in self.limits.iter().zip(&self.limit_positions) {
+            if !known(&limit.column) {
+                return Err(format!(
+                    "{file}:{line}:{col}: limit on '{}': the results have no such column (columns: {})",
+                    limit.column,
+                    listing()
+                ));
+            }
+        }
+        if !known(&self.objective.column) {
+            return Err(format!(
+                "{file}: objective '{}': the results have no such column (columns: {})",
+                self.objective.column,
+                listing()
+            ));
+        }
+        self.tolerances
+            .check_columns(&gated_columns(columns))
+            .map_err(|e| format!("{file}: {e}"))
+    }
+
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = crate::data::files::refuse_special_file(path)

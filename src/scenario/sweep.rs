@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use toml::Value;
 
+use super::interval::{Interval, Scale};
 use crate::pipeline::{ParamDef, ParamKind, ParamValue, StageConfig};
-use crate::select::{Interval, Scale};
 
 /// Grid steps of a float search when `steps` is not given.
 const DEFAULT_SEARCH_STEPS: i64 = 8;

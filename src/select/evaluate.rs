@@ -5,9 +5,10 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
-use super::limits::{Limit, Margin, Objective, Side};
+use super::limits::{Margin, Side};
 use crate::metrics::values::{metric_json, metric_value, short};
 use crate::runner::results::{PointResult, Status};
+use crate::scenario::limits::{Limit, Objective};
 
 /// The value of `column` in `row`: a rate field (see [`crate::runner::results::Rate::COLUMNS`]), else a metric or
 /// analysis column through [`PointResult::value`] (the strings `"inf"`, `"-inf"`, `"nan"` as

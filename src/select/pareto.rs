@@ -6,9 +6,9 @@ use std::cmp::Ordering;
 use serde_json::{Value, json};
 
 use super::evaluate::{column_value, observe};
-use super::limits::{Limit, Objective};
 use crate::metrics::values::metric_json;
 use crate::runner::results::PointResult;
+use crate::scenario::limits::{Limit, Objective};
 
 /// Which way a column improves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

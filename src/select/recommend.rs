@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::evaluate::{RowEvaluation, evaluate};
-use super::limits::{Limit, Objective};
 use crate::metrics::comparison::BoundCheck;
 use crate::metrics::values::metric_json;
 use crate::metrics::values::short;
 use crate::runner::results::PointResult;
+use crate::scenario::limits::{Limit, Objective};
 
 /// The sentence (and `why` prefix) when no point passes.
 pub const NONE_PASSES: &str = "no working point meets the limits";

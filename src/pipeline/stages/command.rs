@@ -7,7 +7,7 @@
 //! shape and dtype. Both run through `sh -c` in photonqa's working directory (a shell, so that
 //! wrappers can use pipes and redirections), with the placeholders replaced by single-quoted
 //! paths (write `{input}`, not `'{input}'`). A scenario with this stage runs only with the
-//! user's consent (`--allow-commands`, see [`crate::scenario::Scenario::commands`]). A non-zero
+//! user's consent (`--allow-commands`, see `scenario::Scenario::commands`). A non-zero
 //! exit, a missing or malformed output, or a run longer than `timeout` seconds (the program's
 //! whole process group is then killed, see [`crate::data::shell`]) is an error of that working
 //! point, with the command's last line of stderr; the sweep goes on.
