@@ -339,11 +339,12 @@ fn fold(batch: &Batch, chunks: Vec<ChunkMeasure>) -> Folded {
 /// nothing): from the bytes `replay` kept, else through each group's chain without its
 /// lossless tail.
 fn replays(
-    batch: &Batch,
+    (passes, batch, replay): (&Passes, &Batch, Option<&Replay>),
     groups: &[usize],
-    (k, rows, original): (usize, Range<usize>, Arc<NdArray>),
-    replay: Option<&Replay>,
+    k: usize,
+    original: Arc<NdArray>,
 ) -> Produced<()> {
+    let rows = passes.chunks[k].clone();
     let mut cache = TripCache::default();
     let decoded = (0..batch.groups.len())
         .map(|g| {
@@ -381,14 +382,7 @@ fn histograms(
 ) -> Result<Vec<Result<Vec<u64>, String>>, String> {
     progress.inc_length(range.len() as u64);
     let groups: Vec<usize> = binnings.iter().map(|(g, _)| *g).collect();
-    let produce = |k: usize, original: Arc<NdArray>| {
-        replays(
-            batch,
-            &groups,
-            (k, passes.chunks[k].clone(), original),
-            replay,
-        )
-    };
+    let produce = |k, original| replays((passes, batch, replay), &groups, k, original);
     let count = |around: &Around<()>| -> Vec<Result<Vec<u64>, String>> {
         binnings
             .iter()
@@ -427,14 +421,7 @@ fn science_pass(
     progress.inc_length(range.len() as u64);
     let groups: Vec<usize> = fits.iter().map(|(g, _)| *g).collect();
     let shape = passes.source.shape();
-    let produce = |k: usize, original: Arc<NdArray>| {
-        replays(
-            batch,
-            &groups,
-            (k, passes.chunks[k].clone(), original),
-            replay,
-        )
-    };
+    let produce = |k, original| replays((passes, batch, replay), &groups, k, original);
     let partials = |around: &Around<()>| -> Vec<Result<SciencePartial, String>> {
         fits.iter()
             .map(|(g, fits)| {
@@ -484,14 +471,7 @@ fn decoded_pass(
 ) -> Result<(), String> {
     let all = 0..passes.chunks.len();
     progress.inc_length(all.len() as u64);
-    let produce = |k: usize, original: Arc<NdArray>| {
-        replays(
-            batch,
-            &[group],
-            (k, passes.chunks[k].clone(), original),
-            replay,
-        )
-    };
+    let produce = |k, original| replays((passes, batch, replay), &[group], k, original);
     let written = stream(
         passes,
         (0, all),
