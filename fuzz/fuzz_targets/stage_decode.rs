@@ -184,15 +184,14 @@ static SUBJECTS: LazyLock<Vec<Subject>> = LazyLock::new(|| {
             let Some(sample) = encode(&stage, &reference_block(SHAPES[0], dtype)) else {
                 continue;
             };
-            let checksum = if def.kind != StageKind::ArrayToBytes
-                || guard::open(def.id, &sample).is_err()
-            {
-                Checksum::None
-            } else if UNSEALED.contains(&def.id) {
-                Checksum::FuzzedThrough
-            } else {
-                Checksum::Sealed
-            };
+            let checksum =
+                if def.kind != StageKind::ArrayToBytes || guard::open(def.id, &sample).is_err() {
+                    Checksum::None
+                } else if UNSEALED.contains(&def.id) {
+                    Checksum::FuzzedThrough
+                } else {
+                    Checksum::Sealed
+                };
             subjects.push(Subject {
                 name: format!("{} {} {}", def.id, params.join(" "), dtype.name()),
                 stage,
