@@ -220,7 +220,7 @@ fuzz_target!(
                 };
                 let metrics = &*METRICS;
                 let mut total = metrics.first.clone();
-                if total.merge(&second).is_ok() {
+                if total.merge(second).is_ok() {
                     let _ = metrics.spec.finish(&total, &metrics.names);
                 }
             }

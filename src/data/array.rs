@@ -299,6 +299,15 @@ impl_conv!(i64, Int64);
 impl_conv!(f32, Float32);
 impl_conv!(f64, Float64);
 
+/// An error unless shapes `a` and `b` are equal, for arrays compared value by value.
+pub fn check_same_shape(a: &[usize], b: &[usize]) -> Result<(), String> {
+    if a == b {
+        Ok(())
+    } else {
+        Err(format!("cannot compare shape {a:?} with shape {b:?}"))
+    }
+}
+
 impl NdArray {
     /// The element type.
     pub fn dtype(&self) -> DType {
@@ -312,15 +321,7 @@ impl NdArray {
 
     /// An error unless `other` has the same shape, for arrays compared value by value.
     pub fn check_same_shape(&self, other: &NdArray) -> Result<(), String> {
-        if self.shape() == other.shape() {
-            Ok(())
-        } else {
-            Err(format!(
-                "cannot compare shape {:?} with shape {:?}",
-                self.shape(),
-                other.shape()
-            ))
-        }
+        check_same_shape(self.shape(), other.shape())
     }
 
     /// Number of elements.

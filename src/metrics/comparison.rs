@@ -261,12 +261,12 @@ pub struct Counts {
 
 impl Counts {
     /// Adds the counts of another part.
-    pub fn merge(&mut self, other: &Counts) -> Result<(), String> {
-        merge_option(&mut self.errors, &other.errors, |a, b| {
-            a.merge(b);
+    pub fn merge(&mut self, other: Counts) -> Result<(), String> {
+        merge_option(&mut self.errors, other.errors, |a, b| {
+            a.merge(&b);
             Ok(())
         })?;
-        merge_option(&mut self.values, &other.values, ValueCounts::merge)
+        merge_option(&mut self.values, other.values, |a, b| a.merge(&b))
     }
 }
 
@@ -280,9 +280,9 @@ pub struct Gathered {
 }
 
 impl Gathered {
-    fn merge(&mut self, next: &Gathered) -> Result<(), String> {
-        self.original.extend(next.original.iter().cloned());
-        self.decoded.extend(next.decoded.iter().cloned());
+    fn merge(&mut self, next: Gathered) -> Result<(), String> {
+        self.original.extend(next.original);
+        self.decoded.extend(next.decoded);
         Ok(())
     }
 
@@ -296,22 +296,22 @@ impl Gathered {
 }
 
 /// Bytes `fsc` needs for arrays of `shape` with values of `value_bytes` bytes: both arrays
-/// gathered, once as rows and once whole, plus the transforms.
+/// gathered as rows, plus the transforms.
 pub fn fsc_memory(shape: &[usize], value_bytes: usize) -> u64 {
     let values: u64 = shape.iter().map(|&n| n as u64).product();
-    (4 * values * value_bytes as u64).saturating_add(spectral::fsc_memory(shape))
+    (2 * values * value_bytes as u64).saturating_add(spectral::fsc_memory(shape))
 }
 
 /// `mine += theirs` where either may be absent.
-fn merge_option<T: Clone>(
+fn merge_option<T>(
     mine: &mut Option<T>,
-    theirs: &Option<T>,
-    merge: impl Fn(&mut T, &T) -> Result<(), String>,
+    theirs: Option<T>,
+    merge: impl FnOnce(&mut T, T) -> Result<(), String>,
 ) -> Result<(), String> {
     match (mine.as_mut(), theirs) {
         (Some(a), Some(b)) => merge(a, b),
         (None, Some(b)) => {
-            *mine = Some(b.clone());
+            *mine = Some(b);
             Ok(())
         }
         (_, None) => Ok(()),
@@ -319,27 +319,28 @@ fn merge_option<T: Clone>(
 }
 
 impl Partial {
-    /// Adds the partial of the rows that follow.
-    pub fn merge(&mut self, next: &Partial) -> Result<(), String> {
+    /// Adds the partial of the rows that follow (moved in: the gathered rows of the FSC are
+    /// never copied).
+    pub fn merge(&mut self, next: Partial) -> Result<(), String> {
         self.point.merge(&next.point);
-        merge_option(&mut self.ssim, &next.ssim, SsimSums::merge)?;
-        merge_option(&mut self.moments, &next.moments, |a, b| {
-            a.merge(b);
+        merge_option(&mut self.ssim, next.ssim, |a, b| a.merge(&b))?;
+        merge_option(&mut self.moments, next.moments, |a, b| {
+            a.merge(&b);
             Ok(())
         })?;
-        merge_option(&mut self.autocorrelation, &next.autocorrelation, |a, b| {
-            a.merge(b);
+        merge_option(&mut self.autocorrelation, next.autocorrelation, |a, b| {
+            a.merge(&b);
             Ok(())
         })?;
-        merge_option(&mut self.rings, &next.rings, RingSums::merge)?;
-        merge_option(&mut self.gathered, &next.gathered, Gathered::merge)?;
+        merge_option(&mut self.rings, next.rings, |a, b| a.merge(&b))?;
+        merge_option(&mut self.gathered, next.gathered, Gathered::merge)?;
         merge_bounds(&mut self.bounds, &next.bounds)?;
-        self.counts.merge(&next.counts)
+        self.counts.merge(next.counts)
     }
 
     /// Moves the counts of `other` into this partial's.
     pub fn absorb_counts(&mut self, other: &mut Partial) -> Result<(), String> {
-        self.counts.merge(&std::mem::take(&mut other.counts))
+        self.counts.merge(std::mem::take(&mut other.counts))
     }
 }
 
@@ -726,12 +727,12 @@ impl CompareSpec {
     /// (the error histogram counts the non-finite errors apart, in `nonfinite`).
     pub fn finish(&self, total: &Partial, names: &[&str]) -> Result<Map<String, Value>, String> {
         let mut values = Map::new();
-        let whole = total.gathered.as_ref().map(Gathered::whole).transpose()?;
-        let rings = match (&total.rings, &whole) {
+        let rings = match (&total.rings, &total.gathered) {
             (Some(rings), _) => Some(Cow::Borrowed(rings)),
-            (None, Some((x, y))) if self.spectral && self.shape.len() == 2 => {
+            (None, Some(gathered)) if self.spectral && self.shape.len() == 2 => {
+                let (x, y) = gathered.whole()?;
                 let mut sums = RingSums::new([self.shape[0], self.shape[1]]);
-                sums.add_planes(x, y)?;
+                sums.add_planes(&x, &y)?;
                 Some(Cow::Owned(sums))
             }
             _ => None,
@@ -767,8 +768,10 @@ impl CompareSpec {
                     Some(counts) => counts.json(),
                     None => continue,
                 },
-                "fsc" => match &whole {
-                    Some((x, y)) if self.shape.len() == 3 => spectral::fsc(x, y)?,
+                "fsc" => match &total.gathered {
+                    Some(g) if self.shape.len() == 3 => {
+                        spectral::fsc_of_slabs(&g.original, &g.decoded)?
+                    }
                     _ => continue,
                 },
                 "frc" | "power_spectrum" => match &rings {
@@ -907,7 +910,7 @@ mod tests {
         let mut total = Partial::default();
         for part in [vec![b.clone()], vec![], vec![b.clone()]] {
             total
-                .merge(&Partial {
+                .merge(Partial {
                     bounds: part,
                     ..Partial::default()
                 })
@@ -1015,7 +1018,7 @@ mod tests {
     fn merged(parts: &[Partial]) -> Partial {
         let mut total = Partial::default();
         for part in parts {
-            total.merge(part).unwrap();
+            total.merge(part.clone()).unwrap();
         }
         total
     }

@@ -185,9 +185,15 @@ fn magnitudes(data_range: f64) -> Vec<f64> {
 /// and steps over the at most 4 edges of its binade (10^(1/10) is a third of an octave),
 /// where a binary search over all 81 takes 7 unpredictable branches per error.
 struct Edges {
-    magnitudes: Vec<f64>,
+    /// The edges `m_0..=m_TOP`, then [`STEPS`] infinities so that a count may look past the
+    /// last edge without a bounds branch.
+    padded: Vec<f64>,
     below_binade: Vec<u8>,
 }
+
+/// Edges a binade of float64 holds at most (10^(1/10) is a third of an octave): the steps an
+/// edge count takes from the start of a binade, unrolled.
+const STEPS: usize = 4;
 
 impl Edges {
     fn new(data_range: f64) -> Edges {
@@ -199,18 +205,25 @@ impl Edges {
                 magnitudes.partition_point(|&m| m < start) as u8
             })
             .collect();
+        let mut padded = magnitudes;
+        padded.extend([f64::INFINITY; STEPS]);
         Edges {
-            magnitudes,
+            padded,
             below_binade,
         }
     }
 
-    /// How many edges are `< a` (`strict`) or `<= a`, for finite `a > 0`: the
-    /// `partition_point` of the edges by that predicate.
+    /// How many edges are `< a` (`strict`) or `<= a`, for finite `a >= 0`: the
+    /// `partition_point` of the edges by that predicate. Comparisons are summed, not
+    /// branched on, since where an error falls among the edges is unpredictable.
     fn count(&self, a: f64, strict: bool) -> usize {
+        let m = &self.padded;
         let mut k = self.below_binade[(a.to_bits() >> 52) as usize] as usize;
-        let m = &self.magnitudes;
-        while k < m.len() && (m[k] < a || (!strict && m[k] == a)) {
+        let below = |k: usize| m[k] < a || (!strict && m[k] == a);
+        k += (0..STEPS).map(|t| usize::from(below(k + t))).sum::<usize>();
+        // Only a binade with more edges (subnormal edges, far below any data range photonqa
+        // compares unscaled) goes on; the infinities end it.
+        while below(k) {
             k += 1;
         }
         k
@@ -221,35 +234,28 @@ impl ErrorHistogram {
     /// Adds `errors`, binned with the magnitude edges of the data range `data_range` (> 0).
     pub fn add(&mut self, errors: &[f64], data_range: f64) {
         let edges = Edges::new(data_range);
-        let m = &edges.magnitudes;
+        let top = edges.padded[TOP];
         for &e in errors {
-            if !e.is_finite() {
-                self.nonfinite += 1;
-            } else if e == 0.0 {
-                self.exact_zero += 1;
-                self.counts[TOP] += 1;
-            } else if e > 0.0 {
-                if e < m[0] {
-                    self.counts[TOP] += 1;
-                } else if e > m[TOP] {
+            let a = e.abs();
+            if a > top || a.is_nan() {
+                // Rare: beyond the outer edges, or not finite.
+                if !e.is_finite() {
+                    self.nonfinite += 1;
+                } else if e > 0.0 {
                     self.above += 1;
                 } else {
-                    // Largest k with m_k <= e; e = R falls in the last (closed) bin.
-                    let k = edges.count(e, false) - 1;
-                    self.counts[TOP + 1 + k.min(TOP - 1)] += 1;
-                }
-            } else {
-                let a = -e;
-                if a <= m[0] {
-                    self.counts[TOP] += 1;
-                } else if a > m[TOP] {
                     self.below += 1;
-                } else {
-                    // Smallest k with a <= m_k: e lies in [-m_k, -m_(k-1)).
-                    let k = edges.count(a, true);
-                    self.counts[TOP - k] += 1;
                 }
+                continue;
             }
+            // A positive error goes to the largest k with m_k <= e (e = R in the last, closed
+            // bin; e < m_0 in the central one); a negative one with a = -e to [-m_k, -m_(k-1))
+            // for the smallest k with a <= m_k (a <= m_0 in the central one); 0 to the central.
+            let negative = e < 0.0;
+            let k = edges.count(a, negative);
+            let bin = if negative { TOP - k } else { TOP + k.min(TOP) };
+            self.counts[bin] += 1;
+            self.exact_zero += u64::from(e == 0.0);
         }
     }
 
@@ -443,7 +449,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         for data_range in [1.0, 0.3, 1e-300, 7.5e12, 2f64.powi(-1070)] {
             let edges = Edges::new(data_range);
-            let m = &edges.magnitudes;
+            let m = &edges.padded[..=TOP];
             let mut probes: Vec<f64> = m
                 .iter()
                 .flat_map(|&v| [v.next_down(), v, v.next_up()])

@@ -152,7 +152,7 @@ use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::data::{Element, NdArray, c_order};
+use crate::data::{Element, NdArray, c_order, check_same_shape};
 use crate::metrics::values::metric_json;
 use crate::with_array;
 
@@ -806,11 +806,20 @@ const TASKS: usize = 256;
 /// [`fsc_memory`] bytes besides the inputs. Runs on the current rayon pool; the result does not
 /// depend on the thread count. Errors are one line.
 pub fn fsc(original: &NdArray, decoded: &NdArray) -> Result<Value, String> {
-    let shape = original.shape();
-    original
-        .check_same_shape(decoded)
-        .map_err(|e| format!("FSC: {e}"))?;
+    fsc_of_slabs(
+        std::slice::from_ref(original),
+        std::slice::from_ref(decoded),
+    )
+}
+
+/// [`fsc`] of the volumes that the slabs `original` and `decoded` make, stacked along axis 0
+/// in order (the two sides may be cut differently), read where they are: a run gathers a
+/// volume chunk by chunk, and stacking the chunks into one array first would copy it whole.
+pub fn fsc_of_slabs(original: &[NdArray], decoded: &[NdArray]) -> Result<Value, String> {
+    let shape = stacked_shape(original)?;
+    check_same_shape(&shape, &stacked_shape(decoded)?).map_err(|e| format!("FSC: {e}"))?;
     let n: [usize; 3] = shape
+        .as_slice()
         .try_into()
         .map_err(|_| format!("the FSC needs 3D volumes, got shape {shape:?}"))?;
     if n.iter().any(|&a| a < 2) {
@@ -878,8 +887,7 @@ pub fn fsc(original: &NdArray, decoded: &NdArray) -> Result<Value, String> {
 
     let fsc = correlation(&cross, &px, &py);
     let half_bit: Vec<f64> = samples.iter().map(|&n| half_bit(n)).collect();
-    let flat = constant_parts(original, shape.iter().product())
-        && constant_parts(decoded, shape.iter().product());
+    let flat = constant(original) && constant(decoded);
     let (resolution, crossed) = resolution([&cross, &px, &py], flat, &fsc, &half_bit, v.m0);
     let frequency: Vec<f64> = (0..shells)
         .map(|i| {
@@ -957,8 +965,54 @@ fn spectrum(n0: usize, plane: usize, n: [usize; 3]) -> Result<Vec<Complex<f64>>,
 /// Reads row `j` of plane `i` (the values `[i, j, ..]` of a 3D array) as float64.
 type RowReader<'a> = dyn Fn(usize, usize, &mut [f64]) + Sync + 'a;
 
+/// The shape of the slabs `slabs` stacked along axis 0, or a one-line error when there are
+/// none or their other axes differ.
+fn stacked_shape(slabs: &[NdArray]) -> Result<Vec<usize>, String> {
+    let Some(first) = slabs.first() else {
+        return Err("FSC: no values".into());
+    };
+    let mut shape = first.shape().to_vec();
+    for slab in &slabs[1..] {
+        if slab.shape().get(1..) != shape.get(1..) {
+            return Err(format!(
+                "FSC: slabs of shapes {:?} and {:?} do not stack",
+                first.shape(),
+                slab.shape()
+            ));
+        }
+        shape[0] += slab.shape()[0];
+    }
+    Ok(shape)
+}
+
+/// Whether all the values of the slabs `slabs` are equal (never with a NaN).
+fn constant(slabs: &[NdArray]) -> bool {
+    let mut first = None;
+    slabs.iter().filter(|s| !s.is_empty()).all(|s| {
+        let value = with_array!(s, a => a.iter().next().map_or(f64::NAN, |v| v.to_f64()));
+        constant_parts(s, s.len()) && *first.get_or_insert(value) == value
+    }) && first.is_some()
+}
+
+/// A [`RowReader`] over the 3D volume that the slabs `slabs` (3D arrays of the same
+/// `(n1, n2)`) make when stacked along axis 0, in any memory layout, without copies.
+fn rows(slabs: &[NdArray]) -> Box<RowReader<'_>> {
+    let mut starts = Vec::with_capacity(slabs.len());
+    let mut start = 0;
+    for slab in slabs {
+        starts.push(start);
+        start += slab.shape()[0];
+    }
+    let readers: Vec<Box<RowReader<'_>>> = slabs.iter().map(slab_rows).collect();
+    Box::new(move |i: usize, j: usize, out: &mut [f64]| {
+        // The last slab starting at or before plane i (empty slabs start where the next does).
+        let k = starts.partition_point(|&s| s <= i) - 1;
+        readers[k](i - starts[k], j, out)
+    })
+}
+
 /// A [`RowReader`] over the values of the 3D array `a`, in any memory layout, without copies.
-fn rows(a: &NdArray) -> Box<RowReader<'_>> {
+fn slab_rows(a: &NdArray) -> Box<RowReader<'_>> {
     with_array!(a, a => {
         let (n1, n2) = (a.shape()[1], a.shape()[2]);
         let contiguous = a.as_slice();
@@ -1464,6 +1518,45 @@ mod tests {
             assert!(out["fsc"].as_array().unwrap().iter().all(|f| f == 1.0));
             assert_eq!(out["crossed"], false);
         }
+    }
+
+    /// Slabs cut anywhere, differently on the two sides, give the FSC of the whole volumes
+    /// (bit for bit), and a constant volume is one across its slabs.
+    #[test]
+    fn fsc_of_slabs_equals_the_whole() {
+        let n = [7, 10, 9];
+        let wave = |k: usize| -> ArrayD<f32> {
+            let values = (0..630)
+                .map(|i| ((i * k % 101) as f32 * 0.7).sin())
+                .collect();
+            ArrayD::from_shape_vec(IxDyn(&n), values).unwrap()
+        };
+        let (x, y) = (wave(37), wave(41));
+        let cut = |a: &ArrayD<f32>, rows: &[usize]| -> Vec<NdArray> {
+            let nd = a.clone().into_nd();
+            let mut start = 0;
+            rows.iter()
+                .map(|&r| {
+                    let slab = nd.slice_rows(start..start + r);
+                    start += r;
+                    slab
+                })
+                .collect()
+        };
+        let whole = fsc(&x.clone().into_nd(), &y.clone().into_nd()).unwrap();
+        let slabs = fsc_of_slabs(&cut(&x, &[2, 0, 5]), &cut(&y, &[1, 3, 3])).unwrap();
+        assert_eq!(slabs, whole);
+        // Constant slabs of two values are not a constant volume; of one value they are.
+        let three = ArrayD::from_elem(IxDyn(&n), 3.0f32).into_nd();
+        let five = ArrayD::from_elem(IxDyn(&n), 5.0f32).into_nd();
+        assert!(!constant(&[three.slice_rows(0..3), five.slice_rows(3..7)]));
+        assert!(constant(&[three.slice_rows(0..3), three.slice_rows(3..7)]));
+        let err =
+            fsc_of_slabs(&cut(&x, &[7]), &[x.clone().into_nd().slice_rows(0..3)]).unwrap_err();
+        assert_eq!(
+            err,
+            "FSC: cannot compare shape [7, 10, 9] with shape [3, 10, 9]"
+        );
     }
 
     #[test]

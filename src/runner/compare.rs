@@ -172,7 +172,7 @@ pub fn compare(
                 spec.partial(&a, &b, held, core.clone())
             })
             .collect::<Result<_, String>>()?;
-        for part in &parts {
+        for part in parts {
             total.merge(part)?;
         }
     }

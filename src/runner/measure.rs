@@ -97,7 +97,7 @@ impl Measured {
         };
         for chunk in chunks {
             total.compressed_bytes += chunk.compressed_bytes;
-            total.partial.merge(&chunk.partial)?;
+            total.partial.merge(chunk.partial)?;
             total.encode_seconds += chunk.encode_seconds;
             total.decode_seconds += chunk.decode_seconds;
             total.decoded_range = widen(total.decoded_range, chunk.decoded_range);
@@ -318,7 +318,7 @@ fn fold(batch: &Batch, chunks: Vec<ChunkMeasure>) -> Folded {
                 (Ok(t), Ok(s)) => {
                     t.decoded_range = widen(t.decoded_range, s.decoded_range);
                     t.gathered.extend(s.gathered);
-                    t.partial.merge(&s.partial)
+                    t.partial.merge(s.partial)
                 }
                 (Ok(_), Err(e)) => Err(e),
             };
