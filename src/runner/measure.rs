@@ -29,7 +29,7 @@ use super::passes::{Passes, min_max};
 use super::reconstruction::{Gathered, Reconstruction};
 use super::replay::Replay;
 use super::science::{self, Analyses, SciencePartial};
-use super::stream::{Around, Produced, stream};
+use super::stream::{Around, Need, Produced, stream};
 use crate::analysis::Slabs;
 use crate::data::NdArray;
 use crate::metrics::comparison::{BoundSums, CompareSpec, Partial, merge_bounds};
@@ -234,8 +234,10 @@ fn measure_pass(
     progress: &ProgressBar,
 ) -> Result<Vec<ChunkMeasure>, String> {
     progress.inc_length(range.len() as u64);
-    let produce = |k: usize, original: Arc<NdArray>| {
-        round_trips(batch, (k, passes.chunks[k].clone(), original), replay)
+    let every_group: Vec<usize> = (0..batch.groups.len()).collect();
+    let produce = |k: usize, original: Arc<NdArray>, need| match need {
+        Need::Core => round_trips(batch, (k, passes.chunks[k].clone(), original), replay),
+        Need::Halo => replays((passes, batch, None), &every_group, k, original),
     };
     let shared = |around: &Around<Own>, g: usize| -> Result<Shared, String> {
         let (x, y) = around.rows(g)?;
@@ -338,12 +340,12 @@ fn fold(batch: &Batch, chunks: Vec<ChunkMeasure>) -> Folded {
 /// Decodes chunk `k` (`original`) again for the groups in `groups` (by index; the others get
 /// nothing): from the bytes `replay` kept, else through each group's chain without its
 /// lossless tail.
-fn replays(
+fn replays<T>(
     (passes, batch, replay): (&Passes, &Batch, Option<&Replay>),
     groups: &[usize],
     k: usize,
     original: Arc<NdArray>,
-) -> Produced<()> {
+) -> Produced<T> {
     let rows = passes.chunks[k].clone();
     let mut cache = TripCache::default();
     let decoded = (0..batch.groups.len())
@@ -382,7 +384,7 @@ fn histograms(
 ) -> Result<Vec<Result<Vec<u64>, String>>, String> {
     progress.inc_length(range.len() as u64);
     let groups: Vec<usize> = binnings.iter().map(|(g, _)| *g).collect();
-    let produce = |k, original| replays((passes, batch, replay), &groups, k, original);
+    let produce = |k, original, _| replays((passes, batch, replay), &groups, k, original);
     let count = |around: &Around<()>| -> Vec<Result<Vec<u64>, String>> {
         binnings
             .iter()
@@ -421,7 +423,7 @@ fn science_pass(
     progress.inc_length(range.len() as u64);
     let groups: Vec<usize> = fits.iter().map(|(g, _)| *g).collect();
     let shape = passes.source.shape();
-    let produce = |k, original| replays((passes, batch, replay), &groups, k, original);
+    let produce = |k, original, _| replays((passes, batch, replay), &groups, k, original);
     let partials = |around: &Around<()>| -> Vec<Result<SciencePartial, String>> {
         fits.iter()
             .map(|(g, fits)| {
@@ -471,7 +473,7 @@ fn decoded_pass(
 ) -> Result<(), String> {
     let all = 0..passes.chunks.len();
     progress.inc_length(all.len() as u64);
-    let produce = |k, original| replays((passes, batch, replay), &[group], k, original);
+    let produce = |k, original, _| replays((passes, batch, replay), &[group], k, original);
     let written = stream(
         passes,
         (0, all),

@@ -5,10 +5,11 @@
 //!
 //! Chunks run in groups of consecutive chunks, the groups in parallel and the chunks of a group
 //! in order, so that the rows beyond a chunk (its halo, e.g. the SSIM window) come from the
-//! neighbouring chunks' round trips, kept while needed. A group starts by round-tripping the
-//! chunks before it that its halo reaches (not counted in the rate). The grouping changes
-//! neither the data nor the order of merges, so results do not depend on it or on the thread
-//! count.
+//! neighbouring chunks, kept while needed. The chunks beyond a group that its halo reaches are
+//! produced for their decoded data alone ([`Need::Halo`]: no point's rate, no lossless tail,
+//! which would cost the measuring pass a fifth more deflate on two threads). The grouping
+//! changes neither the data nor the order of merges, so results do not depend on it or on the
+//! thread count.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -32,6 +33,16 @@ pub struct Produced<T> {
     pub decoded: Vec<Result<Arc<NdArray>, String>>,
     /// Per point, what its round trip measured (empty when the pass replays decoded data).
     pub own: Vec<Result<T, String>>,
+}
+
+/// What a pass needs of a chunk it produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// A chunk the pass works on: all it measures.
+    Core,
+    /// A chunk beyond the group worked on, reached by a halo: its original and each group's
+    /// decoded data (the same as when it is a core chunk), nothing else.
+    Halo,
 }
 
 /// The chunks a pass has produced around the one it works on.
@@ -75,7 +86,7 @@ impl<T> Around<'_, T> {
     }
 }
 
-/// Produces chunks `range` (chunk indices) with `produce(chunk index, original)` and maps each
+/// Produces chunks `range` (chunk indices) with `produce(chunk index, original, need)` and maps each
 /// with `f(around it)`, where the held rows extend the chunk by up to `halo` rows on each side;
 /// results in chunk order. `absorb(first, next)` may move what merges in any order (exact
 /// counts) from each result into its group's first, to bound memory. An error reading the
@@ -85,7 +96,7 @@ pub fn stream<T, P: Send>(
     passes: &Passes,
     (halo, range): (usize, Range<usize>),
     progress: &ProgressBar,
-    produce: impl Fn(usize, Arc<NdArray>) -> Produced<T> + Sync,
+    produce: impl Fn(usize, Arc<NdArray>, Need) -> Produced<T> + Sync,
     f: impl Fn(&Around<T>) -> P + Sync,
     absorb: impl Fn(&mut P, &mut P) + Sync,
 ) -> Result<Vec<P>, String> {
@@ -125,7 +136,7 @@ fn stream_group<T, P>(
     halo: usize,
     group: Range<usize>,
     progress: &ProgressBar,
-    produce: &(impl Fn(usize, Arc<NdArray>) -> Produced<T> + Sync),
+    produce: &(impl Fn(usize, Arc<NdArray>, Need) -> Produced<T> + Sync),
     f: &(impl Fn(&Around<T>) -> P + Sync),
 ) -> Result<Vec<P>, String> {
     let chunks = &passes.chunks;
@@ -136,12 +147,17 @@ fn stream_group<T, P>(
             .source
             .read_slab(chunks[k].clone())
             .map_err(|e| e.to_string())?;
-        Ok(produce(k, Arc::new(original)))
+        let need = if group.contains(&k) {
+            Need::Core
+        } else {
+            Need::Halo
+        };
+        Ok(produce(k, Arc::new(original), need))
     };
     // Chunks produced, oldest first, kept while a halo may reach them.
     let mut kept: VecDeque<(usize, Produced<T>)> = VecDeque::new();
     let mut out = Vec::with_capacity(group.len());
-    for k in group {
+    for k in group.clone() {
         let core = chunks[k].clone();
         let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
         let (first, last) = (chunk_of(held.start), chunk_of(held.end - 1));
@@ -161,4 +177,69 @@ fn stream_group<T, P>(
         progress.inc(1);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use ndarray::{ArrayD, IxDyn};
+
+    use super::*;
+    use crate::data::{IntoNdArray, MemorySource};
+
+    /// Every chunk is produced once for what a pass measures, whatever the threads; the
+    /// chunks beyond a group that a halo reaches are produced again for their decoded data
+    /// alone, and the rows around each chunk are its own and its neighbours'.
+    #[test]
+    fn halo_chunks_are_produced_for_their_decoded_data_alone() {
+        let values = (0..40 * 3).map(|v| v as f32).collect();
+        let array = ArrayD::from_shape_vec(IxDyn(&[40, 3]), values).unwrap();
+        let source = MemorySource::new(array.into_nd(), "ramp").unwrap();
+        let chunks: Vec<Range<usize>> = (0..10).map(|k| 4 * k..4 * k + 4).collect();
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let passes = Passes {
+                source: &source,
+                chunks: chunks.clone(),
+                pool: &pool,
+            };
+            let produced = Mutex::new(Vec::new());
+            let produce = |k: usize, original: Arc<NdArray>, need: Need| {
+                produced.lock().unwrap().push((k, need));
+                Produced {
+                    rows: passes.chunks[k].clone(),
+                    decoded: vec![Ok(Arc::clone(&original))],
+                    original,
+                    own: Vec::<Result<(), String>>::new(),
+                }
+            };
+            let held = |around: &Around<()>| {
+                let (x, _) = around.rows(0).unwrap();
+                (around.held.clone(), x.shape()[0])
+            };
+            let progress = ProgressBar::hidden();
+            let out = stream(&passes, (2, 1..9), &progress, produce, held, |_, _| ()).unwrap();
+            let expected: Vec<_> = (1..9).map(|k| (4 * k - 2..4 * k + 6, 8)).collect();
+            assert_eq!(out, expected, "{threads} threads");
+            let produced = produced.into_inner().unwrap();
+            let mut core: Vec<usize> = produced
+                .iter()
+                .filter(|(_, need)| *need == Need::Core)
+                .map(|(k, _)| *k)
+                .collect();
+            core.sort();
+            assert_eq!(core, (1..9).collect::<Vec<_>>(), "{threads} threads");
+            // Each group of chunks (4 per thread) reaches one chunk before it and one after.
+            let halos = produced.len() - core.len();
+            assert_eq!(
+                halos,
+                2 * split_evenly(8, 4 * threads).len(),
+                "{threads} threads"
+            );
+        }
+    }
 }
