@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, assert_ok, photonqa, repo_root, text};
+use common::{BIN, assert_ok, files_in, photonqa, repo_root, text};
 use photonqa::data::IntoNdArray;
 use photonqa::data::hdf5io::{read_hdf5, write_hdf5};
 use photonqa::data::npy::write_npy;
@@ -110,16 +110,6 @@ fn fifos_and_other_special_files_are_refused_as_inputs() {
         let out = photonqa_or_hang(d, args);
         one_line_error(&out, needles, &args.join(" "));
     }
-}
-
-/// The files of `dir`, sorted.
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// Regression: `gen porous-tomo --shape 100000,10000,10000` aborted on an allocation failure
