@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_ok, photonqa, read_reference_volume, reference_volume, text};
+use common::{assert_ok, files_in, photonqa, read_reference_volume, reference_volume, text};
 use photonqa::data::hdf5io::{read_hdf5, write_hdf5};
 use photonqa::data::npy::write_npy;
 use photonqa::data::{IntoNdArray, NdArray};
@@ -382,16 +382,6 @@ fn export_errors_are_one_line() {
     }
 }
 
-/// The files of `dir`, sorted.
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// A file `x.h5` holding a dataset `/keep` that no export may lose; returns it and its bytes.
 fn file_to_keep(dir: &Path) -> (NdArray, Vec<u8>) {
     let keep =
@@ -533,17 +523,18 @@ fn a_killed_export_leaves_the_old_file_intact() {
             }
         }
         let (keep, bytes) = file_to_keep(dir);
+        let export = [
+            "export",
+            "s.toml",
+            "--point",
+            &points[0],
+            "--out",
+            "x.h5::/new",
+            flag,
+        ];
         let mut child = Command::new(env!("CARGO_BIN_EXE_photonqa"))
             .current_dir(dir)
-            .args([
-                "export",
-                "s.toml",
-                "--point",
-                &points[0],
-                "--out",
-                "x.h5::/new",
-                flag,
-            ])
+            .args(export)
             .env("PHOTONQA_PAUSE_BEFORE_RENAME", "x.h5")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -574,18 +565,7 @@ fn a_killed_export_leaves_the_old_file_intact() {
         assert_eq!(names[1..], ["s.toml", "x.h5"], "{flag}");
 
         // The next export is not disturbed by the leftover, which it leaves alone.
-        let out = photonqa(
-            dir,
-            &[
-                "export",
-                "s.toml",
-                "--point",
-                &points[0],
-                "--out",
-                "x.h5::/new",
-                flag,
-            ],
-        );
+        let out = photonqa(dir, &export);
         assert_ok(&out, flag);
         assert_eq!(
             read_hdf5(&dir.join("x.h5"), "/new").unwrap(),
