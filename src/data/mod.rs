@@ -13,7 +13,9 @@ pub mod source;
 pub mod stack;
 pub mod sx_model;
 
-pub use array::{DType, Element, FromNdArray, IntoNdArray, NdArray, c_order, typed_like};
+pub use array::{
+    DType, Element, FromNdArray, IntoNdArray, NdArray, c_order, rows_with_halo, typed_like,
+};
 pub use files::write_atomically;
 pub use source::{MemorySource, SourceSpec, VolumeSource};
 
