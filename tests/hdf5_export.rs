@@ -12,7 +12,10 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_ok, files_in, photonqa, read_reference_volume, reference_volume, text};
+use common::{
+    assert_ok, assert_one_line_error, files_in, photonqa, read_reference_volume, reference_volume,
+    text,
+};
 use photonqa::data::hdf5io::{read_hdf5, write_hdf5};
 use photonqa::data::npy::write_npy;
 use photonqa::data::{IntoNdArray, NdArray};
@@ -330,14 +333,10 @@ fn lossy_filters_read_back_within_their_bound() {
 
     // Without the plugin folder HDF5 cannot run SZ3: one line naming the filter.
     let abs = scenario(dir, "[[pipeline]]\nstage = \"sz3\"\nabs_error = 1e-3\n");
-    let out = export(dir, &abs, None);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("HDF5 filter 32024 is not available")
-            && stderr.contains("HDF5_PLUGIN_PATH"),
-        "{stderr}"
+    assert_one_line_error(
+        &export(dir, &abs, None),
+        &["HDF5 filter 32024 is not available", "HDF5_PLUGIN_PATH"],
+        "sz3 without the plugin folder",
     );
 }
 
@@ -374,11 +373,7 @@ fn export_errors_are_one_line() {
         ),
     ];
     for (args, message) in cases {
-        let out = photonqa(dir, args);
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(message), "expected {message:?} in {stderr}");
+        assert_one_line_error(&photonqa(dir, args), &[message], &args.join(" "));
     }
 }
 
@@ -437,13 +432,7 @@ fn export_never_destroys_an_existing_file_unless_told_to() {
         photonqa(dir, &args)
     };
     let refused = |out: &std::process::Output, message: &str, what: &str| {
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
-        assert!(
-            stderr.contains(message),
-            "{what}: expected {message:?} in {stderr}"
-        );
+        assert_one_line_error(out, &[message], what);
         assert!(
             std::fs::read(dir.join("x.h5")).unwrap() == bytes,
             "{what}: the refused export changed x.h5"
@@ -707,10 +696,7 @@ fn artifact_errors_are_one_line() {
     for (artifact, pipeline, message) in cases {
         artifact_scenario(dir, artifact, &pipeline);
         let out = photonqa_with_plugins(dir, &["run", "s.toml", "--out", "out"], None);
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(message), "expected {message:?} in {stderr}");
+        assert_one_line_error(&out, &[message], artifact);
     }
 }
 

@@ -89,6 +89,20 @@ pub fn assert_ok(out: &Output, what: &str) {
     }
 }
 
+/// Asserts that `out` is a user error: exit code 2 and one line on stderr containing every one
+/// of `needles` (`what` names the case in the messages).
+pub fn assert_one_line_error(out: &Output, needles: &[&str], what: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "{what}: expected {needle:?} in {stderr}"
+        );
+    }
+}
+
 /// A result row as written, without what legitimately differs between runs of one scenario:
 /// the values of its timing fields (blanked out) and which point's decoded data gave its
 /// metrics (`shares_decoded_with`, removed: it depends on which points a run measured
