@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{photonqa, reference_volume, sorted_rows, text};
+use common::{assert_one_line_error, photonqa, reference_volume, sorted_rows, text};
 use serde_json::Value;
 
 /// A scenario quantising at `bits` (a TOML value), then zstd, with `analysis` appended.
@@ -118,9 +118,6 @@ fn failing_programs_fail_their_point_and_bad_declarations_fail_the_scenario() {
     ] {
         scenario(dir, "10", analysis);
         let out = photonqa(dir, &["run", "s.toml", "--out", "bad", "--allow-commands"]);
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(message), "expected {message:?} in {stderr}");
+        assert_one_line_error(&out, &[message], analysis);
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{photonqa, reference_volume, sorted_rows, text};
+use common::{assert_one_line_error, photonqa, reference_volume, sorted_rows, text};
 
 const GZIP: (&str, &str) = ("gzip -c {input} > {output}", "gzip -dc {input} > {output}");
 
@@ -112,10 +112,7 @@ fn commands_need_their_placeholders() {
     ] {
         scenario(dir, encode, decode, "");
         let out = photonqa(dir, &["run", "s.toml", "--out", "out", "--allow-commands"]);
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(message), "expected {message:?} in {stderr}");
+        assert_one_line_error(&out, &[message], encode);
     }
 }
 

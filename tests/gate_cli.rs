@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_ok, photonqa, reference_volume, text};
+use common::{assert_ok, assert_one_line_error, photonqa, reference_volume, text};
 
 /// A scenario on the reference volume: quantize at 4 and `bits` bits, deflate at `level`, with
 /// `extra` appended.
@@ -143,14 +143,7 @@ fn bad_baselines_and_tolerances_are_one_line_errors() {
     ];
     for (extra, message) in cases {
         scenario(dir, 6, 6, extra);
-        let out = check(dir);
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{extra}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{extra}: {stderr}");
-        assert!(
-            stderr.contains(message),
-            "{extra}: expected {message:?} in {stderr}"
-        );
+        assert_one_line_error(&check(dir), &[message], extra);
     }
     scenario(dir, 6, 6, "");
     std::fs::write(

@@ -12,7 +12,10 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_ok, photonqa, read_reference_volume, reference_volume, text};
+use common::{
+    assert_ok, assert_one_line_error, files_in, photonqa, read_reference_volume, reference_volume,
+    text,
+};
 use photonqa::data::hdf5io::{read_hdf5, write_hdf5};
 use photonqa::data::npy::write_npy;
 use photonqa::data::{IntoNdArray, NdArray};
@@ -330,14 +333,10 @@ fn lossy_filters_read_back_within_their_bound() {
 
     // Without the plugin folder HDF5 cannot run SZ3: one line naming the filter.
     let abs = scenario(dir, "[[pipeline]]\nstage = \"sz3\"\nabs_error = 1e-3\n");
-    let out = export(dir, &abs, None);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("HDF5 filter 32024 is not available")
-            && stderr.contains("HDF5_PLUGIN_PATH"),
-        "{stderr}"
+    assert_one_line_error(
+        &export(dir, &abs, None),
+        &["HDF5 filter 32024 is not available", "HDF5_PLUGIN_PATH"],
+        "sz3 without the plugin folder",
     );
 }
 
@@ -374,22 +373,8 @@ fn export_errors_are_one_line() {
         ),
     ];
     for (args, message) in cases {
-        let out = photonqa(dir, args);
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(message), "expected {message:?} in {stderr}");
+        assert_one_line_error(&photonqa(dir, args), &[message], &args.join(" "));
     }
-}
-
-/// The files of `dir`, sorted.
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// A file `x.h5` holding a dataset `/keep` that no export may lose; returns it and its bytes.
@@ -447,13 +432,7 @@ fn export_never_destroys_an_existing_file_unless_told_to() {
         photonqa(dir, &args)
     };
     let refused = |out: &std::process::Output, message: &str, what: &str| {
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
-        assert!(
-            stderr.contains(message),
-            "{what}: expected {message:?} in {stderr}"
-        );
+        assert_one_line_error(out, &[message], what);
         assert!(
             std::fs::read(dir.join("x.h5")).unwrap() == bytes,
             "{what}: the refused export changed x.h5"
@@ -533,17 +512,18 @@ fn a_killed_export_leaves_the_old_file_intact() {
             }
         }
         let (keep, bytes) = file_to_keep(dir);
+        let export = [
+            "export",
+            "s.toml",
+            "--point",
+            &points[0],
+            "--out",
+            "x.h5::/new",
+            flag,
+        ];
         let mut child = Command::new(env!("CARGO_BIN_EXE_photonqa"))
             .current_dir(dir)
-            .args([
-                "export",
-                "s.toml",
-                "--point",
-                &points[0],
-                "--out",
-                "x.h5::/new",
-                flag,
-            ])
+            .args(export)
             .env("PHOTONQA_PAUSE_BEFORE_RENAME", "x.h5")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -574,18 +554,7 @@ fn a_killed_export_leaves_the_old_file_intact() {
         assert_eq!(names[1..], ["s.toml", "x.h5"], "{flag}");
 
         // The next export is not disturbed by the leftover, which it leaves alone.
-        let out = photonqa(
-            dir,
-            &[
-                "export",
-                "s.toml",
-                "--point",
-                &points[0],
-                "--out",
-                "x.h5::/new",
-                flag,
-            ],
-        );
+        let out = photonqa(dir, &export);
         assert_ok(&out, flag);
         assert_eq!(
             read_hdf5(&dir.join("x.h5"), "/new").unwrap(),
@@ -727,10 +696,7 @@ fn artifact_errors_are_one_line() {
     for (artifact, pipeline, message) in cases {
         artifact_scenario(dir, artifact, &pipeline);
         let out = photonqa_with_plugins(dir, &["run", "s.toml", "--out", "out"], None);
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(message), "expected {message:?} in {stderr}");
+        assert_one_line_error(&out, &[message], artifact);
     }
 }
 

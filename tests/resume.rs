@@ -50,6 +50,60 @@ impl Drop for Guard {
     }
 }
 
+/// Writes the input of [`SCENARIO`] (`v.h5`, large enough for a test to catch a run before its
+/// last point) and the scenario as `s.toml` into `d`.
+fn write_sweep(d: &Path) {
+    assert_ok(
+        &photonqa(
+            d,
+            &[
+                "gen",
+                "porous-tomo",
+                "--out",
+                "v.h5",
+                "--shape",
+                "48,128,128",
+            ],
+        ),
+        "gen",
+    );
+    std::fs::write(d.join("s.toml"), SCENARIO).unwrap();
+}
+
+/// Starts `photonqa run s.toml --out OUT --threads 1` in `d`, killed if the test panics.
+fn spawn_run(d: &Path, out: &str, stdout: Stdio, stderr: Stdio) -> Guard {
+    Guard(Some(
+        Command::new(BIN)
+            .args(["run", "s.toml", "--out", out, "--threads", "1"])
+            .current_dir(d)
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+/// Returns as soon as the results log `log` holds a complete row; panics if `child` (`what`)
+/// ends before, or after 120 s without a row.
+fn wait_for_a_row(child: &mut Child, log: &Path, what: &str) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "{what} ended ({status}) before it logged a row: make the input or the sweep bigger so that this test catches it running"
+            );
+        }
+        if !lines(&std::fs::read(log).unwrap_or_default()).is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no row after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// The complete lines (up to the last newline) of a results log.
 fn complete_part(bytes: &[u8]) -> &[u8] {
     let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -83,21 +137,7 @@ fn rows_by_id(bytes: &[u8]) -> BTreeMap<String, (Value, String)> {
 fn an_interrupted_sweep_resumes_without_losing_or_repeating_a_point() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    assert_ok(
-        &photonqa(
-            d,
-            &[
-                "gen",
-                "porous-tomo",
-                "--out",
-                "v.h5",
-                "--shape",
-                "48,128,128",
-            ],
-        ),
-        "gen",
-    );
-    std::fs::write(d.join("s.toml"), SCENARIO).unwrap();
+    write_sweep(d);
     let validate = photonqa(d, &["validate", "s.toml"]);
     assert_ok(&validate, "validate");
     assert!(
@@ -107,46 +147,14 @@ fn an_interrupted_sweep_resumes_without_losing_or_repeating_a_point() {
     );
 
     // The reference: an uninterrupted run, on the other core while the interrupted one runs.
-    let mut fresh = Guard(Some(
-        Command::new(BIN)
-            .args(["run", "s.toml", "--out", "fresh", "--threads", "1"])
-            .current_dir(d)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    let mut fresh = spawn_run(d, "fresh", Stdio::piped(), Stdio::piped());
 
     // The run to interrupt: killed as soon as its first row is complete.
-    let mut interrupted = Guard(Some(
-        Command::new(BIN)
-            .args(["run", "s.toml", "--out", "out", "--threads", "1"])
-            .current_dir(d)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
+    let mut interrupted = spawn_run(d, "out", Stdio::null(), Stdio::null());
     let child = interrupted.child();
     let log = d.join("out/results.jsonl");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "the run finished ({status}) before it could be interrupted: make the input or the sweep bigger so that this test interrupts it"
-            );
-        }
-        let written = std::fs::read(&log).unwrap_or_default();
-        if !lines(&written).is_empty() {
-            child.kill().unwrap();
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            child.kill().unwrap();
-            panic!("no row after 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_a_row(child, &log, "the run to interrupt");
+    child.kill().unwrap();
     let killed = child.id();
     let status = child.wait().unwrap();
     assert!(
@@ -334,48 +342,13 @@ fn assert_busy(out: &std::process::Output, dir: &str, pid: u32, what: &str) {
 fn a_second_run_into_a_busy_directory_is_refused_and_leaves_it_resumable() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    assert_ok(
-        &photonqa(
-            d,
-            &[
-                "gen",
-                "porous-tomo",
-                "--out",
-                "v.h5",
-                "--shape",
-                "48,128,128",
-            ],
-        ),
-        "gen",
-    );
-    std::fs::write(d.join("s.toml"), SCENARIO).unwrap();
-    let mut first = Guard(Some(
-        Command::new(BIN)
-            .args(["run", "s.toml", "--out", "out", "--threads", "1"])
-            .current_dir(d)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    write_sweep(d);
+    let mut first = spawn_run(d, "out", Stdio::null(), Stdio::piped());
     let pid = first.child().id();
     // Held still (SIGSTOP) once it has logged a point, so that the others meet it there.
     let log = d.join("out/results.jsonl");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = first.child().try_wait().unwrap() {
-            panic!("the first run ended ({status}) before it logged a point");
-        }
-        if !lines(&std::fs::read(&log).unwrap_or_default()).is_empty() {
-            signal(pid, "STOP");
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no row after 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_a_row(first.child(), &log, "the first run");
+    signal(pid, "STOP");
     if let Some(status) = first.child().try_wait().unwrap() {
         panic!("the first run ended ({status}) before it was stopped: make the input bigger");
     }

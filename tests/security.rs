@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{BIN, assert_ok, differ, photonqa, reference_volume, sorted_rows, text};
+use common::{BIN, assert_ok, differ, photonqa, photonqa_env, reference_volume, sorted_rows, text};
 
 /// Checks that `out` is a user error, exit code 2 and one line on stderr containing every one
 /// of `needles`; returns the line.
@@ -33,16 +33,6 @@ fn refused(out: &Output, needles: &[&str]) -> String {
         assert!(stderr.contains(needle), "expected {needle:?} in {stderr}");
     }
     stderr
-}
-
-/// Runs photonqa in `dir` with the environment variable `key` set to `value`.
-fn photonqa_env(dir: &Path, args: &[&str], (key, value): (&str, &str)) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env(key, value)
-        .current_dir(dir)
-        .output()
-        .expect("cannot start photonqa")
 }
 
 // ---------------------------------------------------------------------------------------------

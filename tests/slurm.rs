@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod common;
 
-use common::{BIN, assert_ok, comparable, differ, photonqa, reference_volume, text};
+use common::{BIN, assert_ok, comparable, differ, photonqa, photonqa_env, reference_volume, text};
 use photonqa::runner::seal;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -71,16 +71,6 @@ fn workdir() -> tempfile::TempDir {
     fs::write(dir.path().join("small.toml"), scenario()).unwrap();
     fs::write(dir.path().join("science.toml"), scenario_with(SCIENCE)).unwrap();
     dir
-}
-
-/// Runs photonqa in `dir` with one more environment variable.
-fn photonqa_env(dir: &Path, args: &[&str], (key, value): (&str, &str)) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env(key, value)
-        .current_dir(dir)
-        .output()
-        .expect("cannot start photonqa")
 }
 
 fn stdout(out: &Output) -> String {

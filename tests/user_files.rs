@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, assert_ok, photonqa, repo_root, text};
+use common::{BIN, assert_ok, assert_one_line_error, files_in, photonqa, repo_root};
 use photonqa::data::IntoNdArray;
 use photonqa::data::hdf5io::{read_hdf5, write_hdf5};
 use photonqa::data::npy::write_npy;
@@ -35,19 +35,6 @@ fn photonqa_or_hang(dir: &Path, args: &[&str]) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
-}
-
-/// Asserts a one-line error (exit 2) containing every one of `needles`.
-fn one_line_error(out: &Output, needles: &[&str], what: &str) {
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
-    for needle in needles {
-        assert!(
-            stderr.contains(needle),
-            "{what}: expected {needle:?} in {stderr}"
-        );
-    }
 }
 
 fn mkfifo(path: &Path) {
@@ -108,18 +95,8 @@ fn fifos_and_other_special_files_are_refused_as_inputs() {
     ];
     for (args, needles) in cases {
         let out = photonqa_or_hang(d, args);
-        one_line_error(&out, needles, &args.join(" "));
+        assert_one_line_error(&out, needles, &args.join(" "));
     }
-}
-
-/// The files of `dir`, sorted.
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// Regression: `gen porous-tomo --shape 100000,10000,10000` aborted on an allocation failure
@@ -261,7 +238,7 @@ fn gen_refuses_what_cannot_fit_before_allocating() {
         let mut all = vec!["gen"];
         all.extend(args);
         let out = photonqa_or_hang(d, &all);
-        one_line_error(&out, needles, &all.join(" "));
+        assert_one_line_error(&out, needles, &all.join(" "));
         assert!(files_in(d).is_empty(), "{all:?} left {:?}", files_in(d));
     }
 }
@@ -340,7 +317,7 @@ fn gen_and_reconstruct_replace_an_existing_file_only_with_force() {
     ];
     for (args, file, before) in cases {
         let out = photonqa(d, args);
-        one_line_error(
+        assert_one_line_error(
             &out,
             &[&format!(
                 "photonqa: {file}: exists already: --force replaces it"

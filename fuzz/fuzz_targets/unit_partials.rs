@@ -20,7 +20,7 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use ndarray::{ArrayD, IxDyn};
 use photonqa::analysis::{Context, Slabs};
-use photonqa::data::{DType, IntoNdArray, NdArray};
+use photonqa::data::{DType, IntoNdArray, NdArray, rows_with_halo};
 use photonqa::metrics::comparison::{CompareSpec, DataFacts, Partial, unmet};
 use photonqa::metrics::registry as metric_registry;
 use photonqa::metrics::ssim::SsimWindow;
@@ -39,12 +39,6 @@ struct Metrics {
     names: Vec<&'static str>,
     first: Partial,
     second: Partial,
-}
-
-/// The rows `held` that the partial of rows `core` of an array of `rows` rows reads, `halo`
-/// rows beyond it on each side.
-fn held(core: &Range<usize>, halo: usize, rows: usize) -> Range<usize> {
-    core.start.saturating_sub(halo)..(core.end + halo).min(rows)
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -71,7 +65,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     };
     let spec = CompareSpec::new(&names, facts, 1e-3 * (hi - lo), window).expect("a comparison");
     let partial = |core: Range<usize>| {
-        let held = held(&core, spec.halo(), shape[0]);
+        let held = rows_with_halo(&core, spec.halo(), shape[0]);
         let x = original.slice_rows(held.clone());
         let y = decoded.slice_rows(held.clone());
         spec.partial(&x, &y, held, core).expect("a metric partial")
@@ -161,7 +155,7 @@ static SCIENCE: LazyLock<Science> = LazyLock::new(|| {
         .fit(decoded_histogram.as_ref())
         .expect("fitted analyses");
     let encoded = |core: Range<usize>| {
-        let held = held(&core, analyses.halo(), shape[0]);
+        let held = rows_with_halo(&core, analyses.halo(), shape[0]);
         let (x, y) = (
             original.slice_rows(held.clone()),
             decoded.slice_rows(held.clone()),

@@ -318,10 +318,33 @@ pub(crate) mod testing {
         bounds.windows(2).map(|w| w[0]..w[1]).collect()
     }
 
-    /// The slabs of rows `core` with `halo` rows each side (clamped), as the runner reads them.
-    pub fn slab(array: &NdArray, core: &Range<usize>, halo: usize) -> (NdArray, Range<usize>) {
-        let held = core.start.saturating_sub(halo)..(core.end + halo).min(array.shape()[0]);
-        (array.slice_rows(held.clone()), held)
+    /// `partial` of each range of rows cut at `cuts`, from its own slabs: its rows with `halo`
+    /// rows each side (clamped), as the runner reads them.
+    pub fn over_slabs<T>(
+        original: &NdArray,
+        decoded: &NdArray,
+        cuts: &[usize],
+        halo: usize,
+        partial: impl Fn(&Slabs) -> T,
+    ) -> Vec<T> {
+        let shape = original.shape().to_vec();
+        cores(shape[0], cuts)
+            .into_iter()
+            .map(|core| {
+                let held = crate::data::rows_with_halo(&core, halo, shape[0]);
+                let (x, y) = (
+                    original.slice_rows(held.clone()),
+                    decoded.slice_rows(held.clone()),
+                );
+                partial(&Slabs {
+                    original: &x,
+                    decoded: &y,
+                    held,
+                    core,
+                    shape: &shape,
+                })
+            })
+            .collect()
     }
 
     /// The partials of `analysis` over the rows cut at `cuts`, each from its own slabs.
@@ -332,22 +355,9 @@ pub(crate) mod testing {
         decoded: &NdArray,
         cuts: &[usize],
     ) -> Vec<AnyPartial> {
-        let shape = original.shape().to_vec();
-        cores(shape[0], cuts)
-            .into_iter()
-            .map(|core| {
-                let (x, held) = slab(original, &core, analysis.halo());
-                let (y, _) = slab(decoded, &core, analysis.halo());
-                let slabs = Slabs {
-                    original: &x,
-                    decoded: &y,
-                    held,
-                    core,
-                    shape: &shape,
-                };
-                analysis.partial(fit, &slabs).unwrap()
-            })
-            .collect()
+        over_slabs(original, decoded, cuts, analysis.halo(), |slabs| {
+            analysis.partial(fit, slabs).unwrap()
+        })
     }
 
     /// Merges `partials` in row order and finishes them.

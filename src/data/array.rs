@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 #[cfg(target_endian = "big")]
 compile_error!("photonqa reads and writes little-endian data in place: little-endian targets only");
@@ -400,6 +401,13 @@ pub fn c_order<T: Element>(a: &ArrayD<T>) -> Cow<'_, [T]> {
         Some(values) => Cow::Borrowed(values),
         None => Cow::Owned(a.iter().copied().collect()),
     }
+}
+
+/// Rows `core` of an array of `rows` rows with `halo` more on each side, clamped to `0..rows`:
+/// what a slab must hold for a metric or an analysis whose windows reach `halo` rows beyond the
+/// rows it covers.
+pub fn rows_with_halo(core: &Range<usize>, halo: usize, rows: usize) -> Range<usize> {
+    core.start.saturating_sub(halo)..(core.end + halo).min(rows)
 }
 
 /// `other` as the typed array of the same element type as `like`, if its dtype matches.

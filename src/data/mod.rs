@@ -14,7 +14,8 @@ pub mod stack;
 pub mod sx_model;
 
 pub use array::{
-    DType, Element, FromNdArray, IntoNdArray, NdArray, c_order, check_same_shape, typed_like,
+    DType, Element, FromNdArray, IntoNdArray, NdArray, c_order, check_same_shape, rows_with_halo,
+    typed_like,
 };
 pub use files::write_atomically;
 pub use source::{MemorySource, SourceSpec, VolumeSource};

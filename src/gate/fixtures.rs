@@ -60,13 +60,6 @@ pub fn row(id: &str, index: usize, bits: i64, psnr: f64) -> PointResult {
         unreachable!()
     };
     PointResult {
-        point_id: id.into(),
-        index,
-        status: Status::Ok,
-        error: None,
-        params: params(bits, 6),
-        pipeline: Vec::new(),
-        fitted: Vec::new(),
         rate: Some(Rate {
             original_bytes: 4096,
             compressed_bytes: 512,
@@ -78,31 +71,16 @@ pub fn row(id: &str, index: usize, bits: i64, psnr: f64) -> PointResult {
         nonfinite_decoded: Some(0),
         distortion,
         science,
-        reconstructed: Map::new(),
-        bounds: Vec::new(),
-        shares_decoded_with: None,
-        provenance: provenance(),
+        ..PointResult::new(id.into(), index, params(bits, 6), provenance())
     }
 }
 
 /// A point that failed with `error`.
 pub fn failed_row(id: &str, index: usize, error: &str) -> PointResult {
     PointResult {
-        point_id: id.into(),
-        index,
         status: Status::Error,
         error: Some(error.into()),
-        params: params(2, 9),
-        pipeline: Vec::new(),
-        fitted: Vec::new(),
-        rate: None,
-        nonfinite_decoded: None,
-        distortion: Map::new(),
-        science: Map::new(),
-        reconstructed: Map::new(),
-        bounds: Vec::new(),
-        shares_decoded_with: None,
-        provenance: provenance(),
+        ..PointResult::new(id.into(), index, params(2, 9), provenance())
     }
 }
 

@@ -996,8 +996,7 @@ mod tests {
             .windows(2)
             .map(|w| {
                 let core = w[0]..w[1];
-                let held =
-                    core.start.saturating_sub(spec.halo())..(core.end + spec.halo()).min(rows);
+                let held = crate::data::rows_with_halo(&core, spec.halo(), rows);
                 let (a, b) = (x.slice_rows(held.clone()), y.slice_rows(held.clone()));
                 let mut partial = spec.partial(&a, &b, held, core.clone()).unwrap();
                 let (xc, yc) = (x.slice_rows(core.clone()), y.slice_rows(core));
@@ -1204,6 +1203,19 @@ mod tests {
                 .cloned()
                 .unwrap_or_else(|| panic!("{column}"))
         };
+        // A column of the scaled data against the data's own: dimensioned ones times `factor`,
+        // the others the same.
+        let assert_scaled = |column: &str, b: &Value, h: &Value, factor: f64| {
+            if dimensioned.contains(&column) {
+                assert_eq!(
+                    h.as_f64().unwrap(),
+                    b.as_f64().unwrap() * factor,
+                    "{column}"
+                )
+            } else {
+                assert_eq!(h, b, "{column}")
+            }
+        };
         // Float64 times 2^900.
         let (x, y) = (times(&x32, 1.0), times(&y32, 1.0));
         let (x, y) = (NdArray::Float64(x.to_f64()), NdArray::Float64(y.to_f64()));
@@ -1220,14 +1232,7 @@ mod tests {
             let (b, h) = (value(&base, column), value(&huge, column));
             match column.as_str() {
                 "mse" => assert_eq!(h, json!("inf"), "{column}"),
-                c if dimensioned.contains(&c) => {
-                    assert_eq!(
-                        h.as_f64().unwrap(),
-                        b.as_f64().unwrap() * factor,
-                        "{column}"
-                    )
-                }
-                _ => assert_eq!(h, b, "{column}"),
+                c => assert_scaled(c, &b, &h, factor),
             }
             assert_ne!(h, json!("nan"), "{column}");
         }
@@ -1268,14 +1273,7 @@ mod tests {
             match column.as_str() {
                 "ssim" => assert!((h.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-6),
                 "mse" => assert_eq!(h.as_f64().unwrap(), b.as_f64().unwrap() * factor * factor),
-                c if dimensioned.contains(&c) => {
-                    assert_eq!(
-                        h.as_f64().unwrap(),
-                        b.as_f64().unwrap() * factor,
-                        "{column}"
-                    )
-                }
-                _ => assert_eq!(h, b, "{column}"),
+                c => assert_scaled(c, &b, &h, factor),
             }
         }
     }

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::passes::min_max;
 use super::{DEFAULT_REL_FLOOR, Plan, format_size};
-use crate::data::{NdArray, VolumeSource};
+use crate::data::{NdArray, VolumeSource, rows_with_halo};
 use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, fsc_memory, unmet};
 use crate::metrics::registry as metric_registry;
 use crate::metrics::ssim::SsimWindow;
@@ -167,7 +167,7 @@ pub fn compare(
         let parts: Vec<Partial> = chunks
             .par_iter()
             .map(|core| {
-                let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
+                let held = rows_with_halo(core, halo, rows);
                 let (a, b) = (read(original, held.clone())?, read(decoded, held.clone())?);
                 spec.partial(&a, &b, held, core.clone())
             })

@@ -121,6 +121,34 @@ pub struct PointResult {
 }
 
 impl PointResult {
+    /// The row of point `point_id` (number `index` of the sweep, swept values `params`) before
+    /// anything is recorded: status ok, no pipeline, rate, metrics or bounds. The runner, and
+    /// tests that need a row, fill in what they have.
+    pub fn new(
+        point_id: String,
+        index: usize,
+        params: Map<String, Value>,
+        provenance: Provenance,
+    ) -> Self {
+        PointResult {
+            point_id,
+            index,
+            status: Status::Ok,
+            error: None,
+            params,
+            pipeline: Vec::new(),
+            fitted: Vec::new(),
+            rate: None,
+            nonfinite_decoded: None,
+            distortion: Map::new(),
+            science: Map::new(),
+            reconstructed: Map::new(),
+            bounds: Vec::new(),
+            shares_decoded_with: None,
+            provenance,
+        }
+    }
+
     /// The number of NaN or infinite decoded values, when there are any.
     pub fn nonfinite(&self) -> Option<u64> {
         self.nonfinite_decoded.filter(|&n| n > 0)

@@ -212,22 +212,9 @@ mod tests {
         decoded: &NdArray,
         cuts: &[usize],
     ) -> Vec<SciencePartial> {
-        let shape = original.shape().to_vec();
-        testing::cores(shape[0], cuts)
-            .into_iter()
-            .map(|core| {
-                let (x, held) = testing::slab(original, &core, analyses.halo());
-                let (y, _) = testing::slab(decoded, &core, analyses.halo());
-                let slabs = Slabs {
-                    original: &x,
-                    decoded: &y,
-                    held,
-                    core,
-                    shape: &shape,
-                };
-                analyses.partial(fits, &slabs).unwrap()
-            })
-            .collect()
+        testing::over_slabs(original, decoded, cuts, analyses.halo(), |slabs| {
+            analyses.partial(fits, slabs).unwrap()
+        })
     }
 
     /// Every analysis's partials of slabs, encoded by one process and decoded by another,

@@ -432,21 +432,9 @@ pub(super) fn result_row(
         })
         .collect();
     let mut row = PointResult {
-        point_id: point.id.clone(),
-        index: point.index,
-        status: Status::Ok,
-        error: None,
-        params,
         pipeline: point.stages.iter().map(|s| s.to_json()).collect(),
         fitted: chain.fitted(),
-        rate: None,
-        nonfinite_decoded: None,
-        distortion: Map::new(),
-        science: Map::new(),
-        reconstructed: Map::new(),
-        bounds: Vec::new(),
-        shares_decoded_with: None,
-        provenance: provenance.clone(),
+        ..PointResult::new(point.id.clone(), point.index, params, provenance.clone())
     };
     let measured = measured.and_then(|m| match &m.group.distortion {
         Ok(distortion) => Ok((distortion.clone(), m)),

@@ -20,7 +20,7 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 use super::passes::Passes;
-use crate::data::NdArray;
+use crate::data::{NdArray, rows_with_halo};
 
 /// What a pass makes of one chunk: the original, each group's decoded chunk and, in the
 /// measuring pass, what every point's round trip measured (`T`).
@@ -159,7 +159,7 @@ fn stream_group<T, P>(
     let mut out = Vec::with_capacity(group.len());
     for k in group.clone() {
         let core = chunks[k].clone();
-        let held = core.start.saturating_sub(halo)..(core.end + halo).min(rows);
+        let held = rows_with_halo(&core, halo, rows);
         let (first, last) = (chunk_of(held.start), chunk_of(held.end - 1));
         while kept.front().is_some_and(|(j, _)| *j < first) {
             kept.pop_front();

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::toml_number;
 use crate::metrics::values::metric_json;
 
 /// An acceptance limit on one column: a point meets it when `min <= value <= max` (a missing
@@ -40,15 +41,11 @@ impl Limit {
             max: None,
         };
         for (key, bound) in table {
-            let number = match bound {
-                toml::Value::Float(x) => *x,
-                toml::Value::Integer(i) => *i as f64,
-                other => {
-                    return Err(fail(format!(
-                        "{key} must be a number, not {}",
-                        a(other.type_str())
-                    )));
-                }
+            let Some(number) = toml_number(bound) else {
+                return Err(fail(format!(
+                    "{key} must be a number, not {}",
+                    a(bound.type_str())
+                )));
             };
             if !number.is_finite() {
                 let shown = crate::metrics::values::plain(&metric_json(number));

@@ -867,6 +867,15 @@ impl std::fmt::Display for DeclaredCommand {
 
 /// Whether `name` is safe as a file name and in a script: ASCII letters, digits, `.`, `_` and
 /// `-`, not empty and not starting with `.` (so neither `..` nor a hidden file).
+/// The value of a TOML integer or float as `f64`; `None` for any other TOML type.
+pub(crate) fn toml_number(value: &toml::Value) -> Option<f64> {
+    match value {
+        toml::Value::Integer(i) => Some(*i as f64),
+        toml::Value::Float(x) => Some(*x),
+        _ => None,
+    }
+}
+
 fn is_safe_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use toml::Value;
 
 use super::interval::{Interval, Scale};
+use super::toml_number;
 use crate::pipeline::{ParamDef, ParamKind, ParamValue, StageConfig};
 
 /// Grid steps of a float search when `steps` is not given.
@@ -114,13 +115,8 @@ fn search(def: &ParamDef, table: &toml::Table) -> Result<(Interval, toml::Table)
         ParamKind::Float { .. } => false,
         kind => return Err(format!("{name} ({kind}) cannot be searched")),
     };
-    let number = |v: &Value| match v {
-        Value::Integer(i) => Some(*i as f64),
-        Value::Float(f) => Some(*f),
-        _ => None,
-    };
     let (lo, hi) = match &table["search"] {
-        Value::Array(b) if b.len() == 2 => match (number(&b[0]), number(&b[1])) {
+        Value::Array(b) if b.len() == 2 => match (toml_number(&b[0]), toml_number(&b[1])) {
             (Some(lo), Some(hi)) => (lo, hi),
             _ => return Err(format!("{name}: `search` needs [lo, hi] of numbers")),
         },
@@ -146,7 +142,7 @@ fn search(def: &ParamDef, table: &toml::Table) -> Result<(Interval, toml::Table)
             ));
         }
         (Some(t), false) => {
-            number(t).ok_or_else(|| format!("{name}: `tolerance` must be a number"))?
+            toml_number(t).ok_or_else(|| format!("{name}: `tolerance` must be a number"))?
         }
         (None, _) if scale == Scale::Log => 0.01,
         (None, _) => (hi - lo) / 100.0,
@@ -181,12 +177,7 @@ fn scalar(def: &ParamDef, value: &Value) -> Result<ParamValue, String> {
         Value::Float(v) => ParamValue::Float(*v),
         Value::String(v) => ParamValue::Str(v.clone()),
         Value::Array(items) if matches!(def.kind, ParamKind::Interval) && items.len() == 2 => {
-            let number = |v: &Value| match v {
-                Value::Integer(i) => Some(*i as f64),
-                Value::Float(f) => Some(*f),
-                _ => None,
-            };
-            match (number(&items[0]), number(&items[1])) {
+            match (toml_number(&items[0]), toml_number(&items[1])) {
                 (Some(lo), Some(hi)) => ParamValue::Interval([lo, hi]),
                 _ => return Err(format!("{}: an interval is [lo, hi] of numbers", def.name)),
             }
@@ -210,13 +201,8 @@ fn range(def: &ParamDef, table: &toml::Table) -> Result<Vec<ParamValue>, String>
             "unknown key '{key}' in the range of {name} (allowed: range, steps, scale)"
         ));
     }
-    let number = |v: &Value| match v {
-        Value::Integer(i) => Some(*i as f64),
-        Value::Float(f) => Some(*f),
-        _ => None,
-    };
     let bounds = match &table["range"] {
-        Value::Array(b) if b.len() == 2 => (number(&b[0]), number(&b[1])),
+        Value::Array(b) if b.len() == 2 => (toml_number(&b[0]), toml_number(&b[1])),
         _ => (None, None),
     };
     let (Some(lo), Some(hi)) = bounds else {

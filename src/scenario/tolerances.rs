@@ -30,6 +30,8 @@
 
 use std::collections::BTreeMap;
 
+use super::toml_number;
+
 /// The rate's gated columns, first in every baseline.
 pub const RATE_COLUMNS: [&str; 4] = [
     "original_bytes",
@@ -226,15 +228,11 @@ fn parse_entry(key: &str, entry: &toml::Value) -> Result<Tolerance, ToleranceErr
     }
     let mut tolerance = Tolerance::EXACT;
     for (field, value) in fields {
-        let number = match value {
-            toml::Value::Float(x) => *x,
-            toml::Value::Integer(i) => *i as f64,
-            other => {
-                return Err(err(format!(
-                    "{field} must be a number, found {}",
-                    other.type_str()
-                )));
-            }
+        let Some(number) = toml_number(value) else {
+            return Err(err(format!(
+                "{field} must be a number, found {}",
+                value.type_str()
+            )));
         };
         if number.is_nan() {
             return Err(err(format!("{field} is NaN")));

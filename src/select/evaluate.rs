@@ -300,14 +300,18 @@ pub(crate) mod tests {
             Value::Object(m) => m,
             _ => Map::new(),
         };
+        let provenance = Provenance {
+            photonqa_version: "0".into(),
+            codecs: Default::default(),
+            scenario: "test".into(),
+            scenario_hash: String::new(),
+            input: "phantom".into(),
+            input_hash: String::new(),
+            input_shape: vec![4, 4],
+            input_dtype: crate::data::DType::Float32,
+            chunk_slices: 4,
+        };
         PointResult {
-            point_id: format!("p{index}"),
-            index,
-            status: Status::Ok,
-            error: None,
-            params: map(json!({"sz3.abs": index as f64 * 0.5})),
-            pipeline: Vec::new(),
-            fitted: Vec::new(),
             rate: Some(Rate {
                 original_bytes: 1000,
                 compressed_bytes: (1000.0 / ratio) as u64,
@@ -319,20 +323,12 @@ pub(crate) mod tests {
             nonfinite_decoded: Some(0),
             distortion: map(distortion),
             science: map(science),
-            reconstructed: Map::new(),
-            bounds: Vec::new(),
-            shares_decoded_with: None,
-            provenance: Provenance {
-                photonqa_version: "0".into(),
-                codecs: Default::default(),
-                scenario: "test".into(),
-                scenario_hash: String::new(),
-                input: "phantom".into(),
-                input_hash: String::new(),
-                input_shape: vec![4, 4],
-                input_dtype: crate::data::DType::Float32,
-                chunk_slices: 4,
-            },
+            ..PointResult::new(
+                format!("p{index}"),
+                index,
+                map(json!({"sz3.abs": index as f64 * 0.5})),
+                provenance,
+            )
         }
     }
 

@@ -43,6 +43,26 @@ pub fn photonqa(dir: &Path, args: &[&str]) -> Output {
         .expect("cannot start photonqa")
 }
 
+/// Runs photonqa with `args` in `dir` with the environment variable `key` set to `value`.
+pub fn photonqa_env(dir: &Path, args: &[&str], (key, value): (&str, &str)) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env(key, value)
+        .current_dir(dir)
+        .output()
+        .expect("cannot start photonqa")
+}
+
+/// The names of the files (and folders) in `dir`, sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Command output as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -65,6 +85,20 @@ pub fn assert_ok(out: &Output, what: &str) {
                 text(&out.stderr),
                 text(&out.stdout)
             ),
+        );
+    }
+}
+
+/// Asserts that `out` is a user error: exit code 2 and one line on stderr containing every one
+/// of `needles` (`what` names the case in the messages).
+pub fn assert_one_line_error(out: &Output, needles: &[&str], what: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "{what}: expected {needle:?} in {stderr}"
         );
     }
 }

@@ -33,7 +33,6 @@ round-trip text) so the Rust side parses them bit-exactly with str::parse::<f64>
 """
 
 import hashlib
-import platform
 import shutil
 import sys
 from pathlib import Path
@@ -45,7 +44,7 @@ from scipy import ndimage
 from skimage.data import shepp_logan_phantom
 from skimage.transform import iradon, radon, rescale
 
-from fixture_kit import Writer, fmt, main, rng_for, warnings_as_errors, write_expected  # noqa: E402
+from fixture_kit import Writer, fmt, main, peer_provenance, rng_for, warnings_as_errors, write_expected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "fbp"
@@ -181,20 +180,17 @@ def make_tooth(out, previous):
 
 
 def provenance():
-    return {
-        "script": "tests/peers/fbp_fixtures.py",
-        "python": platform.python_version(),
-        "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "scikit-image": skimage.__version__},
-        "calls": {
+    return peer_provenance(
+        "fbp_fixtures.py",
+        versions={"numpy": np.__version__, "scipy": scipy.__version__, "scikit-image": skimage.__version__},
+        calls={
             "sinogram": "skimage.transform.radon(phantom, theta, circle=True).T (angles, detector)",
             "reconstruction": "skimage.transform.iradon(sinogram.T, theta, filter_name=<filter>, circle=True)",
             "shepp_logan": "rescale(skimage.data.shepp_logan_phantom(), n / 400), zeroed outside the inscribed circle",
             "tooth_sinogram": "row 0 of -log(max((data - mean(dark, 0)) / (mean(white, 0) - mean(dark, 0)), 1e-6)), float64",
             "tooth_stats": "sum, np.linalg.norm, min, max over the whole slice (or sinogram)",
         },
-        "float_encoding": "floats are strings with Python repr(float(x)); parse with str::parse::<f64>",
-        "paths": "relative to the repository root",
-    }
+    )
 
 
 def generate(out, previous):

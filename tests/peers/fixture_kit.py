@@ -1,5 +1,6 @@
-"""What the fixture scripts share: exact float text, seeded generators, the dated expected.json,
-and the command line (regenerate, or --check that a fresh generation reproduces every file)."""
+"""What the fixture scripts share: exact float text, seeded generators and cases, the dated
+expected.json and its provenance block, and the command line (regenerate, or --check that a
+fresh generation reproduces every file)."""
 
 import argparse
 import contextlib
@@ -7,6 +8,7 @@ import datetime
 import filecmp
 import hashlib
 import json
+import platform
 import shutil
 import sys
 import tempfile
@@ -25,6 +27,35 @@ def rng_for(name):
     """A Generator seeded from the case name: adding a case never changes another one's data."""
     seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
     return np.random.default_rng(seed)
+
+
+class SeededCases(list):
+    """The cases of a fixture script, each made from a Generator seeded from its name (see
+    `rng_for`): `add(name, make, *rest)` records `(name, *make(rng), *rest)`, where `make`
+    returns the original and the decoded array (and whatever else the peer takes) and `rest`
+    ends with the case's note, as `pair_entries` reads them. `prefix` goes before every name in
+    the seed, so that two families may share a case name."""
+
+    def __init__(self, prefix=""):
+        super().__init__()
+        self.prefix = prefix
+
+    def add(self, name, make, *rest):
+        self.append((name, *make(rng_for(self.prefix + name)), *rest))
+
+
+def peer_provenance(script, versions, calls):
+    """The provenance block of an expected.json made by tests/peers/`script` with the libraries
+    `versions` ({name: version}) through the peer `calls` ({value: call}); `write_expected`
+    adds the date."""
+    return {
+        "script": f"tests/peers/{script}",
+        "python": platform.python_version(),
+        "versions": versions,
+        "calls": calls,
+        "float_encoding": "floats are strings with Python repr(float(x)); parse with str::parse::<f64>",
+        "paths": "relative to the repository root",
+    }
 
 
 def write_expected(out, expected, previous):

@@ -28,7 +28,6 @@ round-trip text, "inf" for infinity) so the Rust side parses them bit-exactly wi
 str::parse::<f64>.
 """
 
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,7 @@ from scipy import stats
 from skimage.metrics import mean_squared_error, normalized_root_mse, peak_signal_noise_ratio
 from skimage.metrics import structural_similarity
 
-from fixture_kit import Writer, fmt, main, pair_entries, rng_for, write_expected  # noqa: E402
+from fixture_kit import SeededCases, Writer, fmt, main, pair_entries, peer_provenance, write_expected  # noqa: E402
 from spectral_fixtures import frc_curve, fsc_peer, power_spectrum, ring_sums, smooth_field
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,11 +47,7 @@ F32_MAX = float(np.finfo(np.float32).max)
 
 
 def cases():
-    out = []
-
-    def add(name, make, note):
-        original, decoded = make(rng_for(name))
-        out.append((name, original, decoded, note))
+    out = SeededCases()
 
     def field(rng):
         return smooth_field(rng, SHAPE) + 0.05 * rng.standard_normal(SHAPE)
@@ -74,10 +69,10 @@ def cases():
         x, _ = f64_1e300(rng)
         return x, x.copy()
 
-    add("f32_near_max", f32_near_max, "float32 up to 0.95 FLT_MAX vs rounded to FLT_MAX / 40")
-    add("f32_near_max_identical", f32_near_max_identical, "the same original, decoded identical")
-    add("f64_1e300", f64_1e300, "float64 about +-1e300 vs + 4e299 noise (the FRC crosses)")
-    add("f64_1e300_identical", f64_1e300_identical, "the same original, decoded identical")
+    out.add("f32_near_max", f32_near_max, "float32 up to 0.95 FLT_MAX vs rounded to FLT_MAX / 40")
+    out.add("f32_near_max_identical", f32_near_max_identical, "the same original, decoded identical")
+    out.add("f64_1e300", f64_1e300, "float64 about +-1e300 vs + 4e299 noise (the FRC crosses)")
+    out.add("f64_1e300_identical", f64_1e300_identical, "the same original, decoded identical")
     return out
 
 
@@ -122,11 +117,10 @@ def peer(original, decoded):
 
 
 def provenance():
-    return {
-        "script": "tests/peers/huge_fixtures.py",
-        "python": platform.python_version(),
-        "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "scikit-image": skimage.__version__},
-        "calls": {
+    return peer_provenance(
+        "huge_fixtures.py",
+        versions={"numpy": np.__version__, "scipy": scipy.__version__, "scikit-image": skimage.__version__},
+        calls={
             "scaling": "x, y as float64; R = x.max() - x.min(); xs = x / R, ys = y / R; e = ys - xs",
             "mse_over_r2": "skimage.metrics.mean_squared_error(xs, ys)",
             "rmse": "sqrt(mse_over_r2) * R",
@@ -146,9 +140,7 @@ def provenance():
             "frc_resolution, power_spectrum_max_abs_relative_error, fsc_resolution":
                 "tests/peers/spectral_fixtures.py on xs, ys",
         },
-        "float_encoding": "floats are strings with Python repr(float(x)); parse with str::parse::<f64>",
-        "paths": "relative to the repository root",
-    }
+    )
 
 
 def generate(out, previous):

@@ -29,7 +29,6 @@ round-trip text) so the Rust side parses them bit-exactly with str::parse::<f64>
 """
 
 import math
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,7 @@ from scipy import ndimage
 from skimage.filters import threshold_multiotsu, threshold_otsu
 from skimage.segmentation import find_boundaries
 
-from fixture_kit import Writer, fmt, main, pair_entries, rng_for, write_expected  # noqa: E402
+from fixture_kit import SeededCases, Writer, fmt, main, pair_entries, peer_provenance, write_expected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "segmentation"
@@ -79,11 +78,7 @@ def multi(classes):
 
 def cases():
     """(name, original, decoded, segmentations, note) of every case."""
-    out = []
-
-    def add(name, make, segmentations, note):
-        original, decoded = make(rng_for(name))
-        out.append((name, original, decoded, segmentations, note))
+    out = SeededCases()
 
     def f32_3d(rng):
         shape = (14, 22, 20)
@@ -154,27 +149,27 @@ def cases():
         x = smooth_field(rng, (40, 1), 2.0)
         return x, x + 0.05 * rng.standard_normal(x.shape)
 
-    add("f32_3d", f32_3d, [OTSU, multi(3)], "float32 14x22x20 smooth field + noise vs 3-bit quantised")
-    add("f32_vs_u8_3d", f32_vs_u8_3d, [OTSU, multi(3)],
+    out.add("f32_3d", f32_3d, [OTSU, multi(3)], "float32 14x22x20 smooth field + noise vs 3-bit quantised")
+    out.add("f32_vs_u8_3d", f32_vs_u8_3d, [OTSU, multi(3)],
         "float32 12x18x21 vs its uint8 quantisation to 16 levels (thresholds in other units)")
-    add("f64_2d_nonsquare", f64_2d_nonsquare, [OTSU, multi(3)], "float64 45x71 smooth field vs + noise")
-    add("u8_2d", u8_2d, [OTSU, multi(3), multi(4)], "uint8 50x64 three phases + noise vs + rounded noise")
-    add("three_phase_f32_3d", three_phase_f32_3d, [OTSU, multi(3), multi(4)],
+    out.add("f64_2d_nonsquare", f64_2d_nonsquare, [OTSU, multi(3)], "float64 45x71 smooth field vs + noise")
+    out.add("u8_2d", u8_2d, [OTSU, multi(3), multi(4)], "uint8 50x64 three phases + noise vs + rounded noise")
+    out.add("three_phase_f32_3d", three_phase_f32_3d, [OTSU, multi(3), multi(4)],
         "float32 16x26x24 pores, matrix, crystals + noise vs 3-bit quantised")
-    add("shifted_f32_2d", shifted_f32_2d, [OTSU, multi(3)],
+    out.add("shifted_f32_2d", shifted_f32_2d, [OTSU, multi(3)],
         "float32 60x48 three phases vs x^1.6 + noise: the decoded thresholds move")
-    add("int16_2d", int16_2d, [OTSU, multi(3)], "int16 40x44 with negatives vs rounded to multiples of 16")
-    add("u8_few_values_2d", u8_few_values_2d, [OTSU, multi(3), multi(5)],
+    out.add("int16_2d", int16_2d, [OTSU, multi(3)], "int16 40x44 with negatives vs rounded to multiples of 16")
+    out.add("u8_few_values_2d", u8_few_values_2d, [OTSU, multi(3), multi(5)],
         "uint8 36x40 with values 0..60 (61 bins: five classes are cheap) vs multiples of 3")
-    add("u8_four_values_2d", u8_four_values_2d, [OTSU, multi(3), multi(4), multi(5)],
+    out.add("u8_four_values_2d", u8_four_values_2d, [OTSU, multi(3), multi(4), multi(5)],
         "uint8 20x25 with four values: 4 classes take the occupied bins, 5 is an error")
-    add("identical_f32_3d", identical_f32_3d, [OTSU, multi(3)], "identical pair")
-    add("constant_f32_2d", constant_f32_2d, [OTSU, multi(3)],
+    out.add("identical_f32_3d", identical_f32_3d, [OTSU, multi(3)], "identical pair")
+    out.add("constant_f32_2d", constant_f32_2d, [OTSU, multi(3)],
         "constant pair: Otsu threshold = value, one class present; multi-Otsu is an error")
-    add("constant_decoded_f32_2d", constant_decoded_f32_2d, [OTSU],
+    out.add("constant_decoded_f32_2d", constant_decoded_f32_2d, [OTSU],
         "smooth field vs all zeros: boundaries on the original's side only")
-    add("f64_3d_single_line", f64_3d_single_line, [OTSU, multi(3)], "float64 9x1x23: one line per row")
-    add("f64_2d_column", f64_2d_column, [OTSU, multi(3)], "float64 40x1: one voxel per row")
+    out.add("f64_3d_single_line", f64_3d_single_line, [OTSU, multi(3)], "float64 9x1x23: one line per row")
+    out.add("f64_2d_column", f64_2d_column, [OTSU, multi(3)], "float64 40x1: one voxel per row")
     return out
 
 
@@ -290,15 +285,14 @@ def multiotsu_more(original):
 
 
 def provenance():
-    return {
-        "script": "tests/peers/segmentation_fixtures.py",
-        "python": platform.python_version(),
-        "versions": {
+    return peer_provenance(
+        "segmentation_fixtures.py",
+        versions={
             "numpy": np.__version__,
             "scipy": scipy.__version__,
             "scikit-image": skimage.__version__,
         },
-        "calls": {
+        calls={
             "otsu": "skimage.filters.threshold_otsu(image) (nbins=256)",
             "multiotsu": "skimage.filters.threshold_multiotsu(image, classes) (nbins=256)",
             "classes": "numpy.digitize(image, thresholds, right=True) (otsu: also == image > t)",
@@ -312,9 +306,7 @@ def provenance():
             "multiotsu_original": "threshold_multiotsu(original, classes) for classes 2..4, and 5 where "
                                   "C(bins - 1, 4) < 1e7 (integer data with at most 126 bins)",
         },
-        "float_encoding": "floats are strings with Python repr(float(x)); parse with str::parse::<f64>",
-        "paths": "relative to the repository root",
-    }
+    )
 
 
 def generate(out, previous):

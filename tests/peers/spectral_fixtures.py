@@ -47,14 +47,13 @@ str::parse::<f64>.
 """
 
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
 import scipy
 from scipy import ndimage
 
-from fixture_kit import Writer, fmt, main, pair_entries, rng_for, write_expected  # noqa: E402
+from fixture_kit import SeededCases, Writer, fmt, main, pair_entries, peer_provenance, write_expected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "spectral"
@@ -84,11 +83,7 @@ def disks(rng, shape):
 
 def cases():
     """(name, original, decoded, note) of every case."""
-    out = []
-
-    def add(name, make, note):
-        original, decoded = make(rng_for(name))
-        out.append((name, original, decoded, note))
+    out = SeededCases()
 
     def f32_2d_square_u8(rng):
         x = (2.0 + 3.0 * smooth_field(rng, (64, 64))).astype(np.float32)
@@ -142,21 +137,21 @@ def cases():
         x = np.round(255 * disks(rng, (36, 36))).astype(np.uint8)
         return x, (x + 8.0 * rng.standard_normal(x.shape)).astype(np.float32)
 
-    add("f32_2d_square_u8", f32_2d_square_u8,
+    out.add("f32_2d_square_u8", f32_2d_square_u8,
         "float32 64x64 smooth field vs its uint8-quantised-and-dequantised version")
-    add("f64_2d_nonsquare", f64_2d_nonsquare, "float64 48x80 smooth field + noise vs + noise")
-    add("f32_2d_odd", f32_2d_odd, "float32 33x45 (odd sizes) disks + noise vs Gaussian blur 1.0")
-    add("u16_3d_stack", u16_3d_stack, "uint16 5x40x40 stack vs + rounded noise (sd 300)")
-    add("identical_f32_3d", identical_f32_3d, "identical 3x32x24 pair: FRC 1, no crossing, relative error 0")
-    add("constant_f32_2d", constant_f32_2d,
+    out.add("f64_2d_nonsquare", f64_2d_nonsquare, "float64 48x80 smooth field + noise vs + noise")
+    out.add("f32_2d_odd", f32_2d_odd, "float32 33x45 (odd sizes) disks + noise vs Gaussian blur 1.0")
+    out.add("u16_3d_stack", u16_3d_stack, "uint16 5x40x40 stack vs + rounded noise (sd 300)")
+    out.add("identical_f32_3d", identical_f32_3d, "identical 3x32x24 pair: FRC 1, no crossing, relative error 0")
+    out.add("constant_f32_2d", constant_f32_2d,
         "constant 0.25 vs 0.3, 32x32: power only at DC (FFTs of constants are exactly 0 elsewhere)")
-    add("constant_vs_noisy_f64_2d", constant_vs_noisy_f64_2d,
+    out.add("constant_vs_noisy_f64_2d", constant_vs_noisy_f64_2d,
         "constant 1.0 vs + noise, 16x32: Px = 0 beyond DC, FRC 0 and relative error inf there")
-    add("crossing_f32_2d", crossing_f32_2d, "float32 64x64 disks vs blurred (sigma 2) + noise: crosses")
-    add("no_crossing_f64_2d", no_crossing_f64_2d, "float64 40x56 disks + strong noise vs + 1e-3 noise: no crossing")
-    add("ties_f64_2d", ties_f64_2d, "float64 30x40: samples exactly half-way between rings (e.g. (2, 2))")
-    add("negated_f64_2d", negated_f64_2d, "decoded = -original, 24x24: FRC -1, ring 0 below the curve")
-    add("mixed_u8_f32_2d", mixed_u8_f32_2d, "uint8 original vs float32 decoded, 36x36")
+    out.add("crossing_f32_2d", crossing_f32_2d, "float32 64x64 disks vs blurred (sigma 2) + noise: crosses")
+    out.add("no_crossing_f64_2d", no_crossing_f64_2d, "float64 40x56 disks + strong noise vs + 1e-3 noise: no crossing")
+    out.add("ties_f64_2d", ties_f64_2d, "float64 30x40: samples exactly half-way between rings (e.g. (2, 2))")
+    out.add("negated_f64_2d", negated_f64_2d, "decoded = -original, 24x24: FRC -1, ring 0 below the curve")
+    out.add("mixed_u8_f32_2d", mixed_u8_f32_2d, "uint8 original vs float32 decoded, 36x36")
     return out
 
 
@@ -264,11 +259,10 @@ def peer(original, decoded):
 
 
 def provenance():
-    return {
-        "script": "tests/peers/spectral_fixtures.py",
-        "python": platform.python_version(),
-        "versions": {"numpy": np.__version__, "scipy": scipy.__version__},
-        "calls": {
+    return peer_provenance(
+        "spectral_fixtures.py",
+        versions={"numpy": np.__version__, "scipy": scipy.__version__},
+        calls={
             "transform": "X = np.fft.fft2(original.astype(float64)), Y likewise, per plane (last two axes)",
             "rings": "floor(sqrt(fftfreq(n1)[:, None]**2 + fftfreq(n2)[None, :]**2) / (1 / min(n1, n2)) + 0.5), "
                      "exact integer test within 1e-9 of a tie; rings > min(n1, n2) // 2 dropped",
@@ -280,9 +274,7 @@ def provenance():
                           "every plane of both arrays constant: 1.0 if C = Px = Py in every ring, else 0.0 (crossed)",
             "power": "Px / (n n1 n2), Py likewise; relative (Sy - Sx) / Sx, 0 if both 0, inf if only Sx is 0",
         },
-        "float_encoding": "floats are strings with Python repr(float(x)); parse with str::parse::<f64>",
-        "paths": "relative to the repository root",
-    }
+    )
 
 
 def generate(out, previous):
@@ -317,11 +309,7 @@ def balls(rng, shape, count=10):
 
 def fsc_cases():
     """(name, original, decoded, note) of every FSC case."""
-    out = []
-
-    def add(name, make, note):
-        original, decoded = make(rng_for("fsc/" + name))
-        out.append((name, original, decoded, note))
+    out = SeededCases("fsc/")
 
     def f32_cubic_quantised(rng):
         x = (1.0 + 4.0 * smooth_volume(rng, (16, 16, 16))).astype(np.float32)
@@ -379,21 +367,21 @@ def fsc_cases():
         x = np.full((4, 8, 8), 1.0)
         return x, x + 0.01 * rng.standard_normal(x.shape)
 
-    add("f32_cubic_quantised", f32_cubic_quantised,
+    out.add("f32_cubic_quantised", f32_cubic_quantised,
         "float32 16^3 smooth field vs its 4-bit quantised-and-dequantised version")
-    add("f64_noncubic", f64_noncubic, "float64 8x12x20 smooth field + noise vs + noise")
-    add("f32_odd", f32_odd, "float32 9x11x13 (odd sizes) balls + noise vs Gaussian blur 0.8")
-    add("u16_noisy", u16_noisy, "uint16 10x16x12 smooth field vs + rounded noise (sd 400); exact ties")
-    add("identical_f32", identical_f32, "identical 12x10x14 pair: FSC 1, no crossing; exact ties")
-    add("crossing_f32", crossing_f32,
+    out.add("f64_noncubic", f64_noncubic, "float64 8x12x20 smooth field + noise vs + noise")
+    out.add("f32_odd", f32_odd, "float32 9x11x13 (odd sizes) balls + noise vs Gaussian blur 0.8")
+    out.add("u16_noisy", u16_noisy, "uint16 10x16x12 smooth field vs + rounded noise (sd 400); exact ties")
+    out.add("identical_f32", identical_f32, "identical 12x10x14 pair: FSC 1, no crossing; exact ties")
+    out.add("crossing_f32", crossing_f32,
         "float32 20x24x28 balls vs blurred (sigma 2) + noise (sd 0.08): crosses; exact ties")
-    add("no_crossing_f64", no_crossing_f64,
+    out.add("no_crossing_f64", no_crossing_f64,
         "float64 12x16x20 balls + strong noise vs + 1e-3 noise: no crossing; exact ties")
-    add("mixed_u8_f32", mixed_u8_f32, "uint8 original vs float32 decoded, 6x8x10; exact ties")
-    add("tiny_f64", tiny_f64, "float64 2x5x7: the shortest axis allowed, shells 0 and 1")
-    add("constant_f32", constant_f32,
+    out.add("mixed_u8_f32", mixed_u8_f32, "uint8 original vs float32 decoded, 6x8x10; exact ties")
+    out.add("tiny_f64", tiny_f64, "float64 2x5x7: the shortest axis allowed, shells 0 and 1")
+    out.add("constant_f32", constant_f32,
         "constant 0.25 vs 0.3, 8^3: power only at DC (FFTs of constants are exactly 0 elsewhere)")
-    add("constant_vs_noisy_f64", constant_vs_noisy_f64,
+    out.add("constant_vs_noisy_f64", constant_vs_noisy_f64,
         "constant 1.0 vs + noise, 4x8x8: Px = 0 beyond DC, FSC 0 there")
     return out
 
@@ -451,11 +439,10 @@ def fsc_peer(original, decoded):
 
 
 def fsc_provenance():
-    return {
-        "script": "tests/peers/spectral_fixtures.py",
-        "python": platform.python_version(),
-        "versions": {"numpy": np.__version__, "scipy": scipy.__version__},
-        "calls": {
+    return peer_provenance(
+        "spectral_fixtures.py",
+        versions={"numpy": np.__version__, "scipy": scipy.__version__},
+        calls={
             "transform": "X = np.fft.fftn(original.astype(float64)), Y likewise, whole volume",
             "shells": "floor(sqrt(fftfreq(n0)[:, None, None]**2 + fftfreq(n1)[None, :, None]**2 + "
                       "fftfreq(n2)[None, None, :]**2) / (1 / min(n0, n1, n2)) + 0.5), exact integer test "
@@ -467,9 +454,7 @@ def fsc_provenance():
                           "t = g[i-1] / (g[i-1] - g[i]) with g = FSC - T (t = 0 if g[i-1] <= 0); 1.0 without; "
                           "both volumes constant: 1.0 if C = Px = Py in every shell, else 0.0 (crossed)",
         },
-        "float_encoding": "floats are strings with Python repr(float(x)); parse with str::parse::<f64>",
-        "paths": "relative to the repository root",
-    }
+    )
 
 
 def generate_fsc(out):

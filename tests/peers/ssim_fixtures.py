@@ -24,7 +24,6 @@ Floats in expected.json are strings holding Python's repr of the float64 value (
 round-trip text) so the Rust side parses them bit-exactly with str::parse::<f64>.
 """
 
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 from skimage.util import crop
 
-from fixture_kit import Writer, fmt, main, pair_entries, rng_for, write_expected  # noqa: E402
+from fixture_kit import SeededCases, Writer, fmt, main, pair_entries, peer_provenance, write_expected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "ssim"
@@ -79,12 +78,7 @@ def quantize(x, bits, lo, hi):
 
 def cases():
     """(name, original, decoded, data_range, note) of every case."""
-    out = []
-
-    def add(name, make, note):
-        rng = rng_for(name)
-        original, decoded, data_range = make(rng)
-        out.append((name, original, decoded, data_range, note))
+    out = SeededCases()
 
     def f32_2d_square(rng):
         x = (phantom(rng, (64, 64)) + 0.02 * rng.standard_normal((64, 64))).astype(np.float32)
@@ -149,19 +143,19 @@ def cases():
         x = rng.random((8, 9)).astype(np.float32)
         return x, (x + 0.1 * rng.random(x.shape)).astype(np.float32), 1.0
 
-    add("f32_2d_square", f32_2d_square, "float32 64x64 disks + noise vs 5-bit quantized")
-    add("f64_2d_nonsquare", f64_2d_nonsquare, "float64 45x71 smooth field vs + noise")
-    add("f32_3d", f32_3d, "float32 24x20x22 smooth field + noise vs 4-bit quantized + noise")
-    add("f64_3d_blurred", f64_3d_blurred, "float64 20x23x21 balls + noise vs Gaussian blur 0.8")
-    add("f32_3d_smallest", f32_3d_smallest, "float32 11x12x13: one interior slice for gaussian")
-    add("u8_2d", u8_2d, "uint8 50x64 disks vs + rounded noise, R = 255")
-    add("u16_3d", u16_3d, "uint16 22x18x20 wide range vs low 6 bits dropped")
-    add("mixed_u16_f32_2d", mixed_u16_f32_2d, "uint16 original vs float32 decoded (float64 in skimage)")
-    add("identical_f32_3d", identical_f32_3d, "identical pair: 1.0")
-    add("constant_f32_2d", constant_f32_2d, "constant 0.25 vs constant 0.3, R = 1: luminance term only")
-    add("tiny_range_f64_2d", tiny_range_f64_2d, "float64 1000 + 1e-3 noise vs + 2e-4 noise, R = max - min")
-    add("blurred_noisy_f32_2d", blurred_noisy_f32_2d, "float32 96x80 disks vs Gaussian blur 1.2 + noise")
-    add("too_small_for_gaussian_f32_2d", too_small_for_gaussian_f32_2d,
+    out.add("f32_2d_square", f32_2d_square, "float32 64x64 disks + noise vs 5-bit quantized")
+    out.add("f64_2d_nonsquare", f64_2d_nonsquare, "float64 45x71 smooth field vs + noise")
+    out.add("f32_3d", f32_3d, "float32 24x20x22 smooth field + noise vs 4-bit quantized + noise")
+    out.add("f64_3d_blurred", f64_3d_blurred, "float64 20x23x21 balls + noise vs Gaussian blur 0.8")
+    out.add("f32_3d_smallest", f32_3d_smallest, "float32 11x12x13: one interior slice for gaussian")
+    out.add("u8_2d", u8_2d, "uint8 50x64 disks vs + rounded noise, R = 255")
+    out.add("u16_3d", u16_3d, "uint16 22x18x20 wide range vs low 6 bits dropped")
+    out.add("mixed_u16_f32_2d", mixed_u16_f32_2d, "uint16 original vs float32 decoded (float64 in skimage)")
+    out.add("identical_f32_3d", identical_f32_3d, "identical pair: 1.0")
+    out.add("constant_f32_2d", constant_f32_2d, "constant 0.25 vs constant 0.3, R = 1: luminance term only")
+    out.add("tiny_range_f64_2d", tiny_range_f64_2d, "float64 1000 + 1e-3 noise vs + 2e-4 noise, R = max - min")
+    out.add("blurred_noisy_f32_2d", blurred_noisy_f32_2d, "float32 96x80 disks vs Gaussian blur 1.2 + noise")
+    out.add("too_small_for_gaussian_f32_2d", too_small_for_gaussian_f32_2d,
         "8x9: shorter than the 11-tap Gaussian window (error), long enough for the 7-tap box")
     return out
 
@@ -206,15 +200,14 @@ def peer(original, decoded, data_range, window):
 
 
 def provenance():
-    return {
-        "script": "tests/peers/ssim_fixtures.py",
-        "python": platform.python_version(),
-        "versions": {
+    return peer_provenance(
+        "ssim_fixtures.py",
+        versions={
             "numpy": np.__version__,
             "scipy": scipy.__version__,
             "scikit-image": skimage.__version__,
         },
-        "calls": {
+        calls={
             window: {
                 "ssim": spec["call"],
                 "mean": "the returned mssim",
@@ -228,9 +221,7 @@ def provenance():
             }
             for window, spec in WINDOWS.items()
         },
-        "float_encoding": "floats are strings with Python repr(float(x)); parse with str::parse::<f64>",
-        "paths": "relative to the repository root",
-    }
+    )
 
 
 def generate(out, previous):
