@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_ok, photonqa, reference_volume, repo_root, shared_file, text};
+use common::{assert_ok, photonqa, reference_volume, repo_root, text};
 use serde_json::Value;
 
 #[test]
@@ -18,10 +18,8 @@ fn both_shootout_scenarios_validate() {
         "{}",
         text(&out.stdout)
     );
-    if shared_file("../shared/data/tooth.h5").is_some() {
-        let out = photonqa(&folder, &["validate", "codec-shootout-tooth.toml"]);
-        assert_ok(&out, "photonqa validate codec-shootout-tooth.toml");
-    }
+    let out = photonqa(&folder, &["validate", "codec-shootout-tooth.toml"]);
+    assert_ok(&out, "photonqa validate codec-shootout-tooth.toml");
 }
 
 /// Two `[[variant]]` pipelines run as one sweep: points numbered pipeline after pipeline, the

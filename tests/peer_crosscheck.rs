@@ -32,7 +32,7 @@
 
 mod common;
 
-use common::{Failures, float_field, int_field, parse_exact, repo_root, shared_file, str_field};
+use common::{Failures, float_field, int_field, parse_exact, repo_root, str_field};
 
 use std::fs;
 use std::io::Read;
@@ -396,16 +396,13 @@ fn otsu_refuses_a_float_range_narrower_than_256_bins_like_scikit_image() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// b. Real data (../shared/data, read-only, not in the repository)
+// b. Real data (reference-data/tooth.h5)
 
 #[test]
 fn real_tomography_projections_match_scikit_image_and_numcodecs() {
     let exp = expected();
     let tooth = &exp["shared_tooth"];
-    let Some(path) = shared_file(str_field(tooth, "file")) else {
-        return;
-    };
-    let path = fs::canonicalize(path).unwrap();
+    let path = fs::canonicalize(repo_root().join(str_field(tooth, "file"))).unwrap();
     let source = format!("{}::{}", path.display(), str_field(tooth, "dataset"));
     let mut fails = Failures::default();
 
@@ -476,7 +473,7 @@ fn real_tomography_projections_match_scikit_image_and_numcodecs() {
         check_metrics(&label, line, round, false, &mut fails);
         check_point_metrics(&label, line, round, false, &mut fails);
     }
-    fails.finish("real data ../shared/data/tooth.h5 vs skimage + numcodecs");
+    fails.finish("real data reference-data/tooth.h5 vs skimage + numcodecs");
 }
 
 // ------------------------------------------------------------------------------------------------

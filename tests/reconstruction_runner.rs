@@ -1,5 +1,5 @@
 //! `[reconstruction]` in a scenario: the bundled `scenarios/tomo-projections.toml` on the real
-//! APS tooth projections (`../shared/data/tooth.h5`) gives, per working point, exactly what the
+//! APS tooth projections (`reference-data/tooth.h5`) gives, per working point, exactly what the
 //! separate tools give on the same slices: the decoded projections made in memory by the
 //! point's chain, flat/dark-normalised and reconstructed by the library; the original slice by
 //! `photonqa reconstruct --row`; their distortion by `photonqa metrics` and each slice's Otsu
@@ -13,7 +13,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_ok, photonqa, repo_root, shared_file, text};
+use common::{assert_ok, photonqa, repo_root, text};
 use photonqa::analysis::fbp::{Fbp, Filter};
 use photonqa::data::exchange::Exchange;
 use photonqa::data::npy::write_npy;
@@ -22,7 +22,7 @@ use photonqa::pipeline::Chain;
 use photonqa::scenario::Scenario;
 use serde_json::Value;
 
-const TOOTH: &str = "../shared/data/tooth.h5";
+const TOOTH: &str = "reference-data/tooth.h5";
 
 fn json_of(out: &std::process::Output, what: &str) -> Value {
     assert_ok(out, what);
@@ -36,9 +36,7 @@ fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
 
 #[test]
 fn runner_equals_reconstruct_metrics_and_analyze_on_tooth() {
-    let Some(tooth) = shared_file(TOOTH) else {
-        return;
-    };
+    let tooth = repo_root().join(TOOTH);
     let dir = tempfile::tempdir().unwrap();
     let scenario_path = repo_root().join("scenarios/tomo-projections.toml");
     let scenario = Scenario::load(&scenario_path).unwrap();
@@ -147,9 +145,7 @@ fn runner_equals_reconstruct_metrics_and_analyze_on_tooth() {
 
 #[test]
 fn reconstruction_errors_are_one_line_and_name_the_key() {
-    let Some(tooth) = shared_file(TOOTH) else {
-        return;
-    };
+    let tooth = repo_root().join(TOOTH);
     let dir = tempfile::tempdir().unwrap();
     let scenario = |reconstruction: &str, source: &str| {
         format!(

@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{repo_root, shared_file};
+use common::repo_root;
 use photonqa::analysis::fbp::{Fbp, Filter};
 use photonqa::data::exchange::Exchange;
 use photonqa::report::html::{escape, sentence};
@@ -210,9 +210,7 @@ fn porosity_report_answers_first_plots_everything_and_is_deterministic() {
 
 #[test]
 fn tomography_triptych_shows_the_reconstructed_slice() {
-    let Some(tooth) = shared_file("../shared/data/tooth.h5") else {
-        return;
-    };
+    let tooth = repo_root().join("reference-data/tooth.h5");
     let scenario = Scenario::load(&repo_root().join("scenarios/tomo-projections.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");

@@ -13,9 +13,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{
-    Failures, assert_ok, expected_json, photonqa, repo_root, shared_file, sorted_rows, text,
-};
+use common::{Failures, assert_ok, expected_json, photonqa, repo_root, sorted_rows, text};
 use serde_json::Value;
 
 const SCRIPT: &str = "tests/peers/saxs_fixtures.py";
@@ -176,9 +174,7 @@ const POISSON_1: &str =
 
 #[test]
 fn bam_2d_integration_equals_numpy_lossless_and_bit_rounded() {
-    let Some(bam) = shared_file("../shared/data/BAM_2D.h5") else {
-        return;
-    };
+    let bam = repo_root().join("reference-data/BAM_2D.h5");
     let bam = bam.display();
     let expected = expected_json("saxs", SCRIPT);
     let dir = tempfile::tempdir().unwrap();

@@ -206,23 +206,6 @@ pub fn load_pair(case: &Value) -> (NdArray, NdArray) {
     (load("original"), load("decoded"))
 }
 
-/// Environment variable that turns a missing `../shared/data` file into a failure (set in CI).
-pub const REQUIRE_SHARED: &str = "PHOTONQA_REQUIRE_SHARED_DATA";
-
-/// The file `rel` (relative to the repository root) from `../shared/data`, or `None` (after
-/// printing "skipped: ...") when it is absent and PHOTONQA_REQUIRE_SHARED_DATA is not 1.
-pub fn shared_file(rel: &str) -> Option<PathBuf> {
-    let path = repo_root().join(rel);
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var(REQUIRE_SHARED).as_deref() == Ok("1") {
-        panic!("{rel} not found and {REQUIRE_SHARED}=1");
-    }
-    println!("skipped: {rel} not found");
-    None
-}
-
 /// Collects mismatches so that one test reports all its failing cases at once.
 #[derive(Default)]
 pub struct Failures(pub Vec<String>);

@@ -10,7 +10,7 @@ running the script again reproduces the same files.
     python3 tests/peers/fbp_fixtures.py            # (re)write the fixtures
     python3 tests/peers/fbp_fixtures.py --check    # regenerate in a temp dir, compare, exit 1 on drift
 
-Needs: numpy, scipy, scikit-image (0.26 recorded), h5py (for ../shared/data/tooth.h5).
+Needs: numpy, scipy, scikit-image (0.26 recorded), h5py (for reference-data/tooth.h5).
 
 Layout: photonqa's sinogram is (angles, detector); scikit-image's radon_image is
 (detector, angles). Each case stores sinogram.npy in photonqa's layout, made as
@@ -19,7 +19,7 @@ filter_name=<filter>, circle=True) (interpolation="linear", output_size = detect
 Angles are stored in expected.json as repr strings (parsed bit-exactly by Rust); uniform angle
 sets also record the np.linspace(start, stop, count, endpoint=False) call that made them.
 
-Real data: one detector row of ../shared/data/tooth.h5 (never copied). The sinogram is
+Real data: one detector row of reference-data/tooth.h5. The sinogram is
 row 0 of -log(max((data - dark) / (white - dark), 1e-6)) in float64, with dark and white the
 means over their 10 frames (np.mean along axis 0: sequential sums divided by 10), for the
 181 projection angles of /exchange/theta. Stored: statistics of iradon(sinogram.T, theta,
@@ -49,7 +49,7 @@ from fixture_kit import Writer, fmt, main, peer_provenance, rng_for, warnings_as
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "fbp"
 FILTERS = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
-TOOTH_FILE = "../shared/data/tooth.h5"
+TOOTH_FILE = "reference-data/tooth.h5"
 #: Smallest argument of the logarithm in the flat/dark normalisation.
 TOOTH_FLOOR = 1e-6
 #: Pixel step of the stored subsample of the tooth slice.

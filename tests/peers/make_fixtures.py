@@ -44,7 +44,7 @@ from fixture_kit import Writer, fmt, main, rng_for, warnings_as_errors, write_ex
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "peers"
 POROUS_SOURCE = "reference-data/porous-tomo.h5::/volume"
-TOOTH_FILE = "../shared/data/tooth.h5"
+TOOTH_FILE = "reference-data/tooth.h5"
 TOOTH_DATASET = "/exchange/data"
 
 
@@ -402,7 +402,7 @@ def make_distortion(w):
 
 
 # ---------------------------------------------------------------------------------------------
-# b. Real data from ../shared/data (expected values only)
+# b. Real data from reference-data/ (expected values only)
 
 
 def analyze_expected(volume, method, connectivity):

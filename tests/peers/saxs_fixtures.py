@@ -3,8 +3,8 @@
 and the original-vs-decoded comparison, computed with NumPy independently of photonqa.
 
 Writes tests/fixtures/saxs/expected.json only (no arrays: the inputs are
-../shared/data/BAM_2D.h5, read but never copied, and reference-data/saxs-spheres.h5).
-Without ../shared/data/BAM_2D.h5 the BAM cases keep their previous values.
+reference-data/BAM_2D.h5 and reference-data/saxs-spheres.h5).
+Without reference-data/BAM_2D.h5 the BAM cases keep their previous values.
 
     python3 tests/peers/saxs_fixtures.py            # (re)write the fixtures
     python3 tests/peers/saxs_fixtures.py --check    # regenerate in a temp dir, compare, exit 1 on drift
@@ -40,7 +40,7 @@ from fixture_kit import fmt, main, write_expected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "saxs"
-BAM = ROOT.parent / "shared" / "data" / "BAM_2D.h5"
+BAM = ROOT / "reference-data" / "BAM_2D.h5"
 SPHERES = ROOT / "reference-data" / "saxs-spheres.h5"
 
 
@@ -204,7 +204,7 @@ def generate(out, previous):
             "numpy": np.__version__,
             "h5py": h5py.__version__,
             "numcodecs": numcodecs.__version__,
-            "inputs": ["../shared/data/BAM_2D.h5 (/sasentry01/data/I, Idev, Imask, Q)",
+            "inputs": ["reference-data/BAM_2D.h5 (/sasentry01/data/I, Idev, Imask, Q)",
                        "reference-data/saxs-spheres.h5 (/data, /mask, geometry attributes)"],
             "peer": "np.searchsorted + np.bincount integration, np.polyfit Guinier, np.trapezoid Porod",
         },
