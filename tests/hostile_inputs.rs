@@ -29,6 +29,29 @@ fn open_npy(dir: &Path, bytes: &[u8]) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// fuzz target `source`: a 250-byte `.npy` header nesting 35 `[` kept ndarray-npy's
+/// Python-literal parser busy for 12 s (its time grows exponentially with the nesting).
+#[test]
+fn npy_header_nesting_brackets_deeply_is_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = format!("{{'descr': '<f4', 'shape': (6, {}7)}}\n", "[".repeat(35));
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    let error = open_npy(dir.path(), &bytes).unwrap_err();
+    assert!(
+        error.ends_with("not a valid .npy file: its header nests brackets 37 deep (at most 4)"),
+        "{error}"
+    );
+    // A plain header still opens.
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0; 24]);
+    open_npy(dir.path(), &bytes).unwrap();
+}
+
 /// fuzz target `source`: a version 2 `.npy` header whose length field says 662 MB made
 /// ndarray-npy allocate that much before finding the file 215 bytes long.
 #[test]

@@ -432,7 +432,7 @@ impl RawSource {
         let label = path.display().to_string();
         let err = |m: String| DataError::new(&label, m);
         let mut file = open_regular(path, &label)?;
-        check_npy_header_len(&file).map_err(err)?;
+        check_npy_header(&file).map_err(err)?;
         let header = Header::from_reader(&mut file)
             .map_err(|e| err(format!("not a valid .npy file: {e}")))?;
         if matches!(header.layout, Layout::Fortran) {
@@ -493,12 +493,19 @@ impl RawSource {
     }
 }
 
+/// Deepest nesting of brackets a `.npy` header may have: a plain dtype's header nests 2 deep
+/// (`{'shape': (6, 7)}`), a structured one 4; photonqa reads plain dtypes only.
+const MAX_NPY_HEADER_NESTING: usize = 4;
+
 /// Refuses a `.npy` file whose header declares more bytes than the file holds, before
 /// ndarray-npy allocates a buffer of that size to read it into (a damaged length field of a
-/// version 2 or 3 header would make it allocate up to 4 GiB). The file starts with
-/// `\x93NUMPY`, the major and minor version, then the header's length: 2 bytes (version 1) or
-/// 4 bytes (versions 2 and 3), little-endian. Anything else is left to ndarray-npy to report.
-fn check_npy_header_len(file: &File) -> Result<(), String> {
+/// version 2 or 3 header would make it allocate up to 4 GiB), and a header whose brackets
+/// nest deeper than [`MAX_NPY_HEADER_NESTING`]: the Python-literal parser behind ndarray-npy
+/// (`py_literal`) takes time exponential in the nesting (12 s for 35 `[` in a 250-byte
+/// header, found by fuzzing). The file starts with `\x93NUMPY`, the major and minor version,
+/// then the header's length: 2 bytes (version 1) or 4 bytes (versions 2 and 3),
+/// little-endian. Anything else is left to ndarray-npy to report.
+fn check_npy_header(file: &File) -> Result<(), String> {
     let mut preamble = [0u8; 12];
     let read = file.read_at(&mut preamble, 0).map_err(|e| e.to_string())?;
     let (declared, start) = match (&preamble[..read.min(8)], read) {
@@ -516,6 +523,25 @@ fn check_npy_header_len(file: &File) -> Result<(), String> {
     if start + declared > size {
         return Err(format!(
             "not a valid .npy file: its header declares {declared} bytes, but the file has {size}"
+        ));
+    }
+    let mut header = vec![0u8; declared as usize];
+    file.read_exact_at(&mut header, start)
+        .map_err(|e| e.to_string())?;
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for byte in header {
+        match byte {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_NPY_HEADER_NESTING {
+        return Err(format!(
+            "not a valid .npy file: its header nests brackets {deepest} deep (at most {MAX_NPY_HEADER_NESTING})"
         ));
     }
     Ok(())
