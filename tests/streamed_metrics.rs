@@ -232,3 +232,82 @@ fn metrics_only_computes_what_is_asked_with_the_same_values() {
         "{stderr}"
     );
 }
+
+/// With `--data-range`, the original's range is gathered in the metrics' own pass instead of a
+/// pass before them: the values equal those of the path with the pass first (which the KS
+/// test, binning the values, still takes), also for values so large against the data range
+/// that their scale differs from the one the data range alone gives (the pass is repeated);
+/// and a non-finite original is still refused.
+#[test]
+fn a_given_data_range_saves_the_range_pass_with_the_same_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = [30, 24, 20];
+    // float64 values at offsets 0 and 1e200 (spreads 1 and 1e188), given data ranges 2 and
+    // 1e100: the second's values divided by the scale its data range gives overflow float32.
+    for (offset, spread, range) in [(0.0f64, 1.0f64, 2.0f64), (1e200, 1e188, 1e100)] {
+        let value = |i: usize, noise: f64| {
+            offset + spread * ((i as f64 * 0.37).sin() + noise * (i as f64 * 1.91).cos())
+        };
+        let original = ndarray::ArrayD::from_shape_fn(&shape[..], |ix| {
+            value(ix[0] * 480 + ix[1] * 20 + ix[2], 0.0)
+        });
+        let decoded = ndarray::ArrayD::from_shape_fn(&shape[..], |ix| {
+            value(ix[0] * 480 + ix[1] * 20 + ix[2], 0.01)
+        });
+        let write = |name: &str, values: &ndarray::ArrayD<f64>| {
+            let array = NdArray::Float64(values.clone());
+            photonqa::data::npy::write_npy(&dir.path().join(name), &array).unwrap();
+        };
+        write("o.npy", &original);
+        write("d.npy", &decoded);
+        let range = range.to_string();
+        let metrics = |only: &str| -> serde_json::Map<String, Value> {
+            let args = [
+                "metrics",
+                "--json",
+                "o.npy",
+                "d.npy",
+                "--data-range",
+                &range,
+                "--only",
+                only,
+            ];
+            let out = photonqa(dir.path(), &args);
+            assert_ok(&out, only);
+            match serde_json::from_slice(&out.stdout).unwrap() {
+                Value::Object(map) => map,
+                other => panic!("not an object: {other}"),
+            }
+        };
+        let gathered = metrics("psnr,ssim,max_abs_error,error_histogram");
+        let first = metrics("psnr,ssim,max_abs_error,error_histogram,ks_test");
+        assert!(
+            gathered["ssim"].as_f64().is_some_and(f64::is_finite),
+            "{gathered:?}"
+        );
+        for (key, value) in &gathered {
+            assert_eq!(value, &first[key], "offset {offset}: {key}");
+        }
+    }
+    let mut spoilt = ndarray::ArrayD::<f64>::zeros(&shape[..]);
+    spoilt[[17, 3, 4]] = f64::NAN;
+    photonqa::data::npy::write_npy(&dir.path().join("o.npy"), &NdArray::Float64(spoilt)).unwrap();
+    let out = photonqa(
+        dir.path(),
+        &[
+            "metrics",
+            "o.npy",
+            "d.npy",
+            "--data-range",
+            "1",
+            "--only",
+            "ssim",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("o.npy: contains NaN or infinite values") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}

@@ -38,7 +38,7 @@ pub fn analyze(
     let label = source.label();
     let shape = source.shape().to_vec();
     let budget = memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET);
-    let plan = Plan::within(&shape, source.row_bytes(), budget)?;
+    let plan = Plan::within(&shape, source.row_bytes(), budget, 0)?;
     let read = |rows: std::ops::Range<usize>| source.read_slab(rows).map_err(|e| e.to_string());
     let ranges: Vec<(f64, f64)> = plan
         .chunks

@@ -99,21 +99,28 @@ pub fn compare(
         ));
     }
     let row_bytes = original.row_bytes().max(decoded.row_bytes());
-    // Two inputs in flight per chunk: halve the budget for each.
-    let plan = Plan::within(original.shape(), row_bytes, memory_budget / 2)?;
     let read = |source: &dyn VolumeSource, rows: std::ops::Range<usize>| {
         source.read_slab(rows).map_err(|e| e.to_string())
     };
-    // The range of the original is needed before the metrics (PSNR, the relative-error floor,
-    // SSIM's constants, the bins of the histograms): a first pass over the original only.
-    let ranges: Vec<(f64, f64)> = plan
-        .chunks
-        .par_iter()
-        .map(|rows| finite_range(&read(original, rows.clone())?, original.label()))
-        .collect::<Result<_, String>>()?;
-    let lo = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
-    let hi = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
-    let data_range = data_range.unwrap_or(hi - lo);
+    // The metrics need the range of the original (PSNR, the relative-error floor, SSIM's
+    // constants, the bins of the histograms). A given data range stands in for it unless the
+    // KS test bins the values: the range is then gathered in the metrics' own pass and only
+    // checked to give the same scale (see `CompareSpec::scale`), saving a pass over the
+    // original.
+    let range_first = options.data_range.is_none() || names.contains(&"ks_test");
+    let known_range = if range_first {
+        // Two inputs in flight per chunk: halve the budget for each.
+        let plan = Plan::within(original.shape(), row_bytes, memory_budget / 2, 0)?;
+        let ranges: Vec<(f64, f64)> = plan
+            .chunks
+            .par_iter()
+            .map(|rows| finite_range(&read(original, rows.clone())?, original.label()))
+            .collect::<Result<_, String>>()?;
+        Some(merge_ranges(&ranges))
+    } else {
+        None
+    };
+    let data_range = data_range.unwrap_or_else(|| known_range.map_or(0.0, |(lo, hi)| hi - lo));
     let shape = original.shape().to_vec();
     // A metric the data cannot give is reported as skipped, with the reason.
     let mut skipped = Map::new();
@@ -148,32 +155,59 @@ pub fn compare(
             }
         })
         .collect();
-    let facts = DataFacts {
-        shape: &shape,
-        range: (lo, hi),
-        data_range,
-        dtypes: (original.dtype(), decoded.dtype()),
-    };
     let max_rel_floor = max_rel_floor.unwrap_or(DEFAULT_REL_FLOOR * data_range);
-    let spec = CompareSpec::new(&computed, facts, max_rel_floor, ssim_window)
-        .map_err(|e| format!("{}: {e}; pass --data-range", original.label()))?;
-    let rows = original.shape()[0];
+    let spec_for = |range: (f64, f64)| {
+        let facts = DataFacts {
+            shape: &shape,
+            range,
+            data_range,
+            dtypes: (original.dtype(), decoded.dtype()),
+        };
+        CompareSpec::new(&computed, facts, max_rel_floor, ssim_window)
+            .map_err(|e| format!("{}: {e}; pass --data-range", original.label()))
+    };
+    // Without the range, assume the values lie within the data range of 0: the scale is then
+    // checked against the range the pass gathers, and the pass repeated in the rare case that
+    // it differs (values beyond 2^60 or all below 2^-30 in magnitude).
+    let mut spec = spec_for(known_range.unwrap_or((0.0, data_range)))?;
     let halo = spec.halo();
-    // Chunks in waves, merged in chunk order: the histograms of a partial are large, so only a
-    // wave's partials are held at once.
-    let wave = rayon::current_num_threads() * 4;
-    let mut total = Partial::default();
-    for chunks in plan.chunks.chunks(wave) {
-        let parts: Vec<Partial> = chunks
-            .par_iter()
-            .map(|core| {
-                let held = rows_with_halo(core, halo, rows);
-                let (a, b) = (read(original, held.clone())?, read(decoded, held.clone())?);
-                spec.partial(&a, &b, held, core.clone())
-            })
-            .collect::<Result<_, String>>()?;
-        for part in parts {
-            total.merge(part)?;
+    let plan = Plan::within(original.shape(), row_bytes, memory_budget / 2, halo)?;
+    let gather = known_range.is_none();
+    let measure = |spec: &CompareSpec| -> Result<(Partial, (f64, f64)), String> {
+        let rows = original.shape()[0];
+        // Chunks in waves, merged in chunk order: the histograms of a partial are large, so
+        // only a wave's partials are held at once.
+        let wave = rayon::current_num_threads() * 4;
+        let mut total = Partial::default();
+        let mut ranges = Vec::new();
+        for chunks in plan.chunks.chunks(wave) {
+            let parts: Vec<(Partial, (f64, f64))> = chunks
+                .par_iter()
+                .map(|core| {
+                    let held = rows_with_halo(core, halo, rows);
+                    let (a, b) = (read(original, held.clone())?, read(decoded, held.clone())?);
+                    let range = if gather {
+                        let own = core.start - held.start..core.end - held.start;
+                        finite_range(&a.slice_rows(own), original.label())?
+                    } else {
+                        (0.0, 0.0)
+                    };
+                    Ok((spec.partial(&a, &b, held, core.clone())?, range))
+                })
+                .collect::<Result<_, String>>()?;
+            for (part, range) in parts {
+                total.merge(part)?;
+                ranges.push(range);
+            }
+        }
+        Ok((total, merge_ranges(&ranges)))
+    };
+    let (mut total, gathered) = measure(&spec)?;
+    if gather {
+        let checked = spec_for(gathered)?;
+        if checked.scale != spec.scale {
+            spec = checked;
+            total = measure(&spec)?.0;
         }
     }
     let mut finished = spec.finish(&total, &computed)?;
@@ -205,6 +239,15 @@ pub fn compare(
         metrics,
         spec,
     })
+}
+
+/// The range of the chunks whose ranges are `ranges`.
+fn merge_ranges(ranges: &[(f64, f64)]) -> (f64, f64) {
+    ranges
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+            (lo.min(r.0), hi.max(r.1))
+        })
 }
 
 /// Range of a chunk, or an error naming `label` when it holds NaN or infinite values.

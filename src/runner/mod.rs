@@ -62,6 +62,10 @@ pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
 /// 434 MiB peak RSS); 6 leaves room for chains with more intermediates.
 pub const WORKING_SET_FACTOR: usize = 6;
 
+/// A chunk read with halos is at least this many times its halo rows, so that rows read and
+/// filtered twice cost at most a quarter more.
+pub const HALO_SHARE: usize = 4;
+
 /// Default floor of the relative error, as a fraction of the data range.
 pub const DEFAULT_REL_FLOOR: f64 = 1e-3;
 
@@ -151,11 +155,19 @@ impl Plan {
     }
 
     /// A plan for tools whose chunks are no compression unit (`metrics`, `analyze`): the default
-    /// chunk, shrunk until one fits the budget.
-    pub fn within(shape: &[usize], row_bytes: usize, memory_budget: u64) -> Result<Plan, String> {
+    /// chunk, or [`HALO_SHARE`] times the `halo` rows each chunk reads again on both sides when
+    /// that is more, shrunk until one fits the budget.
+    pub fn within(
+        shape: &[usize],
+        row_bytes: usize,
+        memory_budget: u64,
+        halo: usize,
+    ) -> Result<Plan, String> {
         let per_row = (row_bytes.max(1) * WORKING_SET_FACTOR) as u64;
         let affordable = (memory_budget / per_row).max(1) as usize;
-        let rows = (DEFAULT_CHUNK_BYTES / row_bytes.max(1)).clamp(1, affordable);
+        let rows = (DEFAULT_CHUNK_BYTES / row_bytes.max(1))
+            .max(HALO_SHARE * 2 * halo)
+            .clamp(1, affordable);
         Plan::new(shape, row_bytes, Some(rows), memory_budget, None)
     }
 }
