@@ -3,6 +3,7 @@
 //! (error).
 
 mod generate;
+mod reference;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -203,6 +204,9 @@ enum Command {
     },
     /// List every pipeline stage with its parameters and defaults.
     Stages,
+    /// Print the reference of every stage, metric and analysis as Markdown (the committed
+    /// docs/reference.md).
+    Reference,
     /// Run a scenario on a Slurm cluster: a job array of one task per working point into
     /// OUT/units, then a merge job writing what `run` writes. Again: only the units missing or
     /// failed are submitted.
@@ -803,6 +807,10 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             write_npy(output.path(), &slice.into_nd())
                 .map_err(|e| output.relabel(e).to_string())?;
             commit_output(output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reference => {
+            out!("{}", reference::markdown().trim_end());
             Ok(ExitCode::SUCCESS)
         }
         Command::Stages => {
