@@ -29,7 +29,7 @@ pub struct Segmenting {
 }
 
 /// Analyses `source` (see the module documentation); the keys of the result are documented in
-/// the README.
+/// the README (`photonqa analyze` in its table of commands).
 pub fn analyze(
     source: &dyn VolumeSource,
     how: &Segmenting,
