@@ -3,6 +3,7 @@
 //! (error).
 
 mod generate;
+mod init;
 mod reference;
 
 use std::path::{Path, PathBuf};
@@ -125,6 +126,23 @@ enum Command {
     Validate {
         /// Scenario file (TOML).
         scenario: PathBuf,
+    },
+    /// Write a commented, runnable starting scenario for INPUT (.npy, file.h5::/dataset, ...):
+    /// a sweep suited to its values (counting data or not), the technique's analyses, limits
+    /// as suggestions; checked to load and build before it is written.
+    Init {
+        /// The data (as for `metrics`), relative to the working directory.
+        input: String,
+        /// The scenario file to write; its `source` is relative to the file's folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// tomo, saxs, xpcs, sx or generic [default: tomo for float data, saxs for a 2-D
+        /// counting pattern, generic otherwise].
+        #[arg(long)]
+        technique: Option<String>,
+        /// Replace an existing --out file.
+        #[arg(long)]
+        force: bool,
     },
     /// Generate synthetic data with known ground truth (deterministic, seeded).
     Gen {
@@ -626,6 +644,16 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen { kind } => generate::run(kind).map(|()| ExitCode::SUCCESS),
+        Command::Init {
+            input,
+            out,
+            technique,
+            force,
+        } => {
+            let written = init::init(&input, &out, technique.as_deref(), force)?;
+            out!("{written}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Metrics {
             original,
             decoded,

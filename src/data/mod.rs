@@ -11,6 +11,7 @@ pub mod phantom;
 pub mod shell;
 pub mod source;
 pub mod stack;
+pub mod summary;
 pub mod sx_model;
 
 pub use array::{

@@ -366,7 +366,7 @@ fn glob_pattern(base: &Path, written: &str) -> String {
 
 /// Removes `dir/..` pairs lexically, so that labels read `reference-data/x.h5` rather than
 /// `scenarios/../reference-data/x.h5`.
-fn normalize(path: &Path) -> PathBuf {
+pub fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for component in path.components() {

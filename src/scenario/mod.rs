@@ -76,6 +76,7 @@
 pub mod interval;
 pub mod limits;
 pub mod sweep;
+pub mod template;
 pub mod tolerances;
 
 use std::collections::BTreeMap;
