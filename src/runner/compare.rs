@@ -1,9 +1,11 @@
 //! Comparing two arrays (original and decoded), streamed chunk by chunk: `photonqa metrics`.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
-use super::passes::min_max;
+use super::passes::min_max_of_rows;
 use super::{DEFAULT_REL_FLOOR, Plan, format_size};
 use crate::data::{NdArray, VolumeSource, rows_with_halo};
 use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, fsc_memory, unmet};
@@ -99,7 +101,7 @@ pub fn compare(
         ));
     }
     let row_bytes = original.row_bytes().max(decoded.row_bytes());
-    let read = |source: &dyn VolumeSource, rows: std::ops::Range<usize>| {
+    let read = |source: &dyn VolumeSource, rows: Range<usize>| {
         source.read_slab(rows).map_err(|e| e.to_string())
     };
     // The metrics need the range of the original (PSNR, the relative-error floor, SSIM's
@@ -114,7 +116,10 @@ pub fn compare(
         let ranges: Vec<(f64, f64)> = plan
             .chunks
             .par_iter()
-            .map(|rows| finite_range(&read(original, rows.clone())?, original.label()))
+            .map(|rows| {
+                let chunk = read(original, rows.clone())?;
+                finite_range(&chunk, 0..rows.len(), original.label())
+            })
             .collect::<Result<_, String>>()?;
         Some(merge_ranges(&ranges))
     } else {
@@ -188,7 +193,7 @@ pub fn compare(
                     let (a, b) = (read(original, held.clone())?, read(decoded, held.clone())?);
                     let range = if gather {
                         let own = core.start - held.start..core.end - held.start;
-                        finite_range(&a.slice_rows(own), original.label())?
+                        finite_range(&a, own, original.label())?
                     } else {
                         (0.0, 0.0)
                     };
@@ -250,9 +255,10 @@ fn merge_ranges(ranges: &[(f64, f64)]) -> (f64, f64) {
         })
 }
 
-/// Range of a chunk, or an error naming `label` when it holds NaN or infinite values.
-fn finite_range(array: &NdArray, label: &str) -> Result<(f64, f64), String> {
-    match min_max(array) {
+/// Range of rows `rows` of a chunk, or an error naming `label` when they hold NaN or infinite
+/// values.
+fn finite_range(array: &NdArray, rows: Range<usize>, label: &str) -> Result<(f64, f64), String> {
+    match min_max_of_rows(array, rows) {
         (lo, hi, 0) => Ok((lo, hi)),
         (_, _, bad) => Err(format!(
             "{label}: contains NaN or infinite values ({bad} in one chunk); photonqa needs finite data"

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use indicatif::ProgressBar;
+use ndarray::Axis;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -127,7 +128,12 @@ pub fn summarize(passes: &Passes, progress: &ProgressBar) -> Result<InputSummary
 
 /// Minimum and maximum of the finite values, and the number of non-finite ones.
 pub fn min_max(array: &NdArray) -> (f64, f64, usize) {
-    with_array!(array, a => c_order(a).iter().fold((f64::INFINITY, f64::NEG_INFINITY, 0), |(lo, hi, bad), v| {
+    min_max_of_rows(array, 0..array.shape()[0])
+}
+
+/// [`min_max`] of rows `rows` along axis 0 of `array`, read in place.
+pub fn min_max_of_rows(array: &NdArray, rows: Range<usize>) -> (f64, f64, usize) {
+    with_array!(array, a => a.slice_axis(Axis(0), rows.into()).iter().fold((f64::INFINITY, f64::NEG_INFINITY, 0), |(lo, hi, bad), v| {
         let v = v.to_f64();
         if v.is_finite() { (lo.min(v), hi.max(v), bad) } else { (lo, hi, bad + 1) }
     }))
