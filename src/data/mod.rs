@@ -1,5 +1,5 @@
-//! Data I/O: typed arrays, sources read slab by slab (HDF5, `.npy`, raw, and many files stacked
-//! along axis 0), writers, files written atomically, and the synthetic reference phantoms.
+//! Data I/O: typed arrays, sources read slab by slab (HDF5, `.npy`, TIFF, raw, and many files
+//! stacked along axis 0), writers, files written atomically, and the synthetic reference phantoms.
 
 mod array;
 pub mod exchange;
@@ -12,6 +12,7 @@ pub mod shell;
 pub mod source;
 pub mod stack;
 pub mod sx_model;
+pub mod tiff;
 
 pub use array::{
     DType, Element, FromNdArray, IntoNdArray, NdArray, c_order, check_same_shape, rows_with_halo,

@@ -14,6 +14,7 @@ use super::array::{DType, IntoNdArray, NdArray};
 use super::files::refuse_special_file;
 use super::hdf5io::Hdf5Source;
 use super::stack::StackSource;
+use super::tiff::TiffSource;
 use crate::with_dtype;
 
 /// An input array that can be read slab by slab along axis 0, from any thread.
@@ -41,8 +42,9 @@ pub trait VolumeSource: Send + Sync {
     }
 }
 
-/// Where an array lives: `file.h5::/path/to/dataset`, `file.npy`, or a raw little-endian file
-/// with a declared shape and dtype; or many such files read as one array stacked along axis 0
+/// Where an array lives: `file.h5::/path/to/dataset`, `file.npy`, a TIFF file (`.tif`,
+/// `.tiff`: its pages stacked), or a raw little-endian file with a declared shape and dtype;
+/// or many such files read as one array stacked along axis 0
 /// (a glob pattern, a list).
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
@@ -55,6 +57,9 @@ pub enum SourceSpec {
     },
     /// A NumPy `.npy` file (C order, little-endian).
     Npy(PathBuf),
+    /// A TIFF file: its 2-D grayscale pages as an array `(pages, height, width)` (one page:
+    /// `(1, height, width)`, so that a pattern of one-image files stacks into a volume).
+    Tiff(PathBuf),
     /// Raw little-endian values in C order.
     Raw {
         /// The file.
@@ -94,7 +99,7 @@ impl SourceSpec {
     /// Parses a source string; relative paths are taken relative to `base`.
     ///
     /// `raw` carries the declared shape and dtype when the file is raw (any extension but
-    /// `.npy`, `.h5`, `.hdf5`, `.nxs` without `::`).
+    /// `.npy`, `.tif`, `.tiff`, `.h5`, `.hdf5`, `.nxs` without `::`).
     pub fn parse(
         text: &str,
         base: &Path,
@@ -128,6 +133,9 @@ impl SourceSpec {
         if lower.ends_with(".npy") {
             return Ok(SourceSpec::Npy(resolve(text)));
         }
+        if lower.ends_with(".tif") || lower.ends_with(".tiff") {
+            return Ok(SourceSpec::Tiff(resolve(text)));
+        }
         if [".h5", ".hdf5", ".nxs", ".hdf"]
             .iter()
             .any(|e| lower.ends_with(e))
@@ -143,7 +151,7 @@ impl SourceSpec {
                 dtype,
             }),
             None => Err(format!(
-                "'{text}' is neither file.h5::/dataset nor .npy; a raw file needs `shape` and `dtype`"
+                "'{text}' is neither file.h5::/dataset, .npy nor .tif; a raw file needs `shape` and `dtype`"
             )),
         }
     }
@@ -203,6 +211,7 @@ impl SourceSpec {
         let source: Box<dyn VolumeSource> = match self {
             SourceSpec::Hdf5 { file, dataset } => Box::new(Hdf5Source::open(file, dataset)?),
             SourceSpec::Npy(path) => Box::new(RawSource::open_npy(path)?),
+            SourceSpec::Tiff(path) => Box::new(TiffSource::open(path)?),
             SourceSpec::Raw { file, shape, dtype } => {
                 Box::new(RawSource::open_raw(file, shape.clone(), *dtype)?)
             }
@@ -216,7 +225,7 @@ impl SourceSpec {
     pub fn is_raw(&self) -> bool {
         match self {
             SourceSpec::Raw { .. } => true,
-            SourceSpec::Hdf5 { .. } | SourceSpec::Npy(_) => false,
+            SourceSpec::Hdf5 { .. } | SourceSpec::Npy(_) | SourceSpec::Tiff(_) => false,
             SourceSpec::Glob { template, .. } => template.is_raw(),
             SourceSpec::Stack(parts) => !parts.is_empty() && parts.iter().all(|p| p.is_raw()),
         }
@@ -231,9 +240,10 @@ impl SourceSpec {
     /// lists flattened. A pattern that matches no file is an error naming it.
     pub fn expand(&self) -> Result<Vec<SourceSpec>, DataError> {
         match self {
-            SourceSpec::Hdf5 { .. } | SourceSpec::Npy(_) | SourceSpec::Raw { .. } => {
-                Ok(vec![self.clone()])
-            }
+            SourceSpec::Hdf5 { .. }
+            | SourceSpec::Npy(_)
+            | SourceSpec::Tiff(_)
+            | SourceSpec::Raw { .. } => Ok(vec![self.clone()]),
             SourceSpec::Glob { pattern, template } => {
                 let label = template.describe();
                 let mut files = Vec::new();
@@ -278,7 +288,9 @@ impl SourceSpec {
     pub fn describe(&self) -> String {
         match self {
             SourceSpec::Hdf5 { file, dataset } => format!("{}::{dataset}", file.display()),
-            SourceSpec::Npy(file) | SourceSpec::Raw { file, .. } => file.display().to_string(),
+            SourceSpec::Npy(file) | SourceSpec::Tiff(file) | SourceSpec::Raw { file, .. } => {
+                file.display().to_string()
+            }
             SourceSpec::Glob { template, .. } => template.describe(),
             SourceSpec::Stack(parts) => {
                 let names: Vec<String> = if parts.len() <= 3 {
@@ -301,6 +313,7 @@ impl SourceSpec {
         match self {
             SourceSpec::Hdf5 { file, .. }
             | SourceSpec::Npy(file)
+            | SourceSpec::Tiff(file)
             | SourceSpec::Raw { file, .. } => Some(file),
             SourceSpec::Glob { .. } | SourceSpec::Stack(_) => None,
         }
@@ -312,6 +325,7 @@ impl SourceSpec {
         match &mut spec {
             SourceSpec::Hdf5 { file, .. }
             | SourceSpec::Npy(file)
+            | SourceSpec::Tiff(file)
             | SourceSpec::Raw { file, .. } => *file = path,
             SourceSpec::Glob { .. } | SourceSpec::Stack(_) => {
                 unreachable!("a pattern's template names one file")
@@ -696,6 +710,12 @@ mod tests {
             SourceSpec::parse("../../v.npy", Path::new("s"), None).unwrap(),
             SourceSpec::Npy("../v.npy".into())
         );
+        for name in ["scan/p.tif", "scan/P.TIFF"] {
+            assert_eq!(
+                SourceSpec::parse(name, base, None).unwrap(),
+                SourceSpec::Tiff(base.join(name))
+            );
+        }
         assert!(
             SourceSpec::parse("a.bin", base, None)
                 .unwrap_err()

@@ -21,13 +21,15 @@
 //! data_range = 1.0                  # optional: default max - min of the original
 //! ```
 //!
-//! `[input] source` is `file.h5::/dataset`, `file.npy`, or a raw file with `shape` and `dtype`.
+//! `[input] source` is `file.h5::/dataset`, `file.npy`, a TIFF file (`.tif`, `.tiff`: its
+//! grayscale pages as axis 0, one page being one slice), or a raw file with `shape` and `dtype`.
 //! It may also name many files read as ONE array stacked along axis 0, as a beamline writes a
 //! scan one file per N frames:
 //!
 //! ```toml
 //! [input]
 //! source = "scans/scan_*.h5::/entry/data"   # a glob pattern (`*`, `?`, `[...]`) in the file part
+//! # source = "scan/*.tif"                   # a folder of 2-D images, one per file, in name order
 //! # or a list, stacked in the order given; an item may be a pattern, expanded in place:
 //! # source = ["first.h5::/entry/data", "scans/scan_*.h5::/entry/data"]
 //! ```
