@@ -1,4 +1,4 @@
-//! Data I/O: typed arrays, sources read slab by slab (HDF5, `.npy`, TIFF, raw, and many files
+//! Data I/O: typed arrays, sources read slab by slab (HDF5, Zarr, `.npy`, TIFF, raw, and many files
 //! stacked along axis 0), writers, files written atomically, and the synthetic reference phantoms.
 
 mod array;
@@ -13,6 +13,7 @@ pub mod source;
 pub mod stack;
 pub mod sx_model;
 pub mod tiff;
+pub mod zarr;
 
 pub use array::{
     DType, Element, FromNdArray, IntoNdArray, NdArray, c_order, check_same_shape, rows_with_halo,

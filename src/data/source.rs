@@ -15,6 +15,7 @@ use super::files::refuse_special_file;
 use super::hdf5io::Hdf5Source;
 use super::stack::StackSource;
 use super::tiff::TiffSource;
+use super::zarr::ZarrSource;
 use crate::with_dtype;
 
 /// An input array that can be read slab by slab along axis 0, from any thread.
@@ -42,7 +43,7 @@ pub trait VolumeSource: Send + Sync {
     }
 }
 
-/// Where an array lives: `file.h5::/path/to/dataset`, `file.npy`, a TIFF file (`.tif`,
+/// Where an array lives: `file.h5::/path/to/dataset`, `store.zarr::/path`, `file.npy`, a TIFF file (`.tif`,
 /// `.tiff`: its pages stacked), or a raw little-endian file with a declared shape and dtype;
 /// or many such files read as one array stacked along axis 0
 /// (a glob pattern, a list).
@@ -57,6 +58,13 @@ pub enum SourceSpec {
     },
     /// A NumPy `.npy` file (C order, little-endian).
     Npy(PathBuf),
+    /// An array of a Zarr v2 or v3 store, `data.zarr::/path` (`data.zarr`: the root array).
+    Zarr {
+        /// The store's folder.
+        store: PathBuf,
+        /// Absolute path of the array inside the store (`/` for the root).
+        array: String,
+    },
     /// A TIFF file: its 2-D grayscale pages as an array `(pages, height, width)` (one page:
     /// `(1, height, width)`, so that a pattern of one-image files stacks into a volume).
     Tiff(PathBuf),
@@ -113,6 +121,18 @@ impl SourceSpec {
                 normalize(&base.join(p))
             }
         };
+        let (written, inner) = text.split_once("::").unwrap_or((text, ""));
+        if is_zarr_store(written) {
+            let array = if inner.starts_with('/') {
+                inner.to_string()
+            } else {
+                format!("/{inner}")
+            };
+            return Ok(SourceSpec::Zarr {
+                store: resolve(written.trim_end_matches('/')),
+                array,
+            });
+        }
         if let Some((file, dataset)) = text.split_once("::") {
             if file.is_empty() || dataset.is_empty() {
                 return Err(format!(
@@ -212,6 +232,7 @@ impl SourceSpec {
             SourceSpec::Hdf5 { file, dataset } => Box::new(Hdf5Source::open(file, dataset)?),
             SourceSpec::Npy(path) => Box::new(RawSource::open_npy(path)?),
             SourceSpec::Tiff(path) => Box::new(TiffSource::open(path)?),
+            SourceSpec::Zarr { store, array } => Box::new(ZarrSource::open(store, array)?),
             SourceSpec::Raw { file, shape, dtype } => {
                 Box::new(RawSource::open_raw(file, shape.clone(), *dtype)?)
             }
@@ -225,7 +246,10 @@ impl SourceSpec {
     pub fn is_raw(&self) -> bool {
         match self {
             SourceSpec::Raw { .. } => true,
-            SourceSpec::Hdf5 { .. } | SourceSpec::Npy(_) | SourceSpec::Tiff(_) => false,
+            SourceSpec::Hdf5 { .. }
+            | SourceSpec::Zarr { .. }
+            | SourceSpec::Npy(_)
+            | SourceSpec::Tiff(_) => false,
             SourceSpec::Glob { template, .. } => template.is_raw(),
             SourceSpec::Stack(parts) => !parts.is_empty() && parts.iter().all(|p| p.is_raw()),
         }
@@ -241,6 +265,7 @@ impl SourceSpec {
     pub fn expand(&self) -> Result<Vec<SourceSpec>, DataError> {
         match self {
             SourceSpec::Hdf5 { .. }
+            | SourceSpec::Zarr { .. }
             | SourceSpec::Npy(_)
             | SourceSpec::Tiff(_)
             | SourceSpec::Raw { .. } => Ok(vec![self.clone()]),
@@ -288,6 +313,7 @@ impl SourceSpec {
     pub fn describe(&self) -> String {
         match self {
             SourceSpec::Hdf5 { file, dataset } => format!("{}::{dataset}", file.display()),
+            SourceSpec::Zarr { store, array } => format!("{}::{array}", store.display()),
             SourceSpec::Npy(file) | SourceSpec::Tiff(file) | SourceSpec::Raw { file, .. } => {
                 file.display().to_string()
             }
@@ -312,6 +338,7 @@ impl SourceSpec {
     fn file(&self) -> Option<&Path> {
         match self {
             SourceSpec::Hdf5 { file, .. }
+            | SourceSpec::Zarr { store: file, .. }
             | SourceSpec::Npy(file)
             | SourceSpec::Tiff(file)
             | SourceSpec::Raw { file, .. } => Some(file),
@@ -324,6 +351,7 @@ impl SourceSpec {
         let mut spec = self.clone();
         match &mut spec {
             SourceSpec::Hdf5 { file, .. }
+            | SourceSpec::Zarr { store: file, .. }
             | SourceSpec::Npy(file)
             | SourceSpec::Tiff(file)
             | SourceSpec::Raw { file, .. } => *file = path,
@@ -376,6 +404,15 @@ fn glob_pattern(base: &Path, written: &str) -> String {
         [""] => "/".into(),
         _ => texts.join("/"),
     }
+}
+
+/// True when the file part of a source names a Zarr store: it ends in `.zarr` (a trailing `/`
+/// allowed), the name zarr-python and the Zarr conventions give stores.
+fn is_zarr_store(written: &str) -> bool {
+    written
+        .trim_end_matches('/')
+        .to_ascii_lowercase()
+        .ends_with(".zarr")
 }
 
 /// Removes `dir/..` pairs lexically, so that labels read `reference-data/x.h5` rather than
@@ -710,6 +747,19 @@ mod tests {
             SourceSpec::parse("../../v.npy", Path::new("s"), None).unwrap(),
             SourceSpec::Npy("../v.npy".into())
         );
+        for (text, store, array) in [
+            ("d.zarr::/g/a", "/data/d.zarr", "/g/a"),
+            ("d.zarr/::a", "/data/d.zarr", "/a"),
+            ("d.ZARR", "/data/d.ZARR", "/"),
+        ] {
+            assert_eq!(
+                SourceSpec::parse(text, base, None).unwrap(),
+                SourceSpec::Zarr {
+                    store: store.into(),
+                    array: array.into()
+                }
+            );
+        }
         for name in ["scan/p.tif", "scan/P.TIFF"] {
             assert_eq!(
                 SourceSpec::parse(name, base, None).unwrap(),

@@ -21,8 +21,10 @@
 //! data_range = 1.0                  # optional: default max - min of the original
 //! ```
 //!
-//! `[input] source` is `file.h5::/dataset`, `file.npy`, a TIFF file (`.tif`, `.tiff`: its
-//! grayscale pages as axis 0, one page being one slice), or a raw file with `shape` and `dtype`.
+//! `[input] source` is `file.h5::/dataset`, an array of a Zarr v2 or v3 store
+//! (`data.zarr::/path`; `data.zarr` for the store's root array), `file.npy`, a TIFF file
+//! (`.tif`, `.tiff`: its grayscale pages as axis 0, one page being one slice), or a raw file
+//! with `shape` and `dtype`.
 //! It may also name many files read as ONE array stacked along axis 0, as a beamline writes a
 //! scan one file per N frames:
 //!
