@@ -13,6 +13,7 @@ use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
 use super::files::refuse_special_file;
 use super::hdf5io::Hdf5Source;
+use super::nexus::default_signal;
 use super::stack::StackSource;
 use super::tiff::TiffSource;
 use super::zarr::ZarrSource;
@@ -43,7 +44,8 @@ pub trait VolumeSource: Send + Sync {
     }
 }
 
-/// Where an array lives: `file.h5::/path/to/dataset`, `store.zarr::/path`, `file.npy`, a TIFF file (`.tif`,
+/// Where an array lives: `file.h5::/path/to/dataset` (`file.nxs`: its NeXus default signal),
+/// `store.zarr::/path`, `file.npy`, a TIFF file (`.tif`,
 /// `.tiff`: its pages stacked), or a raw little-endian file with a declared shape and dtype;
 /// or many such files read as one array stacked along axis 0
 /// (a glob pattern, a list).
@@ -58,6 +60,9 @@ pub enum SourceSpec {
     },
     /// A NumPy `.npy` file (C order, little-endian).
     Npy(PathBuf),
+    /// An HDF5 file named without a dataset: its NeXus default signal, or its only dataset of
+    /// rank 2-3 (see [`super::nexus`]), resolved when the source is opened.
+    Nexus(PathBuf),
     /// An array of a Zarr v2 or v3 store, `data.zarr::/path` (`data.zarr`: the root array).
     Zarr {
         /// The store's folder.
@@ -160,9 +165,7 @@ impl SourceSpec {
             .iter()
             .any(|e| lower.ends_with(e))
         {
-            return Err(format!(
-                "'{text}' is an HDF5 file: name the dataset as '{text}::/path/to/dataset'"
-            ));
+            return Ok(SourceSpec::Nexus(resolve(text)));
         }
         match raw {
             Some((shape, dtype)) => Ok(SourceSpec::Raw {
@@ -171,7 +174,7 @@ impl SourceSpec {
                 dtype,
             }),
             None => Err(format!(
-                "'{text}' is neither file.h5::/dataset, .npy nor .tif; a raw file needs `shape` and `dtype`"
+                "'{text}' is not an HDF5 file, a Zarr store, .npy or .tif; a raw file needs `shape` and `dtype`"
             )),
         }
     }
@@ -232,6 +235,7 @@ impl SourceSpec {
             SourceSpec::Hdf5 { file, dataset } => Box::new(Hdf5Source::open(file, dataset)?),
             SourceSpec::Npy(path) => Box::new(RawSource::open_npy(path)?),
             SourceSpec::Tiff(path) => Box::new(TiffSource::open(path)?),
+            SourceSpec::Nexus(file) => Box::new(Hdf5Source::open(file, &default_signal(file)?)?),
             SourceSpec::Zarr { store, array } => Box::new(ZarrSource::open(store, array)?),
             SourceSpec::Raw { file, shape, dtype } => {
                 Box::new(RawSource::open_raw(file, shape.clone(), *dtype)?)
@@ -247,6 +251,7 @@ impl SourceSpec {
         match self {
             SourceSpec::Raw { .. } => true,
             SourceSpec::Hdf5 { .. }
+            | SourceSpec::Nexus(_)
             | SourceSpec::Zarr { .. }
             | SourceSpec::Npy(_)
             | SourceSpec::Tiff(_) => false,
@@ -265,6 +270,7 @@ impl SourceSpec {
     pub fn expand(&self) -> Result<Vec<SourceSpec>, DataError> {
         match self {
             SourceSpec::Hdf5 { .. }
+            | SourceSpec::Nexus(_)
             | SourceSpec::Zarr { .. }
             | SourceSpec::Npy(_)
             | SourceSpec::Tiff(_)
@@ -314,9 +320,10 @@ impl SourceSpec {
         match self {
             SourceSpec::Hdf5 { file, dataset } => format!("{}::{dataset}", file.display()),
             SourceSpec::Zarr { store, array } => format!("{}::{array}", store.display()),
-            SourceSpec::Npy(file) | SourceSpec::Tiff(file) | SourceSpec::Raw { file, .. } => {
-                file.display().to_string()
-            }
+            SourceSpec::Npy(file)
+            | SourceSpec::Tiff(file)
+            | SourceSpec::Nexus(file)
+            | SourceSpec::Raw { file, .. } => file.display().to_string(),
             SourceSpec::Glob { template, .. } => template.describe(),
             SourceSpec::Stack(parts) => {
                 let names: Vec<String> = if parts.len() <= 3 {
@@ -341,6 +348,7 @@ impl SourceSpec {
             | SourceSpec::Zarr { store: file, .. }
             | SourceSpec::Npy(file)
             | SourceSpec::Tiff(file)
+            | SourceSpec::Nexus(file)
             | SourceSpec::Raw { file, .. } => Some(file),
             SourceSpec::Glob { .. } | SourceSpec::Stack(_) => None,
         }
@@ -354,6 +362,7 @@ impl SourceSpec {
             | SourceSpec::Zarr { store: file, .. }
             | SourceSpec::Npy(file)
             | SourceSpec::Tiff(file)
+            | SourceSpec::Nexus(file)
             | SourceSpec::Raw { file, .. } => *file = path,
             SourceSpec::Glob { .. } | SourceSpec::Stack(_) => {
                 unreachable!("a pattern's template names one file")
@@ -734,10 +743,9 @@ mod tests {
             SourceSpec::parse("/abs/v.npy", base, None).unwrap(),
             SourceSpec::Npy("/abs/v.npy".into())
         );
-        assert!(
-            SourceSpec::parse("a.h5", base, None)
-                .unwrap_err()
-                .contains("::/path")
+        assert_eq!(
+            SourceSpec::parse("a.nxs", base, None).unwrap(),
+            SourceSpec::Nexus("/data/a.nxs".into())
         );
         assert_eq!(
             SourceSpec::parse("../r/v.npy", Path::new("scenarios"), None).unwrap(),

@@ -21,7 +21,8 @@
 //! data_range = 1.0                  # optional: default max - min of the original
 //! ```
 //!
-//! `[input] source` is `file.h5::/dataset`, an array of a Zarr v2 or v3 store
+//! `[input] source` is `file.h5::/dataset` (an HDF5 or NeXus file without `::/dataset`: its
+//! NeXus default signal, or its only dataset of rank 2-3), an array of a Zarr v2 or v3 store
 //! (`data.zarr::/path`; `data.zarr` for the store's root array), `file.npy`, a TIFF file
 //! (`.tif`, `.tiff`: its grayscale pages as axis 0, one page being one slice), or a raw file
 //! with `shape` and `dtype`.
@@ -1278,8 +1279,8 @@ distortion = ["mse", "psnr", "max_abs_error"]
             "/s/x.toml:5:10: input.source: invalid type: integer, expected a string or a list of strings"
         );
         assert!(
-            err(&SEED.replace("\"data.h5::/volume\"", "[\"a.h5\"]"))
-                .contains("input.source: 'a.h5' is an HDF5 file: name the dataset")
+            err(&SEED.replace("\"data.h5::/volume\"", "[\"a.bin\"]"))
+                .contains("input.source: 'a.bin' is not an HDF5 file, a Zarr store,")
         );
         // Raw files: the declared layout applies to each one.
         let raw = SEED.replace(
