@@ -6,6 +6,7 @@ pub mod exchange;
 pub mod files;
 pub mod hdf5chunk;
 pub mod hdf5io;
+pub mod inspect;
 pub mod nexus;
 pub mod npy;
 pub mod phantom;

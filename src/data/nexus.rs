@@ -31,7 +31,10 @@ pub fn default_signal(file: &Path) -> Result<String, DataError> {
     if let Some(path) = nexus_signal(&h5).map_err(err)? {
         return Ok(path);
     }
-    let candidates = datasets_of_rank_2_or_3(&h5, "/", 0);
+    let candidates: Vec<String> = dataset_paths(&h5)
+        .into_iter()
+        .filter(|path| h5.dataset(path).is_ok_and(|d| (2..=3).contains(&d.ndim())))
+        .collect();
     match candidates.as_slice() {
         [only] => Ok(only.clone()),
         [] => Err(err(
@@ -114,7 +117,7 @@ fn join(path: &str, name: &str) -> String {
 
 /// A string attribute as h5py (variable-length UTF-8) or C writers (fixed-length ASCII) store
 /// it; `None` when absent or not a string.
-pub fn text_attr(location: &hdf5::Location, name: &str) -> Option<String> {
+fn text_attr(location: &hdf5::Location, name: &str) -> Option<String> {
     let attr = location.attr(name).ok()?;
     if let Ok(v) = attr.read_scalar::<VarLenUnicode>() {
         return Some(v.as_str().to_string());
@@ -130,28 +133,26 @@ pub fn text_attr(location: &hdf5::Location, name: &str) -> Option<String> {
         .map(|v| v.as_str().to_string())
 }
 
-/// Deepest group nesting searched for candidate datasets: a soft link to an ancestor makes
-/// the hierarchy a cycle.
+/// Deepest group nesting walked: a soft link to an ancestor makes the hierarchy a cycle.
 const MAX_DEPTH: usize = 16;
 
-/// Every dataset of rank 2 or 3 under `path` (at nesting `depth`), depth first in name order.
-fn datasets_of_rank_2_or_3(h5: &hdf5::File, path: &str, depth: usize) -> Vec<String> {
-    let Ok(group) = h5.group(path) else {
-        return Vec::new();
-    };
-    if depth > MAX_DEPTH {
-        return Vec::new();
-    }
-    let mut found = Vec::new();
-    for name in group.member_names().unwrap_or_default() {
-        let child = join(path, &name);
-        if let Ok(dataset) = group.dataset(&name) {
-            if (2..=3).contains(&dataset.ndim()) {
-                found.push(child);
+/// Every dataset of `h5`, depth first in name order (groups nested deeper than
+/// 16 are not walked).
+pub fn dataset_paths(h5: &hdf5::File) -> Vec<String> {
+    fn walk(group: &hdf5::Group, path: &str, depth: usize, paths: &mut Vec<String>) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        for name in group.member_names().unwrap_or_default() {
+            let child = join(path, &name);
+            if group.dataset(&name).is_ok() {
+                paths.push(child);
+            } else if let Ok(sub) = group.group(&name) {
+                walk(&sub, &child, depth + 1, paths);
             }
-        } else if group.group(&name).is_ok() {
-            found.extend(datasets_of_rank_2_or_3(h5, &child, depth + 1));
         }
     }
-    found
+    let mut paths = Vec::new();
+    walk(h5, "/", 0, &mut paths);
+    paths
 }

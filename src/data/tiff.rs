@@ -119,6 +119,36 @@ fn new_decoder(path: &Path, label: &str) -> Result<TiffDecoder, DataError> {
         .map_err(|e| DataError::new(label, format!("not a readable TIFF file: {e}")))
 }
 
+/// How the first page of `path` is stored, for `photonqa inspect`: its strip or tile shape
+/// (rows, columns) and its compression and predictor by name (`lzw`, `deflate`,
+/// `predictor horizontal`); nothing for an uncompressed page without predictor.
+pub fn storage(path: &Path) -> Result<(Vec<usize>, Vec<String>), DataError> {
+    let label = path.display().to_string();
+    let mut decoder = new_decoder(path, &label)?;
+    let (columns, rows) = decoder.chunk_dimensions();
+    let tag = |decoder: &mut TiffDecoder, tag: Tag| {
+        decoder
+            .find_tag_unsigned::<u16>(tag)
+            .map_err(|e| DataError::new(&label, e.to_string()))
+    };
+    let mut filters = Vec::new();
+    match tag(&mut decoder, Tag::Compression)?.unwrap_or(1) {
+        1 => {}
+        5 => filters.push("lzw".into()),
+        8 | 32946 => filters.push("deflate".into()),
+        32773 => filters.push("packbits".into()),
+        50000 => filters.push("zstd".into()),
+        other => filters.push(format!("compression {other}")),
+    }
+    match tag(&mut decoder, Tag::Predictor)?.unwrap_or(1) {
+        1 => {}
+        2 => filters.push("predictor horizontal".into()),
+        3 => filters.push("predictor floating-point".into()),
+        other => filters.push(format!("predictor {other}")),
+    }
+    Ok((vec![rows as usize, columns as usize], filters))
+}
+
 /// Height, width and dtype of the decoder's current page, or why photonqa cannot read it.
 fn page_layout(decoder: &mut TiffDecoder) -> Result<(usize, usize, DType), String> {
     let (width, height) = decoder.dimensions().map_err(|e| e.to_string())?;

@@ -17,6 +17,8 @@ use zarrs::array::data_type::{
 };
 use zarrs::array::{Array, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
+use zarrs::group::Group;
+use zarrs::node::NodeMetadata;
 
 use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
@@ -106,6 +108,107 @@ impl VolumeSource for ZarrSource {
                 .map_err(|e| {
                     DataError::new(&self.label, format!("cannot read rows {rows:?}: {e}"))
                 })
+        })
+    }
+}
+
+/// The arrays of `store` at or under `path`, for `photonqa inspect`: `path` itself when it is
+/// an array, else every array of the group, sorted.
+pub fn array_paths(store: &Path, path: &str) -> Result<Vec<String>, DataError> {
+    let label = format!("{}::{path}", store.display());
+    let storage =
+        Arc::new(FilesystemStore::new(store).map_err(|e| DataError::new(&label, e.to_string()))?);
+    if Array::open(storage.clone(), path).is_ok() {
+        return Ok(vec![path.to_string()]);
+    }
+    let group = Group::open(storage, path)
+        .map_err(|e| DataError::new(&label, format!("neither a Zarr array nor a group: {e}")))?;
+    let mut paths: Vec<String> = group
+        .traverse()
+        .map_err(|e| DataError::new(&label, e.to_string()))?
+        .into_iter()
+        .filter(|(_, metadata)| matches!(metadata, NodeMetadata::Array(_)))
+        .map(|(path, _)| path.as_str().to_string())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// How a Zarr array is stored, from its metadata (see [`storage`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Storage {
+    /// The array's shape.
+    pub shape: Vec<usize>,
+    /// The data type as the metadata names it (`uint16`, `<f4`, `complex64`).
+    pub data_type: String,
+    /// The chunk shape (the shard shape of a sharded array).
+    pub chunks: Vec<usize>,
+    /// The codecs by name in order: v3 `codecs` (sharding with its inner codecs in
+    /// parentheses), v2 `filters` then `compressor`.
+    pub codecs: Vec<String>,
+}
+
+/// How the array at `path` of `store` is stored, for `photonqa inspect`, read from its
+/// metadata (also for data types photonqa does not read).
+pub fn storage(store: &Path, path: &str) -> Result<Storage, DataError> {
+    let label = format!("{}::{path}", store.display());
+    let err = |m: String| DataError::new(&label, m);
+    let storage = FilesystemStore::new(store).map_err(|e| err(e.to_string()))?;
+    let array = Array::open(Arc::new(storage), path)
+        .map_err(|e| err(format!("not a readable Zarr array: {e}")))?;
+    let metadata = serde_json::to_value(array.metadata()).map_err(|e| err(e.to_string()))?;
+    let numbers = |value: &serde_json::Value| -> Vec<usize> {
+        value
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_u64())
+                    .map(|v| v as usize)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // A data type is a name, or an object with one (extension types).
+    let text = |value: &serde_json::Value| -> String {
+        value
+            .as_str()
+            .or_else(|| value["name"].as_str())
+            .map_or_else(|| value.to_string(), str::to_string)
+    };
+    fn names(codecs: &serde_json::Value) -> Vec<String> {
+        codecs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|codec| {
+                let name = codec["name"].as_str().unwrap_or("?").to_string();
+                match codec["configuration"].get("codecs") {
+                    Some(inner) => format!("{name}({})", names(inner).join(", ")),
+                    None => name,
+                }
+            })
+            .collect()
+    }
+    if metadata["zarr_format"] == 2 {
+        let filters = metadata["filters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(Some(&metadata["compressor"]).filter(|c| !c.is_null()))
+            .map(|f| f["id"].as_str().unwrap_or("?").to_string())
+            .collect();
+        Ok(Storage {
+            shape: numbers(&metadata["shape"]),
+            data_type: text(&metadata["dtype"]),
+            chunks: numbers(&metadata["chunks"]),
+            codecs: filters,
+        })
+    } else {
+        Ok(Storage {
+            shape: numbers(&metadata["shape"]),
+            data_type: text(&metadata["data_type"]),
+            chunks: numbers(&metadata["chunk_grid"]["configuration"]["chunk_shape"]),
+            codecs: names(&metadata["codecs"]),
         })
     }
 }
