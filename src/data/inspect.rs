@@ -23,6 +23,11 @@ use crate::with_dtype;
 /// Bytes read at a time while summarising values.
 pub const SUMMARY_SLAB_BYTES: usize = 64 << 20;
 
+/// Largest slice (one row along axis 0) whose values are summarised: a slice is the smallest
+/// read, and a damaged compressed TIFF or HDF5 header can claim a slice of hundreds of GiB in a
+/// file of a few bytes.
+pub const SUMMARY_MAX_SLICE_BYTES: usize = 1 << 30;
+
 /// One array of an inspected input.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -266,6 +271,15 @@ pub fn summarize(source: &dyn VolumeSource) -> Result<Summary, DataError> {
 fn summarize_typed<T: Element + FromNdArray>(
     source: &dyn VolumeSource,
 ) -> Result<Summary, DataError> {
+    if source.row_bytes() > SUMMARY_MAX_SLICE_BYTES {
+        return Err(DataError::new(
+            source.label(),
+            format!(
+                "one slice holds {} bytes, more than the {SUMMARY_MAX_SLICE_BYTES} bytes inspect reads at once",
+                source.row_bytes()
+            ),
+        ));
+    }
     let rows = source.shape()[0];
     let step = (SUMMARY_SLAB_BYTES / source.row_bytes().max(1)).clamp(1, rows);
     let (mut min, mut max): (Option<T>, Option<T>) = (None, None);
@@ -306,4 +320,58 @@ fn summarize_typed<T: Element + FromNdArray>(
     summary.min = min.map(|v| format!("{v:?}"));
     summary.max = max.map(|v| format!("{v:?}"));
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ops::Range;
+
+    use super::*;
+    use crate::data::{DType, IntoNdArray, MemorySource, NdArray};
+
+    /// A source claiming slices larger than it can hold; reading it is a bug.
+    struct Claiming;
+
+    impl VolumeSource for Claiming {
+        fn shape(&self) -> &[usize] {
+            &[1, 100_000, 100_000]
+        }
+        fn dtype(&self) -> DType {
+            DType::Float32
+        }
+        fn read_slab(&self, _: Range<usize>) -> Result<NdArray, DataError> {
+            panic!("a slice beyond the limit must not be read")
+        }
+        fn label(&self) -> &str {
+            "h.tif"
+        }
+    }
+
+    #[test]
+    fn a_slice_beyond_the_limit_is_refused_unread() {
+        let err = summarize(&Claiming).unwrap_err().to_string();
+        assert!(
+            err.starts_with("h.tif: one slice holds 40000000000 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn summaries_count_zeros_integers_and_non_finite_values() {
+        let values = vec![0.0f32, 2.0, -1.0, 0.5, f32::NAN, 0.0];
+        let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[2, 3]), values).unwrap();
+        let source = MemorySource::new(array.into_nd(), "m").unwrap();
+        let summary = summarize(&source).unwrap();
+        assert_eq!(
+            summary.to_string(),
+            "min -1.0, max 2.0, zeros 2 of 6 (33.333 %), 1 non-finite, not integer-valued, not counts-like"
+        );
+        let counts =
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[2, 2]), vec![0u64, u64::MAX, 3, 0])
+                .unwrap();
+        let source = MemorySource::new(counts.into_nd(), "c").unwrap();
+        let summary = summarize(&source).unwrap();
+        assert_eq!(summary.max.as_deref(), Some("18446744073709551615"));
+        assert!(summary.integer_valued && summary.counts_like);
+    }
 }
