@@ -541,15 +541,28 @@ fn hdf5_file_without_the_named_dataset() {
 }
 
 #[test]
-fn hdf5_file_without_a_dataset_path() {
+fn hdf5_file_without_a_dataset_path_nor_a_default_signal() {
+    // Named without `::/dataset`, an HDF5 file means its NeXus default signal, else its only
+    // dataset of rank 2-3; with neither, the error lists the candidates.
     let dir = tempfile::tempdir().unwrap();
-    write_hdf5(&dir.path().join("v.h5"), "/volume", &volume(&[4, 5, 6])).unwrap();
+    let file = hdf5::File::create(dir.path().join("v.h5")).unwrap();
+    for name in ["a", "b"] {
+        file.new_dataset::<f32>()
+            .shape([4, 5, 6])
+            .create(name)
+            .unwrap();
+    }
+    file.close().unwrap();
     write_scenario(dir.path(), "v.h5", ZSTD);
-    let line = scenario_fails(dir.path(), &["v.h5", "::/"]);
-    assert_position(&line, "s.toml", 4..=4);
+    let needles = [
+        "v.h5: no NeXus default signal",
+        "2 candidate datasets (/a, /b)",
+        "::/path",
+    ];
+    scenario_fails(dir.path(), &needles);
     user_error(
-        &photonqa(dir.path(), &["metrics", "v.h5", "v.h5::/volume"]),
-        &["v.h5", "::/"],
+        &photonqa(dir.path(), &["metrics", "v.h5", "v.h5::/a"]),
+        &needles,
     );
 }
 

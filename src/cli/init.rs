@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use super::{begin_output, commit_output};
 use crate::data::SourceSpec;
 use crate::data::source::normalize;
-use crate::data::summary::ValueSummary;
+use crate::data::inspect::summarize;
 use crate::runner;
 use crate::scenario::Scenario;
 use crate::scenario::template::{InputFacts, Technique, scenario_toml};
@@ -23,21 +23,23 @@ pub(super) fn init(
         .map_err(|e| format!("{input}: {e}"))?
         .open()
         .map_err(|e| e.to_string())?;
-    let summary = ValueSummary::of(source.as_ref()).map_err(|e| e.to_string())?;
-    if summary.nonfinite > 0 {
-        return Err(format!(
-            "{}: {} NaN or infinite values; photonqa needs finite data",
-            source.label(),
-            summary.nonfinite
-        ));
-    }
+    let summary = summarize(source.as_ref()).map_err(|e| e.to_string())?;
+    let (min, max) = match (summary.non_finite, summary.range) {
+        (0, Some(range)) => range,
+        (bad, _) => {
+            return Err(format!(
+                "{}: {bad} NaN or infinite values; photonqa needs finite data",
+                source.label()
+            ));
+        }
+    };
     let facts = InputFacts {
         source: relative_source(input, out)?,
         shape: source.shape().to_vec(),
         dtype: source.dtype(),
-        min: summary.min,
-        max: summary.max,
-        counts_like: summary.counts_like(),
+        min,
+        max,
+        counts_like: summary.counts_like,
     };
     let technique = match technique {
         Some(name) => Technique::parse(name)?,

@@ -144,6 +144,13 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// What an input holds: its arrays with shape, dtype, chunking and filters by name, the
+    /// NeXus default signal, and a one-line summary of the values (HDF5/NeXus, Zarr, TIFF).
+    Inspect {
+        /// The input as `[input] source` names it: `file.h5`, `file.h5::/dataset`,
+        /// `data.zarr`, `data.zarr::/group`, `scan/*.tif`, `stack.tif`, `file.npy`.
+        input: String,
+    },
     /// Generate synthetic data with known ground truth (deterministic, seeded).
     Gen {
         #[command(subcommand)]
@@ -616,6 +623,14 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Inspect { input } => {
+            let entries =
+                crate::data::inspect::inspect(&input, Path::new("")).map_err(|e| e.to_string())?;
+            for entry in entries {
+                out!("{entry}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Validate { scenario } => {
             let scenario = Scenario::load(&scenario).map_err(|e| e.to_string())?;

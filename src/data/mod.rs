@@ -1,18 +1,21 @@
-//! Data I/O: typed arrays, sources read slab by slab (HDF5, `.npy`, raw, and many files stacked
-//! along axis 0), writers, files written atomically, and the synthetic reference phantoms.
+//! Data I/O: typed arrays, sources read slab by slab (HDF5, Zarr, `.npy`, TIFF, raw, and many files
+//! stacked along axis 0), writers, files written atomically, and the synthetic reference phantoms.
 
 mod array;
 pub mod exchange;
 pub mod files;
 pub mod hdf5chunk;
 pub mod hdf5io;
+pub mod inspect;
+pub mod nexus;
 pub mod npy;
 pub mod phantom;
 pub mod shell;
 pub mod source;
 pub mod stack;
-pub mod summary;
 pub mod sx_model;
+pub mod tiff;
+pub mod zarr;
 
 pub use array::{
     DType, Element, FromNdArray, IntoNdArray, NdArray, c_order, check_same_shape, rows_with_halo,

@@ -13,7 +13,10 @@ use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
 use super::files::refuse_special_file;
 use super::hdf5io::Hdf5Source;
+use super::nexus::default_signal;
 use super::stack::StackSource;
+use super::tiff::TiffSource;
+use super::zarr::ZarrSource;
 use crate::with_dtype;
 
 /// An input array that can be read slab by slab along axis 0, from any thread.
@@ -41,8 +44,10 @@ pub trait VolumeSource: Send + Sync {
     }
 }
 
-/// Where an array lives: `file.h5::/path/to/dataset`, `file.npy`, or a raw little-endian file
-/// with a declared shape and dtype; or many such files read as one array stacked along axis 0
+/// Where an array lives: `file.h5::/path/to/dataset` (`file.nxs`: its NeXus default signal),
+/// `store.zarr::/path`, `file.npy`, a TIFF file (`.tif`,
+/// `.tiff`: its pages stacked), or a raw little-endian file with a declared shape and dtype;
+/// or many such files read as one array stacked along axis 0
 /// (a glob pattern, a list).
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
@@ -55,6 +60,19 @@ pub enum SourceSpec {
     },
     /// A NumPy `.npy` file (C order, little-endian).
     Npy(PathBuf),
+    /// An HDF5 file named without a dataset: its NeXus default signal, or its only dataset of
+    /// rank 2-3 (see [`super::nexus`]), resolved when the source is opened.
+    Nexus(PathBuf),
+    /// An array of a Zarr v2 or v3 store, `data.zarr::/path` (`data.zarr`: the root array).
+    Zarr {
+        /// The store's folder.
+        store: PathBuf,
+        /// Absolute path of the array inside the store (`/` for the root).
+        array: String,
+    },
+    /// A TIFF file: its 2-D grayscale pages as an array `(pages, height, width)` (one page:
+    /// `(1, height, width)`, so that a pattern of one-image files stacks into a volume).
+    Tiff(PathBuf),
     /// Raw little-endian values in C order.
     Raw {
         /// The file.
@@ -94,7 +112,7 @@ impl SourceSpec {
     /// Parses a source string; relative paths are taken relative to `base`.
     ///
     /// `raw` carries the declared shape and dtype when the file is raw (any extension but
-    /// `.npy`, `.h5`, `.hdf5`, `.nxs` without `::`).
+    /// `.npy`, `.tif`, `.tiff`, `.h5`, `.hdf5`, `.nxs` without `::`).
     pub fn parse(
         text: &str,
         base: &Path,
@@ -108,6 +126,18 @@ impl SourceSpec {
                 normalize(&base.join(p))
             }
         };
+        let (written, inner) = text.split_once("::").unwrap_or((text, ""));
+        if is_zarr_store(written) {
+            let array = if inner.starts_with('/') {
+                inner.to_string()
+            } else {
+                format!("/{inner}")
+            };
+            return Ok(SourceSpec::Zarr {
+                store: resolve(written.trim_end_matches('/')),
+                array,
+            });
+        }
         if let Some((file, dataset)) = text.split_once("::") {
             if file.is_empty() || dataset.is_empty() {
                 return Err(format!(
@@ -128,13 +158,14 @@ impl SourceSpec {
         if lower.ends_with(".npy") {
             return Ok(SourceSpec::Npy(resolve(text)));
         }
+        if lower.ends_with(".tif") || lower.ends_with(".tiff") {
+            return Ok(SourceSpec::Tiff(resolve(text)));
+        }
         if [".h5", ".hdf5", ".nxs", ".hdf"]
             .iter()
             .any(|e| lower.ends_with(e))
         {
-            return Err(format!(
-                "'{text}' is an HDF5 file: name the dataset as '{text}::/path/to/dataset'"
-            ));
+            return Ok(SourceSpec::Nexus(resolve(text)));
         }
         match raw {
             Some((shape, dtype)) => Ok(SourceSpec::Raw {
@@ -143,7 +174,7 @@ impl SourceSpec {
                 dtype,
             }),
             None => Err(format!(
-                "'{text}' is neither file.h5::/dataset nor .npy; a raw file needs `shape` and `dtype`"
+                "'{text}' is not an HDF5 file, a Zarr store, .npy or .tif; a raw file needs `shape` and `dtype`"
             )),
         }
     }
@@ -203,6 +234,9 @@ impl SourceSpec {
         let source: Box<dyn VolumeSource> = match self {
             SourceSpec::Hdf5 { file, dataset } => Box::new(Hdf5Source::open(file, dataset)?),
             SourceSpec::Npy(path) => Box::new(RawSource::open_npy(path)?),
+            SourceSpec::Tiff(path) => Box::new(TiffSource::open(path)?),
+            SourceSpec::Nexus(file) => Box::new(Hdf5Source::open(file, &default_signal(file)?)?),
+            SourceSpec::Zarr { store, array } => Box::new(ZarrSource::open(store, array)?),
             SourceSpec::Raw { file, shape, dtype } => {
                 Box::new(RawSource::open_raw(file, shape.clone(), *dtype)?)
             }
@@ -216,7 +250,11 @@ impl SourceSpec {
     pub fn is_raw(&self) -> bool {
         match self {
             SourceSpec::Raw { .. } => true,
-            SourceSpec::Hdf5 { .. } | SourceSpec::Npy(_) => false,
+            SourceSpec::Hdf5 { .. }
+            | SourceSpec::Nexus(_)
+            | SourceSpec::Zarr { .. }
+            | SourceSpec::Npy(_)
+            | SourceSpec::Tiff(_) => false,
             SourceSpec::Glob { template, .. } => template.is_raw(),
             SourceSpec::Stack(parts) => !parts.is_empty() && parts.iter().all(|p| p.is_raw()),
         }
@@ -231,9 +269,12 @@ impl SourceSpec {
     /// lists flattened. A pattern that matches no file is an error naming it.
     pub fn expand(&self) -> Result<Vec<SourceSpec>, DataError> {
         match self {
-            SourceSpec::Hdf5 { .. } | SourceSpec::Npy(_) | SourceSpec::Raw { .. } => {
-                Ok(vec![self.clone()])
-            }
+            SourceSpec::Hdf5 { .. }
+            | SourceSpec::Nexus(_)
+            | SourceSpec::Zarr { .. }
+            | SourceSpec::Npy(_)
+            | SourceSpec::Tiff(_)
+            | SourceSpec::Raw { .. } => Ok(vec![self.clone()]),
             SourceSpec::Glob { pattern, template } => {
                 let label = template.describe();
                 let mut files = Vec::new();
@@ -278,7 +319,11 @@ impl SourceSpec {
     pub fn describe(&self) -> String {
         match self {
             SourceSpec::Hdf5 { file, dataset } => format!("{}::{dataset}", file.display()),
-            SourceSpec::Npy(file) | SourceSpec::Raw { file, .. } => file.display().to_string(),
+            SourceSpec::Zarr { store, array } => format!("{}::{array}", store.display()),
+            SourceSpec::Npy(file)
+            | SourceSpec::Tiff(file)
+            | SourceSpec::Nexus(file)
+            | SourceSpec::Raw { file, .. } => file.display().to_string(),
             SourceSpec::Glob { template, .. } => template.describe(),
             SourceSpec::Stack(parts) => {
                 let names: Vec<String> = if parts.len() <= 3 {
@@ -300,7 +345,10 @@ impl SourceSpec {
     fn file(&self) -> Option<&Path> {
         match self {
             SourceSpec::Hdf5 { file, .. }
+            | SourceSpec::Zarr { store: file, .. }
             | SourceSpec::Npy(file)
+            | SourceSpec::Tiff(file)
+            | SourceSpec::Nexus(file)
             | SourceSpec::Raw { file, .. } => Some(file),
             SourceSpec::Glob { .. } | SourceSpec::Stack(_) => None,
         }
@@ -311,7 +359,10 @@ impl SourceSpec {
         let mut spec = self.clone();
         match &mut spec {
             SourceSpec::Hdf5 { file, .. }
+            | SourceSpec::Zarr { store: file, .. }
             | SourceSpec::Npy(file)
+            | SourceSpec::Tiff(file)
+            | SourceSpec::Nexus(file)
             | SourceSpec::Raw { file, .. } => *file = path,
             SourceSpec::Glob { .. } | SourceSpec::Stack(_) => {
                 unreachable!("a pattern's template names one file")
@@ -362,6 +413,15 @@ fn glob_pattern(base: &Path, written: &str) -> String {
         [""] => "/".into(),
         _ => texts.join("/"),
     }
+}
+
+/// True when the file part of a source names a Zarr store: it ends in `.zarr` (a trailing `/`
+/// allowed), the name zarr-python and the Zarr conventions give stores.
+fn is_zarr_store(written: &str) -> bool {
+    written
+        .trim_end_matches('/')
+        .to_ascii_lowercase()
+        .ends_with(".zarr")
 }
 
 /// Removes `dir/..` pairs lexically, so that labels read `reference-data/x.h5` rather than
@@ -683,10 +743,9 @@ mod tests {
             SourceSpec::parse("/abs/v.npy", base, None).unwrap(),
             SourceSpec::Npy("/abs/v.npy".into())
         );
-        assert!(
-            SourceSpec::parse("a.h5", base, None)
-                .unwrap_err()
-                .contains("::/path")
+        assert_eq!(
+            SourceSpec::parse("a.nxs", base, None).unwrap(),
+            SourceSpec::Nexus("/data/a.nxs".into())
         );
         assert_eq!(
             SourceSpec::parse("../r/v.npy", Path::new("scenarios"), None).unwrap(),
@@ -696,6 +755,25 @@ mod tests {
             SourceSpec::parse("../../v.npy", Path::new("s"), None).unwrap(),
             SourceSpec::Npy("../v.npy".into())
         );
+        for (text, store, array) in [
+            ("d.zarr::/g/a", "/data/d.zarr", "/g/a"),
+            ("d.zarr/::a", "/data/d.zarr", "/a"),
+            ("d.ZARR", "/data/d.ZARR", "/"),
+        ] {
+            assert_eq!(
+                SourceSpec::parse(text, base, None).unwrap(),
+                SourceSpec::Zarr {
+                    store: store.into(),
+                    array: array.into()
+                }
+            );
+        }
+        for name in ["scan/p.tif", "scan/P.TIFF"] {
+            assert_eq!(
+                SourceSpec::parse(name, base, None).unwrap(),
+                SourceSpec::Tiff(base.join(name))
+            );
+        }
         assert!(
             SourceSpec::parse("a.bin", base, None)
                 .unwrap_err()

@@ -400,8 +400,8 @@ mod tests {
         ));
         // Errors of the single form are unchanged.
         assert_eq!(
-            SourceSpec::parse_input("s_*.h5", base, None),
-            SourceSpec::parse("s_*.h5", base, None)
+            SourceSpec::parse_input("s_*.bin", base, None),
+            SourceSpec::parse("s_*.bin", base, None)
         );
     }
 

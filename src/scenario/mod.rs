@@ -21,13 +21,18 @@
 //! data_range = 1.0                  # optional: default max - min of the original
 //! ```
 //!
-//! `[input] source` is `file.h5::/dataset`, `file.npy`, or a raw file with `shape` and `dtype`.
+//! `[input] source` is `file.h5::/dataset` (an HDF5 or NeXus file without `::/dataset`: its
+//! NeXus default signal, or its only dataset of rank 2-3), an array of a Zarr v2 or v3 store
+//! (`data.zarr::/path`; `data.zarr` for the store's root array), `file.npy`, a TIFF file
+//! (`.tif`, `.tiff`: its grayscale pages as axis 0, one page being one slice), or a raw file
+//! with `shape` and `dtype`.
 //! It may also name many files read as ONE array stacked along axis 0, as a beamline writes a
 //! scan one file per N frames:
 //!
 //! ```toml
 //! [input]
 //! source = "scans/scan_*.h5::/entry/data"   # a glob pattern (`*`, `?`, `[...]`) in the file part
+//! # source = "scan/*.tif"                   # a folder of 2-D images, one per file, in name order
 //! # or a list, stacked in the order given; an item may be a pattern, expanded in place:
 //! # source = ["first.h5::/entry/data", "scans/scan_*.h5::/entry/data"]
 //! ```
@@ -1275,8 +1280,8 @@ distortion = ["mse", "psnr", "max_abs_error"]
             "/s/x.toml:5:10: input.source: invalid type: integer, expected a string or a list of strings"
         );
         assert!(
-            err(&SEED.replace("\"data.h5::/volume\"", "[\"a.h5\"]"))
-                .contains("input.source: 'a.h5' is an HDF5 file: name the dataset")
+            err(&SEED.replace("\"data.h5::/volume\"", "[\"a.bin\"]"))
+                .contains("input.source: 'a.bin' is not an HDF5 file, a Zarr store,")
         );
         // Raw files: the declared layout applies to each one.
         let raw = SEED.replace(
