@@ -218,6 +218,113 @@ fn photonqa_with_plugins(dir: &Path, args: &[&str], plugins: Option<&str>) -> st
     command.output().unwrap()
 }
 
+/// Writes `folder/python3`, this machine's python3 run with `flags` (`-S`: without its
+/// site-packages, so without hdf5plugin); nothing when the machine has no python3.
+fn python_wrapper(folder: &Path, flags: &str) {
+    std::fs::create_dir_all(folder).unwrap();
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .ok()
+        .filter(|p| p.status.success());
+    if let Some(python) = python {
+        let wrapper = folder.join("python3");
+        let script = format!(
+            "#!/bin/sh\nexec {} {flags} \"$@\"\n",
+            text(&python.stdout).trim()
+        );
+        std::fs::write(&wrapper, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// `photonqa` in `dir` where no Python has hdf5plugin: `HDF5_PLUGIN_PATH` and `VIRTUAL_ENV`
+/// unset, and on `PATH` only a `python3` without site-packages (or none).
+fn without_hdf5plugin(dir: &Path) -> Command {
+    let bin = dir.join("python-without-hdf5plugin");
+    python_wrapper(&bin, "-S");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_photonqa"));
+    command
+        .current_dir(dir)
+        .env_remove("HDF5_PLUGIN_PATH")
+        .env_remove("VIRTUAL_ENV")
+        .env("PATH", &bin);
+    command
+}
+
+/// [`without_hdf5plugin`] running `args`.
+fn photonqa_without_hdf5plugin(dir: &Path, args: &[&str]) -> std::process::Output {
+    without_hdf5plugin(dir).args(args).output().unwrap()
+}
+
+/// With `HDF5_PLUGIN_PATH` unset, photonqa finds hdf5plugin's plugins through the `python3` on
+/// `PATH`: an artifact scenario with third-party filters (SZ3, bitshuffle + LZ4) runs, its
+/// provenance names the folder and the interpreter, and the export of a point writes the file
+/// h5py reads back within the bound.
+#[test]
+fn hdf5plugin_is_found_through_python3_and_named_in_the_provenance() {
+    if !python_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write_npy(&dir.join("original.npy"), &read_reference_volume()).unwrap();
+    artifact_scenario(
+        dir,
+        "hdf5",
+        "[[variant]]\nname = \"sz3\"\n[[variant.pipeline]]\nstage = \"sz3\"\nabs_error = 1e-3\n\
+         [[variant]]\nname = \"quantized\"\n[[variant.pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\n\
+         [[variant.pipeline]]\nstage = \"bitshuffle\"\n[[variant.pipeline]]\nstage = \"lz4\"\n",
+    );
+    let out = photonqa_with_plugins(dir, &["run", "s.toml", "--out", "out"], None);
+    assert_ok(&out, "run without HDF5_PLUGIN_PATH");
+    let rows = common::sorted_rows(&dir.join("out"));
+    assert_eq!(rows.len(), 2);
+    let plugins = plugin_path();
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let expected = format!("{plugins} (hdf5plugin of {})", text(&python.stdout).trim());
+    let sz3_hash = blake3::hash(&std::fs::read(Path::new(&plugins).join("libh5sz3.so")).unwrap());
+    for row in &rows {
+        assert_eq!(row["status"], "ok", "{row}");
+        let codecs = &row["provenance"]["codecs"];
+        assert_eq!(
+            codecs["hdf5-plugin-folder"].as_str(),
+            Some(&*expected),
+            "{row}"
+        );
+        assert_eq!(
+            codecs["hdf5-plugin:libh5sz3.so"].as_str(),
+            Some(&sz3_hash.to_hex()[..16]),
+            "{row}"
+        );
+    }
+    let sz3 = rows
+        .iter()
+        .find(|r| r["params"]["variant"] == "sz3")
+        .unwrap();
+    let id = sz3["point_id"].as_str().unwrap();
+    let export = photonqa_with_plugins(
+        dir,
+        &[
+            "export", "s.toml", "--point", id, "--out", "x.h5::/v", "--force",
+        ],
+        None,
+    );
+    assert_ok(&export, "export without HDF5_PLUGIN_PATH");
+    let stdout = text(&export.stdout);
+    assert!(
+        stdout.contains("bound on the file: sz3 abs 0.001: ok"),
+        "{stdout}"
+    );
+    let peer = read_export(dir, "/v", "original.npy", id);
+    let diff = peer["max_abs_diff"].as_f64().unwrap();
+    assert!(diff <= 1e-3, "|read - original| {diff}: {peer}");
+}
+
 /// The lossy codecs are written through their HDF5 filters as the HDF5 library runs them
 /// (hdf5plugin's SZ3 and ZFP builds, HDF5's own scale-offset): h5py + hdf5plugin read back
 /// values within the promised bound of the original, and photonqa's own check of the closed
@@ -331,10 +438,17 @@ fn lossy_filters_read_back_within_their_bound() {
         "photonqa's worst L2 {worst} vs h5py's {peer}"
     );
 
-    // Without the plugin folder HDF5 cannot run SZ3: one line naming the filter.
+    // Without the plugin folder (no HDF5_PLUGIN_PATH, no hdf5plugin to find) HDF5 cannot run
+    // SZ3: one line naming the filter.
     let abs = scenario(dir, "[[pipeline]]\nstage = \"sz3\"\nabs_error = 1e-3\n");
+    let point = &abs.working_points()[0].id;
     assert_one_line_error(
-        &export(dir, &abs, None),
+        &photonqa_without_hdf5plugin(
+            dir,
+            &[
+                "export", "s.toml", "--point", point, "--out", "x.h5::/v", "--force",
+            ],
+        ),
         &["HDF5 filter 32024 is not available", "HDF5_PLUGIN_PATH"],
         "sz3 without the plugin folder",
     );
@@ -690,18 +804,20 @@ fn artifact_errors_are_one_line() {
         (
             "hdf5",
             "[[pipeline]]\nstage = \"sz3\"\nabs_error = 1e-3\n".into(),
-            "HDF5 filter 32024 is not available",
+            "HDF5 filter 32024 is not available to this HDF5 library: no python3 on PATH (nor in $VIRTUAL_ENV) has hdf5plugin; `pip install hdf5plugin`",
         ),
     ];
     for (artifact, pipeline, message) in cases {
         artifact_scenario(dir, artifact, &pipeline);
-        let out = photonqa_with_plugins(dir, &["run", "s.toml", "--out", "out"], None);
+        let out = photonqa_without_hdf5plugin(dir, &["run", "s.toml", "--out", "out"]);
         assert_one_line_error(&out, &[message], artifact);
     }
 }
 
 /// `scenarios/codec-shootout-hdf5.toml`, the shootout as the deployed files store it,
-/// validates with hdf5plugin's filters, and without them says which filter is missing.
+/// validates with hdf5plugin's filters, given in `HDF5_PLUGIN_PATH` or found through the
+/// python3 on PATH or of the active virtual environment, and without them says which filter is
+/// missing and how to get it.
 #[test]
 fn the_hdf5_shootout_validates_with_its_plugins() {
     if !python_peers() {
@@ -717,10 +833,29 @@ fn the_hdf5_shootout_validates_with_its_plugins() {
         text(&out.stdout)
     );
     let out = photonqa_with_plugins(&folder, &args, None);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("HDF5 filter 32008 is not available") && stderr.lines().count() == 1,
-        "{stderr}"
+    assert_ok(&out, "validate, hdf5plugin found through python3");
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = folder.join("codec-shootout-hdf5.toml");
+    let args = ["validate", scenario.to_str().unwrap()];
+    // An active virtual environment's python3 is asked first, even when not on PATH.
+    let venv = dir.path().join("venv");
+    python_wrapper(&venv.join("bin"), "");
+    let out = without_hdf5plugin(dir.path())
+        .args(args)
+        .env("VIRTUAL_ENV", &venv)
+        .output()
+        .unwrap();
+    assert_ok(
+        &out,
+        "validate, hdf5plugin found through $VIRTUAL_ENV/bin/python3",
+    );
+    let out = photonqa_without_hdf5plugin(dir.path(), &args);
+    assert_one_line_error(
+        &out,
+        &[
+            "HDF5 filter 32008 is not available",
+            "`pip install hdf5plugin` (photonqa then finds its plugins)",
+        ],
+        "validate without hdf5plugin",
     );
 }

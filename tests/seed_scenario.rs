@@ -340,40 +340,56 @@ fn seed_scenario_rates_distortions_and_provenance() {
     );
     assert!(psnrs.iter().all(|p| p.is_finite()));
 
-    // The printed table: a header and one line per point.
+    // The printed table fits a 120-column terminal: two header lines (dotted names folded after
+    // their last dot), then one line per point with the swept parameters, the ratio, the limited
+    // columns, the bound check and the verdict.
     let stdout = text(&output.stdout);
     let table: Vec<&str> = stdout.lines().take_while(|l| !l.is_empty()).collect();
-    let header = table.first().copied().unwrap_or("");
-    let header_cells: Vec<&str> = header.split_whitespace().collect();
+    let header: Vec<Vec<&str>> = table
+        .iter()
+        .take(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     let expected_header = [
-        "point",
-        "quantize.bits",
-        "deflate.level",
-        "ratio",
-        "bits/value",
-        "mse",
-        "rmse",
-        "psnr",
-        "max_abs_error",
-        "ssim",
-        "segmentation.threshold_shift_max",
-        "segmentation.dice_foreground",
-        "segmentation.fraction_change_max",
-        "segmentation.boundary_f1",
-        "porosity.porosity_abs_change",
-        "porosity.pore_count_change",
-        "porosity.diameter_ks_statistic",
-        "porosity.specific_surface_change",
-        "bound",
-        "status",
+        vec!["quantize.", "deflate.", "segmentation.", "porosity."],
+        vec![
+            "point",
+            "bits",
+            "level",
+            "ratio",
+            "dice_foreground",
+            "porosity_abs_change",
+            "psnr",
+            "bound",
+            "status",
+        ],
     ];
-    if header_cells != expected_header || table.len() != 10 {
+    if header != expected_header || table.len() != 11 {
         differ(
-            "printed table: header and 9 point lines",
-            &expected_header.join("  "),
+            "printed table: 2 header lines and 9 point lines",
+            &expected_header.map(|l| l.join("  ")).join("\n"),
             &stdout,
         );
     }
+    for line in &table {
+        assert!(
+            line.chars().count() <= 120,
+            "wider than 120 columns: {line}"
+        );
+    }
+    // The folded names stand above the columns they name.
+    for name in [
+        "segmentation.dice_foreground",
+        "porosity.porosity_abs_change",
+    ] {
+        let (prefix, rest) = name.rsplit_once('.').unwrap();
+        assert_eq!(
+            table[0].find(&format!("{prefix}.")),
+            table[1].find(&format!(" {rest}")).map(|at| at + 1),
+            "{name}: {stdout}"
+        );
+    }
+    let table = &table[1..];
     for line in &table[1..] {
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert!(
@@ -404,6 +420,64 @@ fn seed_scenario_rates_distortions_and_provenance() {
         stdout.contains("9 working points measured, 0 already in"),
         "{stdout}"
     );
+
+    // --wide prints every column, one header line; the compact table's cells are its cells.
+    let wide = run_command(&out, &["--resume", "--wide"]).output().unwrap();
+    assert_ok(&wide, "run --resume --wide");
+    let wide = text(&wide.stdout);
+    let wide: Vec<Vec<&str>> = wide
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let expected_wide = [
+        "point",
+        "quantize.bits",
+        "deflate.level",
+        "ratio",
+        "bits/value",
+        "mse",
+        "rmse",
+        "psnr",
+        "max_abs_error",
+        "ssim",
+        "segmentation.threshold_shift_max",
+        "segmentation.dice_foreground",
+        "segmentation.fraction_change_max",
+        "segmentation.boundary_f1",
+        "porosity.porosity_abs_change",
+        "porosity.pore_count_change",
+        "porosity.diameter_ks_statistic",
+        "porosity.specific_surface_change",
+        "bound",
+        "status",
+    ];
+    assert!(
+        wide[0] == expected_wide && wide.len() == 10,
+        "--wide table: {wide:?}"
+    );
+    let compact_columns = [
+        "point",
+        "quantize.bits",
+        "deflate.level",
+        "ratio",
+        "segmentation.dice_foreground",
+        "porosity.porosity_abs_change",
+        "psnr",
+        "bound",
+        "status",
+    ];
+    for line in &table[1..] {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        let full = wide
+            .iter()
+            .find(|w| w[0] == cells[0])
+            .expect("the point in --wide");
+        for (column, cell) in compact_columns.iter().zip(&cells) {
+            let at = expected_wide.iter().position(|c| c == column).unwrap();
+            assert_eq!(full[at], *cell, "{column} of {}", cells[0]);
+        }
+    }
 
     // The recommendation: every point meets the limits, so the largest ratio wins (4 bits,
     // level 9), and the table's last line says so.

@@ -63,6 +63,8 @@ enum Command {
         #[arg(long)]
         resume: bool,
         #[command(flatten)]
+        table: Table,
+        #[command(flatten)]
         resources: Resources,
         #[command(flatten)]
         consent: Consent,
@@ -274,6 +276,8 @@ enum Command {
         #[arg(long)]
         scenario: Option<PathBuf>,
         #[command(flatten)]
+        table: Table,
+        #[command(flatten)]
         resources: Resources,
         #[command(flatten)]
         consent: Consent,
@@ -328,6 +332,31 @@ struct SlurmArgs {
     /// A further #SBATCH option for both jobs, e.g. --sbatch=--account=abc (repeatable).
     #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
     extra: Vec<String>,
+}
+
+/// How the table of the points is printed.
+#[derive(clap::Args)]
+struct Table {
+    /// Print every column of the table (bits/value and every metric and analysis column);
+    /// without it, the point, swept parameters, ratio, limited columns and verdict, to fit a
+    /// 120-column terminal (results.csv always has every column).
+    #[arg(long)]
+    wide: bool,
+}
+
+impl Table {
+    /// The table of `summary`'s points.
+    fn print(&self, summary: &workflow::RunSummary, scenario: &Scenario) {
+        let width = if self.wide {
+            report::TableWidth::Wide
+        } else {
+            report::TableWidth::Compact
+        };
+        out!(
+            "{}",
+            report::text_table(&summary.rows, &summary.columns, scenario, width)
+        );
+    }
 }
 
 /// What a run may use.
@@ -486,6 +515,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             scenario,
             out,
             resume,
+            table,
             resources,
             consent,
         } => {
@@ -494,10 +524,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let out = out.unwrap_or_else(|| Path::new("runs").join(&scenario.name));
             let options = resources.run_options(out.clone(), resume);
             let summary = workflow::run(&scenario, &options)?;
-            out!(
-                "{}",
-                report::text_table(&summary.rows, &summary.columns, &scenario)
-            );
+            table.print(&summary, &scenario);
             out!(
                 "\n{} working points measured, {} already in {} (resumed); results in {}",
                 summary.measured,
@@ -970,6 +997,7 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
         Command::Merge {
             dir,
             scenario,
+            table,
             resources,
             consent,
         } => {
@@ -981,10 +1009,7 @@ fn execute_units(command: Command) -> Result<ExitCode, String> {
                 &dir,
                 (resources.memory_budget, resources.threads),
             )?;
-            out!(
-                "{}",
-                report::text_table(&summary.rows, &summary.columns, &scenario)
-            );
+            table.print(&summary, &scenario);
             let failed = summary
                 .rows
                 .iter()

@@ -9,6 +9,7 @@ use ndarray::IxDyn;
 use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
 use super::files::refuse_special_file;
+use super::hdf5plugins::{PLUGIN_PATH_ENV, find_plugin_folder, found_plugin_folder};
 use super::source::{VolumeSource, check_rows};
 use crate::{with_array, with_dtype};
 
@@ -296,22 +297,44 @@ impl RawChunkWriter {
     }
 }
 
-/// An error naming the first of `filters` that this HDF5 library cannot run (it loads
-/// third-party filters from `HDF5_PLUGIN_PATH`); `label` says where.
+/// An error naming the first of `filters` that this HDF5 library cannot run; `label` says
+/// where. The library loads third-party filters from the folders of `HDF5_PLUGIN_PATH`; when
+/// that is unset and a filter is missing, hdf5plugin's folder is looked for and added first
+/// (see [`find_plugin_folder`]).
 pub fn check_filters_available(filters: &[(u32, Vec<u32>)], label: &str) -> Result<(), DataError> {
-    for (id, _) in filters {
-        // Loads a plugin when needed; under the library's lock.
-        let available = hdf5::sync::sync(|| unsafe { hdf5_sys::h5z::H5Zfilter_avail(*id as _) });
-        if available <= 0 {
-            return Err(DataError::new(
-                label,
-                format!(
-                    "HDF5 filter {id} is not available to this HDF5 library: point HDF5_PLUGIN_PATH at a folder with its plugin (e.g. `export HDF5_PLUGIN_PATH=$(python3 -c 'import hdf5plugin; print(hdf5plugin.PLUGIN_PATH)')`)"
-                ),
-            ));
+    let missing = || {
+        filters.iter().map(|(id, _)| *id).find(|&id| {
+            // Loads a plugin when needed; under the library's lock.
+            hdf5::sync::sync(|| unsafe { hdf5_sys::h5z::H5Zfilter_avail(id as _) }) <= 0
+        })
+    };
+    let Some(mut id) = missing() else {
+        return Ok(());
+    };
+    if find_plugin_folder().is_some() {
+        match missing() {
+            Some(still) => id = still,
+            None => return Ok(()),
         }
     }
-    Ok(())
+    let hint = match (std::env::var_os(PLUGIN_PATH_ENV), found_plugin_folder()) {
+        (Some(path), _) => format!(
+            "no plugin for it in {PLUGIN_PATH_ENV}={}",
+            path.to_string_lossy()
+        ),
+        (None, Some(found)) => format!(
+            "no plugin for it in {} (hdf5plugin of {})",
+            found.folder.display(),
+            found.python.display()
+        ),
+        (None, None) => "no python3 on PATH (nor in $VIRTUAL_ENV) has hdf5plugin".into(),
+    };
+    Err(DataError::new(
+        label,
+        format!(
+            "HDF5 filter {id} is not available to this HDF5 library: {hint}; `pip install hdf5plugin` (photonqa then finds its plugins), or point {PLUGIN_PATH_ENV} at a folder with its plugin"
+        ),
+    ))
 }
 
 /// How a dataset's filters are used: only declared for direct chunk writes (optional, or HDF5

@@ -6,6 +6,7 @@ pub mod exchange;
 pub mod files;
 pub mod hdf5chunk;
 pub mod hdf5io;
+pub mod hdf5plugins;
 pub mod inspect;
 pub mod nexus;
 pub mod npy;

@@ -26,40 +26,73 @@ use crate::metrics::values::{metric_value, plain};
 use crate::runner::results::{NONFINITE_DECODED, PointResult, Rate, Status, swept_params};
 use crate::scenario::Scenario;
 
-/// One aligned text row per working point: id, swept parameters, rate, selected metrics, and
-/// with limits in the scenario whether the point meets them (or which it fails). When a stage
-/// of any point promises a bound, a `bound` column says `ok` or `VIOLATED: ...` per point.
-/// When the decoded data of any point hold NaN or infinite values, a `nonfinite_decoded`
-/// column after the rate counts them per point (such a point fails, even without limits).
-pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario) -> String {
+/// How many columns [`text_table`] prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TableWidth {
+    /// What decides the verdict, for a terminal 120 columns wide: the point, the swept
+    /// parameters, the ratio, the limited columns and the objective, the verdict (and the
+    /// `nonfinite_decoded` and `bound` columns when they apply); dotted names are folded onto
+    /// two header lines (`segmentation.` above `dice_foreground`). `results.csv` keeps every
+    /// column.
+    #[default]
+    Compact,
+    /// Every column, one header line (`photonqa run --wide`).
+    Wide,
+}
+
+/// One aligned text row per working point: id, swept parameters, rate, the metric columns that
+/// `width` selects, and with limits in the scenario whether the point meets them (or which it
+/// fails). When a stage of any point promises a bound, a `bound` column says `ok` or
+/// `VIOLATED: ...` per point. When the decoded data of any point hold NaN or infinite values, a
+/// `nonfinite_decoded` column after the rate counts them per point (such a point fails, even
+/// without limits).
+pub fn text_table(
+    rows: &[PointResult],
+    columns: &[String],
+    scenario: &Scenario,
+    width: TableWidth,
+) -> String {
     let params = swept_params(rows);
     let bounds = rows.iter().any(|r| !r.bounds.is_empty());
     let nonfinite = rows.iter().any(|r| r.nonfinite().is_some());
+    let mut shown: Vec<&str> = vec!["ratio"];
+    if width == TableWidth::Wide {
+        shown.push("bits_per_value");
+    }
+    if nonfinite {
+        shown.push(NONFINITE_DECODED);
+    }
+    let metrics: Vec<&str> = match width {
+        TableWidth::Wide => columns.iter().map(String::as_str).collect(),
+        TableWidth::Compact => limited_columns(&scenario.limits)
+            .into_iter()
+            .chain([scenario.objective.column.as_str()])
+            .collect(),
+    };
+    for column in metrics {
+        if !shown.contains(&column) {
+            shown.push(column);
+        }
+    }
     let mut header: Vec<String> = vec!["point".into()];
     header.extend(params.iter().map(|p| p.to_string()));
-    header.extend(["ratio", "bits/value"].map(String::from));
-    if nonfinite {
-        header.push(NONFINITE_DECODED.into());
-    }
-    header.extend(columns.iter().cloned());
+    header.extend(shown.iter().map(|c| match *c {
+        "bits_per_value" => "bits/value".to_string(),
+        c => c.to_string(),
+    }));
     if bounds {
         header.push("bound".into());
     }
     header.push("status".into());
-    let mut table = vec![header];
     let selection = select(rows, &scenario.limits, &scenario.objective);
-    for (i, row) in rows.iter().enumerate() {
+    let body = rows.iter().enumerate().map(|(i, row)| {
         let mut cells = vec![row.point_id.clone()];
         cells.extend(
             params
                 .iter()
                 .map(|p| row.params.get(p).map(plain).unwrap_or_default()),
         );
-        cells.extend(["ratio", "bits_per_value"].map(|c| cell(row, c)));
-        if nonfinite {
-            cells.push(cell(row, NONFINITE_DECODED));
-        }
-        cells.extend(columns.iter().map(|c| cell(row, c)));
+        cells.extend(shown.iter().map(|c| cell(row, c)));
         if bounds {
             cells.push(BoundCheck::summary(&row.bounds).unwrap_or_else(|| "-".into()));
         }
@@ -67,8 +100,30 @@ pub fn text_table(rows: &[PointResult], columns: &[String], scenario: &Scenario)
             Status::Ok if scenario.limits.is_empty() && row.nonfinite().is_none() => "ok".into(),
             _ => verdict(&selection, i),
         });
-        table.push(cells);
-    }
+        cells
+    });
+    let mut table: Vec<Vec<String>> = match width {
+        TableWidth::Wide => vec![header],
+        TableWidth::Compact => {
+            // `stage.parameter` and `analysis.column` split after their last dot: the long
+            // analysis names no longer set the width of columns of short numbers.
+            let (prefixes, names) = header
+                .iter()
+                .map(|h| match h.rfind('.') {
+                    Some(dot) => (h[..=dot].to_string(), h[dot + 1..].to_string()),
+                    None => (String::new(), h.clone()),
+                })
+                .unzip();
+            vec![prefixes, names]
+        }
+    };
+    table.extend(body);
+    aligned(&table)
+}
+
+/// `table`'s rows as lines of cells left-aligned in columns two spaces apart (the last cell
+/// unpadded, trailing spaces trimmed).
+fn aligned(table: &[Vec<String>]) -> String {
     let columns = table[0].len();
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

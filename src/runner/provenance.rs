@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::results::PointResult;
-use crate::data::VolumeSource;
+use crate::data::{VolumeSource, hdf5plugins};
 use crate::scenario::Scenario;
 
 /// Provenance recorded in every result row.
@@ -13,7 +13,8 @@ use crate::scenario::Scenario;
 pub struct Provenance {
     /// photonqa version.
     pub photonqa_version: String,
-    /// Versions of the codec and I/O crates (from Cargo.lock) and of the C libraries.
+    /// Versions of the codec and I/O crates (from Cargo.lock) and of the C libraries; with
+    /// `artifact = "hdf5"`, the HDF5 filter plugins and the folder photonqa found them in.
     pub codecs: BTreeMap<String, String>,
     /// Scenario name.
     pub scenario: String,
@@ -75,11 +76,13 @@ impl Provenance {
 }
 
 /// The HDF5 filter plugins an `artifact = "hdf5"` scenario may load: every file in the
-/// folders of `HDF5_PLUGIN_PATH` as `hdf5-plugin:NAME` with the first 16 hex digits of its
-/// BLAKE3 hash (plugins carry no version HDF5 could report; the hash names the build).
+/// plugin folders ([`hdf5plugins::plugin_folders`]) as `hdf5-plugin:NAME` with the first 16 hex
+/// digits of its BLAKE3 hash (plugins carry no version HDF5 could report; the hash names the
+/// build); and when photonqa found the folder itself (`HDF5_PLUGIN_PATH` unset), as
+/// `hdf5-plugin-folder`: `FOLDER (hdf5plugin of PYTHON)`.
 fn hdf5_plugins() -> BTreeMap<String, String> {
-    let path = std::env::var_os("HDF5_PLUGIN_PATH").unwrap_or_default();
-    std::env::split_paths(&path)
+    let mut plugins: BTreeMap<String, String> = hdf5plugins::plugin_folders()
+        .into_iter()
         .filter_map(|folder| std::fs::read_dir(folder).ok())
         .flatten()
         .filter_map(|entry| {
@@ -91,7 +94,18 @@ fn hdf5_plugins() -> BTreeMap<String, String> {
                 hash[..16].to_string(),
             ))
         })
-        .collect()
+        .collect();
+    if let Some(found) = hdf5plugins::found_plugin_folder() {
+        plugins.insert(
+            "hdf5-plugin-folder".into(),
+            format!(
+                "{} (hdf5plugin of {})",
+                found.folder.display(),
+                found.python.display()
+            ),
+        );
+    }
+    plugins
 }
 
 /// Versions of the crates and libraries that encode and decode.
