@@ -26,21 +26,6 @@ use serde_json::Value;
 /// Expected filters: `(id, cd_values)` in pipeline order.
 type Filters = &'static [(u64, &'static [u64])];
 
-/// Whether Python can read the files; panics when it cannot and CI requires it.
-fn python_peers() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import h5py, hdf5plugin, numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("PHOTONQA_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("python3 with h5py and hdf5plugin is required (PHOTONQA_REQUIRE_PEERS=1)");
-        }
-        println!("skipped: python3 with h5py and hdf5plugin not found (bash .ci/setup --python)");
-    }
-    ok
-}
-
 /// `tests/peers/read_export.py` on dataset `dataset` of `DIR/x.h5` against the array in
 /// `DIR/against`: its JSON report (see the script).
 fn read_export(dir: &Path, dataset: &str, against: &str, what: &str) -> Value {
@@ -67,7 +52,7 @@ fn scenario(dir: &Path, pipeline: &str) -> Scenario {
 
 #[test]
 fn every_filter_pipeline_reads_back_bit_exact_with_h5py_and_hdf5plugin() {
-    if !python_peers() {
+    if !common::python_peers("import h5py, hdf5plugin, numpy", "h5py and hdf5plugin") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -264,7 +249,7 @@ fn photonqa_without_hdf5plugin(dir: &Path, args: &[&str]) -> std::process::Outpu
 /// h5py reads back within the bound.
 #[test]
 fn hdf5plugin_is_found_through_python3_and_named_in_the_provenance() {
-    if !python_peers() {
+    if !common::python_peers("import h5py, hdf5plugin, numpy", "h5py and hdf5plugin") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -331,7 +316,7 @@ fn hdf5plugin_is_found_through_python3_and_named_in_the_provenance() {
 /// file says the same.
 #[test]
 fn lossy_filters_read_back_within_their_bound() {
-    if !python_peers() {
+    if !common::python_peers("import h5py, hdf5plugin, numpy", "h5py and hdf5plugin") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -701,7 +686,7 @@ fn artifact_scenario(dir: &Path, artifact: &str, variants: &str) {
 /// crates).
 #[test]
 fn artifact_scenarios_measure_what_the_file_stores() {
-    if !python_peers() {
+    if !common::python_peers("import h5py, hdf5plugin, numpy", "h5py and hdf5plugin") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -820,7 +805,7 @@ fn artifact_errors_are_one_line() {
 /// missing and how to get it.
 #[test]
 fn the_hdf5_shootout_validates_with_its_plugins() {
-    if !python_peers() {
+    if !common::python_peers("import h5py, hdf5plugin, numpy", "h5py and hdf5plugin") {
         return;
     }
     let folder = common::repo_root().join("scenarios");

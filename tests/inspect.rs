@@ -14,25 +14,6 @@ use std::process::Command;
 use common::{assert_ok, assert_one_line_error, photonqa, repo_root, text};
 use serde_json::Value;
 
-fn python_peers() -> bool {
-    let ok = Command::new("python3")
-        .args([
-            "-c",
-            "import numpy, h5py, hdf5plugin, tifffile, imagecodecs, zarr",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("PHOTONQA_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!(
-                "python3 with h5py, tifffile, imagecodecs and zarr is required (PHOTONQA_REQUIRE_PEERS=1)"
-            );
-        }
-        println!("skipped: python3 with h5py, tifffile, imagecodecs and zarr not found");
-    }
-    ok
-}
-
 /// Writes the test inputs into `dir` and returns NumPy's summaries of every array, by name:
 /// `{"min": str, "max": str, "zeros": int, "values": int, "integer": bool, "counts": bool}`.
 const PEER: &str = r#"
@@ -149,7 +130,10 @@ fn check_values(block: &[&str], peer: &Value, what: &str) {
 
 #[test]
 fn inspect_lists_arrays_and_summaries_equal_to_numpy() {
-    if !python_peers() {
+    if !common::python_peers(
+        "import numpy, h5py, hdf5plugin, tifffile, imagecodecs, zarr",
+        "h5py, tifffile, imagecodecs and zarr",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

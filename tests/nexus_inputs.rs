@@ -16,21 +16,6 @@ use std::process::Command;
 use common::{assert_ok, assert_one_line_error, parse_exact, photonqa, repo_root, text};
 use serde_json::Value;
 
-/// Whether the Python peers are here; panics when they are not and CI requires them.
-fn python_peers() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import numpy, h5py"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("PHOTONQA_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("python3 with h5py is required (PHOTONQA_REQUIRE_PEERS=1)");
-        }
-        println!("skipped: python3 with h5py not found (bash .ci/setup --python)");
-    }
-    ok
-}
-
 fn write_files(dir: &Path) {
     let out = Command::new("python3")
         .arg(repo_root().join("tests/peers/nexus_files.py"))
@@ -56,7 +41,7 @@ fn validate(dir: &Path, source: &str) -> std::process::Output {
 
 #[test]
 fn a_file_without_a_dataset_path_reads_its_default_signal() {
-    if !python_peers() {
+    if !common::python_peers("import numpy, h5py", "h5py") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -104,7 +89,7 @@ fn a_file_without_a_dataset_path_reads_its_default_signal() {
 
 #[test]
 fn a_file_without_a_default_and_several_candidates_is_a_one_line_error() {
-    if !python_peers() {
+    if !common::python_peers("import numpy, h5py", "h5py") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -20,23 +20,6 @@ use common::{assert_ok, assert_one_line_error, parse_exact, photonqa, repo_root,
 use photonqa::data::{NdArray, SourceSpec};
 use serde_json::Value;
 
-/// Whether the Python peers are here; panics when they are not and CI requires them.
-fn python_peers() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import numpy, tifffile, imagecodecs"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("PHOTONQA_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("python3 with tifffile and imagecodecs is required (PHOTONQA_REQUIRE_PEERS=1)");
-        }
-        println!(
-            "skipped: python3 with tifffile and imagecodecs not found (bash .ci/setup --python)"
-        );
-    }
-    ok
-}
-
 /// Runs `tests/peers/tiff_stacks.py` into `dir`: the cases it wrote.
 fn write_cases(dir: &Path) -> Vec<Value> {
     let out = Command::new("python3")
@@ -70,7 +53,10 @@ fn read_all(spec: &SourceSpec) -> NdArray {
 
 #[test]
 fn tiff_stacks_equal_what_tifffile_reads() {
-    if !python_peers() {
+    if !common::python_peers(
+        "import numpy, tifffile, imagecodecs",
+        "tifffile and imagecodecs",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -122,7 +108,10 @@ fn tiff_stacks_equal_what_tifffile_reads() {
 
 #[test]
 fn a_tiff_input_runs_and_compares_through_the_cli() {
-    if !python_peers() {
+    if !common::python_peers(
+        "import numpy, tifffile, imagecodecs",
+        "tifffile and imagecodecs",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -154,7 +143,10 @@ fn a_tiff_input_runs_and_compares_through_the_cli() {
 
 #[test]
 fn unreadable_tiff_inputs_are_one_line_errors_naming_the_file() {
-    if !python_peers() {
+    if !common::python_peers(
+        "import numpy, tifffile, imagecodecs",
+        "tifffile and imagecodecs",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

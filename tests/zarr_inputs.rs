@@ -18,24 +18,6 @@ use common::{assert_ok, assert_one_line_error, photonqa, repo_root, text};
 use photonqa::data::{NdArray, SourceSpec};
 use serde_json::Value;
 
-/// Whether the Python peers are here; panics when they are not and CI requires them.
-fn python_peers() -> bool {
-    let ok = Command::new("python3")
-        .args([
-            "-c",
-            "import numpy, zarr; assert int(zarr.__version__.split('.')[0]) >= 3",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("PHOTONQA_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("python3 with zarr >= 3 is required (PHOTONQA_REQUIRE_PEERS=1)");
-        }
-        println!("skipped: python3 with zarr >= 3 not found (bash .ci/setup --python)");
-    }
-    ok
-}
-
 /// Runs `tests/peers/zarr_stores.py` into `dir`: the cases it wrote.
 fn write_cases(dir: &Path) -> Vec<Value> {
     let out = Command::new("python3")
@@ -64,7 +46,10 @@ fn scenario(source: &str) -> String {
 
 #[test]
 fn zarr_arrays_equal_what_zarr_python_reads() {
-    if !python_peers() {
+    if !common::python_peers(
+        "import numpy, zarr; assert int(zarr.__version__.split('.')[0]) >= 3",
+        "zarr >= 3",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -129,7 +114,10 @@ fn zarr_arrays_equal_what_zarr_python_reads() {
 
 #[test]
 fn unreadable_zarr_inputs_are_one_line_errors_naming_the_store() {
-    if !python_peers() {
+    if !common::python_peers(
+        "import numpy, zarr; assert int(zarr.__version__.split('.')[0]) >= 3",
+        "zarr >= 3",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

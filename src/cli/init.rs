@@ -4,8 +4,8 @@ use std::path::{Component, Path, PathBuf};
 
 use super::{begin_output, commit_output};
 use crate::data::SourceSpec;
-use crate::data::source::normalize;
 use crate::data::inspect::summarize;
+use crate::data::source::normalize;
 use crate::runner;
 use crate::scenario::Scenario;
 use crate::scenario::template::{InputFacts, Technique, scenario_toml};

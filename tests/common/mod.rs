@@ -300,3 +300,20 @@ pub fn sorted_rows(out: &Path) -> Vec<Value> {
     rows.sort_by_key(|r| r["index"].as_u64());
     rows
 }
+
+/// Whether `python3` runs `check` (imports of the Python peers a test needs, e.g. `import
+/// numpy, h5py`); without them the test says so and skips, unless PHOTONQA_REQUIRE_PEERS=1
+/// (set in CI), which makes their absence a failure. `what` names them in the message.
+pub fn python_peers(check: &str, what: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", check])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("PHOTONQA_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("python3 with {what} is required (PHOTONQA_REQUIRE_PEERS=1)");
+        }
+        println!("skipped: python3 with {what} not found (bash .ci/setup --python)");
+    }
+    ok
+}
