@@ -13,7 +13,7 @@ use common::repo_root;
 use photonqa::analysis::fbp::{Fbp, Filter};
 use photonqa::data::exchange::Exchange;
 use photonqa::report::html::{escape, sentence};
-use photonqa::report::{featured, triptych, write_report};
+use photonqa::report::{TableWidth, featured, text_table, triptych, write_report};
 use photonqa::runner::slices::worst_slice;
 use photonqa::runner::{self, RunOptions};
 use photonqa::scenario::Scenario;
@@ -249,4 +249,41 @@ fn tomography_triptych_shows_the_reconstructed_slice() {
         assert!(html.contains(&format!("<figure id=\"{plot}\">")), "{plot}");
     }
     assert!(html.contains("the slice reconstructed from detector row 0"));
+}
+
+/// The compact table of a sweep whose every point fails (porosity-magma: the threshold moves
+/// the porosity by 4.5 points at every bit depth) fits 120 columns: failing cells are marked
+/// `*` and the verdict counts them; the wide table names every failed limit with its value.
+#[test]
+fn failing_points_fit_the_compact_table() {
+    let scenario = Scenario::load(&repo_root().join("scenarios/porosity-magma.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run(&scenario, &dir.path().join("run"));
+    let table = |width| text_table(&summary.rows, &summary.columns, &scenario, width);
+    let compact = table(TableWidth::Compact);
+    let lines: Vec<&str> = compact.lines().collect();
+    assert_eq!(lines.len(), 2 + summary.rows.len(), "{compact}");
+    for line in &lines {
+        assert!(line.len() <= 120, "{} wide: {line}", line.len());
+    }
+    let verdicts: Vec<&str> = lines[2..]
+        .iter()
+        .map(|l| l.split("  ").last().unwrap().trim())
+        .collect();
+    assert_eq!(verdicts[0], "closest; fails 2 limits (*)", "{compact}");
+    assert!(
+        verdicts[1..].iter().all(|v| *v == "fails 2 limits (*)"),
+        "{compact}"
+    );
+    for line in &lines[2..] {
+        assert_eq!(line.matches("* ").count(), 2, "{line}");
+    }
+    let wide = table(TableWidth::Wide);
+    assert!(!wide.contains('*'), "{wide}");
+    assert!(
+        wide.lines().nth(1).unwrap().ends_with(
+            "closest; fails segmentation.dice_foreground 0.9551 < min 0.99, porosity.porosity_abs_change 0.04521 > max 0.005"
+        ),
+        "{wide}"
+    );
 }

@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::metrics::values::short;
 pub use crate::runner::slices::Triptych;
 use crate::scenario::limits::{Limit, Objective};
+use crate::select::evaluate::RowEvaluation;
 use crate::select::{Selection, select};
 
 use crate::metrics::comparison::BoundCheck;
@@ -92,12 +93,23 @@ pub fn text_table(
                 .iter()
                 .map(|p| row.params.get(p).map(plain).unwrap_or_default()),
         );
-        cells.extend(shown.iter().map(|c| cell(row, c)));
+        let fails = |column: &str| {
+            width == TableWidth::Compact
+                && row.nonfinite().is_none()
+                && selection.evaluations[i]
+                    .failed()
+                    .any(|c| c.limit.column == column)
+        };
+        cells.extend(shown.iter().map(|c| {
+            let value = cell(row, c);
+            if fails(c) { value + "*" } else { value }
+        }));
         if bounds {
             cells.push(BoundCheck::summary(&row.bounds).unwrap_or_else(|| "-".into()));
         }
         cells.push(match row.status {
             Status::Ok if scenario.limits.is_empty() && row.nonfinite().is_none() => "ok".into(),
+            _ if width == TableWidth::Compact => short_verdict(&selection, i),
             _ => verdict(&selection, i),
         });
         cells
@@ -302,6 +314,36 @@ pub(crate) fn featured_index(selection: &Selection) -> Option<(usize, bool)> {
 /// The verdict on row `i` of a selection: `chosen`, `pass`, `closest; fails ssim 0.5 < min
 /// 0.9`, `fails ...` or `error: <the point's error>`.
 pub fn verdict(selection: &Selection, i: usize) -> String {
+    verdict_with(selection, i, |e| e.reasons(selection.objective))
+}
+
+/// [`verdict`] for the compact table, whose failing cells are marked `*`: a failing point
+/// says how many limits it fails, `fails 2 limits (*)`, so that its row stays within the
+/// terminal (the recommendation line below the table names them).
+fn short_verdict(selection: &Selection, i: usize) -> String {
+    verdict_with(selection, i, |e| {
+        if e.row.nonfinite().is_some() {
+            return e.reasons(selection.objective);
+        }
+        let failed = e.failed().count();
+        let mut reasons = Vec::new();
+        if failed > 0 {
+            let plural = if failed == 1 { "" } else { "s" };
+            reasons.push(format!("{failed} limit{plural} (*)"));
+        }
+        if e.objective.is_err() {
+            reasons.push(format!("objective {}", selection.objective.column));
+        }
+        reasons
+    })
+}
+
+/// The verdict on row `i` of a selection, a failing row's reasons given by `reasons`.
+fn verdict_with<'a>(
+    selection: &Selection<'a>,
+    i: usize,
+    reasons: impl FnOnce(&RowEvaluation<'a>) -> Vec<String>,
+) -> String {
     let e = &selection.evaluations[i];
     if e.row.status == Status::Error {
         return format!(
@@ -320,10 +362,7 @@ pub fn verdict(selection: &Selection, i: usize) -> String {
     } else {
         ""
     };
-    format!(
-        "{closest}fails {}",
-        e.reasons(selection.objective).join(", ")
-    )
+    format!("{closest}fails {}", reasons(e).join(", "))
 }
 
 /// Writes the report of a run to `out`:
