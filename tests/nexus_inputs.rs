@@ -11,23 +11,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{assert_ok, assert_one_line_error, parse_exact, photonqa, repo_root, text};
+use common::{
+    assert_ok, assert_one_line_error, parse_exact, peer_script_cases, photonqa, repo_root, text,
+};
 use serde_json::Value;
-
-fn write_files(dir: &Path) {
-    let out = Command::new("python3")
-        .arg(repo_root().join("tests/peers/nexus_files.py"))
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "nexus_files.py: {}",
-        text(&out.stderr)
-    );
-}
 
 /// `photonqa validate` of a scenario on `source`, written in `dir`.
 fn validate(dir: &Path, source: &str) -> std::process::Output {
@@ -46,7 +34,7 @@ fn a_file_without_a_dataset_path_reads_its_default_signal() {
     }
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    write_files(dir);
+    peer_script_cases("nexus_files.py", dir);
     let cases = [
         (
             "scan.nxs",
@@ -94,7 +82,7 @@ fn a_file_without_a_default_and_several_candidates_is_a_one_line_error() {
     }
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    write_files(dir);
+    peer_script_cases("nexus_files.py", dir);
     assert_one_line_error(
         &validate(dir, "many.h5"),
         &[

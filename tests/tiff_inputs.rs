@@ -13,38 +13,12 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::{assert_ok, assert_one_line_error, parse_exact, photonqa, repo_root, text};
+use common::{
+    assert_ok, assert_one_line_error, lossless_scenario, parse_exact, peer_script_cases, photonqa,
+    text,
+};
 use photonqa::data::{NdArray, SourceSpec};
 use serde_json::Value;
-
-/// Runs `tests/peers/tiff_stacks.py` into `dir`: the cases it wrote.
-fn write_cases(dir: &Path) -> Vec<Value> {
-    let out = Command::new("python3")
-        .arg(repo_root().join("tests/peers/tiff_stacks.py"))
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tiff_stacks.py: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// A scenario on `source` that validates and runs losslessly in 2-slice chunks.
-fn scenario(source: &str) -> String {
-    format!(
-        "[scenario]\nname = \"tiff\"\nchunk_slices = 2\n[input]\nsource = \"{source}\"\n\
-         [[pipeline]]\nstage = \"zstd\"\nlevel = 1\n[metrics]\ndistortion = [\"max_abs_error\"]\n"
-    )
-}
 
 fn read_all(spec: &SourceSpec) -> NdArray {
     let source = spec.open().unwrap_or_else(|e| panic!("{e}"));
@@ -60,7 +34,7 @@ fn tiff_stacks_equal_what_tifffile_reads() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let cases = write_cases(dir.path());
+    let cases = peer_script_cases("tiff_stacks.py", dir.path());
     assert_eq!(cases.len(), 14, "cases written");
     for case in &cases {
         let name = case["name"].as_str().unwrap();
@@ -94,7 +68,7 @@ fn tiff_stacks_equal_what_tifffile_reads() {
         );
 
         // The scenario from another working directory: `photonqa validate` reports the stack.
-        std::fs::write(folder.join("s.toml"), scenario(written)).unwrap();
+        std::fs::write(folder.join("s.toml"), lossless_scenario("tiff", written)).unwrap();
         let validate = photonqa(dir.path(), &["validate", &format!("{name}/s.toml")]);
         assert_ok(&validate, name);
         let shape = format!("{:?}", peer.shape());
@@ -115,7 +89,7 @@ fn a_tiff_input_runs_and_compares_through_the_cli() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    write_cases(dir.path());
+    peer_script_cases("tiff_stacks.py", dir.path());
     // `photonqa metrics` on a multi-page file against tifffile's array: no difference at all.
     let folder = dir.path().join("f32_deflate_multipage");
     let metrics = photonqa(&folder, &["metrics", "stack.tif", "tifffile.npy", "--json"]);
@@ -131,7 +105,12 @@ fn a_tiff_input_runs_and_compares_through_the_cli() {
     // A run on a folder of LZW images in 2-slice chunks: lossless zstd, so no error, and the
     // rate counts every value of the stack (4 x 12 x 10 uint16).
     let folder = dir.path().join("u16_lzw_files");
-    let row = common::run_first_row(&folder, "run", &scenario("scan/*.tif"), "2");
+    let row = common::run_first_row(
+        &folder,
+        "run",
+        &lossless_scenario("tiff", "scan/*.tif"),
+        "2",
+    );
     assert_eq!(
         row["distortion"]["max_abs_error"].as_f64(),
         Some(0.0),
@@ -150,7 +129,7 @@ fn unreadable_tiff_inputs_are_one_line_errors_naming_the_file() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    write_cases(dir.path());
+    peer_script_cases("tiff_stacks.py", dir.path());
     let errors = dir.path().join("errors");
     let cases: [(&str, &[&str]); 7] = [
         (
@@ -184,7 +163,7 @@ fn unreadable_tiff_inputs_are_one_line_errors_naming_the_file() {
         ),
     ];
     for (source, needles) in cases {
-        std::fs::write(errors.join("s.toml"), scenario(source)).unwrap();
+        std::fs::write(errors.join("s.toml"), lossless_scenario("tiff", source)).unwrap();
         let out = photonqa(&errors, &["validate", "s.toml"]);
         assert_one_line_error(&out, needles, source);
     }

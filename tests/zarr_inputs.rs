@@ -11,38 +11,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::{assert_ok, assert_one_line_error, photonqa, repo_root, text};
+use common::{
+    assert_ok, assert_one_line_error, lossless_scenario, peer_script_cases, photonqa, text,
+};
 use photonqa::data::{NdArray, SourceSpec};
-use serde_json::Value;
-
-/// Runs `tests/peers/zarr_stores.py` into `dir`: the cases it wrote.
-fn write_cases(dir: &Path) -> Vec<Value> {
-    let out = Command::new("python3")
-        .arg(repo_root().join("tests/peers/zarr_stores.py"))
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "zarr_stores.py: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// A scenario on `source` that validates and runs losslessly in 2-slice chunks.
-fn scenario(source: &str) -> String {
-    format!(
-        "[scenario]\nname = \"zarr\"\nchunk_slices = 2\n[input]\nsource = \"{source}\"\n\
-         [[pipeline]]\nstage = \"zstd\"\nlevel = 1\n[metrics]\ndistortion = [\"max_abs_error\"]\n"
-    )
-}
 
 #[test]
 fn zarr_arrays_equal_what_zarr_python_reads() {
@@ -53,7 +25,7 @@ fn zarr_arrays_equal_what_zarr_python_reads() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let cases = write_cases(dir.path());
+    let cases = peer_script_cases("zarr_stores.py", dir.path());
     assert_eq!(cases.len(), 9, "cases written");
     for case in &cases {
         let name = case["name"].as_str().unwrap();
@@ -83,7 +55,11 @@ fn zarr_arrays_equal_what_zarr_python_reads() {
             "{name}: slab-by-slab reading differs from zarr-python's"
         );
 
-        std::fs::write(dir.path().join("s.toml"), scenario(written)).unwrap();
+        std::fs::write(
+            dir.path().join("s.toml"),
+            lossless_scenario("zarr", written),
+        )
+        .unwrap();
         let validate = photonqa(dir.path(), &["validate", "s.toml"]);
         assert_ok(&validate, name);
         assert!(
@@ -97,7 +73,7 @@ fn zarr_arrays_equal_what_zarr_python_reads() {
     let row = common::run_first_row(
         dir.path(),
         "run",
-        &scenario("v2_i32_gzip_group.zarr::/entry/frames"),
+        &lossless_scenario("zarr", "v2_i32_gzip_group.zarr::/entry/frames"),
         "2",
     );
     assert_eq!(
@@ -121,7 +97,7 @@ fn unreadable_zarr_inputs_are_one_line_errors_naming_the_store() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    write_cases(dir.path());
+    peer_script_cases("zarr_stores.py", dir.path());
     let errors = dir.path().join("errors");
     let cases: [(&str, &[&str]); 5] = [
         ("blosc.zarr", &["blosc.zarr::/", "blosc"]),
@@ -137,7 +113,7 @@ fn unreadable_zarr_inputs_are_one_line_errors_naming_the_store() {
         ("absent.zarr", &["absent.zarr", "is not a folder"]),
     ];
     for (source, needles) in cases {
-        std::fs::write(errors.join("s.toml"), scenario(source)).unwrap();
+        std::fs::write(errors.join("s.toml"), lossless_scenario("zarr", source)).unwrap();
         let out = photonqa(&errors, &["validate", "s.toml"]);
         assert_one_line_error(&out, needles, source);
     }

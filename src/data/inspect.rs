@@ -12,9 +12,8 @@ use std::path::Path;
 
 use super::DataError;
 use super::array::{Element, FromNdArray};
-use super::files::refuse_special_file;
 use super::hdf5io::Hdf5Source;
-use super::nexus::{dataset_paths, default_signal};
+use super::nexus::{dataset_paths, default_signal, open_hdf5};
 use super::source::{SourceSpec, VolumeSource};
 use super::tiff;
 use super::zarr::{self, ZarrSource};
@@ -164,11 +163,7 @@ pub fn inspect(text: &str, base: &Path) -> Result<Vec<Entry>, DataError> {
 fn hdf5_entries(file: &Path, only: Option<&str>) -> Result<Vec<Entry>, DataError> {
     let label = file.display().to_string();
     let err = |m: String| DataError::new(&label, m);
-    if !file.exists() {
-        return Err(err("no such file".into()));
-    }
-    refuse_special_file(file).map_err(&err)?;
-    let h5 = hdf5::File::open(file).map_err(|e| err(format!("cannot open as HDF5: {e}")))?;
+    let h5 = open_hdf5(file)?;
     let default = default_signal(file).ok();
     let paths = match only {
         Some(dataset) => vec![dataset.to_string()],

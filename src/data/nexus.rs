@@ -19,15 +19,22 @@ use super::files::refuse_special_file;
 /// Most candidate datasets an error lists.
 const LISTED: usize = 5;
 
+/// `file` opened as HDF5; an error naming it when it is missing, not a regular file or not
+/// HDF5.
+pub(super) fn open_hdf5(file: &Path) -> Result<hdf5::File, DataError> {
+    let err = |m: String| DataError::new(&file.display().to_string(), m);
+    if !file.exists() {
+        return Err(err("no such file".into()));
+    }
+    refuse_special_file(file).map_err(err)?;
+    hdf5::File::open(file).map_err(|e| err(format!("cannot open as HDF5: {e}")))
+}
+
 /// The absolute path of the default signal of `file`, or an error naming the file.
 pub fn default_signal(file: &Path) -> Result<String, DataError> {
     let label = file.display().to_string();
     let err = |m: String| DataError::new(&label, m);
-    if !file.exists() {
-        return Err(err("no such file".into()));
-    }
-    refuse_special_file(file).map_err(&err)?;
-    let h5 = hdf5::File::open(file).map_err(|e| err(format!("cannot open as HDF5: {e}")))?;
+    let h5 = open_hdf5(file)?;
     if let Some(path) = nexus_signal(&h5).map_err(err)? {
         return Ok(path);
     }

@@ -317,3 +317,27 @@ pub fn python_peers(check: &str, what: &str) -> bool {
     }
     ok
 }
+
+/// Runs the peer script `tests/peers/SCRIPT` with `dir` as its argument (it writes its files
+/// there) and returns the JSON lines it prints (the cases it wrote).
+pub fn peer_script_cases(script: &str, dir: &Path) -> Vec<Value> {
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/peers").join(script))
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A scenario named `name` on `source` that validates and runs losslessly (zstd) in 2-slice
+/// chunks, measuring `max_abs_error`.
+pub fn lossless_scenario(name: &str, source: &str) -> String {
+    format!(
+        "[scenario]\nname = \"{name}\"\nchunk_slices = 2\n[input]\nsource = \"{source}\"\n\
+         [[pipeline]]\nstage = \"zstd\"\nlevel = 1\n[metrics]\ndistortion = [\"max_abs_error\"]\n"
+    )
+}

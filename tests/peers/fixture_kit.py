@@ -44,6 +44,25 @@ class SeededCases(list):
         self.append((name, *make(rng_for(self.prefix + name)), *rest))
 
 
+def extreme_values(name, dtype, shape):
+    """Seeded values of `dtype` (from the case name) that hold its extremes: for floats the
+    largest, the negative smallest normal and zero among normal noise of scale 1e3; for integers
+    the minimum and maximum among uniform values."""
+    rng = rng_for(name)
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        array = rng.normal(0.0, 1e3, size=shape).astype(dtype)
+        array.flat[0] = np.finfo(dtype).max
+        array.flat[1] = -np.finfo(dtype).tiny
+        array.flat[2] = 0.0
+    else:
+        info = np.iinfo(dtype)
+        array = rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
+        array.flat[0] = info.min
+        array.flat[1] = info.max
+    return array
+
+
 def peer_provenance(script, versions, calls):
     """The provenance block of an expected.json made by tests/peers/`script` with the libraries
     `versions` ({name: version}) through the peer `calls` ({value: call}); `write_expected`

@@ -13,10 +13,10 @@ OUTDIR/errors/ holds inputs photonqa must refuse with a one-line error (see ERRO
 
 import json
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
+from fixture_kit import extreme_values
 import tifffile
 
 # (name, dtype, compression, predictor, layout, tile, pages, height, width)
@@ -36,22 +36,6 @@ CASES = [
     ("f32_deflate_multipage", "float32", "zlib", None, "multipage", None, 7, 13, 6),
     ("f32_none_single_page", "float32", None, None, "multipage", None, 1, 6, 9),
 ]
-
-
-def values(name, dtype, shape):
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
-    dtype = np.dtype(dtype)
-    if dtype.kind == "f":
-        array = rng.normal(0.0, 1e3, size=shape).astype(dtype)
-        array.flat[0] = np.finfo(dtype).max
-        array.flat[1] = -np.finfo(dtype).tiny
-        array.flat[2] = 0.0
-    else:
-        info = np.iinfo(dtype)
-        array = rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
-        array.flat[0] = info.min
-        array.flat[1] = info.max
-    return array
 
 
 def write_errors(folder):
@@ -74,7 +58,7 @@ def main():
     for name, dtype, compression, predictor, layout, tile, pages, height, width in CASES:
         folder = out / name
         folder.mkdir(parents=True)
-        array = values(name, dtype, (pages, height, width))
+        array = extreme_values(name, dtype, (pages, height, width))
         options = dict(compression=compression, predictor=predictor, tile=tile, photometric="minisblack")
         if layout == "files":
             (folder / "scan").mkdir()

@@ -12,10 +12,10 @@ JSON lines. OUTDIR/errors/ holds stores photonqa must refuse (blosc, complex, a 
 
 import json
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
+from fixture_kit import extreme_values
 import zarr
 from zarr.codecs import BloscCodec, GzipCodec
 
@@ -31,21 +31,6 @@ CASES = [
     ("v2_i32_gzip_group", 2, "int32", (7, 3, 8), (3, 3, 3), "gzip", "/entry/frames"),
     ("v2_u64_default", 2, "uint64", (4, 4, 4), (3, 3, 3), "default", "/"),
 ]
-
-
-def values(name, dtype, shape):
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
-    dtype = np.dtype(dtype)
-    if dtype.kind == "f":
-        array = rng.normal(0.0, 1e3, size=shape).astype(dtype)
-        array.flat[0] = np.finfo(dtype).max
-        array.flat[1] = -np.finfo(dtype).tiny
-    else:
-        info = np.iinfo(dtype)
-        array = rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
-        array.flat[0] = info.min
-        array.flat[1] = info.max
-    return array
 
 
 def create(store, path, zarr_format, array, chunks, compression):
@@ -71,7 +56,7 @@ def main():
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     for name, zarr_format, dtype, shape, chunks, compression, path in CASES:
-        array = values(name, dtype, shape)
+        array = extreme_values(name, dtype, shape)
         store = out / f"{name}.zarr"
         create(store, path, zarr_format, array, chunks, compression)
         read = zarr.open_array(store, path=path.strip("/"), mode="r")[...]
@@ -80,7 +65,7 @@ def main():
         source = f"{name}.zarr" if path == "/" else f"{name}.zarr::{path}"
         print(json.dumps({"name": name, "source": source, "shape": list(read.shape), "dtype": str(read.dtype)}))
     errors = out / "errors"
-    create(errors / "blosc.zarr", "/", 3, values("blosc", "uint16", (4, 4, 4)), (2, 2, 2), "blosc")
+    create(errors / "blosc.zarr", "/", 3, extreme_values("blosc", "uint16", (4, 4, 4)), (2, 2, 2), "blosc")
     create(errors / "complex.zarr", "/", 3, np.zeros((3, 3, 3), np.complex64), (3, 3, 3), "default")
     create(errors / "line.zarr", "/", 3, np.zeros(9, np.float32), (4,), "default")
 
