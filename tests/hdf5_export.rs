@@ -262,8 +262,16 @@ fn hdf5plugin_is_found_through_python3_and_named_in_the_provenance() {
          [[variant]]\nname = \"quantized\"\n[[variant.pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\n\
          [[variant.pipeline]]\nstage = \"bitshuffle\"\n[[variant.pipeline]]\nstage = \"lz4\"\n",
     );
+    // photonqa runs in a folder of someone else's files: an `hdf5plugin.py` there must not be
+    // what Python imports when photonqa asks it for the plugins.
+    let planted = "open(__file__ + '.ran', 'w').close()\nPLUGIN_PATH = '/'\n";
+    std::fs::write(dir.join("hdf5plugin.py"), planted).unwrap();
     let out = photonqa_with_plugins(dir, &["run", "s.toml", "--out", "out"], None);
     assert_ok(&out, "run without HDF5_PLUGIN_PATH");
+    assert!(
+        !dir.join("hdf5plugin.py.ran").exists(),
+        "photonqa ran the working folder's hdf5plugin.py"
+    );
     let rows = common::sorted_rows(&dir.join("out"));
     assert_eq!(rows.len(), 2);
     let plugins = plugin_path();

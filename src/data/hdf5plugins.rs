@@ -83,8 +83,12 @@ fn pythons() -> Vec<PathBuf> {
 /// hdf5plugin's folder as `python` reports it; `None` when `python` does not run, has no
 /// hdf5plugin, or names a folder that does not exist.
 fn ask(python: &Path) -> Option<PluginFolder> {
+    // Run from `/`: `python3 -c` imports from its working directory first, and photonqa may
+    // run in a folder of someone else's files (a scenario's), whose `hdf5plugin.py` must not
+    // run.
     let output = Command::new(python)
         .args(["-c", ASK_HDF5PLUGIN])
+        .current_dir("/")
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
