@@ -20,6 +20,14 @@ use common::{
 use photonqa::data::{NdArray, SourceSpec};
 use serde_json::Value;
 
+/// Whether tifffile (and imagecodecs, its LZW encoder) are here to write the stacks.
+fn tiff_peers() -> bool {
+    common::python_peers(
+        "import numpy, tifffile, imagecodecs",
+        "tifffile and imagecodecs",
+    )
+}
+
 fn read_all(spec: &SourceSpec) -> NdArray {
     let source = spec.open().unwrap_or_else(|e| panic!("{e}"));
     source.read_slab(0..source.shape()[0]).unwrap()
@@ -27,10 +35,7 @@ fn read_all(spec: &SourceSpec) -> NdArray {
 
 #[test]
 fn tiff_stacks_equal_what_tifffile_reads() {
-    if !common::python_peers(
-        "import numpy, tifffile, imagecodecs",
-        "tifffile and imagecodecs",
-    ) {
+    if !tiff_peers() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -82,10 +87,7 @@ fn tiff_stacks_equal_what_tifffile_reads() {
 
 #[test]
 fn a_tiff_input_runs_and_compares_through_the_cli() {
-    if !common::python_peers(
-        "import numpy, tifffile, imagecodecs",
-        "tifffile and imagecodecs",
-    ) {
+    if !tiff_peers() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -122,10 +124,7 @@ fn a_tiff_input_runs_and_compares_through_the_cli() {
 
 #[test]
 fn unreadable_tiff_inputs_are_one_line_errors_naming_the_file() {
-    if !common::python_peers(
-        "import numpy, tifffile, imagecodecs",
-        "tifffile and imagecodecs",
-    ) {
+    if !tiff_peers() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
