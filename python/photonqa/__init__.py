@@ -84,14 +84,15 @@ class Results:
         return pandas.read_csv(self.out / "results.csv", float_precision="round_trip")
 
     def _repr_html_(self) -> str:
-        """The answer and the rate-distortion plot, for Jupyter."""
-        parts = [f"<p><b>{html.escape(self.answer)}</b></p>"]
-        plot = self.out / "plots" / "rate_distortion.png"
-        if plot.is_file():
-            import base64
+        """The answer and the rate-distortion plots (PNG, inline), for Jupyter."""
+        import base64
 
+        parts = [f"<p><b>{html.escape(self.answer)}</b></p>"]
+        # The rate-distortion plots the report draws, one per distortion metric.
+        for plot in sorted((self.out / "plots").glob("rd-*.png")):
             data = base64.b64encode(plot.read_bytes()).decode("ascii")
-            parts.append(f'<img src="data:image/png;base64,{data}" alt="rate-distortion plot">')
+            alt = html.escape(f"rate-distortion plot ({plot.stem[3:]})")
+            parts.append(f'<img src="data:image/png;base64,{data}" alt="{alt}">')
         parts.append(
             f"<p>{len(self.rows)} working points; report: "
             f"<code>{html.escape(str(self.report_path))}</code></p>"
