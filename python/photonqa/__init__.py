@@ -53,6 +53,19 @@ __all__ = [
 ]
 
 
+def _cell(text: str):
+    """A cell of results.csv: an int, a float (``inf``, ``nan`` included), None when empty,
+    else the text."""
+    if text == "":
+        return None
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
+
+
 class Results:
     """The outcome of :func:`run`: what ``photonqa run`` writes into ``out``.
 
@@ -77,11 +90,16 @@ class Results:
         self.report_path = self.out / "report.html"
 
     def to_pandas(self):
-        """``results.csv`` as a pandas DataFrame, one row per working point, every column,
-        numbers read back bit for bit (pandas is imported here: it is optional)."""
+        """``results.csv`` as a pandas DataFrame, one row per working point, every column;
+        numbers are read back bit for bit (Python's own parsing), empty cells are missing
+        values. pandas is imported here: it is optional."""
+        import csv
+
         import pandas
 
-        return pandas.read_csv(self.out / "results.csv", float_precision="round_trip")
+        with open(self.out / "results.csv", newline="") as file:
+            header, *records = list(csv.reader(file))
+        return pandas.DataFrame([[_cell(c) for c in r] for r in records], columns=header)
 
     def _repr_html_(self) -> str:
         """The answer and the rate-distortion plots (PNG, inline), for Jupyter."""
