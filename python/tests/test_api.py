@@ -3,6 +3,8 @@
 results compared with == (floats bit for bit)."""
 
 import json
+import subprocess
+import sys
 from html import escape
 
 import h5py
@@ -370,3 +372,14 @@ def test_non_contiguous_input_is_copied_and_gives_the_same_numbers():
     assert_same(photonqa.metrics(strided, decoded[:, ::2, :]),
                 photonqa.metrics(np.ascontiguousarray(strided),
                                  np.ascontiguousarray(decoded[:, ::2, :])))
+
+
+def test_the_example_recommends_the_clis_point(seed_runs):
+    base, _ = seed_runs
+    example = ROOT / "examples" / "python" / "choose_working_point.py"
+    done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    chosen = json.loads((base / "cli" / "recommendation.json").read_text())["chosen"]
+    assert f"recommended: {chosen['point_id']} " in done.stdout
+    tried = [line for line in done.stdout.splitlines() if " dB " in line]
+    assert len(tried) == 3, done.stdout
