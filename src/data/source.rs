@@ -778,6 +778,35 @@ where
 mod tests {
     use super::*;
 
+    /// A borrowed view reads the slabs an owned copy reads, and refuses a view that is not in
+    /// C order (its rows are not runs of memory) instead of reading it wrongly.
+    #[test]
+    fn view_source_reads_the_slabs_of_its_memory() {
+        let values: Vec<f32> = (0..4 * 3 * 2).map(|v| v as f32 * 0.5).collect();
+        let array = ArrayD::from_shape_vec(IxDyn(&[4, 3, 2]), values).unwrap();
+        let owned = MemorySource::new(array.clone().into_nd(), "owned").unwrap();
+        let view = ViewSource::new(array.view(), "view").unwrap();
+        assert_eq!(
+            (view.shape(), view.dtype()),
+            (&[4, 3, 2][..], DType::Float32)
+        );
+        for rows in [0..1, 1..3, 0..4] {
+            assert_eq!(
+                view.read_slab(rows.clone()).unwrap(),
+                owned.read_slab(rows).unwrap()
+            );
+        }
+        assert!(view.read_slab(3..5).is_err());
+        let transposed = array.view().reversed_axes();
+        let refused = ViewSource::new(transposed, "t").err().unwrap().to_string();
+        assert_eq!(
+            refused,
+            "t: array is not C-contiguous; copy it into C order first"
+        );
+        let flat = ArrayD::<f32>::zeros(IxDyn(&[5]));
+        assert!(ViewSource::new(flat.view(), "flat").is_err());
+    }
+
     #[test]
     fn parses_source_kinds() {
         let base = Path::new("/data");
