@@ -7,7 +7,7 @@
 //! The layer sits above the runner, the selection, the report and the gate, and below the CLI:
 //! the runner only measures and returns rows ([`runner::session()`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -52,6 +52,34 @@ impl RunSummary {
     }
 }
 
+/// The environment variable that allows commands as `--allow-commands` does.
+pub const ALLOW_COMMANDS_ENV: &str = "PHOTONQA_ALLOW_COMMANDS";
+
+/// Whether shell commands may run: `allowed` (`--allow-commands`), or
+/// PHOTONQA_ALLOW_COMMANDS=1.
+pub fn commands_allowed(allowed: bool) -> bool {
+    allowed || std::env::var_os(ALLOW_COMMANDS_ENV).is_some_and(|v| v == "1")
+}
+
+/// Refuses `scenario`, before anything runs, when it declares shell commands (`command` stages
+/// and analyses) that the user did not allow ([`commands_allowed`]): a scenario file from
+/// someone else is code.
+pub fn refuse_commands(scenario: &Scenario, allowed: bool) -> Result<(), String> {
+    let commands = scenario.commands();
+    if commands.is_empty() || commands_allowed(allowed) {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: runs shell commands, refused without --allow-commands (or {ALLOW_COMMANDS_ENV}=1): {}",
+        scenario.path.display(),
+        commands
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    ))
+}
+
 /// Runs a scenario: measures every working point not already in `OUT/results.jsonl` (by
 /// adaptive searches, when the scenario has one), then writes the outputs
 /// ([`write_outputs`]) while `OUT` is still locked.
@@ -73,6 +101,24 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary, Stri
         )?;
         Ok(RunSummary::of(run, recommendation))
     })
+}
+
+/// [`run`] with `options` into `out`, or (`None`) into a temporary directory removed afterwards
+/// (`options.out` is replaced): the reruns of `check` and `bless`, whose results are kept only
+/// on request.
+pub fn run_kept_or_temporary(
+    scenario: &Scenario,
+    out: Option<PathBuf>,
+    options: RunOptions,
+) -> Result<RunSummary, String> {
+    let temporary = match out {
+        Some(_) => None,
+        None => Some(
+            tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?,
+        ),
+    };
+    let out = out.unwrap_or_else(|| temporary.as_ref().expect("made above").path().to_path_buf());
+    run(scenario, &RunOptions { out, ..options })
 }
 
 /// Merges the units of `scenario` in `out` ([`units::merge`]) and writes the outputs as `run`

@@ -22,7 +22,7 @@ use crate::data::npy::write_npy;
 use crate::gate::{self, Baseline};
 use crate::metrics::registry::{self as metric_registry, column_value};
 use crate::metrics::ssim::SsimWindow;
-use crate::metrics::values::{metric_json, metric_value};
+use crate::metrics::values::metric_value;
 use crate::pipeline::registry;
 use crate::report;
 use crate::runner::analyze::Segmenting;
@@ -31,7 +31,7 @@ use crate::runner::slabs::Phase;
 use crate::runner::slurm::{self, SlurmOptions, Submitted};
 use crate::runner::{self, RunOptions};
 use crate::scenario::Scenario;
-use crate::workflow;
+use crate::workflow::{self, ALLOW_COMMANDS_ENV};
 
 /// Prints a line to stdout; a closed pipe (`photonqa stages | head`) ends the output quietly
 /// instead of panicking as `println!` does.
@@ -387,9 +387,6 @@ impl Resources {
     }
 }
 
-/// The environment variable that allows commands as `--allow-commands` does.
-const ALLOW_COMMANDS_ENV: &str = "PHOTONQA_ALLOW_COMMANDS";
-
 /// The user's consent to run the shell commands a scenario declares.
 #[derive(clap::Args)]
 struct Consent {
@@ -403,25 +400,13 @@ struct Consent {
 impl Consent {
     /// Whether commands are allowed: `--allow-commands`, or PHOTONQA_ALLOW_COMMANDS=1.
     fn given(&self) -> bool {
-        self.allow_commands || std::env::var_os(ALLOW_COMMANDS_ENV).is_some_and(|v| v == "1")
+        workflow::commands_allowed(self.allow_commands)
     }
 
     /// Refuses `scenario`, before anything runs, when it declares shell commands that the user
-    /// did not allow: a scenario file from someone else is code.
+    /// did not allow ([`workflow::refuse_commands`]).
     fn check(&self, scenario: &Scenario) -> Result<(), String> {
-        let commands = scenario.commands();
-        if commands.is_empty() || self.given() {
-            return Ok(());
-        }
-        Err(format!(
-            "{}: runs shell commands, refused without --allow-commands (or {ALLOW_COMMANDS_ENV}=1): {}",
-            scenario.path.display(),
-            commands
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
+        workflow::refuse_commands(scenario, self.allow_commands)
     }
 }
 
@@ -431,14 +416,7 @@ fn run_quietly(
     out: Option<PathBuf>,
     resources: &Resources,
 ) -> Result<workflow::RunSummary, String> {
-    let temporary = match out {
-        Some(_) => None,
-        None => Some(
-            tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?,
-        ),
-    };
-    let out = out.unwrap_or_else(|| temporary.as_ref().expect("made above").path().to_path_buf());
-    workflow::run(scenario, &resources.run_options(out, false))
+    workflow::run_kept_or_temporary(scenario, out, resources.run_options(PathBuf::new(), false))
 }
 
 /// Starts writing the output file `path` named by the user, under a temporary name renamed
@@ -706,12 +684,6 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             memory_budget,
             only,
         } => {
-            if let Some(r) = data_range.filter(|r| !(r.is_finite() && *r > 0.0)) {
-                return Err(format!("--data-range {r} must be a finite number > 0"));
-            }
-            if let Some(f) = max_rel_floor.filter(|f| !(f.is_finite() && *f >= 0.0)) {
-                return Err(format!("--max-rel-floor {f} must be a finite number >= 0"));
-            }
             let open = |text: &str| {
                 SourceSpec::parse(text, Path::new(""), None)
                     .map_err(|e| format!("{text}: {e}"))?
@@ -727,17 +699,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                 only,
             };
             let comparison = runner::compare::compare(a.as_ref(), b.as_ref(), &options)?;
-            let mut object = comparison.metrics;
-            object.insert("data_range".into(), metric_json(comparison.spec.data_range));
-            object.insert(
-                "max_rel_floor".into(),
-                metric_json(comparison.spec.max_rel_floor),
-            );
-            object.insert("count".into(), Value::from(comparison.count));
-            object.insert(
-                "nonfinite_decoded".into(),
-                Value::from(comparison.nonfinite_decoded),
-            );
+            let object = comparison.into_json();
             if json {
                 out!("{}", Value::Object(object));
             } else {
@@ -784,33 +746,11 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             pore_class,
             connectivity,
         } => {
-            match (method.as_str(), classes, value) {
-                ("multiotsu", Some(c), _) if !(3..=5).contains(&c) => {
-                    return Err(format!("--classes {c} must be 3..=5"));
-                }
-                ("value", _, None) => return Err("--method value needs --value".into()),
-                ("value", _, Some(v)) if !v.is_finite() => {
-                    return Err(format!("--value {v} must be finite"));
-                }
-                (m, Some(_), _) if m != "multiotsu" => {
-                    return Err("--classes applies only to --method multiotsu".into());
-                }
-                (m, _, Some(_)) if m != "value" => {
-                    return Err("--value applies only to --method value".into());
-                }
-                _ => {}
-            }
+            let how = Segmenting::new(method, classes, value, pore_class, connectivity)?;
             let source = SourceSpec::parse(&input, Path::new(""), None)
                 .map_err(|e| format!("{input}: {e}"))?
                 .open()
                 .map_err(|e| e.to_string())?;
-            let how = Segmenting {
-                method,
-                classes: classes.unwrap_or(3),
-                value,
-                pore_class,
-                connectivity,
-            };
             let result = runner::analyze::analyze(source.as_ref(), &how, None)?;
             if json {
                 out!("{}", Value::Object(result));

@@ -23,7 +23,7 @@ pub use array::{
     typed_like,
 };
 pub use files::write_atomically;
-pub use source::{MemorySource, SourceSpec, VolumeSource};
+pub use source::{MemorySource, SourceSpec, ViewSource, VolumeSource};
 
 /// An I/O error, naming the file (and dataset) it concerns.
 #[derive(Debug, thiserror::Error)]

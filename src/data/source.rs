@@ -6,11 +6,11 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use ndarray_npy::npy::header::{Header, Layout};
 
 use super::DataError;
-use super::array::{DType, IntoNdArray, NdArray};
+use super::array::{DType, Element, IntoNdArray, NdArray};
 use super::files::refuse_special_file;
 use super::hdf5io::Hdf5Source;
 use super::nexus::default_signal;
@@ -725,9 +725,87 @@ impl VolumeSource for MemorySource {
     }
 }
 
+/// An array borrowed from memory the caller owns (a NumPy buffer, for the Python package) as
+/// a source: nothing is copied up front; each slab read copies only its own rows, as reading a
+/// file would.
+pub struct ViewSource<'a, T: Element> {
+    view: ArrayViewD<'a, T>,
+    label: String,
+}
+
+impl<'a, T: Element> ViewSource<'a, T> {
+    /// Borrows `view`; fails for ranks other than 2-3, empty arrays, or a view that is not in
+    /// C order (its slabs would not be runs of memory: copy it into C order first).
+    pub fn new(view: ArrayViewD<'a, T>, label: &str) -> Result<Self, DataError> {
+        check_shape(label, view.shape())?;
+        if !view.is_standard_layout() {
+            return Err(DataError::new(
+                label,
+                "array is not C-contiguous; copy it into C order first".into(),
+            ));
+        }
+        Ok(ViewSource {
+            view,
+            label: label.to_string(),
+        })
+    }
+}
+
+impl<T: Element> VolumeSource for ViewSource<'_, T>
+where
+    ArrayD<T>: IntoNdArray,
+{
+    fn shape(&self) -> &[usize] {
+        self.view.shape()
+    }
+    fn dtype(&self) -> DType {
+        T::DTYPE
+    }
+    fn label(&self) -> &str {
+        &self.label
+    }
+    fn read_slab(&self, rows: Range<usize>) -> Result<NdArray, DataError> {
+        check_rows(self, &rows)?;
+        Ok(self
+            .view
+            .slice_axis(Axis(0), rows.into())
+            .to_owned()
+            .into_nd())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A borrowed view reads the slabs an owned copy reads, and refuses a view that is not in
+    /// C order (its rows are not runs of memory) instead of reading it wrongly.
+    #[test]
+    fn view_source_reads_the_slabs_of_its_memory() {
+        let values: Vec<f32> = (0..4 * 3 * 2).map(|v| v as f32 * 0.5).collect();
+        let array = ArrayD::from_shape_vec(IxDyn(&[4, 3, 2]), values).unwrap();
+        let owned = MemorySource::new(array.clone().into_nd(), "owned").unwrap();
+        let view = ViewSource::new(array.view(), "view").unwrap();
+        assert_eq!(
+            (view.shape(), view.dtype()),
+            (&[4, 3, 2][..], DType::Float32)
+        );
+        for rows in [0..1, 1..3, 0..4] {
+            assert_eq!(
+                view.read_slab(rows.clone()).unwrap(),
+                owned.read_slab(rows).unwrap()
+            );
+        }
+        assert!(view.read_slab(3..5).is_err());
+        let transposed = array.view().reversed_axes();
+        let refused = ViewSource::new(transposed, "t").err().unwrap().to_string();
+        assert_eq!(
+            refused,
+            "t: array is not C-contiguous; copy it into C order first"
+        );
+        let flat = ArrayD::<f32>::zeros(IxDyn(&[5]));
+        assert!(ViewSource::new(flat.view(), "flat").is_err());
+    }
 
     #[test]
     fn parses_source_kinds() {

@@ -28,6 +28,47 @@ pub struct Segmenting {
     pub connectivity: Connectivity,
 }
 
+impl Segmenting {
+    /// Checks the arguments of `photonqa analyze`: `classes` (3..=5, default 3) only with
+    /// multiotsu, a finite `value` with (and only with) the method `value`.
+    pub fn new(
+        method: String,
+        classes: Option<usize>,
+        value: Option<f64>,
+        pore_class: u8,
+        connectivity: Connectivity,
+    ) -> Result<Segmenting, String> {
+        match (method.as_str(), classes, value) {
+            (m, _, _) if !["otsu", "multiotsu", "value"].contains(&m) => {
+                return Err(format!(
+                    "--method {m}: no such method (methods: otsu, multiotsu, value)"
+                ));
+            }
+            ("multiotsu", Some(c), _) if !(3..=5).contains(&c) => {
+                return Err(format!("--classes {c} must be 3..=5"));
+            }
+            ("value", _, None) => return Err("--method value needs --value".into()),
+            ("value", _, Some(v)) if !v.is_finite() => {
+                return Err(format!("--value {v} must be finite"));
+            }
+            (m, Some(_), _) if m != "multiotsu" => {
+                return Err("--classes applies only to --method multiotsu".into());
+            }
+            (m, _, Some(_)) if m != "value" => {
+                return Err("--value applies only to --method value".into());
+            }
+            _ => {}
+        }
+        Ok(Segmenting {
+            method,
+            classes: classes.unwrap_or(3),
+            value,
+            pore_class,
+            connectivity,
+        })
+    }
+}
+
 /// Analyses `source` (see the module documentation); the keys of the result are documented in
 /// the README (`photonqa analyze` in its table of commands).
 pub fn analyze(

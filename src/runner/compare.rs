@@ -11,6 +11,7 @@ use crate::data::{NdArray, VolumeSource, rows_with_halo};
 use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, fsc_memory, unmet};
 use crate::metrics::registry as metric_registry;
 use crate::metrics::ssim::SsimWindow;
+use crate::metrics::values::metric_json;
 
 /// How two arrays are compared; [`CompareOptions::default`] computes every metric as
 /// `photonqa metrics` does without options.
@@ -76,8 +77,26 @@ pub struct Comparison {
     pub metrics: Map<String, Value>,
 }
 
+impl Comparison {
+    /// The JSON object `photonqa metrics --json` prints: every metric, then the settings
+    /// (`data_range`, `max_rel_floor`) and the counts (`count`, `nonfinite_decoded`).
+    pub fn into_json(self) -> Map<String, Value> {
+        let mut object = self.metrics;
+        object.insert("data_range".into(), metric_json(self.spec.data_range));
+        object.insert("max_rel_floor".into(), metric_json(self.spec.max_rel_floor));
+        object.insert("count".into(), Value::from(self.count));
+        object.insert(
+            "nonfinite_decoded".into(),
+            Value::from(self.nonfinite_decoded),
+        );
+        object
+    }
+}
+
 /// Compares `decoded` with `original` as `options` say. The original must be finite; NaN or
-/// infinite decoded values are counted (as `run` counts them: the same numbers).
+/// infinite decoded values are counted (as `run` counts them: the same numbers). A data range
+/// that is not finite and > 0, or a relative-error floor that is not finite and >= 0, is an
+/// error.
 pub fn compare(
     original: &dyn VolumeSource,
     decoded: &dyn VolumeSource,
@@ -90,6 +109,12 @@ pub fn compare(
         memory_budget,
         ..
     } = *options;
+    if let Some(r) = data_range.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        return Err(format!("--data-range {r} must be a finite number > 0"));
+    }
+    if let Some(f) = max_rel_floor.filter(|f| !(f.is_finite() && *f >= 0.0)) {
+        return Err(format!("--max-rel-floor {f} must be a finite number >= 0"));
+    }
     let names = options.names()?;
     if original.shape() != decoded.shape() {
         return Err(format!(

@@ -30,6 +30,7 @@ pub mod provenance;
 pub mod reconstruction;
 pub mod replay;
 pub mod results;
+pub mod roundtrip;
 pub mod science;
 pub mod seal;
 pub mod session;
@@ -87,11 +88,13 @@ pub struct RunOptions {
     /// points measured together the stages their chains share (always, but in tests that
     /// check that sharing changes nothing).
     pub share: bool,
+    /// Whether the run draws its progress bar on stderr (when stderr is a terminal).
+    pub progress: bool,
 }
 
 impl RunOptions {
     /// Options writing to `out`: a fresh run (no resume) within [`DEFAULT_MEMORY_BUDGET`], on
-    /// every core, with sharing.
+    /// every core, with sharing and a progress bar.
     pub fn new(out: impl Into<PathBuf>) -> RunOptions {
         RunOptions {
             out: out.into(),
@@ -99,6 +102,7 @@ impl RunOptions {
             memory_budget: DEFAULT_MEMORY_BUDGET,
             threads: None,
             share: true,
+            progress: true,
         }
     }
 }

@@ -45,6 +45,21 @@ impl Rate {
         TIMING_COLUMNS[1],
     ];
 
+    /// The rate of `values` values of `value_size` bytes stored in `compressed_bytes`, encoded
+    /// and decoded in `seconds` (encode, decode) of one thread's time.
+    pub fn new(values: u64, value_size: usize, compressed_bytes: u64, seconds: (f64, f64)) -> Rate {
+        let original_bytes = values * value_size as u64;
+        let mb = original_bytes as f64 / 1e6;
+        Rate {
+            original_bytes,
+            compressed_bytes,
+            ratio: original_bytes as f64 / compressed_bytes as f64,
+            bits_per_value: 8.0 * compressed_bytes as f64 / values as f64,
+            encode_mb_s: mb / seconds.0.max(1e-9),
+            decode_mb_s: mb / seconds.1.max(1e-9),
+        }
+    }
+
     /// The rate's field `column` (one of [`Rate::COLUMNS`]) as JSON: byte counts as integers,
     /// the rest as [`metric_json`].
     pub fn get(&self, column: &str) -> Option<Value> {

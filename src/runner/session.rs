@@ -95,7 +95,11 @@ pub fn session<T>(
         eprintln!("photonqa: {note}");
     }
 
-    let progress = progress_bar(&plan);
+    let progress = if options.progress {
+        progress_bar(&plan)
+    } else {
+        ProgressBar::hidden()
+    };
     progress.set_message("input");
     let summary = passes::summarize(&passes, &progress)?;
     let provenance = Provenance::new(
@@ -442,18 +446,12 @@ pub(super) fn result_row(
     });
     match measured {
         Ok((distortion, m)) => {
-            let values = m.group.values;
-            let value_size = provenance.input_dtype.size();
-            let original_bytes = values * value_size as u64;
-            let mb = original_bytes as f64 / 1e6;
-            row.rate = Some(Rate {
-                original_bytes,
-                compressed_bytes: m.compressed_bytes,
-                ratio: original_bytes as f64 / m.compressed_bytes as f64,
-                bits_per_value: 8.0 * m.compressed_bytes as f64 / values as f64,
-                encode_mb_s: mb / m.encode_seconds.max(1e-9),
-                decode_mb_s: mb / m.decode_seconds.max(1e-9),
-            });
+            row.rate = Some(Rate::new(
+                m.group.values,
+                provenance.input_dtype.size(),
+                m.compressed_bytes,
+                (m.encode_seconds, m.decode_seconds),
+            ));
             row.bounds = m.bounds.iter().map(BoundSums::check).collect();
             row.nonfinite_decoded = Some(m.group.nonfinite_decoded);
             row.distortion = distortion;
