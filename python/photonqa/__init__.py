@@ -145,6 +145,10 @@ def run(
     Returns:
         :class:`Results`; ``out`` holds ``results.jsonl``, ``results.csv``,
         ``recommendation.json`` and ``report.html``, as the CLI writes them.
+
+    Raises:
+        KeyboardInterrupt: on Ctrl-C, once the run has stopped at its next chunk; the points
+            measured before it are kept in ``out`` and ``resume=True`` runs the rest.
     """
     if not isinstance(scenario, Scenario):
         scenario = Scenario.load(scenario)

@@ -46,7 +46,8 @@ def run(
     allow_commands: bool = False,
 ) -> Results:
     """Runs every working point of ``scenario`` into ``out`` [default: runs/<name>], as
-    ``photonqa run`` does, and returns its :class:`Results`."""
+    ``photonqa run`` does, and returns its :class:`Results`. Ctrl-C stops it at its next chunk
+    with KeyboardInterrupt, keeping the points measured (``resume=True`` runs the rest)."""
 
 def check(
     scenario: Union[Scenario, str, os.PathLike],

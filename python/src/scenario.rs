@@ -2,6 +2,9 @@
 //! the library call of the CLI's `validate`, `run` and `check`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use photonqa::gate::{self, Baseline};
 use photonqa::report;
@@ -126,6 +129,40 @@ impl Scenario {
     }
 }
 
+/// Runs `work` (a run with `stop` as its interrupt) on a worker thread, while this thread looks
+/// for signals between naps without the GIL: on Ctrl-C it sets `stop`, waits for the run to
+/// stop at its next chunk (the points measured so far are kept, `resume=True` runs the rest) and
+/// raises `KeyboardInterrupt`. Without a signal, returns what `work` returned.
+fn until_interrupted<T: Send>(
+    py: Python<'_>,
+    stop: &AtomicBool,
+    work: impl FnOnce() -> Result<T, String> + Send,
+) -> PyResult<Result<T, String>> {
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(work);
+        let mut interrupted = None;
+        while !worker.is_finished() {
+            py.detach(|| std::thread::sleep(SIGNAL_CHECK));
+            if interrupted.is_none()
+                && let Err(signal) = py.check_signals()
+            {
+                stop.store(true, Ordering::Relaxed);
+                interrupted = Some(signal);
+            }
+        }
+        let result = worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match interrupted {
+            Some(signal) => Err(signal),
+            None => Ok(result),
+        }
+    })
+}
+
+/// How often a run looks for Ctrl-C: short beside a run, long beside a thread wake-up.
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
 /// Runs `scenario` into `out` as `photonqa run` does (the same files); returns a dict with the
 /// rows (`results.jsonl`), the columns, the recommendation, the answer line and the counts.
 #[pyfunction]
@@ -142,15 +179,16 @@ pub fn run<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let scenario = &scenario.inner;
     workflow::refuse_commands(scenario, allow_commands).map_err(photonqa_error)?;
+    let stop = Arc::new(AtomicBool::new(false));
     let options = RunOptions {
         resume,
         memory_budget,
         threads,
         progress,
+        interrupt: Some(stop.clone()),
         ..RunOptions::new(out.clone())
     };
-    let summary = py
-        .detach(|| workflow::run(scenario, &options))
+    let summary = until_interrupted(py, &stop, || workflow::run(scenario, &options))?
         .map_err(photonqa_error)?;
     let rows: Vec<Value> = summary
         .rows
@@ -185,24 +223,25 @@ pub fn check<'py>(
     workflow::refuse_commands(scenario, allow_commands).map_err(photonqa_error)?;
     // A wrong baseline fails before the run.
     let baseline = Baseline::read(&baseline).map_err(gate_error)?;
+    let stop = Arc::new(AtomicBool::new(false));
     let options = RunOptions {
         memory_budget,
         threads,
         progress: false,
+        interrupt: Some(stop.clone()),
         ..RunOptions::new(PathBuf::new())
     };
-    let report = py
-        .detach(|| {
-            workflow::run_kept_or_temporary(scenario, out, options).map(|summary| {
-                gate::check(
-                    &baseline,
-                    &summary.rows,
-                    &summary.columns,
-                    &scenario.tolerances,
-                )
-            })
+    let report = until_interrupted(py, &stop, || {
+        workflow::run_kept_or_temporary(scenario, out, options).map(|summary| {
+            gate::check(
+                &baseline,
+                &summary.rows,
+                &summary.columns,
+                &scenario.tolerances,
+            )
         })
-        .map_err(photonqa_error)?;
+    })?
+    .map_err(photonqa_error)?;
     let drifts = PyList::empty(py);
     let cases =
         report

@@ -2,9 +2,12 @@
 (the reference data, read with h5py on the Python side and by the CLI from the file) and the
 results compared with == (floats bit for bit)."""
 
+import _thread
 import json
 import subprocess
 import sys
+import threading
+import time
 from html import escape
 
 import h5py
@@ -235,6 +238,31 @@ def test_run_of_the_seed_scenario_equals_the_cli(seed_runs):
     html = results._repr_html_()
     assert escape(results.answer) in html
     assert html.count("data:image/png;base64,") == 2  # rd-psnr.png, rd-ssim.png
+
+
+def test_ctrl_c_stops_a_run_that_resumes_to_the_same_rows(tmp_path, seed_runs):
+    """Ctrl-C (SIGINT, raised here by a timer a quarter into the time the run takes) stops
+    photonqa.run at its next chunk with KeyboardInterrupt; the points it measured are kept and
+    resume=True measures the rest, to the rows of an uninterrupted run."""
+    _, whole = seed_runs
+    scenario = photonqa.Scenario.load(SEED)
+    started = time.monotonic()
+    photonqa.run(scenario, tmp_path / "timed", progress=False)
+    duration = time.monotonic() - started
+    out = tmp_path / "interrupted"
+    timer = threading.Timer(duration / 4, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        photonqa.run(scenario, out, progress=False)
+    timer.join()
+    log = out / "results.jsonl"
+    kept = len(log.read_text().splitlines()) if log.exists() else 0
+    assert kept < 9, "the run ended before the interrupt"
+    resumed = photonqa.run(scenario, out, resume=True, progress=False)
+    assert (resumed.skipped, resumed.measured) == (kept, 9 - kept)
+    for python, expected in zip(resumed.rows, whole.rows):
+        python, expected = without_timing(python), without_timing(expected)
+        assert_same(python, expected, python["point_id"])
 
 
 def test_results_to_pandas_round_trip(seed_runs):

@@ -23,6 +23,7 @@ pub mod analyze;
 pub mod compare;
 pub mod export;
 pub mod external;
+pub mod interrupt;
 pub mod lock;
 pub mod measure;
 pub mod passes;
@@ -45,6 +46,8 @@ pub use session::{RunRows, Session, measure, session};
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::analysis::registry as analysis_registry;
 use crate::data::VolumeSource;
@@ -90,6 +93,9 @@ pub struct RunOptions {
     pub share: bool,
     /// Whether the run draws its progress bar on stderr (when stderr is a terminal).
     pub progress: bool,
+    /// Set from another thread, stops the run at its next chunk with an error, keeping the
+    /// points already measured ([`interrupt`]).
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl RunOptions {
@@ -103,6 +109,7 @@ impl RunOptions {
             threads: None,
             share: true,
             progress: true,
+            interrupt: None,
         }
     }
 }

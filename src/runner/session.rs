@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use super::external::Commands;
+use super::interrupt::Interruptible;
 use super::measure::{PointMeasure, Science, measure_batch};
 use super::passes::{self, FitCache, InputSummary, Passes};
 use super::provenance::Provenance;
@@ -81,12 +82,14 @@ pub fn session<T>(
             scenario.path.display()
         ));
     }
-    let source = scenario.source.open().map_err(|e| e.to_string())?;
-    let points = build_chains(scenario, source.as_ref())?;
+    let opened = scenario.source.open().map_err(|e| e.to_string())?;
+    let stop = options.interrupt.clone().unwrap_or_default();
+    let source = &Interruptible::new(opened.as_ref(), &stop);
+    let points = build_chains(scenario, source)?;
     check_only(scenario, only, points.len())?;
-    let plan = run_plan(scenario, source.as_ref(), options)?;
+    let plan = run_plan(scenario, source, options)?;
     let pool = plan.pool()?;
-    let passes = Passes::new(source.as_ref(), &plan, &pool);
+    let passes = Passes::new(source, &plan, &pool);
 
     // Before the first pass over the input: a busy or wrong --out, or --resume, fails at once.
     let _lock = lock::Lock::exclusive(&options.out, "run")?;
@@ -102,12 +105,7 @@ pub fn session<T>(
     };
     progress.set_message("input");
     let summary = passes::summarize(&passes, &progress)?;
-    let provenance = Provenance::new(
-        scenario,
-        source.as_ref(),
-        summary.hash.clone(),
-        plan.chunk_slices,
-    );
+    let provenance = Provenance::new(scenario, source, summary.hash.clone(), plan.chunk_slices);
     let log = earlier.resume(|row| provenance.check(row))?;
     let skipped = log.done().len();
 
@@ -116,12 +114,12 @@ pub fn session<T>(
     let prepared = PreparedScience::new(scenario, &passes, &mut fits, &progress)?;
 
     progress.set_message("points");
-    let spec = compare_spec(scenario, source.as_ref(), &summary, options.memory_budget)?;
+    let spec = compare_spec(scenario, source, &summary, options.memory_budget)?;
     work(&mut Session {
         scenario,
         options,
         only,
-        source: source.as_ref(),
+        source,
         plan: &plan,
         pool: &pool,
         passes: &passes,
