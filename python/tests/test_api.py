@@ -4,6 +4,7 @@ results compared with == (floats bit for bit)."""
 
 import _thread
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -243,7 +244,17 @@ def test_run_of_the_seed_scenario_equals_the_cli(seed_runs):
 def test_ctrl_c_stops_a_run_that_resumes_to_the_same_rows(tmp_path, seed_runs):
     """Ctrl-C (SIGINT, raised here by a timer a quarter into the time the run takes) stops
     photonqa.run at its next chunk with KeyboardInterrupt; the points it measured are kept and
-    resume=True measures the rest, to the rows of an uninterrupted run."""
+    resume=True measures the rest, to the rows of an uninterrupted run. Python's own Ctrl-C
+    handler is installed for the test: a process started in the background of a shell without
+    job control (CI may be) inherits SIGINT ignored, and then Python installs none."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        interrupt_and_resume(tmp_path, seed_runs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def interrupt_and_resume(tmp_path, seed_runs):
     _, whole = seed_runs
     scenario = photonqa.Scenario.load(SEED)
     started = time.monotonic()
