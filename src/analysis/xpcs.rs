@@ -161,6 +161,7 @@ pub static DEF: AnalysisDef = AnalysisDef {
     ],
     complete: Some(complete),
     prepare: Some(Xpcs::prepare),
+    figures: None,
 };
 
 /// Most memory the ring pixels' series may take (original and decoded together).
