@@ -58,11 +58,11 @@ fn science_pngs(scenario: &Scenario, out: &Path) -> Vec<String> {
 fn every_reference_scenario_report_holds_the_figures_of_its_analyses() {
     let expected: [(&str, &[&str]); 9] = [
         ("saxs", &["saxs-iq"]),
-        ("seed-otsu-uint8-zip", &[]),
-        ("porosity-magma", &[]),
-        ("tomo-projections", &[]),
+        ("seed-otsu-uint8-zip", &["porosity-pore-sizes"]),
+        ("porosity-magma", &["porosity-pore-sizes"]),
+        ("tomo-projections", &["porosity-pore-sizes"]),
         ("sx", &[]),
-        ("xpcs", &[]),
+        ("xpcs", &["xpcs-g2"]),
         ("codec-shootout", &[]),
         ("codec-shootout-hdf5", &[]),
         ("codec-shootout-tooth", &[]),

@@ -82,9 +82,14 @@ pub fn number(results: &Value, key: &str) -> Option<f64> {
 /// The numbers of the array at `key` of a results object, `None` for its nulls and
 /// non-numbers; empty when there is no such array.
 pub fn numbers(results: &Value, key: &str) -> Vec<Option<f64>> {
-    results
-        .get(key)
-        .and_then(Value::as_array)
+    results.get(key).map(values).unwrap_or_default()
+}
+
+/// The numbers of the array `array`, `None` for its nulls and non-numbers; empty when it is
+/// not an array.
+pub fn values(array: &Value) -> Vec<Option<f64>> {
+    array
+        .as_array()
         .map(|a| a.iter().map(metric_value).collect())
         .unwrap_or_default()
 }

@@ -281,7 +281,37 @@ impl Analysis for Porosity {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::analysis::testing;
+
+    /// The figure's distributions are 65 nearest-rank quantiles of the diameters: the
+    /// smallest, the largest and the median among them, whatever the number of pores.
+    #[test]
+    fn the_pore_size_figure_draws_quantiles_of_the_diameters() {
+        let diameters: Vec<f64> = (1..=1001).map(f64::from).collect();
+        let quantiles = diameter_quantiles(&diameters);
+        assert_eq!(quantiles.len(), CDF_STEPS + 1);
+        assert_eq!(
+            (quantiles[0], quantiles[32], quantiles[64]),
+            (1.0, 501.0, 1001.0)
+        );
+        assert_eq!(diameter_quantiles(&[2.5]), vec![2.5; CDF_STEPS + 1]);
+        assert!(diameter_quantiles(&[]).is_empty());
+        let results = json!({
+            "diameter_quantiles_original": quantiles,
+            "diameter_quantiles_decoded": [],
+            "pore_count_original": 1001,
+            "pore_count_decoded": 0,
+            "diameter_ks_statistic": 1.0,
+        });
+        let figure = &figures(&results)[0];
+        assert_eq!(figure.name, "pore-sizes");
+        let curves = &figure.panels[0].curves;
+        assert_eq!(curves[0].label, "original (1001 pores)");
+        assert_eq!(curves[0].points[32], (501.0, 0.5));
+        assert_eq!(curves[0].points[64], (1001.0, 1.0));
+        assert!(curves[1].points.is_empty());
+    }
 
     /// Pores cut by the slab boundaries (the components' open border rows) survive the bytes
     /// of another process: encoded, decoded and merged, the partials finish as the originals.

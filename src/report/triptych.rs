@@ -387,6 +387,81 @@ mod tests {
         assert_eq!(window(Vec::new()), (0.0, 1.0));
     }
 
+    /// Counts spanning four decades (a scattering pattern with empty pixels) are shown on an
+    /// asinh scale from one count, and the caption says so; data within three decades, and
+    /// data of both signs, stay linear.
+    #[test]
+    fn data_spanning_more_than_three_decades_get_an_asinh_scale() {
+        let counts: Vec<f64> = (0..1000).map(|i| (1.01f64.powi(i) - 1.0).round()).collect();
+        assert!(counts[999] > 1e4 && counts[0] == 0.0);
+        assert_eq!(Display::of(&counts), Display::Asinh { floor: 1.0 });
+        let floats: Vec<f64> = (1..1000).map(|i| 1e-3 * 1.01f64.powi(i)).collect();
+        match Display::of(&floats) {
+            Display::Asinh { floor } => assert!((floor - 1e-3 * 1.01f64.powi(6)).abs() < 1e-12),
+            linear => panic!("{linear:?}"),
+        }
+        let within: Vec<f64> = (1..1000).map(f64::from).collect();
+        assert_eq!(Display::of(&within), Display::Linear);
+        let signed: Vec<f64> = counts.iter().map(|c| c - 10.0).collect();
+        assert_eq!(Display::of(&signed), Display::Linear);
+        assert_eq!(Display::of(&[]), Display::Linear);
+        let asinh = Display::Asinh { floor: 2.0 };
+        assert!((asinh.inverse(asinh.forward(123.0)) - 123.0).abs() < 1e-9);
+
+        let pattern = Array2::from_shape_fn((40, 25), |(i, j)| counts[i * 25 + j]);
+        let mut decoded = pattern.clone();
+        // 100 differences of 3 counts, one of 1000.
+        decoded.iter_mut().step_by(10).for_each(|v| *v += 3.0);
+        decoded[[39, 24]] += 1000.0;
+        let triptych = Triptych {
+            point_id: "p".into(),
+            slice_index: 0,
+            axis_label: "the 2-D image".into(),
+            reason: "test".into(),
+            original: pattern,
+            decoded,
+        };
+        let text = caption(&triptych);
+        assert!(
+            text.starts_with("Original and decoded share one asinh grey scale, logarithmic above 1 and linear below"),
+            "{text}"
+        );
+        assert!(
+            text.contains("up to \u{b1}3, the 99th percentile of the nonzero absolute differences; larger differences, up to 1000, show at full colour"),
+            "{text}"
+        );
+        let mut linear = triptych.clone();
+        linear.original.mapv_inplace(|v| v.min(500.0));
+        linear.decoded = linear.original.clone();
+        let text = caption(&linear);
+        assert!(
+            text.starts_with("Original and decoded share one linear grey scale from 0 to 500"),
+            "{text}"
+        );
+    }
+
+    /// The difference window is the 99th percentile of the nonzero absolute differences, so
+    /// that one outlier does not turn every other difference white.
+    #[test]
+    fn the_difference_window_ignores_the_largest_percent() {
+        let original = Array2::zeros((10, 20));
+        let mut decoded = original.clone();
+        for (k, v) in decoded.iter_mut().enumerate() {
+            *v = if k % 2 == 0 {
+                0.0
+            } else {
+                (k % 7) as f64 - 3.0
+            };
+        }
+        decoded[[0, 1]] = 500.0;
+        let difference = &decoded - &original;
+        let scales = Scales::of(&original, &decoded, &difference);
+        assert_eq!(scales.largest, 500.0);
+        assert_eq!(scales.difference, 3.0);
+        let none = Scales::of(&original, &original, &Array2::zeros((10, 20)));
+        assert_eq!((none.difference, none.largest), (1.0, 0.0));
+    }
+
     #[test]
     fn blocks_cover_every_source_index() {
         let covered: Vec<(usize, usize)> = (0..3).map(|i| block(i, 3, 7)).collect();
