@@ -61,7 +61,7 @@ pub enum Display {
 
 impl Display {
     /// The display for `values` (finite): [`Display::Asinh`] when they are non-negative and
-    /// their 99.5th percentile exceeds [`DECADES`] times their floor (the 0.5th percentile of
+    /// their 99.5th percentile exceeds 1000 times their floor (the 0.5th percentile of
     /// the positive values, at least 1 when every value is an integer).
     pub fn of(values: &[f64]) -> Display {
         let mut all = values.to_vec();
