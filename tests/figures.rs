@@ -10,6 +10,7 @@ use std::path::Path;
 
 use common::repo_root;
 use photonqa::analysis::registry;
+use photonqa::report::style::{LOWER_PANEL, SIZE};
 use photonqa::runner::RunOptions;
 use photonqa::scenario::Scenario;
 use photonqa::workflow::{self, RunSummary};
@@ -84,15 +85,36 @@ fn every_reference_scenario_report_holds_the_figures_of_its_analyses() {
                 "{name}: {element:.300}"
             );
             let (width, _) = png_size(&out.join(format!("plots/{figure}.png")));
-            assert!(
-                width >= photonqa::report::style::SIZE.0,
-                "{name}: {figure} {width}"
-            );
+            assert!(width >= SIZE.0, "{name}: {figure} {width}");
         }
         assert!(
             html.contains("<figure id=\"triptych\" class=\"wide\">"),
             "{name}: no triptych"
         );
         assert!(out.join("plots/triptych.png").is_file(), "{name}");
+        match name {
+            // Photon counts over four decades: the pattern on an asinh (logarithmic) scale;
+            // I(q) of the chosen point beside the first to fail chi2_reduced <= 1.5.
+            "saxs" => {
+                assert!(
+                    html.contains("share one asinh grey scale, logarithmic above"),
+                    "saxs: the triptych's caption does not say log"
+                );
+                assert!(html.contains("<figure id=\"saxs-iq\" class=\"wide\">"));
+                assert!(html.contains(
+                    "on the right, the first point in sweep order to fail a limit of saxs: saxs.chi2_reduced = "
+                ));
+                let (width, height) = SIZE;
+                assert_eq!(
+                    png_size(&out.join("plots/saxs-iq.png")),
+                    (2 * width, height + LOWER_PANEL)
+                );
+            }
+            // A tomogram within three decades stays linear.
+            "seed-otsu-uint8-zip" => {
+                assert!(html.contains("share one linear grey scale from"), "{name}");
+            }
+            _ => {}
+        }
     }
 }
