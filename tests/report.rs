@@ -1,6 +1,6 @@
 //! The report of a real run, through the library: `scenarios/porosity-magma.toml` on the
 //! bundled reference volume (with `error_histogram` added to its metrics, so that every kind
-//! of plot appears), judged by a hand-made limit; and `scenarios/tomo-projections.toml`, whose
+//! of plot appears, and the porosity analysis's pore-size figure), judged by a hand-made limit; and `scenarios/tomo-projections.toml`, whose
 //! triptych shows the reconstructed slice. Checks the files, the sentence, one SVG per plot,
 //! the triptych, that the PNGs decode, and that the same rows give the same bytes.
 
@@ -94,9 +94,10 @@ fn porosity_report_answers_first_plots_everything_and_is_deterministic() {
     let mut plots: Vec<String> = vec!["rd-psnr".into(), "rd-ssim".into()];
     plots.extend(science.iter().map(|c| format!("metric-{c}")));
     plots.push("error-histogram".into());
+    // The porosity analysis's own figure, then the triptych.
     let mut expected: Vec<_> = plots
         .iter()
-        .chain(["triptych".to_string()].iter())
+        .chain(["porosity-pore-sizes".to_string(), "triptych".to_string()].iter())
         .map(|p| out.join(format!("plots/{p}.png")))
         .collect();
     expected.extend([out.join("report.html"), out.join("summary.md")]);
@@ -122,9 +123,10 @@ fn porosity_report_answers_first_plots_everything_and_is_deterministic() {
     assert!(html.contains("Recommended working point"));
     assert_eq!(
         html.matches("<svg").count(),
-        plots.len(),
-        "one SVG per plot"
+        plots.len() + 1,
+        "one SVG per plot and the pore-size figure"
     );
+    assert!(html.contains("<figure id=\"porosity-pore-sizes\">\n<svg"));
     for plot in &plots {
         assert!(
             html.contains(&format!("<figure id=\"{plot}\">\n<svg")),

@@ -80,6 +80,7 @@ pub static DEF: AnalysisDef = AnalysisDef {
     ],
     complete: None,
     prepare: Some(Counting::prepare),
+    figures: None,
 };
 
 /// Width of the histogram bins of `e`, in sigma: the percentile's resolution.

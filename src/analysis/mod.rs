@@ -4,7 +4,9 @@
 //! parameters against the data's shape), then measured on every working point as partials over
 //! ranges of rows (axis 0) that merge in row order into what one pass over the whole arrays
 //! gives. A new analysis is a file here with an [`Analysis`] implementation plus one entry in
-//! [`registry::ANALYSES`].
+//! [`registry::ANALYSES`]; its figures in the report are a function of its results in that
+//! file ([`registry::AnalysisDef::figures`], data as [`figure::FigureData`]), which the report
+//! draws.
 
 use std::any::Any;
 use std::ops::Range;
@@ -18,6 +20,7 @@ use crate::stats::histogram::Histogram;
 pub mod components;
 pub mod counting;
 pub mod fbp;
+pub mod figure;
 pub mod porosity;
 pub mod registry;
 pub mod saxs;

@@ -13,16 +13,19 @@
 //!   Kolmogorov-Smirnov statistic with its asymptotic p-value ([`crate::metrics::ks`]) and the
 //!   Wasserstein-1 distance (SciPy `ks_2samp`, `wasserstein_distance`);
 //! - `specific_surface` = pore-boundary faces / voxels of the whole array (faces between a pore
-//!   and a non-pore voxel; the array's outside does not count), per voxel length.
+//!   and a non-pore voxel; the array's outside does not count), per voxel length;
+//! - `diameter_quantiles_original`, `_decoded`: 65 points of each diameter distribution, for
+//!   the report's figure ([`figures`]).
 
 use serde_json::{Value, json};
 
 use super::components::{ComponentPartial, Components, Connectivity};
+use super::figure::{Curve, FigureData, Panel, Role, number, numbers, pairs};
 use super::segmentation::{Classes, Segmenter};
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::NdArray;
 use crate::metrics::ks;
-use crate::metrics::values::metric_json;
+use crate::metrics::values::{metric_json, short};
 use crate::pipeline::params::StageConfig;
 use crate::stats::histogram::Histogram;
 
@@ -121,6 +124,8 @@ impl PorosityPartial {
             "specific_surface_original": metric_json(surface(&x)),
             "specific_surface_decoded": metric_json(surface(&y)),
             "specific_surface_change": metric_json(surface(&y) - surface(&x)),
+            "diameter_quantiles_original": diameter_quantiles(&d_x).into_iter().map(metric_json).collect::<Vec<_>>(),
+            "diameter_quantiles_decoded": diameter_quantiles(&d_y).into_iter().map(metric_json).collect::<Vec<_>>(),
         })
     }
 }
@@ -141,6 +146,67 @@ pub fn diameters(components: &Components, rank: usize) -> Vec<f64> {
             }
         })
         .collect()
+}
+
+/// Steps of the cumulative pore-size distributions kept in the results for the figure: the
+/// diameters at the fractions `k / CDF_STEPS` of the pores, `k = 0..=CDF_STEPS` (so the
+/// figure costs 2 x 65 numbers per point, however many pores there are).
+const CDF_STEPS: usize = 64;
+
+/// The diameters of ascending `diameters` at the fractions `k / CDF_STEPS` of them (nearest
+/// rank, `k = 0` the smallest, `k = CDF_STEPS` the largest); empty without pores.
+pub fn diameter_quantiles(diameters: &[f64]) -> Vec<f64> {
+    if diameters.is_empty() {
+        return Vec::new();
+    }
+    let last = (diameters.len() - 1) as f64;
+    (0..=CDF_STEPS)
+        .map(|k| diameters[(last * k as f64 / CDF_STEPS as f64).round() as usize])
+        .collect()
+}
+
+/// The figure `pore-sizes` of a point's results: the cumulative distributions of the pores'
+/// equivalent diameters, original and decoded (`diameter_quantiles_*`), on a log diameter
+/// axis; the Kolmogorov-Smirnov statistic `diameter_ks_statistic` is the largest vertical
+/// distance between them.
+pub fn figures(results: &Value) -> Vec<FigureData> {
+    let curve = |role: Role, label: &str, key: &str| {
+        let quantiles = numbers(results, key);
+        let fractions: Vec<Option<f64>> = (0..quantiles.len())
+            .map(|k| Some(k as f64 / CDF_STEPS as f64))
+            .collect();
+        Curve {
+            label: format!(
+                "{label} ({} pores)",
+                results[key.replace("diameter_quantiles", "pore_count")]
+                    .as_u64()
+                    .unwrap_or(0)
+            ),
+            role,
+            points: pairs(&quantiles, &fractions, (true, false)),
+            markers: false,
+        }
+    };
+    let ks = number(results, "diameter_ks_statistic").map_or("-".into(), short);
+    vec![FigureData {
+        name: "pore-sizes",
+        title: format!("pore sizes, KS = {ks}"),
+        panels: vec![Panel {
+            x_label: "equivalent diameter (voxels)".into(),
+            y_label: "fraction of pores \u{2264} diameter".into(),
+            log_x: true,
+            log_y: false,
+            curves: vec![
+                curve(Role::Original, "original", "diameter_quantiles_original"),
+                curve(Role::Decoded, "decoded", "diameter_quantiles_decoded"),
+            ],
+            spans: Vec::new(),
+        }],
+        notes: vec![format!(
+            "Cumulative distributions of the pores' equivalent diameters (sphere or disc of equal volume), at {} steps; the Kolmogorov-Smirnov statistic is their largest vertical distance.",
+            CDF_STEPS
+        )],
+    }]
 }
 
 /// The `porosity` analysis: pores of class `pore_class`, connected through `connectivity`.
@@ -215,7 +281,37 @@ impl Analysis for Porosity {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::analysis::testing;
+
+    /// The figure's distributions are 65 nearest-rank quantiles of the diameters: the
+    /// smallest, the largest and the median among them, whatever the number of pores.
+    #[test]
+    fn the_pore_size_figure_draws_quantiles_of_the_diameters() {
+        let diameters: Vec<f64> = (1..=1001).map(f64::from).collect();
+        let quantiles = diameter_quantiles(&diameters);
+        assert_eq!(quantiles.len(), CDF_STEPS + 1);
+        assert_eq!(
+            (quantiles[0], quantiles[32], quantiles[64]),
+            (1.0, 501.0, 1001.0)
+        );
+        assert_eq!(diameter_quantiles(&[2.5]), vec![2.5; CDF_STEPS + 1]);
+        assert!(diameter_quantiles(&[]).is_empty());
+        let results = json!({
+            "diameter_quantiles_original": quantiles,
+            "diameter_quantiles_decoded": [],
+            "pore_count_original": 1001,
+            "pore_count_decoded": 0,
+            "diameter_ks_statistic": 1.0,
+        });
+        let figure = &figures(&results)[0];
+        assert_eq!(figure.name, "pore-sizes");
+        let curves = &figure.panels[0].curves;
+        assert_eq!(curves[0].label, "original (1001 pores)");
+        assert_eq!(curves[0].points[32], (501.0, 0.5));
+        assert_eq!(curves[0].points[64], (1001.0, 1.0));
+        assert!(curves[1].points.is_empty());
+    }
 
     /// Pores cut by the slab boundaries (the components' open border rows) survive the bytes
     /// of another process: encoded, decoded and merged, the partials finish as the originals.

@@ -24,10 +24,17 @@ pub struct AnalysisDef {
     /// Prepares it for a run; `None` for `command`, which the runner runs itself
     /// (`runner::external`).
     pub prepare: Option<Prepare>,
+    /// Its figures of one working point, from the point's results (which hold the original's
+    /// and the decoded data's quantities); the report draws them ([`crate::report::science`]).
+    /// `None` for an analysis without figures.
+    pub figures: Option<Figures>,
 }
 
 /// An analysis's check of its parameters together; the error names them.
 pub type Complete = fn(&mut StageConfig) -> Result<(), String>;
+
+/// An analysis's figures of one point, from its results object: what to draw, as plain data.
+pub type Figures = fn(&serde_json::Value) -> Vec<super::figure::FigureData>;
 
 /// An analysis's constructor: its configuration, checked against the data.
 pub type Prepare = fn(&StageConfig, &mut Context) -> Result<Box<dyn DynAnalysis>, String>;
@@ -77,6 +84,7 @@ static SEGMENTATION: AnalysisDef = AnalysisDef {
     ],
     complete: Some(complete_segmenting),
     prepare: Some(Segmentation::prepare),
+    figures: None,
 };
 
 static POROSITY: AnalysisDef = AnalysisDef {
@@ -107,6 +115,7 @@ static POROSITY: AnalysisDef = AnalysisDef {
     ],
     complete: Some(complete_segmenting),
     prepare: Some(Porosity::prepare),
+    figures: Some(super::porosity::figures),
 };
 
 static COMMAND: AnalysisDef = AnalysisDef {
@@ -138,6 +147,7 @@ static COMMAND: AnalysisDef = AnalysisDef {
     columns: &[],
     complete: Some(complete_command),
     prepare: None,
+    figures: None,
 };
 
 /// The column fields of an analysis: its registered ones, or for `command` those its `fields`

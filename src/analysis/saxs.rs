@@ -79,10 +79,11 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
+use super::figure::{Curve, FigureData, Panel, Role, Span, number, numbers, pairs};
 use super::registry::AnalysisDef;
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::SourceSpec;
-use crate::metrics::values::metric_json;
+use crate::metrics::values::{metric_json, short};
 use crate::pipeline::ParamValue;
 use crate::pipeline::params::StageConfig;
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind};
@@ -185,6 +186,7 @@ pub static DEF: AnalysisDef = AnalysisDef {
     ],
     complete: Some(complete),
     prepare: Some(Saxs::prepare),
+    figures: Some(figures),
 };
 
 pub mod spheres;
@@ -644,6 +646,96 @@ fn per_bin(values: &[f64], nonempty: &[bool]) -> Value {
     )
 }
 
+/// The figure `iq` of a point's results: I(q) of the original and the decoded pattern on
+/// log-log axes with the original's Guinier range shaded, above the relative difference
+/// `(I_d - I_o) / I_o` per bin against `q` with the original's counting error bar
+/// `± sigma_o / I_o` (the decoded curve is within its noise where the difference stays inside
+/// it). Bins that are empty, or where `I_o` is not positive, are not drawn. The Porod invariant
+/// integrates `q^2 I` over every bin drawn, so it has no range of its own to mark.
+pub fn figures(results: &Value) -> Vec<FigureData> {
+    let unit = results["q_unit"].as_str().unwrap_or("");
+    let q = numbers(results, "q");
+    let (i_o, i_d) = (
+        numbers(results, "i_original"),
+        numbers(results, "i_decoded"),
+    );
+    let sigma = numbers(results, "sigma_original");
+    let q_label = format!("q ({unit})");
+    let curve = |label: &str, role, points| Curve {
+        label: label.into(),
+        role,
+        points,
+        markers: false,
+    };
+    // Per bin with I_o > 0: the relative difference and the relative error bar.
+    let relative = |f: &dyn Fn(f64, f64, f64) -> f64| -> Vec<Option<f64>> {
+        (0..q.len())
+            .map(|b| match (i_o.get(b)?, i_d.get(b)?, sigma.get(b)?) {
+                (Some(o), Some(d), Some(s)) if *o > 0.0 => Some(f(*o, *d, *s)),
+                _ => None,
+            })
+            .collect()
+    };
+    let difference = relative(&|o, d, _| (d - o) / o);
+    let bar = relative(&|o, _, s| s / o);
+    let minus_bar: Vec<Option<f64>> = bar.iter().map(|b| b.map(|b| -b)).collect();
+    let linear = (true, false);
+    let log_log = (true, true);
+    let mut spans = Vec::new();
+    let first_q = pairs(&q, &i_o, log_log).first().map(|p| p.0);
+    if let (Some(from), Some(to)) = (first_q, number(results, "guinier_q_max_original"))
+        && from < to
+    {
+        let rg = number(results, "rg_original").map_or(String::new(), |rg| {
+            let length = unit
+                .strip_prefix("1/")
+                .map_or(String::new(), |u| format!(" {u}"));
+            format!(", Rg = {}{length}", short(rg))
+        });
+        spans.push(Span {
+            label: format!("Guinier{rg}"),
+            from,
+            to,
+        });
+    }
+    let intensity = Panel {
+        x_label: q_label.clone(),
+        y_label: "I(q)".into(),
+        log_x: true,
+        log_y: true,
+        curves: vec![
+            curve("original", Role::Original, pairs(&q, &i_o, log_log)),
+            curve("decoded", Role::Decoded, pairs(&q, &i_d, log_log)),
+        ],
+        spans,
+    };
+    let error = Panel {
+        x_label: q_label,
+        y_label: "(I_d - I_o) / I_o".into(),
+        log_x: true,
+        log_y: false,
+        curves: vec![
+            curve("± counting error", Role::Original, pairs(&q, &bar, linear)),
+            curve("", Role::Original, pairs(&q, &minus_bar, linear)),
+            curve(
+                "decoded - original",
+                Role::Difference,
+                pairs(&q, &difference, linear),
+            ),
+        ],
+        spans: Vec::new(),
+    };
+    let chi2 = number(results, "chi2_reduced").map_or("-".into(), short);
+    vec![FigureData {
+        name: "iq",
+        title: format!("chi2_reduced = {chi2}"),
+        panels: vec![intensity, error],
+        notes: vec![
+            "I(q) on log-log axes, original and decoded; the shaded range is the original's Guinier fit. Below: the relative difference per q bin and the original's counting error bar (± sigma / I); the Porod invariant integrates q² I over every bin drawn.".into(),
+        ],
+    }]
+}
+
 impl Analysis for Saxs {
     type Fit = ();
     type Partial = SaxsPartial;
@@ -988,5 +1080,98 @@ mod tests {
         );
         let result = crate::analysis::testing::check_round_trip(&*saxs, &x, &y, &[1, 4, 9]);
         assert_eq!(result["frames"], 12, "{result}");
+    }
+
+    /// The I(q) figure draws the analysis's own per-bin results: the curves are its `q`,
+    /// `i_original` and `i_decoded` (empty bins left out), the difference panel its relative
+    /// difference and error bar, and the shaded range its Guinier range.
+    #[test]
+    fn the_iq_figure_draws_the_results_of_the_analysis() {
+        // A Guinier pattern of Rg = 5 nm around a beam at pixel (0.5, 0.5), decoded 1 % high
+        // on every third pixel.
+        let (rg, side) = (5.0, 32);
+        let q_of = |y: f64, x: f64| {
+            let r = 1e-4 * ((x - 0.5).powi(2) + (y - 0.5).powi(2)).sqrt();
+            4.0 * PI * (r.atan() / 2.0).sin() / 1e-10 * 1e-9
+        };
+        let original = ArrayD::from_shape_fn(IxDyn(&[side, side]), |ix| {
+            let q = q_of(ix[0] as f64, ix[1] as f64);
+            1000.0 * (-q * q * rg * rg / 3.0).exp()
+        });
+        let mut k = 0;
+        let decoded = original.mapv(|v| {
+            k += 1;
+            if k % 3 == 0 { v * 1.01 } else { v }
+        });
+        let config = config(vec![
+            ("beam_x", ParamValue::Float(0.5)),
+            ("beam_y", ParamValue::Float(0.5)),
+            ("q_bins", ParamValue::Int(20)),
+        ]);
+        let saxs = Saxs::new(&config, &[side, side], Path::new(".")).unwrap();
+        let results = result(&saxs, &original.into_nd(), &decoded.into_nd());
+        let floats = |key: &str| -> Vec<f64> {
+            results[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_f64)
+                .collect()
+        };
+        let (q, i_o, i_d, sigma) = (
+            floats("q"),
+            floats("i_original"),
+            floats("i_decoded"),
+            floats("sigma_original"),
+        );
+        assert_eq!(
+            q.len(),
+            20 - results["empty_bins"].as_u64().unwrap() as usize
+        );
+        assert!(
+            (results["rg_original"].as_f64().unwrap() - rg).abs() < 0.5,
+            "{results}"
+        );
+        assert!(i_o.iter().all(|v| *v > 0.0), "{results}");
+        let figures = figures(&results);
+        assert_eq!(figures.len(), 1);
+        let figure = &figures[0];
+        assert_eq!(figure.name, "iq");
+        let [intensity, error] = &figure.panels[..] else {
+            panic!("two panels: {figure:?}")
+        };
+        assert!(intensity.log_x && intensity.log_y && error.log_x && !error.log_y);
+        let zip = |a: &[f64], b: &[f64]| -> Vec<(f64, f64)> {
+            a.iter().copied().zip(b.iter().copied()).collect()
+        };
+        assert_eq!(intensity.curves[0].role, Role::Original);
+        assert_eq!(intensity.curves[0].points, zip(&q, &i_o));
+        assert_eq!(intensity.curves[1].role, Role::Decoded);
+        assert_eq!(intensity.curves[1].points, zip(&q, &i_d));
+        let relative: Vec<f64> = i_o.iter().zip(&i_d).map(|(o, d)| (d - o) / o).collect();
+        assert_eq!(error.curves[2].role, Role::Difference);
+        assert_eq!(error.curves[2].points, zip(&q, &relative));
+        let bar: Vec<f64> = sigma.iter().zip(&i_o).map(|(s, o)| s / o).collect();
+        assert_eq!(error.curves[0].points, zip(&q, &bar));
+        let minus: Vec<f64> = bar.iter().map(|b| -b).collect();
+        assert_eq!(error.curves[1].points, zip(&q, &minus));
+        let guinier = &intensity.spans[0];
+        assert_eq!(
+            (guinier.from, guinier.to),
+            (q[0], results["guinier_q_max_original"].as_f64().unwrap())
+        );
+        assert!(
+            guinier.label.starts_with("Guinier, Rg = "),
+            "{}",
+            guinier.label
+        );
+        // A point without results (a failed analysis) draws empty curves, never panics.
+        let empty = super::figures(&serde_json::json!({}));
+        assert!(
+            empty[0]
+                .panels
+                .iter()
+                .all(|p| p.curves.iter().all(|c| c.points.is_empty()))
+        );
     }
 }

@@ -154,6 +154,7 @@ pub static DEF: AnalysisDef = AnalysisDef {
     ],
     complete: Some(complete),
     prepare: Some(Sx::prepare),
+    figures: None,
 };
 
 /// A Bragg peak found in one frame.

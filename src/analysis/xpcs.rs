@@ -74,10 +74,11 @@ pub mod speckle;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
+use super::figure::{Curve, FigureData, Panel, Role, Span, number, numbers, pairs, values};
 use super::registry::AnalysisDef;
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::SourceSpec;
-use crate::metrics::values::metric_json;
+use crate::metrics::values::{metric_json, short};
 use crate::pipeline::params::StageConfig;
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind};
 use crate::stats::histogram::Histogram;
@@ -161,6 +162,7 @@ pub static DEF: AnalysisDef = AnalysisDef {
     ],
     complete: Some(complete),
     prepare: Some(Xpcs::prepare),
+    figures: Some(figures),
 };
 
 /// Most memory the ring pixels' series may take (original and decoded together).
@@ -546,6 +548,93 @@ fn max(values: &[f64]) -> f64 {
     values.iter().copied().fold(0.0, f64::max)
 }
 
+/// Lags at which a figure draws each fitted decay, log-spaced over the measured lags.
+const FIT_CURVE_POINTS: usize = 64;
+
+/// The figure `g2` of a point's results: per ring (one panel each), `g2(tau)` of the original
+/// and the decoded frames as dots and their fitted decays as lines, on a log lag axis, with
+/// the original's `tau_c \u{b1} sigma(tau_c)` shaded (the decoded `tau_c` within it moved less
+/// than one standard error).
+pub fn figures(results: &Value) -> Vec<FigureData> {
+    let tau = numbers(results, "tau");
+    let (lo, hi) = tau
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), &t| {
+            (lo.min(t), hi.max(t))
+        });
+    let grid: Vec<Option<f64>> = (0..FIT_CURVE_POINTS)
+        .map(|k| Some(lo * (hi / lo).powf(k as f64 / (FIT_CURVE_POINTS - 1) as f64)))
+        .collect();
+    let side = |role: &str| &results[role];
+    let rings = side("original")["g2"].as_array().map_or(0, Vec::len);
+    let panels = (0..rings)
+        .map(|r| {
+            let mut curves = Vec::new();
+            let mut spans = Vec::new();
+            for (role, name) in [(Role::Original, "original"), (Role::Decoded, "decoded")] {
+                let g2 = values(&side(name)["g2"][r]);
+                curves.push(Curve {
+                    label: name.into(),
+                    role,
+                    points: pairs(&tau, &g2, (true, false)),
+                    markers: true,
+                });
+                let fit = &side(name)["fits"][r];
+                let params = ["baseline", "beta", "tau_c", "alpha"].map(|k| number(fit, k));
+                if let [Some(baseline), Some(beta), Some(tau_c), Some(alpha)] = params {
+                    let p = [baseline, beta, tau_c, alpha];
+                    let fitted: Vec<Option<f64>> =
+                        grid.iter().map(|t| t.map(|t| fit::decay(&p, t))).collect();
+                    curves.push(Curve {
+                        label: format!("fit, tau_c = {}", short(tau_c)),
+                        role,
+                        points: pairs(&grid, &fitted, (true, false)),
+                        markers: false,
+                    });
+                    if role == Role::Original
+                        && let Some(sigma) = number(fit, "tau_c_sigma").filter(|s| s.is_finite())
+                    {
+                        spans.push(Span {
+                            label: "tau_c \u{b1} sigma".into(),
+                            from: (tau_c - sigma).max(lo),
+                            to: tau_c + sigma,
+                        });
+                    }
+                }
+            }
+            Panel {
+                x_label: "lag tau (frames)".into(),
+                y_label: format!("g2, ring {r}"),
+                log_x: true,
+                log_y: false,
+                curves,
+                spans,
+            }
+        })
+        .collect();
+    let worst = number(results, "tau_c_change_sigma_max").map_or("-".into(), short);
+    let rings: Vec<String> = results["ring_radii"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(r, edges)| {
+            let edges: Vec<String> = values(edges).into_iter().flatten().map(short).collect();
+            format!("{r}: {}", edges.join(" to "))
+        })
+        .collect();
+    vec![FigureData {
+        name: "g2",
+        title: format!("largest tau_c change = {worst} sigma"),
+        panels,
+        notes: vec![format!(
+            "g2(tau) per ring of the original and the decoded frames (dots) with their fitted decays baseline + beta exp(-2 (tau / tau_c)^alpha) (lines); the shaded range is the original's tau_c \u{b1} its standard error. Ring radii in pixels: {}.",
+            rings.join("; ")
+        )],
+    }]
+}
+
 impl Analysis for Xpcs {
     type Fit = ();
     type Partial = XpcsPartial;
@@ -676,5 +765,41 @@ mod tests {
             &x,
         );
         testing::check_round_trip(&*xpcs, &x, &y, &[1, 9, 10, 25]);
+    }
+
+    /// The g2 figure draws the analysis's results: per ring its g2 of both sides at its lags,
+    /// the fitted decays through the fitted parameters, and the original's tau_c band.
+    #[test]
+    fn the_g2_figure_draws_each_ring_and_its_fits() {
+        let (x, y) = testing::frames(32, 16);
+        let xpcs = testing::prepare(
+            "[[analysis]]\nkind = \"xpcs\"\nq_rings = 2\nr_max = 5.0\n",
+            &x,
+        );
+        let results = testing::check_round_trip(&*xpcs, &x, &y, &[10]);
+        let figure = &super::figures(&results)[0];
+        assert_eq!(figure.name, "g2");
+        assert_eq!(figure.panels.len(), 2);
+        let tau = super::numbers(&results, "tau");
+        for (r, panel) in figure.panels.iter().enumerate() {
+            assert!(panel.log_x && !panel.log_y);
+            let g2 = super::values(&results["decoded"]["g2"][r]);
+            let curve = &panel.curves[2];
+            assert_eq!(curve.role, super::Role::Decoded);
+            assert!(curve.markers);
+            assert_eq!(curve.points, super::pairs(&tau, &g2, (true, false)));
+            let fit = &results["original"]["fits"][r];
+            let p = ["baseline", "beta", "tau_c", "alpha"].map(|k| fit[k].as_f64().unwrap());
+            let fitted = &panel.curves[1];
+            assert_eq!(fitted.points.len(), super::FIT_CURVE_POINTS);
+            for &(t, g) in &fitted.points {
+                assert_eq!(g, super::fit::decay(&p, t));
+            }
+            assert_eq!(fitted.points[0].0, tau[0].unwrap());
+            let last = tau.last().unwrap().unwrap();
+            assert!((fitted.points[super::FIT_CURVE_POINTS - 1].0 - last).abs() < 1e-9 * last);
+            let sigma = fit["tau_c_sigma"].as_f64().unwrap();
+            assert_eq!(panel.spans[0].to, p[2] + sigma);
+        }
     }
 }

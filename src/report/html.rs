@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::plots::Figure;
+use super::science::ScienceFigure;
 use super::{bounds_text, cell, criteria, featured_index, limited_columns, swept, verdict};
 use crate::metrics::values::plain;
 use crate::runner::provenance::Provenance;
@@ -60,6 +61,8 @@ pub struct Page<'a> {
     pub columns: &'a [String],
     /// The figures with their SVG, in page order.
     pub figures: &'a [(Figure, String)],
+    /// The analyses' figures with their SVG, in page order.
+    pub science: &'a [(ScienceFigure, String)],
     /// Notes on what is not plotted.
     pub notes: &'a [String],
     /// The featured point's slices and their PNG image.
@@ -207,7 +210,11 @@ impl Page<'_> {
 
     /// The figures, the notes on what is not plotted, and the triptych.
     fn plots(&self, html: &mut String) {
-        if self.figures.is_empty() && self.triptych.is_none() && self.notes.is_empty() {
+        if self.figures.is_empty()
+            && self.science.is_empty()
+            && self.triptych.is_none()
+            && self.notes.is_empty()
+        {
             return;
         }
         html.push_str("<section>\n<h2>Plots</h2>\n");
@@ -219,6 +226,20 @@ impl Page<'_> {
             html.push_str("</ul>\n");
         }
         html.push_str("<div class=\"figures\">\n");
+        // The analyses' own figures first: they show what the science columns measure.
+        for (figure, svg) in self.science {
+            let wide = if figure.columns.len() > 1 {
+                " class=\"wide\""
+            } else {
+                ""
+            };
+            let _ = write!(
+                html,
+                "<figure id=\"{}\"{wide}>\n{svg}<figcaption>{}</figcaption>\n</figure>\n",
+                escape(&figure.name),
+                escape(&figure.caption())
+            );
+        }
         for (figure, svg) in self.figures {
             let _ = write!(html, "<figure id=\"{}\">\n{svg}", escape(&figure.name));
             if !figure.notes.is_empty() {
@@ -233,8 +254,11 @@ impl Page<'_> {
         if let Some((t, png)) = self.triptych {
             let (width, height) = super::triptych::SIZE;
             let what = format!(
-                "Point {}: {}, shown because {}. Original and decoded share one grey scale (0.5th to 99.5th percentile); the difference runs from blue (negative) through white (0) to red (positive), up to the largest absolute difference.",
-                t.point_id, t.axis_label, t.reason
+                "Point {}: {}, shown because {}. {}",
+                t.point_id,
+                t.axis_label,
+                t.reason,
+                super::triptych::caption(t)
             );
             let _ = write!(
                 html,
@@ -488,6 +512,7 @@ mod tests {
             selection: &selection,
             columns: &columns,
             figures: &[],
+            science: &[],
             notes: &["1 failed <point>".into()],
             triptych: None,
         };

@@ -4,11 +4,16 @@
 //!
 //! - [`plots`]: the one figure type (lines, markers, acceptance band, marked point; SVG and PNG)
 //!   and the report's figures;
+//! - [`science`]: the analyses' own figures (I(q), ...), original against decoded, of the
+//!   chosen point and of the first point that fails a science limit;
+//! - [`style`]: the one plot style (sizes, font, colour-blind-safe colours);
 //! - [`triptych`]: the original, decoded and difference slice of a point, as one image;
 //! - [`html`]: the page; [`summary`]: the markdown summary.
 
 pub mod html;
 pub mod plots;
+pub mod science;
+pub mod style;
 pub mod summary;
 pub mod triptych;
 
@@ -373,7 +378,9 @@ fn verdict_with<'a>(
 ///   verdict and failed limits highlighted; the provenance manifest;
 /// - `out/summary.md`: the sentence and a compact table for CI logs;
 /// - `out/plots/NAME.png`: a PNG copy of every plot (`rd-psnr.png`, `metric-COLUMN.png`,
-///   `error-histogram.png`, `triptych.png`; see [`plots::report_figures`]).
+///   `error-histogram.png`, `triptych.png`; see [`plots::report_figures`]) and of every
+///   analysis figure (`<analysis>-<figure>.png`, e.g. `saxs-iq.png`; see
+///   [`science::science_figures`]).
 ///
 /// `rows` are the run's rows (`RunSummary::rows`), `columns` its scalar columns
 /// (`RunSummary::columns`); `limits` and `objective` judge the rows as
@@ -413,6 +420,18 @@ pub fn write_report(
             .map_err(|e| format!("{}: {e}", out.join("report.html").display()))?;
         drawn.push((figure, svg));
     }
+    let mut science = Vec::new();
+    for figure in science::science_figures(scenario, &selection) {
+        let name = format!("plots/{}.png", figure.name);
+        let png = figure
+            .png()
+            .map_err(|e| format!("{}: {e}", out.join(&name).display()))?;
+        write(&name, &png)?;
+        let svg = figure
+            .svg()
+            .map_err(|e| format!("{}: {e}", out.join("report.html").display()))?;
+        science.push((figure, svg));
+    }
     let triptych = match triptych {
         Some(t) => {
             let name = "plots/triptych.png";
@@ -427,6 +446,7 @@ pub fn write_report(
         selection: &selection,
         columns,
         figures: &drawn,
+        science: &science,
         notes: &notes,
         triptych: triptych.as_ref().map(|(t, png)| (*t, png.as_slice())),
     };

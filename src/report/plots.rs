@@ -1,59 +1,27 @@
 //! Plots of a report: one generic figure (lines and markers over two axes, an optional shaded
-//! acceptance band and a marked point) drawn by plotters as SVG for the HTML page and as PNG for
-//! `OUT/plots/`, and the builders of the report's figures from result rows.
-//!
-//! Text is measured (and in PNG drawn) with DejaVu Sans, embedded in the binary
-//! (`assets/DejaVuSans.ttf`, Bitstream Vera licence in `assets/DejaVuSans-LICENSE.txt`), so that
-//! no font needs to be installed; browsers draw the SVG's text with their own sans-serif.
+//! acceptance band, marked ranges of x and a marked point) drawn by plotters as SVG for the HTML
+//! page and as PNG for `OUT/plots/`, and the builders of the report's figures from result rows.
+//! Sizes, font and colours come from [`super::style`].
 
 use std::ops::Range;
-use std::sync::Once;
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 use plotters::prelude::*;
 use serde_json::Value;
 
+pub use super::style::SIZE;
+use super::style::register_font;
+use super::style::{
+    AXIS_FONT, BAND, CHOSEN, CLOSEST, FONT, LABEL_FONT, PALETTE, SPAN, TITLE_FONT, role_colour,
+};
+use crate::analysis::figure::{Role, Span};
 use crate::metrics::values::short;
 use crate::metrics::values::{metric_value, plain};
 use crate::runner::results::{PointResult, Status};
 use crate::scenario::VARIANT;
 use crate::select::Selection;
 use crate::select::evaluate::column_value;
-
-/// Width and height of every figure, in pixels.
-pub const SIZE: (u32, u32) = (640, 400);
-
-/// Colour-blind-safe series colours (Okabe and Ito), cycled.
-const PALETTE: [RGBColor; 7] = [
-    RGBColor(0, 114, 178),
-    RGBColor(213, 94, 0),
-    RGBColor(0, 158, 115),
-    RGBColor(204, 121, 167),
-    RGBColor(230, 159, 0),
-    RGBColor(86, 180, 233),
-    RGBColor(0, 0, 0),
-];
-/// Fill of the acceptance band.
-const BAND: RGBColor = RGBColor(46, 160, 67);
-/// Ring around the chosen point.
-const CHOSEN: RGBColor = RGBColor(20, 20, 20);
-/// Ring around the closest point when none passes.
-const CLOSEST: RGBColor = RGBColor(207, 34, 46);
-const FONT: &str = "sans-serif";
-
-/// Registers the embedded font with plotters (once per process).
-pub(crate) fn register_font() {
-    static FONT_ONCE: Once = Once::new();
-    FONT_ONCE.call_once(|| {
-        let bytes = include_bytes!("../../assets/DejaVuSans.ttf");
-        let registered = plotters::style::register_font(FONT, FontStyle::Normal, bytes);
-        assert!(
-            registered.is_ok(),
-            "the embedded DejaVu Sans is a valid font"
-        );
-    });
-}
 
 /// How an axis maps values to positions.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,6 +54,9 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Whether to draw a dot at each point.
     pub markers: bool,
+    /// What it shows, which sets its colour ([`super::style::role_colour`]); `None`: the
+    /// palette's next colour.
+    pub role: Option<Role>,
 }
 
 /// A point singled out on a figure: the chosen working point, or the closest one.
@@ -116,6 +87,11 @@ pub struct Figure {
     pub band: Option<(Option<f64>, Option<f64>)>,
     /// The point to ring.
     pub mark: Option<Mark>,
+    /// Ranges of x to shade, each with its legend entry.
+    pub spans: Vec<Span>,
+    /// Width of the legend strip right of the plot, in pixels; `None`: as wide as its
+    /// longest entry needs (none without entries).
+    pub legend_strip: Option<u32>,
     /// Sentences for the caption: what was left out and why.
     pub notes: Vec<String>,
 }
@@ -147,26 +123,37 @@ impl Figure {
         encode_png(&rgb, SIZE)
     }
 
-    /// Draws the figure on any plotters backend: the one drawing code behind SVG and PNG.
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    /// Draws the figure on an area of any plotters backend, of any size: the one drawing
+    /// code behind SVG and PNG, of plots alone and of the panels of science figures.
+    pub(crate) fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), String> {
         let err = |e: &dyn std::fmt::Display| e.to_string();
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        let label_style = TextStyle::from((FONT, 16).into_font());
+        let area_width = root.dim_in_pixel().0;
+        let label_style = TextStyle::from((FONT, LABEL_FONT).into_font());
         let width = |text: &str| {
             root.estimate_text_size(text, &label_style)
                 .map_or(0, |s| s.0)
         };
-        let legend = self.legend(|text| width(text) <= LEGEND_TEXT);
+        // Widest legend text: a third of the plot with the swatch.
+        let legend = self.legend(|text| width(text) <= area_width / 3 - 44);
         // The legend gets its own strip right of the plot so that it never hides data.
-        let strip = legend
-            .iter()
-            .map(|(text, _)| width(text))
-            .max()
-            .map_or(0, |w| w + 44);
-        let (plot, side) = root.split_horizontally(SIZE.0 - strip);
+        let strip = self.legend_strip.unwrap_or_else(|| {
+            legend
+                .iter()
+                .map(|(text, _)| width(text))
+                .max()
+                .map_or(0, |w| w + 44)
+        });
+        let (plot, side) = root.split_horizontally(area_width - strip);
         let (x, y) = self.ranges();
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(&self.title, (FONT, 20))
+        let mut builder = ChartBuilder::on(&plot);
+        if !self.title.is_empty() {
+            builder.caption(&self.title, (FONT, TITLE_FONT));
+        }
+        let mut chart = builder
             .margin(10)
             .x_label_area_size(50)
             .y_label_area_size(72)
@@ -182,7 +169,7 @@ impl Figure {
             .bold_line_style(BLACK.mix(0.08))
             .axis_style(BLACK.mix(0.6))
             .label_style(label_style.clone())
-            .axis_desc_style((FONT, 17))
+            .axis_desc_style((FONT, AXIS_FONT))
             .draw()
             .map_err(|e| err(&e))?;
         let (xs, ys) = (chart.x_range(), chart.y_range());
@@ -205,12 +192,29 @@ impl Figure {
                 }
             }
         }
+        for span in &self.spans {
+            let (lo, hi) = (span.from.max(xs.start), span.to.min(xs.end));
+            if lo < hi {
+                let corners = [(lo, ys.start), (hi, ys.end)];
+                chart
+                    .draw_series([Rectangle::new(corners, SPAN.mix(0.18).filled())])
+                    .map_err(|e| err(&e))?;
+            }
+        }
         for (i, series) in self.series.iter().enumerate() {
-            let colour = PALETTE[i % PALETTE.len()];
+            let colour = self.colour(i);
             let points = series.points.iter().copied();
-            chart
-                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
-                .map_err(|e| err(&e))?;
+            if series.role.is_none() || !series.markers {
+                // The original's curve is wider, so that it shows around an equal decoded one.
+                let width = if series.role == Some(Role::Original) {
+                    4
+                } else {
+                    2
+                };
+                chart
+                    .draw_series(LineSeries::new(points.clone(), colour.stroke_width(width)))
+                    .map_err(|e| err(&e))?;
+            }
             if series.markers {
                 chart
                     .draw_series(points.map(|p| Circle::new(p, 4, colour.filled())))
@@ -226,6 +230,14 @@ impl Figure {
         draw_legend(&side, &legend, &label_style).map_err(|e| err(&e))
     }
 
+    /// The colour of series `i`: its role's, or the palette's `i`-th.
+    fn colour(&self, i: usize) -> RGBColor {
+        match self.series[i].role {
+            Some(role) => role_colour(role),
+            None => PALETTE[i % PALETTE.len()],
+        }
+    }
+
     /// Legend entries (text and swatch) in drawing order, at most [`LEGEND_LINES`]; texts
     /// shortened with an ellipsis until `fits`.
     fn legend(&self, fits: impl Fn(&str) -> bool) -> Vec<(String, Swatch)> {
@@ -234,19 +246,29 @@ impl Figure {
             let range = super::range_text(lo, hi);
             entries.push((format!("accepted: {range}"), Swatch::Band));
         }
-        // Series that do not fit are summed up in one line.
+        for span in &self.spans {
+            entries.push((span.label.clone(), Swatch::Span));
+        }
+        // Series without a label (e.g. the lower half of an error bar) have no entry; those
+        // that do not fit are summed up in one line.
+        let labelled: Vec<(usize, &Series)> = self
+            .series
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.label.is_empty())
+            .collect();
         let room = LEGEND_LINES - entries.len() - usize::from(self.mark.is_some());
-        let shown = if self.series.len() > room {
+        let shown = if labelled.len() > room {
             room - 1
         } else {
             room
         };
-        for (i, series) in self.series.iter().enumerate().take(shown) {
-            let swatch = Swatch::Line(PALETTE[i % PALETTE.len()]);
+        for &(i, series) in labelled.iter().take(shown) {
+            let swatch = Swatch::Line(self.colour(i));
             entries.push((series.label.clone(), swatch));
         }
-        if self.series.len() > shown {
-            let more = self.series.len() - shown;
+        if labelled.len() > shown {
+            let more = labelled.len() - shown;
             entries.push((format!("and {more} more series"), Swatch::None));
         }
         if let Some(mark) = &self.mark {
@@ -289,6 +311,7 @@ impl Figure {
 #[derive(Debug, Clone, Copy)]
 enum Swatch {
     Band,
+    Span,
     Line(RGBColor),
     Ring(bool),
     None,
@@ -296,8 +319,6 @@ enum Swatch {
 
 /// Legend lines that fit beside a plot.
 const LEGEND_LINES: usize = 13;
-/// Widest legend text, in pixels: a third of the figure with the swatch.
-const LEGEND_TEXT: u32 = SIZE.0 / 3 - 44;
 
 fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -315,6 +336,10 @@ fn draw_legend<DB: DrawingBackend>(
             Swatch::Band => area.draw(&Rectangle::new(
                 [(x0, y - 6), (x1, y + 6)],
                 BAND.mix(0.3).filled(),
+            ))?,
+            Swatch::Span => area.draw(&Rectangle::new(
+                [(x0, y - 6), (x1, y + 6)],
+                SPAN.mix(0.4).filled(),
             ))?,
             Swatch::Line(colour) => {
                 area.draw(&PathElement::new(
@@ -699,16 +724,7 @@ pub fn report_figures(
 /// `name` with every character but ASCII letters, digits, `-` and `_` replaced by `-`, made
 /// unique among `figures` by a numeric suffix.
 fn file_stem(name: &str, figures: &[Figure]) -> String {
-    let stem: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let stem = safe_stem(name);
     let taken = |s: &str| figures.iter().any(|f| f.name == s);
     (1..)
         .map(|n| {
@@ -720,6 +736,20 @@ fn file_stem(name: &str, figures: &[Figure]) -> String {
         })
         .find(|s| !taken(s))
         .expect("a free name")
+}
+
+/// `name` with every character but ASCII letters, digits and `_` replaced by `-`: a file
+/// stem and HTML id.
+pub(crate) fn safe_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// What the report's figures are drawn from.
@@ -768,6 +798,7 @@ impl Plotted<'_> {
                     })
                     .collect(),
                 markers: true,
+                role: None,
             })
             .filter(|s| !s.points.is_empty())
             .collect();
@@ -817,6 +848,8 @@ impl Plotted<'_> {
             series,
             band,
             mark,
+            spans: Vec::new(),
+            legend_strip: None,
             notes,
         })
     }
@@ -892,9 +925,12 @@ pub fn error_histogram(row: &PointResult) -> Option<Figure> {
             label: row.point_id.clone(),
             points,
             markers: false,
+            role: None,
         }],
         band: None,
         mark: None,
+        spans: Vec::new(),
+        legend_strip: None,
         notes,
     })
 }
@@ -1109,6 +1145,7 @@ mod tests {
             label: format!("deflate.level = {i}, shuffle.elementsize = 4"),
             points: vec![(1.0, i as f64)],
             markers: true,
+            role: None,
         };
         let figure = Figure {
             name: "many".into(),
@@ -1128,6 +1165,8 @@ mod tests {
                 label: "chosen".into(),
                 passes: true,
             }),
+            spans: Vec::new(),
+            legend_strip: None,
             notes: Vec::new(),
         };
         let legend = figure.legend(|text| text.chars().count() <= 18);

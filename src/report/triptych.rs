@@ -3,11 +3,17 @@
 //!
 //! Original and decoded share one grey scale, from the 0.5th to the 99.5th percentile of both
 //! (so that they compare, and a few extreme pixels do not wash out the contrast; values beyond
-//! are clamped). The difference `decoded - original` uses a diverging blue-white-red map
-//! symmetric about 0, from `-m` to `+m` with `m` the largest absolute difference. Slices are
-//! fitted into square panels, nearest pixel; when a slice is shrunk, each difference pixel shows
-//! the largest-magnitude difference it covers, so that isolated errors stay visible.
-//! Non-finite values are magenta.
+//! are clamped). When the data are non-negative and span more than three decades above their
+//! floor (the 0.5th percentile of the positive values, at least one count for integer data, so
+//! photon counts with empty pixels qualify), the grey level is `asinh(v / floor)`: linear below
+//! the floor, logarithmic above, so that a scattering pattern's faint rings show next to its
+//! bright centre ([`Display`]). The difference `decoded - original` uses a diverging
+//! blue-white-red map symmetric about 0, from `-m` to `+m` with `m` the 99th percentile of the
+//! nonzero absolute differences (so that the panel shows where the errors are, not only the one
+//! largest; larger ones saturate). Slices are fitted into square panels, nearest pixel; when a
+//! slice is shrunk, each difference pixel shows the largest-magnitude difference it covers, so
+//! that isolated errors stay visible. Non-finite values are magenta. [`caption`] says which
+//! scales were used.
 //!
 //! It is a bitmap, not SVG: one vector rectangle per pixel would make the page megabytes long.
 
@@ -15,7 +21,8 @@ use ndarray::Array2;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::plots::{encode_png, register_font};
+use super::plots::encode_png;
+use super::style::{FONT, LABEL_FONT, SMALL_FONT, register_font};
 use crate::metrics::values::short;
 use crate::runner::slices::Triptych;
 
@@ -35,6 +42,131 @@ const RED_END: [u8; 3] = [178, 34, 52];
 const BLUE_END: [u8; 3] = [52, 34, 178];
 /// Colour of non-finite values.
 const FLAG: [u8; 3] = [255, 0, 255];
+/// Dynamic range (highest over floor) above which the grey scale is [`Display::Asinh`].
+const DECADES: f64 = 1e3;
+/// Percentile of the nonzero absolute differences that sets the difference window.
+const DIFFERENCE_PERCENTILE: f64 = 0.99;
+
+/// How values map to grey levels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Display {
+    /// Linear in the value.
+    Linear,
+    /// Linear in `asinh(v / floor)`: linear below `floor`, logarithmic above.
+    Asinh {
+        /// Where the scale turns logarithmic.
+        floor: f64,
+    },
+}
+
+impl Display {
+    /// The display for `values` (finite): [`Display::Asinh`] when they are non-negative and
+    /// their 99.5th percentile exceeds 1000 times their floor (the 0.5th percentile of
+    /// the positive values, at least 1 when every value is an integer).
+    pub fn of(values: &[f64]) -> Display {
+        let mut all = values.to_vec();
+        let mut positive: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
+        if positive.is_empty() || percentile(&mut all, 0.005) < 0.0 {
+            return Display::Linear;
+        }
+        let mut floor = percentile(&mut positive, 0.005);
+        if values.iter().all(|v| v.fract() == 0.0) {
+            floor = floor.max(1.0);
+        }
+        if percentile(&mut all, 0.995) > DECADES * floor {
+            Display::Asinh { floor }
+        } else {
+            Display::Linear
+        }
+    }
+
+    /// `v` on the display's linear axis.
+    fn forward(self, v: f64) -> f64 {
+        match self {
+            Display::Linear => v,
+            Display::Asinh { floor } => (v / floor).asinh(),
+        }
+    }
+
+    /// The value at `t` of the display's linear axis.
+    fn inverse(self, t: f64) -> f64 {
+        match self {
+            Display::Linear => t,
+            Display::Asinh { floor } => t.sinh() * floor,
+        }
+    }
+}
+
+/// The scales of a triptych: grey window and display, difference window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scales {
+    /// The grey map's display.
+    pub display: Display,
+    /// The grey window: 0.5th and 99.5th percentile of original and decoded.
+    pub window: (f64, f64),
+    /// The difference window's half-width `m` (see the module doc); 1 without differences.
+    pub difference: f64,
+    /// The largest absolute difference.
+    pub largest: f64,
+}
+
+impl Scales {
+    /// The scales of the slices `original` and `decoded` and their `difference`.
+    pub fn of(original: &Array2<f64>, decoded: &Array2<f64>, difference: &Array2<f64>) -> Scales {
+        let values: Vec<f64> = finite(original).chain(finite(decoded)).collect();
+        let display = Display::of(&values);
+        let window = window(values);
+        let mut nonzero: Vec<f64> = finite(difference)
+            .map(f64::abs)
+            .filter(|v| *v > 0.0)
+            .collect();
+        let largest = nonzero.iter().copied().fold(0.0, f64::max);
+        let difference = if nonzero.is_empty() {
+            1.0
+        } else {
+            percentile(&mut nonzero, DIFFERENCE_PERCENTILE)
+        };
+        Scales {
+            display,
+            window,
+            difference,
+            largest,
+        }
+    }
+}
+
+/// The caption's sentences on the scales of `triptych`: the grey scale (linear or asinh, its
+/// window) and the difference window.
+pub fn caption(triptych: &Triptych) -> String {
+    let difference = &triptych.decoded - &triptych.original;
+    let scales = Scales::of(&triptych.original, &triptych.decoded, &difference);
+    let (lo, hi) = scales.window;
+    let grey = match scales.display {
+        Display::Linear => format!(
+            "Original and decoded share one linear grey scale from {} to {} (0.5th to 99.5th percentile).",
+            short(lo),
+            short(hi)
+        ),
+        Display::Asinh { floor } => format!(
+            "Original and decoded share one asinh grey scale, logarithmic above {} and linear below (the data span more than three decades), from {} to {} (0.5th to 99.5th percentile).",
+            short(floor),
+            short(lo),
+            short(hi)
+        ),
+    };
+    let clipped = if scales.largest > scales.difference {
+        format!(
+            "; larger differences, up to {}, show at full colour",
+            short(scales.largest)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{grey} The difference runs from blue (negative) through white (0) to red (positive), up to \u{b1}{}, the 99th percentile of the nonzero absolute differences{clipped}.",
+        short(scales.difference)
+    )
+}
 
 /// The diverging map: white at 0, towards blue for negative and red for positive `t`, clamped
 /// to `[-1, 1]`; the ends mirror each other (red and blue channels swapped), so equal
@@ -76,9 +208,13 @@ pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
         ));
     }
     let difference = decoded - original;
-    let (lo, hi) = window(finite(original).chain(finite(decoded)).collect());
-    let largest = finite(&difference).fold(0.0, |m: f64, v| m.max(v.abs()));
-    let scale = if largest > 0.0 { largest } else { 1.0 };
+    let scales = Scales::of(original, decoded, &difference);
+    let display = scales.display;
+    let (lo, hi) = (
+        display.forward(scales.window.0),
+        display.forward(scales.window.1),
+    );
+    let scale = scales.difference;
 
     let (width, height) = SIZE;
     let mut rgb = vec![255u8; (width * height * 3) as usize];
@@ -115,7 +251,7 @@ pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
                         });
                     diverging(v / scale)
                 } else {
-                    grey((values[[r0, c0]] - lo) / (hi - lo))
+                    grey((display.forward(values[[r0, c0]]) - lo) / (hi - lo))
                 };
                 put(x0 + px, y0 + py, colour);
             }
@@ -138,7 +274,7 @@ pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
     {
         let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
         let draw = |text: &str, x: u32, y: u32, h: HPos, size: u32| {
-            let style = ("sans-serif", size)
+            let style = (FONT, size)
                 .into_font()
                 .color(&BLACK)
                 .pos(Pos::new(h, VPos::Top));
@@ -148,7 +284,7 @@ pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
         let titles = ["original", "decoded", "decoded - original"];
         for (p, title) in titles.iter().enumerate() {
             let centre = GAP + p as u32 * (PANEL + GAP) + PANEL / 2;
-            draw(title, centre, 8, HPos::Center, 18)?;
+            draw(title, centre, 8, HPos::Center, LABEL_FONT + 2)?;
             let x0 = GAP + p as u32 * (PANEL + GAP) + (PANEL - pw) / 2;
             let y0 = TITLE + (PANEL - ph) / 2;
             let frame = [
@@ -159,9 +295,16 @@ pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
                 .map_err(|e| e.to_string())?;
         }
         let label_y = bar_y + BAR + 5;
+        let middle = match display {
+            Display::Linear => short(display.inverse((lo + hi) / 2.0)),
+            Display::Asinh { .. } => {
+                format!("{} (asinh scale)", short(display.inverse((lo + hi) / 2.0)))
+            }
+        };
+        let (low, high) = scales.window;
         for ((x, w), [left, middle, right]) in [
-            (grey_bar, [short(lo), short((lo + hi) / 2.0), short(hi)]),
-            (signed_bar, [short(-largest), "0".into(), short(largest)]),
+            (grey_bar, [short(low), middle, short(high)]),
+            (signed_bar, [short(-scale), "0".into(), short(scale)]),
         ] {
             let frame = [
                 (x as i32 - 1, bar_y as i32 - 1),
@@ -169,9 +312,9 @@ pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
             ];
             root.draw(&Rectangle::new(frame, BLACK.mix(0.4)))
                 .map_err(|e| e.to_string())?;
-            draw(&left, x, label_y, HPos::Left, 14)?;
-            draw(&middle, x + w / 2, label_y, HPos::Center, 14)?;
-            draw(&right, x + w, label_y, HPos::Right, 14)?;
+            draw(&left, x, label_y, HPos::Left, SMALL_FONT)?;
+            draw(&middle, x + w / 2, label_y, HPos::Center, SMALL_FONT)?;
+            draw(&right, x + w, label_y, HPos::Right, SMALL_FONT)?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
@@ -185,13 +328,17 @@ fn window(mut values: Vec<f64>) -> (f64, f64) {
     if values.is_empty() {
         return (0.0, 1.0);
     }
-    let last = values.len() - 1;
-    let at = |values: &mut Vec<f64>, q: f64| {
-        let k = (q * last as f64).round() as usize;
-        *values.select_nth_unstable_by(k, f64::total_cmp).1
-    };
-    let (lo, hi) = (at(&mut values, 0.005), at(&mut values, 0.995));
+    let (lo, hi) = (
+        percentile(&mut values, 0.005),
+        percentile(&mut values, 0.995),
+    );
     if lo < hi { (lo, hi) } else { (lo, lo + 1.0) }
+}
+
+/// The `q`-quantile of `values` (non-empty), the nearest rank: reorders them.
+fn percentile(values: &mut [f64], q: f64) -> f64 {
+    let k = (q * (values.len() - 1) as f64).round() as usize;
+    *values.select_nth_unstable_by(k, f64::total_cmp).1
 }
 
 /// The finite values of `a`.
@@ -238,6 +385,81 @@ mod tests {
         assert_eq!(window(values), (5.0, 995.0));
         assert_eq!(window(vec![2.0; 10]), (2.0, 3.0));
         assert_eq!(window(Vec::new()), (0.0, 1.0));
+    }
+
+    /// Counts spanning four decades (a scattering pattern with empty pixels) are shown on an
+    /// asinh scale from one count, and the caption says so; data within three decades, and
+    /// data of both signs, stay linear.
+    #[test]
+    fn data_spanning_more_than_three_decades_get_an_asinh_scale() {
+        let counts: Vec<f64> = (0..1000).map(|i| (1.01f64.powi(i) - 1.0).round()).collect();
+        assert!(counts[999] > 1e4 && counts[0] == 0.0);
+        assert_eq!(Display::of(&counts), Display::Asinh { floor: 1.0 });
+        let floats: Vec<f64> = (1..1000).map(|i| 1e-3 * 1.01f64.powi(i)).collect();
+        match Display::of(&floats) {
+            Display::Asinh { floor } => assert!((floor - 1e-3 * 1.01f64.powi(6)).abs() < 1e-12),
+            linear => panic!("{linear:?}"),
+        }
+        let within: Vec<f64> = (1..1000).map(f64::from).collect();
+        assert_eq!(Display::of(&within), Display::Linear);
+        let signed: Vec<f64> = counts.iter().map(|c| c - 10.0).collect();
+        assert_eq!(Display::of(&signed), Display::Linear);
+        assert_eq!(Display::of(&[]), Display::Linear);
+        let asinh = Display::Asinh { floor: 2.0 };
+        assert!((asinh.inverse(asinh.forward(123.0)) - 123.0).abs() < 1e-9);
+
+        let pattern = Array2::from_shape_fn((40, 25), |(i, j)| counts[i * 25 + j]);
+        let mut decoded = pattern.clone();
+        // 100 differences of 3 counts, one of 1000.
+        decoded.iter_mut().step_by(10).for_each(|v| *v += 3.0);
+        decoded[[39, 24]] += 1000.0;
+        let triptych = Triptych {
+            point_id: "p".into(),
+            slice_index: 0,
+            axis_label: "the 2-D image".into(),
+            reason: "test".into(),
+            original: pattern,
+            decoded,
+        };
+        let text = caption(&triptych);
+        assert!(
+            text.starts_with("Original and decoded share one asinh grey scale, logarithmic above 1 and linear below"),
+            "{text}"
+        );
+        assert!(
+            text.contains("up to \u{b1}3, the 99th percentile of the nonzero absolute differences; larger differences, up to 1000, show at full colour"),
+            "{text}"
+        );
+        let mut linear = triptych.clone();
+        linear.original.mapv_inplace(|v| v.min(500.0));
+        linear.decoded = linear.original.clone();
+        let text = caption(&linear);
+        assert!(
+            text.starts_with("Original and decoded share one linear grey scale from 0 to 500"),
+            "{text}"
+        );
+    }
+
+    /// The difference window is the 99th percentile of the nonzero absolute differences, so
+    /// that one outlier does not turn every other difference white.
+    #[test]
+    fn the_difference_window_ignores_the_largest_percent() {
+        let original = Array2::zeros((10, 20));
+        let mut decoded = original.clone();
+        for (k, v) in decoded.iter_mut().enumerate() {
+            *v = if k % 2 == 0 {
+                0.0
+            } else {
+                (k % 7) as f64 - 3.0
+            };
+        }
+        decoded[[0, 1]] = 500.0;
+        let difference = &decoded - &original;
+        let scales = Scales::of(&original, &decoded, &difference);
+        assert_eq!(scales.largest, 500.0);
+        assert_eq!(scales.difference, 3.0);
+        let none = Scales::of(&original, &original, &Array2::zeros((10, 20)));
+        assert_eq!((none.difference, none.largest), (1.0, 0.0));
     }
 
     #[test]

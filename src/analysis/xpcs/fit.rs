@@ -33,6 +33,12 @@ pub struct Decay {
     pub iterations: usize,
 }
 
+/// The model `baseline + beta exp(-2 (tau / tau_c)^alpha)` of the parameters `p` (`baseline`,
+/// `beta`, `tau_c`, `alpha`) at `tau`: the fitted decay, as the report draws it.
+pub fn decay(p: &[f64; 4], tau: f64) -> f64 {
+    model(p, tau).0
+}
+
 /// The model and its derivatives with respect to `baseline`, `beta`, `tau_c`, `alpha` at `tau`.
 fn model(p: &[f64; 4], tau: f64) -> (f64, [f64; 4]) {
     let [baseline, beta, tau_c, alpha] = *p;

@@ -1,0 +1,224 @@
+//! The analyses' own figures (I(q) of SAXS, ...): each analysis with a figure hook
+//! ([`crate::analysis::registry::AnalysisDef::figures`]) says what to draw from one point's
+//! results, as plain [`FigureData`]; this module picks the points and draws the data with the
+//! report's one figure type ([`super::plots::Figure`]) and style ([`super::style`]).
+//!
+//! A figure shows the featured point (the chosen one, or the closest when none passes) and,
+//! beside it, the first point in sweep order that fails a limit on one of the analysis's
+//! columns, when there is one: the user sees the margin and the failure side by side. The
+//! data come from the rows' results, so a figure costs no pass over the data.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::plots::{Axis, Figure, Scale, Series, encode_png, safe_stem};
+use super::style::{FONT, LOWER_PANEL, SIZE, TITLE_FONT, register_font};
+
+use crate::analysis::figure::{FigureData, Panel};
+use crate::analysis::registry;
+use crate::runner::results::{PointResult, Status};
+use crate::scenario::Scenario;
+use crate::select::Selection;
+
+/// One analysis figure of the report: the same [`FigureData`] of one or two points, side by
+/// side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScienceFigure {
+    /// `<analysis>-<figure>` (`saxs-iq`): the HTML id and the stem of its PNG.
+    pub name: String,
+    /// The points shown, left to right: a heading above its panels (`p3 (chosen)`) and the
+    /// figure's data.
+    pub columns: Vec<(String, FigureData)>,
+    /// Why the points were shown (`p7 is the first point to fail saxs.chi2_reduced = 2.2,
+    /// accepted \u{2264} 1.5`), for the caption.
+    pub shown: Vec<String>,
+}
+
+impl ScienceFigure {
+    /// Width and height in pixels: a plot's width per point; the first panel a plot's
+    /// height, every further one [`LOWER_PANEL`].
+    pub fn size(&self) -> (u32, u32) {
+        let panels = self
+            .columns
+            .iter()
+            .map(|(_, d)| d.panels.len())
+            .max()
+            .unwrap_or(1);
+        (
+            SIZE.0 * self.columns.len().max(1) as u32,
+            SIZE.1 + LOWER_PANEL * panels.saturating_sub(1) as u32,
+        )
+    }
+
+    /// The caption: the points shown and the figure's notes.
+    pub fn caption(&self) -> String {
+        let mut notes = vec![format!("Shown: {}.", self.shown.join("; "))];
+        notes.extend(
+            self.columns
+                .first()
+                .into_iter()
+                .flat_map(|(_, d)| d.notes.clone()),
+        );
+        notes.join(" ")
+    }
+
+    /// The figure as an SVG document.
+    pub fn svg(&self) -> Result<String, String> {
+        register_font();
+        let mut text = String::new();
+        {
+            let root = SVGBackend::with_string(&mut text, self.size()).into_drawing_area();
+            self.draw(&root)
+                .and_then(|_| root.present().map_err(|e| e.to_string()))
+                .map_err(|e| format!("plot {}: {e}", self.name))?;
+        }
+        Ok(text)
+    }
+
+    /// The figure as a PNG image.
+    pub fn png(&self) -> Result<Vec<u8>, String> {
+        register_font();
+        let size = self.size();
+        let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+            self.draw(&root)
+                .and_then(|_| root.present().map_err(|e| e.to_string()))
+                .map_err(|e| format!("plot {}: {e}", self.name))?;
+        }
+        encode_png(&rgb, size)
+    }
+
+    /// Each point's panels in its column, top to bottom.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let columns = root.split_evenly((1, self.columns.len().max(1)));
+        for ((heading, data), area) in self.columns.iter().zip(&columns) {
+            // The title centred over the whole column, legend strip included: it is long.
+            let title = format!("{heading}: {}", data.title);
+            let mut rest = area
+                .titled(&title, (FONT, TITLE_FONT))
+                .map_err(|e| e.to_string())?;
+            // The first panel takes what the title and the lower panels leave.
+            let lower = LOWER_PANEL * data.panels.len().saturating_sub(1) as u32;
+            let first = rest.dim_in_pixel().1.saturating_sub(lower);
+            for (p, panel) in data.panels.iter().enumerate() {
+                let height = if p == 0 { first } else { LOWER_PANEL };
+                let (this, below) = rest.split_vertically(height);
+                let mut figure = panel_figure(panel);
+                // One legend width for every panel, so that their x axes line up.
+                figure.legend_strip = Some(SIZE.0 / 3);
+                figure.draw(&this)?;
+                rest = below;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A panel as the report's figure type, its curves coloured by role.
+fn panel_figure(panel: &Panel) -> Figure {
+    let scale = |log| if log { Scale::Log } else { Scale::Linear };
+    Figure {
+        name: String::new(),
+        title: String::new(),
+        x: Axis {
+            label: panel.x_label.clone(),
+            scale: scale(panel.log_x),
+        },
+        y: Axis {
+            label: panel.y_label.clone(),
+            scale: scale(panel.log_y),
+        },
+        series: panel
+            .curves
+            .iter()
+            .map(|c| Series {
+                label: c.label.clone(),
+                points: c.points.clone(),
+                markers: c.markers,
+                role: Some(c.role),
+            })
+            .collect(),
+        band: None,
+        mark: None,
+        spans: panel.spans.clone(),
+        legend_strip: None,
+        notes: Vec::new(),
+    }
+}
+
+/// The figures of every analysis of `scenario` that has a figure hook, in the scenario's
+/// order, for the featured point and the first point failing a limit on the analysis's
+/// columns (see the module doc). None without a featured point that was measured.
+pub fn science_figures(scenario: &Scenario, selection: &Selection) -> Vec<ScienceFigure> {
+    let measured = |row: &PointResult| row.status == Status::Ok && row.nonfinite().is_none();
+    let Some((featured, passes)) = super::featured(selection).filter(|(row, _)| measured(row))
+    else {
+        return Vec::new();
+    };
+    let mut figures = Vec::new();
+    for spec in &scenario.analyses {
+        let Some(hook) = registry::find(spec.config.stage).and_then(|def| def.figures) else {
+            continue;
+        };
+        let label = spec.label.as_str();
+        let prefix = format!("{label}.");
+        let failing = selection
+            .evaluations
+            .iter()
+            .filter(|e| measured(e.row) && e.row.point_id != featured.point_id)
+            .filter_map(|e| {
+                let failed: Vec<String> = e
+                    .failed()
+                    .filter(|c| c.limit.column.starts_with(&prefix))
+                    .map(|c| {
+                        let value = super::cell(e.row, &c.limit.column);
+                        let bound = super::range_text(c.limit.min, c.limit.max);
+                        format!("{} = {value}, accepted {bound}", c.limit.column)
+                    })
+                    .collect();
+                (!failed.is_empty()).then_some((e.row, failed))
+            })
+            .min_by_key(|(row, _)| row.index);
+        let role = if passes {
+            "the chosen point"
+        } else {
+            "the closest point (none passes)"
+        };
+        let mut shown = vec![format!("{} on the left, {role}", featured.point_id)];
+        let short_role = if passes { "chosen" } else { "closest" };
+        let mut points = vec![(format!("{} ({short_role})", featured.point_id), featured)];
+        if let Some((row, failed)) = failing {
+            shown.push(format!(
+                "{} on the right, the first point in sweep order to fail a limit of {label}: {}",
+                row.point_id,
+                failed.join(", ")
+            ));
+            points.push((format!("{} (first to fail)", row.point_id), row));
+        }
+        let drawn: Vec<Vec<(String, FigureData)>> = points
+            .into_iter()
+            .map(|(heading, row)| {
+                let results = row.science.get(label).cloned().unwrap_or_default();
+                hook(&results)
+                    .into_iter()
+                    .map(|data| (heading.clone(), data))
+                    .collect()
+            })
+            .collect();
+        // Figure by figure, the points side by side.
+        for (k, (_, first)) in drawn[0].iter().enumerate() {
+            figures.push(ScienceFigure {
+                name: safe_stem(&format!("{label}-{}", first.name)),
+                columns: drawn
+                    .iter()
+                    .filter_map(|point| point.get(k).filter(|(_, d)| d.name == first.name))
+                    .cloned()
+                    .collect(),
+                shown: shown.clone(),
+            });
+        }
+    }
+    figures
+}
