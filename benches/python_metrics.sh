@@ -12,8 +12,8 @@
 # target/debug/photonqa and the installed package as they are (.ci/python installs a dev one).
 # Ratios, not absolute times, are the result: these machines are shared and noisy.
 #
-# Measured 2026-12-07 (2 cores, shared), PROFILE=dev N=256 REPEATS=1 (no release build was
-# made): CLI 64.7 s, photonqa.metrics 60.4 s, ratio 0.93, identical numbers.
+# Measured 2026-12-07 (2 cores, shared with builds): release, N=256, best of 3: CLI 1.09 s,
+# photonqa.metrics 1.06 s, ratio 0.97, identical numbers (dev builds: 64.7 s and 60.4 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-256}
