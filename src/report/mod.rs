@@ -31,6 +31,7 @@ use crate::metrics::comparison::BoundCheck;
 use crate::metrics::values::{metric_value, plain};
 use crate::runner::results::{NONFINITE_DECODED, PointResult, Rate, Status, swept_params};
 use crate::scenario::Scenario;
+use plots::Drawing;
 
 /// How many columns [`text_table`] prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -408,30 +409,12 @@ pub fn write_report(
         written.push(path);
         Ok(())
     };
-    let mut drawn = Vec::with_capacity(figures.len());
-    for figure in figures {
-        let name = format!("plots/{}.png", figure.name);
-        let png = figure
-            .png()
-            .map_err(|e| format!("{}: {e}", out.join(&name).display()))?;
-        write(&name, &png)?;
-        let svg = figure
-            .svg()
-            .map_err(|e| format!("{}: {e}", out.join("report.html").display()))?;
-        drawn.push((figure, svg));
-    }
-    let mut science = Vec::new();
-    for figure in science::science_figures(scenario, &selection) {
-        let name = format!("plots/{}.png", figure.name);
-        let png = figure
-            .png()
-            .map_err(|e| format!("{}: {e}", out.join(&name).display()))?;
-        write(&name, &png)?;
-        let svg = figure
-            .svg()
-            .map_err(|e| format!("{}: {e}", out.join("report.html").display()))?;
-        science.push((figure, svg));
-    }
+    let drawn = draw_all(figures, out, &mut write)?;
+    let science = draw_all(
+        science::science_figures(scenario, &selection),
+        out,
+        &mut write,
+    )?;
     let triptych = match triptych {
         Some(t) => {
             let name = "plots/triptych.png";
@@ -456,6 +439,29 @@ pub fn write_report(
         summary::markdown(&scenario.name, &selection).as_bytes(),
     )?;
     Ok(written)
+}
+
+/// Writes each figure's PNG into `out/plots/` with `write` and returns it with its SVG, for
+/// the page.
+fn draw_all<F: Drawing>(
+    figures: Vec<F>,
+    out: &Path,
+    write: &mut impl FnMut(&str, &[u8]) -> Result<(), String>,
+) -> Result<Vec<(F, String)>, String> {
+    figures
+        .into_iter()
+        .map(|figure| {
+            let name = format!("plots/{}.png", figure.name());
+            let png = figure
+                .png()
+                .map_err(|e| format!("{}: {e}", out.join(&name).display()))?;
+            write(&name, &png)?;
+            let svg = figure
+                .svg()
+                .map_err(|e| format!("{}: {e}", out.join("report.html").display()))?;
+            Ok((figure, svg))
+        })
+        .collect()
 }
 
 /// A metric with 6 significant digits, scientific notation for very small or large values.

@@ -96,39 +96,57 @@ pub struct Figure {
     pub notes: Vec<String>,
 }
 
-impl Figure {
+/// A figure drawn once for two outputs: an SVG for the report and a PNG for `plots/`.
+pub trait Drawing {
+    /// File stem of its PNG copy and HTML id, e.g. `rd-psnr`.
+    fn name(&self) -> &str;
+
+    /// Width and height in pixels.
+    fn size(&self) -> (u32, u32);
+
+    /// Draws the figure on an area of any plotters backend: the one drawing code behind SVG
+    /// and PNG.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+
     /// The figure as an SVG document (`<svg ...>...</svg>`).
-    pub fn svg(&self) -> Result<String, String> {
+    fn svg(&self) -> Result<String, String> {
         register_font();
         let mut text = String::new();
         {
-            let root = SVGBackend::with_string(&mut text, SIZE).into_drawing_area();
+            let root = SVGBackend::with_string(&mut text, self.size()).into_drawing_area();
             self.draw(&root)
                 .and_then(|_| root.present().map_err(|e| e.to_string()))
-                .map_err(|e| format!("plot {}: {e}", self.name))?;
+                .map_err(|e| format!("plot {}: {e}", self.name()))?;
         }
         Ok(text)
     }
 
     /// The figure as a PNG image.
-    pub fn png(&self) -> Result<Vec<u8>, String> {
+    fn png(&self) -> Result<Vec<u8>, String> {
         register_font();
-        let mut rgb = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+        let size = self.size();
+        let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
         {
-            let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+            let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
             self.draw(&root)
                 .and_then(|_| root.present().map_err(|e| e.to_string()))
-                .map_err(|e| format!("plot {}: {e}", self.name))?;
+                .map_err(|e| format!("plot {}: {e}", self.name()))?;
         }
-        encode_png(&rgb, SIZE)
+        encode_png(&rgb, size)
+    }
+}
+
+impl Drawing for Figure {
+    fn name(&self) -> &str {
+        &self.name
     }
 
-    /// Draws the figure on an area of any plotters backend, of any size: the one drawing
-    /// code behind SVG and PNG, of plots alone and of the panels of science figures.
-    pub(crate) fn draw<DB: DrawingBackend>(
-        &self,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<(), String> {
+    fn size(&self) -> (u32, u32) {
+        SIZE
+    }
+
+    // Of any size: plots alone, and the panels of science figures.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let err = |e: &dyn std::fmt::Display| e.to_string();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let area_width = root.dim_in_pixel().0;
@@ -229,7 +247,9 @@ impl Figure {
         }
         draw_legend(&side, &legend, &label_style).map_err(|e| err(&e))
     }
+}
 
+impl Figure {
     /// The colour of series `i`: its role's, or the palette's `i`-th.
     fn colour(&self, i: usize) -> RGBColor {
         match self.series[i].role {

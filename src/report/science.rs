@@ -11,8 +11,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::plots::{Axis, Figure, Scale, Series, encode_png, safe_stem};
-use super::style::{FONT, LOWER_PANEL, SIZE, TITLE_FONT, register_font};
+use super::plots::{Axis, Drawing, Figure, Scale, Series, safe_stem};
+use super::style::{FONT, LOWER_PANEL, SIZE, TITLE_FONT};
 
 use crate::analysis::figure::{FigureData, Panel};
 use crate::analysis::registry;
@@ -34,10 +34,14 @@ pub struct ScienceFigure {
     pub shown: Vec<String>,
 }
 
-impl ScienceFigure {
+impl Drawing for ScienceFigure {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Width and height in pixels: a plot's width per point; the first panel a plot's
     /// height, every further one [`LOWER_PANEL`].
-    pub fn size(&self) -> (u32, u32) {
+    fn size(&self) -> (u32, u32) {
         let panels = self
             .columns
             .iter()
@@ -48,45 +52,6 @@ impl ScienceFigure {
             SIZE.0 * self.columns.len().max(1) as u32,
             SIZE.1 + LOWER_PANEL * panels.saturating_sub(1) as u32,
         )
-    }
-
-    /// The caption: the points shown and the figure's notes.
-    pub fn caption(&self) -> String {
-        let mut notes = vec![format!("Shown: {}.", self.shown.join("; "))];
-        notes.extend(
-            self.columns
-                .first()
-                .into_iter()
-                .flat_map(|(_, d)| d.notes.clone()),
-        );
-        notes.join(" ")
-    }
-
-    /// The figure as an SVG document.
-    pub fn svg(&self) -> Result<String, String> {
-        register_font();
-        let mut text = String::new();
-        {
-            let root = SVGBackend::with_string(&mut text, self.size()).into_drawing_area();
-            self.draw(&root)
-                .and_then(|_| root.present().map_err(|e| e.to_string()))
-                .map_err(|e| format!("plot {}: {e}", self.name))?;
-        }
-        Ok(text)
-    }
-
-    /// The figure as a PNG image.
-    pub fn png(&self) -> Result<Vec<u8>, String> {
-        register_font();
-        let size = self.size();
-        let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
-        {
-            let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
-            self.draw(&root)
-                .and_then(|_| root.present().map_err(|e| e.to_string()))
-                .map_err(|e| format!("plot {}: {e}", self.name))?;
-        }
-        encode_png(&rgb, size)
     }
 
     /// Each point's panels in its column, top to bottom.
@@ -113,6 +78,20 @@ impl ScienceFigure {
             }
         }
         Ok(())
+    }
+}
+
+impl ScienceFigure {
+    /// The caption: the points shown and the figure's notes.
+    pub fn caption(&self) -> String {
+        let mut notes = vec![format!("Shown: {}.", self.shown.join("; "))];
+        notes.extend(
+            self.columns
+                .first()
+                .into_iter()
+                .flat_map(|(_, d)| d.notes.clone()),
+        );
+        notes.join(" ")
     }
 }
 
