@@ -1,6 +1,7 @@
-"""Shared helpers: the CLI binary the Python results are compared with, and exact comparison of
-JSON-like values."""
+"""Shared helpers: the CLI binary the Python results are compared with, the runs of a scenario
+by both, and exact comparison of JSON-like values."""
 
+import contextlib
 import json
 import math
 import os
@@ -60,6 +61,15 @@ def from_json(value):
     return value
 
 
+def without_timing(row):
+    """A results row without what depends on the clock: the rate's throughputs
+    (`encode_mb_s`, `decode_mb_s`)."""
+    row = json.loads(json.dumps(row))
+    for key in ["encode_mb_s", "decode_mb_s"]:
+        row.get("rate", {}).pop(key, None)
+    return row
+
+
 def assert_same(python, cli, at="value"):
     """Exact equality of JSON-like values: same keys in the same order, same types, floats
     bit for bit (NaN equal to NaN)."""
@@ -78,3 +88,51 @@ def assert_same(python, cli, at="value"):
         assert same, f"{at}: python {python!r} != cli {cli!r}"
     else:
         assert type(python) is type(cli) and python == cli, f"{at}: {python!r} != {cli!r}"
+
+
+# Where .ci/gate keeps the CLI's run of each reference scenario (`photonqa check --out`), for
+# the comparison of every scenario with photonqa.run (test_scenarios.py) to reuse instead of
+# running the CLI again; .ci/run sets it. Unset, or without a scenario's folder, the tests run
+# the CLI themselves.
+CLI_RUNS_ENV = "PHOTONQA_CLI_RUNS"
+
+
+@contextlib.contextmanager
+def working_directory(path):
+    """Runs the block in `path` (the scenarios' input labels are relative to it)."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+@pytest.fixture(scope="session")
+def scenario_runs(tmp_path_factory):
+    """`runs(name)`: scenarios/NAME.toml run by the CLI and by `photonqa.run`, both from the
+    repository root and loaded by the same relative path (as .ci/gate runs it), so that the
+    input labels of the provenance agree: (the CLI's output folder, the Python `Results`).
+    Each scenario runs once per session. The CLI's run is the one in $PHOTONQA_CLI_RUNS/NAME
+    when there is one."""
+    import photonqa
+
+    done = {}
+
+    def runs(name):
+        if name not in done:
+            relative = f"scenarios/{name}.toml"
+            base = tmp_path_factory.mktemp(name)
+            kept = os.environ.get(CLI_RUNS_ENV)
+            cli_out = Path(kept) / name if kept else None
+            if cli_out is None or not cli_out.is_dir():
+                cli_out = base / "cli"
+                cli("run", relative, "--out", cli_out, cwd=ROOT)
+            with working_directory(ROOT):
+                results = photonqa.run(
+                    photonqa.Scenario.load(relative), base / "python", progress=False
+                )
+            done[name] = (cli_out, results)
+        return done[name]
+
+    return runs
