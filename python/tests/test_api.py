@@ -30,13 +30,20 @@ from conftest import (
 
 SEED = ROOT / "scenarios" / "seed-otsu-uint8-zip.toml"
 
-# (file, dataset) of the reference arrays: 3-D float32, 2-D float32, 3-D uint16, 2-D float64.
+# (file, dataset): the array of each file of reference-data/ that its scenario reads: 3-D
+# float32, 2-D float32, 3-D uint16, 2-D float64, 3-D float32 (projections), 3-D uint16.
 ARRAYS = [
     ("porous-tomo.h5", "/volume"),
     ("saxs-spheres.h5", "/data"),
     ("sx-frames.h5", "/frames"),
     ("BAM_2D.h5", "/sasentry01/data/I"),
+    ("tooth.h5", "/exchange/data"),
+    ("xpcs-speckle.h5", "/frames"),
 ]
+
+
+def test_the_arrays_are_one_of_every_reference_file():
+    assert sorted(file for file, _ in ARRAYS) == sorted(p.name for p in REFERENCE.glob("*.h5"))
 
 
 def read(file, dataset):
@@ -108,19 +115,28 @@ def test_identical_arrays_give_infinite_psnr_and_ssim_one():
     assert result["count"] == original.size
 
 
-@pytest.mark.parametrize(
-    "options,arguments",
-    [
-        ({}, []),
-        ({"method": "multiotsu", "classes": 4}, ["--method", "multiotsu", "--classes", "4"]),
-        ({"method": "value", "value": 0.4, "connectivity": "full"},
-         ["--method", "value", "--value", "0.4", "--connectivity", "full"]),
-    ],
-)
-def test_analyze_equals_the_cli(options, arguments):
-    volume = read("porous-tomo.h5", "/volume")
-    expected = cli_json("analyze", f"{REFERENCE}/porous-tomo.h5::/volume", *arguments)
-    python = photonqa.analyze(volume, **options)
+ANALYZE_OPTIONS = [
+    ({}, []),
+    ({"method": "multiotsu", "classes": 3}, ["--method", "multiotsu", "--classes", "3"]),
+]
+
+
+@pytest.mark.parametrize("file,dataset", ARRAYS)
+@pytest.mark.parametrize("options,arguments", ANALYZE_OPTIONS)
+def test_analyze_equals_the_cli(file, dataset, options, arguments):
+    assert_analyze_equals_the_cli(file, dataset, options, arguments)
+
+
+def test_analyze_by_value_with_full_connectivity_equals_the_cli():
+    assert_analyze_equals_the_cli(
+        "porous-tomo.h5", "/volume", {"method": "value", "value": 0.4, "connectivity": "full"},
+        ["--method", "value", "--value", "0.4", "--connectivity", "full"],
+    )
+
+
+def assert_analyze_equals_the_cli(file, dataset, options, arguments):
+    expected = cli_json("analyze", f"{REFERENCE / file}::{dataset}", *arguments)
+    python = photonqa.analyze(read(file, dataset), **options)
     # The input's label: the file for the CLI, the argument's name for Python.
     assert python.pop("input") == "array"
     expected.pop("input")
