@@ -42,5 +42,6 @@ def test_metrics_release_the_gil_while_they_compute():
     finally:
         sys.setswitchinterval(previous)
     assert results and results[0]["count"] == original.size
-    # About one turn per millisecond of the call (a second or more in the dev build).
-    assert turns_inside >= 20, turns_inside
+    # About one turn per millisecond of the call: about 2 s in the dev build, 0.06 s in a
+    # release build; holding the GIL leaves at most the turn taken as the call begins.
+    assert turns_inside >= 10, turns_inside
