@@ -28,7 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::sums::{CoMoments, Neumaier};
+use super::sums::{CoMoments, lane_sums};
 use crate::data::{Element, NdArray, c_order, typed_like};
 use crate::with_array;
 
@@ -68,27 +68,20 @@ impl PointSums {
             let y = typed_like(x, decoded).expect("dtype checked");
             let (x, y) = (c_order(x), c_order(y));
             let n = x.len() as f64;
-            let mut sums = PointSums { count: x.len() as u64, ..PointSums::default() };
-            let (mut sum, mut sum_sq, mut sx, mut sy) =
-                (Neumaier::default(), Neumaier::default(), Neumaier::default(), Neumaier::default());
-            for (a, b) in x.iter().zip(y.iter()) {
-                let (a, b) = (a.to_f64(), b.to_f64());
-                if spoils(a, b) {
-                    sums.nonfinite_decoded += 1;
-                }
+            let [sum, sum_sq, sx, sy] = lane_sums(&x, &y, |a, b| {
                 let e = b - a;
-                sum.add(e);
-                sum_sq.add(e * e);
-                sums.max_abs = sums.max_abs.max(e.abs());
-                sums.max_rel = sums.max_rel.max(relative(e, a, floor));
-                sx.add(a);
-                sy.add(b);
+                [e, e * e, a, b]
+            });
+            let (max_abs, max_rel, nonfinite_decoded) = extremes(&x, &y, floor);
+            PointSums {
+                count: x.len() as u64,
+                nonfinite_decoded,
+                sum_sq,
+                sum,
+                max_abs,
+                max_rel,
+                moments: CoMoments::around(&x, &y, sx / n, sy / n),
             }
-            sums.sum = sum.total();
-            sums.sum_sq = sum_sq.total();
-            let pairs = x.iter().zip(y.iter()).map(|(a, b)| (a.to_f64(), b.to_f64()));
-            sums.moments = CoMoments::around(sums.count, sx.total() / n, sy.total() / n, pairs);
-            sums
         }))
     }
 
@@ -146,6 +139,33 @@ impl PointSums {
     }
 }
 
+/// The largest absolute error `|y - x|`, the largest relative error ([`relative`]) and the
+/// number of decoded values that spoil their original ([`spoils`]), kept in four interleaved
+/// lanes so that the maxima vectorise (a maximum is exact in any order).
+fn extremes<T: Element>(x: &[T], y: &[T], floor: f64) -> (f64, f64, u64) {
+    const LANES: usize = 4;
+    let (mut max_abs, mut max_rel, mut spoiled) = ([0f64; LANES], [0f64; LANES], [0u64; LANES]);
+    let mut step = |lane: usize, a: T, b: T| {
+        let (a, b) = (a.to_f64(), b.to_f64());
+        let e = b - a;
+        max_abs[lane] = max_abs[lane].max(e.abs());
+        max_rel[lane] = max_rel[lane].max(relative(e, a, floor));
+        spoiled[lane] += u64::from(spoils(a, b));
+    };
+    let (x_quads, y_quads) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+    let (x_rest, y_rest) = (x_quads.remainder(), y_quads.remainder());
+    for (xq, yq) in x_quads.zip(y_quads) {
+        for lane in 0..LANES {
+            step(lane, xq[lane], yq[lane]);
+        }
+    }
+    for (lane, (&a, &b)) in x_rest.iter().zip(y_rest).enumerate() {
+        step(lane, a, b);
+    }
+    let max = |lanes: [f64; LANES]| lanes.into_iter().fold(0.0, f64::max);
+    (max(max_abs), max(max_rel), spoiled.iter().sum())
+}
+
 /// Whether the decoded value `y` reproduces the original `x`: equal, or both NaN (equal
 /// infinities are equal). A bound check counts no error there.
 pub fn reproduces(x: f64, y: f64) -> bool {
@@ -159,13 +179,12 @@ fn spoils(x: f64, y: f64) -> bool {
 }
 
 /// `|e| / max(|x|, floor)`, 0 for `e = 0` and inf for a zero denominator otherwise.
+#[inline]
 fn relative(e: f64, x: f64, floor: f64) -> f64 {
+    // Branch-free, so that it vectorises: a zero denominator gives inf by itself, and only
+    // 0 / 0 needs the select.
     let denominator = x.abs().max(floor);
-    match (e == 0.0, denominator > 0.0) {
-        (true, _) => 0.0,
-        (false, true) => e.abs() / denominator,
-        (false, false) => f64::INFINITY,
-    }
+    if e == 0.0 { 0.0 } else { e.abs() / denominator }
 }
 
 /// A registered point metric.

@@ -29,7 +29,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::sums::{CoMoments, Neumaier};
+use super::sums::{CoMoments, lane_sums, tally};
 use crate::data::{Element, NdArray, c_order, typed_like};
 use crate::metrics::values::metric_json;
 use crate::with_array;
@@ -76,27 +76,19 @@ impl ErrorMoments {
         if errors.is_empty() {
             return ErrorMoments::default();
         }
-        let mut sum = Neumaier::default();
-        errors.iter().for_each(|&e| sum.add(e));
-        let mean = sum.total() / errors.len() as f64;
-        let (mut m2, mut m3, mut m4) = (
-            Neumaier::default(),
-            Neumaier::default(),
-            Neumaier::default(),
-        );
-        for &e in errors {
+        let [sum] = lane_sums(errors, errors, |e, _| [e]);
+        let mean = sum / errors.len() as f64;
+        let [m2, m3, m4] = lane_sums(errors, errors, |e, _| {
             let d = e - mean;
             let d2 = d * d;
-            m2.add(d2);
-            m3.add(d2 * d);
-            m4.add(d2 * d2);
-        }
+            [d2, d2 * d, d2 * d2]
+        });
         ErrorMoments {
             count: errors.len() as u64,
             mean,
-            m2: m2.total(),
-            m3: m3.total(),
-            m4: m4.total(),
+            m2,
+            m3,
+            m4,
         }
     }
 
@@ -180,53 +172,61 @@ fn magnitudes(data_range: f64) -> Vec<f64> {
         .collect()
 }
 
-/// The magnitude edges with, for each binade `[2^E, 2^(E + 1))` of float64 (indexed by the
-/// exponent field), how many edges lie below it: an edge count of a magnitude starts there
-/// and steps over the at most 4 edges of its binade (10^(1/10) is a third of an octave),
-/// where a binary search over all 81 takes 7 unpredictable branches per error.
+/// The magnitude edges with, for each sixteenth of a binade of float64 (`[2^E, 2^(E + 1))` cut
+/// in 16 by the top four bits of the mantissa; indexed by the top 15 bits of the float), how
+/// many edges lie below it and the first edge not below it. A sixteenth of an octave is a
+/// factor 1.044 and neighbouring edges are a factor 10^(1/10) = 1.259 apart, so at most one
+/// edge lies inside a bucket: an edge count is two independent lookups and a comparison, where
+/// a binary search over all 81 edges takes 7 unpredictable branches per error.
 struct Edges {
-    /// The edges `m_0..=m_TOP`, then [`STEPS`] infinities so that a count may look past the
-    /// last edge without a bounds branch.
-    padded: Vec<f64>,
-    below_binade: Vec<u8>,
+    /// The edges `m_0..=m_TOP`.
+    magnitudes: Vec<f64>,
+    /// Per bucket, the number of edges below its start.
+    below: Vec<u8>,
+    /// Per bucket, the first edge at or above its start (infinity past the last).
+    next: Vec<f64>,
+    /// Whether some bucket holds two edges or more (only edges in the subnormals, far below
+    /// any data range photonqa compares unscaled): counts then search all edges.
+    crowded: bool,
 }
 
-/// Edges a binade of float64 holds at most (10^(1/10) is a third of an octave): the steps an
-/// edge count takes from the start of a binade, unrolled.
-const STEPS: usize = 4;
+/// Bits of a float64 (below the sign) that index [`Edges`]' buckets.
+const BUCKET_BITS: u32 = 11 + 4;
 
 impl Edges {
     fn new(data_range: f64) -> Edges {
         let magnitudes = magnitudes(data_range);
-        let below_binade = (0..2048u64)
-            .map(|field| {
-                // Field 0 holds 0 and the subnormals: no edge lies below them.
-                let start = f64::from_bits(field << 52);
-                magnitudes.partition_point(|&m| m < start) as u8
-            })
+        let start = |bucket: u64| f64::from_bits(bucket << (63 - BUCKET_BITS));
+        let below_start = |bucket: u64| magnitudes.partition_point(|&m| m < start(bucket));
+        // Bucket 0 holds 0 and the smallest subnormals: no edge lies below them.
+        let below: Vec<u8> = (0..1u64 << BUCKET_BITS)
+            .map(|bucket| below_start(bucket) as u8)
             .collect();
-        let mut padded = magnitudes;
-        padded.extend([f64::INFINITY; STEPS]);
+        let next = below
+            .iter()
+            .map(|&k| magnitudes.get(k as usize).copied().unwrap_or(f64::INFINITY))
+            .collect();
+        // (The buckets of NaN, past infinity, count no edge below them.)
+        let crowded = below.windows(2).any(|w| w[1] > w[0] + 1);
         Edges {
-            padded,
-            below_binade,
+            magnitudes,
+            below,
+            next,
+            crowded,
         }
     }
 
     /// How many edges are `< a` (`strict`) or `<= a`, for finite `a >= 0`: the
-    /// `partition_point` of the edges by that predicate. Comparisons are summed, not
-    /// branched on, since where an error falls among the edges is unpredictable.
+    /// `partition_point` of the edges by that predicate. The comparison is added, not branched
+    /// on, since whether an error lies above the edge in its bucket is unpredictable.
+    #[inline]
     fn count(&self, a: f64, strict: bool) -> usize {
-        let m = &self.padded;
-        let mut k = self.below_binade[(a.to_bits() >> 52) as usize] as usize;
-        let below = |k: usize| m[k] < a || (!strict && m[k] == a);
-        k += (0..STEPS).map(|t| usize::from(below(k + t))).sum::<usize>();
-        // Only a binade with more edges (subnormal edges, far below any data range photonqa
-        // compares unscaled) goes on; the infinities end it.
-        while below(k) {
-            k += 1;
+        let below = |m: f64| (m < a) | (!strict & (m == a));
+        if self.crowded {
+            return self.magnitudes.partition_point(|&m| below(m));
         }
-        k
+        let bucket = (a.to_bits() >> (63 - BUCKET_BITS)) as usize;
+        usize::from(self.below[bucket]) + usize::from(below(self.next[bucket]))
     }
 }
 
@@ -234,29 +234,38 @@ impl ErrorHistogram {
     /// Adds `errors`, binned with the magnitude edges of the data range `data_range` (> 0).
     pub fn add(&mut self, errors: &[f64], data_range: f64) {
         let edges = Edges::new(data_range);
-        let top = edges.padded[TOP];
-        for &e in errors {
+        let top = edges.magnitudes[TOP];
+        let bins = self.counts.len();
+        // Slots past the bins count the errors outside them.
+        let (below, above, nonfinite) = (bins, bins + 1, bins + 2);
+        let slot = |&e: &f64| {
             let a = e.abs();
             if a > top || a.is_nan() {
                 // Rare: beyond the outer edges, or not finite.
-                if !e.is_finite() {
-                    self.nonfinite += 1;
+                return if !e.is_finite() {
+                    nonfinite
                 } else if e > 0.0 {
-                    self.above += 1;
+                    above
                 } else {
-                    self.below += 1;
-                }
-                continue;
+                    below
+                };
             }
             // A positive error goes to the largest k with m_k <= e (e = R in the last, closed
             // bin; e < m_0 in the central one); a negative one with a = -e to [-m_k, -m_(k-1))
             // for the smallest k with a <= m_k (a <= m_0 in the central one); 0 to the central.
             let negative = e < 0.0;
             let k = edges.count(a, negative);
-            let bin = if negative { TOP - k } else { TOP + k.min(TOP) };
-            self.counts[bin] += 1;
-            self.exact_zero += u64::from(e == 0.0);
+            if negative { TOP - k } else { TOP + k.min(TOP) }
+        };
+        let mut counts = vec![0; bins + 3];
+        tally(&mut counts, errors.iter().map(slot));
+        for (mine, new) in self.counts.iter_mut().zip(&counts) {
+            *mine += new;
         }
+        self.below += counts[below];
+        self.above += counts[above];
+        self.nonfinite += counts[nonfinite];
+        self.exact_zero += errors.iter().filter(|&&e| e == 0.0).count() as u64;
     }
 
     /// Adds the counts of another part (exact, in any order).
@@ -322,9 +331,8 @@ impl Autocorrelation {
         let centre = if errors.is_empty() {
             0.0
         } else {
-            let mut sum = Neumaier::default();
-            errors.iter().for_each(|&e| sum.add(e));
-            sum.total() / errors.len() as f64
+            let [sum] = lane_sums(errors, errors, |e, _| [e]);
+            sum / errors.len() as f64
         };
         let row = shape[1..].iter().product::<usize>();
         let axes = (0..shape.len())
@@ -442,14 +450,16 @@ mod tests {
 
     use super::*;
 
-    /// The binade start of an edge count changes no count: every edge, its neighbouring
-    /// floats and random magnitudes over 20 decades, for data ranges of several binades.
+    /// The bucket lookups change no count: every edge, its neighbouring floats and random
+    /// magnitudes over 20 decades, for data ranges of several binades, with edges spread out
+    /// and crowded in the subnormals.
     #[test]
     fn edge_counts_equal_a_binary_search() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         for data_range in [1.0, 0.3, 1e-300, 7.5e12, 2f64.powi(-1070)] {
             let edges = Edges::new(data_range);
-            let m = &edges.padded[..=TOP];
+            assert_eq!(edges.crowded, data_range < 1e-305, "{data_range}");
+            let m = &edges.magnitudes;
             let mut probes: Vec<f64> = m
                 .iter()
                 .flat_map(|&v| [v.next_down(), v, v.next_up()])
@@ -540,7 +550,8 @@ mod tests {
                     pairs.push((e[i], e[i + stride]));
                 }
             }
-            let want = CoMoments::of(|| pairs.iter().copied());
+            let (x, y): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+            let want = CoMoments::of(&x, &y);
             let got = auto.axes[axis];
             assert_eq!(got.count, want.count);
             let (r, s) = (got.correlation().unwrap(), want.correlation().unwrap());

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::Element;
+
 /// Compensated summation (Neumaier's variant of Kahan's): the rounding error of each addition
 /// is carried in a second term, so a chunk's sum is exact to a few ulp whatever its length and
 /// partials merge to the same digits whatever the chunking. A. Neumaier, "Rundungsfehleranalyse
@@ -20,20 +22,80 @@ pub struct Neumaier {
 }
 
 impl Neumaier {
-    /// Adds `v`.
+    /// Adds `v`. The rounding error of `sum + v` is taken with Knuth's branch-free TwoSum rather
+    /// than Neumaier's branch on the larger magnitude: both give it exactly, so the sums are
+    /// the same to the bit, and the branch-free form vectorises over [`lane_sums`]' lanes.
+    #[inline]
     pub fn add(&mut self, v: f64) {
         let t = self.sum + v;
-        self.compensation += if self.sum.abs() >= v.abs() {
-            (self.sum - t) + v
-        } else {
-            (v - t) + self.sum
-        };
+        let v_part = t - self.sum;
+        self.compensation += (self.sum - (t - v_part)) + (v - v_part);
         self.sum = t;
     }
 
     /// The compensated total.
     pub fn total(&self) -> f64 {
         self.sum + self.compensation
+    }
+}
+
+/// Interleaved lanes of [`lane_sums`].
+const LANES: usize = 4;
+
+/// The compensated sums of the `K` quantities `f(x[i], y[i])` over the pairs of two slices of
+/// equal length.
+///
+/// Value `i` goes to lane `i % 4`, each lane a [`Neumaier`] sum, and the lanes are added in
+/// order at the end: a single sum waits four cycles for each addition, where the four lanes
+/// run side by side in vector registers. The result depends on the order of the values only
+/// through the lanes' rounding, a few ulp at most, and is the same on every run.
+pub fn lane_sums<A: Element, B: Element, const K: usize>(
+    x: &[A],
+    y: &[B],
+    f: impl Fn(f64, f64) -> [f64; K],
+) -> [f64; K] {
+    assert_eq!(x.len(), y.len(), "lane sums of slices of different lengths");
+    let mut lanes = [[Neumaier::default(); LANES]; K];
+    let (x_quads, y_quads) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+    let (x_rest, y_rest) = (x_quads.remainder(), y_quads.remainder());
+    for (xq, yq) in x_quads.zip(y_quads) {
+        for lane in 0..LANES {
+            let values = f(xq[lane].to_f64(), yq[lane].to_f64());
+            for (sums, v) in lanes.iter_mut().zip(values) {
+                sums[lane].add(v);
+            }
+        }
+    }
+    for (lane, (a, b)) in x_rest.iter().zip(y_rest).enumerate() {
+        let values = f(a.to_f64(), b.to_f64());
+        for (sums, v) in lanes.iter_mut().zip(values) {
+            sums[lane].add(v);
+        }
+    }
+    lanes.map(|sums| {
+        let mut total = Neumaier::default();
+        sums.iter().for_each(|lane| total.add(lane.sum));
+        sums.iter().for_each(|lane| total.add(lane.compensation));
+        total.total()
+    })
+}
+
+/// Adds to `counts[slot]` one for each of `slots` (each `< counts.len()`).
+///
+/// The counts are kept in four interleaved copies, summed at the end: a run of values falling
+/// in one slot would otherwise have each increment wait for the previous one's store to reach
+/// the next load, where with four copies four increments are in flight. Exact, like any count.
+pub fn tally(counts: &mut [u64], slots: impl Iterator<Item = usize>) {
+    const COPIES: usize = 4;
+    let len = counts.len();
+    let mut copies = vec![0u64; COPIES * len];
+    for (i, slot) in slots.enumerate() {
+        copies[(i % COPIES) * len + slot] += 1;
+    }
+    for copy in copies.chunks_exact(len) {
+        for (count, part) in counts.iter_mut().zip(copy) {
+            *count += part;
+        }
     }
 }
 
@@ -55,46 +117,29 @@ pub struct CoMoments {
 }
 
 impl CoMoments {
-    /// Co-moments of the pairs that `pairs()` yields (called twice: means, then deviations).
-    pub fn of<I: Iterator<Item = (f64, f64)>>(pairs: impl Fn() -> I) -> CoMoments {
-        let (mut count, mut sx, mut sy) = (0u64, Neumaier::default(), Neumaier::default());
-        for (x, y) in pairs() {
-            count += 1;
-            sx.add(x);
-            sy.add(y);
-        }
-        if count == 0 {
+    /// Co-moments of the pairs `(x[i], y[i])` (two passes: means, then deviations).
+    pub fn of<A: Element, B: Element>(x: &[A], y: &[B]) -> CoMoments {
+        if x.is_empty() {
             return CoMoments::default();
         }
-        let n = count as f64;
-        CoMoments::around(count, sx.total() / n, sy.total() / n, pairs())
+        let n = x.len() as f64;
+        let [sx, sy] = lane_sums(x, y, |a, b| [a, b]);
+        CoMoments::around(x, y, sx / n, sy / n)
     }
 
-    /// Co-moments of `count` pairs whose means are already known.
-    pub fn around(
-        count: u64,
-        mean_x: f64,
-        mean_y: f64,
-        pairs: impl Iterator<Item = (f64, f64)>,
-    ) -> CoMoments {
-        let (mut m2_x, mut m2_y, mut c_xy) = (
-            Neumaier::default(),
-            Neumaier::default(),
-            Neumaier::default(),
-        );
-        for (x, y) in pairs {
-            let (dx, dy) = (x - mean_x, y - mean_y);
-            m2_x.add(dx * dx);
-            m2_y.add(dy * dy);
-            c_xy.add(dx * dy);
-        }
+    /// Co-moments of the pairs `(x[i], y[i])` whose means are already known.
+    pub fn around<A: Element, B: Element>(x: &[A], y: &[B], mean_x: f64, mean_y: f64) -> CoMoments {
+        let [m2_x, m2_y, c_xy] = lane_sums(x, y, |a, b| {
+            let (dx, dy) = (a - mean_x, b - mean_y);
+            [dx * dx, dy * dy, dx * dy]
+        });
         CoMoments {
-            count,
+            count: x.len() as u64,
             mean_x,
             mean_y,
-            m2_x: m2_x.total(),
-            m2_y: m2_y.total(),
-            c_xy: c_xy.total(),
+            m2_x,
+            m2_y,
+            c_xy,
         }
     }
 
@@ -143,14 +188,12 @@ mod tests {
     fn merged_parts_equal_the_whole() {
         let x: Vec<f64> = (0..200).map(|i| 1e3 + (i as f64 * 0.37).sin()).collect();
         let y: Vec<f64> = x.iter().map(|v| v * 2.0 + (v * 7.0).cos()).collect();
-        let pairs = |r: std::ops::Range<usize>| {
-            let (x, y) = (&x, &y);
-            move || r.clone().map(move |i| (x[i], y[i]))
-        };
-        let whole = CoMoments::of(pairs(0..200));
+        let pairs = |r: std::ops::Range<usize>| (&x[r.clone()], &y[r]);
+        let whole = CoMoments::of(&x, &y);
         let mut parts = CoMoments::default();
         for r in [0..0, 0..1, 1..90, 90..91, 91..200] {
-            parts.merge(&CoMoments::of(pairs(r)));
+            let (x, y) = pairs(r);
+            parts.merge(&CoMoments::of(x, y));
         }
         assert_eq!(parts.count, 200);
         for (a, b) in [
@@ -162,6 +205,7 @@ mod tests {
         ] {
             assert!((a / b - 1.0).abs() < 1e-12, "{a} vs {b}");
         }
-        assert_eq!(CoMoments::of(pairs(3..4)).correlation(), None);
+        let (x, y) = pairs(3..4);
+        assert_eq!(CoMoments::of(x, y).correlation(), None);
     }
 }
