@@ -157,6 +157,22 @@ impl Plan {
         })
     }
 
+    /// The plan of a run of `scenario` over `source` (its chunk setting).
+    pub fn of_run(
+        scenario: &Scenario,
+        source: &dyn VolumeSource,
+        memory_budget: u64,
+        threads: Option<usize>,
+    ) -> Result<Plan, String> {
+        Plan::new(
+            source.shape(),
+            source.row_bytes(),
+            scenario.chunk_slices,
+            memory_budget,
+            threads,
+        )
+    }
+
     /// A thread pool of the plan's thread count.
     pub fn pool(&self) -> Result<rayon::ThreadPool, String> {
         rayon::ThreadPoolBuilder::new()

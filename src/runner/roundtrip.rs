@@ -31,13 +31,7 @@ pub fn round_trip(
         ));
     };
     let mut chain = build_chain(scenario, point, source)?;
-    let plan = Plan::new(
-        source.shape(),
-        source.row_bytes(),
-        scenario.chunk_slices,
-        memory_budget,
-        threads,
-    )?;
+    let plan = Plan::of_run(scenario, source, memory_budget, threads)?;
     let pool = plan.pool()?;
     let passes = Passes::new(source, &plan, &pool);
     let progress = ProgressBar::hidden();

@@ -331,13 +331,7 @@ impl Setup {
         (memory_budget, threads): (u64, Option<usize>),
     ) -> Result<Setup, String> {
         let source = scenario.source.open().map_err(|e| e.to_string())?;
-        let plan = Plan::new(
-            source.shape(),
-            source.row_bytes(),
-            scenario.chunk_slices,
-            memory_budget,
-            threads,
-        )?;
+        let plan = Plan::of_run(scenario, source.as_ref(), memory_budget, threads)?;
         let pool = plan.pool()?;
         Ok(Setup { source, plan, pool })
     }
