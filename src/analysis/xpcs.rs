@@ -610,6 +610,7 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
                 log_y: false,
                 curves,
                 spans,
+                raster: None,
             }
         })
         .collect();

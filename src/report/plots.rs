@@ -13,7 +13,8 @@ use serde_json::Value;
 pub use super::style::SIZE;
 use super::style::register_font;
 use super::style::{
-    AXIS_FONT, BAND, CHOSEN, CLOSEST, FONT, LABEL_FONT, PALETTE, SPAN, TITLE_FONT, role_colour,
+    AXIS_FONT, BAND, CHOSEN, CLOSEST, FONT, LABEL_FONT, PALETTE, SPAN, TITLE_FONT, draw_mark,
+    role_colour,
 };
 use crate::analysis::figure::{Role, Span};
 use crate::metrics::values::short;
@@ -108,17 +109,9 @@ pub trait Drawing {
     /// and PNG.
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
 
-    /// The figure as an SVG document (`<svg ...>...</svg>`).
+    /// The figure as an SVG document (`<svg ...>...</svg>`): [`draw_svg`].
     fn svg(&self) -> Result<String, String> {
-        register_font();
-        let mut text = String::new();
-        {
-            let root = SVGBackend::with_string(&mut text, self.size()).into_drawing_area();
-            self.draw(&root)
-                .and_then(|_| root.present().map_err(|e| e.to_string()))
-                .map_err(|e| format!("plot {}: {e}", self.name()))?;
-        }
-        Ok(text)
+        draw_svg(self)
     }
 
     /// The figure as a PNG image.
@@ -134,6 +127,20 @@ pub trait Drawing {
         }
         encode_png(&rgb, size)
     }
+}
+
+/// `figure` drawn as an SVG document, in vectors.
+pub(super) fn draw_svg<F: Drawing + ?Sized>(figure: &F) -> Result<String, String> {
+    register_font();
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, figure.size()).into_drawing_area();
+        figure
+            .draw(&root)
+            .and_then(|_| root.present().map_err(|e| e.to_string()))
+            .map_err(|e| format!("plot {}: {e}", figure.name()))?;
+    }
+    Ok(text)
 }
 
 impl Drawing for Figure {
@@ -329,18 +336,22 @@ impl Figure {
 
 /// What a legend entry shows.
 #[derive(Debug, Clone, Copy)]
-enum Swatch {
+pub(super) enum Swatch {
     Band,
     Span,
     Line(RGBColor),
     Ring(bool),
+    /// A mark on an image ([`super::style::draw_mark`]).
+    Mark(Role),
+    /// A filled square, e.g. of highlighted pixels.
+    Fill(RGBColor),
     None,
 }
 
 /// Legend lines that fit beside a plot.
 const LEGEND_LINES: usize = 13;
 
-fn draw_legend<DB: DrawingBackend>(
+pub(super) fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     entries: &[(String, Swatch)],
     style: &TextStyle,
@@ -372,6 +383,11 @@ fn draw_legend<DB: DrawingBackend>(
                 let colour = if passes { CHOSEN } else { CLOSEST };
                 area.draw(&Circle::new(((x0 + x1) / 2, y), 8, colour.stroke_width(2)))?;
             }
+            Swatch::Mark(role) => draw_mark(area, role, ((x0 + x1) / 2, y))?,
+            Swatch::Fill(colour) => area.draw(&Rectangle::new(
+                [(x0 + 4, y - 7), (x1 - 4, y + 7)],
+                colour.filled(),
+            ))?,
             Swatch::None => {}
         }
         area.draw(&Text::new(text.as_str(), (x1 + 8, y), style.clone()))?;

@@ -81,7 +81,7 @@ impl Display {
     }
 
     /// `v` on the display's linear axis.
-    fn forward(self, v: f64) -> f64 {
+    pub(crate) fn forward(self, v: f64) -> f64 {
         match self {
             Display::Linear => v,
             Display::Asinh { floor } => (v / floor).asinh(),
@@ -324,7 +324,7 @@ pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
 /// The grey window of `values`: their 0.5th to 99.5th percentile, so that a few extreme
 /// pixels do not wash out the contrast (as image viewers' auto-contrast does); a range of 1
 /// from the value when that is empty.
-fn window(mut values: Vec<f64>) -> (f64, f64) {
+pub(crate) fn window(mut values: Vec<f64>) -> (f64, f64) {
     if values.is_empty() {
         return (0.0, 1.0);
     }
