@@ -10,10 +10,12 @@ use std::path::Path;
 
 use common::repo_root;
 use photonqa::analysis::{registry, segmentation, sx};
+use photonqa::report::first_failing;
 use photonqa::report::style::{LOWER_PANEL, SIZE};
 use photonqa::runner::RunOptions;
 use photonqa::runner::results::PointResult;
 use photonqa::scenario::Scenario;
+use photonqa::select::select;
 use photonqa::workflow::{self, RunSummary};
 
 fn run(name: &str, out: &Path) -> (Scenario, RunSummary) {
@@ -107,6 +109,28 @@ fn every_reference_scenario_report_holds_the_figures_of_its_analyses() {
             "{name}: no triptych"
         );
         assert!(out.join("plots/triptych.png").is_file(), "{name}");
+        // Beside the featured point's slices, those of the first point to fail a limit.
+        let selection = select(&summary.rows, &scenario.limits, &scenario.objective);
+        match first_failing(&selection, "") {
+            Some((row, _)) => {
+                let at = html
+                    .find("<figure id=\"triptych-failing\" class=\"wide\">")
+                    .unwrap_or_else(|| panic!("{name}: no triptych of the first failing point"));
+                let caption = format!(
+                    "Point {} (the first point in sweep order to fail a limit: ",
+                    row.point_id
+                );
+                assert!(html[at..].contains(&caption), "{name}");
+                assert_eq!(
+                    png_size(&out.join("plots/triptych-failing.png")),
+                    photonqa::report::triptych::SIZE
+                );
+            }
+            None => assert!(!html.contains("triptych-failing"), "{name}"),
+        }
+        if ["saxs", "sx", "xpcs"].contains(&name) {
+            assert!(html.contains("id=\"triptych-failing\""), "{name}");
+        }
         match name {
             // Photon counts over four decades: the pattern on an asinh (logarithmic) scale;
             // I(q) of the chosen point beside the first to fail chi2_reduced <= 1.5.

@@ -287,23 +287,7 @@ pub fn science_figures(scenario: &Scenario, selection: &Selection) -> Vec<Scienc
         };
         let label = spec.label.as_str();
         let prefix = format!("{label}.");
-        let failing = selection
-            .evaluations
-            .iter()
-            .filter(|e| measured(e.row) && e.row.point_id != featured.point_id)
-            .filter_map(|e| {
-                let failed: Vec<String> = e
-                    .failed()
-                    .filter(|c| c.limit.column.starts_with(&prefix))
-                    .map(|c| {
-                        let value = super::cell(e.row, &c.limit.column);
-                        let bound = super::range_text(c.limit.min, c.limit.max);
-                        format!("{} = {value}, accepted {bound}", c.limit.column)
-                    })
-                    .collect();
-                (!failed.is_empty()).then_some((e.row, failed))
-            })
-            .min_by_key(|(row, _)| row.index);
+        let failing = super::first_failing(selection, &prefix);
         let role = if passes {
             "the chosen point"
         } else {
