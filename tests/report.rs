@@ -124,9 +124,10 @@ fn porosity_report_answers_first_plots_everything_and_is_deterministic() {
     assert!(html.contains("Recommended working point"));
     assert_eq!(
         html.matches("<svg").count(),
-        plots.len() + 2,
-        "one SVG per plot, the segmentation's and the pore-size figure"
+        plots.len() + 1,
+        "one SVG per plot and the pore-size figure"
     );
+    assert!(html.contains("<figure id=\"segmentation-changes\">\n<img width=\"640\""));
     assert!(html.contains("<figure id=\"porosity-pore-sizes\">\n<svg"));
     for plot in &plots {
         assert!(

@@ -76,6 +76,8 @@ pub enum Shading {
     Intensity,
     /// Class indices `0..classes`, one grey level each.
     Classes(usize),
+    /// Signed differences: the triptych's diverging blue-white-red map and window.
+    Difference,
 }
 
 /// An image of `rows` x `cols` pixels covering `[0, extent.0)` rows and `[0, extent.1)`

@@ -1070,10 +1070,10 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
     let count = results["classes"].as_u64().map_or(2, |k| k as usize);
     let (ny, nx) = classes.extent;
     let what = match shown["index"].as_u64() {
-        Some(i) if shown["stack"] == true => format!("slice {i} along axis 0"),
+        Some(i) if shown["stack"] == true => format!("slice {i}"),
         _ => "the image".to_string(),
     };
-    let title = format!("{what}: {changed} voxels changed class");
+    let title = format!("{what}: {changed} voxels changed");
     let shrunk = if classes.rows < ny {
         format!(
             " The {ny} x {nx} slice is shown at {} x {} pixels: each its block's highest original class, in the difference colour when any voxel of the block changed.",
@@ -1396,7 +1396,7 @@ mod tests {
         let drawn = figures(&whole);
         assert_eq!(
             drawn[0].title,
-            format!("slice {index} along axis 0: {most} voxels changed class")
+            format!("slice {index}: {most} voxels changed")
         );
         let image = drawn[0].panels[0].raster.as_ref().unwrap();
         assert_eq!(image.highlight.as_ref(), Some(&map));

@@ -61,7 +61,7 @@ pub struct Page<'a> {
     pub columns: &'a [String],
     /// The figures with their SVG, in page order.
     pub figures: &'a [(Figure, String)],
-    /// The analyses' figures with their SVG, in page order.
+    /// The analyses' figures with their markup (SVG, or an image's PNG), in page order.
     pub science: &'a [(ScienceFigure, String)],
     /// Notes on what is not plotted.
     pub notes: &'a [String],

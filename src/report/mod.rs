@@ -476,8 +476,8 @@ pub fn write_report(
     Ok(written)
 }
 
-/// Writes each figure's PNG into `out/plots/` with `write` and returns it with its SVG, for
-/// the page.
+/// Writes each figure's PNG into `out/plots/` with `write` and returns it with its markup
+/// for the page ([`Drawing::markup`]: its SVG, or for an image its PNG).
 fn draw_all<F: Drawing>(
     figures: Vec<F>,
     out: &Path,
@@ -491,10 +491,10 @@ fn draw_all<F: Drawing>(
                 .png()
                 .map_err(|e| format!("{}: {e}", out.join(&name).display()))?;
             write(&name, &png)?;
-            let svg = figure
-                .svg()
+            let markup = figure
+                .markup(&png)
                 .map_err(|e| format!("{}: {e}", out.join("report.html").display()))?;
-            Ok((figure, svg))
+            Ok((figure, markup))
         })
         .collect()
 }

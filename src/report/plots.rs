@@ -109,9 +109,22 @@ pub trait Drawing {
     /// and PNG.
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
 
-    /// The figure as an SVG document (`<svg ...>...</svg>`): [`draw_svg`].
+    /// The figure as an SVG document (`<svg ...>...</svg>`).
     fn svg(&self) -> Result<String, String> {
-        draw_svg(self)
+        register_font();
+        let mut text = String::new();
+        {
+            let root = SVGBackend::with_string(&mut text, self.size()).into_drawing_area();
+            self.draw(&root)
+                .and_then(|_| root.present().map_err(|e| e.to_string()))
+                .map_err(|e| format!("plot {}: {e}", self.name()))?;
+        }
+        Ok(text)
+    }
+
+    /// The figure's markup in the page, given its PNG: its SVG ([`Drawing::svg`]) by default.
+    fn markup(&self, _png: &[u8]) -> Result<String, String> {
+        self.svg()
     }
 
     /// The figure as a PNG image.
@@ -127,20 +140,6 @@ pub trait Drawing {
         }
         encode_png(&rgb, size)
     }
-}
-
-/// `figure` drawn as an SVG document, in vectors.
-pub(super) fn draw_svg<F: Drawing + ?Sized>(figure: &F) -> Result<String, String> {
-    register_font();
-    let mut text = String::new();
-    {
-        let root = SVGBackend::with_string(&mut text, figure.size()).into_drawing_area();
-        figure
-            .draw(&root)
-            .and_then(|_| root.present().map_err(|e| e.to_string()))
-            .map_err(|e| format!("plot {}: {e}", figure.name()))?;
-    }
-    Ok(text)
 }
 
 impl Drawing for Figure {

@@ -11,14 +11,12 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::html::base64;
-use super::plots::{
-    Axis, Drawing, Figure, Scale, Series, Swatch, draw_legend, draw_svg, safe_stem,
-};
+use super::html::{base64, escape};
+use super::plots::{Axis, Drawing, Figure, Scale, Series, Swatch, draw_legend, safe_stem};
 use super::style::{
     AXIS_FONT, CLASS_GREYS, DIFFERENCE, FONT, LABEL_FONT, LOWER_PANEL, SIZE, TITLE_FONT, draw_mark,
 };
-use super::triptych::{Display, grey, window};
+use super::triptych::{Display, difference_window, diverging, grey, window};
 
 use crate::analysis::figure::{FigureData, Image, Panel, Shading};
 use crate::analysis::registry;
@@ -92,16 +90,17 @@ impl Drawing for ScienceFigure {
         Ok(())
     }
 
-    /// An SVG document; a figure with an image holds its PNG (one vector rectangle per pixel
-    /// would make the page megabytes long), as the triptych does.
-    fn svg(&self) -> Result<String, String> {
+    /// A figure with an image is its PNG in an `<img>`, as the triptych (one vector
+    /// rectangle per pixel would make the page megabytes long); others their SVG.
+    fn markup(&self, png: &[u8]) -> Result<String, String> {
         if !self.has_image() {
-            return draw_svg(self);
+            return self.svg();
         }
         let (width, height) = self.size();
         Ok(format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\n<image width=\"{width}\" height=\"{height}\" href=\"data:image/png;base64,{}\"/>\n</svg>\n",
-            base64(&self.png()?)
+            "<img width=\"{width}\" height=\"{height}\" alt=\"{}\" src=\"data:image/png;base64,{}\">\n",
+            escape(&self.name),
+            base64(png)
         ))
     }
 }
@@ -155,11 +154,13 @@ fn draw_image<DB: DrawingBackend>(
         .margin_bottom(margin + spare_y)
         .x_label_area_size(x_labels)
         .y_label_area_size(y_labels)
-        .build_cartesian_2d(0.0..nx, 0.0..ny)
+        .build_cartesian_2d(0.0..nx, -ny..0.0)
         .map_err(|e| err(&e))?;
-    // Rows grow downwards, as in an image viewer: y is drawn as ny - row.
-    let flip = |row: f64| ny - row;
-    let row_label = |v: &f64| short(flip(*v));
+    // Rows grow downwards, as in an image viewer: y is drawn as -row.
+    let flip = |row: f64| -row;
+    // (0 - v: no "-0" at the top.)
+    let row_label = |v: &f64| short(0.0 - v);
+    let column_label = |v: &f64| short(*v);
     chart
         .configure_mesh()
         .disable_mesh()
@@ -167,6 +168,7 @@ fn draw_image<DB: DrawingBackend>(
         .y_desc(&panel.y_label)
         .x_labels(6)
         .y_labels(6)
+        .x_label_formatter(&column_label)
         .y_label_formatter(&row_label)
         .axis_style(BLACK.mix(0.6))
         .label_style((FONT, LABEL_FONT))
@@ -198,12 +200,24 @@ fn draw_image<DB: DrawingBackend>(
     if image.highlight.is_some() {
         legend.push((image.highlight_label.clone(), Swatch::Fill(DIFFERENCE)));
     }
+    if image.shading == Shading::Difference {
+        let finite = raster.values.iter().copied().filter(|v| v.is_finite());
+        let (window, largest) = difference_window(finite);
+        legend.push(("decoded - original:".into(), Swatch::None));
+        for sign in [1.0, -1.0] {
+            legend.push((short(sign * window), Swatch::Fill(rgb(diverging(sign)))));
+        }
+        if largest > window {
+            legend.push((format!("beyond: up to {}", short(largest)), Swatch::None));
+        }
+    }
     let style = TextStyle::from((FONT, LABEL_FONT).into_font());
     draw_legend(&side, &legend, &style).map_err(|e| err(&e))
 }
 
 /// The colour of each pixel of `image`: intensities dark on light on the triptych's grey
-/// scale and window ([`Display`], [`window`]), classes from [`CLASS_GREYS`]'s light to dark;
+/// scale and window ([`Display`], [`window`]), classes from [`CLASS_GREYS`]'s light to dark,
+/// differences on the triptych's diverging map and window ([`difference_window`]);
 /// highlighted pixels in the difference colour.
 fn shades(image: &Image) -> Vec<RGBColor> {
     let values = &image.raster.values;
@@ -214,6 +228,10 @@ fn shades(image: &Image) -> Vec<RGBColor> {
             let (lo, hi) = window(finite);
             let (lo, hi) = (display.forward(lo), display.forward(hi));
             Box::new(move |v| 1.0 - (display.forward(v) - lo) / (hi - lo))
+        }
+        Shading::Difference => {
+            let (window, _) = difference_window(values.iter().copied().filter(|v| v.is_finite()));
+            return values.iter().map(|&v| rgb(diverging(v / window))).collect();
         }
         Shading::Classes(classes) => {
             let (light, dark) = (f64::from(CLASS_GREYS.0), f64::from(CLASS_GREYS.1));
@@ -232,11 +250,14 @@ fn shades(image: &Image) -> Vec<RGBColor> {
             if highlighted {
                 DIFFERENCE
             } else {
-                let [r, g, b] = grey(level(v));
-                RGBColor(r, g, b)
+                rgb(grey(level(v)))
             }
         })
         .collect()
+}
+
+fn rgb([r, g, b]: [u8; 3]) -> RGBColor {
+    RGBColor(r, g, b)
 }
 
 /// A panel as the report's figure type, its curves coloured by role.

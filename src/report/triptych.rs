@@ -116,22 +116,26 @@ impl Scales {
         let values: Vec<f64> = finite(original).chain(finite(decoded)).collect();
         let display = Display::of(&values);
         let window = window(values);
-        let mut nonzero: Vec<f64> = finite(difference)
-            .map(f64::abs)
-            .filter(|v| *v > 0.0)
-            .collect();
-        let largest = nonzero.iter().copied().fold(0.0, f64::max);
-        let difference = if nonzero.is_empty() {
-            1.0
-        } else {
-            percentile(&mut nonzero, DIFFERENCE_PERCENTILE)
-        };
+        let (difference, largest) = difference_window(finite(difference));
         Scales {
             display,
             window,
             difference,
             largest,
         }
+    }
+}
+
+/// The difference window `m` of the finite `differences` (the 99th percentile of their
+/// nonzero magnitudes, 1 when there are none) and their largest magnitude: the colours run
+/// from `-m` to `+m`, so that one outlier does not turn every other difference white.
+pub(crate) fn difference_window(differences: impl Iterator<Item = f64>) -> (f64, f64) {
+    let mut nonzero: Vec<f64> = differences.map(f64::abs).filter(|v| *v > 0.0).collect();
+    let largest = nonzero.iter().copied().fold(0.0, f64::max);
+    if nonzero.is_empty() {
+        (1.0, largest)
+    } else {
+        (percentile(&mut nonzero, DIFFERENCE_PERCENTILE), largest)
     }
 }
 
