@@ -16,7 +16,7 @@ use super::plots::{Axis, Drawing, Figure, Scale, Series, Swatch, draw_legend, sa
 use super::style::{
     AXIS_FONT, CLASS_GREYS, DIFFERENCE, FONT, LABEL_FONT, LOWER_PANEL, SIZE, TITLE_FONT, draw_mark,
 };
-use super::triptych::{Display, difference_window, diverging, grey, window};
+use super::triptych::{difference_window, diverging, grey, grey_scale};
 
 use crate::analysis::figure::{FigureData, Image, Panel, Shading};
 use crate::analysis::registry;
@@ -216,7 +216,7 @@ fn draw_image<DB: DrawingBackend>(
 }
 
 /// The colour of each pixel of `image`: intensities dark on light on the triptych's grey
-/// scale and window ([`Display`], [`window`]), classes from [`CLASS_GREYS`]'s light to dark,
+/// scale ([`grey_scale`]), classes from [`CLASS_GREYS`]'s light to dark,
 /// differences on the triptych's diverging map and window ([`difference_window`]);
 /// highlighted pixels in the difference colour.
 fn shades(image: &Image) -> Vec<RGBColor> {
@@ -224,8 +224,7 @@ fn shades(image: &Image) -> Vec<RGBColor> {
     let level: Box<dyn Fn(f64) -> f64> = match image.shading {
         Shading::Intensity => {
             let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-            let display = Display::of(&finite);
-            let (lo, hi) = window(finite);
+            let (display, (lo, hi)) = grey_scale(finite);
             let (lo, hi) = (display.forward(lo), display.forward(hi));
             Box::new(move |v| 1.0 - (display.forward(v) - lo) / (hi - lo))
         }
