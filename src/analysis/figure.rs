@@ -82,7 +82,7 @@ pub enum Shading {
 
 /// An image of `rows` x `cols` pixels covering `[0, extent.0)` rows and `[0, extent.1)`
 /// columns of the data (pixel `(r, c)` covers `extent.0 / rows` of them from `r extent.0 /
-/// rows`, likewise for columns), kept small for the report: see [`block_max`].
+/// rows`, likewise for columns), kept small for the report: see [`Raster::block_max`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Raster {
     /// Pixel rows.

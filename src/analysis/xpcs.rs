@@ -170,8 +170,9 @@ pub static DEF: AnalysisDef = AnalysisDef {
 /// Most memory the ring pixels' series may take (original and decoded together).
 const MAX_SERIES_BYTES: f64 = 2.0 * 1024.0 * 1024.0 * 1024.0;
 
-/// Longest side, in pixels, of the two-time difference map kept for the figure (see
-/// [`Xpcs::two_time_errors`]): 64 x 64 float32 values keep a point's results small.
+/// Longest side, in pixels, of the two-time difference map kept for the figure (the ring
+/// with the largest difference, each pixel the largest-magnitude difference of its block of
+/// frame pairs): 64 x 64 float32 values keep a point's results small.
 pub const TWO_TIME_SIDE: usize = 64;
 
 /// Most multiply-adds the two-time maps may take per side.
