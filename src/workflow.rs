@@ -202,9 +202,9 @@ fn search_json(search: &SearchSpec, template: &WorkingPoint, result: &Search) ->
 /// Writes `OUT/results.csv`, `OUT/recommendation.json` and the report (`OUT/report.html`,
 /// `OUT/summary.md`, `OUT/plots/`) from the rows of every point (in sweep order) with the metric
 /// columns `columns`, and returns the recommendation; `searches` are the reports of the
-/// adaptive searches, when the scenario has them. The report's slice triptych of the chosen (or
-/// closest) point takes one more pass over the input within `resources` (memory budget,
-/// threads). A run ends with it, and so does a merge of units ([`merge`]).
+/// adaptive searches, when the scenario has them. The report's slice triptychs of the chosen
+/// (or closest) point and of the first point to fail a limit take one more pass over the input
+/// each within `resources` (memory budget, threads). A run ends with it, and so does a merge of units ([`merge`]).
 pub fn write_outputs(
     scenario: &Scenario,
     (out, rows, columns): (&Path, &[PointResult], &[String]),
@@ -220,11 +220,17 @@ pub fn write_outputs(
     }
     select::write_recommendation(out, &recommendation)?;
     let selection = select::select(rows, &scenario.limits, &scenario.objective);
-    // A failed point has no decoded data to show.
-    let triptych = report::featured(&selection)
+    // A failed point has no decoded data to show. Beside the featured point, the first to
+    // fail a limit.
+    let featured = report::featured(&selection)
         .filter(|(row, _)| row.status == Status::Ok)
-        .map(|(row, _)| worst_slice(scenario, row, memory_budget, threads))
-        .transpose()?;
+        .map(|(row, _)| row);
+    let failing = featured.and(report::first_failing(&selection, "").map(|(row, _)| row));
+    let triptychs = featured
+        .into_iter()
+        .chain(failing)
+        .map(|row| worst_slice(scenario, row, memory_budget, threads))
+        .collect::<Result<Vec<_>, String>>()?;
     report::write_report(
         out,
         scenario,
@@ -232,7 +238,7 @@ pub fn write_outputs(
         columns,
         &scenario.limits,
         &scenario.objective,
-        triptych.as_ref(),
+        &triptychs,
     )?;
     Ok(recommendation)
 }

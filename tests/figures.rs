@@ -9,10 +9,13 @@ use std::fs;
 use std::path::Path;
 
 use common::repo_root;
-use photonqa::analysis::registry;
+use photonqa::analysis::{registry, segmentation, sx};
+use photonqa::report::first_failing;
 use photonqa::report::style::{LOWER_PANEL, SIZE};
 use photonqa::runner::RunOptions;
+use photonqa::runner::results::PointResult;
 use photonqa::scenario::Scenario;
+use photonqa::select::select;
 use photonqa::workflow::{self, RunSummary};
 
 fn run(name: &str, out: &Path) -> (Scenario, RunSummary) {
@@ -57,12 +60,13 @@ fn science_pngs(scenario: &Scenario, out: &Path) -> Vec<String> {
 /// slice triptych.
 #[test]
 fn every_reference_scenario_report_holds_the_figures_of_its_analyses() {
+    let both = &["porosity-pore-sizes", "segmentation-changes"];
     let expected: [(&str, &[&str]); 7] = [
         ("saxs", &["saxs-iq"]),
-        ("seed-otsu-uint8-zip", &["porosity-pore-sizes"]),
-        ("porosity-magma", &["porosity-pore-sizes"]),
-        ("tomo-projections", &["porosity-pore-sizes"]),
-        ("sx", &[]),
+        ("seed-otsu-uint8-zip", both),
+        ("porosity-magma", both),
+        ("tomo-projections", both),
+        ("sx", &["sx-peaks"]),
         ("xpcs", &["xpcs-g2"]),
         // The three codec shootouts measure distortion alone and draw the same report parts;
         // one stands for them (all three run in CI's gate).
@@ -71,7 +75,7 @@ fn every_reference_scenario_report_holds_the_figures_of_its_analyses() {
     let dir = tempfile::tempdir().unwrap();
     for (name, figures) in expected {
         let out = dir.path().join(name);
-        let (scenario, _) = run(name, &out);
+        let (scenario, summary) = run(name, &out);
         assert_eq!(science_pngs(&scenario, &out), figures, "{name}");
         let html = fs::read_to_string(out.join("report.html")).unwrap();
         for figure in figures {
@@ -80,9 +84,20 @@ fn every_reference_scenario_report_holds_the_figures_of_its_analyses() {
                 .unwrap_or_else(|| panic!("{name}: {figure} is not in the report"));
             let end = at + html[at..].find("</figure>").unwrap();
             let element = &html[at..end];
+            // Images are embedded as PNG, not one vector rectangle per pixel.
+            let markup = if ["sx-peaks", "segmentation-changes"].contains(figure) {
+                "<img width="
+            } else {
+                "<svg"
+            };
             assert!(
-                element.contains("<svg") && element.contains("<figcaption>Shown: "),
+                element.contains(markup) && element.contains("<figcaption>Shown: "),
                 "{name}: {element:.300}"
+            );
+            assert!(
+                element.len() < 400_000,
+                "{name}: {figure} {}",
+                element.len()
             );
             let (width, _) = png_size(&out.join(format!("plots/{figure}.png")));
             assert!(width >= SIZE.0, "{name}: {figure} {width}");
@@ -92,6 +107,28 @@ fn every_reference_scenario_report_holds_the_figures_of_its_analyses() {
             "{name}: no triptych"
         );
         assert!(out.join("plots/triptych.png").is_file(), "{name}");
+        // Beside the featured point's slices, those of the first point to fail a limit.
+        let selection = select(&summary.rows, &scenario.limits, &scenario.objective);
+        match first_failing(&selection, "") {
+            Some((row, _)) => {
+                let at = html
+                    .find("<figure id=\"triptych-failing\" class=\"wide\">")
+                    .unwrap_or_else(|| panic!("{name}: no triptych of the first failing point"));
+                let caption = format!(
+                    "Point {} (the first point in sweep order to fail a limit: ",
+                    row.point_id
+                );
+                assert!(html[at..].contains(&caption), "{name}");
+                assert_eq!(
+                    png_size(&out.join("plots/triptych-failing.png")),
+                    photonqa::report::triptych::SIZE
+                );
+            }
+            None => assert!(!html.contains("triptych-failing"), "{name}"),
+        }
+        if ["saxs", "sx", "xpcs"].contains(&name) {
+            assert!(html.contains("id=\"triptych-failing\""), "{name}");
+        }
         match name {
             // Photon counts over four decades: the pattern on an asinh (logarithmic) scale;
             // I(q) of the chosen point beside the first to fail chi2_reduced <= 1.5.
@@ -114,7 +151,82 @@ fn every_reference_scenario_report_holds_the_figures_of_its_analyses() {
             "seed-otsu-uint8-zip" => {
                 assert!(html.contains("share one linear grey scale from"), "{name}");
             }
+            // The reconstructed slice, not the projections.
+            "tomo-projections" => {
+                assert!(
+                    html.contains("the slice reconstructed from detector row 0, shown because"),
+                    "{name}: the triptych is not the reconstructed slice"
+                );
+            }
             _ => {}
         }
+        for row in &summary.rows {
+            check_drawn_content(name, row);
+        }
+    }
+}
+
+/// Where an image figure's content can be checked against the analysis's results: the
+/// peaks marked on the sx frame are the results' peak lists of that frame (every original
+/// peak found again or missed, every decoded one matching or spurious, the matched pairs
+/// counted once); the highlighted pixels of the segmentation slice are its changed voxels
+/// (one pixel per voxel when the slice is not shrunk, else at most as many).
+fn check_drawn_content(name: &str, row: &PointResult) {
+    if let Some(results) = row.science.get("sx") {
+        let figure = &results["figure"];
+        let drawn = sx::figures(results);
+        let marks: Vec<usize> = drawn[0].panels[0]
+            .curves
+            .iter()
+            .map(|c| c.points.len())
+            .collect();
+        let listed = |key: &str| figure[key].as_array().unwrap().len();
+        let (found, missed, matching, spurious) = (marks[0], marks[1], marks[2], marks[3]);
+        assert_eq!(
+            found + missed,
+            listed("original"),
+            "{name} {}",
+            row.point_id
+        );
+        assert_eq!(
+            matching + spurious,
+            listed("decoded"),
+            "{name} {}",
+            row.point_id
+        );
+        assert_eq!((found, matching), (listed("matched"), listed("matched")));
+        // The frame with most peaks holds at least the mean.
+        let mean = results["peaks_per_frame_original"].as_f64().unwrap();
+        assert!(listed("original") as f64 >= mean, "{name}: {figure:.200}");
+        if results["recall"] == 1.0 && results["precision"] == 1.0 {
+            assert_eq!((missed, spurious), (0, 0), "{name} {}", row.point_id);
+        }
+    }
+    if let Some(results) = row.science.get("segmentation") {
+        let figure = &results["figure"];
+        let changed = figure["changed"].as_u64().unwrap();
+        let drawn = segmentation::figures(results);
+        let image = drawn[0].panels[0].raster.as_ref().unwrap();
+        let highlighted = image
+            .highlight
+            .as_ref()
+            .unwrap()
+            .values
+            .iter()
+            .filter(|&&v| v > 0.0)
+            .count() as u64;
+        if image.raster.rows == image.raster.extent.0 {
+            assert_eq!(highlighted, changed, "{name} {}", row.point_id);
+        } else {
+            assert!(
+                highlighted <= changed && (highlighted > 0) == (changed > 0),
+                "{name}"
+            );
+        }
+        assert!(
+            drawn[0]
+                .title
+                .ends_with(&format!(": {changed} voxels changed"))
+        );
     }
 }

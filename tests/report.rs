@@ -78,7 +78,7 @@ fn porosity_report_answers_first_plots_everything_and_is_deterministic() {
         &summary.columns,
         &limits,
         &objective,
-        Some(&slices),
+        std::slice::from_ref(&slices),
     )
     .unwrap();
     let science = [
@@ -94,10 +94,11 @@ fn porosity_report_answers_first_plots_everything_and_is_deterministic() {
     let mut plots: Vec<String> = vec!["rd-psnr".into(), "rd-ssim".into()];
     plots.extend(science.iter().map(|c| format!("metric-{c}")));
     plots.push("error-histogram".into());
-    // The porosity analysis's own figure, then the triptych.
+    // The analyses' own figures in the scenario's order, then the triptych.
+    let own = ["segmentation-changes", "porosity-pore-sizes", "triptych"].map(String::from);
     let mut expected: Vec<_> = plots
         .iter()
-        .chain(["porosity-pore-sizes".to_string(), "triptych".to_string()].iter())
+        .chain(own.iter())
         .map(|p| out.join(format!("plots/{p}.png")))
         .collect();
     expected.extend([out.join("report.html"), out.join("summary.md")]);
@@ -126,6 +127,7 @@ fn porosity_report_answers_first_plots_everything_and_is_deterministic() {
         plots.len() + 1,
         "one SVG per plot and the pore-size figure"
     );
+    assert!(html.contains("<figure id=\"segmentation-changes\">\n<img width=\"640\""));
     assert!(html.contains("<figure id=\"porosity-pore-sizes\">\n<svg"));
     for plot in &plots {
         assert!(
@@ -175,7 +177,7 @@ fn porosity_report_answers_first_plots_everything_and_is_deterministic() {
         &summary.columns,
         &limits,
         &objective,
-        Some(&slices),
+        std::slice::from_ref(&slices),
     )
     .unwrap();
     for path in &expected {
@@ -197,7 +199,7 @@ fn porosity_report_answers_first_plots_everything_and_is_deterministic() {
         &summary.columns,
         &strict,
         &objective,
-        None,
+        &[],
     )
     .unwrap();
     let html = fs::read_to_string(none.join("report.html")).unwrap();
@@ -243,7 +245,7 @@ fn tomography_triptych_shows_the_reconstructed_slice() {
         &summary.columns,
         &limits,
         &objective,
-        Some(&slices),
+        std::slice::from_ref(&slices),
     )
     .unwrap();
     let html = fs::read_to_string(out.join("report.html")).unwrap();

@@ -18,6 +18,10 @@ pub enum Role {
     Decoded,
     /// A difference of decoded and original (or its bound, e.g. one error bar).
     Difference,
+    /// Found in the original and not in the decoded data (e.g. a missed Bragg peak).
+    Missed,
+    /// Found in the decoded data and not in the original (e.g. a spurious Bragg peak).
+    Spurious,
 }
 
 /// A named polyline (`markers`: a dot at each point instead of a line).
@@ -59,6 +63,50 @@ pub struct Panel {
     pub curves: Vec<Curve>,
     /// Marked ranges of x.
     pub spans: Vec<Span>,
+    /// An image under the curves (then x is the column and y the row, row 0 at the top, and
+    /// the curves are marks on it).
+    pub raster: Option<Image>,
+}
+
+/// How a [`Raster`]'s values are shaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shading {
+    /// Intensities: dark is high, on the report's grey scale (asinh when the values span more
+    /// than three decades, as the triptych's).
+    Intensity,
+    /// Class indices `0..classes`, one grey level each.
+    Classes(usize),
+    /// Signed differences: the triptych's diverging blue-white-red map and window.
+    Difference,
+}
+
+/// An image of `rows` x `cols` pixels covering `[0, extent.0)` rows and `[0, extent.1)`
+/// columns of the data (pixel `(r, c)` covers `extent.0 / rows` of them from `r extent.0 /
+/// rows`, likewise for columns), kept small for the report: see [`Raster::block_max`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Raster {
+    /// Pixel rows.
+    pub rows: usize,
+    /// Pixel columns.
+    pub cols: usize,
+    /// The data's rows and columns the image covers.
+    pub extent: (usize, usize),
+    /// Row-major values, `rows * cols`.
+    pub values: Vec<f64>,
+}
+
+/// An image shaded by `shading`, with the pixels where `highlight` is nonzero drawn in the
+/// difference colour instead (e.g. voxels whose class changed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// The values.
+    pub raster: Raster,
+    /// How they are shaded.
+    pub shading: Shading,
+    /// Same size as `raster`, or `None`.
+    pub highlight: Option<Raster>,
+    /// Legend text of the highlighted pixels.
+    pub highlight_label: String,
 }
 
 /// A figure of one working point: panels stacked top to bottom, the first the largest.
@@ -72,6 +120,89 @@ pub struct FigureData {
     pub panels: Vec<Panel>,
     /// Sentences for the caption (what is drawn, what was left out).
     pub notes: Vec<String>,
+}
+
+impl Raster {
+    /// `image` (`ny` x `nx`, row-major) shrunk by the smallest integer factor `k` that brings
+    /// its longer side to at most `max_side`: each pixel the largest value of its `k` x `k`
+    /// block (edge blocks are smaller), so that a bright spot or a changed voxel stays
+    /// visible. `k = 1` keeps it as it is.
+    pub fn block_max(image: &[f64], (ny, nx): (usize, usize), max_side: usize) -> Raster {
+        debug_assert_eq!(image.len(), ny * nx);
+        let k = ny.max(nx).div_ceil(max_side.max(1)).max(1);
+        let (rows, cols) = (ny.div_ceil(k), nx.div_ceil(k));
+        let mut values = vec![f64::NEG_INFINITY; rows * cols];
+        for (i, &v) in image.iter().enumerate() {
+            let at = &mut values[(i / nx / k) * cols + (i % nx) / k];
+            *at = at.max(v);
+        }
+        Raster {
+            rows,
+            cols,
+            extent: (ny, nx),
+            values,
+        }
+    }
+
+    /// Whether its sizes agree (`rows * cols` values, at most one pixel per data row and
+    /// column): a raster read from another process's bytes is checked with it.
+    pub fn check(&self) -> Result<(), String> {
+        if self.values.len() != self.rows * self.cols
+            || self.rows > self.extent.0
+            || self.cols > self.extent.1
+        {
+            return Err(format!(
+                "a raster of {} x {} pixels over {:?} holds {} values",
+                self.rows,
+                self.cols,
+                self.extent,
+                self.values.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Its JSON form in an analysis's results: `rows`, `cols`, `extent` and the values as one
+    /// string per row, space-separated in Rust's shortest round-trip form (`12`, `0.5`), which
+    /// keeps a frame of counts a few bytes per pixel in `results.jsonl` and in memory.
+    pub fn to_json(&self) -> Value {
+        let lines: Vec<Value> = self
+            .values
+            .chunks(self.cols.max(1))
+            .map(|row| {
+                let text: Vec<String> = row.iter().map(f64::to_string).collect();
+                Value::from(text.join(" "))
+            })
+            .collect();
+        serde_json::json!({
+            "rows": self.rows,
+            "cols": self.cols,
+            "extent": [self.extent.0, self.extent.1],
+            "values": lines,
+        })
+    }
+
+    /// The raster of [`Raster::to_json`]'s form; `None` when `value` is not one.
+    pub fn from_json(value: &Value) -> Option<Raster> {
+        let size = |v: &Value| v.as_u64().and_then(|n| usize::try_from(n).ok());
+        let extent = value.get("extent")?.as_array()?;
+        let raster = Raster {
+            rows: size(value.get("rows")?)?,
+            cols: size(value.get("cols")?)?,
+            extent: (size(extent.first()?)?, size(extent.get(1)?)?),
+            values: value
+                .get("values")?
+                .as_array()?
+                .iter()
+                .map(|line| line.as_str())
+                .collect::<Option<Vec<&str>>>()?
+                .iter()
+                .flat_map(|line| line.split(' ').map(str::parse::<f64>))
+                .collect::<Result<Vec<f64>, _>>()
+                .ok()?,
+        };
+        raster.check().ok().map(|_| raster)
+    }
 }
 
 /// The number at `key` of a results object, when it is one (`"inf"`, `"nan"` included).
@@ -124,5 +255,32 @@ mod tests {
         assert_eq!(pairs(&x, &y, (true, true)), [(1.0, 1.0), (5.0, 5.0)]);
         assert_eq!(number(&results, "z"), None);
         assert!(numbers(&results, "z").is_empty());
+    }
+
+    /// A 5 x 7 image shrunk to at most 3 pixels a side: blocks of 3 x 3 (edge blocks
+    /// smaller), each its largest value; its JSON form reads back to the same raster.
+    #[test]
+    fn a_raster_keeps_each_blocks_largest_value_and_reads_back_from_json() {
+        let image: Vec<f64> = (0..35)
+            .map(|i| f64::from(i % 7 * 10 + i / 7) / 4.0)
+            .collect();
+        let raster = Raster::block_max(&image, (5, 7), 3);
+        assert_eq!((raster.rows, raster.cols, raster.extent), (2, 3, (5, 7)));
+        // Value at (row r, column c) = (10 c + r) / 4.
+        let at = |r: usize, c: usize| (10 * c + r) as f64 / 4.0;
+        assert_eq!(
+            raster.values,
+            [at(2, 2), at(2, 5), at(2, 6), at(4, 2), at(4, 5), at(4, 6)]
+        );
+        assert_eq!(Raster::from_json(&raster.to_json()), Some(raster.clone()));
+        assert_eq!(raster.to_json()["values"][0], "5.5 13 15.5");
+        let same = Raster::block_max(&image, (5, 7), 7);
+        assert_eq!((same.rows, same.cols, same.values.clone()), (5, 7, image));
+        let mut wrong = raster.to_json();
+        wrong["rows"] = 3.into();
+        assert_eq!(Raster::from_json(&wrong), None);
+        wrong["rows"] = 2.into();
+        wrong["values"][1] = "1 x 2".into();
+        assert_eq!(Raster::from_json(&wrong), None);
     }
 }

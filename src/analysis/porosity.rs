@@ -201,6 +201,7 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
                 curve(Role::Decoded, "decoded", "diameter_quantiles_decoded"),
             ],
             spans: Vec::new(),
+            raster: None,
         }],
         notes: vec![format!(
             "Cumulative distributions of the pores' equivalent diameters (sphere or disc of equal volume), at {} steps; the Kolmogorov-Smirnov statistic is their largest vertical distance.",

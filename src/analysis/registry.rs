@@ -84,7 +84,7 @@ static SEGMENTATION: AnalysisDef = AnalysisDef {
     ],
     complete: Some(complete_segmenting),
     prepare: Some(Segmentation::prepare),
-    figures: None,
+    figures: Some(super::segmentation::figures),
 };
 
 static POROSITY: AnalysisDef = AnalysisDef {

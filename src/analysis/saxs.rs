@@ -708,6 +708,7 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
             curve("decoded", Role::Decoded, pairs(&q, &i_d, log_log)),
         ],
         spans,
+        raster: None,
     };
     let error = Panel {
         x_label: q_label,
@@ -724,6 +725,7 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
             ),
         ],
         spans: Vec::new(),
+        raster: None,
     };
     let chi2 = number(results, "chi2_reduced").map_or("-".into(), short);
     vec![FigureData {

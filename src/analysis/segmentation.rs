@@ -70,6 +70,7 @@ use std::ops::Range;
 
 use serde_json::{Value, json};
 
+use super::figure::{FigureData, Image, Panel, Raster, Shading};
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::{Element, NdArray, c_order};
 use crate::metrics::values::metric_json;
@@ -938,9 +939,226 @@ impl Segmentation {
     }
 }
 
+/// Longest side, in pixels, of the slice kept for the figure: a larger slice is shrunk by
+/// blocks (a pixel shows its block's highest original class, and whether any of its voxels
+/// changed class), so that a point's results stay small.
+pub const FIGURE_SIDE: usize = 128;
+
+/// The slice the figure shows, or the rows of it a partial holds: a 3-D array's slice along
+/// axis 0 with most voxels whose class changed (the first on ties), a 2-D array's image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChangedSlice {
+    /// Index along axis 0 of a 3-D array; 0 for a 2-D array.
+    pub index: usize,
+    /// Voxels of the rows held whose class changed.
+    pub changed: u64,
+    /// Rows and columns of the whole slice.
+    pub extent: (usize, usize),
+    /// Side of a pixel's block of voxels.
+    pub factor: usize,
+    /// The first pixel row held.
+    pub first: usize,
+    /// Per pixel from row `first`, row-major: the original's highest class in its block.
+    pub classes: Vec<u8>,
+    /// Per pixel: 1 when a voxel of its block changed class.
+    pub changed_map: Vec<u8>,
+}
+
+impl ChangedSlice {
+    /// Rows `rows` of slice `index` of `extent`, whose class maps are `a` (original) and `b`
+    /// (decoded), row-major.
+    fn of(index: usize, rows: Range<usize>, extent: (usize, usize), a: &[u8], b: &[u8]) -> Self {
+        let nx = extent.1;
+        let factor = extent.0.max(nx).div_ceil(FIGURE_SIDE).max(1);
+        let cols = nx.div_ceil(factor);
+        let first = rows.start / factor;
+        let pixel_rows = (rows.end - 1) / factor + 1 - first;
+        let (mut classes, mut changed_map) =
+            (vec![0u8; pixel_rows * cols], vec![0u8; pixel_rows * cols]);
+        let mut changed = 0;
+        for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+            let at = ((rows.start + i / nx) / factor - first) * cols + (i % nx) / factor;
+            classes[at] = classes[at].max(x);
+            changed_map[at] |= u8::from(x != y);
+            changed += u64::from(x != y);
+        }
+        ChangedSlice {
+            index,
+            changed,
+            extent,
+            factor,
+            first,
+            classes,
+            changed_map,
+        }
+    }
+
+    /// Pixels per row.
+    fn cols(&self) -> usize {
+        self.extent.1.div_ceil(self.factor)
+    }
+
+    /// Adds the rows of the same slice that follow (a pixel row cut between the two is
+    /// combined).
+    fn append(&mut self, next: ChangedSlice) {
+        let cols = self.cols();
+        let held = self.classes.len() / cols;
+        let overlap = (self.first + held).saturating_sub(next.first) * cols;
+        for (mine, theirs) in [
+            (&mut self.classes, &next.classes),
+            (&mut self.changed_map, &next.changed_map),
+        ] {
+            let start = mine.len() - overlap;
+            for (m, &t) in mine[start..].iter_mut().zip(theirs) {
+                *m = (*m).max(t);
+            }
+            mine.extend_from_slice(&theirs[overlap.min(theirs.len())..]);
+        }
+        self.changed += next.changed;
+    }
+
+    /// Whether its sizes agree (bytes read from another process).
+    fn check(&self) -> Result<(), String> {
+        let n = self.classes.len();
+        let fits = self.factor > 0 && self.cols() > 0 && n == self.changed_map.len() && {
+            let cols = self.cols();
+            n.is_multiple_of(cols) && self.first + n / cols <= self.extent.0.div_ceil(self.factor)
+        };
+        if !fits {
+            return Err(format!(
+                "a slice of {:?} in blocks of {} holds {n} and {} pixels from row {}",
+                self.extent,
+                self.factor,
+                self.changed_map.len(),
+                self.first
+            ));
+        }
+        Ok(())
+    }
+
+    /// Its JSON form in the results: `index`, `stack` (whether it is a slice of a 3-D array),
+    /// `changed`, and the `classes` and `changed_map` images ([`Raster::to_json`]).
+    fn json(&self, stack: bool) -> Value {
+        let raster = |values: &[u8]| Raster {
+            rows: values.len() / self.cols(),
+            cols: self.cols(),
+            extent: self.extent,
+            values: values.iter().map(|&v| f64::from(v)).collect(),
+        };
+        json!({
+            "index": self.index,
+            "stack": stack,
+            "changed": self.changed,
+            "classes": raster(&self.classes).to_json(),
+            "changed_map": raster(&self.changed_map).to_json(),
+        })
+    }
+}
+
+/// The figure `changes` of one point's results: the slice with most voxels whose class
+/// changed (a 2-D array's image), its original classes in greys and the changed voxels in the
+/// difference colour. Nothing without the results' `figure`.
+pub fn figures(results: &Value) -> Vec<FigureData> {
+    let shown = &results["figure"];
+    let (Some(classes), Some(changed_map)) = (
+        Raster::from_json(&shown["classes"]),
+        Raster::from_json(&shown["changed_map"]),
+    ) else {
+        return Vec::new();
+    };
+    let changed = shown["changed"].as_u64().unwrap_or(0);
+    let count = results["classes"].as_u64().map_or(2, |k| k as usize);
+    let (ny, nx) = classes.extent;
+    let what = match shown["index"].as_u64() {
+        Some(i) if shown["stack"] == true => format!("slice {i}"),
+        _ => "the image".to_string(),
+    };
+    let title = format!("{what}: {changed} voxels changed");
+    let shrunk = if classes.rows < ny {
+        format!(
+            " The {ny} x {nx} slice is shown at {} x {} pixels: each its block's highest original class, in the difference colour when any voxel of the block changed.",
+            classes.rows, classes.cols
+        )
+    } else {
+        String::new()
+    };
+    vec![FigureData {
+        name: "changes",
+        title,
+        panels: vec![Panel {
+            x_label: "x (voxels)".into(),
+            y_label: "y (voxels)".into(),
+            log_x: false,
+            log_y: false,
+            curves: Vec::new(),
+            spans: Vec::new(),
+            raster: Some(Image {
+                raster: classes,
+                shading: Shading::Classes(count),
+                highlight: Some(changed_map),
+                highlight_label: format!("class changed ({changed})"),
+            }),
+        }],
+        notes: vec![format!(
+            "The original's {count} classes from light (class 0) to dark, and in the difference colour the voxels whose class changed, on the slice along axis 0 where most changed (the first on ties) or on a 2-D input's image.{shrunk}"
+        )],
+    }]
+}
+
+/// A partial of [`Segmentation`]: the counts, and the slice with most changed voxels so far.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Compared {
+    /// The counts.
+    pub counts: SegmentationPartial,
+    /// The slice the figure shows.
+    pub shown: Option<ChangedSlice>,
+}
+
+impl Segmentation {
+    /// The slice with most changed voxels of the rows `s.core` of a 3-D array (the first on
+    /// ties), or those rows of a 2-D array's image, classified with `original` and `decoded`.
+    fn changed_slice(
+        s: &Slabs,
+        original: &Classes,
+        decoded: &Classes,
+    ) -> Result<Option<ChangedSlice>, String> {
+        if s.core.is_empty() || !(2..=3).contains(&s.shape.len()) {
+            return Ok(None);
+        }
+        let plane: usize = s.shape[1..].iter().product();
+        let classify = |slab: &NdArray, classes: &Classes, rows: Range<usize>| {
+            let local = (rows.start - s.held.start) * plane..(rows.end - s.held.start) * plane;
+            let mut out = vec![0u8; local.len()];
+            with_array!(slab, a => classes.classify(&c_order(a)[local], &mut out));
+            out
+        };
+        let maps = |rows: Range<usize>| {
+            (
+                classify(s.original, original, rows.clone()),
+                classify(s.decoded, decoded, rows),
+            )
+        };
+        if s.shape.len() == 2 {
+            let (a, b) = maps(s.core.clone());
+            let extent = (s.shape[0], s.shape[1]);
+            return Ok(Some(ChangedSlice::of(0, s.core.clone(), extent, &a, &b)));
+        }
+        let extent = (s.shape[1], s.shape[2]);
+        let mut best: Option<(u64, usize, Vec<u8>, Vec<u8>)> = None;
+        for r in s.core.clone() {
+            let (a, b) = maps(r..r + 1);
+            let changed = a.iter().zip(&b).filter(|(x, y)| x != y).count() as u64;
+            if best.as_ref().is_none_or(|best| changed > best.0) {
+                best = Some((changed, r, a, b));
+            }
+        }
+        Ok(best.map(|(_, r, a, b)| ChangedSlice::of(r, 0..extent.0, extent, &a, &b)))
+    }
+}
+
 impl Analysis for Segmentation {
     type Fit = Classes;
-    type Partial = SegmentationPartial;
+    type Partial = Compared;
 
     fn halo(&self) -> usize {
         SegmentationPartial::HALO
@@ -954,8 +1172,8 @@ impl Analysis for Segmentation {
         self.0.fit(histogram)
     }
 
-    fn partial(&self, fit: &Classes, s: &Slabs) -> Result<SegmentationPartial, String> {
-        SegmentationPartial::of(
+    fn partial(&self, fit: &Classes, s: &Slabs) -> Result<Compared, String> {
+        let counts = SegmentationPartial::of(
             s.original,
             s.decoded,
             s.held.clone(),
@@ -963,25 +1181,35 @@ impl Analysis for Segmentation {
             s.shape,
             &self.0.original,
             fit,
-        )
+        )?;
+        Ok(Compared {
+            counts,
+            shown: Segmentation::changed_slice(s, &self.0.original, fit)?,
+        })
     }
 
-    fn merge(
-        &self,
-        total: &mut SegmentationPartial,
-        next: SegmentationPartial,
-    ) -> Result<(), String> {
-        total.merge(&next)
+    fn check_partial(&self, partial: &Compared) -> Result<(), String> {
+        partial.shown.as_ref().map_or(Ok(()), ChangedSlice::check)
     }
 
-    fn finish(
-        &self,
-        fit: &Classes,
-        total: SegmentationPartial,
-        _shape: &[usize],
-    ) -> Result<Value, String> {
+    fn merge(&self, total: &mut Compared, next: Compared) -> Result<(), String> {
+        total.counts.merge(&next.counts)?;
+        match (&mut total.shown, next.shown) {
+            // Rows of a 2-D array's image.
+            (Some(mine), Some(theirs)) if mine.index == theirs.index => mine.append(theirs),
+            (Some(mine), Some(theirs)) if theirs.changed > mine.changed => *mine = theirs,
+            (mine @ None, theirs) => *mine = theirs,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&self, fit: &Classes, total: Compared, shape: &[usize]) -> Result<Value, String> {
         let original = &self.0.original;
-        let mut value = total.json(original, fit);
+        let mut value = total.counts.json(original, fit);
+        if let Some(shown) = &total.shown {
+            value["figure"] = shown.json(shape.len() == 3);
+        }
         let shift = original
             .thresholds
             .iter()
@@ -1100,6 +1328,132 @@ mod tests {
         assert_eq!(p.confusion, [4, 0, 0, 4]);
         assert_eq!((p.boundary_original, p.matched_decoded), (4, 4));
         assert_eq!(p.boundary_scores(), (1.0, 1.0, 1.0));
+    }
+
+    /// The classes of `values` with the thresholds at `key` of a segmentation's results.
+    fn classes_of(results: &Value, key: &str, values: &[f64]) -> Vec<u8> {
+        let thresholds = results[key].as_array().unwrap();
+        let classes = Classes {
+            thresholds: thresholds.iter().map(|t| t.as_f64().unwrap()).collect(),
+        };
+        values.iter().map(|&v| classes.class_of(v)).collect()
+    }
+
+    /// A 3-D array: the figure shows the slice along axis 0 with most changed voxels, whatever
+    /// the chunking; its changed count and highlighted pixels are the voxels whose class
+    /// differs between the original's and the decoded's class maps of that slice.
+    #[test]
+    fn the_figure_shows_the_slice_with_most_changed_voxels() {
+        use crate::analysis::testing;
+        use crate::data::IntoNdArray;
+        let (x, y) = testing::frames(12, 14);
+        // Columns of slices 5 and 9 made bright: longer in slice 9.
+        let mut y = y.to_f64();
+        for (slice, rows) in [(5, 4), (9, 14)] {
+            (0..rows).for_each(|r| y[[slice, r, 7]] = 1000.0);
+        }
+        let y = y.into_nd();
+        let segmentation = testing::prepare("[[analysis]]\nkind = \"segmentation\"\n", &x);
+        let chunked = testing::check_round_trip(&*segmentation, &x, &y, &[1, 6, 7]);
+        let whole = testing::check_round_trip(&*segmentation, &x, &y, &[]);
+        assert_eq!(chunked, whole);
+        let (xs, ys) = (x.to_f64(), y.to_f64());
+        let slice = |a: &ndarray::ArrayD<f64>, i: usize| -> Vec<f64> {
+            a.index_axis(ndarray::Axis(0), i).iter().copied().collect()
+        };
+        let changed: Vec<Vec<bool>> = (0..12)
+            .map(|i| {
+                let a = classes_of(&whole, "thresholds_original", &slice(&xs, i));
+                let b = classes_of(&whole, "thresholds_decoded", &slice(&ys, i));
+                a.iter().zip(&b).map(|(p, q)| p != q).collect()
+            })
+            .collect();
+        let counts: Vec<usize> = changed
+            .iter()
+            .map(|c| c.iter().filter(|&&b| b).count())
+            .collect();
+        let most = *counts.iter().max().unwrap();
+        let index = counts.iter().position(|&c| c == most).unwrap();
+        assert!(most > 0 && counts.iter().any(|&c| c < most), "{counts:?}");
+        let figure = &whole["figure"];
+        assert_eq!(
+            (&figure["index"], &figure["changed"]),
+            (&json!(index), &json!(most))
+        );
+        let map = Raster::from_json(&figure["changed_map"]).unwrap();
+        let expected: Vec<f64> = changed[index]
+            .iter()
+            .map(|&c| f64::from(u8::from(c)))
+            .collect();
+        assert_eq!(map.values, expected);
+        let classes = Raster::from_json(&figure["classes"]).unwrap();
+        let original = classes_of(&whole, "thresholds_original", &slice(&xs, index));
+        assert_eq!(
+            classes.values,
+            original.iter().map(|&c| f64::from(c)).collect::<Vec<_>>()
+        );
+
+        let drawn = figures(&whole);
+        assert_eq!(
+            drawn[0].title,
+            format!("slice {index}: {most} voxels changed")
+        );
+        let image = drawn[0].panels[0].raster.as_ref().unwrap();
+        assert_eq!(image.highlight.as_ref(), Some(&map));
+        assert_eq!(image.shading, Shading::Classes(2));
+    }
+
+    /// A 2-D image larger than the figure: shrunk by blocks of 3 x 3 voxels, rows cut by the
+    /// chunks inside a block merge into the whole image's pixels; a pixel is highlighted when a
+    /// voxel of its block changed class, and shows its block's highest original class.
+    #[test]
+    fn a_2d_image_is_shrunk_by_blocks_across_chunks() {
+        use crate::analysis::testing;
+        use crate::data::IntoNdArray;
+        let (ny, nx) = (300, 200);
+        let value = |r: usize, c: usize| ((r * 7 + c * 3) % 11) as f32;
+        let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[ny, nx]), |i| value(i[0], i[1]));
+        // A few changed voxels: one in the block cut between chunks at row 100.
+        let mut y = x.clone();
+        for (r, c) in [(100, 5), (101, 5), (151, 199), (0, 0)] {
+            y[[r, c]] = 10.0 - y[[r, c]];
+        }
+        let (x, y) = (x.into_nd(), y.into_nd());
+        let segmentation = testing::prepare("[[analysis]]\nkind = \"segmentation\"\n", &x);
+        let chunked = testing::check_round_trip(&*segmentation, &x, &y, &[100, 151, 152]);
+        let whole = testing::check_round_trip(&*segmentation, &x, &y, &[]);
+        assert_eq!(chunked, whole);
+        let a = classes_of(
+            &whole,
+            "thresholds_original",
+            x.to_f64().as_slice().unwrap(),
+        );
+        let b = classes_of(&whole, "thresholds_decoded", y.to_f64().as_slice().unwrap());
+        let changed = a.iter().zip(&b).filter(|(p, q)| p != q).count();
+        assert!(changed >= 3, "{changed}");
+        let figure = &whole["figure"];
+        assert_eq!(
+            (&figure["index"], &figure["stack"]),
+            (&json!(0), &json!(false))
+        );
+        assert_eq!(figure["changed"], changed);
+        let map = Raster::from_json(&figure["changed_map"]).unwrap();
+        let classes = Raster::from_json(&figure["classes"]).unwrap();
+        assert_eq!((map.rows, map.cols, map.extent), (100, 67, (ny, nx)));
+        for (p, (&m, &k)) in map.values.iter().zip(&classes.values).enumerate() {
+            let (pr, pc) = (p / 67, p % 67);
+            let block = (3 * pr..(3 * pr + 3).min(ny))
+                .flat_map(|r| (3 * pc..(3 * pc + 3).min(nx)).map(move |c| r * nx + c));
+            let (any, top) = block.fold((false, 0), |(any, top), i| {
+                (any || a[i] != b[i], top.max(a[i]))
+            });
+            assert_eq!(
+                (m, k),
+                (f64::from(u8::from(any)), f64::from(top)),
+                "pixel {pr}, {pc}"
+            );
+        }
+        assert!(figures(&whole)[0].title.starts_with("the image: "));
     }
 
     /// Confusion counts and boundary matches across slab boundaries survive the bytes of

@@ -63,6 +63,7 @@
 use ndarray::ArrayView2;
 use serde_json::{Value, json};
 
+use super::figure::{Curve, FigureData, Image, Panel, Raster, Role, Shading};
 use super::registry::AnalysisDef;
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::metrics::values::metric_json;
@@ -154,8 +155,93 @@ pub static DEF: AnalysisDef = AnalysisDef {
     ],
     complete: Some(complete),
     prepare: Some(Sx::prepare),
-    figures: None,
+    figures: Some(figures),
 };
+
+/// The figure `peaks` of one point's results: the frame with most original peaks, its
+/// original peaks found again (circles) and missed (larger circles), the decoded peaks that
+/// match one (crosses) and the spurious ones (squares), on the original frame. Nothing
+/// without the results' `figure`.
+pub fn figures(results: &Value) -> Vec<FigureData> {
+    let shown = &results["figure"];
+    let Some(image) = Raster::from_json(&shown["image"]) else {
+        return Vec::new();
+    };
+    // Marks at (column, row), as the image's axes.
+    let positions = |key: &str| -> Vec<(f64, f64)> {
+        let at = |p: &Value| Some((p.get(1)?.as_f64()?, p.get(0)?.as_f64()?));
+        shown[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(at).collect())
+            .unwrap_or_default()
+    };
+    let (original, decoded) = (positions("original"), positions("decoded"));
+    let pairs: Vec<(usize, usize)> = shown["matched"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| Some((p.get(0)?.as_u64()? as usize, p.get(1)?.as_u64()? as usize)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let split = |points: &[(f64, f64)], matched: &dyn Fn(usize) -> bool| {
+        let (kept, lost): (Vec<_>, Vec<_>) =
+            points.iter().enumerate().partition(|(i, _)| matched(*i));
+        let strip = |v: Vec<(usize, &(f64, f64))>| v.into_iter().map(|(_, p)| *p).collect();
+        (strip(kept), strip(lost))
+    };
+    let (found, missed): (Vec<_>, Vec<_>) = split(&original, &|i| pairs.iter().any(|p| p.0 == i));
+    let (matching, spurious): (Vec<_>, Vec<_>) =
+        split(&decoded, &|j| pairs.iter().any(|p| p.1 == j));
+    let frame = shown["frame"].as_u64().unwrap_or(0);
+    let title = format!(
+        "frame {frame}: {} peaks, {} missed, {} spurious",
+        original.len(),
+        missed.len(),
+        spurious.len()
+    );
+    let marks = |label: &str, role, points: Vec<(f64, f64)>| Curve {
+        label: format!("{label} ({})", points.len()),
+        role,
+        points,
+        markers: true,
+    };
+    let (ny, nx) = image.extent;
+    let shrunk = if image.rows < ny {
+        format!(
+            " The {ny} x {nx} frame is shown at {} x {} pixels, each the largest value of its block.",
+            image.rows, image.cols
+        )
+    } else {
+        String::new()
+    };
+    vec![FigureData {
+        name: "peaks",
+        title,
+        panels: vec![Panel {
+            x_label: "x (pixels)".into(),
+            y_label: "y (pixels)".into(),
+            log_x: false,
+            log_y: false,
+            curves: vec![
+                marks("original, found again", Role::Original, found),
+                marks("original, missed", Role::Missed, missed),
+                marks("decoded, matching", Role::Decoded, matching),
+                marks("decoded, spurious", Role::Spurious, spurious),
+            ],
+            spans: Vec::new(),
+            raster: Some(Image {
+                raster: image,
+                shading: Shading::Intensity,
+                highlight: None,
+                highlight_label: String::new(),
+            }),
+        }],
+        notes: vec![format!(
+            "The frame with most Bragg peaks in the original, its original counts dark on light; a decoded peak matches an original one within match_radius pixels (greedy, closest pairs first).{shrunk}"
+        )],
+    }]
+}
 
 /// A Bragg peak found in one frame.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -376,8 +462,9 @@ impl Sx {
     }
 
     /// The peak lists of the frames `s.core` of a stack, or of the one frame of a 2-D input
-    /// (held whole) the peaks whose first pixel lies in rows `s.core`.
-    fn peaks(&self, s: &Slabs) -> Result<Vec<FramePeaks>, String> {
+    /// (held whole) the peaks whose first pixel lies in rows `s.core`; and the frame of them
+    /// with most original peaks (the first on ties) for the figure.
+    fn peaks(&self, s: &Slabs) -> Result<SxPartial, String> {
         s.original.check_same_shape(s.decoded)?;
         let (o, d) = (s.original.to_f64(), s.decoded.to_f64());
         for (which, a) in [("original", &o), ("decoded", &d)] {
@@ -398,16 +485,22 @@ impl Sx {
             let keep = |p: &Peak| s.core.contains(&p.first_row);
             let find = |a: &ndarray::ArrayD<f64>| {
                 let view = a.view().into_dimensionality().expect("rank 2");
-                self.finder.find(view).into_iter().filter(keep).collect()
+                self.finder.find(view)
             };
-            return Ok(vec![FramePeaks {
-                frame: 0,
-                original: find(&o),
-                decoded: find(&d),
-            }]);
+            let original = find(&o);
+            let shown = Shown::of(0, original.len(), &o);
+            return Ok(SxPartial {
+                frames: vec![FramePeaks {
+                    frame: 0,
+                    original: original.into_iter().filter(keep).collect(),
+                    decoded: find(&d).into_iter().filter(keep).collect(),
+                }],
+                shown: Some(shown),
+            });
         }
         let local = s.core.start - s.held.start..s.core.end - s.held.start;
-        Ok(local
+        let frames: Vec<FramePeaks> = local
+            .clone()
             .zip(s.core.clone())
             .map(|(i, frame)| {
                 let at = |a: &ndarray::ArrayD<f64>| {
@@ -421,13 +514,69 @@ impl Sx {
                     decoded: at(&d),
                 }
             })
-            .collect())
+            .collect();
+        // The first frame with most original peaks.
+        let shown =
+            local
+                .zip(&frames)
+                .fold(None, |best: Option<(usize, &FramePeaks)>, f| match best {
+                    Some(b) if b.1.original.len() >= f.1.original.len() => Some(b),
+                    _ => Some(f),
+                });
+        let shown = shown.map(|(i, f)| {
+            let frame = o.index_axis(ndarray::Axis(0), i);
+            Shown::of(f.frame, f.original.len(), &frame)
+        });
+        Ok(SxPartial { frames, shown })
     }
+}
+
+/// The frame the figure shows: its index, its number of original peaks, and the original's
+/// values shrunk to at most [`FIGURE_SIDE`] pixels a side ([`Raster::block_max`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Shown {
+    /// Frame index.
+    pub frame: usize,
+    /// Original peaks in the whole frame.
+    pub peaks: usize,
+    /// The original frame's values.
+    pub image: Raster,
+}
+
+impl Shown {
+    /// Frame `frame` with `peaks` original peaks, whose values are `values` (2-D).
+    fn of<D: ndarray::Dimension>(
+        frame: usize,
+        peaks: usize,
+        values: &ndarray::ArrayBase<impl ndarray::Data<Elem = f64>, D>,
+    ) -> Shown {
+        let (ny, nx) = (values.shape()[0], values.shape()[1]);
+        let flat: Vec<f64> = values.iter().copied().collect();
+        Shown {
+            frame,
+            peaks,
+            image: Raster::block_max(&flat, (ny, nx), FIGURE_SIDE),
+        }
+    }
+}
+
+/// Longest side, in pixels, of the frame kept for the figure: a larger frame is shrunk by
+/// block maxima (peaks stay visible), so that a point's results stay small.
+pub const FIGURE_SIDE: usize = 128;
+
+/// A partial of [`Sx`]: the peak lists of its frames, merged by concatenation in frame order,
+/// and the frame with most original peaks so far (the first on ties) for the figure.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SxPartial {
+    /// The frames' peaks, in frame order.
+    pub frames: Vec<FramePeaks>,
+    /// The frame the figure shows.
+    pub shown: Option<Shown>,
 }
 
 impl Analysis for Sx {
     type Fit = ();
-    type Partial = Vec<FramePeaks>;
+    type Partial = SxPartial;
 
     fn halo(&self) -> usize {
         self.halo
@@ -437,12 +586,24 @@ impl Analysis for Sx {
         Ok(())
     }
 
-    fn partial(&self, _fit: &(), s: &Slabs) -> Result<Vec<FramePeaks>, String> {
+    fn partial(&self, _fit: &(), s: &Slabs) -> Result<SxPartial, String> {
         self.peaks(s)
     }
 
-    fn merge(&self, total: &mut Vec<FramePeaks>, next: Vec<FramePeaks>) -> Result<(), String> {
-        for f in next {
+    fn check_partial(&self, partial: &SxPartial) -> Result<(), String> {
+        partial.shown.as_ref().map_or(Ok(()), |s| s.image.check())
+    }
+
+    fn merge(&self, total: &mut SxPartial, next: SxPartial) -> Result<(), String> {
+        // Later frames replace the shown one only with strictly more peaks (rows of one 2-D
+        // frame show the same frame).
+        if let Some(shown) = next.shown
+            && total.shown.as_ref().is_none_or(|s| shown.peaks > s.peaks)
+        {
+            total.shown = Some(shown);
+        }
+        let total = &mut total.frames;
+        for f in next.frames {
             match total.last_mut() {
                 // Rows of the same 2-D frame.
                 Some(last) if last.frame == f.frame => {
@@ -455,12 +616,8 @@ impl Analysis for Sx {
         Ok(())
     }
 
-    fn finish(
-        &self,
-        _fit: &(),
-        frames: Vec<FramePeaks>,
-        _shape: &[usize],
-    ) -> Result<Value, String> {
+    fn finish(&self, _fit: &(), total: SxPartial, _shape: &[usize]) -> Result<Value, String> {
+        let SxPartial { frames, shown } = total;
         let (mut n_o, mut n_d, mut matched) = (0usize, 0usize, 0usize);
         let (mut hits_o, mut hits_d) = (0usize, 0usize);
         let (mut err_sum, mut err_max) = (0.0, 0.0f64);
@@ -480,6 +637,18 @@ impl Analysis for Sx {
         let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
         let frames_n = frames.len() as f64;
         let (rate_o, rate_d) = (hits_o as f64 / frames_n, hits_d as f64 / frames_n);
+        let figure = shown.and_then(|shown| {
+            let f = frames.iter().find(|f| f.frame == shown.frame)?;
+            let positions =
+                |peaks: &[Peak]| -> Vec<[f64; 2]> { peaks.iter().map(|p| [p.y, p.x]).collect() };
+            Some(json!({
+                "frame": shown.frame,
+                "image": shown.image.to_json(),
+                "original": positions(&f.original),
+                "decoded": positions(&f.decoded),
+                "matched": match_peaks(&f.original, &f.decoded, self.match_radius),
+            }))
+        });
         Ok(json!({
             "recall": metric_json(ratio(matched, n_o)),
             "precision": metric_json(ratio(matched, n_d)),
@@ -494,6 +663,7 @@ impl Analysis for Sx {
             "peaks_decoded": n_d,
             "matched": matched,
             "frames": frames.len(),
+            "figure": figure,
         }))
     }
 }
@@ -550,6 +720,102 @@ mod tests {
         let decoded = [at(0.0, 1.0)];
         assert_eq!(match_peaks(&original, &decoded, 2.0), [(1, 0)]);
         assert!(match_peaks(&original, &[at(5.0, 5.0)], 2.0).is_empty());
+    }
+
+    /// The figure shows the frame with most original peaks (the first on ties), whatever the
+    /// chunking, with exactly the finder's peaks of that frame, original and decoded, split
+    /// into matched, missed and spurious as [`match_peaks`] pairs them, on the original frame.
+    #[test]
+    fn the_figure_shows_the_frame_with_most_peaks_and_its_peak_lists() {
+        use crate::data::IntoNdArray;
+        let (x, y) = crate::analysis::testing::frames(10, 24);
+        // One more spot in frames 4 and 7 (a tie: frame 4 is shown); in frame 4 the decoded
+        // spot moved (one peak missed, one spurious).
+        let (mut x, mut y) = (x.to_f64(), y.to_f64());
+        for (frame, original, decoded) in [(4, 1, 20), (7, 1, 1)] {
+            for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                x[[frame, original + dy, 11 + dx]] = 400.0;
+                y[[frame, decoded + dy, 11 + dx]] = 400.0;
+            }
+        }
+        let (x, y) = (x.into_nd(), y.into_nd());
+        let sx = crate::analysis::testing::prepare("[[analysis]]\nkind = \"sx\"\n", &x);
+        let chunked = crate::analysis::testing::check_round_trip(&*sx, &x, &y, &[3, 4, 8]);
+        let whole = crate::analysis::testing::check_round_trip(&*sx, &x, &y, &[]);
+        assert_eq!(chunked, whole);
+        // The defaults of the registry.
+        let finder = Finder {
+            snr: 6.0,
+            clip: 3.0,
+            adc: 0.0,
+            min_pixels: 2,
+            max_pixels: 200,
+            iterations: 10,
+            centre: (11.5, 11.5),
+        };
+        let (xs, ys) = (x.to_f64(), y.to_f64());
+        let frame = |a: &ndarray::ArrayD<f64>, i: usize| {
+            a.index_axis(ndarray::Axis(0), i)
+                .into_dimensionality::<ndarray::Ix2>()
+                .unwrap()
+                .to_owned()
+        };
+        let counts: Vec<usize> = (0..10)
+            .map(|i| finder.find(frame(&xs, i).view()).len())
+            .collect();
+        let most = *counts.iter().max().unwrap();
+        let shown = counts.iter().position(|&c| c == most).unwrap();
+        assert_eq!((counts[4], counts[7], most), (2, 2, 2), "{counts:?}");
+        let figure = &whole["figure"];
+        assert_eq!(figure["frame"], shown);
+        let (o, d) = (
+            finder.find(frame(&xs, shown).view()),
+            finder.find(frame(&ys, shown).view()),
+        );
+        let positions =
+            |peaks: &[Peak]| json!(peaks.iter().map(|p| [p.y, p.x]).collect::<Vec<_>>());
+        assert_eq!(figure["original"], positions(&o));
+        assert_eq!(figure["decoded"], positions(&d));
+        let pairs = match_peaks(&o, &d, 2.0);
+        assert_eq!(figure["matched"], json!(pairs));
+        let image = Raster::from_json(&figure["image"]).unwrap();
+        assert_eq!((image.rows, image.cols, image.extent), (24, 24, (24, 24)));
+        assert_eq!(
+            image.values,
+            frame(&xs, shown).iter().copied().collect::<Vec<_>>()
+        );
+
+        let drawn = figures(&whole);
+        assert_eq!(drawn.len(), 1);
+        let panel = &drawn[0].panels[0];
+        let marks: Vec<(Role, Vec<(f64, f64)>)> = panel
+            .curves
+            .iter()
+            .map(|c| (c.role, c.points.clone()))
+            .collect();
+        let at = |p: &Peak| (p.x, p.y);
+        let found: Vec<_> = pairs.iter().map(|&(i, _)| i).collect();
+        let matching: Vec<_> = pairs.iter().map(|&(_, j)| j).collect();
+        let pick = |peaks: &[Peak], kept: &[usize], keep: bool| -> Vec<(f64, f64)> {
+            peaks
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| kept.contains(i) == keep)
+                .map(|(_, p)| at(p))
+                .collect()
+        };
+        assert_eq!(
+            marks,
+            [
+                (Role::Original, pick(&o, &found, true)),
+                (Role::Missed, pick(&o, &found, false)),
+                (Role::Decoded, pick(&d, &matching, true)),
+                (Role::Spurious, pick(&d, &matching, false)),
+            ]
+        );
+        assert_eq!((o.len(), d.len(), pairs.len()), (2, 2, 1));
+        assert_eq!(panel.raster.as_ref().unwrap().raster, image);
+        assert!(figures(&json!({})).is_empty());
     }
 
     /// Peaks of frames cut across slabs, encoded, decoded (as another process would) and

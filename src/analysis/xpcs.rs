@@ -74,7 +74,9 @@ pub mod speckle;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use super::figure::{Curve, FigureData, Panel, Role, Span, number, numbers, pairs, values};
+use super::figure::{
+    Curve, FigureData, Image, Panel, Raster, Role, Shading, Span, number, numbers, pairs, values,
+};
 use super::registry::AnalysisDef;
 use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::data::SourceSpec;
@@ -167,6 +169,11 @@ pub static DEF: AnalysisDef = AnalysisDef {
 
 /// Most memory the ring pixels' series may take (original and decoded together).
 const MAX_SERIES_BYTES: f64 = 2.0 * 1024.0 * 1024.0 * 1024.0;
+
+/// Longest side, in pixels, of the two-time difference map kept for the figure (the ring
+/// with the largest difference, each pixel the largest-magnitude difference of its block of
+/// frame pairs): 64 x 64 float32 values keep a point's results small.
+pub const TWO_TIME_SIDE: usize = 64;
 
 /// Most multiply-adds the two-time maps may take per side.
 const MAX_TWO_TIME_PRODUCTS: f64 = 1e11;
@@ -446,10 +453,18 @@ impl Xpcs {
         Ok(out)
     }
     /// The largest and the root-mean-square difference of the decoded and the original
-    /// two-time maps over every ring and every pair of frames `t1 < t2`.
-    fn two_time_errors(&self, series: &[Vec<f64>; 2]) -> Result<(f64, f64), String> {
+    /// two-time maps over every ring and every pair of frames `t1 < t2`, and the difference
+    /// map of the ring where it is largest (the first on ties) with its index, for the figure:
+    /// shrunk to at most [`TWO_TIME_SIDE`] pixels a side, each pixel the largest-magnitude
+    /// difference of its block of frame pairs (0 where it holds none: the diagonal of an
+    /// unshrunk map), as float32.
+    fn two_time_errors(&self, series: &[Vec<f64>; 2]) -> Result<(f64, f64, usize, Raster), String> {
         let n = self.pixels.len();
         let (mut most, mut squares, mut pairs) = (0.0f64, 0.0, 0usize);
+        let k = self.frames.div_ceil(TWO_TIME_SIDE).max(1);
+        let side = self.frames.div_ceil(k);
+        let stronger = |a: f64, b: f64| if b.abs() > a.abs() { b } else { a };
+        let mut shown: Option<(f64, usize, Vec<f64>)> = None;
         for (i, ring) in self.rings.iter().enumerate() {
             let count = ring.pixels.len() as f64;
             let row = |side: usize, t: usize| {
@@ -476,22 +491,48 @@ impl Xpcs {
                     .sum();
                 dot / count / (means[side][t1] * means[side][t2])
             };
-            let per_frame: Vec<(f64, f64)> = (0..self.frames)
+            let per_frame: Vec<(f64, f64, Vec<f64>)> = (0..self.frames)
                 .into_par_iter()
                 .map(|t1| {
-                    (t1 + 1..self.frames).fold((0.0f64, 0.0), |(m, s), t2| {
+                    let mut blocks = vec![0.0; side];
+                    let (m, s) = (t1 + 1..self.frames).fold((0.0f64, 0.0), |(m, s), t2| {
                         let d = map(1, t1, t2) - map(0, t1, t2);
+                        blocks[t2 / k] = stronger(blocks[t2 / k], d);
                         (m.max(d.abs()), s + d * d)
-                    })
+                    });
+                    (m, s, blocks)
                 })
                 .collect();
-            for (m, s) in per_frame {
-                most = most.max(m);
+            let mut ring_most = 0.0f64;
+            let mut image = vec![0.0; side * side];
+            for (t1, (m, s, blocks)) in per_frame.into_iter().enumerate() {
+                ring_most = ring_most.max(m);
                 squares += s;
+                let row = &mut image[t1 / k * side..][..side];
+                row.iter_mut()
+                    .zip(blocks)
+                    .for_each(|(p, d)| *p = stronger(*p, d));
             }
+            most = most.max(ring_most);
             pairs += self.frames * (self.frames - 1) / 2;
+            if shown.as_ref().is_none_or(|s| ring_most > s.0) {
+                shown = Some((ring_most, i, image));
+            }
         }
-        Ok((most, (squares / pairs as f64).sqrt()))
+        let (_, ring, mut image) = shown.expect("at least one ring");
+        // C is symmetric: the lower triangle mirrors the upper one.
+        for b1 in 0..side {
+            for b2 in 0..b1 {
+                image[b1 * side + b2] = image[b2 * side + b1];
+            }
+        }
+        let map = Raster {
+            rows: side,
+            cols: side,
+            extent: (self.frames, self.frames),
+            values: image.into_iter().map(|d| f64::from(d as f32)).collect(),
+        };
+        Ok((most, (squares / pairs as f64).sqrt(), ring, map))
     }
 }
 
@@ -610,6 +651,7 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
                 log_y: false,
                 curves,
                 spans,
+                raster: None,
             }
         })
         .collect();
@@ -624,7 +666,7 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
             format!("{r}: {}", edges.join(" to "))
         })
         .collect();
-    vec![FigureData {
+    let mut figures = vec![FigureData {
         name: "g2",
         title: format!("largest tau_c change = {worst} sigma"),
         panels,
@@ -632,7 +674,42 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
             "g2(tau) per ring of the original and the decoded frames (dots) with their fitted decays baseline + beta exp(-2 (tau / tau_c)^alpha) (lines); the shaded range is the original's tau_c \u{b1} its standard error. Ring radii in pixels: {}.",
             rings.join("; ")
         )],
-    }]
+    }];
+    let two_time = &results["two_time_figure"];
+    if let Some(map) = Raster::from_json(&two_time["difference"]) {
+        let ring = two_time["ring"].as_u64().unwrap_or(0);
+        let most = number(results, "two_time_max_abs_error").map_or("-".into(), short);
+        let shrunk = if map.rows < map.extent.0 {
+            format!(
+                " The {0} x {0} frame pairs are shown at {1} x {1} pixels, each the largest-magnitude difference of its block.",
+                map.extent.0, map.rows
+            )
+        } else {
+            String::new()
+        };
+        figures.push(FigureData {
+            name: "two-time",
+            title: format!("ring {ring}: largest two-time difference {most}"),
+            panels: vec![Panel {
+                x_label: "t2 (frame)".into(),
+                y_label: "t1 (frame)".into(),
+                log_x: false,
+                log_y: false,
+                curves: Vec::new(),
+                spans: Vec::new(),
+                raster: Some(Image {
+                    raster: map,
+                    shading: Shading::Difference,
+                    highlight: None,
+                    highlight_label: String::new(),
+                }),
+            }],
+            notes: vec![format!(
+                "The difference C_decoded - C_original of the two-time maps C(t1, t2) of the ring where it is largest.{shrunk}"
+            )],
+        });
+    }
+    figures
 }
 
 impl Analysis for Xpcs {
@@ -718,9 +795,13 @@ impl Analysis for Xpcs {
         }
         let mut out = serde_json::Map::new();
         if self.two_time {
-            let (most, rms) = self.two_time_errors(&total.series)?;
+            let (most, rms, ring, map) = self.two_time_errors(&total.series)?;
             out.insert("two_time_max_abs_error".into(), metric_json(most));
             out.insert("two_time_rms_error".into(), metric_json(rms));
+            out.insert(
+                "two_time_figure".into(),
+                json!({"ring": ring, "difference": map.to_json()}),
+            );
         }
         for (name, value) in columns {
             out.insert(name.into(), metric_json(value));
@@ -765,6 +846,49 @@ mod tests {
             &x,
         );
         testing::check_round_trip(&*xpcs, &x, &y, &[1, 9, 10, 25]);
+    }
+
+    /// With `two_time = "on"` the figure `two-time` shows the difference map of the ring with
+    /// the largest difference: symmetric, its largest magnitude the reported
+    /// `two_time_max_abs_error` (as float32), whatever the chunking; 0 on the diagonal (no
+    /// pairs) when it is not shrunk; a series longer than [`TWO_TIME_SIDE`] frames is shrunk
+    /// by blocks.
+    #[test]
+    fn the_two_time_figure_shows_the_difference_map_of_the_worst_ring() {
+        for (frames, side) in [(32, 32), (130, 44)] {
+            let (x, y) = testing::frames(frames, 16);
+            let xpcs = testing::prepare(
+                "[[analysis]]\nkind = \"xpcs\"\nq_rings = 2\nr_max = 5.0\nalpha = 1.0\ntwo_time = \"on\"\n",
+                &x,
+            );
+            let results = testing::check_round_trip(&*xpcs, &x, &y, &[10]);
+            let whole = testing::check_round_trip(&*xpcs, &x, &y, &[]);
+            assert_eq!(results, whole);
+            let figures = super::figures(&results);
+            assert_eq!(figures.len(), 2);
+            let figure = &figures[1];
+            assert_eq!(figure.name, "two-time");
+            let image = figure.panels[0].raster.as_ref().unwrap();
+            assert_eq!(image.shading, super::Shading::Difference);
+            let map = &image.raster;
+            assert_eq!(
+                (map.rows, map.cols, map.extent),
+                (side, side, (frames, frames))
+            );
+            let most = results["two_time_max_abs_error"].as_f64().unwrap();
+            let largest = map.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert_eq!(largest, f64::from(most as f32), "{frames} frames");
+            for b1 in 0..side {
+                for b2 in 0..side {
+                    assert_eq!(map.values[b1 * side + b2], map.values[b2 * side + b1]);
+                }
+                if side == frames {
+                    assert_eq!(map.values[b1 * side + b1], 0.0);
+                }
+            }
+            let ring = results["two_time_figure"]["ring"].as_u64().unwrap();
+            assert!(figure.title.starts_with(&format!("ring {ring}: ")));
+        }
     }
 
     /// The g2 figure draws the analysis's results: per ring its g2 of both sides at its lags,

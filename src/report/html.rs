@@ -32,7 +32,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Standard base64 (RFC 4648, with padding), for the embedded PNG.
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for group in bytes.chunks(3) {
@@ -61,12 +61,13 @@ pub struct Page<'a> {
     pub columns: &'a [String],
     /// The figures with their SVG, in page order.
     pub figures: &'a [(Figure, String)],
-    /// The analyses' figures with their SVG, in page order.
+    /// The analyses' figures with their markup (SVG, or an image's PNG), in page order.
     pub science: &'a [(ScienceFigure, String)],
     /// Notes on what is not plotted.
     pub notes: &'a [String],
-    /// The featured point's slices and their PNG image.
-    pub triptych: Option<(&'a Triptych, &'a [u8])>,
+    /// The slices and their PNG image of the featured point and, when there is one, of the
+    /// first point to fail a limit ([`super::first_failing`]).
+    pub triptychs: &'a [(&'a Triptych, &'a [u8])],
 }
 
 const STYLE: &str = r#"
@@ -212,7 +213,7 @@ impl Page<'_> {
     fn plots(&self, html: &mut String) {
         if self.figures.is_empty()
             && self.science.is_empty()
-            && self.triptych.is_none()
+            && self.triptychs.is_empty()
             && self.notes.is_empty()
         {
             return;
@@ -251,10 +252,21 @@ impl Page<'_> {
             }
             html.push_str("</figure>\n");
         }
-        if let Some((t, png)) = self.triptych {
+        let failing = super::first_failing(self.selection, "");
+        for (k, (t, png)) in self.triptychs.iter().enumerate() {
             let (width, height) = super::triptych::SIZE;
+            let (id, role) = match &failing {
+                Some((row, failed)) if k > 0 && row.point_id == t.point_id => (
+                    "triptych-failing",
+                    format!(
+                        " (the first point in sweep order to fail a limit: {})",
+                        failed.join(", ")
+                    ),
+                ),
+                _ => ("triptych", String::new()),
+            };
             let what = format!(
-                "Point {}: {}, shown because {}. {}",
+                "Point {}{role}: {}, shown because {}. {}",
                 t.point_id,
                 t.axis_label,
                 t.reason,
@@ -262,7 +274,7 @@ impl Page<'_> {
             );
             let _ = write!(
                 html,
-                "<figure id=\"triptych\" class=\"wide\">\n<img width=\"{width}\" height=\"{height}\" \
+                "<figure id=\"{id}\" class=\"wide\">\n<img width=\"{width}\" height=\"{height}\" \
                  alt=\"original, decoded and difference of {}\" src=\"data:image/png;base64,{}\">\n\
                  <figcaption>{}</figcaption>\n</figure>\n",
                 escape(&t.axis_label),
@@ -514,7 +526,7 @@ mod tests {
             figures: &[],
             science: &[],
             notes: &["1 failed <point>".into()],
-            triptych: None,
+            triptychs: &[],
         };
         let html = page.render();
         for raw in [

@@ -308,6 +308,36 @@ pub fn featured<'a>(selection: &Selection<'a>) -> Option<(&'a PointResult, bool)
     featured_index(selection).map(|(i, passes)| (selection.evaluations[i].row, passes))
 }
 
+/// The first point in sweep order, other than the [`featured`] one, that was measured (no
+/// error, finite decoded values) and fails a limit on a column starting with `prefix` (`""`:
+/// any limit), with those failed limits as text (`saxs.chi2_reduced = 2.2, accepted \u{2264}
+/// 1.5`). The report shows it beside the featured point, so that the user sees the margin and
+/// the failure.
+pub fn first_failing<'a>(
+    selection: &Selection<'a>,
+    prefix: &str,
+) -> Option<(&'a PointResult, Vec<String>)> {
+    let measured = |row: &PointResult| row.status == Status::Ok && row.nonfinite().is_none();
+    let featured = featured(selection).map(|(row, _)| row.point_id.as_str());
+    selection
+        .evaluations
+        .iter()
+        .filter(|e| measured(e.row) && Some(e.row.point_id.as_str()) != featured)
+        .filter_map(|e| {
+            let failed: Vec<String> = e
+                .failed()
+                .filter(|c| c.limit.column.starts_with(prefix))
+                .map(|c| {
+                    let value = cell(e.row, &c.limit.column);
+                    let bound = range_text(c.limit.min, c.limit.max);
+                    format!("{} = {value}, accepted {bound}", c.limit.column)
+                })
+                .collect();
+            (!failed.is_empty()).then_some((e.row, failed))
+        })
+        .min_by_key(|(row, _)| row.index)
+}
+
 /// [`featured`] as a position in the selection's evaluations.
 pub(crate) fn featured_index(selection: &Selection) -> Option<(usize, bool)> {
     match (selection.chosen, selection.closest) {
@@ -385,8 +415,10 @@ fn verdict_with<'a>(
 ///
 /// `rows` are the run's rows (`RunSummary::rows`), `columns` its scalar columns
 /// (`RunSummary::columns`); `limits` and `objective` judge the rows as
-/// [`crate::select::select`] does; `triptych` is the slice view of the featured point (see
-/// [`featured`] and [`crate::runner::slices::worst_slice`]), left out when `None`. Output
+/// [`crate::select::select`] does; `triptychs` are the slice views (see
+/// [`crate::runner::slices::worst_slice`]) of the featured point ([`featured`]) and, when
+/// there is one, of the first point to fail a limit ([`first_failing`]), in that order:
+/// `plots/triptych.png` and `plots/triptych-failing.png`, shown one above the other. Output
 /// depends only on the arguments: the same rows give the same bytes. Every file is written
 /// atomically. Returns the paths written; errors are one line naming the file.
 pub fn write_report(
@@ -396,7 +428,7 @@ pub fn write_report(
     columns: &[String],
     limits: &[Limit],
     objective: &Objective,
-    triptych: Option<&Triptych>,
+    triptychs: &[Triptych],
 ) -> Result<Vec<PathBuf>, String> {
     let selection = select(rows, limits, objective);
     let labels: Vec<&str> = scenario.analyses.iter().map(|a| a.label.as_str()).collect();
@@ -415,15 +447,15 @@ pub fn write_report(
         out,
         &mut write,
     )?;
-    let triptych = match triptych {
-        Some(t) => {
-            let name = "plots/triptych.png";
+    let triptychs = triptychs
+        .iter()
+        .zip(["plots/triptych.png", "plots/triptych-failing.png"])
+        .map(|(t, name)| {
             let png = triptych::png(t).map_err(|e| format!("{}: {e}", out.join(name).display()))?;
             write(name, &png)?;
-            Some((t, png))
-        }
-        None => None,
-    };
+            Ok((t, png))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let page = html::Page {
         scenario,
         selection: &selection,
@@ -431,7 +463,10 @@ pub fn write_report(
         figures: &drawn,
         science: &science,
         notes: &notes,
-        triptych: triptych.as_ref().map(|(t, png)| (*t, png.as_slice())),
+        triptychs: &triptychs
+            .iter()
+            .map(|(t, png)| (*t, png.as_slice()))
+            .collect::<Vec<_>>(),
     };
     write("report.html", page.render().as_bytes())?;
     write(
@@ -441,8 +476,8 @@ pub fn write_report(
     Ok(written)
 }
 
-/// Writes each figure's PNG into `out/plots/` with `write` and returns it with its SVG, for
-/// the page.
+/// Writes each figure's PNG into `out/plots/` with `write` and returns it with its markup
+/// for the page ([`Drawing::markup`]: its SVG, or for an image its PNG).
 fn draw_all<F: Drawing>(
     figures: Vec<F>,
     out: &Path,
@@ -456,10 +491,10 @@ fn draw_all<F: Drawing>(
                 .png()
                 .map_err(|e| format!("{}: {e}", out.join(&name).display()))?;
             write(&name, &png)?;
-            let svg = figure
-                .svg()
+            let markup = figure
+                .markup(&png)
                 .map_err(|e| format!("{}: {e}", out.join("report.html").display()))?;
-            Ok((figure, svg))
+            Ok((figure, markup))
         })
         .collect()
 }
@@ -540,7 +575,7 @@ mod tests {
             &[],
             &limits,
             &Objective::default(),
-            None,
+            &[],
         )
         .unwrap();
         assert_eq!(

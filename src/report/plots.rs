@@ -13,7 +13,8 @@ use serde_json::Value;
 pub use super::style::SIZE;
 use super::style::register_font;
 use super::style::{
-    AXIS_FONT, BAND, CHOSEN, CLOSEST, FONT, LABEL_FONT, PALETTE, SPAN, TITLE_FONT, role_colour,
+    AXIS_FONT, BAND, CHOSEN, CLOSEST, FONT, LABEL_FONT, PALETTE, SPAN, TITLE_FONT, draw_mark,
+    role_colour,
 };
 use crate::analysis::figure::{Role, Span};
 use crate::metrics::values::short;
@@ -119,6 +120,11 @@ pub trait Drawing {
                 .map_err(|e| format!("plot {}: {e}", self.name()))?;
         }
         Ok(text)
+    }
+
+    /// The figure's markup in the page, given its PNG: its SVG ([`Drawing::svg`]) by default.
+    fn markup(&self, _png: &[u8]) -> Result<String, String> {
+        self.svg()
     }
 
     /// The figure as a PNG image.
@@ -329,18 +335,22 @@ impl Figure {
 
 /// What a legend entry shows.
 #[derive(Debug, Clone, Copy)]
-enum Swatch {
+pub(super) enum Swatch {
     Band,
     Span,
     Line(RGBColor),
     Ring(bool),
+    /// A mark on an image ([`super::style::draw_mark`]).
+    Mark(Role),
+    /// A filled square, e.g. of highlighted pixels.
+    Fill(RGBColor),
     None,
 }
 
 /// Legend lines that fit beside a plot.
 const LEGEND_LINES: usize = 13;
 
-fn draw_legend<DB: DrawingBackend>(
+pub(super) fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     entries: &[(String, Swatch)],
     style: &TextStyle,
@@ -372,6 +382,11 @@ fn draw_legend<DB: DrawingBackend>(
                 let colour = if passes { CHOSEN } else { CLOSEST };
                 area.draw(&Circle::new(((x0 + x1) / 2, y), 8, colour.stroke_width(2)))?;
             }
+            Swatch::Mark(role) => draw_mark(area, role, ((x0 + x1) / 2, y))?,
+            Swatch::Fill(colour) => area.draw(&Rectangle::new(
+                [(x0 + 4, y - 7), (x1 - 4, y + 7)],
+                colour.filled(),
+            ))?,
             Swatch::None => {}
         }
         area.draw(&Text::new(text.as_str(), (x1 + 8, y), style.clone()))?;

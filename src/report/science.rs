@@ -11,11 +11,16 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::plots::{Axis, Drawing, Figure, Scale, Series, safe_stem};
-use super::style::{FONT, LOWER_PANEL, SIZE, TITLE_FONT};
+use super::html::{base64, escape};
+use super::plots::{Axis, Drawing, Figure, Scale, Series, Swatch, draw_legend, safe_stem};
+use super::style::{
+    AXIS_FONT, CLASS_GREYS, DIFFERENCE, FONT, LABEL_FONT, LOWER_PANEL, SIZE, TITLE_FONT, draw_mark,
+};
+use super::triptych::{difference_window, diverging, grey, grey_scale};
 
-use crate::analysis::figure::{FigureData, Panel};
+use crate::analysis::figure::{FigureData, Image, Panel, Shading};
 use crate::analysis::registry;
+use crate::metrics::values::short;
 use crate::runner::results::{PointResult, Status};
 use crate::scenario::Scenario;
 use crate::select::Selection;
@@ -70,18 +75,44 @@ impl Drawing for ScienceFigure {
             for (p, panel) in data.panels.iter().enumerate() {
                 let height = if p == 0 { first } else { LOWER_PANEL };
                 let (this, below) = rest.split_vertically(height);
-                let mut figure = panel_figure(panel);
-                // One legend width for every panel, so that their x axes line up.
-                figure.legend_strip = Some(SIZE.0 / 3);
-                figure.draw(&this)?;
+                match &panel.raster {
+                    Some(image) => draw_image(panel, image, &this)?,
+                    None => {
+                        let mut figure = panel_figure(panel);
+                        // One legend width for every panel, so that their x axes line up.
+                        figure.legend_strip = Some(SIZE.0 / 3);
+                        figure.draw(&this)?;
+                    }
+                }
                 rest = below;
             }
         }
         Ok(())
     }
+
+    /// A figure with an image is its PNG in an `<img>`, as the triptych (one vector
+    /// rectangle per pixel would make the page megabytes long); others their SVG.
+    fn markup(&self, png: &[u8]) -> Result<String, String> {
+        if !self.has_image() {
+            return self.svg();
+        }
+        let (width, height) = self.size();
+        Ok(format!(
+            "<img width=\"{width}\" height=\"{height}\" alt=\"{}\" src=\"data:image/png;base64,{}\">\n",
+            escape(&self.name),
+            base64(png)
+        ))
+    }
 }
 
 impl ScienceFigure {
+    /// Whether a panel of it is an image.
+    fn has_image(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|(_, d)| d.panels.iter().any(|p| p.raster.is_some()))
+    }
+
     /// The caption: the points shown and the figure's notes.
     pub fn caption(&self) -> String {
         let mut notes = vec![format!("Shown: {}.", self.shown.join("; "))];
@@ -93,6 +124,139 @@ impl ScienceFigure {
         );
         notes.join(" ")
     }
+}
+
+/// Draws an image panel: the image with square pixels, row 0 at the top, axes in the data's
+/// pixels, its curves as marks ([`draw_mark`]) and the legend in the strip the curve panels
+/// have.
+fn draw_image<DB: DrawingBackend>(
+    panel: &Panel,
+    image: &Image,
+    area: &DrawingArea<DB, Shift>,
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    area.fill(&WHITE).map_err(|e| err(&e))?;
+    let raster = &image.raster;
+    let (ny, nx) = (raster.extent.0 as f64, raster.extent.1 as f64);
+    let (width, height) = area.dim_in_pixel();
+    let strip = SIZE.0 / 3;
+    let (plot, side) = area.split_horizontally(width.saturating_sub(strip));
+    // Margins that leave a plotting area of the image's aspect ratio.
+    let (margin, x_labels, y_labels) = (10u32, 50u32, 60u32);
+    let room_x = f64::from(width.saturating_sub(strip + 2 * margin + y_labels));
+    let room_y = f64::from(height.saturating_sub(2 * margin + x_labels));
+    let scale = (room_x / nx).min(room_y / ny);
+    let spare_x = (room_x - scale * nx).max(0.0) as u32;
+    let spare_y = (room_y - scale * ny).max(0.0) as u32;
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(margin)
+        .margin_right(margin + spare_x)
+        .margin_bottom(margin + spare_y)
+        .x_label_area_size(x_labels)
+        .y_label_area_size(y_labels)
+        .build_cartesian_2d(0.0..nx, -ny..0.0)
+        .map_err(|e| err(&e))?;
+    // Rows grow downwards, as in an image viewer: y is drawn as -row.
+    let flip = |row: f64| -row;
+    // (0 - v: no "-0" at the top.)
+    let row_label = |v: &f64| short(0.0 - v);
+    let column_label = |v: &f64| short(*v);
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(&panel.x_label)
+        .y_desc(&panel.y_label)
+        .x_labels(6)
+        .y_labels(6)
+        .x_label_formatter(&column_label)
+        .y_label_formatter(&row_label)
+        .axis_style(BLACK.mix(0.6))
+        .label_style((FONT, LABEL_FONT))
+        .axis_desc_style((FONT, AXIS_FONT))
+        .draw()
+        .map_err(|e| err(&e))?;
+    let colours = shades(image);
+    let (step_y, step_x) = (ny / raster.rows as f64, nx / raster.cols as f64);
+    let pixels = colours.iter().enumerate().map(|(i, colour)| {
+        let (r, c) = ((i / raster.cols) as f64, (i % raster.cols) as f64);
+        let corners = [
+            (c * step_x, flip(r * step_y)),
+            ((c + 1.0) * step_x, flip((r + 1.0) * step_y)),
+        ];
+        Rectangle::new(corners, colour.filled())
+    });
+    chart.draw_series(pixels).map_err(|e| err(&e))?;
+    let marks = chart.plotting_area();
+    for curve in &panel.curves {
+        for &(x, y) in &curve.points {
+            draw_mark(marks, curve.role, (x, flip(y))).map_err(|e| err(&e))?;
+        }
+    }
+    let mut legend: Vec<(String, Swatch)> = panel
+        .curves
+        .iter()
+        .map(|c| (c.label.clone(), Swatch::Mark(c.role)))
+        .collect();
+    if image.highlight.is_some() {
+        legend.push((image.highlight_label.clone(), Swatch::Fill(DIFFERENCE)));
+    }
+    if image.shading == Shading::Difference {
+        let finite = raster.values.iter().copied().filter(|v| v.is_finite());
+        let (window, largest) = difference_window(finite);
+        legend.push(("decoded - original:".into(), Swatch::None));
+        for sign in [1.0, -1.0] {
+            legend.push((short(sign * window), Swatch::Fill(rgb(diverging(sign)))));
+        }
+        if largest > window {
+            legend.push((format!("beyond: up to {}", short(largest)), Swatch::None));
+        }
+    }
+    let style = TextStyle::from((FONT, LABEL_FONT).into_font());
+    draw_legend(&side, &legend, &style).map_err(|e| err(&e))
+}
+
+/// The colour of each pixel of `image`: intensities dark on light on the triptych's grey
+/// scale ([`grey_scale`]), classes from [`CLASS_GREYS`]'s light to dark,
+/// differences on the triptych's diverging map and window ([`difference_window`]);
+/// highlighted pixels in the difference colour.
+fn shades(image: &Image) -> Vec<RGBColor> {
+    let values = &image.raster.values;
+    let level: Box<dyn Fn(f64) -> f64> = match image.shading {
+        Shading::Intensity => {
+            let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+            let (display, (lo, hi)) = grey_scale(finite);
+            let (lo, hi) = (display.forward(lo), display.forward(hi));
+            Box::new(move |v| 1.0 - (display.forward(v) - lo) / (hi - lo))
+        }
+        Shading::Difference => {
+            let (window, _) = difference_window(values.iter().copied().filter(|v| v.is_finite()));
+            return values.iter().map(|&v| rgb(diverging(v / window))).collect();
+        }
+        Shading::Classes(classes) => {
+            let (light, dark) = (f64::from(CLASS_GREYS.0), f64::from(CLASS_GREYS.1));
+            let top = classes.saturating_sub(1).max(1) as f64;
+            Box::new(move |c| (light + (dark - light) * c / top) / 255.0)
+        }
+    };
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let highlighted = image
+                .highlight
+                .as_ref()
+                .is_some_and(|h| h.values.get(i).is_some_and(|&m| m > 0.0));
+            if highlighted {
+                DIFFERENCE
+            } else {
+                rgb(grey(level(v)))
+            }
+        })
+        .collect()
+}
+
+fn rgb([r, g, b]: [u8; 3]) -> RGBColor {
+    RGBColor(r, g, b)
 }
 
 /// A panel as the report's figure type, its curves coloured by role.
@@ -143,23 +307,7 @@ pub fn science_figures(scenario: &Scenario, selection: &Selection) -> Vec<Scienc
         };
         let label = spec.label.as_str();
         let prefix = format!("{label}.");
-        let failing = selection
-            .evaluations
-            .iter()
-            .filter(|e| measured(e.row) && e.row.point_id != featured.point_id)
-            .filter_map(|e| {
-                let failed: Vec<String> = e
-                    .failed()
-                    .filter(|c| c.limit.column.starts_with(&prefix))
-                    .map(|c| {
-                        let value = super::cell(e.row, &c.limit.column);
-                        let bound = super::range_text(c.limit.min, c.limit.max);
-                        format!("{} = {value}, accepted {bound}", c.limit.column)
-                    })
-                    .collect();
-                (!failed.is_empty()).then_some((e.row, failed))
-            })
-            .min_by_key(|(row, _)| row.index);
+        let failing = super::first_failing(selection, &prefix);
         let role = if passes {
             "the chosen point"
         } else {

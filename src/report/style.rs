@@ -5,6 +5,8 @@
 
 use std::sync::Once;
 
+use plotters::coord::CoordTranslate;
+use plotters::prelude::*;
 use plotters::style::{FontStyle, RGBColor};
 
 use crate::analysis::figure::Role;
@@ -41,6 +43,14 @@ pub const ORIGINAL: RGBColor = RGBColor(0, 0, 0);
 pub const DECODED: RGBColor = RGBColor(213, 94, 0);
 /// Differences: blue (Okabe and Ito).
 pub const DIFFERENCE: RGBColor = RGBColor(0, 114, 178);
+/// Marks of what the decoded data lost (e.g. missed peaks): reddish purple (Okabe and Ito).
+pub const MISSED: RGBColor = RGBColor(204, 121, 167);
+/// Marks of what the decoded data invented (e.g. spurious peaks): bluish green (Okabe and
+/// Ito).
+pub const SPURIOUS: RGBColor = RGBColor(0, 158, 115);
+/// Grey levels of the lowest and the highest class of a class map (light to dark), so that
+/// the difference colour stands out on every class.
+pub const CLASS_GREYS: (u8, u8) = (235, 95);
 /// Fill of an acceptance band.
 pub const BAND: RGBColor = RGBColor(46, 160, 67);
 /// Fill of a marked range of x (e.g. the Guinier range): sky blue (Okabe and Ito).
@@ -56,6 +66,30 @@ pub fn role_colour(role: Role) -> RGBColor {
         Role::Original => ORIGINAL,
         Role::Decoded => DECODED,
         Role::Difference => DIFFERENCE,
+        Role::Missed => MISSED,
+        Role::Spurious => SPURIOUS,
+    }
+}
+
+/// Draws the mark of a point of `role` on an image at `at` (of the area's coordinates): a
+/// circle for the original, a cross for the decoded, a larger thick circle for what was
+/// missed and a square for what is spurious, so that they differ in shape as well as colour.
+pub fn draw_mark<DB: DrawingBackend, CT: CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    role: Role,
+    at: CT::From,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    CT::From: Clone + 'static,
+{
+    let colour = role_colour(role);
+    match role {
+        Role::Original | Role::Difference => area.draw(&Circle::new(at, 6, colour.stroke_width(1))),
+        Role::Decoded => area.draw(&Cross::new(at, 4, colour.stroke_width(2))),
+        Role::Missed => area.draw(&Circle::new(at, 9, colour.stroke_width(3))),
+        Role::Spurious => area.draw(
+            &(EmptyElement::at(at) + Rectangle::new([(-6, -6), (6, 6)], colour.stroke_width(2))),
+        ),
     }
 }
 

@@ -64,16 +64,20 @@ impl Display {
     /// their 99.5th percentile exceeds 1000 times their floor (the 0.5th percentile of
     /// the positive values, at least 1 when every value is an integer).
     pub fn of(values: &[f64]) -> Display {
-        let mut all = values.to_vec();
-        let mut positive: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
-        if positive.is_empty() || percentile(&mut all, 0.005) < 0.0 {
+        grey_scale(values.to_vec()).0
+    }
+
+    /// [`Display::of`] values sorted in increasing order (no copy of them is made).
+    fn of_sorted(sorted: &[f64]) -> Display {
+        let positive = &sorted[sorted.partition_point(|v| *v <= 0.0)..];
+        if positive.is_empty() || nearest_rank(sorted, 0.005) < 0.0 {
             return Display::Linear;
         }
-        let mut floor = percentile(&mut positive, 0.005);
-        if values.iter().all(|v| v.fract() == 0.0) {
+        let mut floor = nearest_rank(positive, 0.005);
+        if sorted.iter().all(|v| v.fract() == 0.0) {
             floor = floor.max(1.0);
         }
-        if percentile(&mut all, 0.995) > DECADES * floor {
+        if nearest_rank(sorted, 0.995) > DECADES * floor {
             Display::Asinh { floor }
         } else {
             Display::Linear
@@ -81,7 +85,7 @@ impl Display {
     }
 
     /// `v` on the display's linear axis.
-    fn forward(self, v: f64) -> f64 {
+    pub(crate) fn forward(self, v: f64) -> f64 {
         match self {
             Display::Linear => v,
             Display::Asinh { floor } => (v / floor).asinh(),
@@ -114,24 +118,27 @@ impl Scales {
     /// The scales of the slices `original` and `decoded` and their `difference`.
     pub fn of(original: &Array2<f64>, decoded: &Array2<f64>, difference: &Array2<f64>) -> Scales {
         let values: Vec<f64> = finite(original).chain(finite(decoded)).collect();
-        let display = Display::of(&values);
-        let window = window(values);
-        let mut nonzero: Vec<f64> = finite(difference)
-            .map(f64::abs)
-            .filter(|v| *v > 0.0)
-            .collect();
-        let largest = nonzero.iter().copied().fold(0.0, f64::max);
-        let difference = if nonzero.is_empty() {
-            1.0
-        } else {
-            percentile(&mut nonzero, DIFFERENCE_PERCENTILE)
-        };
+        let (display, window) = grey_scale(values);
+        let (difference, largest) = difference_window(finite(difference));
         Scales {
             display,
             window,
             difference,
             largest,
         }
+    }
+}
+
+/// The difference window `m` of the finite `differences` (the 99th percentile of their
+/// nonzero magnitudes, 1 when there are none) and their largest magnitude: the colours run
+/// from `-m` to `+m`, so that one outlier does not turn every other difference white.
+pub(crate) fn difference_window(differences: impl Iterator<Item = f64>) -> (f64, f64) {
+    let mut nonzero: Vec<f64> = differences.map(f64::abs).filter(|v| *v > 0.0).collect();
+    let largest = nonzero.iter().copied().fold(0.0, f64::max);
+    if nonzero.is_empty() {
+        (1.0, largest)
+    } else {
+        (percentile(&mut nonzero, DIFFERENCE_PERCENTILE), largest)
     }
 }
 
@@ -321,18 +328,27 @@ pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
     encode_png(&rgb, SIZE).map_err(|e| format!("triptych of point {}: {e}", triptych.point_id))
 }
 
-/// The grey window of `values`: their 0.5th to 99.5th percentile, so that a few extreme
-/// pixels do not wash out the contrast (as image viewers' auto-contrast does); a range of 1
-/// from the value when that is empty.
-fn window(mut values: Vec<f64>) -> (f64, f64) {
-    if values.is_empty() {
+/// The grey scale of `values` (finite): their [`Display`] and grey window, the 0.5th to
+/// 99.5th percentile, so that a few extreme pixels do not wash out the contrast (as image
+/// viewers' auto-contrast does; a range of 1 from the value when that is empty). The values
+/// are sorted once in place: the slices are not copied again.
+pub(crate) fn grey_scale(mut values: Vec<f64>) -> (Display, (f64, f64)) {
+    values.sort_unstable_by(f64::total_cmp);
+    (Display::of_sorted(&values), window(&values))
+}
+
+/// The grey window of `sorted` values (see [`grey_scale`]).
+fn window(sorted: &[f64]) -> (f64, f64) {
+    if sorted.is_empty() {
         return (0.0, 1.0);
     }
-    let (lo, hi) = (
-        percentile(&mut values, 0.005),
-        percentile(&mut values, 0.995),
-    );
+    let (lo, hi) = (nearest_rank(sorted, 0.005), nearest_rank(sorted, 0.995));
     if lo < hi { (lo, hi) } else { (lo, lo + 1.0) }
+}
+
+/// The `q`-quantile of `sorted` values (non-empty, increasing), the nearest rank.
+fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    sorted[(q * (sorted.len() - 1) as f64).round() as usize]
 }
 
 /// The `q`-quantile of `values` (non-empty), the nearest rank: reorders them.
@@ -382,9 +398,9 @@ mod tests {
     fn the_grey_window_clips_the_extreme_half_percent() {
         let mut values: Vec<f64> = (0..1001).map(f64::from).collect();
         values.reverse();
-        assert_eq!(window(values), (5.0, 995.0));
-        assert_eq!(window(vec![2.0; 10]), (2.0, 3.0));
-        assert_eq!(window(Vec::new()), (0.0, 1.0));
+        assert_eq!(grey_scale(values).1, (5.0, 995.0));
+        assert_eq!(grey_scale(vec![2.0; 10]).1, (2.0, 3.0));
+        assert_eq!(grey_scale(Vec::new()).1, (0.0, 1.0));
     }
 
     /// Counts spanning four decades (a scattering pattern with empty pixels) are shown on an
