@@ -1,28 +1,5 @@
 //! The `photonqa` binary; everything lives in the library (see `photonqa::cli`).
 
 fn main() -> std::process::ExitCode {
-    keep_freed_memory();
     photonqa::cli::main()
-}
-
-/// Lets glibc's malloc keep the memory of freed buffers for the next ones.
-///
-/// A pass allocates the same chunk-sized buffers (slabs read, values as float64, errors, SSIM
-/// filter planes) for every chunk. By default glibc gives a block above its mmap threshold
-/// (128 KiB, raised only after such a block is freed) its own mapping and unmaps it on free,
-/// and trims the heap top beyond 128 KiB, so each chunk faults its pages in afresh. Measured on
-/// `photonqa metrics --only ssim` of a 256^3 float32 pair: 68,000 page faults and 0.20 s of
-/// system time (40 % of the CPU time) by default; 26,000 faults and 0.09 s with blocks up to
-/// 32 MiB (glibc's largest allowed threshold) served from the heap and up to 64 MiB of free heap
-/// kept. The seed sweep on 200 slices, two threads: system time 0.79 -> 0.64 s, peak memory
-/// 218 -> 240 MB (a larger trim threshold saves little more time for more memory). A
-/// process-wide policy, so the binary sets it and the library (also loaded into Python's
-/// process) does not.
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` only sets malloc parameters; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
-    }
 }

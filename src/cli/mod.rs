@@ -2,6 +2,7 @@
 //! line `photonqa: <context>: <cause>`; exit codes are 0 (ok), 1 (`check` found drift) and 2
 //! (error).
 
+mod allocator;
 mod generate;
 mod init;
 mod reference;
@@ -684,6 +685,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             memory_budget,
             only,
         } => {
+            allocator::keep_freed_memory();
             let open = |text: &str| {
                 SourceSpec::parse(text, Path::new(""), None)
                     .map_err(|e| format!("{text}: {e}"))?
