@@ -123,6 +123,20 @@ pub struct FigureData {
 }
 
 impl Raster {
+    /// The caption's sentence on a raster of a `what` (`"slice"`, `"frame"`) shown at fewer
+    /// pixels than the data have, each pixel being `each`; empty when shown whole.
+    pub fn shrunk_note(&self, what: &str, each: &str) -> String {
+        let (ny, nx) = self.extent;
+        if self.rows < ny {
+            format!(
+                " The {ny} x {nx} {what} is shown at {} x {} pixels, each {each}.",
+                self.rows, self.cols
+            )
+        } else {
+            String::new()
+        }
+    }
+
     /// `image` (`ny` x `nx`, row-major) shrunk by the smallest integer factor `k` that brings
     /// its longer side to at most `max_side`: each pixel the largest value of its `k` x `k`
     /// block (edge blocks are smaller), so that a bright spot or a changed voxel stays

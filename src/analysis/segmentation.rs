@@ -1068,20 +1068,15 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
     };
     let changed = shown["changed"].as_u64().unwrap_or(0);
     let count = results["classes"].as_u64().map_or(2, |k| k as usize);
-    let (ny, nx) = classes.extent;
     let what = match shown["index"].as_u64() {
         Some(i) if shown["stack"] == true => format!("slice {i}"),
         _ => "the image".to_string(),
     };
     let title = format!("{what}: {changed} voxels changed");
-    let shrunk = if classes.rows < ny {
-        format!(
-            " The {ny} x {nx} slice is shown at {} x {} pixels: each its block's highest original class, in the difference colour when any voxel of the block changed.",
-            classes.rows, classes.cols
-        )
-    } else {
-        String::new()
-    };
+    let shrunk = classes.shrunk_note(
+        "slice",
+        "its block's highest original class, in the difference colour when any voxel of the block changed",
+    );
     vec![FigureData {
         name: "changes",
         title,

@@ -206,15 +206,7 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
         points,
         markers: true,
     };
-    let (ny, nx) = image.extent;
-    let shrunk = if image.rows < ny {
-        format!(
-            " The {ny} x {nx} frame is shown at {} x {} pixels, each the largest value of its block.",
-            image.rows, image.cols
-        )
-    } else {
-        String::new()
-    };
+    let shrunk = image.shrunk_note("frame", "the largest value of its block");
     vec![FigureData {
         name: "peaks",
         title,
