@@ -9,7 +9,7 @@ import numpy as np
 import photonqa
 from conftest import REFERENCE
 
-# The accuracy of both the SZ3 file h5py writes and the ZFP point photonqa measures.
+# The error bound of the SZ3 file h5py writes and of the SZ3 and ZFP points photonqa measures.
 TOLERANCE = 1e-3
 
 
@@ -39,18 +39,19 @@ def test_h5py_and_photonqa_both_run_hdf5plugins_filters(tmp_path):
         decoded = f["volume"][...]
     assert np.abs(decoded.astype(np.float64) - volume).max() <= TOLERANCE
 
-    # The same ZFP filter by h5py, on the array photonqa reads from the SZ3 file.
-    with h5py.File(tmp_path / "zfp.h5", "w") as f:
-        f.create_dataset(
-            "volume",
-            data=decoded,
-            chunks=chunked(decoded),
-            **hdf5plugin.Zfp(accuracy=TOLERANCE),
-        )
-    # Read from the closed file: in the writing one, h5py's chunk cache holds unfiltered chunks.
-    with h5py.File(tmp_path / "zfp.h5", "r") as f:
-        zfp_bytes = stored_bytes(f["volume"])
-        zfp_error = np.abs(f["volume"][...].astype(np.float64) - decoded).max()
+    # The same SZ3 and ZFP filters by h5py, on the array photonqa reads from the SZ3 file.
+    expected = {}
+    for name, options in [
+        ("sz3", hdf5plugin.SZ3(absolute=TOLERANCE)),
+        ("zfp", hdf5plugin.Zfp(accuracy=TOLERANCE)),
+    ]:
+        with h5py.File(tmp_path / f"{name}.h5", "w") as f:
+            f.create_dataset("volume", data=decoded, chunks=chunked(decoded), **options)
+        # Read from the closed file: in the writing one, h5py's chunk cache holds unfiltered
+        # chunks.
+        with h5py.File(tmp_path / f"{name}.h5", "r") as f:
+            error = np.abs(f["volume"][...].astype(np.float64) - decoded).max()
+            expected[name] = (stored_bytes(f["volume"]), error)
 
     scenario = photonqa.Scenario.from_toml(
         f"""
@@ -61,6 +62,14 @@ artifact = "hdf5"
 
 [input]
 source = "{compressed}::/volume"
+
+[[variant]]
+name = "sz3"
+
+[[variant.pipeline]]
+stage = "sz3"
+mode = "abs"
+abs_error = {TOLERANCE}
 
 [[variant]]
 name = "zfp"
@@ -75,10 +84,13 @@ distortion = ["max_abs_error"]
 """,
         tmp_path / "scenario.toml",
     )
-    [row] = photonqa.run(scenario, tmp_path / "out", progress=False).rows
-    assert row["status"] == "ok", row.get("error")
-    assert row["rate"]["compressed_bytes"] == zfp_bytes
-    assert row["distortion"]["max_abs_error"] == zfp_error
+    rows = photonqa.run(scenario, tmp_path / "out", progress=False).rows
+    rows = sorted(rows, key=lambda row: row["index"])
+    assert [row["params"]["variant"] for row in rows] == ["sz3", "zfp"]
+    for row in rows:
+        assert row["status"] == "ok", row.get("error")
+        measured = (row["rate"]["compressed_bytes"], row["distortion"]["max_abs_error"])
+        assert measured == expected[row["params"]["variant"]], row["params"]
 
     # h5py's own plugin instances still decode.
     with h5py.File(compressed, "r") as f:

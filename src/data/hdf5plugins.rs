@@ -9,11 +9,11 @@
 //! hdf5plugin's plugins call HDF5 through wrappers of their own that reach a library only once
 //! their `init_filter(libname)` has named it, or when a libhdf5 in the process's global symbol
 //! scope stands in for them (the CLI's, linked into the executable). Inside Python, which
-//! loads photonqa's extension and its libhdf5 locally, neither holds, and the plugins fail every
-//! chunk ("unknown library error"); calling `init_filter` on the files hdf5plugin itself loaded
-//! would rebind h5py's instances to photonqa's library. So where photonqa's libhdf5 is not the
-//! global one, HDF5 is given private copies of those plugins, bound to it
-//! ([`bind_plugin_copies`]).
+//! loads photonqa's extension and its libhdf5 locally, neither holds, and the plugins failed
+//! every chunk ("unknown library error"); calling `init_filter` on the files hdf5plugin itself
+//! loaded would rebind h5py's instances to photonqa's library. So HDF5 is given private copies
+//! of those plugins, bound to photonqa's library and to their own code as in h5py
+//! ([`bind_plugin_copies`]), in every process.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::os::unix::ffi::OsStrExt;
@@ -46,7 +46,7 @@ static FOUND: OnceLock<Option<PluginFolder>> = OnceLock::new();
 static PROCESS_FOLDER: OnceLock<Option<PathBuf>> = OnceLock::new();
 
 /// With `HDF5_PLUGIN_PATH` unset, hdf5plugin's plugin folder, put first in the HDF5 library's
-/// plugin search path; `None` when the variable is set (the user chose the folders) or no
+/// plugin search path, behind bound copies of its plugins ([`bind_plugin_copies`]); `None` when the variable is set (the user chose the folders) or no
 /// interpreter has hdf5plugin.
 ///
 /// The interpreters asked, in order: `$VIRTUAL_ENV/bin/python3` of an active virtual
@@ -69,7 +69,7 @@ pub fn find_plugin_folder() -> Option<&'static PluginFolder> {
 }
 
 /// Before HDF5 first looks for a third-party filter (`id` from 256 on): binds copies of the
-/// plugins of the `HDF5_PLUGIN_PATH` folders to photonqa's HDF5 library where they need it (see
+/// plugins of the `HDF5_PLUGIN_PATH` folders to photonqa's HDF5 library (see
 /// [`bind_plugin_copies`]), once per process. Without the variable, [`find_plugin_folder`]
 /// binds the folder it finds.
 pub fn prepare_plugin_search(filter_ids: impl IntoIterator<Item = u32>) {
@@ -149,18 +149,18 @@ fn prepend_to_search_path(folder: &Path) -> bool {
     status >= 0
 }
 
-/// Where photonqa's libhdf5 is not the process's global one (inside Python): copies the plugins
-/// of `folder` that have hdf5plugin's `init_filter` into a private folder, loads each copy and
-/// binds it to photonqa's libhdf5 (`init_filter(path of that library)`), and puts the folder
-/// first in HDF5's search path. HDF5's own `dlopen` of a copy then returns the bound instance,
-/// kept loaded for the life of the process. Copies, not the files themselves: hdf5plugin
-/// (h5py's filters) may have loaded and bound those to h5py's library in the same process,
-/// and the dynamic loader gives one instance per file. Other plugins are not copied: they are
-/// left to HDF5's search of `folder`. The private folder, in the system's temporary folder, is
-/// removed at exit. Does nothing where the library is global (the CLI: its libhdf5 stands in
-/// for the wrappers), or when something fails (the filters then fail as they would without).
+/// Copies the plugins of `folder` that have hdf5plugin's `init_filter` into a private folder,
+/// loads each copy with deep binding and binds it to photonqa's libhdf5 (`init_filter(path of
+/// that library)`), and puts the folder first in HDF5's search path. HDF5's own `dlopen` of a
+/// copy then returns the bound instance, kept loaded for the life of the process: it runs the
+/// plugin's own code only, as hdf5plugin's instance in h5py does, so its chunks are the bytes
+/// h5py writes. Copies, not the files themselves: hdf5plugin (h5py's filters) may have loaded
+/// and bound those to h5py's library in the same process, and the dynamic loader gives one
+/// instance per file. Other plugins are not copied: they are left to HDF5's search of
+/// `folder`. The private folder, in the system's temporary folder, is removed at exit. Does
+/// nothing when something fails (the filters then run, or fail, as they would without).
 fn bind_plugin_copies(folder: &Path) {
-    let Some(library) = local_hdf5_library() else {
+    let Some(library) = this_hdf5_library() else {
         return;
     };
     let Some(copies) = private_copy_folder() else {
@@ -187,35 +187,19 @@ fn bind_plugin_copies(folder: &Path) {
     }
 }
 
-/// The path of the libhdf5 photonqa calls when it is not the one the process's global symbol
-/// scope resolves HDF5's functions to; `None` when it is (or cannot be told).
-fn local_hdf5_library() -> Option<CString> {
-    let ours = hdf5_sys::h5::H5open as *const c_void;
-    // The global scope is what a plugin's calls resolve to before its own wrappers: the
-    // program's handle (dlopen of NULL) looks symbols up in it (RTLD_DEFAULT would look in the
-    // caller's scope, which holds photonqa's libhdf5 even when it is not global).
-    // SAFETY: dlopen of NULL returns the program's handle (nothing is loaded); dlsym with it
-    // and a NUL-terminated name only looks a symbol up.
-    let global = unsafe {
-        let program = libc::dlopen(std::ptr::null(), libc::RTLD_LAZY);
-        if program.is_null() {
-            return None;
-        }
-        libc::dlsym(program, c"H5open".as_ptr())
-    };
-    if std::ptr::eq(global, ours) {
-        return None;
-    }
+/// The path of the libhdf5 photonqa calls, as the loader names it.
+fn this_hdf5_library() -> Option<CString> {
     let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
     // SAFETY: dladdr fills `info` for an address in a loaded object, here a function of
     // libhdf5; `dli_fname` then points to the loader's NUL-terminated name of that object,
     // valid while it stays loaded (for the process: photonqa links it).
     unsafe {
-        if libc::dladdr(ours, info.as_mut_ptr()) == 0 || info.assume_init_ref().dli_fname.is_null()
-        {
+        let function = hdf5_sys::h5::H5open as *const c_void;
+        if libc::dladdr(function, info.as_mut_ptr()) == 0 {
             return None;
         }
-        Some(CStr::from_ptr(info.assume_init_ref().dli_fname).to_owned())
+        let name = info.assume_init_ref().dli_fname;
+        (!name.is_null()).then(|| CStr::from_ptr(name).to_owned())
     }
 }
 
@@ -247,9 +231,14 @@ fn load_bound(copy: &Path, library: &CStr) -> bool {
     let Ok(path) = CString::new(copy.as_os_str().as_bytes()) else {
         return false;
     };
+    // Deep binding: the copy calls its own functions (its wrappers of HDF5's, its zstd) before
+    // those of the process's global scope, as hdf5plugin's instances do in h5py; without it,
+    // a libhdf5 or libzstd linked into the program would stand in for them (the CLI's libzstd
+    // made SZ3 chunks a few bytes off those h5py writes).
+    let flags = libc::RTLD_LAZY | libc::RTLD_LOCAL | libc::RTLD_DEEPBIND;
     // SAFETY: dlopen of a NUL-terminated path; the file is a copy of a plugin HDF5 would load
     // itself (its initialisers run as they would then).
-    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL) };
+    let handle = unsafe { libc::dlopen(path.as_ptr(), flags) };
     if handle.is_null() {
         return false;
     }
