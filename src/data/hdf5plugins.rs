@@ -19,7 +19,8 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The environment variable whose folders the HDF5 library searches for filter plugins.
 pub const PLUGIN_PATH_ENV: &str = "HDF5_PLUGIN_PATH";
@@ -46,8 +47,8 @@ static FOUND: OnceLock<Option<PluginFolder>> = OnceLock::new();
 static PROCESS_FOLDER: OnceLock<Option<PathBuf>> = OnceLock::new();
 
 /// With `HDF5_PLUGIN_PATH` unset, hdf5plugin's plugin folder, put first in the HDF5 library's
-/// plugin search path, behind bound copies of its plugins ([`bind_plugin_copies`]); `None` when the variable is set (the user chose the folders) or no
-/// interpreter has hdf5plugin.
+/// plugin search path, behind bound copies of its plugins ([`bind_plugin_copies`]); `None` when
+/// the variable is set (the user chose the folders) or no interpreter has hdf5plugin.
 ///
 /// The interpreters asked, in order: `$VIRTUAL_ENV/bin/python3` of an active virtual
 /// environment, then the `python3` on `PATH`. Call it only when a filter is missing: it runs
@@ -206,7 +207,7 @@ fn this_hdf5_library() -> Option<CString> {
 /// A new folder for plugin copies, one per call: in one folder per process, in the system's
 /// temporary folder, removed at exit (two plugin folders may hold files of the same name).
 fn private_copy_folder() -> Option<PathBuf> {
-    static COUNT: Mutex<usize> = Mutex::new(0);
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
     let process_folder = PROCESS_FOLDER
         .get_or_init(|| {
             let folder = tempfile::Builder::new()
@@ -219,8 +220,7 @@ fn private_copy_folder() -> Option<PathBuf> {
             Some(folder)
         })
         .as_ref()?;
-    let mut count = COUNT.lock().unwrap_or_else(|e| e.into_inner());
-    *count += 1;
+    let count = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
     let folder = process_folder.join(count.to_string());
     std::fs::create_dir(&folder).ok().map(|()| folder)
 }
