@@ -13,7 +13,7 @@
 //! every chunk ("unknown library error"); calling `init_filter` on the files hdf5plugin itself
 //! loaded would rebind h5py's instances to photonqa's library. So HDF5 is given private copies
 //! of those plugins, bound to photonqa's library and to their own code as in h5py
-//! ([`bind_plugin_copies`]), in every process.
+//! (`bind_plugin_copies`), in every process.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::os::unix::ffi::OsStrExt;
@@ -47,7 +47,7 @@ static FOUND: OnceLock<Option<PluginFolder>> = OnceLock::new();
 static PROCESS_FOLDER: OnceLock<Option<PathBuf>> = OnceLock::new();
 
 /// With `HDF5_PLUGIN_PATH` unset, hdf5plugin's plugin folder, put first in the HDF5 library's
-/// plugin search path, behind bound copies of its plugins ([`bind_plugin_copies`]); `None` when
+/// plugin search path, behind bound copies of its plugins (`bind_plugin_copies`); `None` when
 /// the variable is set (the user chose the folders) or no interpreter has hdf5plugin.
 ///
 /// The interpreters asked, in order: `$VIRTUAL_ENV/bin/python3` of an active virtual
@@ -71,7 +71,7 @@ pub fn find_plugin_folder() -> Option<&'static PluginFolder> {
 
 /// Before HDF5 first looks for a third-party filter (`id` from 256 on): binds copies of the
 /// plugins of the `HDF5_PLUGIN_PATH` folders to photonqa's HDF5 library (see
-/// [`bind_plugin_copies`]), once per process. Without the variable, [`find_plugin_folder`]
+/// `bind_plugin_copies`), once per process. Without the variable, [`find_plugin_folder`]
 /// binds the folder it finds.
 pub fn prepare_plugin_search(filter_ids: impl IntoIterator<Item = u32>) {
     static DONE: OnceLock<()> = OnceLock::new();
