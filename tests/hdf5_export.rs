@@ -768,6 +768,67 @@ fn artifact_scenarios_measure_what_the_file_stores() {
     }
 }
 
+/// Writes the reference volume with h5py + hdf5plugin, in chunks of 24 rows, once per SZ3 option
+/// set given as `name=value` arguments, and prints the bytes each dataset stores, one a line.
+const H5PY_SZ3_SIZES: &str = "
+import sys, h5py, hdf5plugin
+source, dataset, out = sys.argv[1:4]
+with h5py.File(source, 'r') as f:
+    volume = f[dataset][...]
+for option in sys.argv[4:]:
+    name, value = option.split('=')
+    with h5py.File(out, 'w') as f:
+        filtered = hdf5plugin.SZ3(**{name: float(value)})
+        f.create_dataset('v', data=volume, chunks=(24,) + volume.shape[1:], **filtered)
+    with h5py.File(out, 'r') as f:
+        print(f['v'].id.get_storage_size())
+";
+
+/// hdf5plugin's SZ3 runs its own code in photonqa as in h5py: a point's rate is the bytes h5py +
+/// hdf5plugin store for the same array, chunks and bound. (The plugins once called the libzstd
+/// the CLI links instead of their own, which made SZ3 chunks a few bytes off.)
+#[test]
+fn sz3_points_store_the_bytes_h5py_writes() {
+    if !common::python_peers("import h5py, hdf5plugin, numpy", "h5py and hdf5plugin") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    artifact_scenario(
+        dir,
+        "hdf5",
+        "[[variant]]\nname = \"abs\"\n[[variant.pipeline]]\nstage = \"sz3\"\nabs_error = 1e-3\n\
+         [[variant]]\nname = \"psnr\"\n[[variant.pipeline]]\nstage = \"sz3\"\nmode = \"psnr\"\npsnr = 30.0\n",
+    );
+    let out = photonqa_with_plugins(
+        dir,
+        &["run", "s.toml", "--out", "out"],
+        Some(&plugin_path()),
+    );
+    assert_ok(&out, "run");
+    let measured: Vec<u64> = common::sorted_rows(&dir.join("out"))
+        .iter()
+        .map(|row| row["rate"]["compressed_bytes"].as_u64().expect("a rate"))
+        .collect();
+    let source = common::repo_root().join("reference-data/porous-tomo.h5");
+    let h5py = Command::new("python3")
+        .args(["-c", H5PY_SZ3_SIZES])
+        .arg(&source)
+        .args(["/volume", dir.join("h5py.h5").to_str().unwrap()])
+        .args(["absolute=1e-3", "peak_signal_to_noise_ratio=30.0"])
+        .output()
+        .unwrap();
+    assert!(h5py.status.success(), "{}", text(&h5py.stderr));
+    let written: Vec<u64> = text(&h5py.stdout)
+        .lines()
+        .map(|line| line.parse().unwrap())
+        .collect();
+    assert_eq!(
+        measured, written,
+        "photonqa's SZ3 bytes (abs, psnr) against h5py's"
+    );
+}
+
 /// An artifact scenario fails before it runs, in one line: a codec photonqa writes no HDF5
 /// filter for and a stage with no registered filter (their lines in the scenario), an unknown
 /// artifact, and a filter the HDF5 library cannot load.

@@ -24,11 +24,6 @@ NOT_COMPARED = {
     # Python 115 s; the codecs' encode and decode 65 s of it, unoptimised, the metrics and
     # analyses the rest): over CI's time budget.
     "codec-shootout": "over CI's time budget",
-    # photonqa.run fails its points through hdf5plugin's plugins (bitshuffle + LZ4, SZ3, ZFP)
-    # with "stage hdf5: unknown library error", where the CLI measures them: the plugins call
-    # HDF5 through symbols they find only when libhdf5 is global in the process, and Python
-    # loads the extension (and its libhdf5) locally.
-    "codec-shootout-hdf5": "hdf5plugin's filters fail inside Python",
 }
 
 SCENARIOS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))

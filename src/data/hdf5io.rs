@@ -9,7 +9,9 @@ use ndarray::IxDyn;
 use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
 use super::files::refuse_special_file;
-use super::hdf5plugins::{PLUGIN_PATH_ENV, find_plugin_folder, found_plugin_folder};
+use super::hdf5plugins::{
+    PLUGIN_PATH_ENV, find_plugin_folder, found_plugin_folder, prepare_plugin_search,
+};
 use super::source::{VolumeSource, check_rows};
 use crate::{with_array, with_dtype};
 
@@ -302,6 +304,7 @@ impl RawChunkWriter {
 /// that is unset and a filter is missing, hdf5plugin's folder is looked for and added first
 /// (see [`find_plugin_folder`]).
 pub fn check_filters_available(filters: &[(u32, Vec<u32>)], label: &str) -> Result<(), DataError> {
+    prepare_plugin_search(filters.iter().map(|(id, _)| *id));
     let missing = || {
         filters.iter().map(|(id, _)| *id).find(|&id| {
             // Loads a plugin when needed; under the library's lock.

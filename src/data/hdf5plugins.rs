@@ -5,12 +5,22 @@
 //! with, hdf5plugin, for its folder ([`find_plugin_folder`]) and puts it first in the library's
 //! search path: a user with `pip install hdf5plugin` done needs to set nothing. The folder found
 //! is recorded in the results' provenance ([`found_plugin_folder`]).
+//!
+//! hdf5plugin's plugins call HDF5 through wrappers of their own that reach a library only once
+//! their `init_filter(libname)` has named it, or when a libhdf5 in the process's global symbol
+//! scope stands in for them (the CLI's, linked into the executable). Inside Python, which
+//! loads photonqa's extension and its libhdf5 locally, neither holds, and the plugins failed
+//! every chunk ("unknown library error"); calling `init_filter` on the files hdf5plugin itself
+//! loaded would rebind h5py's instances to photonqa's library. So HDF5 is given private copies
+//! of those plugins, bound to photonqa's library and to their own code as in h5py
+//! (`bind_plugin_copies`), in every process.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The environment variable whose folders the HDF5 library searches for filter plugins.
 pub const PLUGIN_PATH_ENV: &str = "HDF5_PLUGIN_PATH";
@@ -32,9 +42,13 @@ pub struct PluginFolder {
 /// The search of [`find_plugin_folder`], run at most once per process.
 static FOUND: OnceLock<Option<PluginFolder>> = OnceLock::new();
 
+/// The process's folder of plugin copies bound to its HDF5 library ([`bind_plugin_copies`]),
+/// made at most once.
+static PROCESS_FOLDER: OnceLock<Option<PathBuf>> = OnceLock::new();
+
 /// With `HDF5_PLUGIN_PATH` unset, hdf5plugin's plugin folder, put first in the HDF5 library's
-/// plugin search path; `None` when the variable is set (the user chose the folders) or no
-/// interpreter has hdf5plugin.
+/// plugin search path, behind bound copies of its plugins (`bind_plugin_copies`); `None` when
+/// the variable is set (the user chose the folders) or no interpreter has hdf5plugin.
 ///
 /// The interpreters asked, in order: `$VIRTUAL_ENV/bin/python3` of an active virtual
 /// environment, then the `python3` on `PATH`. Call it only when a filter is missing: it runs
@@ -46,9 +60,25 @@ pub fn find_plugin_folder() -> Option<&'static PluginFolder> {
                 return None;
             }
             let found = pythons().iter().find_map(|python| ask(python))?;
-            prepend_to_search_path(&found.folder).then_some(found)
+            if !prepend_to_search_path(&found.folder) {
+                return None;
+            }
+            bind_plugin_copies(&found.folder);
+            Some(found)
         })
         .as_ref()
+}
+
+/// Before HDF5 first looks for a third-party filter (`id` from 256 on): binds copies of the
+/// plugins of the `HDF5_PLUGIN_PATH` folders to photonqa's HDF5 library (see
+/// `bind_plugin_copies`), once per process. Without the variable, [`find_plugin_folder`]
+/// binds the folder it finds.
+pub fn prepare_plugin_search(filter_ids: impl IntoIterator<Item = u32>) {
+    static DONE: OnceLock<()> = OnceLock::new();
+    let third_party = |id| id >= hdf5_sys::h5z::H5Z_FILTER_RESERVED as u32;
+    if filter_ids.into_iter().any(third_party) && std::env::var_os(PLUGIN_PATH_ENV).is_some() {
+        DONE.get_or_init(|| plugin_folders().iter().for_each(|f| bind_plugin_copies(f)));
+    }
 }
 
 /// The folder [`find_plugin_folder`] found, if it ran and found one (runs nothing).
@@ -118,4 +148,119 @@ fn prepend_to_search_path(folder: &Path) -> bool {
     // lock, as every call into HDF5.
     let status = hdf5::sync::sync(|| unsafe { hdf5_sys::h5pl::H5PLprepend(folder.as_ptr()) });
     status >= 0
+}
+
+/// Copies the plugins of `folder` that have hdf5plugin's `init_filter` into a private folder,
+/// loads each copy with deep binding and binds it to photonqa's libhdf5 (`init_filter(path of
+/// that library)`), and puts the folder first in HDF5's search path. HDF5's own `dlopen` of a
+/// copy then returns the bound instance, kept loaded for the life of the process: it runs the
+/// plugin's own code only, as hdf5plugin's instance in h5py does, so its chunks are the bytes
+/// h5py writes. Copies, not the files themselves: hdf5plugin (h5py's filters) may have loaded
+/// and bound those to h5py's library in the same process, and the dynamic loader gives one
+/// instance per file. Other plugins are not copied: they are left to HDF5's search of
+/// `folder`. The private folder, in the system's temporary folder, is removed at exit. Does
+/// nothing when something fails (the filters then run, or fail, as they would without).
+fn bind_plugin_copies(folder: &Path) {
+    let Some(library) = this_hdf5_library() else {
+        return;
+    };
+    let Some(copies) = private_copy_folder() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    let mut bound = 0;
+    for entry in entries.flatten() {
+        // HDF5 loads the files whose name starts with `lib`.
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && entry.file_name().as_bytes().starts_with(b"lib") {
+            let copy = copies.join(entry.file_name());
+            if std::fs::copy(entry.path(), &copy).is_ok() && load_bound(&copy, &library) {
+                bound += 1;
+            } else {
+                let _ = std::fs::remove_file(&copy);
+            }
+        }
+    }
+    if bound > 0 {
+        prepend_to_search_path(&copies);
+    }
+}
+
+/// The path of the libhdf5 photonqa calls, as the loader names it.
+fn this_hdf5_library() -> Option<CString> {
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    // SAFETY: dladdr fills `info` for an address in a loaded object, here a function of
+    // libhdf5; `dli_fname` then points to the loader's NUL-terminated name of that object,
+    // valid while it stays loaded (for the process: photonqa links it).
+    unsafe {
+        let function = hdf5_sys::h5::H5open as *const c_void;
+        if libc::dladdr(function, info.as_mut_ptr()) == 0 {
+            return None;
+        }
+        let name = info.assume_init_ref().dli_fname;
+        (!name.is_null()).then(|| CStr::from_ptr(name).to_owned())
+    }
+}
+
+/// A new folder for plugin copies, one per call: in one folder per process, in the system's
+/// temporary folder, removed at exit (two plugin folders may hold files of the same name).
+fn private_copy_folder() -> Option<PathBuf> {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let process_folder = PROCESS_FOLDER
+        .get_or_init(|| {
+            let folder = tempfile::Builder::new()
+                .prefix("photonqa-hdf5-plugins-")
+                .tempdir()
+                .ok()?
+                .keep();
+            // SAFETY: registers a function without arguments that only reads a set OnceLock.
+            unsafe { libc::atexit(remove_process_folder) };
+            Some(folder)
+        })
+        .as_ref()?;
+    let count = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    let folder = process_folder.join(count.to_string());
+    std::fs::create_dir(&folder).ok().map(|()| folder)
+}
+
+/// Loads the plugin `copy` and binds it to `library` with its `init_filter`; whether it did
+/// (false: no such function, not loadable, or refused). A bound copy stays loaded.
+fn load_bound(copy: &Path, library: &CStr) -> bool {
+    let Ok(path) = CString::new(copy.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // Deep binding: the copy calls its own functions (its wrappers of HDF5's, its zstd) before
+    // those of the process's global scope, as hdf5plugin's instances do in h5py; without it,
+    // a libhdf5 or libzstd linked into the program would stand in for them (the CLI's libzstd
+    // made SZ3 chunks a few bytes off those h5py writes).
+    let flags = libc::RTLD_LAZY | libc::RTLD_LOCAL | libc::RTLD_DEEPBIND;
+    // SAFETY: dlopen of a NUL-terminated path; the file is a copy of a plugin HDF5 would load
+    // itself (its initialisers run as they would then).
+    let handle = unsafe { libc::dlopen(path.as_ptr(), flags) };
+    if handle.is_null() {
+        return false;
+    }
+    // SAFETY: a symbol lookup in the handle just opened.
+    let init = unsafe { libc::dlsym(handle, c"init_filter".as_ptr()) };
+    let bound = !init.is_null() && {
+        // SAFETY: hdf5plugin's `int init_filter(const char *libname)` (src/hdf5_dl.c), which
+        // dlopens `libname` and looks up the HDF5 functions the plugin calls; negative on failure.
+        let init: extern "C" fn(*const c_char) -> c_int = unsafe { std::mem::transmute(init) };
+        init(library.as_ptr()) >= 0
+    };
+    if !bound {
+        // SAFETY: closes the handle opened above; nothing of the plugin is in use.
+        unsafe { libc::dlclose(handle) };
+    }
+    bound
+}
+
+/// Removes the process's folder of plugin copies (at exit, when the plugins are not used any
+/// more; the loader keeps the mappings of the removed files).
+extern "C" fn remove_process_folder() {
+    if let Some(Some(folder)) = PROCESS_FOLDER.get() {
+        let _ = std::fs::remove_dir_all(folder);
+    }
 }
