@@ -913,3 +913,37 @@ fn the_hdf5_shootout_validates_with_its_plugins() {
         "validate without hdf5plugin",
     );
 }
+
+/// When the plugins cannot be copied to be bound to photonqa's HDF5 (the temporary folder is
+/// missing), a run that needs a third-party filter stops in one line naming the folder, rather
+/// than letting HDF5 load the plugins unbound (which may fail every chunk, store other bytes
+/// than h5py, or, inside Python, end the interpreter with status 0); a run with built-in
+/// filters only is not concerned.
+#[test]
+fn plugins_that_cannot_be_prepared_stop_the_run_in_one_line() {
+    if !common::python_peers("import hdf5plugin", "hdf5plugin") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let missing = dir.join("no-such-folder");
+    let run = |stage: &str| {
+        artifact_scenario(dir, "hdf5", &format!("[[pipeline]]\n{stage}\n"));
+        let _ = std::fs::remove_dir_all(dir.join("out"));
+        Command::new(env!("CARGO_BIN_EXE_photonqa"))
+            .current_dir(dir)
+            .args(["run", "s.toml", "--out", "out"])
+            .env("HDF5_PLUGIN_PATH", plugin_path())
+            .env("TMPDIR", &missing)
+            .output()
+            .unwrap()
+    };
+    let cause = format!(
+        "cannot make a folder for copies of the HDF5 plugins in {}",
+        missing.display()
+    );
+    let sz3 = run("stage = \"sz3\"\nabs_error = 1e-3");
+    assert_one_line_error(&sz3, &[&cause, "TMPDIR"], "plugins not prepared");
+    let out = run("stage = \"deflate\"");
+    assert_ok(&out, "a run with HDF5's own deflate");
+}

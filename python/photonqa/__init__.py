@@ -70,7 +70,8 @@ class Results:
     """The outcome of :func:`run`: what ``photonqa run`` writes into ``out``.
 
     Attributes:
-        rows: one dict per working point, as the lines of ``results.jsonl`` (non-finite
+        rows: one dict per working point in sweep order (the lines of ``results.jsonl``,
+            which are in the order the points finished, sorted by ``index``; non-finite
             metrics as ``float('inf')`` / ``float('nan')`` instead of JSON's strings).
         columns: the scalar metric and analysis columns of ``results.csv``.
         recommendation: ``recommendation.json``: the chosen point, or why none passes.

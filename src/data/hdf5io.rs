@@ -10,7 +10,8 @@ use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
 use super::files::refuse_special_file;
 use super::hdf5plugins::{
-    PLUGIN_PATH_ENV, find_plugin_folder, found_plugin_folder, prepare_plugin_search,
+    PLUGIN_PATH_ENV, binding_failure, find_plugin_folder, found_plugin_folder,
+    prepare_plugin_search,
 };
 use super::source::{VolumeSource, check_rows};
 use crate::{with_array, with_dtype};
@@ -302,7 +303,8 @@ impl RawChunkWriter {
 /// An error naming the first of `filters` that this HDF5 library cannot run; `label` says
 /// where. The library loads third-party filters from the folders of `HDF5_PLUGIN_PATH`; when
 /// that is unset and a filter is missing, hdf5plugin's folder is looked for and added first
-/// (see [`find_plugin_folder`]).
+/// (see [`find_plugin_folder`]). Also an error when a third-party filter is needed and the
+/// plugins could not be prepared for this process ([`binding_failure`]).
 pub fn check_filters_available(filters: &[(u32, Vec<u32>)], label: &str) -> Result<(), DataError> {
     prepare_plugin_search(filters.iter().map(|(id, _)| *id));
     let missing = || {
@@ -311,13 +313,23 @@ pub fn check_filters_available(filters: &[(u32, Vec<u32>)], label: &str) -> Resu
             hdf5::sync::sync(|| unsafe { hdf5_sys::h5z::H5Zfilter_avail(id as _) }) <= 0
         })
     };
+    // Plugins that HDF5 loads unbound may fail, write other bytes or end the process.
+    let third_party = |id: u32| id >= hdf5_sys::h5z::H5Z_FILTER_RESERVED as u32;
+    let plugins_needed = filters.iter().any(|(id, _)| third_party(*id));
+    let bound = || match binding_failure().filter(|_| plugins_needed) {
+        Some(cause) => Err(DataError::new(
+            label,
+            format!("{cause}; point TMPDIR at a writable folder with room for them"),
+        )),
+        None => Ok(()),
+    };
     let Some(mut id) = missing() else {
-        return Ok(());
+        return bound();
     };
     if find_plugin_folder().is_some() {
         match missing() {
             Some(still) => id = still,
-            None => return Ok(()),
+            None => return bound(),
         }
     }
     let hint = match (std::env::var_os(PLUGIN_PATH_ENV), found_plugin_folder()) {

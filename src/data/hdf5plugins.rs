@@ -43,8 +43,11 @@ pub struct PluginFolder {
 static FOUND: OnceLock<Option<PluginFolder>> = OnceLock::new();
 
 /// The process's folder of plugin copies bound to its HDF5 library ([`bind_plugin_copies`]),
-/// made at most once.
-static PROCESS_FOLDER: OnceLock<Option<PathBuf>> = OnceLock::new();
+/// made at most once; the error that kept it from being made.
+static PROCESS_FOLDER: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// Why plugin copies could not be made ([`binding_failure`]): the first such error.
+static BINDING_FAILURE: OnceLock<String> = OnceLock::new();
 
 /// With `HDF5_PLUGIN_PATH` unset, hdf5plugin's plugin folder, put first in the HDF5 library's
 /// plugin search path, behind bound copies of its plugins (`bind_plugin_copies`); `None` when
@@ -157,18 +160,25 @@ fn prepend_to_search_path(folder: &Path) -> bool {
 /// plugin's own code only, as hdf5plugin's instance in h5py does, so its chunks are the bytes
 /// h5py writes. Copies, not the files themselves: hdf5plugin (h5py's filters) may have loaded
 /// and bound those to h5py's library in the same process, and the dynamic loader gives one
-/// instance per file. Other plugins are not copied: they are left to HDF5's search of
-/// `folder`. The private folder, in the system's temporary folder, is removed at exit. Does
-/// nothing when something fails (the filters then run, or fail, as they would without).
+/// instance per file. The copy of a plugin that cannot be loaded or bound (no `init_filter`) is
+/// removed: that plugin is left to HDF5's search of `folder` (it runs, or fails, as it would
+/// without). The private folder, in the system's temporary folder, is removed at exit. When
+/// the copies cannot be made, [`binding_failure`] says why.
 fn bind_plugin_copies(folder: &Path) {
+    if let Err(cause) = try_bind_plugin_copies(folder) {
+        let _ = BINDING_FAILURE.set(cause);
+    }
+}
+
+/// [`bind_plugin_copies`]; an error when the copies could not be made (a plugin that cannot
+/// be loaded or bound is not one: it is left to HDF5's search).
+fn try_bind_plugin_copies(folder: &Path) -> Result<(), String> {
     let Some(library) = this_hdf5_library() else {
-        return;
+        return Ok(());
     };
-    let Some(copies) = private_copy_folder() else {
-        return;
-    };
+    let copies = private_copy_folder()?;
     let Ok(entries) = std::fs::read_dir(folder) else {
-        return;
+        return Ok(());
     };
     let mut bound = 0;
     for entry in entries.flatten() {
@@ -176,7 +186,15 @@ fn bind_plugin_copies(folder: &Path) {
         let is_file = entry.file_type().is_ok_and(|t| t.is_file());
         if is_file && entry.file_name().as_bytes().starts_with(b"lib") {
             let copy = copies.join(entry.file_name());
-            if std::fs::copy(entry.path(), &copy).is_ok() && load_bound(&copy, &library) {
+            if let Err(e) = std::fs::copy(entry.path(), &copy) {
+                let _ = std::fs::remove_file(&copy);
+                return Err(format!(
+                    "cannot copy the plugin {} to {}: {e}",
+                    entry.path().display(),
+                    copies.display()
+                ));
+            }
+            if load_bound(&copy, &library) {
                 bound += 1;
             } else {
                 let _ = std::fs::remove_file(&copy);
@@ -186,6 +204,17 @@ fn bind_plugin_copies(folder: &Path) {
     if bound > 0 {
         prepend_to_search_path(&copies);
     }
+    Ok(())
+}
+
+/// Why photonqa could not give HDF5 its bound copies of the plugins (see
+/// `bind_plugin_copies`), if it tried and could not: the system's temporary folder (`TMPDIR`)
+/// is missing, not writable or full. The plugins HDF5 then loads unbound may fail every chunk,
+/// store other bytes than h5py would, or end the process (hdf5plugin's SZ3 calls `exit(0)` on
+/// some errors), so a run that needs a third-party filter stops instead
+/// (`hdf5io::check_filters_available`).
+pub fn binding_failure() -> Option<&'static str> {
+    BINDING_FAILURE.get().map(String::as_str)
 }
 
 /// The path of the libhdf5 photonqa calls, as the loader names it.
@@ -206,23 +235,32 @@ fn this_hdf5_library() -> Option<CString> {
 
 /// A new folder for plugin copies, one per call: in one folder per process, in the system's
 /// temporary folder, removed at exit (two plugin folders may hold files of the same name).
-fn private_copy_folder() -> Option<PathBuf> {
+fn private_copy_folder() -> Result<PathBuf, String> {
     static COUNT: AtomicUsize = AtomicUsize::new(0);
     let process_folder = PROCESS_FOLDER
         .get_or_init(|| {
+            let temporary = std::env::temp_dir();
             let folder = tempfile::Builder::new()
                 .prefix("photonqa-hdf5-plugins-")
-                .tempdir()
-                .ok()?
+                .tempdir_in(&temporary)
+                .map_err(|e| {
+                    format!(
+                        "cannot make a folder for copies of the HDF5 plugins in {}: {e}",
+                        temporary.display()
+                    )
+                })?
                 .keep();
             // SAFETY: registers a function without arguments that only reads a set OnceLock.
             unsafe { libc::atexit(remove_process_folder) };
-            Some(folder)
+            Ok(folder)
         })
-        .as_ref()?;
+        .as_ref()
+        .map_err(Clone::clone)?;
     let count = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
     let folder = process_folder.join(count.to_string());
-    std::fs::create_dir(&folder).ok().map(|()| folder)
+    std::fs::create_dir(&folder)
+        .map(|()| folder.clone())
+        .map_err(|e| format!("cannot make the folder {}: {e}", folder.display()))
 }
 
 /// Loads the plugin `copy` and binds it to `library` with its `init_filter`; whether it did
@@ -260,7 +298,7 @@ fn load_bound(copy: &Path, library: &CStr) -> bool {
 /// Removes the process's folder of plugin copies (at exit, when the plugins are not used any
 /// more; the loader keeps the mappings of the removed files).
 extern "C" fn remove_process_folder() {
-    if let Some(Some(folder)) = PROCESS_FOLDER.get() {
+    if let Some(Ok(folder)) = PROCESS_FOLDER.get() {
         let _ = std::fs::remove_dir_all(folder);
     }
 }

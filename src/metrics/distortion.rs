@@ -28,7 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::sums::{CoMoments, lane_sums};
+use super::sums::{CoMoments, LANES, for_each_lane, lane_sums};
 use crate::data::{Element, NdArray, c_order, typed_like};
 use crate::with_array;
 
@@ -143,25 +143,14 @@ impl PointSums {
 /// number of decoded values that spoil their original ([`spoils`]), kept in four interleaved
 /// lanes so that the maxima vectorise (a maximum is exact in any order).
 fn extremes<T: Element>(x: &[T], y: &[T], floor: f64) -> (f64, f64, u64) {
-    const LANES: usize = 4;
     let (mut max_abs, mut max_rel, mut spoiled) = ([0f64; LANES], [0f64; LANES], [0u64; LANES]);
-    let mut step = |lane: usize, a: T, b: T| {
+    for_each_lane(x, y, |lane, a: T, b: T| {
         let (a, b) = (a.to_f64(), b.to_f64());
         let e = b - a;
         max_abs[lane] = max_abs[lane].max(e.abs());
         max_rel[lane] = max_rel[lane].max(relative(e, a, floor));
         spoiled[lane] += u64::from(spoils(a, b));
-    };
-    let (x_quads, y_quads) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
-    let (x_rest, y_rest) = (x_quads.remainder(), y_quads.remainder());
-    for (xq, yq) in x_quads.zip(y_quads) {
-        for lane in 0..LANES {
-            step(lane, xq[lane], yq[lane]);
-        }
-    }
-    for (lane, (&a, &b)) in x_rest.iter().zip(y_rest).enumerate() {
-        step(lane, a, b);
-    }
+    });
     let max = |lanes: [f64; LANES]| lanes.into_iter().fold(0.0, f64::max);
     (max(max_abs), max(max_rel), spoiled.iter().sum())
 }

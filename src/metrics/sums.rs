@@ -39,39 +39,48 @@ impl Neumaier {
     }
 }
 
-/// Interleaved lanes of [`lane_sums`].
-const LANES: usize = 4;
+/// Interleaved lanes of [`for_each_lane`].
+pub const LANES: usize = 4;
+
+/// Calls `step(i % LANES, x[i], y[i])` for every pair of two slices of equal length, in order,
+/// a quad of lanes at a time.
+///
+/// Lane-wise accumulators (sums, maxima, counts) indexed by the lane's number are independent
+/// chains: a single accumulator waits for each update before the next, where the [`LANES`]
+/// chains run side by side in vector registers once `step` is inlined.
+#[inline(always)]
+pub fn for_each_lane<A: Copy, B: Copy>(x: &[A], y: &[B], mut step: impl FnMut(usize, A, B)) {
+    assert_eq!(x.len(), y.len(), "lanes of slices of different lengths");
+    let (x_quads, y_quads) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+    let (x_rest, y_rest) = (x_quads.remainder(), y_quads.remainder());
+    for (xq, yq) in x_quads.zip(y_quads) {
+        for lane in 0..LANES {
+            step(lane, xq[lane], yq[lane]);
+        }
+    }
+    for (lane, (&a, &b)) in x_rest.iter().zip(y_rest).enumerate() {
+        step(lane, a, b);
+    }
+}
 
 /// The compensated sums of the `K` quantities `f(x[i], y[i])` over the pairs of two slices of
 /// equal length.
 ///
-/// Value `i` goes to lane `i % 4`, each lane a [`Neumaier`] sum, and the lanes are added in
-/// order at the end: a single sum waits four cycles for each addition, where the four lanes
-/// run side by side in vector registers. The result depends on the order of the values only
+/// Value `i` goes to lane `i % 4` ([`for_each_lane`]), each lane a [`Neumaier`] sum, and the
+/// lanes are added in order at the end. The result depends on the order of the values only
 /// through the lanes' rounding, a few ulp at most, and is the same on every run.
 pub fn lane_sums<A: Element, B: Element, const K: usize>(
     x: &[A],
     y: &[B],
     f: impl Fn(f64, f64) -> [f64; K],
 ) -> [f64; K] {
-    assert_eq!(x.len(), y.len(), "lane sums of slices of different lengths");
     let mut lanes = [[Neumaier::default(); LANES]; K];
-    let (x_quads, y_quads) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
-    let (x_rest, y_rest) = (x_quads.remainder(), y_quads.remainder());
-    for (xq, yq) in x_quads.zip(y_quads) {
-        for lane in 0..LANES {
-            let values = f(xq[lane].to_f64(), yq[lane].to_f64());
-            for (sums, v) in lanes.iter_mut().zip(values) {
-                sums[lane].add(v);
-            }
-        }
-    }
-    for (lane, (a, b)) in x_rest.iter().zip(y_rest).enumerate() {
+    for_each_lane(x, y, |lane, a: A, b: B| {
         let values = f(a.to_f64(), b.to_f64());
         for (sums, v) in lanes.iter_mut().zip(values) {
             sums[lane].add(v);
         }
-    }
+    });
     lanes.map(|sums| {
         let mut total = Neumaier::default();
         sums.iter().for_each(|lane| total.add(lane.sum));
