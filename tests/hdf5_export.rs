@@ -947,3 +947,43 @@ fn plugins_that_cannot_be_prepared_stop_the_run_in_one_line() {
     let out = run("stage = \"deflate\"");
     assert_ok(&out, "a run with HDF5's own deflate");
 }
+
+/// Writes `a.npy` and `x.h5::/v`, the same small uint16 volume, the latter compressed with
+/// hdf5plugin's bitshuffle/LZ4 (as detectors write their frames).
+const H5PY_BITSHUFFLE_INPUT: &str = "
+import sys, h5py, hdf5plugin, numpy as np
+a = np.random.default_rng(7).poisson(3.0, size=(6, 20, 24)).astype(np.uint16)
+np.save(sys.argv[1], a)
+with h5py.File(sys.argv[2], 'w') as f:
+    f.create_dataset('v', data=a, chunks=(2, 20, 24), **hdf5plugin.Bitshuffle())
+";
+
+/// An input stored through a third-party filter is read with hdf5plugin's plugins, found
+/// without `HDF5_PLUGIN_PATH` as for writing: the values are those NumPy saved.
+#[test]
+fn inputs_compressed_by_hdf5plugin_are_read_without_settings() {
+    if !common::python_peers("import h5py, hdf5plugin, numpy", "h5py and hdf5plugin") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let written = Command::new("python3")
+        .args(["-c", H5PY_BITSHUFFLE_INPUT])
+        .args([dir.join("a.npy"), dir.join("x.h5")])
+        .output()
+        .unwrap();
+    assert!(written.status.success(), "{}", text(&written.stderr));
+    let args = [
+        "metrics",
+        "x.h5::/v",
+        "a.npy",
+        "--json",
+        "--only",
+        "max_abs_error",
+    ];
+    let out = photonqa_with_plugins(dir, &args, None);
+    assert_ok(&out, "metrics of a bitshuffle/LZ4 input");
+    let metrics: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(metrics["count"], 6 * 20 * 24);
+    assert_eq!(metrics["max_abs_error"], 0.0);
+}

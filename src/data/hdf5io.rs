@@ -25,7 +25,9 @@ pub struct Hdf5Source {
 }
 
 impl Hdf5Source {
-    /// Opens `dataset` in `file`; errors name the file and the dataset.
+    /// Opens `dataset` in `file`; errors name the file and the dataset. A dataset stored
+    /// through third-party filters needs their plugins ([`check_filters_available`]: from
+    /// `HDF5_PLUGIN_PATH`, else from hdf5plugin).
     pub fn open(file: &Path, dataset: &str) -> Result<Self, DataError> {
         let label = format!("{}::{dataset}", file.display());
         if !file.exists() {
@@ -48,6 +50,15 @@ impl Hdf5Source {
                 format!("datatype {descriptor:?} is not a supported numeric type"),
             )
         })?;
+        // Data compressed by a third-party filter (detectors write bitshuffle/LZ4, facilities
+        // SZ3, ...) is read with hdf5plugin's plugins as it is written with them; a filter
+        // that cannot be found fails here, in one line, rather than at the first slab read.
+        let filters: Vec<(u32, Vec<u32>)> = ds
+            .filters()
+            .iter()
+            .map(|filter| (filter.id() as u32, Vec::new()))
+            .collect();
+        check_filters_available(&filters, &label)?;
         Ok(Hdf5Source {
             shape: ds.shape(),
             dataset: ds,
