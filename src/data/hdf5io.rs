@@ -338,6 +338,7 @@ pub fn check_filters_available(filters: &[(u32, Vec<u32>)], label: &str) -> Resu
         return bound();
     };
     if find_plugin_folder().is_some() {
+        prepare_plugin_search(filters.iter().map(|(id, _)| *id));
         match missing() {
             Some(still) => id = still,
             None => return bound(),

@@ -15,12 +15,13 @@
 //! of those plugins, bound to photonqa's library and to their own code as in h5py
 //! (`bind_plugin_copies`), in every process.
 
+use std::collections::BTreeSet;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// The environment variable whose folders the HDF5 library searches for filter plugins.
 pub const PLUGIN_PATH_ENV: &str = "HDF5_PLUGIN_PATH";
@@ -49,9 +50,13 @@ static PROCESS_FOLDER: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 /// Why plugin copies could not be made ([`binding_failure`]): the first such error.
 static BINDING_FAILURE: OnceLock<String> = OnceLock::new();
 
+/// The filters (with their folder) [`prepare_plugin_search`] has prepared in this process.
+static PREPARED: Mutex<BTreeSet<(PathBuf, u32)>> = Mutex::new(BTreeSet::new());
+
 /// With `HDF5_PLUGIN_PATH` unset, hdf5plugin's plugin folder, put first in the HDF5 library's
-/// plugin search path, behind bound copies of its plugins (`bind_plugin_copies`); `None` when
-/// the variable is set (the user chose the folders) or no interpreter has hdf5plugin.
+/// plugin search path (call [`prepare_plugin_search`] next, to put bound copies of the plugins
+/// needed before it); `None` when the variable is set (the user chose the folders) or no
+/// interpreter has hdf5plugin.
 ///
 /// The interpreters asked, in order: `$VIRTUAL_ENV/bin/python3` of an active virtual
 /// environment, then the `python3` on `PATH`. Call it only when a filter is missing: it runs
@@ -63,24 +68,30 @@ pub fn find_plugin_folder() -> Option<&'static PluginFolder> {
                 return None;
             }
             let found = pythons().iter().find_map(|python| ask(python))?;
-            if !prepend_to_search_path(&found.folder) {
-                return None;
-            }
-            bind_plugin_copies(&found.folder);
-            Some(found)
+            prepend_to_search_path(&found.folder).then_some(found)
         })
         .as_ref()
 }
 
-/// Before HDF5 first looks for a third-party filter (`id` from 256 on): binds copies of the
-/// plugins of the `HDF5_PLUGIN_PATH` folders to photonqa's HDF5 library (see
-/// `bind_plugin_copies`), once per process. Without the variable, [`find_plugin_folder`]
-/// binds the folder it finds.
+/// Before HDF5 first looks for the third-party filters among `filter_ids` (ids from 256 on):
+/// binds copies of their plugins in the folders of [`plugin_folders`] to photonqa's HDF5
+/// library (see `bind_plugin_copies`), once per filter and folder in a process.
 pub fn prepare_plugin_search(filter_ids: impl IntoIterator<Item = u32>) {
-    static DONE: OnceLock<()> = OnceLock::new();
-    let third_party = |id| id >= hdf5_sys::h5z::H5Z_FILTER_RESERVED as u32;
-    if filter_ids.into_iter().any(third_party) && std::env::var_os(PLUGIN_PATH_ENV).is_some() {
-        DONE.get_or_init(|| plugin_folders().iter().for_each(|f| bind_plugin_copies(f)));
+    let third_party = |id: &u32| *id >= hdf5_sys::h5z::H5Z_FILTER_RESERVED as u32;
+    let wanted: BTreeSet<u32> = filter_ids.into_iter().filter(third_party).collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let mut prepared = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
+    for folder in plugin_folders() {
+        let new: BTreeSet<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|&id| prepared.insert((folder.clone(), id)))
+            .collect();
+        if !new.is_empty() {
+            bind_plugin_copies(&folder, &new);
+        }
     }
 }
 
@@ -153,58 +164,103 @@ fn prepend_to_search_path(folder: &Path) -> bool {
     status >= 0
 }
 
-/// Copies the plugins of `folder` that have hdf5plugin's `init_filter` into a private folder,
-/// loads each copy with deep binding and binds it to photonqa's libhdf5 (`init_filter(path of
-/// that library)`), and puts the folder first in HDF5's search path. HDF5's own `dlopen` of a
-/// copy then returns the bound instance, kept loaded for the life of the process: it runs the
-/// plugin's own code only, as hdf5plugin's instance in h5py does, so its chunks are the bytes
-/// h5py writes. Copies, not the files themselves: hdf5plugin (h5py's filters) may have loaded
-/// and bound those to h5py's library in the same process, and the dynamic loader gives one
-/// instance per file. The copy of a plugin that cannot be loaded or bound (no `init_filter`) is
-/// removed: that plugin is left to HDF5's search of `folder` (it runs, or fails, as it would
-/// without). The private folder, in the system's temporary folder, is removed at exit. When
-/// the copies cannot be made, [`binding_failure`] says why.
-fn bind_plugin_copies(folder: &Path) {
-    if let Err(cause) = try_bind_plugin_copies(folder) {
+/// Copies the plugins of `folder` for the filters `ids` that have hdf5plugin's `init_filter`
+/// into a private folder, loads each copy with deep binding and binds it to photonqa's libhdf5
+/// (`init_filter(path of that library)`), and puts the folder first in HDF5's search path.
+/// HDF5's own `dlopen` of a copy then returns the bound instance, kept loaded for the life of
+/// the process: it runs the plugin's own code only, as hdf5plugin's instance in h5py does, so
+/// its chunks are the bytes h5py writes. Copies, not the files themselves: hdf5plugin (h5py's
+/// filters) may have loaded and bound those to h5py's library in the same process, and the
+/// dynamic loader gives one instance per file. A plugin's filter is read from the file itself
+/// (its `H5PLget_plugin_info`, as HDF5's own search does), so only the plugins needed are
+/// copied (hdf5plugin's folder holds about 190 MB of them). The copy of a plugin that cannot
+/// be loaded or bound (no `init_filter`) is removed: that plugin is left to HDF5's search of
+/// `folder` (it runs, or fails, as it would without). The private folder, in the system's
+/// temporary folder, is removed at exit. When the copies cannot be made,
+/// [`binding_failure`] says why.
+fn bind_plugin_copies(folder: &Path, ids: &BTreeSet<u32>) {
+    if let Err(cause) = try_bind_plugin_copies(folder, ids) {
         let _ = BINDING_FAILURE.set(cause);
     }
 }
 
 /// [`bind_plugin_copies`]; an error when the copies could not be made (a plugin that cannot
 /// be loaded or bound is not one: it is left to HDF5's search).
-fn try_bind_plugin_copies(folder: &Path) -> Result<(), String> {
+fn try_bind_plugin_copies(folder: &Path, ids: &BTreeSet<u32>) -> Result<(), String> {
     let Some(library) = this_hdf5_library() else {
         return Ok(());
     };
-    let copies = private_copy_folder()?;
     let Ok(entries) = std::fs::read_dir(folder) else {
         return Ok(());
     };
+    // HDF5 loads the files whose name starts with `lib`.
+    let mut plugins: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| e.file_name().as_bytes().starts_with(b"lib"))
+        .map(|e| e.path())
+        .filter(|path| plugin_filter(path).is_some_and(|id| ids.contains(&id)))
+        .collect();
+    if plugins.is_empty() {
+        return Ok(());
+    }
+    plugins.sort();
+    let copies = private_copy_folder()?;
     let mut bound = 0;
-    for entry in entries.flatten() {
-        // HDF5 loads the files whose name starts with `lib`.
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        if is_file && entry.file_name().as_bytes().starts_with(b"lib") {
-            let copy = copies.join(entry.file_name());
-            if let Err(e) = std::fs::copy(entry.path(), &copy) {
-                let _ = std::fs::remove_file(&copy);
-                return Err(format!(
-                    "cannot copy the plugin {} to {}: {e}",
-                    entry.path().display(),
-                    copies.display()
-                ));
-            }
-            if load_bound(&copy, &library) {
-                bound += 1;
-            } else {
-                let _ = std::fs::remove_file(&copy);
-            }
+    for plugin in plugins {
+        let copy = copies.join(plugin.file_name().expect("a file's name"));
+        if let Err(e) = std::fs::copy(&plugin, &copy) {
+            let _ = std::fs::remove_file(&copy);
+            return Err(format!(
+                "cannot copy the plugin {} to {}: {e}",
+                plugin.display(),
+                copies.display()
+            ));
+        }
+        if load_bound(&copy, &library) {
+            bound += 1;
+        } else {
+            let _ = std::fs::remove_file(&copy);
         }
     }
     if bound > 0 {
         prepend_to_search_path(&copies);
     }
     Ok(())
+}
+
+/// The filter id the HDF5 plugin `path` provides (its `H5PLget_plugin_info`), or `None` when
+/// it is not a loadable filter plugin. Loads the file as HDF5's plugin search does, and closes
+/// it again (an instance already loaded, e.g. by h5py, stays as it was).
+fn plugin_filter(path: &Path) -> Option<u32> {
+    let name = CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: dlopen of a NUL-terminated path of a file HDF5 would load itself while looking
+    // for a filter (its initialisers run as they would then).
+    let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL) };
+    if handle.is_null() {
+        return None;
+    }
+    // SAFETY: symbol lookups in the handle just opened; `H5PLget_plugin_type` and
+    // `H5PLget_plugin_info` are the two functions of HDF5's plugin interface, without
+    // arguments, returning the plugin's type and a pointer to its static `H5Z_class2_t`.
+    let id = unsafe {
+        let kind = libc::dlsym(handle, c"H5PLget_plugin_type".as_ptr());
+        let info = libc::dlsym(handle, c"H5PLget_plugin_info".as_ptr());
+        if kind.is_null() || info.is_null() {
+            None
+        } else {
+            let kind: extern "C" fn() -> c_int = std::mem::transmute(kind);
+            let info: extern "C" fn() -> *const hdf5_sys::h5z::H5Z_class2_t =
+                std::mem::transmute(info);
+            let class = info();
+            (kind() == hdf5_sys::h5pl::H5PL_type_t::H5PL_TYPE_FILTER as c_int && !class.is_null())
+                .then(|| (*class).id)
+                .and_then(|id| u32::try_from(id).ok())
+        }
+    };
+    // SAFETY: closes the handle opened above; nothing of the plugin is in use.
+    unsafe { libc::dlclose(handle) };
+    id
 }
 
 /// Why photonqa could not give HDF5 its bound copies of the plugins (see
