@@ -987,3 +987,51 @@ fn inputs_compressed_by_hdf5plugin_are_read_without_settings() {
     assert_eq!(metrics["count"], 6 * 20 * 24);
     assert_eq!(metrics["max_abs_error"], 0.0);
 }
+
+/// The folder of plugin copies that a killed process left (its `in-use` file no longer
+/// locked) is removed by the next process that makes one; a folder still in use (its file
+/// locked, here by this test) or still being made (no such file yet) is left alone; and a
+/// process removes its own at exit.
+#[test]
+fn plugin_copies_of_killed_processes_are_removed() {
+    if !common::python_peers("import hdf5plugin", "hdf5plugin") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let temporary = dir.join("tmp");
+    let folder = |name: &str| temporary.join(format!("photonqa-hdf5-plugins-{name}"));
+    for name in ["abandoned", "alive", "being-made"] {
+        std::fs::create_dir_all(folder(name)).unwrap();
+        std::fs::write(folder(name).join("libh5sz3.so"), b"a copy").unwrap();
+    }
+    std::fs::write(folder("abandoned").join("in-use"), b"").unwrap();
+    let held = std::fs::File::create(folder("alive").join("in-use")).unwrap();
+    held.lock().unwrap();
+    artifact_scenario(
+        dir,
+        "hdf5",
+        "[[pipeline]]\nstage = \"sz3\"\nabs_error = 1e-3\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_photonqa"))
+        .current_dir(dir)
+        .args(["run", "s.toml", "--out", "out"])
+        .env("HDF5_PLUGIN_PATH", plugin_path())
+        .env("TMPDIR", &temporary)
+        .output()
+        .unwrap();
+    assert_ok(&out, "run with SZ3's plugin");
+    let mut left: Vec<String> = std::fs::read_dir(&temporary)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "photonqa-hdf5-plugins-alive",
+            "photonqa-hdf5-plugins-being-made"
+        ]
+    );
+    drop(held);
+}

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -296,16 +297,26 @@ fn private_copy_folder() -> Result<PathBuf, String> {
     let process_folder = PROCESS_FOLDER
         .get_or_init(|| {
             let temporary = std::env::temp_dir();
+            let refuse = |e: std::io::Error| {
+                format!(
+                    "cannot make a folder for copies of the HDF5 plugins in {}: {e}",
+                    temporary.display()
+                )
+            };
+            remove_abandoned_folders(&temporary);
             let folder = tempfile::Builder::new()
-                .prefix("photonqa-hdf5-plugins-")
+                .prefix(FOLDER_PREFIX)
                 .tempdir_in(&temporary)
-                .map_err(|e| {
-                    format!(
-                        "cannot make a folder for copies of the HDF5 plugins in {}: {e}",
-                        temporary.display()
-                    )
-                })?
+                .map_err(refuse)?
                 .keep();
+            // Locked until the process ends, however it ends: the folder is in use. Locked
+            // under another name first, so that the file is never seen unlocked.
+            let locking = folder.join("locking");
+            let in_use = File::create(&locking).map_err(refuse)?;
+            if in_use.lock().is_ok() {
+                std::fs::rename(&locking, folder.join(IN_USE)).map_err(refuse)?;
+                std::mem::forget(in_use);
+            }
             // SAFETY: registers a function without arguments that only reads a set OnceLock.
             unsafe { libc::atexit(remove_process_folder) };
             Ok(folder)
@@ -317,6 +328,39 @@ fn private_copy_folder() -> Result<PathBuf, String> {
     std::fs::create_dir(&folder)
         .map(|()| folder.clone())
         .map_err(|e| format!("cannot make the folder {}: {e}", folder.display()))
+}
+
+/// Start of the names of the process folders of plugin copies in the temporary folder.
+const FOLDER_PREFIX: &str = "photonqa-hdf5-plugins-";
+
+/// The file of a process folder that its process keeps locked while it lives.
+const IN_USE: &str = "in-use";
+
+/// Removes the folders of plugin copies (about 100 MB for SZ3's) that processes which ended
+/// without running their exit handlers (killed, e.g. at a batch system's time limit) left in
+/// `temporary`: those whose [`IN_USE`] file is not locked any more. The operating system
+/// releases a lock when its holder ends, whatever its process id namespace, so a folder still
+/// in use (its lock held) or still being made (no such file yet) is never touched.
+fn remove_abandoned_folders(temporary: &Path) {
+    let Ok(entries) = std::fs::read_dir(temporary) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .as_bytes()
+            .starts_with(FOLDER_PREFIX.as_bytes())
+        {
+            continue;
+        }
+        let folder = entry.path();
+        let Ok(in_use) = File::open(folder.join(IN_USE)) else {
+            continue;
+        };
+        if in_use.try_lock().is_ok() {
+            let _ = std::fs::remove_dir_all(&folder);
+        }
+    }
 }
 
 /// Loads the plugin `copy` and binds it to `library` with its `init_filter`; whether it did
