@@ -914,6 +914,18 @@ fn the_hdf5_shootout_validates_with_its_plugins() {
     );
 }
 
+/// `photonqa run s.toml --out out` in `dir` with hdf5plugin's folder as `HDF5_PLUGIN_PATH` and
+/// `temporary` as the system's temporary folder (`TMPDIR`).
+fn run_with_temporary_folder(dir: &Path, temporary: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_photonqa"))
+        .current_dir(dir)
+        .args(["run", "s.toml", "--out", "out"])
+        .env("HDF5_PLUGIN_PATH", plugin_path())
+        .env("TMPDIR", temporary)
+        .output()
+        .unwrap()
+}
+
 /// When the plugins cannot be copied to be bound to photonqa's HDF5 (the temporary folder is
 /// missing), a run that needs a third-party filter stops in one line naming the folder, rather
 /// than letting HDF5 load the plugins unbound (which may fail every chunk, store other bytes
@@ -930,13 +942,7 @@ fn plugins_that_cannot_be_prepared_stop_the_run_in_one_line() {
     let run = |stage: &str| {
         artifact_scenario(dir, "hdf5", &format!("[[pipeline]]\n{stage}\n"));
         let _ = std::fs::remove_dir_all(dir.join("out"));
-        Command::new(env!("CARGO_BIN_EXE_photonqa"))
-            .current_dir(dir)
-            .args(["run", "s.toml", "--out", "out"])
-            .env("HDF5_PLUGIN_PATH", plugin_path())
-            .env("TMPDIR", &missing)
-            .output()
-            .unwrap()
+        run_with_temporary_folder(dir, &missing)
     };
     let cause = format!(
         "cannot make a folder for copies of the HDF5 plugins in {}",
@@ -1013,13 +1019,7 @@ fn plugin_copies_of_killed_processes_are_removed() {
         "hdf5",
         "[[pipeline]]\nstage = \"sz3\"\nabs_error = 1e-3\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_photonqa"))
-        .current_dir(dir)
-        .args(["run", "s.toml", "--out", "out"])
-        .env("HDF5_PLUGIN_PATH", plugin_path())
-        .env("TMPDIR", &temporary)
-        .output()
-        .unwrap();
+    let out = run_with_temporary_folder(dir, &temporary);
     assert_ok(&out, "run with SZ3's plugin");
     let mut left: Vec<String> = std::fs::read_dir(&temporary)
         .unwrap()
