@@ -218,6 +218,19 @@ impl StageConfig {
         }
     }
 
+    /// Whether the parameter has a value (one with a derived default may be absent).
+    pub fn is_set(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Optional integer parameter (derived default).
+    pub fn opt_int(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Some(ParamValue::Int(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
     /// Optional float parameter (derived default).
     pub fn opt_float(&self, name: &str) -> Option<f64> {
         match self.get(name) {

@@ -9,6 +9,7 @@ pub static STAGES: &[&StageDef] = &[
     &stages::quantize::DEF,
     &stages::bitround::DEF,
     &stages::poisson::DEF,
+    &stages::denoise::DEF,
     &stages::bytes::DEF,
     &stages::dictionary::DEF,
     &stages::command::DEF,

@@ -6,6 +6,7 @@ pub mod blosc;
 pub mod bytes;
 pub mod command;
 pub mod deflate;
+pub mod denoise;
 pub mod dictionary;
 pub mod guard;
 pub mod hdf5_filter;
