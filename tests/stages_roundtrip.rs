@@ -375,7 +375,7 @@ fn every_lossless_stage_is_covered() {
                 );
             }
             StageKind::ArrayToArray => assert!(
-                ["threshold", "quantize", "bitround", "poisson"].contains(&def.id),
+                ["threshold", "quantize", "bitround", "poisson", "denoise"].contains(&def.id),
                 "array->array stage {} has no lossy test here",
                 def.id
             ),
@@ -733,6 +733,63 @@ fn poisson_error_is_within_half_a_step_in_sigmas_and_negative_counts_are_errors(
     };
     let err = err.to_string();
     assert!(err.contains("poisson") && err.contains("-1"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// denoise (its values against SciPy and scikit-image: tests/denoise_crosscheck.rs)
+
+#[test]
+fn denoise_keeps_dtype_shape_range_and_constants_and_filters_planes_alone() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let values: Vec<f64> = (0..4 * 9 * 7)
+        .map(|_| rng.random_range(0..200) as f64)
+        .collect();
+    let filters: [&[(&'static str, ParamValue)]; 3] = [
+        &[
+            ("filter", ParamValue::Str("gaussian".into())),
+            ("sigma", ParamValue::Float(1.3)),
+        ],
+        &[
+            ("filter", ParamValue::Str("median".into())),
+            ("size", ParamValue::Int(3)),
+        ],
+        &[
+            ("filter", ParamValue::Str("tv".into())),
+            ("weight", ParamValue::Float(20.0)),
+        ],
+    ];
+    for dtype in [DType::Uint8, DType::Int16, DType::Float32, DType::Float64] {
+        let array = with_dtype!(dtype, T => ArrayD::from_shape_vec(
+            IxDyn(&[4, 9, 7]),
+            values.iter().map(|&v| T::from_f64(v)).collect(),
+        )
+        .unwrap()
+        .into_nd());
+        let constant = with_dtype!(dtype, T => ArrayD::from_elem(IxDyn(&[2, 5, 6]), T::from_f64(42.0)).into_nd());
+        for overrides in filters {
+            let trip = codec_trip("denoise", overrides, &array);
+            let decoded: &NdArray = &trip.decoded;
+            assert_eq!((decoded.dtype(), decoded.shape()), (dtype, array.shape()));
+            assert_ne!(decoded, &array, "{dtype} {overrides:?} changed nothing");
+            for v in decoded.to_f64().iter() {
+                assert!(
+                    (-1e-9..=199.0 + 1e-9).contains(v),
+                    "{dtype} {overrides:?}: {v}"
+                );
+            }
+            // Each plane alone gives the same values: chunks along axis 0 do not matter.
+            for plane in 0..4 {
+                let alone = codec_trip("denoise", overrides, &array.slice_rows(plane..plane + 1));
+                assert_eq!(*alone.decoded, decoded.slice_rows(plane..plane + 1));
+            }
+            let flat = codec_trip("denoise", overrides, &constant).decoded;
+            let worst = max_abs_error(&constant, &flat);
+            assert!(
+                worst <= 42.0 * 1e-15,
+                "{dtype} {overrides:?}: constant moved by {worst}"
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

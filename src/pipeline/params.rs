@@ -218,16 +218,30 @@ impl StageConfig {
         }
     }
 
-    /// Whether the parameter has a value (one with a derived default may be absent).
-    pub fn is_set(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-
-    /// Optional integer parameter (derived default).
-    pub fn opt_int(&self, name: &str) -> Option<i64> {
-        match self.get(name) {
-            Some(ParamValue::Int(v)) => Some(*v),
-            _ => None,
+    /// The parameter that the choice parameter `choice` selects among `by_choice` (pairs of
+    /// a choice and its parameter, e.g. SZ3's `("abs", "abs_error")`): an error when another
+    /// of those parameters is set (naming the choice it belongs to) or the selected one is not.
+    pub fn selected(
+        &self,
+        choice: &str,
+        by_choice: &[(&str, &'static str)],
+    ) -> Result<&'static str, String> {
+        let chosen = self.str(choice);
+        let (_, wanted) = by_choice
+            .iter()
+            .find(|(c, _)| *c == chosen)
+            .expect("the choice is validated");
+        if let Some((other, name)) = by_choice
+            .iter()
+            .find(|(_, name)| name != wanted && self.get(name).is_some())
+        {
+            return Err(format!(
+                "{name} is set but {choice} = \"{chosen}\" (use {choice} = \"{other}\", or {wanted})"
+            ));
+        }
+        match self.get(wanted) {
+            Some(_) => Ok(wanted),
+            None => Err(format!("{choice} = \"{chosen}\" needs {wanted}")),
         }
     }
 

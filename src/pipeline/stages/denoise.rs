@@ -95,28 +95,17 @@ const TRUNCATE: f64 = 4.0;
 
 fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
     let filter = config.str("filter");
-    let (_, wanted) = STRENGTHS
-        .iter()
-        .find(|(f, _)| *f == filter)
-        .expect("filter is validated");
-    for (other, name) in STRENGTHS {
-        if name != *wanted && config.is_set(name) {
-            return Err(format!(
-                "{name} is set but filter = \"{filter}\" (use filter = \"{other}\", or {wanted})"
-            ));
-        }
-    }
-    let missing = || format!("filter = \"{filter}\" needs {wanted}");
+    config.selected("filter", &STRENGTHS)?;
     let filter = match filter {
         "gaussian" => {
-            let sigma = config.opt_float("sigma").ok_or_else(missing)?;
+            let sigma = config.float("sigma");
             if sigma <= 0.0 {
                 return Err(format!("sigma = {sigma} must be > 0"));
             }
             Filter::Gaussian(gaussian_weights(sigma))
         }
         "median" => {
-            let size = config.opt_int("size").ok_or_else(missing)?;
+            let size = config.int("size");
             if size % 2 == 0 {
                 return Err(format!(
                     "size = {size} must be odd (the window is centred on its pixel)"
@@ -125,7 +114,7 @@ fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
             Filter::Median(size as usize)
         }
         _ => {
-            let weight = config.opt_float("weight").ok_or_else(missing)?;
+            let weight = config.float("weight");
             if weight <= 0.0 {
                 return Err(format!("weight = {weight} must be > 0"));
             }

@@ -70,16 +70,7 @@ fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
         }
     };
     let mode = config.str("mode");
-    let wanted = if mode == "psnr" { "psnr" } else { "ratio" };
-    let other = if mode == "psnr" { "ratio" } else { "psnr" };
-    if config.opt_float(other).is_some() {
-        return Err(format!(
-            "{other} is set but mode = \"{mode}\" (use mode = \"{other}\", or {wanted})"
-        ));
-    }
-    let Some(value) = config.opt_float(wanted) else {
-        return Err(format!("mode = \"{mode}\" needs {wanted}"));
-    };
+    let value = config.float(config.selected("mode", &[("psnr", "psnr"), ("ratio", "ratio")])?);
     let peak = ((1u64 << bits) - 1) as f64;
     let (codec_mode, promise) = if mode == "psnr" {
         if value.is_nan() || value <= 0.0 || value > 300.0 {

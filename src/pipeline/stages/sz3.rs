@@ -86,20 +86,8 @@ const BOUNDS: [(&str, &str); 4] = [
 
 fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
     let mode = config.str("mode");
-    let (_, wanted) = BOUNDS
-        .iter()
-        .find(|(m, _)| *m == mode)
-        .expect("mode is validated");
-    for (other_mode, name) in BOUNDS {
-        if name != *wanted && config.opt_float(name).is_some() {
-            return Err(format!(
-                "{name} is set but mode = \"{mode}\" (use mode = \"{other_mode}\", or {wanted})"
-            ));
-        }
-    }
-    let Some(value) = config.opt_float(wanted) else {
-        return Err(format!("mode = \"{mode}\" needs {wanted}"));
-    };
+    let wanted = config.selected("mode", &BOUNDS)?;
+    let value = config.float(wanted);
     if value.is_nan() || value <= 0.0 {
         return Err(format!("{wanted} = {value} must be > 0"));
     }

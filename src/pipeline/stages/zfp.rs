@@ -92,26 +92,10 @@ fn min_block_bits(dtype: DType) -> u64 {
 fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
     let working = working_dtype(input.dtype)?;
     let mode = config.str("mode");
-    let (_, wanted) = MODES
-        .iter()
-        .find(|(m, _)| *m == mode)
-        .expect("mode is validated");
-    for (other_mode, name) in MODES {
-        let given = if name == "precision" {
-            config.params.iter().any(|(n, _)| *n == name)
-        } else {
-            config.opt_float(name).is_some()
-        };
-        if name != *wanted && given {
-            return Err(format!(
-                "{name} is set but mode = \"{mode}\" (use mode = \"{other_mode}\", or {wanted})"
-            ));
-        }
-    }
-    let missing = || format!("mode = \"{mode}\" needs {wanted}");
+    config.selected("mode", &MODES)?;
     let (zfp_mode, promise) = match mode {
         "accuracy" => {
-            let tolerance = config.opt_float("tolerance").ok_or_else(missing)?;
+            let tolerance = config.float("tolerance");
             if tolerance.is_nan() || tolerance <= 0.0 {
                 return Err(format!("tolerance = {tolerance} must be > 0"));
             }
@@ -126,14 +110,11 @@ fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
             )
         }
         "precision" => {
-            if !config.params.iter().any(|(n, _)| *n == "precision") {
-                return Err(missing());
-            }
             let precision = config.int("precision") as u32;
             (ZfpCompressionMode::FixedPrecision { precision }, None)
         }
         _ => {
-            let rate = config.opt_float("rate").ok_or_else(missing)?;
+            let rate = config.float("rate");
             // The lowest rate any block shape allows: the minimum bits over a 4-D block.
             let lowest = min_block_bits(working) as f64 / 256.0;
             if rate.is_nan() || rate <= 0.0 || rate > 64.0 {
