@@ -11,12 +11,12 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::colour_scale::{BAR_HEIGHT, ColourScale, draw_colour_bar, grey};
 use super::html::{base64, escape};
 use super::plots::{Axis, Drawing, Figure, Scale, Series, Swatch, draw_legend, safe_stem};
 use super::style::{
     AXIS_FONT, CLASS_GREYS, DIFFERENCE, FONT, LABEL_FONT, LOWER_PANEL, SIZE, TITLE_FONT, draw_mark,
 };
-use super::triptych::{difference_window, diverging, grey, grey_scale};
 
 use crate::analysis::figure::{FigureData, Image, Panel, Shading};
 use crate::analysis::registry;
@@ -113,7 +113,7 @@ impl ScienceFigure {
             .any(|(_, d)| d.panels.iter().any(|p| p.raster.is_some()))
     }
 
-    /// The caption: the points shown and the figure's notes.
+    /// The caption: the points shown, the figure's notes and the scales of its colour bars.
     pub fn caption(&self) -> String {
         let mut notes = vec![format!("Shown: {}.", self.shown.join("; "))];
         notes.extend(
@@ -122,6 +122,16 @@ impl ScienceFigure {
                 .into_iter()
                 .flat_map(|(_, d)| d.notes.clone()),
         );
+        for (heading, data) in &self.columns {
+            for image in data.panels.iter().filter_map(|p| p.raster.as_ref()) {
+                if let Colouring::Scale(scale, quantity) = Colouring::of(image) {
+                    notes.push(format!(
+                        "Colour bar of {heading}: {quantity} on a {}.",
+                        scale.describe()
+                    ));
+                }
+            }
+        }
         notes.join(" ")
     }
 }
@@ -175,7 +185,8 @@ fn draw_image<DB: DrawingBackend>(
         .axis_desc_style((FONT, AXIS_FONT))
         .draw()
         .map_err(|e| err(&e))?;
-    let colours = shades(image);
+    let colouring = Colouring::of(image);
+    let colours = shades(image, &colouring);
     let (step_y, step_x) = (ny / raster.rows as f64, nx / raster.cols as f64);
     let pixels = colours.iter().enumerate().map(|(i, colour)| {
         let (r, c) = ((i / raster.cols) as f64, (i % raster.cols) as f64);
@@ -200,45 +211,77 @@ fn draw_image<DB: DrawingBackend>(
     if image.highlight.is_some() {
         legend.push((image.highlight_label.clone(), Swatch::Fill(DIFFERENCE)));
     }
-    if image.shading == Shading::Difference {
+    if let Colouring::Scale(ColourScale::Diverging { half_width }, _) = &colouring {
+        let half_width = *half_width;
         let finite = raster.values.iter().copied().filter(|v| v.is_finite());
-        let (window, largest) = difference_window(finite);
-        legend.push(("decoded - original:".into(), Swatch::None));
-        for sign in [1.0, -1.0] {
-            legend.push((short(sign * window), Swatch::Fill(rgb(diverging(sign)))));
-        }
-        if largest > window {
-            legend.push((format!("beyond: up to {}", short(largest)), Swatch::None));
+        let largest = finite.fold(0.0, |m: f64, v| m.max(v.abs()));
+        if largest > half_width {
+            legend.push((
+                format!("beyond the bar: up to {}", short(largest)),
+                Swatch::None,
+            ));
         }
     }
     let style = TextStyle::from((FONT, LABEL_FONT).into_font());
-    draw_legend(&side, &legend, &style).map_err(|e| err(&e))
+    draw_legend(&side, &legend, &style).map_err(|e| err(&e))?;
+    if let Colouring::Scale(scale, quantity) = &colouring {
+        // At the foot of the legend strip, level with the image's bottom rows.
+        let (side_width, side_height) = side.dim_in_pixel();
+        let top = side_height.saturating_sub(BAR_HEIGHT + margin + x_labels);
+        let bar = side.shrink((8, top), (side_width.saturating_sub(24), BAR_HEIGHT));
+        draw_colour_bar(&bar, scale, quantity)?;
+    }
+    Ok(())
 }
 
-/// The colour of each pixel of `image`: intensities dark on light on the triptych's grey
-/// scale ([`grey_scale`]), classes from [`CLASS_GREYS`]'s light to dark,
-/// differences on the triptych's diverging map and window ([`difference_window`]);
-/// highlighted pixels in the difference colour.
-fn shades(image: &Image) -> Vec<RGBColor> {
-    let values = &image.raster.values;
-    let level: Box<dyn Fn(f64) -> f64> = match image.shading {
-        Shading::Intensity => {
-            let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-            let (display, (lo, hi)) = grey_scale(finite);
-            let (lo, hi) = (display.forward(lo), display.forward(hi));
-            Box::new(move |v| 1.0 - (display.forward(v) - lo) / (hi - lo))
+/// How an image's pixels get their colours.
+enum Colouring {
+    /// On a value scale, with what the values are (the colour bar's title).
+    Scale(ColourScale, &'static str),
+    /// One grey level per class of `0..classes`.
+    Classes(usize),
+}
+
+impl Colouring {
+    /// The colouring of `image`: intensities dark on light on the grey scale of their finite
+    /// values, differences on the diverging scale, classes from [`CLASS_GREYS`]'s light to
+    /// dark.
+    fn of(image: &Image) -> Colouring {
+        let finite = image
+            .raster
+            .values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite());
+        match image.shading {
+            Shading::Intensity(quantity) => {
+                Colouring::Scale(ColourScale::grey(finite.collect(), true), quantity)
+            }
+            Shading::Difference(quantity) => {
+                Colouring::Scale(ColourScale::diverging(finite), quantity)
+            }
+            Shading::Classes(classes) => Colouring::Classes(classes),
         }
-        Shading::Difference => {
-            let (window, _) = difference_window(values.iter().copied().filter(|v| v.is_finite()));
-            return values.iter().map(|&v| rgb(diverging(v / window))).collect();
+    }
+}
+
+/// The colour of each pixel of `image` by its `colouring`; highlighted pixels in the
+/// difference colour.
+fn shades(image: &Image, colouring: &Colouring) -> Vec<RGBColor> {
+    let level: Box<dyn Fn(f64) -> [u8; 3]> = match colouring {
+        Colouring::Scale(scale, _) => {
+            let shader = scale.shader();
+            Box::new(move |v| shader.colour(v))
         }
-        Shading::Classes(classes) => {
+        Colouring::Classes(classes) => {
             let (light, dark) = (f64::from(CLASS_GREYS.0), f64::from(CLASS_GREYS.1));
             let top = classes.saturating_sub(1).max(1) as f64;
-            Box::new(move |c| (light + (dark - light) * c / top) / 255.0)
+            Box::new(move |c| grey((light + (dark - light) * c / top) / 255.0))
         }
     };
-    values
+    image
+        .raster
+        .values
         .iter()
         .enumerate()
         .map(|(i, &v)| {
@@ -249,7 +292,7 @@ fn shades(image: &Image) -> Vec<RGBColor> {
             if highlighted {
                 DIFFERENCE
             } else {
-                rgb(grey(level(v)))
+                rgb(level(v))
             }
         })
         .collect()
