@@ -98,7 +98,7 @@ pub enum ColourScale {
 }
 
 impl ColourScale {
-    /// The grey scale of `values` (finite; see [`grey_scale`]).
+    /// The grey scale of `values` (finite): window and display as the module doc says.
     pub fn grey(values: Vec<f64>, dark_high: bool) -> ColourScale {
         let (display, window) = grey_scale(values);
         ColourScale::Grey {
@@ -108,7 +108,8 @@ impl ColourScale {
         }
     }
 
-    /// The diverging scale of `differences` (see [`difference_window`]).
+    /// The diverging scale of `differences`: `m` as the module doc says (1 without nonzero
+    /// differences).
     pub fn diverging(differences: impl Iterator<Item = f64>) -> ColourScale {
         ColourScale::Diverging {
             half_width: difference_window(differences).0,
