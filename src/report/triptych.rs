@@ -141,33 +141,57 @@ pub fn png(triptych: &Triptych, scales: &Scales) -> Result<Vec<u8>, String> {
     );
     // The source blocks of the panel's columns, computed once for every row.
     let columns: Vec<(usize, usize)> = (0..pw).map(|px| block(px, pw, cols)).collect();
-    let origin = |p: u32| {
+    let origin = |p: u32| -> (u32, u32) {
         (
             GAP + p * (PANEL + GAP) + (PANEL - pw) / 2,
             TITLE + (PANEL - ph) / 2,
         )
     };
+    // An enlarged slice repeats source rows and columns: each distinct block is coloured
+    // once, its repeats copied.
+    let row_bytes = (pw * 3) as usize;
+    let mut previous_rows: Option<(usize, usize)> = None;
     for py in 0..ph {
-        let (r0, r1) = block(py, ph, rows);
-        for (px, &(c0, c1)) in columns.iter().enumerate() {
-            // The largest-magnitude difference of the block (NaN wins).
-            let mut most = 0.0f64;
-            for r in r0..r1 {
-                for c in c0..c1 {
-                    let v = decoded[[r, c]] - original[[r, c]];
-                    if v.is_nan() || v.abs() > most.abs() {
-                        most = v;
-                    }
-                }
+        let rows_covered = block(py, ph, rows);
+        let starts = [0, 1, 2].map(|p| {
+            let (x0, y0) = origin(p);
+            (((y0 + py) * width + x0) * 3) as usize
+        });
+        if previous_rows == Some(rows_covered) {
+            for start in starts {
+                let above = start - (width * 3) as usize;
+                rgb.copy_within(above..above + row_bytes, start);
             }
-            let colours = [
-                grey.colour(original[[r0, c0]]),
-                grey.colour(decoded[[r0, c0]]),
-                difference.colour(most),
-            ];
-            for (p, colour) in colours.into_iter().enumerate() {
-                let (x0, y0) = origin(p as u32);
-                let at = (((y0 + py) * width + x0 + px as u32) * 3) as usize;
+            continue;
+        }
+        previous_rows = Some(rows_covered);
+        let (r0, r1) = rows_covered;
+        let mut previous: Option<((usize, usize), [[u8; 3]; 3])> = None;
+        for (px, &columns_covered) in columns.iter().enumerate() {
+            let colours = match previous {
+                Some((covered, colours)) if covered == columns_covered => colours,
+                _ => {
+                    let (c0, c1) = columns_covered;
+                    // The largest-magnitude difference of the block (NaN wins).
+                    let mut most = 0.0f64;
+                    for r in r0..r1 {
+                        for c in c0..c1 {
+                            let v = decoded[[r, c]] - original[[r, c]];
+                            if v.is_nan() || v.abs() > most.abs() {
+                                most = v;
+                            }
+                        }
+                    }
+                    [
+                        grey.colour(original[[r0, c0]]),
+                        grey.colour(decoded[[r0, c0]]),
+                        difference.colour(most),
+                    ]
+                }
+            };
+            previous = Some((columns_covered, colours));
+            for (start, colour) in starts.iter().zip(colours) {
+                let at = start + 3 * px;
                 rgb[at..at + 3].copy_from_slice(&colour);
             }
         }
