@@ -166,30 +166,28 @@ pub fn png(triptych: &Triptych, scales: &Scales) -> Result<Vec<u8>, String> {
         }
         previous_rows = Some(rows_covered);
         let (r0, r1) = rows_covered;
-        let mut previous: Option<((usize, usize), [[u8; 3]; 3])> = None;
+        let mut previous_columns = None;
+        let mut colours = [[0u8; 3]; 3];
         for (px, &columns_covered) in columns.iter().enumerate() {
-            let colours = match previous {
-                Some((covered, colours)) if covered == columns_covered => colours,
-                _ => {
-                    let (c0, c1) = columns_covered;
-                    // The largest-magnitude difference of the block (NaN wins).
-                    let mut most = 0.0f64;
-                    for r in r0..r1 {
-                        for c in c0..c1 {
-                            let v = decoded[[r, c]] - original[[r, c]];
-                            if v.is_nan() || v.abs() > most.abs() {
-                                most = v;
-                            }
+            if previous_columns != Some(columns_covered) {
+                previous_columns = Some(columns_covered);
+                let (c0, c1) = columns_covered;
+                // The largest-magnitude difference of the block (NaN wins).
+                let mut most = 0.0f64;
+                for r in r0..r1 {
+                    for c in c0..c1 {
+                        let v = decoded[[r, c]] - original[[r, c]];
+                        if v.is_nan() || v.abs() > most.abs() {
+                            most = v;
                         }
                     }
-                    [
-                        grey.colour(original[[r0, c0]]),
-                        grey.colour(decoded[[r0, c0]]),
-                        difference.colour(most),
-                    ]
                 }
-            };
-            previous = Some((columns_covered, colours));
+                colours = [
+                    grey.colour(original[[r0, c0]]),
+                    grey.colour(decoded[[r0, c0]]),
+                    difference.colour(most),
+                ];
+            }
             for (start, colour) in starts.iter().zip(colours) {
                 let at = start + 3 * px;
                 rgb[at..at + 3].copy_from_slice(&colour);
@@ -335,6 +333,63 @@ mod tests {
         let mut wrong = shown.clone();
         wrong.decoded = Array2::zeros((2, 2));
         assert!(png(&wrong, &scales).unwrap_err().contains("must be equal"));
+    }
+
+    /// Every panel pixel has the colour of its source block, whether the slice is enlarged
+    /// (repeated rows and columns copied) or shrunk (the difference panel showing each block's
+    /// largest-magnitude difference), NaN included.
+    #[test]
+    fn each_panel_pixel_has_the_colour_of_its_block() {
+        for (rows, cols) in [(7, 5), (500, 410)] {
+            let original =
+                Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 31 + j * 17) % 97) as f64);
+            let mut decoded = original.clone();
+            for (k, v) in decoded.iter_mut().enumerate() {
+                *v += ((k * 7919) % 13) as f64 - 6.0;
+            }
+            decoded[[rows / 2, cols / 3]] = f64::NAN;
+            let shown = triptych(original.clone(), decoded.clone());
+            let scales = Scales::of(&shown);
+            let image = image::load_from_memory(&png(&shown, &scales).unwrap())
+                .unwrap()
+                .to_rgb8();
+            let fit = f64::from(PANEL) / rows.max(cols) as f64;
+            let pw = (cols as f64 * fit).round() as u32;
+            let ph = (rows as f64 * fit).round() as u32;
+            let mut nan_seen = false;
+            for py in 0..ph {
+                let (r0, r1) = block(py, ph, rows);
+                for px in 0..pw {
+                    let (c0, c1) = block(px, pw, cols);
+                    let block_values = || (r0..r1).flat_map(|r| (c0..c1).map(move |c| (r, c)));
+                    let most = block_values()
+                        .map(|(r, c)| decoded[[r, c]] - original[[r, c]])
+                        .fold(0.0f64, |m, v| {
+                            if v.is_nan() || v.abs() > m.abs() {
+                                v
+                            } else {
+                                m
+                            }
+                        });
+                    nan_seen |= most.is_nan();
+                    let expected = [
+                        scales.grey.colour(original[[r0, c0]]),
+                        scales.grey.colour(decoded[[r0, c0]]),
+                        scales.difference.colour(most),
+                    ];
+                    for (p, colour) in expected.into_iter().enumerate() {
+                        let x = GAP + p as u32 * (PANEL + GAP) + (PANEL - pw) / 2 + px;
+                        let y = TITLE + (PANEL - ph) / 2 + py;
+                        let drawn = image.get_pixel(x, y).0;
+                        assert!(
+                            drawn.iter().zip(colour).all(|(a, b)| a.abs_diff(b) <= 1),
+                            "{rows}x{cols} panel {p} ({px}, {py}): {drawn:?} {colour:?}"
+                        );
+                    }
+                }
+            }
+            assert!(nan_seen, "{rows}x{cols}");
+        }
     }
 
     /// Under the panels, a grey bar (black to white) and a diverging bar (blue to red) run
