@@ -124,11 +124,16 @@ impl ScienceFigure {
         );
         for (heading, data) in &self.columns {
             for image in data.panels.iter().filter_map(|p| p.raster.as_ref()) {
-                if let Colouring::Scale(scale, quantity) = Colouring::of(image) {
-                    notes.push(format!(
+                let zero = image.raster.values.iter().all(|v| *v == 0.0);
+                match Colouring::of(image) {
+                    Colouring::Scale(ColourScale::Diverging { .. }, quantity) if zero => {
+                        notes.push(format!("{heading}: {quantity} is 0 everywhere."));
+                    }
+                    Colouring::Scale(scale, quantity) => notes.push(format!(
                         "Colour bar of {heading}: {quantity} on a {}.",
                         scale.describe()
-                    ));
+                    )),
+                    Colouring::Classes(_) => {}
                 }
             }
         }
@@ -216,10 +221,7 @@ fn draw_image<DB: DrawingBackend>(
         let finite = raster.values.iter().copied().filter(|v| v.is_finite());
         let largest = finite.fold(0.0, |m: f64, v| m.max(v.abs()));
         if largest > half_width {
-            legend.push((
-                format!("beyond the bar: up to {}", short(largest)),
-                Swatch::None,
-            ));
+            legend.push((format!("larger: up to {}", short(largest)), Swatch::None));
         }
     }
     let style = TextStyle::from((FONT, LABEL_FONT).into_font());
@@ -391,4 +393,63 @@ pub fn science_figures(scenario: &Scenario, selection: &Selection) -> Vec<Scienc
         }
     }
     figures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::figure::Raster;
+
+    fn difference_figure(values: Vec<f64>) -> FigureData {
+        FigureData {
+            name: "two-time",
+            title: String::new(),
+            panels: vec![Panel {
+                x_label: "t2".into(),
+                y_label: "t1".into(),
+                log_x: false,
+                log_y: false,
+                curves: Vec::new(),
+                spans: Vec::new(),
+                raster: Some(Image {
+                    raster: Raster {
+                        rows: 2,
+                        cols: 2,
+                        extent: (2, 2),
+                        values,
+                    },
+                    shading: Shading::Difference("C_decoded - C_original"),
+                    highlight: None,
+                    highlight_label: String::new(),
+                }),
+            }],
+            notes: Vec::new(),
+        }
+    }
+
+    /// The caption states each column's colour bar with the ends drawn on it, and says when
+    /// a difference map is 0 everywhere instead of a window no difference set; the figure
+    /// draws with its bars.
+    #[test]
+    fn the_caption_states_each_colour_bar() {
+        let figure = ScienceFigure {
+            name: "xpcs-two-time".into(),
+            columns: vec![
+                ("p1 (chosen)".into(), difference_figure(vec![0.0; 4])),
+                (
+                    "p2 (first to fail)".into(),
+                    difference_figure(vec![0.0, 0.5, -0.25, f64::NAN]),
+                ),
+            ],
+            shown: vec!["p1 on the left".into()],
+        };
+        assert_eq!(
+            figure.caption(),
+            "Shown: p1 on the left. p1 (chosen): C_decoded - C_original is 0 everywhere. \
+             Colour bar of p2 (first to fail): C_decoded - C_original on a linear scale from \
+             -0.5 to 0.5 (\u{b1} the 99th percentile of the nonzero absolute values)."
+        );
+        let png = figure.png().unwrap();
+        assert_eq!(&png[..4], b"\x89PNG");
+    }
 }

@@ -110,6 +110,9 @@ pub fn caption(scales: &Scales) -> String {
     } else {
         String::new()
     };
+    if scales.largest == 0.0 {
+        return format!("{grey} Every finite difference is 0.");
+    }
     format!(
         "{grey} The difference runs from blue (negative) through white (0) to red (positive), up to \u{b1}{}, the 99th percentile of the nonzero absolute differences{clipped}.",
         short(half_width)
@@ -285,6 +288,8 @@ mod tests {
             text.starts_with("Original and decoded share one linear grey scale from 0 to 500"),
             "{text}"
         );
+        // No difference: no window of nonzero differences to state.
+        assert!(text.ends_with(" Every finite difference is 0."), "{text}");
     }
 
     /// The difference window is the 99th percentile of the nonzero absolute differences, so
