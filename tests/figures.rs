@@ -147,6 +147,16 @@ fn every_reference_scenario_report_holds_the_figures_of_its_analyses() {
                     (2 * width, height + LOWER_PANEL)
                 );
             }
+            // The frame's counts with a colour bar, its scale in the caption.
+            "sx" => {
+                let at = html.find("<figure id=\"sx-peaks\"").unwrap();
+                let caption = &html[at..at + html[at..].find("</figure>").unwrap()];
+                assert!(
+                    caption.contains(" (chosen): counts on a ")
+                        && caption.contains(" (0.5th to 99.5th percentile)."),
+                    "sx: {caption:.2000}"
+                );
+            }
             // A tomogram within three decades stays linear.
             "seed-otsu-uint8-zip" => {
                 assert!(html.contains("share one linear grey scale from"), "{name}");

@@ -68,16 +68,18 @@ pub struct Panel {
     pub raster: Option<Image>,
 }
 
-/// How a [`Raster`]'s values are shaded.
+/// How a [`Raster`]'s values are shaded. Intensities and differences get a colour bar in the
+/// data's units, titled with what the values are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shading {
-    /// Intensities: dark is high, on the report's grey scale (asinh when the values span more
-    /// than three decades, as the triptych's).
-    Intensity,
+    /// Intensities (`counts`): dark is high, on the report's grey scale (asinh when the values
+    /// span more than three decades, as the triptych's).
+    Intensity(&'static str),
     /// Class indices `0..classes`, one grey level each.
     Classes(usize),
-    /// Signed differences: the triptych's diverging blue-white-red map and window.
-    Difference,
+    /// Signed differences (`C_decoded - C_original`): the triptych's diverging blue-white-red
+    /// map and window.
+    Difference(&'static str),
 }
 
 /// An image of `rows` x `cols` pixels covering `[0, extent.0)` rows and `[0, extent.1)`

@@ -224,7 +224,7 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
             spans: Vec::new(),
             raster: Some(Image {
                 raster: image,
-                shading: Shading::Intensity,
+                shading: Shading::Intensity("counts"),
                 highlight: None,
                 highlight_label: String::new(),
             }),

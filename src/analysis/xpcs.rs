@@ -699,7 +699,7 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
                 spans: Vec::new(),
                 raster: Some(Image {
                     raster: map,
-                    shading: Shading::Difference,
+                    shading: Shading::Difference("C_decoded - C_original"),
                     highlight: None,
                     highlight_label: String::new(),
                 }),
@@ -869,7 +869,10 @@ mod tests {
             let figure = &figures[1];
             assert_eq!(figure.name, "two-time");
             let image = figure.panels[0].raster.as_ref().unwrap();
-            assert_eq!(image.shading, super::Shading::Difference);
+            assert_eq!(
+                image.shading,
+                super::Shading::Difference("C_decoded - C_original")
+            );
             let map = &image.raster;
             assert_eq!(
                 (map.rows, map.cols, map.extent),

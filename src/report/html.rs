@@ -65,9 +65,10 @@ pub struct Page<'a> {
     pub science: &'a [(ScienceFigure, String)],
     /// Notes on what is not plotted.
     pub notes: &'a [String],
-    /// The slices and their PNG image of the featured point and, when there is one, of the
+    /// The slices, their PNG image and the caption's sentences on its scales
+    /// ([`super::triptych::caption`]) of the featured point and, when there is one, of the
     /// first point to fail a limit ([`super::first_failing`]).
-    pub triptychs: &'a [(&'a Triptych, &'a [u8])],
+    pub triptychs: &'a [(&'a Triptych, &'a [u8], &'a str)],
 }
 
 const STYLE: &str = r#"
@@ -253,7 +254,7 @@ impl Page<'_> {
             html.push_str("</figure>\n");
         }
         let failing = super::first_failing(self.selection, "");
-        for (k, (t, png)) in self.triptychs.iter().enumerate() {
+        for (k, (t, png, scales)) in self.triptychs.iter().enumerate() {
             let (width, height) = super::triptych::SIZE;
             let (id, role) = match &failing {
                 Some((row, failed)) if k > 0 && row.point_id == t.point_id => (
@@ -267,10 +268,7 @@ impl Page<'_> {
             };
             let what = format!(
                 "Point {}{role}: {}, shown because {}. {}",
-                t.point_id,
-                t.axis_label,
-                t.reason,
-                super::triptych::caption(t)
+                t.point_id, t.axis_label, t.reason, scales
             );
             let _ = write!(
                 html,

@@ -7,9 +7,11 @@
 //! - [`science`]: the analyses' own figures (I(q), ...), original against decoded, of the
 //!   chosen point and of the first point that fails a science limit;
 //! - [`style`]: the one plot style (sizes, font, colour-blind-safe colours);
+//! - [`colour_scale`]: how the images' values become colours, and their colour bars;
 //! - [`triptych`]: the original, decoded and difference slice of a point, as one image;
 //! - [`html`]: the page; [`summary`]: the markdown summary.
 
+pub mod colour_scale;
 pub mod html;
 pub mod plots;
 pub mod science;
@@ -451,9 +453,11 @@ pub fn write_report(
         .iter()
         .zip(["plots/triptych.png", "plots/triptych-failing.png"])
         .map(|(t, name)| {
-            let png = triptych::png(t).map_err(|e| format!("{}: {e}", out.join(name).display()))?;
+            let scales = triptych::Scales::of(t);
+            let png = triptych::png(t, &scales)
+                .map_err(|e| format!("{}: {e}", out.join(name).display()))?;
             write(name, &png)?;
-            Ok((t, png))
+            Ok((t, png, triptych::caption(&scales)))
         })
         .collect::<Result<Vec<_>, String>>()?;
     let page = html::Page {
@@ -465,7 +469,7 @@ pub fn write_report(
         notes: &notes,
         triptychs: &triptychs
             .iter()
-            .map(|(t, png)| (*t, png.as_slice()))
+            .map(|(t, png, caption)| (*t, png.as_slice(), caption.as_str()))
             .collect::<Vec<_>>(),
     };
     write("report.html", page.render().as_bytes())?;

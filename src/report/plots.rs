@@ -970,11 +970,14 @@ pub fn error_histogram(row: &PointResult) -> Option<Figure> {
     })
 }
 
-/// Encodes 8-bit RGB pixels as PNG.
+/// Encodes 8-bit RGB pixels as PNG, fast deflate and the Paeth filter on every row: on the
+/// SAXS report's PNGs (plots, analysis figure, triptychs) 30 % less time than choosing each
+/// row's filter (adaptive) for 2 % more bytes.
 pub(crate) fn encode_png(rgb: &[u8], (width, height): (u32, u32)) -> Result<Vec<u8>, String> {
     use image::ImageEncoder;
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     let mut bytes = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut bytes)
+    PngEncoder::new_with_quality(&mut bytes, CompressionType::Fast, FilterType::Paeth)
         .write_image(rgb, width, height, image::ColorType::Rgb8)
         .map_err(|e| format!("cannot encode PNG: {e}"))?;
     Ok(bytes)

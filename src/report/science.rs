@@ -11,12 +11,12 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::colour_scale::{BAR_HEIGHT, ColourScale, draw_colour_bar, grey};
 use super::html::{base64, escape};
 use super::plots::{Axis, Drawing, Figure, Scale, Series, Swatch, draw_legend, safe_stem};
 use super::style::{
     AXIS_FONT, CLASS_GREYS, DIFFERENCE, FONT, LABEL_FONT, LOWER_PANEL, SIZE, TITLE_FONT, draw_mark,
 };
-use super::triptych::{difference_window, diverging, grey, grey_scale};
 
 use crate::analysis::figure::{FigureData, Image, Panel, Shading};
 use crate::analysis::registry;
@@ -113,7 +113,7 @@ impl ScienceFigure {
             .any(|(_, d)| d.panels.iter().any(|p| p.raster.is_some()))
     }
 
-    /// The caption: the points shown and the figure's notes.
+    /// The caption: the points shown, the figure's notes and the scales of its colour bars.
     pub fn caption(&self) -> String {
         let mut notes = vec![format!("Shown: {}.", self.shown.join("; "))];
         notes.extend(
@@ -122,6 +122,21 @@ impl ScienceFigure {
                 .into_iter()
                 .flat_map(|(_, d)| d.notes.clone()),
         );
+        for (heading, data) in &self.columns {
+            for image in data.panels.iter().filter_map(|p| p.raster.as_ref()) {
+                let zero = image.raster.values.iter().all(|v| *v == 0.0);
+                match Colouring::of(image) {
+                    Colouring::Scale(ColourScale::Diverging { .. }, quantity) if zero => {
+                        notes.push(format!("{heading}: {quantity} is 0 everywhere."));
+                    }
+                    Colouring::Scale(scale, quantity) => notes.push(format!(
+                        "Colour bar of {heading}: {quantity} on a {}.",
+                        scale.describe()
+                    )),
+                    Colouring::Classes(_) => {}
+                }
+            }
+        }
         notes.join(" ")
     }
 }
@@ -175,7 +190,8 @@ fn draw_image<DB: DrawingBackend>(
         .axis_desc_style((FONT, AXIS_FONT))
         .draw()
         .map_err(|e| err(&e))?;
-    let colours = shades(image);
+    let colouring = Colouring::of(image);
+    let colours = shades(image, &colouring);
     let (step_y, step_x) = (ny / raster.rows as f64, nx / raster.cols as f64);
     let pixels = colours.iter().enumerate().map(|(i, colour)| {
         let (r, c) = ((i / raster.cols) as f64, (i % raster.cols) as f64);
@@ -200,45 +216,74 @@ fn draw_image<DB: DrawingBackend>(
     if image.highlight.is_some() {
         legend.push((image.highlight_label.clone(), Swatch::Fill(DIFFERENCE)));
     }
-    if image.shading == Shading::Difference {
+    if let Colouring::Scale(ColourScale::Diverging { half_width }, _) = &colouring {
+        let half_width = *half_width;
         let finite = raster.values.iter().copied().filter(|v| v.is_finite());
-        let (window, largest) = difference_window(finite);
-        legend.push(("decoded - original:".into(), Swatch::None));
-        for sign in [1.0, -1.0] {
-            legend.push((short(sign * window), Swatch::Fill(rgb(diverging(sign)))));
-        }
-        if largest > window {
-            legend.push((format!("beyond: up to {}", short(largest)), Swatch::None));
+        let largest = finite.fold(0.0, |m: f64, v| m.max(v.abs()));
+        if largest > half_width {
+            legend.push((format!("larger: up to {}", short(largest)), Swatch::None));
         }
     }
     let style = TextStyle::from((FONT, LABEL_FONT).into_font());
-    draw_legend(&side, &legend, &style).map_err(|e| err(&e))
+    draw_legend(&side, &legend, &style).map_err(|e| err(&e))?;
+    if let Colouring::Scale(scale, quantity) = &colouring {
+        // At the foot of the legend strip, level with the image's bottom rows.
+        let (side_width, side_height) = side.dim_in_pixel();
+        let top = side_height.saturating_sub(BAR_HEIGHT + margin + x_labels);
+        let bar = side.shrink((8, top), (side_width.saturating_sub(24), BAR_HEIGHT));
+        draw_colour_bar(&bar, scale, quantity)?;
+    }
+    Ok(())
 }
 
-/// The colour of each pixel of `image`: intensities dark on light on the triptych's grey
-/// scale ([`grey_scale`]), classes from [`CLASS_GREYS`]'s light to dark,
-/// differences on the triptych's diverging map and window ([`difference_window`]);
-/// highlighted pixels in the difference colour.
-fn shades(image: &Image) -> Vec<RGBColor> {
-    let values = &image.raster.values;
-    let level: Box<dyn Fn(f64) -> f64> = match image.shading {
-        Shading::Intensity => {
-            let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-            let (display, (lo, hi)) = grey_scale(finite);
-            let (lo, hi) = (display.forward(lo), display.forward(hi));
-            Box::new(move |v| 1.0 - (display.forward(v) - lo) / (hi - lo))
+/// How an image's pixels get their colours.
+enum Colouring {
+    /// On a value scale, with what the values are (the colour bar's title).
+    Scale(ColourScale, &'static str),
+    /// One grey level per class of `0..classes`.
+    Classes(usize),
+}
+
+impl Colouring {
+    /// The colouring of `image`: intensities dark on light on the grey scale of their finite
+    /// values, differences on the diverging scale, classes from [`CLASS_GREYS`]'s light to
+    /// dark.
+    fn of(image: &Image) -> Colouring {
+        let finite = image
+            .raster
+            .values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite());
+        match image.shading {
+            Shading::Intensity(quantity) => {
+                Colouring::Scale(ColourScale::grey(finite.collect(), true), quantity)
+            }
+            Shading::Difference(quantity) => {
+                Colouring::Scale(ColourScale::diverging(finite), quantity)
+            }
+            Shading::Classes(classes) => Colouring::Classes(classes),
         }
-        Shading::Difference => {
-            let (window, _) = difference_window(values.iter().copied().filter(|v| v.is_finite()));
-            return values.iter().map(|&v| rgb(diverging(v / window))).collect();
+    }
+}
+
+/// The colour of each pixel of `image` by its `colouring`; highlighted pixels in the
+/// difference colour.
+fn shades(image: &Image, colouring: &Colouring) -> Vec<RGBColor> {
+    let level: Box<dyn Fn(f64) -> [u8; 3]> = match colouring {
+        Colouring::Scale(scale, _) => {
+            let shader = scale.shader();
+            Box::new(move |v| shader.colour(v))
         }
-        Shading::Classes(classes) => {
+        Colouring::Classes(classes) => {
             let (light, dark) = (f64::from(CLASS_GREYS.0), f64::from(CLASS_GREYS.1));
             let top = classes.saturating_sub(1).max(1) as f64;
-            Box::new(move |c| (light + (dark - light) * c / top) / 255.0)
+            Box::new(move |c| grey((light + (dark - light) * c / top) / 255.0))
         }
     };
-    values
+    image
+        .raster
+        .values
         .iter()
         .enumerate()
         .map(|(i, &v)| {
@@ -249,7 +294,7 @@ fn shades(image: &Image) -> Vec<RGBColor> {
             if highlighted {
                 DIFFERENCE
             } else {
-                rgb(grey(level(v)))
+                rgb(level(v))
             }
         })
         .collect()
@@ -348,4 +393,63 @@ pub fn science_figures(scenario: &Scenario, selection: &Selection) -> Vec<Scienc
         }
     }
     figures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::figure::Raster;
+
+    fn difference_figure(values: Vec<f64>) -> FigureData {
+        FigureData {
+            name: "two-time",
+            title: String::new(),
+            panels: vec![Panel {
+                x_label: "t2".into(),
+                y_label: "t1".into(),
+                log_x: false,
+                log_y: false,
+                curves: Vec::new(),
+                spans: Vec::new(),
+                raster: Some(Image {
+                    raster: Raster {
+                        rows: 2,
+                        cols: 2,
+                        extent: (2, 2),
+                        values,
+                    },
+                    shading: Shading::Difference("C_decoded - C_original"),
+                    highlight: None,
+                    highlight_label: String::new(),
+                }),
+            }],
+            notes: Vec::new(),
+        }
+    }
+
+    /// The caption states each column's colour bar with the ends drawn on it, and says when
+    /// a difference map is 0 everywhere instead of a window no difference set; the figure
+    /// draws with its bars.
+    #[test]
+    fn the_caption_states_each_colour_bar() {
+        let figure = ScienceFigure {
+            name: "xpcs-two-time".into(),
+            columns: vec![
+                ("p1 (chosen)".into(), difference_figure(vec![0.0; 4])),
+                (
+                    "p2 (first to fail)".into(),
+                    difference_figure(vec![0.0, 0.5, -0.25, f64::NAN]),
+                ),
+            ],
+            shown: vec!["p1 on the left".into()],
+        };
+        assert_eq!(
+            figure.caption(),
+            "Shown: p1 on the left. p1 (chosen): C_decoded - C_original is 0 everywhere. \
+             Colour bar of p2 (first to fail): C_decoded - C_original on a linear scale from \
+             -0.5 to 0.5 (\u{b1} the 99th percentile of the nonzero absolute values)."
+        );
+        let png = figure.png().unwrap();
+        assert_eq!(&png[..4], b"\x89PNG");
+    }
 }

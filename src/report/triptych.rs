@@ -1,19 +1,14 @@
 //! The slice triptych: the original, the decoded slice and their signed difference side by side
-//! in one PNG image, with a colour bar under each scale.
+//! in one PNG image, with a colour bar under each scale ([`super::colour_scale`]).
 //!
-//! Original and decoded share one grey scale, from the 0.5th to the 99.5th percentile of both
-//! (so that they compare, and a few extreme pixels do not wash out the contrast; values beyond
-//! are clamped). When the data are non-negative and span more than three decades above their
-//! floor (the 0.5th percentile of the positive values, at least one count for integer data, so
-//! photon counts with empty pixels qualify), the grey level is `asinh(v / floor)`: linear below
-//! the floor, logarithmic above, so that a scattering pattern's faint rings show next to its
-//! bright centre ([`Display`]). The difference `decoded - original` uses a diverging
-//! blue-white-red map symmetric about 0, from `-m` to `+m` with `m` the 99th percentile of the
-//! nonzero absolute differences (so that the panel shows where the errors are, not only the one
-//! largest; larger ones saturate). Slices are fitted into square panels, nearest pixel; when a
-//! slice is shrunk, each difference pixel shows the largest-magnitude difference it covers, so
-//! that isolated errors stay visible. Non-finite values are magenta. [`caption`] says which
-//! scales were used.
+//! Original and decoded share one grey scale (so that they compare), the 0.5th to 99.5th
+//! percentile of both, linear or, for data spanning more than three decades such as photon
+//! counts, asinh (logarithmic above a floor); the difference `decoded - original` uses the
+//! diverging blue-white-red map from `-m` to `+m`, `m` the 99th percentile of the nonzero
+//! absolute differences ([`ColourScale`]). Slices are fitted into square panels, nearest
+//! pixel; when a slice is shrunk, each difference pixel shows the largest-magnitude difference
+//! it covers, so that isolated errors stay visible. Non-finite values are magenta. [`caption`]
+//! says which scales were used.
 //!
 //! It is a bitmap, not SVG: one vector rectangle per pixel would make the page megabytes long.
 
@@ -21,8 +16,9 @@ use ndarray::Array2;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::colour_scale::{BAR_HEIGHT, ColourScale, Display, difference_window, draw_colour_bar};
 use super::plots::encode_png;
-use super::style::{FONT, LABEL_FONT, SMALL_FONT, register_font};
+use super::style::{FONT, LABEL_FONT, register_font};
 use crate::metrics::values::short;
 use crate::runner::slices::Triptych;
 
@@ -32,136 +28,81 @@ const PANEL: u32 = 360;
 const GAP: u32 = 28;
 /// Height of the title row above the panels.
 const TITLE: u32 = 34;
-/// Height of a colour bar.
-const BAR: u32 = 14;
+/// Space between the panels and the colour bars.
+const ABOVE_BARS: u32 = 12;
 /// Width and height of the image.
-pub const SIZE: (u32, u32) = (3 * PANEL + 4 * GAP, TITLE + PANEL + 12 + BAR + 30);
+pub const SIZE: (u32, u32) = (
+    3 * PANEL + 4 * GAP,
+    TITLE + PANEL + ABOVE_BARS + BAR_HEIGHT + 8,
+);
 
-const WHITE_RGB: [u8; 3] = [255, 255, 255];
-const RED_END: [u8; 3] = [178, 34, 52];
-const BLUE_END: [u8; 3] = [52, 34, 178];
-/// Colour of non-finite values.
-const FLAG: [u8; 3] = [255, 0, 255];
-/// Dynamic range (highest over floor) above which the grey scale is [`Display::Asinh`].
-const DECADES: f64 = 1e3;
-/// Percentile of the nonzero absolute differences that sets the difference window.
-const DIFFERENCE_PERCENTILE: f64 = 0.99;
-
-/// How values map to grey levels.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Display {
-    /// Linear in the value.
-    Linear,
-    /// Linear in `asinh(v / floor)`: linear below `floor`, logarithmic above.
-    Asinh {
-        /// Where the scale turns logarithmic.
-        floor: f64,
-    },
-}
-
-impl Display {
-    /// The display for `values` (finite): [`Display::Asinh`] when they are non-negative and
-    /// their 99.5th percentile exceeds 1000 times their floor (the 0.5th percentile of
-    /// the positive values, at least 1 when every value is an integer).
-    pub fn of(values: &[f64]) -> Display {
-        grey_scale(values.to_vec()).0
-    }
-
-    /// [`Display::of`] values sorted in increasing order (no copy of them is made).
-    fn of_sorted(sorted: &[f64]) -> Display {
-        let positive = &sorted[sorted.partition_point(|v| *v <= 0.0)..];
-        if positive.is_empty() || nearest_rank(sorted, 0.005) < 0.0 {
-            return Display::Linear;
-        }
-        let mut floor = nearest_rank(positive, 0.005);
-        if sorted.iter().all(|v| v.fract() == 0.0) {
-            floor = floor.max(1.0);
-        }
-        if nearest_rank(sorted, 0.995) > DECADES * floor {
-            Display::Asinh { floor }
-        } else {
-            Display::Linear
-        }
-    }
-
-    /// `v` on the display's linear axis.
-    pub(crate) fn forward(self, v: f64) -> f64 {
-        match self {
-            Display::Linear => v,
-            Display::Asinh { floor } => (v / floor).asinh(),
-        }
-    }
-
-    /// The value at `t` of the display's linear axis.
-    fn inverse(self, t: f64) -> f64 {
-        match self {
-            Display::Linear => t,
-            Display::Asinh { floor } => t.sinh() * floor,
-        }
-    }
-}
-
-/// The scales of a triptych: grey window and display, difference window.
+/// The scales of a triptych.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scales {
-    /// The grey map's display.
-    pub display: Display,
-    /// The grey window: 0.5th and 99.5th percentile of original and decoded.
-    pub window: (f64, f64),
-    /// The difference window's half-width `m` (see the module doc); 1 without differences.
-    pub difference: f64,
+    /// The grey scale original and decoded share, light is high.
+    pub grey: ColourScale,
+    /// The difference's diverging scale.
+    pub difference: ColourScale,
     /// The largest absolute difference.
     pub largest: f64,
 }
 
 impl Scales {
-    /// The scales of the slices `original` and `decoded` and their `difference`.
-    pub fn of(original: &Array2<f64>, decoded: &Array2<f64>, difference: &Array2<f64>) -> Scales {
+    /// The scales of `triptych`'s finite values and differences.
+    pub fn of(triptych: &Triptych) -> Scales {
+        let (original, decoded) = (&triptych.original, &triptych.decoded);
         let values: Vec<f64> = finite(original).chain(finite(decoded)).collect();
-        let (display, window) = grey_scale(values);
-        let (difference, largest) = difference_window(finite(difference));
+        let differences = original.iter().zip(decoded).map(|(o, d)| d - o);
+        let (half_width, largest) = difference_window(differences.filter(|v| v.is_finite()));
         Scales {
-            display,
-            window,
-            difference,
+            grey: ColourScale::grey(values, false),
+            difference: ColourScale::Diverging { half_width },
             largest,
         }
     }
-}
 
-/// The difference window `m` of the finite `differences` (the 99th percentile of their
-/// nonzero magnitudes, 1 when there are none) and their largest magnitude: the colours run
-/// from `-m` to `+m`, so that one outlier does not turn every other difference white.
-pub(crate) fn difference_window(differences: impl Iterator<Item = f64>) -> (f64, f64) {
-    let mut nonzero: Vec<f64> = differences.map(f64::abs).filter(|v| *v > 0.0).collect();
-    let largest = nonzero.iter().copied().fold(0.0, f64::max);
-    if nonzero.is_empty() {
-        (1.0, largest)
-    } else {
-        (percentile(&mut nonzero, DIFFERENCE_PERCENTILE), largest)
+    /// The colour bars: under the original and decoded panels the grey scale, under the
+    /// difference panel the diverging one, as (scale, title, left pixel, width).
+    fn bars(&self) -> [(ColourScale, &'static str, u32, u32); 2] {
+        [
+            (
+                self.grey,
+                "original and decoded, in the input's units",
+                GAP,
+                2 * PANEL + GAP,
+            ),
+            (
+                self.difference,
+                "decoded - original",
+                3 * GAP + 2 * PANEL,
+                PANEL,
+            ),
+        ]
     }
 }
 
-/// The caption's sentences on the scales of `triptych`: the grey scale (linear or asinh, its
-/// window) and the difference window.
-pub fn caption(triptych: &Triptych) -> String {
-    let difference = &triptych.decoded - &triptych.original;
-    let scales = Scales::of(&triptych.original, &triptych.decoded, &difference);
-    let (lo, hi) = scales.window;
-    let grey = match scales.display {
-        Display::Linear => format!(
-            "Original and decoded share one linear grey scale from {} to {} (0.5th to 99.5th percentile).",
-            short(lo),
-            short(hi)
-        ),
-        Display::Asinh { floor } => format!(
+/// The caption's sentences on the `scales` of a triptych: the grey scale (linear or asinh, its
+/// window) and the difference window, the numbers at the ends of the colour bars.
+pub fn caption(scales: &Scales) -> String {
+    let (lo, hi) = scales.grey.ends();
+    let grey = match scales.grey {
+        ColourScale::Grey {
+            display: Display::Asinh { floor },
+            ..
+        } => format!(
             "Original and decoded share one asinh grey scale, logarithmic above {} and linear below (the data span more than three decades), from {} to {} (0.5th to 99.5th percentile).",
             short(floor),
             short(lo),
             short(hi)
         ),
+        _ => format!(
+            "Original and decoded share one linear grey scale from {} to {} (0.5th to 99.5th percentile).",
+            short(lo),
+            short(hi)
+        ),
     };
-    let clipped = if scales.largest > scales.difference {
+    let half_width = scales.difference.ends().1;
+    let clipped = if scales.largest > half_width {
         format!(
             "; larger differences, up to {}, show at full colour",
             short(scales.largest)
@@ -169,42 +110,18 @@ pub fn caption(triptych: &Triptych) -> String {
     } else {
         String::new()
     };
+    if scales.largest == 0.0 {
+        return format!("{grey} Every finite difference is 0.");
+    }
     format!(
         "{grey} The difference runs from blue (negative) through white (0) to red (positive), up to \u{b1}{}, the 99th percentile of the nonzero absolute differences{clipped}.",
-        short(scales.difference)
+        short(half_width)
     )
 }
 
-/// The diverging map: white at 0, towards blue for negative and red for positive `t`, clamped
-/// to `[-1, 1]`; the ends mirror each other (red and blue channels swapped), so equal
-/// magnitudes get equally strong colours. NaN is magenta.
-pub fn diverging(t: f64) -> [u8; 3] {
-    if t.is_nan() {
-        return FLAG;
-    }
-    let t = t.clamp(-1.0, 1.0);
-    let (end, amount) = if t < 0.0 {
-        (BLUE_END, -t)
-    } else {
-        (RED_END, t)
-    };
-    std::array::from_fn(|c| {
-        let (from, to) = (f64::from(WHITE_RGB[c]), f64::from(end[c]));
-        (from + (to - from) * amount).round() as u8
-    })
-}
-
-/// The grey map: black at 0, white at 1, clamped; NaN is magenta.
-pub fn grey(t: f64) -> [u8; 3] {
-    if t.is_nan() {
-        return FLAG;
-    }
-    [(255.0 * t.clamp(0.0, 1.0)).round() as u8; 3]
-}
-
-/// The triptych as PNG bytes, [`SIZE`] pixels. Errors when the slices differ in shape or are
-/// empty.
-pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
+/// The triptych as PNG bytes, [`SIZE`] pixels, drawn on its `scales` ([`Scales::of`]). Errors
+/// when the slices differ in shape or are empty.
+pub fn png(triptych: &Triptych, scales: &Scales) -> Result<Vec<u8>, String> {
     let (original, decoded) = (&triptych.original, &triptych.decoded);
     if original.dim() != decoded.dim() || original.is_empty() {
         return Err(format!(
@@ -214,86 +131,86 @@ pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
             decoded.dim()
         ));
     }
-    let difference = decoded - original;
-    let scales = Scales::of(original, decoded, &difference);
-    let display = scales.display;
-    let (lo, hi) = (
-        display.forward(scales.window.0),
-        display.forward(scales.window.1),
-    );
-    let scale = scales.difference;
+    let grey = scales.grey.shader();
+    let difference = scales.difference.shader();
 
     let (width, height) = SIZE;
     let mut rgb = vec![255u8; (width * height * 3) as usize];
-    let mut put = |x: u32, y: u32, colour: [u8; 3]| {
-        let at = ((y * width + x) * 3) as usize;
-        rgb[at..at + 3].copy_from_slice(&colour);
-    };
-    let panels = [(original, false), (decoded, false), (&difference, true)];
     let (rows, cols) = original.dim();
     let fit = f64::from(PANEL) / rows.max(cols) as f64;
     let (pw, ph) = (
         ((cols as f64 * fit).round() as u32).max(1),
         ((rows as f64 * fit).round() as u32).max(1),
     );
-    for (p, (values, signed)) in panels.into_iter().enumerate() {
-        let x0 = GAP + p as u32 * (PANEL + GAP) + (PANEL - pw) / 2;
-        let y0 = TITLE + (PANEL - ph) / 2;
-        for py in 0..ph {
-            let (r0, r1) = block(py, ph, rows);
-            for px in 0..pw {
-                let (c0, c1) = block(px, pw, cols);
-                let colour = if signed {
-                    // The largest-magnitude difference of the block (NaN wins).
-                    let v = values
-                        .slice(ndarray::s![r0..r1, c0..c1])
-                        .iter()
-                        .copied()
-                        .fold(0.0, |m: f64, v| {
-                            if v.is_nan() || v.abs() > m.abs() {
-                                v
-                            } else {
-                                m
-                            }
-                        });
-                    diverging(v / scale)
-                } else {
-                    grey((display.forward(values[[r0, c0]]) - lo) / (hi - lo))
-                };
-                put(x0 + px, y0 + py, colour);
+    // The source blocks of the panel's columns, computed once for every row.
+    let columns: Vec<(usize, usize)> = (0..pw).map(|px| block(px, pw, cols)).collect();
+    let origin = |p: u32| -> (u32, u32) {
+        (
+            GAP + p * (PANEL + GAP) + (PANEL - pw) / 2,
+            TITLE + (PANEL - ph) / 2,
+        )
+    };
+    // An enlarged slice repeats source rows and columns: each distinct block is coloured
+    // once, its repeats copied.
+    let row_bytes = (pw * 3) as usize;
+    let mut previous_rows: Option<(usize, usize)> = None;
+    for py in 0..ph {
+        let rows_covered = block(py, ph, rows);
+        let starts = [0, 1, 2].map(|p| {
+            let (x0, y0) = origin(p);
+            (((y0 + py) * width + x0) * 3) as usize
+        });
+        if previous_rows == Some(rows_covered) {
+            for start in starts {
+                let above = start - (width * 3) as usize;
+                rgb.copy_within(above..above + row_bytes, start);
+            }
+            continue;
+        }
+        previous_rows = Some(rows_covered);
+        let (r0, r1) = rows_covered;
+        let mut previous_columns = None;
+        let mut colours = [[0u8; 3]; 3];
+        for (px, &columns_covered) in columns.iter().enumerate() {
+            if previous_columns != Some(columns_covered) {
+                previous_columns = Some(columns_covered);
+                let (c0, c1) = columns_covered;
+                // The largest-magnitude difference of the block (NaN wins).
+                let mut most = 0.0f64;
+                for r in r0..r1 {
+                    for c in c0..c1 {
+                        let v = decoded[[r, c]] - original[[r, c]];
+                        if v.is_nan() || v.abs() > most.abs() {
+                            most = v;
+                        }
+                    }
+                }
+                colours = [
+                    grey.colour(original[[r0, c0]]),
+                    grey.colour(decoded[[r0, c0]]),
+                    difference.colour(most),
+                ];
+            }
+            for (start, colour) in starts.iter().zip(colours) {
+                let at = start + 3 * px;
+                rgb[at..at + 3].copy_from_slice(&colour);
             }
         }
-    }
-    // Colour bars: grey under the first two panels, diverging under the third.
-    let bar_y = TITLE + PANEL + 12;
-    let grey_bar = (GAP, 2 * PANEL + GAP);
-    let signed_bar = (3 * GAP + 2 * PANEL, PANEL);
-    for x in 0..grey_bar.1 {
-        let colour = grey(f64::from(x) / f64::from(grey_bar.1 - 1));
-        (0..BAR).for_each(|y| put(grey_bar.0 + x, bar_y + y, colour));
-    }
-    for x in 0..signed_bar.1 {
-        let colour = diverging(2.0 * f64::from(x) / f64::from(signed_bar.1 - 1) - 1.0);
-        (0..BAR).for_each(|y| put(signed_bar.0 + x, bar_y + y, colour));
     }
 
     register_font();
     {
         let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
-        let draw = |text: &str, x: u32, y: u32, h: HPos, size: u32| {
-            let style = (FONT, size)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(h, VPos::Top));
-            root.draw(&Text::new(text, (x as i32, y as i32), style))
-                .map_err(|e| e.to_string())
-        };
         let titles = ["original", "decoded", "decoded - original"];
         for (p, title) in titles.iter().enumerate() {
             let centre = GAP + p as u32 * (PANEL + GAP) + PANEL / 2;
-            draw(title, centre, 8, HPos::Center, LABEL_FONT + 2)?;
-            let x0 = GAP + p as u32 * (PANEL + GAP) + (PANEL - pw) / 2;
-            let y0 = TITLE + (PANEL - ph) / 2;
+            let style = (FONT, LABEL_FONT + 2)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Top));
+            root.draw(&Text::new(*title, (centre as i32, 8), style))
+                .map_err(|e| e.to_string())?;
+            let (x0, y0) = origin(p as u32);
             let frame = [
                 (x0 as i32 - 1, y0 as i32 - 1),
                 ((x0 + pw) as i32, (y0 + ph) as i32),
@@ -301,60 +218,15 @@ pub fn png(triptych: &Triptych) -> Result<Vec<u8>, String> {
             root.draw(&Rectangle::new(frame, BLACK.mix(0.4)))
                 .map_err(|e| e.to_string())?;
         }
-        let label_y = bar_y + BAR + 5;
-        let middle = match display {
-            Display::Linear => short(display.inverse((lo + hi) / 2.0)),
-            Display::Asinh { .. } => {
-                format!("{} (asinh scale)", short(display.inverse((lo + hi) / 2.0)))
-            }
-        };
-        let (low, high) = scales.window;
-        for ((x, w), [left, middle, right]) in [
-            (grey_bar, [short(low), middle, short(high)]),
-            (signed_bar, [short(-scale), "0".into(), short(scale)]),
-        ] {
-            let frame = [
-                (x as i32 - 1, bar_y as i32 - 1),
-                ((x + w) as i32, (bar_y + BAR) as i32),
-            ];
-            root.draw(&Rectangle::new(frame, BLACK.mix(0.4)))
-                .map_err(|e| e.to_string())?;
-            draw(&left, x, label_y, HPos::Left, SMALL_FONT)?;
-            draw(&middle, x + w / 2, label_y, HPos::Center, SMALL_FONT)?;
-            draw(&right, x + w, label_y, HPos::Right, SMALL_FONT)?;
+        for (scale, quantity, x, w) in scales.bars() {
+            let area = root
+                .clone()
+                .shrink((x, TITLE + PANEL + ABOVE_BARS), (w, BAR_HEIGHT));
+            draw_colour_bar(&area, &scale, quantity)?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
     encode_png(&rgb, SIZE).map_err(|e| format!("triptych of point {}: {e}", triptych.point_id))
-}
-
-/// The grey scale of `values` (finite): their [`Display`] and grey window, the 0.5th to
-/// 99.5th percentile, so that a few extreme pixels do not wash out the contrast (as image
-/// viewers' auto-contrast does; a range of 1 from the value when that is empty). The values
-/// are sorted once in place: the slices are not copied again.
-pub(crate) fn grey_scale(mut values: Vec<f64>) -> (Display, (f64, f64)) {
-    values.sort_unstable_by(f64::total_cmp);
-    (Display::of_sorted(&values), window(&values))
-}
-
-/// The grey window of `sorted` values (see [`grey_scale`]).
-fn window(sorted: &[f64]) -> (f64, f64) {
-    if sorted.is_empty() {
-        return (0.0, 1.0);
-    }
-    let (lo, hi) = (nearest_rank(sorted, 0.005), nearest_rank(sorted, 0.995));
-    if lo < hi { (lo, hi) } else { (lo, lo + 1.0) }
-}
-
-/// The `q`-quantile of `sorted` values (non-empty, increasing), the nearest rank.
-fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
-    sorted[(q * (sorted.len() - 1) as f64).round() as usize]
-}
-
-/// The `q`-quantile of `values` (non-empty), the nearest rank: reorders them.
-fn percentile(values: &mut [f64], q: f64) -> f64 {
-    let k = (q * (values.len() - 1) as f64).round() as usize;
-    *values.select_nth_unstable_by(k, f64::total_cmp).1
 }
 
 /// The finite values of `a`.
@@ -373,71 +245,33 @@ fn block(i: u32, n: u32, len: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::colour_scale::diverging;
+    use crate::report::style::SMALL_FONT;
 
-    #[test]
-    fn the_diverging_map_is_white_at_zero_symmetric_and_clamped() {
-        assert_eq!(diverging(0.0), [255, 255, 255]);
-        assert_eq!(diverging(1.0), RED_END);
-        assert_eq!(diverging(-1.0), BLUE_END);
-        for t in [0.1, 0.25, 0.5, 0.9, 1.0, 3.0] {
-            let [r, g, b] = diverging(t);
-            assert_eq!(diverging(-t), [b, g, r], "mirror at {t}");
+    fn triptych(original: Array2<f64>, decoded: Array2<f64>) -> Triptych {
+        Triptych {
+            point_id: "p".into(),
+            slice_index: 0,
+            axis_label: "the 2-D image".into(),
+            reason: "test".into(),
+            original,
+            decoded,
         }
-        assert_eq!(diverging(7.0), diverging(1.0));
-        assert_eq!(diverging(f64::NEG_INFINITY), diverging(-1.0));
-        assert_eq!(diverging(f64::NAN), FLAG);
-        // Stronger with magnitude: the red channel's distance from white grows.
-        let fade = |t: f64| 255 - diverging(t)[1];
-        assert!(fade(0.2) < fade(0.5) && fade(0.5) < fade(0.8));
-        assert_eq!(grey(-1.0), [0; 3]);
-        assert_eq!(grey(2.0), [255; 3]);
-        assert_eq!(grey(0.5), [128; 3]);
-    }
-
-    #[test]
-    fn the_grey_window_clips_the_extreme_half_percent() {
-        let mut values: Vec<f64> = (0..1001).map(f64::from).collect();
-        values.reverse();
-        assert_eq!(grey_scale(values).1, (5.0, 995.0));
-        assert_eq!(grey_scale(vec![2.0; 10]).1, (2.0, 3.0));
-        assert_eq!(grey_scale(Vec::new()).1, (0.0, 1.0));
     }
 
     /// Counts spanning four decades (a scattering pattern with empty pixels) are shown on an
-    /// asinh scale from one count, and the caption says so; data within three decades, and
-    /// data of both signs, stay linear.
+    /// asinh scale from one count, and the caption says so; data within three decades stay
+    /// linear.
     #[test]
-    fn data_spanning_more_than_three_decades_get_an_asinh_scale() {
+    fn the_caption_says_the_scales_of_counts_over_four_decades() {
         let counts: Vec<f64> = (0..1000).map(|i| (1.01f64.powi(i) - 1.0).round()).collect();
-        assert!(counts[999] > 1e4 && counts[0] == 0.0);
-        assert_eq!(Display::of(&counts), Display::Asinh { floor: 1.0 });
-        let floats: Vec<f64> = (1..1000).map(|i| 1e-3 * 1.01f64.powi(i)).collect();
-        match Display::of(&floats) {
-            Display::Asinh { floor } => assert!((floor - 1e-3 * 1.01f64.powi(6)).abs() < 1e-12),
-            linear => panic!("{linear:?}"),
-        }
-        let within: Vec<f64> = (1..1000).map(f64::from).collect();
-        assert_eq!(Display::of(&within), Display::Linear);
-        let signed: Vec<f64> = counts.iter().map(|c| c - 10.0).collect();
-        assert_eq!(Display::of(&signed), Display::Linear);
-        assert_eq!(Display::of(&[]), Display::Linear);
-        let asinh = Display::Asinh { floor: 2.0 };
-        assert!((asinh.inverse(asinh.forward(123.0)) - 123.0).abs() < 1e-9);
-
         let pattern = Array2::from_shape_fn((40, 25), |(i, j)| counts[i * 25 + j]);
         let mut decoded = pattern.clone();
         // 100 differences of 3 counts, one of 1000.
         decoded.iter_mut().step_by(10).for_each(|v| *v += 3.0);
         decoded[[39, 24]] += 1000.0;
-        let triptych = Triptych {
-            point_id: "p".into(),
-            slice_index: 0,
-            axis_label: "the 2-D image".into(),
-            reason: "test".into(),
-            original: pattern,
-            decoded,
-        };
-        let text = caption(&triptych);
+        let shown = triptych(pattern, decoded);
+        let text = caption(&Scales::of(&shown));
         assert!(
             text.starts_with("Original and decoded share one asinh grey scale, logarithmic above 1 and linear below"),
             "{text}"
@@ -446,14 +280,16 @@ mod tests {
             text.contains("up to \u{b1}3, the 99th percentile of the nonzero absolute differences; larger differences, up to 1000, show at full colour"),
             "{text}"
         );
-        let mut linear = triptych.clone();
+        let mut linear = shown.clone();
         linear.original.mapv_inplace(|v| v.min(500.0));
         linear.decoded = linear.original.clone();
-        let text = caption(&linear);
+        let text = caption(&Scales::of(&linear));
         assert!(
             text.starts_with("Original and decoded share one linear grey scale from 0 to 500"),
             "{text}"
         );
+        // No difference: no window of nonzero differences to state.
+        assert!(text.ends_with(" Every finite difference is 0."), "{text}");
     }
 
     /// The difference window is the 99th percentile of the nonzero absolute differences, so
@@ -470,12 +306,11 @@ mod tests {
             };
         }
         decoded[[0, 1]] = 500.0;
-        let difference = &decoded - &original;
-        let scales = Scales::of(&original, &decoded, &difference);
+        let scales = Scales::of(&triptych(original.clone(), decoded));
         assert_eq!(scales.largest, 500.0);
-        assert_eq!(scales.difference, 3.0);
-        let none = Scales::of(&original, &original, &Array2::zeros((10, 20)));
-        assert_eq!((none.difference, none.largest), (1.0, 0.0));
+        assert_eq!(scales.difference.ends(), (-3.0, 3.0));
+        let none = Scales::of(&triptych(original.clone(), original));
+        assert_eq!((none.difference.ends(), none.largest), ((-1.0, 1.0), 0.0));
     }
 
     #[test]
@@ -492,22 +327,130 @@ mod tests {
         let original = Array2::from_shape_fn((20, 30), |(i, j)| (i * j) as f64);
         let mut decoded = original.clone();
         decoded[[3, 4]] += 5.0;
-        let triptych = Triptych {
-            point_id: "p".into(),
-            slice_index: 0,
-            axis_label: "the 2-D image".into(),
-            reason: "test".into(),
-            original,
-            decoded,
-        };
-        let bytes = png(&triptych).unwrap();
+        let shown = triptych(original, decoded);
+        let scales = Scales::of(&shown);
+        let bytes = png(&shown, &scales).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
         let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
         let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
         assert_eq!((width, height), SIZE);
-        assert_eq!(bytes, png(&triptych).unwrap());
-        let mut wrong = triptych.clone();
+        assert_eq!(bytes, png(&shown, &scales).unwrap());
+        let mut wrong = shown.clone();
         wrong.decoded = Array2::zeros((2, 2));
-        assert!(png(&wrong).unwrap_err().contains("must be equal"));
+        assert!(png(&wrong, &scales).unwrap_err().contains("must be equal"));
+    }
+
+    /// Every panel pixel has the colour of its source block, whether the slice is enlarged
+    /// (repeated rows and columns copied) or shrunk (the difference panel showing each block's
+    /// largest-magnitude difference), NaN included.
+    #[test]
+    fn each_panel_pixel_has_the_colour_of_its_block() {
+        for (rows, cols) in [(7, 5), (500, 410)] {
+            let original =
+                Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 31 + j * 17) % 97) as f64);
+            let mut decoded = original.clone();
+            for (k, v) in decoded.iter_mut().enumerate() {
+                *v += ((k * 7919) % 13) as f64 - 6.0;
+            }
+            decoded[[rows / 2, cols / 3]] = f64::NAN;
+            let shown = triptych(original.clone(), decoded.clone());
+            let scales = Scales::of(&shown);
+            let image = image::load_from_memory(&png(&shown, &scales).unwrap())
+                .unwrap()
+                .to_rgb8();
+            let fit = f64::from(PANEL) / rows.max(cols) as f64;
+            let pw = (cols as f64 * fit).round() as u32;
+            let ph = (rows as f64 * fit).round() as u32;
+            let mut nan_seen = false;
+            for py in 0..ph {
+                let (r0, r1) = block(py, ph, rows);
+                for px in 0..pw {
+                    let (c0, c1) = block(px, pw, cols);
+                    let block_values = || (r0..r1).flat_map(|r| (c0..c1).map(move |c| (r, c)));
+                    let most = block_values()
+                        .map(|(r, c)| decoded[[r, c]] - original[[r, c]])
+                        .fold(0.0f64, |m, v| {
+                            if v.is_nan() || v.abs() > m.abs() {
+                                v
+                            } else {
+                                m
+                            }
+                        });
+                    nan_seen |= most.is_nan();
+                    let expected = [
+                        scales.grey.colour(original[[r0, c0]]),
+                        scales.grey.colour(decoded[[r0, c0]]),
+                        scales.difference.colour(most),
+                    ];
+                    for (p, colour) in expected.into_iter().enumerate() {
+                        let x = GAP + p as u32 * (PANEL + GAP) + (PANEL - pw) / 2 + px;
+                        let y = TITLE + (PANEL - ph) / 2 + py;
+                        let drawn = image.get_pixel(x, y).0;
+                        assert!(
+                            drawn.iter().zip(colour).all(|(a, b)| a.abs_diff(b) <= 1),
+                            "{rows}x{cols} panel {p} ({px}, {py}): {drawn:?} {colour:?}"
+                        );
+                    }
+                }
+            }
+            assert!(nan_seen, "{rows}x{cols}");
+        }
+    }
+
+    /// Under the panels, a grey bar (black to white) and a diverging bar (blue to red) run
+    /// the width of their panels, and their end labels are the numbers of the caption: the grey
+    /// window and \u{b1}m, for an asinh and for a linear display.
+    #[test]
+    fn the_colour_bars_span_the_windows_the_caption_states() {
+        let counts = Array2::from_shape_fn((64, 64), |(i, j)| {
+            (10f64.powf((i + j) as f64 / 126.0 * 4.5) - 1.0).round()
+        });
+        let mut decoded = counts.clone();
+        decoded.iter_mut().step_by(7).for_each(|v| *v += 2.0);
+        let linear = triptych(
+            counts.mapv(|v| v.min(900.0)),
+            decoded.mapv(|v| v.min(900.0)),
+        );
+        for (shown, display) in [(triptych(counts, decoded), "asinh"), (linear, "linear")] {
+            let scales = Scales::of(&shown);
+            let text = caption(&scales);
+            assert!(
+                text.contains(&format!("one {display} grey scale")),
+                "{text}"
+            );
+            let image = image::load_from_memory(&png(&shown, &scales).unwrap())
+                .unwrap()
+                .to_rgb8();
+            for (bar, (scale, quantity, x, w)) in scales.bars().into_iter().enumerate() {
+                // The coloured strip, 2 pixels inside its frame.
+                let y = TITLE + PANEL + ABOVE_BARS + SMALL_FONT + 4 + 7;
+                let (left, right) = (image.get_pixel(x + 2, y).0, image.get_pixel(x + w - 3, y).0);
+                let ends = if bar == 0 {
+                    ([0, 0, 0], [255, 255, 255])
+                } else {
+                    (diverging(-1.0), diverging(1.0))
+                };
+                let near =
+                    |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(a, b)| a.abs_diff(b) <= 4);
+                assert!(
+                    near(left, ends.0) && near(right, ends.1),
+                    "{display}: {left:?} {right:?}"
+                );
+                // The same bar drawn alone: its end labels are the caption's numbers.
+                let mut buffer = vec![255u8; (w * BAR_HEIGHT * 3) as usize];
+                let root =
+                    BitMapBackend::with_buffer(&mut buffer, (w, BAR_HEIGHT)).into_drawing_area();
+                let labels = draw_colour_bar(&root, &scale, quantity).unwrap();
+                let (lo, hi) = scale.ends();
+                assert_eq!(labels.first(), Some(&short(lo)), "{scale:?}");
+                assert_eq!(labels.last(), Some(&short(hi)), "{scale:?}");
+                let stated = if bar == 0 {
+                    format!("from {} to {}", short(lo), short(hi))
+                } else {
+                    format!("up to \u{b1}{}", short(hi))
+                };
+                assert!(text.contains(&stated), "{stated} not in {text}");
+            }
+        }
     }
 }
