@@ -73,6 +73,8 @@ fn configurations() -> Vec<(&'static str, Vec<(&'static str, ParamValue)>)> {
             ],
         ),
         ("bitround", vec![("keepbits", int(7))]),
+        // Its decoder is the identity, whatever the filter.
+        ("denoise", vec![("filter", text("median")), ("size", int(3))]),
         ("poisson", vec![]),
         (
             "poisson",
