@@ -151,7 +151,7 @@ fn fsc_beyond_the_memory_budget_is_skipped_or_refused() {
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let reason = json["fsc"]["skipped"].as_str().unwrap();
     assert!(
-        reason.contains("needs the whole volume in memory"),
+        reason.contains("needs the spectra of the whole volume in memory"),
         "{reason}"
     );
     assert_eq!(json["frc"]["resolution"], 1.0);
@@ -168,7 +168,7 @@ fn fsc_beyond_the_memory_budget_is_skipped_or_refused() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("metric fsc needs the whole volume"),
+        stderr.contains("metric fsc needs the spectra of the whole volume"),
         "{stderr}"
     );
 }

@@ -11,7 +11,7 @@ use super::distortion::{PointSums, reproduces};
 use super::error_stats::{Autocorrelation, ErrorHistogram, ErrorMoments, errors};
 use super::ks::{ValueBins, ValueCounts};
 use super::registry;
-use super::spectral::{self, RingSums};
+use super::spectral::{PlaneSpectra, RingSums};
 use super::ssim::{self, SsimSums, SsimWindow, ssim_rows};
 use super::sums::Neumaier;
 use crate::data::{DType, Element, NdArray, c_order};
@@ -56,7 +56,8 @@ pub struct CompareSpec {
     pub ks: Option<ValueBins>,
     /// Whether the ring sums of the FRC and the power spectrum are computed.
     pub spectral: bool,
-    /// Whether the 3-D FSC is computed (from the whole arrays, gathered).
+    /// Whether the 3-D FSC is computed (its plane transforms chunk by chunk, the rest from
+    /// them all at the end).
     pub fsc: bool,
 }
 
@@ -239,9 +240,10 @@ pub struct Partial {
     pub autocorrelation: Option<Autocorrelation>,
     /// Ring sums of the FRC and power spectrum of a 3-D array's planes.
     pub rings: Option<RingSums>,
-    /// The rows themselves, for the transforms that need a whole array: the FRC of a 2-D
-    /// image, the FSC of a volume.
+    /// The rows themselves, for the FRC of a 2-D image (which needs the whole image).
     pub gathered: Option<Gathered>,
+    /// The 2-D transforms of the planes of the rows, the FSC's first step.
+    pub spectra: Option<PlaneSpectra>,
     /// Histogram counts: exact integers, so they may be merged in any order and early (the
     /// runner folds them per group of chunks to bound memory).
     pub counts: Counts,
@@ -295,13 +297,6 @@ impl Gathered {
     }
 }
 
-/// Bytes `fsc` needs for arrays of `shape` with values of `value_bytes` bytes: both arrays
-/// gathered as rows, plus the transforms.
-pub fn fsc_memory(shape: &[usize], value_bytes: usize) -> u64 {
-    let values: u64 = shape.iter().map(|&n| n as u64).product();
-    (2 * values * value_bytes as u64).saturating_add(spectral::fsc_memory(shape))
-}
-
 /// `mine += theirs` where either may be absent.
 fn merge_option<T>(
     mine: &mut Option<T>,
@@ -334,6 +329,7 @@ impl Partial {
         })?;
         merge_option(&mut self.rings, next.rings, |a, b| a.merge(&b))?;
         merge_option(&mut self.gathered, next.gathered, Gathered::merge)?;
+        merge_option(&mut self.spectra, next.spectra, PlaneSpectra::merge)?;
         merge_bounds(&mut self.bounds, &next.bounds)?;
         self.counts.merge(next.counts)
     }
@@ -706,7 +702,10 @@ impl CompareSpec {
             sums.add_planes(&x, &y)?;
             partial.rings = Some(sums);
         }
-        if self.fsc || (self.spectral && rank == 2) {
+        if self.fsc {
+            partial.spectra = Some(PlaneSpectra::of(&x, &y)?);
+        }
+        if self.spectral && rank == 2 {
             partial.gathered = Some(Gathered {
                 original: vec![x.into_owned()],
                 decoded: vec![y.into_owned()],
@@ -768,11 +767,9 @@ impl CompareSpec {
                     Some(counts) => counts.json(),
                     None => continue,
                 },
-                "fsc" => match &total.gathered {
-                    Some(g) if self.shape.len() == 3 => {
-                        spectral::fsc_of_slabs(&g.original, &g.decoded)?
-                    }
-                    _ => continue,
+                "fsc" => match &total.spectra {
+                    Some(spectra) => spectra.fsc()?,
+                    None => continue,
                 },
                 "frc" | "power_spectrum" => match &rings {
                     Some(rings) if *name == "frc" => rings.frc(),

@@ -59,7 +59,7 @@ pub static STRUCTURED: &[StructuredDef] = &[
     },
     StructuredDef {
         name: "fsc",
-        doc: "Fourier shell correlation of a 3-D volume (held whole in memory), half-bit resolution",
+        doc: "Fourier shell correlation of a 3-D volume (its spectra held whole in memory), half-bit resolution",
         columns: |_| fields(&["resolution"]),
     },
     StructuredDef {

@@ -116,22 +116,23 @@
 //!   found by walking outwards, without square roots.
 //!
 //! Computation: two half spectra (`kx = 0..=n2 / 2`) of `n0 n1 (n2 / 2 + 1)` complex float64
-//! values each. First, plane by plane in parallel, rows are read and converted to float64 one
-//! at a time (the inputs are never copied whole, whatever their memory layout), transformed
-//! with real FFTs (`realfft`) along the last axis, transposed 8 rows at a time and transformed
-//! with complex FFTs (`rustfft`) along axis 1. Then tasks of 16 lines along axis 0 (one `kx`,
-//! 16 consecutive `ky`) are gathered, transformed with complex FFTs along axis 0 and summed
-//! into the shells, with weight 2 for `0 < kx < n2 / 2` (sample `-k`, not stored, is in the
-//! same shell with the same terms) and 1 for `kx = 0` and, for even `n2`, `kx = n2 / 2`.
-//! Tasks run in parallel in batches of 256, each summing its lines in a fixed order, and their
-//! sums are added to the totals in task order, so the result does not depend on the thread
-//! count (bit for bit). Memory ([`fsc_memory`]): the two half spectra, `32 n0 n1 (n2 / 2 + 1)`
-//! bytes (258 MiB for 256^3, twice the two float32 inputs; 14.8 GiB for 15000x256x256), plus
-//! per thread about `512 n0` bytes of buffers, and the FFT plans. A 256^3 float32 pair takes
-//! 0.34 s on one core and 0.20 s on two (AVX2 EPYC, release build, best of five on a shared
-//! machine); of its 0.36 s of CPU time, 0.14 s are in the kernel (page faults of the fresh
-//! spectra, their release). Peak RSS 391 MiB, of which 128 MiB are the inputs
-//! ([`fsc_memory`]: 259.5 MiB).
+//! values each. First, plane by plane ([`PlaneSpectra::of`], on each chunk as a run streams
+//! the volumes, so that they are never held whole), rows are read and converted to float64 one
+//! at a time (the inputs are never copied, whatever their memory layout), transformed with
+//! real FFTs (`realfft`) along the last axis, transposed 8 rows at a time and transformed with
+//! complex FFTs (`rustfft`) along axis 1. Then ([`PlaneSpectra::fsc`]) tasks of 16 lines
+//! along axis 0 (one `kx`, 16 consecutive `ky`) are gathered from the planes, transformed with
+//! complex FFTs along axis 0 and summed into the shells, with weight 2 for `0 < kx < n2 / 2`
+//! (sample `-k`, not stored, is in the same shell with the same terms) and 1 for `kx = 0` and,
+//! for even `n2`, `kx = n2 / 2`. Tasks run in parallel in batches of 256, each summing its
+//! lines in a fixed order, and their sums are added to the totals in task order, so the result
+//! does not depend on the thread count nor on how the planes were cut into chunks (bit for
+//! bit). Memory ([`fsc_memory`]): the two half spectra, `32 n0 n1 (n2 / 2 + 1)` bytes (258 MiB
+//! for 256^3, twice the two float32 inputs; 14.8 GiB for 15000x256x256), asked for in 2 MiB
+//! pages (their 4 KiB page faults took almost half the CPU time), plus per thread about
+//! `512 n0` bytes of buffers, and the FFT plans. `photonqa metrics --only fsc` on a 256^3
+//! float32 pair: 0.34 s of CPU time, peak RSS 294 MiB (2026-12-07, shared 2-core EPYC,
+//! release build; 0.47 s and 429 MiB when the volumes were gathered whole first).
 //!
 //! Numerics: every `Px_i`, `Py_i` term is non-negative; a task sums at most `16 n0` terms per
 //! shell and the totals add at most `(n2 / 2 + 1) ceil(n1 / 16)` task sums, so their relative
@@ -806,20 +807,14 @@ const TASKS: usize = 256;
 /// [`fsc_memory`] bytes besides the inputs. Runs on the current rayon pool; the result does not
 /// depend on the thread count. Errors are one line.
 pub fn fsc(original: &NdArray, decoded: &NdArray) -> Result<Value, String> {
-    fsc_of_slabs(
-        std::slice::from_ref(original),
-        std::slice::from_ref(decoded),
-    )
+    let n = volume_shape(original.shape())?;
+    check_same_shape(original.shape(), decoded.shape()).map_err(|e| format!("FSC: {e}"))?;
+    PlaneSpectra::of(original, decoded)?.fsc_of_whole(n)
 }
 
-/// [`fsc`] of the volumes that the slabs `original` and `decoded` make, stacked along axis 0
-/// in order (the two sides may be cut differently), read where they are: a run gathers a
-/// volume chunk by chunk, and stacking the chunks into one array first would copy it whole.
-pub fn fsc_of_slabs(original: &[NdArray], decoded: &[NdArray]) -> Result<Value, String> {
-    let shape = stacked_shape(original)?;
-    check_same_shape(&shape, &stacked_shape(decoded)?).map_err(|e| format!("FSC: {e}"))?;
+/// The shape of an FSC volume, or a one-line error naming what [`fsc`] refuses.
+fn volume_shape(shape: &[usize]) -> Result<[usize; 3], String> {
     let n: [usize; 3] = shape
-        .as_slice()
         .try_into()
         .map_err(|_| format!("the FSC needs 3D volumes, got shape {shape:?}"))?;
     if n.iter().any(|&a| a < 2) {
@@ -832,14 +827,106 @@ pub fn fsc_of_slabs(original: &[NdArray], decoded: &[NdArray]) -> Result<Value, 
             "FSC: volumes of shape {shape:?} are too large (at most {MAX_AXIS} samples per axis)"
         ));
     }
-    let v = Volume::new(n);
-    let [n0, n1, _] = n;
-    let plane = n1 * v.half;
-    let mut spectra = [spectrum(n0, plane, n)?, spectrum(n0, plane, n)?];
+    Ok(n)
+}
 
-    // Axes 2 and 1, plane by plane (planes are independent: no sums, any order).
-    {
-        let (x, y) = (rows(original), rows(decoded));
+/// The first step of the FSC done plane by plane, so that a run computes it on each chunk as
+/// the volumes stream by and never holds them whole: the 2D DFTs of consecutive planes of
+/// the original and the decoded volume (half spectra along the last axis, `(ky, kx)` of a
+/// plane at `kx * n1 + ky`, see the FSC section of the module documentation). Parts merge
+/// in plane order by move; [`PlaneSpectra::fsc`] finishes along axis 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaneSpectra {
+    /// `(n1, n2)` of every plane.
+    plane: [usize; 2],
+    /// The transformed planes, in plane order, a part per chunk.
+    parts: Vec<SpectraPart>,
+    /// Whether the original's and the decoded volume's values seen so far are all one value.
+    uniform: [Uniform; 2],
+}
+
+/// The half spectra of consecutive planes of both volumes, plane after plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SpectraPart {
+    /// Number of planes.
+    planes: usize,
+    #[serde(with = "complex_values")]
+    original: Vec<Complex<f64>>,
+    #[serde(with = "complex_values")]
+    decoded: Vec<Complex<f64>>,
+}
+
+/// Whether values are all one value (a NaN is never one value with anything).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+enum Uniform {
+    /// No values yet.
+    Empty,
+    /// Every value equals this one.
+    All(f64),
+    /// At least two different values (or a NaN).
+    Varied,
+}
+
+impl Uniform {
+    fn of(a: &NdArray) -> Uniform {
+        let first = with_array!(a, a => a.iter().next().map(|v| v.to_f64()));
+        match first {
+            None => Uniform::Empty,
+            Some(value) if constant_parts(a, a.len()) => Uniform::All(value),
+            Some(_) => Uniform::Varied,
+        }
+    }
+
+    fn then(self, next: Uniform) -> Uniform {
+        match (self, next) {
+            (Uniform::Empty, other) | (other, Uniform::Empty) => other,
+            (Uniform::All(a), Uniform::All(b)) if a == b => Uniform::All(a),
+            _ => Uniform::Varied,
+        }
+    }
+}
+
+/// Complex values as `[re, im]` pairs (num-complex's serde support is not enabled).
+mod complex_values {
+    use realfft::num_complex::Complex;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(values: &[Complex<f64>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(values.iter().map(|c| [c.re, c.im]))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Complex<f64>>, D::Error> {
+        let pairs = Vec::<[f64; 2]>::deserialize(d)?;
+        Ok(pairs
+            .into_iter()
+            .map(|[re, im]| Complex::new(re, im))
+            .collect())
+    }
+}
+
+impl PlaneSpectra {
+    /// The 2D transforms of the planes of `original` and `decoded`, slabs of 3D arrays of the
+    /// same shape (planes of 2 to 2^20 samples per axis); planes in parallel on the current
+    /// rayon pool. Values are converted to float64 row by row, in any memory layout.
+    pub fn of(original: &NdArray, decoded: &NdArray) -> Result<PlaneSpectra, String> {
+        check_same_shape(original.shape(), decoded.shape()).map_err(|e| format!("FSC: {e}"))?;
+        let &[planes, n1, n2] = original.shape() else {
+            return Err(format!(
+                "the FSC needs 3D volumes, got shape {:?}",
+                original.shape()
+            ));
+        };
+        volume_shape(&[2, n1, n2]).map_err(|_| {
+            format!("FSC: planes of {n1}x{n2} need 2 to {MAX_AXIS} samples per axis")
+        })?;
+        let p = PlanePlans::new(n1, n2);
+        let plane = n1 * p.half;
+        let mut spectra = [
+            spectrum(planes, plane, [planes, n1, n2])?,
+            spectrum(planes, plane, [planes, n1, n2])?,
+        ];
+        // Planes are independent: no sums, any order.
+        let (x, y) = (slab_rows(original), slab_rows(decoded));
         let (x, y) = (&*x, &*y);
         let spare = Spare::new();
         let [sx, sy] = &mut spectra;
@@ -847,30 +934,76 @@ pub fn fsc_of_slabs(original: &[NdArray], decoded: &[NdArray]) -> Result<Value, 
             .zip(sy.par_chunks_mut(plane))
             .enumerate()
             .for_each_init(
-                || spare.take(|| PlaneWork::new(&v)),
-                |w, (i0, (px, py))| {
-                    w.transform(&v, x, i0, px);
-                    w.transform(&v, y, i0, py);
+                || spare.take(|| PlaneWork::new(&p)),
+                |w, (i, (px, py))| {
+                    w.transform(&p, x, i, px);
+                    w.transform(&p, y, i, py);
                 },
             );
+        let [original_spectra, decoded_spectra] = spectra;
+        Ok(PlaneSpectra {
+            plane: [n1, n2],
+            parts: vec![SpectraPart {
+                planes,
+                original: original_spectra,
+                decoded: decoded_spectra,
+            }],
+            uniform: [Uniform::of(original), Uniform::of(decoded)],
+        })
     }
 
-    // Axis 0 and the shell sums, in tasks of COLUMNS lines; sums added in task order.
-    let shells = v.shells;
-    let blocks = n1.div_ceil(COLUMNS);
-    let tasks = v.half * blocks;
-    let (mut cross, mut px, mut py) = (vec![0.0; shells], vec![0.0; shells], vec![0.0; shells]);
-    let mut samples = vec![0u64; shells];
-    {
+    /// Adds the planes that follow (moved in, never copied); an error if their plane shape
+    /// differs.
+    pub fn merge(&mut self, next: PlaneSpectra) -> Result<(), String> {
+        if next.plane != self.plane {
+            return Err(format!(
+                "FSC: planes of shape {:?} cannot follow planes of shape {:?}",
+                next.plane, self.plane
+            ));
+        }
+        self.parts.extend(next.parts);
+        self.uniform = [
+            self.uniform[0].then(next.uniform[0]),
+            self.uniform[1].then(next.uniform[1]),
+        ];
+        Ok(())
+    }
+
+    /// The FSC of the volumes whose planes these are (see [`fsc`]).
+    pub fn fsc(&self) -> Result<Value, String> {
+        let [n1, n2] = self.plane;
+        let n0 = self.parts.iter().map(|p| p.planes).sum();
+        self.fsc_of_whole(volume_shape(&[n0, n1, n2])?)
+    }
+
+    /// [`PlaneSpectra::fsc`] of a volume of shape `n` (checked).
+    fn fsc_of_whole(&self, n: [usize; 3]) -> Result<Value, String> {
+        let v = Volume::new(n);
+        let [_, n1, _] = n;
+        let plane = n1 * v.plane.half;
+        // Every plane's spectrum where its part holds it.
+        let planes = |side: fn(&SpectraPart) -> &[Complex<f64>]| -> Vec<&[Complex<f64>]> {
+            self.parts
+                .iter()
+                .flat_map(|p| side(p).chunks_exact(plane))
+                .collect()
+        };
+        let (sx, sy) = (planes(|p| &p.original), planes(|p| &p.decoded));
+
+        // Axis 0 and the shell sums, in tasks of COLUMNS lines; sums added in task order.
+        let shells = v.shells;
+        let blocks = n1.div_ceil(COLUMNS);
+        let tasks = v.plane.half * blocks;
+        let (mut cross, mut px, mut py) = (vec![0.0; shells], vec![0.0; shells], vec![0.0; shells]);
+        let mut samples = vec![0u64; shells];
         let spare = Spare::new();
-        let [sx, sy] = &spectra;
         for start in (0..tasks).step_by(TASKS) {
             let end = (start + TASKS).min(tasks);
             let parts: Vec<ShellSums> = (start..end)
                 .into_par_iter()
                 .map_init(
                     || spare.take(|| LineWork::new(&v)),
-                    |w, t| w.sums(&v, sx, sy, t / blocks, (t % blocks) * COLUMNS),
+                    |w, t| w.sums(&v, &sx, &sy, t / blocks, (t % blocks) * COLUMNS),
                 )
                 .collect();
             for p in &parts {
@@ -882,31 +1015,30 @@ pub fn fsc_of_slabs(original: &[NdArray], decoded: &[NdArray]) -> Result<Value, 
                 }
             }
         }
-    }
-    drop(spectra);
 
-    let fsc = correlation(&cross, &px, &py);
-    let half_bit: Vec<f64> = samples.iter().map(|&n| half_bit(n)).collect();
-    let flat = constant(original) && constant(decoded);
-    let (resolution, crossed) = resolution([&cross, &px, &py], flat, &fsc, &half_bit, v.m0);
-    let frequency: Vec<f64> = (0..shells)
-        .map(|i| {
-            if i == 0 {
-                0.0
-            } else {
-                2.0 * i as f64 / v.m0 as f64
-            }
-        })
-        .collect();
-    Ok(json!({
-        "shape": n,
-        "frequency": floats(&frequency),
-        "fsc": floats(&fsc),
-        "half_bit": floats(&half_bit),
-        "samples": samples,
-        "resolution": metric_json(resolution),
-        "crossed": crossed,
-    }))
+        let fsc = correlation(&cross, &px, &py);
+        let half_bit: Vec<f64> = samples.iter().map(|&n| half_bit(n)).collect();
+        let flat = self.uniform.iter().all(|u| matches!(u, Uniform::All(_)));
+        let (resolution, crossed) = resolution([&cross, &px, &py], flat, &fsc, &half_bit, v.m0);
+        let frequency: Vec<f64> = (0..shells)
+            .map(|i| {
+                if i == 0 {
+                    0.0
+                } else {
+                    2.0 * i as f64 / v.m0 as f64
+                }
+            })
+            .collect();
+        Ok(json!({
+            "shape": n,
+            "frequency": floats(&frequency),
+            "fsc": floats(&fsc),
+            "half_bit": floats(&half_bit),
+            "samples": samples,
+            "resolution": metric_json(resolution),
+            "crossed": crossed,
+        }))
+    }
 }
 
 /// Bytes of memory [`fsc`] allocates for volumes of `shape` on the current rayon pool, the
@@ -944,8 +1076,8 @@ pub fn fsc_memory(shape: &[usize]) -> u64 {
         .saturating_add(sums + result)
 }
 
-/// A zeroed half spectrum of `n0` planes of `plane` values, or a one-line error when it
-/// cannot be allocated.
+/// A zeroed half spectrum of `n0` planes of `plane` values (of a volume of shape `n`, for the
+/// error), or a one-line error when it cannot be allocated.
 fn spectrum(n0: usize, plane: usize, n: [usize; 3]) -> Result<Vec<Complex<f64>>, String> {
     let refuse = || {
         let bytes = 32 * n0 as u128 * plane as u128;
@@ -957,59 +1089,43 @@ fn spectrum(n0: usize, plane: usize, n: [usize; 3]) -> Result<Vec<Complex<f64>>,
     let len = n0.checked_mul(plane).ok_or_else(refuse)?;
     let mut values = Vec::new();
     values.try_reserve_exact(len).map_err(|_| refuse())?;
+    advise_huge_pages(&mut values);
     // Zeroed in parallel: the page faults of a large spectrum take a while.
     values.par_extend(rayon::iter::repeat_n(Complex::default(), len));
     Ok(values)
 }
 
+/// Asks Linux to back the allocation of `values` (not yet touched) with transparent huge
+/// pages where the system allows them on request (`madvise` mode, Debian's default).
+///
+/// The spectra are the FSC's largest buffers, written once in full: with 4 KiB pages their
+/// page faults took 0.26 s of system time against 0.30 s of user time for a 256^3 float32
+/// pair (`photonqa metrics --only fsc`); with 2 MiB pages the CPU time fell from 0.49 to
+/// 0.34 s. Only the 2 MiB-aligned interior of the allocation is advised. Advice that the
+/// system ignores or refuses changes nothing but speed.
+fn advise_huge_pages<T>(values: &mut Vec<T>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = values.as_mut_ptr() as usize;
+        let end = start + values.capacity() * std::mem::size_of::<T>();
+        let (first, last) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
+        if last > first {
+            // SAFETY: the range lies within the vector's own allocation, and MADV_HUGEPAGE
+            // changes how its pages are backed, never their contents.
+            unsafe {
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    last - first,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+}
+
 /// Reads row `j` of plane `i` (the values `[i, j, ..]` of a 3D array) as float64.
 type RowReader<'a> = dyn Fn(usize, usize, &mut [f64]) + Sync + 'a;
-
-/// The shape of the slabs `slabs` stacked along axis 0, or a one-line error when there are
-/// none or their other axes differ.
-fn stacked_shape(slabs: &[NdArray]) -> Result<Vec<usize>, String> {
-    let Some(first) = slabs.first() else {
-        return Err("FSC: no values".into());
-    };
-    let mut shape = first.shape().to_vec();
-    for slab in &slabs[1..] {
-        if slab.shape().get(1..) != shape.get(1..) {
-            return Err(format!(
-                "FSC: slabs of shapes {:?} and {:?} do not stack",
-                first.shape(),
-                slab.shape()
-            ));
-        }
-        shape[0] += slab.shape()[0];
-    }
-    Ok(shape)
-}
-
-/// Whether all the values of the slabs `slabs` are equal (never with a NaN).
-fn constant(slabs: &[NdArray]) -> bool {
-    let mut first = None;
-    slabs.iter().filter(|s| !s.is_empty()).all(|s| {
-        let value = with_array!(s, a => a.iter().next().map_or(f64::NAN, |v| v.to_f64()));
-        constant_parts(s, s.len()) && *first.get_or_insert(value) == value
-    }) && first.is_some()
-}
-
-/// A [`RowReader`] over the 3D volume that the slabs `slabs` (3D arrays of the same
-/// `(n1, n2)`) make when stacked along axis 0, in any memory layout, without copies.
-fn rows(slabs: &[NdArray]) -> Box<RowReader<'_>> {
-    let mut starts = Vec::with_capacity(slabs.len());
-    let mut start = 0;
-    for slab in slabs {
-        starts.push(start);
-        start += slab.shape()[0];
-    }
-    let readers: Vec<Box<RowReader<'_>>> = slabs.iter().map(slab_rows).collect();
-    Box::new(move |i: usize, j: usize, out: &mut [f64]| {
-        // The last slab starting at or before plane i (empty slabs start where the next does).
-        let k = starts.partition_point(|&s| s <= i) - 1;
-        readers[k](i - starts[k], j, out)
-    })
-}
 
 /// A [`RowReader`] over the values of the 3D array `a`, in any memory layout, without copies.
 fn slab_rows(a: &NdArray) -> Box<RowReader<'_>> {
@@ -1034,20 +1150,43 @@ fn slab_rows(a: &NdArray) -> Box<RowReader<'_>> {
     })
 }
 
-/// What every part of one FSC shares: the shape, FFT plans and the exact shell boundaries.
-struct Volume {
-    /// Shape `(n0, n1, n2)`.
-    n: [usize; 3],
+/// The FFT plans of the FSC's plane transforms (planes of `n1 x n2`).
+struct PlanePlans {
     /// Values of a real FFT along the last axis: `n2 / 2 + 1` (`kx = 0..=n2 / 2`).
     half: usize,
-    /// The shortest axis, `min(n0, n1, n2)`.
-    m0: usize,
-    /// Number of shells, `m0 / 2 + 1`.
-    shells: usize,
+    /// `n1`.
+    n1: usize,
+    /// `n2`.
+    n2: usize,
     /// Real FFT of length `n2` (rows).
     rows: Arc<dyn RealToComplex<f64>>,
     /// Complex FFT of length `n1`.
     axis1: Arc<dyn Fft<f64>>,
+}
+
+impl PlanePlans {
+    fn new(n1: usize, n2: usize) -> PlanePlans {
+        PlanePlans {
+            half: n2 / 2 + 1,
+            n1,
+            n2,
+            rows: RealFftPlanner::<f64>::new().plan_fft_forward(n2),
+            axis1: FftPlanner::<f64>::new().plan_fft_forward(n1),
+        }
+    }
+}
+
+/// What the FSC's transforms along axis 0 share: the shape, FFT plans and the exact shell
+/// boundaries.
+struct Volume {
+    /// Shape `(n0, n1, n2)`.
+    n: [usize; 3],
+    /// The plans of the plane transforms (for their sizes).
+    plane: PlanePlans,
+    /// The shortest axis, `min(n0, n1, n2)`.
+    m0: usize,
+    /// Number of shells, `m0 / 2 + 1`.
+    shells: usize,
     /// Complex FFT of length `n0`.
     axis0: Arc<dyn Fft<f64>>,
     /// `4 prod_(b != a) n_b^2` per axis `a`: `4 q = sum_a k_a^2 coefficient[a]` (below 2^122).
@@ -1070,15 +1209,12 @@ impl Volume {
         let reach = (1..=shells as u128)
             .map(|i| (2 * i - 1) * (2 * i - 1) * p)
             .collect();
-        let mut planner = FftPlanner::<f64>::new();
         Volume {
             n,
-            half: n2 / 2 + 1,
+            plane: PlanePlans::new(n1, n2),
             m0,
             shells,
-            rows: RealFftPlanner::<f64>::new().plan_fft_forward(n2),
-            axis1: planner.plan_fft_forward(n1),
-            axis0: planner.plan_fft_forward(n0),
+            axis0: FftPlanner::<f64>::new().plan_fft_forward(n0),
             coefficient,
             reach,
         }
@@ -1129,28 +1265,28 @@ struct PlaneWork {
 }
 
 impl PlaneWork {
-    fn new(v: &Volume) -> PlaneWork {
-        let scratch = v
+    fn new(p: &PlanePlans) -> PlaneWork {
+        let scratch = p
             .rows
             .get_scratch_len()
-            .max(v.axis1.get_inplace_scratch_len());
+            .max(p.axis1.get_inplace_scratch_len());
         PlaneWork {
-            line: vec![0.0; v.n[2]],
-            block: vec![Complex::default(); BLOCK * v.half],
+            line: vec![0.0; p.n2],
+            block: vec![Complex::default(); BLOCK * p.half],
             scratch: vec![Complex::default(); scratch],
         }
     }
 
     /// The 2D DFT of plane `i` (of the array `read` reads) over its last axis (real, `kx >= 0`)
     /// and axis 1, into `out`: value `(ky, kx)` at `kx * n1 + ky`.
-    fn transform(&mut self, v: &Volume, read: &RowReader, i: usize, out: &mut [Complex<f64>]) {
-        let (n1, half) = (v.n[1], v.half);
+    fn transform(&mut self, p: &PlanePlans, read: &RowReader, i: usize, out: &mut [Complex<f64>]) {
+        let (n1, half) = (p.n1, p.half);
         for first in (0..n1).step_by(BLOCK) {
             let rows = BLOCK.min(n1 - first);
             let spectra = self.block.chunks_exact_mut(half).take(rows);
             for (j, spectrum) in (first..).zip(spectra) {
                 read(i, j, &mut self.line);
-                v.rows
+                p.rows
                     .process_with_scratch(&mut self.line, spectrum, &mut self.scratch)
                     .expect("buffer lengths from the plan");
             }
@@ -1163,7 +1299,7 @@ impl PlaneWork {
             }
         }
         // Every column kx, n1 values each, in one call.
-        v.axis1.process_with_scratch(out, &mut self.scratch);
+        p.axis1.process_with_scratch(out, &mut self.scratch);
     }
 }
 
@@ -1207,19 +1343,18 @@ impl LineWork {
     fn sums(
         &mut self,
         v: &Volume,
-        sx: &[Complex<f64>],
-        sy: &[Complex<f64>],
+        sx: &[&[Complex<f64>]],
+        sy: &[&[Complex<f64>]],
         kx: usize,
         first: usize,
     ) -> ShellSums {
         let [n0, n1, n2] = v.n;
         let columns = COLUMNS.min(n1 - first);
-        let plane = n1 * v.half;
         let at = kx * n1 + first;
         let stride = self.stride;
         let (x, y) = (&mut self.x, &mut self.y);
         for i in 0..n0 {
-            let (xs, ys) = (&sx[i * plane + at..], &sy[i * plane + at..]);
+            let (xs, ys) = (&sx[i][at..], &sy[i][at..]);
             for c in 0..columns {
                 x[c * stride + i] = xs[c];
                 y[c * stride + i] = ys[c];
@@ -1523,39 +1658,54 @@ mod tests {
     /// Slabs cut anywhere, differently on the two sides, give the FSC of the whole volumes
     /// (bit for bit), and a constant volume is one across its slabs.
     #[test]
-    fn fsc_of_slabs_equals_the_whole() {
+    fn plane_spectra_of_slabs_merge_into_the_whole() {
         let n = [7, 10, 9];
-        let wave = |k: usize| -> ArrayD<f32> {
+        let wave = |k: usize| -> NdArray {
             let values = (0..630)
                 .map(|i| ((i * k % 101) as f32 * 0.7).sin())
                 .collect();
-            ArrayD::from_shape_vec(IxDyn(&n), values).unwrap()
+            ArrayD::from_shape_vec(IxDyn(&n), values).unwrap().into_nd()
         };
         let (x, y) = (wave(37), wave(41));
-        let cut = |a: &ArrayD<f32>, rows: &[usize]| -> Vec<NdArray> {
-            let nd = a.clone().into_nd();
-            let mut start = 0;
-            rows.iter()
-                .map(|&r| {
-                    let slab = nd.slice_rows(start..start + r);
-                    start += r;
-                    slab
-                })
-                .collect()
+        let whole = fsc(&x, &y).unwrap();
+        let part = |rows: std::ops::Range<usize>| {
+            PlaneSpectra::of(&x.slice_rows(rows.clone()), &y.slice_rows(rows)).unwrap()
         };
-        let whole = fsc(&x.clone().into_nd(), &y.clone().into_nd()).unwrap();
-        let slabs = fsc_of_slabs(&cut(&x, &[2, 0, 5]), &cut(&y, &[1, 3, 3])).unwrap();
-        assert_eq!(slabs, whole);
+        let mut merged = part(0..2);
+        for rows in [2..2, 2..6, 6..7] {
+            merged.merge(part(rows)).unwrap();
+        }
+        assert_eq!(merged.fsc().unwrap(), whole);
+        // Parts cross process boundaries (Slurm units) bit for bit.
+        let bytes = postcard::to_stdvec(&merged).unwrap();
+        let back: PlaneSpectra = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, merged);
         // Constant slabs of two values are not a constant volume; of one value they are.
         let three = ArrayD::from_elem(IxDyn(&n), 3.0f32).into_nd();
         let five = ArrayD::from_elem(IxDyn(&n), 5.0f32).into_nd();
-        assert!(!constant(&[three.slice_rows(0..3), five.slice_rows(3..7)]));
-        assert!(constant(&[three.slice_rows(0..3), three.slice_rows(3..7)]));
-        let err =
-            fsc_of_slabs(&cut(&x, &[7]), &[x.clone().into_nd().slice_rows(0..3)]).unwrap_err();
+        let uniform = |a: &NdArray, b: &NdArray| {
+            Uniform::of(&a.slice_rows(0..3)).then(Uniform::of(&b.slice_rows(3..7)))
+        };
+        assert_eq!(uniform(&three, &five), Uniform::Varied);
+        assert_eq!(uniform(&three, &three), Uniform::All(3.0));
+        assert_eq!(
+            Uniform::of(&three.slice_rows(0..0)).then(Uniform::All(3.0)),
+            Uniform::All(3.0)
+        );
+        let nan = ArrayD::from_elem(IxDyn(&n), f32::NAN).into_nd();
+        assert_eq!(Uniform::of(&nan), Uniform::Varied);
+        let err = PlaneSpectra::of(&x, &x.slice_rows(0..3)).unwrap_err();
         assert_eq!(
             err,
             "FSC: cannot compare shape [7, 10, 9] with shape [3, 10, 9]"
+        );
+        let other = ArrayD::<f32>::zeros(IxDyn(&[2, 9, 10])).into_nd();
+        let err = merged
+            .merge(PlaneSpectra::of(&other, &other).unwrap())
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "FSC: planes of shape [9, 10] cannot follow planes of shape [10, 9]"
         );
     }
 

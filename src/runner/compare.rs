@@ -8,8 +8,9 @@ use serde_json::{Map, Value, json};
 use super::passes::min_max_of_rows;
 use super::{DEFAULT_REL_FLOOR, Plan, format_size};
 use crate::data::{NdArray, VolumeSource, rows_with_halo};
-use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, fsc_memory, unmet};
+use crate::metrics::comparison::{CompareSpec, DataFacts, Partial, unmet};
 use crate::metrics::registry as metric_registry;
+use crate::metrics::spectral::fsc_memory;
 use crate::metrics::ssim::SsimWindow;
 use crate::metrics::values::metric_json;
 
@@ -159,11 +160,10 @@ pub fn compare(
         .copied()
         .filter(|name| {
             let reason = unmet(name, &shape, Some(data_range), ssim_window).or_else(|| {
-                let value_bytes = original.dtype().size().max(decoded.dtype().size());
-                let need = fsc_memory(&shape, value_bytes);
+                let need = fsc_memory(&shape);
                 (*name == "fsc" && need > memory_budget).then(|| {
                     format!(
-                        "needs the whole volume in memory, {} > the budget of {}",
+                        "needs the spectra of the whole volume in memory, {} > the budget of {}",
                         format_size(need),
                         format_size(memory_budget)
                     )

@@ -23,7 +23,8 @@ use super::{
 };
 use crate::analysis::Context;
 use crate::data::VolumeSource;
-use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, fsc_memory, unmet};
+use crate::metrics::comparison::{BoundSums, CompareSpec, DataFacts, unmet};
+use crate::metrics::spectral::fsc_memory;
 use crate::pipeline::Chain;
 use crate::pipeline::chain::StatsProvider;
 use crate::scenario::{Scenario, WorkingPoint};
@@ -383,10 +384,10 @@ pub(super) fn compare_spec(
             source.label()
         ));
     }
-    let fsc_need = fsc_memory(source.shape(), source.dtype().size());
+    let fsc_need = fsc_memory(source.shape());
     if scenario.distortion.contains(&"fsc") && fsc_need > memory_budget {
         return Err(format!(
-            "{}: metric fsc needs the whole volume in memory, {} > --memory-budget {}; select frc (per slice) or raise the budget",
+            "{}: metric fsc needs the spectra of the whole volume in memory, {} > --memory-budget {}; select frc (per slice) or raise the budget",
             scenario.path.display(),
             format_size(fsc_need),
             format_size(memory_budget)
