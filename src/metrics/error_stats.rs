@@ -41,18 +41,25 @@ const PER_DECADE: i32 = 10;
 /// Index of the magnitude edge `R`.
 const TOP: usize = (DECADES * PER_DECADE) as usize;
 
-/// `decoded - original` as float64, in C order; the arrays must have the same shape.
-pub fn errors(original: &NdArray, decoded: &NdArray) -> Result<Vec<f64>, String> {
+/// `decoded - original` as float64, in C order, appended to `out`; the arrays must have the
+/// same shape.
+pub fn errors_into(
+    original: &NdArray,
+    decoded: &NdArray,
+    out: &mut Vec<f64>,
+) -> Result<(), String> {
     original.check_same_shape(decoded)?;
     if original.dtype() != decoded.dtype() {
         let (x, y) = (original.to_f64(), decoded.to_f64());
-        return Ok(x.iter().zip(y.iter()).map(|(a, b)| b - a).collect());
+        out.extend(x.iter().zip(y.iter()).map(|(a, b)| b - a));
+        return Ok(());
     }
-    Ok(with_array!(original, x => {
+    with_array!(original, x => {
         let y = typed_like(x, decoded).expect("dtype checked");
         let (x, y) = (c_order(x), c_order(y));
-        x.iter().zip(y.iter()).map(|(a, b)| b.to_f64() - a.to_f64()).collect()
-    }))
+        out.extend(x.iter().zip(y.iter()).map(|(a, b)| b.to_f64() - a.to_f64()));
+    });
+    Ok(())
 }
 
 /// Count, mean and central moment sums `M_k = sum (e - mean)^k`, k = 2..4, of the error.
@@ -177,8 +184,9 @@ fn magnitudes(data_range: f64) -> Vec<f64> {
 /// many edges lie below it and the first edge not below it. A sixteenth of an octave is a
 /// factor 1.044 and neighbouring edges are a factor 10^(1/10) = 1.259 apart, so at most one
 /// edge lies inside a bucket: an edge count is two independent lookups and a comparison, where
-/// a binary search over all 81 edges takes 7 unpredictable branches per error.
-struct Edges {
+/// a binary search over all 81 edges takes 7 unpredictable branches per error. Built once per
+/// data range and part (32768 buckets), not per call of [`ErrorHistogram::add`].
+pub struct ErrorEdges {
     /// The edges `m_0..=m_TOP`.
     magnitudes: Vec<f64>,
     /// Per bucket, the number of edges below its start.
@@ -190,11 +198,12 @@ struct Edges {
     crowded: bool,
 }
 
-/// Bits of a float64 (below the sign) that index [`Edges`]' buckets.
+/// Bits of a float64 (below the sign) that index [`ErrorEdges`]' buckets.
 const BUCKET_BITS: u32 = 11 + 4;
 
-impl Edges {
-    fn new(data_range: f64) -> Edges {
+impl ErrorEdges {
+    /// The edges of the data range `data_range` (> 0).
+    pub fn new(data_range: f64) -> ErrorEdges {
         let magnitudes = magnitudes(data_range);
         let start = |bucket: u64| f64::from_bits(bucket << (63 - BUCKET_BITS));
         let below_start = |bucket: u64| magnitudes.partition_point(|&m| m < start(bucket));
@@ -208,7 +217,7 @@ impl Edges {
             .collect();
         // (The buckets of NaN, past infinity, count no edge below them.)
         let crowded = below.windows(2).any(|w| w[1] > w[0] + 1);
-        Edges {
+        ErrorEdges {
             magnitudes,
             below,
             next,
@@ -231,9 +240,8 @@ impl Edges {
 }
 
 impl ErrorHistogram {
-    /// Adds `errors`, binned with the magnitude edges of the data range `data_range` (> 0).
-    pub fn add(&mut self, errors: &[f64], data_range: f64) {
-        let edges = Edges::new(data_range);
+    /// Adds `errors`, binned with `edges`, the magnitude edges of the data range.
+    pub fn add(&mut self, errors: &[f64], edges: &ErrorEdges) {
         let top = edges.magnitudes[TOP];
         let bins = self.counts.len();
         // Slots past the bins count the errors outside them.
@@ -457,7 +465,7 @@ mod tests {
     fn edge_counts_equal_a_binary_search() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         for data_range in [1.0, 0.3, 1e-300, 7.5e12, 2f64.powi(-1070)] {
-            let edges = Edges::new(data_range);
+            let edges = ErrorEdges::new(data_range);
             assert_eq!(edges.crowded, data_range < 1e-305, "{data_range}");
             let m = &edges.magnitudes;
             let mut probes: Vec<f64> = m
@@ -508,7 +516,7 @@ mod tests {
         let mut h = ErrorHistogram::default();
         h.add(
             &[0.0, m[0], -m[0], m[80], -m[80], 2.0, -2.0, m[3], -m[3]],
-            1.0,
+            &ErrorEdges::new(1.0),
         );
         assert_eq!((h.exact_zero, h.below, h.above), (1, 1, 1));
         // 0 and -m_0 in the central bin, m_0 in the first positive one.

@@ -143,6 +143,7 @@
 //! Identical volumes give bit-identical sums, hence an FSC of exactly 1.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use ndarray::Axis;
@@ -868,13 +869,20 @@ enum Uniform {
 }
 
 impl Uniform {
-    fn of(a: &NdArray) -> Uniform {
-        let first = with_array!(a, a => a.iter().next().map(|v| v.to_f64()));
-        match first {
-            None => Uniform::Empty,
-            Some(value) if constant_parts(a, a.len()) => Uniform::All(value),
-            Some(_) => Uniform::Varied,
-        }
+    /// Of the values of rows `rows` (along axis 0) of `a`.
+    fn of(a: &NdArray, rows: Range<usize>) -> Uniform {
+        let row: usize = a.shape()[1..].iter().product();
+        with_array!(a, a => {
+            let values = c_order(a);
+            let values = &values[rows.start * row..rows.end * row];
+            match values.first() {
+                None => Uniform::Empty,
+                Some(&first) if values.iter().all(|&v| v.to_f64() == first.to_f64()) => {
+                    Uniform::All(first.to_f64())
+                }
+                Some(_) => Uniform::Varied,
+            }
+        })
     }
 
     fn then(self, next: Uniform) -> Uniform {
@@ -909,16 +917,36 @@ impl PlaneSpectra {
     /// same shape (planes of 2 to 2^20 samples per axis); planes in parallel on the current
     /// rayon pool. Values are converted to float64 row by row, in any memory layout.
     pub fn of(original: &NdArray, decoded: &NdArray) -> Result<PlaneSpectra, String> {
+        PlaneSpectra::of_planes(
+            original,
+            decoded,
+            0..original.shape().first().map_or(0, |&n| n),
+        )
+    }
+
+    /// [`PlaneSpectra::of`] the planes `planes` (indices along axis 0) of the slabs alone.
+    pub fn of_planes(
+        original: &NdArray,
+        decoded: &NdArray,
+        planes: Range<usize>,
+    ) -> Result<PlaneSpectra, String> {
         check_same_shape(original.shape(), decoded.shape()).map_err(|e| format!("FSC: {e}"))?;
-        let &[planes, n1, n2] = original.shape() else {
+        let &[held, n1, n2] = original.shape() else {
             return Err(format!(
                 "the FSC needs 3D volumes, got shape {:?}",
                 original.shape()
             ));
         };
+        if planes.end > held {
+            return Err(format!(
+                "FSC: planes {planes:?} beyond a slab of {held} planes"
+            ));
+        }
         volume_shape(&[2, n1, n2]).map_err(|_| {
             format!("FSC: planes of {n1}x{n2} need 2 to {MAX_AXIS} samples per axis")
         })?;
+        let first = planes.start;
+        let planes = planes.len();
         let p = PlanePlans::new(n1, n2);
         let plane = n1 * p.half;
         let mut spectra = [
@@ -936,8 +964,8 @@ impl PlaneSpectra {
             .for_each_init(
                 || spare.take(|| PlaneWork::new(&p)),
                 |w, (i, (px, py))| {
-                    w.transform(&p, x, i, px);
-                    w.transform(&p, y, i, py);
+                    w.transform(&p, x, first + i, px);
+                    w.transform(&p, y, first + i, py);
                 },
             );
         let [original_spectra, decoded_spectra] = spectra;
@@ -948,7 +976,10 @@ impl PlaneSpectra {
                 original: original_spectra,
                 decoded: decoded_spectra,
             }],
-            uniform: [Uniform::of(original), Uniform::of(decoded)],
+            uniform: [
+                Uniform::of(original, first..first + planes),
+                Uniform::of(decoded, first..first + planes),
+            ],
         })
     }
 
@@ -1668,8 +1699,12 @@ mod tests {
         };
         let (x, y) = (wave(37), wave(41));
         let whole = fsc(&x, &y).unwrap();
-        let part = |rows: std::ops::Range<usize>| {
-            PlaneSpectra::of(&x.slice_rows(rows.clone()), &y.slice_rows(rows)).unwrap()
+        // Slabs with rows beyond the planes transformed, as a run reads them (halos).
+        let part = |rows: Range<usize>| {
+            let held = rows.start.saturating_sub(1)..(rows.end + 2).min(7);
+            let planes = rows.start - held.start..rows.end - held.start;
+            let (x, y) = (x.slice_rows(held.clone()), y.slice_rows(held));
+            PlaneSpectra::of_planes(&x, &y, planes).unwrap()
         };
         let mut merged = part(0..2);
         for rows in [2..2, 2..6, 6..7] {
@@ -1683,17 +1718,15 @@ mod tests {
         // Constant slabs of two values are not a constant volume; of one value they are.
         let three = ArrayD::from_elem(IxDyn(&n), 3.0f32).into_nd();
         let five = ArrayD::from_elem(IxDyn(&n), 5.0f32).into_nd();
-        let uniform = |a: &NdArray, b: &NdArray| {
-            Uniform::of(&a.slice_rows(0..3)).then(Uniform::of(&b.slice_rows(3..7)))
-        };
+        let uniform = |a: &NdArray, b: &NdArray| Uniform::of(a, 0..3).then(Uniform::of(b, 3..7));
         assert_eq!(uniform(&three, &five), Uniform::Varied);
         assert_eq!(uniform(&three, &three), Uniform::All(3.0));
         assert_eq!(
-            Uniform::of(&three.slice_rows(0..0)).then(Uniform::All(3.0)),
+            Uniform::of(&three, 2..2).then(Uniform::All(3.0)),
             Uniform::All(3.0)
         );
         let nan = ArrayD::from_elem(IxDyn(&n), f32::NAN).into_nd();
-        assert_eq!(Uniform::of(&nan), Uniform::Varied);
+        assert_eq!(Uniform::of(&nan, 0..7), Uniform::Varied);
         let err = PlaneSpectra::of(&x, &x.slice_rows(0..3)).unwrap_err();
         assert_eq!(
             err,
