@@ -20,7 +20,7 @@
 //!
 //! Input: a byte choosing the stage, configuration and dtype, a byte choosing the chunk shape,
 //! then the stream (for an array->array stage, the encoded chunk's little-endian values, cut
-//! or zero-padded to the chunk's size).
+//! or zero-padded to the size of the chunk's encoded shape, which `bin` makes smaller).
 //!
 //! Seeds: every subject's encoding of a block of the reference volume, in each shape.
 
@@ -76,6 +76,19 @@ fn configurations() -> Vec<(&'static str, Vec<(&'static str, ParamValue)>)> {
         // Its decoder is the identity, whatever the filter.
         ("denoise", vec![("filter", text("median")), ("size", int(3))]),
         ("poisson", vec![]),
+        // Shapes change: the decoder takes the binned chunk and the shape to repeat it over.
+        (
+            "bin",
+            vec![("factor_y", int(2)), ("factor_x", int(3))],
+        ),
+        (
+            "bin",
+            vec![
+                ("factor_z", int(3)),
+                ("factor_x", int(2)),
+                ("reduce", text("sum")),
+            ],
+        ),
         (
             "poisson",
             vec![("dtype", text("uint8")), ("decode", text("integer"))],
@@ -246,10 +259,15 @@ fuzz_target!(
         let shape = SHAPES[*shape as usize % SHAPES.len()];
         let decoded = match &subject.stage {
             Stage::ArrayToArray(codec, dtype) => {
+                // The encoded chunk has the shape the stage bins a chunk of `shape` into.
+                let Ok(encoded_shape) = codec.encoded_shape(shape) else {
+                    return;
+                };
                 let mut bytes = stream.to_vec();
-                bytes.resize(shape.iter().product::<usize>() * dtype.size(), 0);
-                let encoded = NdArray::from_le_bytes(*dtype, shape, &bytes).expect("sized to the chunk");
-                codec.decode(encoded)
+                bytes.resize(encoded_shape.iter().product::<usize>() * dtype.size(), 0);
+                let encoded = NdArray::from_le_bytes(*dtype, &encoded_shape, &bytes)
+                    .expect("sized to the chunk");
+                codec.decode(encoded, shape)
             }
             Stage::ArrayToBytes(codec) => match subject.checksum {
                 Checksum::None => codec.decode(stream, shape),
