@@ -884,6 +884,32 @@ fn bin_decodes_to_the_input_shape_and_keeps_block_constant_arrays() {
 }
 
 #[test]
+fn bin_linear_decode_reproduces_a_ramp_inside_and_the_edge_means_beyond() {
+    // x = 0..12 along the last axis, binned by 2: means 0.5, 2.5, ... at the blocks' centres.
+    let values: Vec<f64> = (0..3 * 12).map(|i| (i % 12) as f64).collect();
+    let ramp = ArrayD::from_shape_vec(IxDyn(&[3, 12]), values)
+        .unwrap()
+        .into_nd();
+    let mut params = bin_params([1, 1, 2], "mean");
+    params.push(("decode", ParamValue::Str("linear".into())));
+    let trip = codec_trip("bin", &params, &ramp);
+    let decoded = trip.decoded.to_f64();
+    assert_eq!(decoded.shape(), [3, 12]);
+    for row in 0..3 {
+        // Beyond the first and last centres: the edge means.
+        assert_eq!(decoded[[row, 0]], 0.5);
+        assert_eq!(decoded[[row, 11]], 10.5);
+        for x in 1..11 {
+            assert!(
+                (decoded[[row, x]] - x as f64).abs() < 1e-12,
+                "{x}: {}",
+                decoded[[row, x]]
+            );
+        }
+    }
+}
+
+#[test]
 fn bin_means_and_sums_blocks_with_short_trailing_ones() {
     // 1 x 5 binned by 2 along x: blocks [1, 2], [3, 4], [5].
     let x = ArrayD::from_shape_vec(IxDyn(&[1, 5]), vec![1u16, 2, 3, 4, 5])

@@ -112,7 +112,11 @@ fn configurations() -> Vec<(&'static str, Vec<(&'static str, ParamValue)>)> {
         // the shape to repeat it over.
         (
             "bin",
-            vec![("factor_y", int(2)), ("factor_x", int(3))],
+            vec![
+                ("factor_y", int(2)),
+                ("factor_x", int(3)),
+                ("decode", text("linear")),
+            ],
         ),
         (
             "bin",

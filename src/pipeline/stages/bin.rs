@@ -1,7 +1,13 @@
 //! `bin`: k-fold binning (detector binning, volume blocking) before compression: each block of
 //! `factor_z x factor_y x factor_x` values becomes one value, their mean or their sum, and the
-//! decoder repeats it over the block (a sum divided back by the block's element count), so the
-//! decoded array has the input's shape and every metric compares element by element.
+//! decoder brings the blocks' means (a sum divided back by the block's element count) to the
+//! input's shape, so every metric compares element by element: `decode = "replicate"` repeats
+//! each mean over its block, `decode = "linear"` interpolates between them as
+//! `scipy.ndimage.zoom(means, shape / binned_shape, order=1, grid_mode=True, mode="nearest")`
+//! does (bit for bit: `tests/bin_crosscheck.rs`): element `o` of an axis of `n` elements reads
+//! the means at `(o + 1/2) m / n - 1/2` (`m` means), linearly between its two neighbours, the
+//! edge mean beyond the first and last. Where the factor divides the axis that is the centre of
+//! each block; a short trailing block makes the scale `m / n` slightly other than `1 / f`.
 //!
 //! Binning trades resolution for rate: the array->bytes stage packs `1 / (fz fy fx)` of the
 //! values (its promised bound is about the binned chunk), and averaging `n` values of
@@ -22,7 +28,9 @@
 //!   of a 2-D one, whose chunks are rows) divides the scenario's `chunk_slices`, the blocks of
 //!   the chunks are those of the whole array and the result does not depend on the chunking;
 //!   otherwise the last block of every chunk is a short one (the remainder rule per chunk). The
-//!   other axes are whole in every chunk.
+//!   other axes are whole in every chunk. `decode = "linear"` interpolates within each chunk
+//!   (the edge means beyond its first and last planes), so along axis 0 it depends on where the
+//!   chunks end.
 //! - **Arithmetic.** Sums are taken in float64 in C order within the block, the mean is the sum
 //!   divided by the block's element count; float results are then rounded to the input's
 //!   float type, integer means to the nearest integer (ties to even) as every stage converts
@@ -57,7 +65,7 @@ pub static DEF: StageDef = StageDef {
     id: "bin",
     aliases: &["binning"],
     kind: StageKind::ArrayToArray,
-    summary: "k-fold binning: each block of factor_z x factor_y x factor_x values (the last three axes; a short trailing block, per chunk along axis 0, over the values it has) becomes its mean or sum, as NumPy's reshape-mean; decoded by repeating it over the block (a sum divided by the block's count)",
+    summary: "k-fold binning: each block of factor_z x factor_y x factor_x values (the last three axes; a short trailing block, per chunk along axis 0, over the values it has) becomes its mean or sum, as NumPy's reshape-mean; decoded by repeating each block's mean (a sum divided by the block's count) over it, or by linear interpolation between the means as SciPy's zoom",
     lossless: false,
     params: &[
         ParamDef {
@@ -84,6 +92,12 @@ pub static DEF: StageDef = StageDef {
             default: Default::Str("mean"),
             doc: "what a block becomes: its mean (the input's dtype) or its sum (integers: a wider integer dtype that cannot overflow)",
         },
+        ParamDef {
+            name: "decode",
+            kind: ParamKind::Choice(&["replicate", "linear"]),
+            default: Default::Str("replicate"),
+            doc: "how the block means come back to the input's shape: each repeated over its block, or interpolated linearly between them (scipy.ndimage.zoom, order 1, grid_mode, nearest)",
+        },
     ],
     create,
 };
@@ -97,10 +111,15 @@ fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
     } else {
         input.dtype
     };
+    let interpolation = match config.str("decode") {
+        "linear" => Interpolation::Linear,
+        _ => Interpolation::Replicate,
+    };
     Ok(Stage::ArrayToArray(
         Box::new(Bin {
             factors,
             sum,
+            interpolation,
             input: input.dtype,
             encoded,
         }),
@@ -151,11 +170,21 @@ fn sum_dtype(dtype: DType, block: usize) -> Result<DType, String> {
         })
 }
 
+/// How the decoder brings the block means back to the input's shape.
+enum Interpolation {
+    /// Each mean repeated over its block.
+    Replicate,
+    /// Linear interpolation between the means (SciPy's `zoom`, order 1).
+    Linear,
+}
+
 struct Bin {
     /// Block lengths along the third-last, second-last and last axes.
     factors: [usize; 3],
     /// Whether a block becomes its sum (else its mean).
     sum: bool,
+    /// How the decoder brings the block means back to the input's shape.
+    interpolation: Interpolation,
     /// The input's dtype (what decoding returns).
     input: DType,
     /// The binned array's dtype.
@@ -254,27 +283,20 @@ impl ArrayToArray for Bin {
             ));
         }
         let [binned, full, factors] = self.geometry(shape)?;
-        let values: Vec<f64> =
-            with_array!(&encoded, e => c_order(e).iter().map(|v| v.to_f64()).collect());
-        let [lead, nz, ny, nx] = full;
-        let [_, mz, my, mx] = binned;
-        let [_, fz, fy, fx] = factors;
-        let mut out = Vec::with_capacity(shape.iter().product());
-        for l in 0..lead {
-            for z in 0..nz {
-                for y in 0..ny {
-                    let row = ((l * mz + z / fz) * my + y / fy) * mx;
-                    for x in 0..nx {
-                        let at = row + x / fx;
-                        out.push(if self.sum {
-                            values[at] / block_count(at, full, binned, factors) as f64
-                        } else {
-                            values[at]
-                        });
-                    }
-                }
-            }
-        }
+        // Each block's mean (a sum divided by the block's count), in float64.
+        let means: Vec<f64> = with_array!(&encoded, e => c_order(e)
+            .iter()
+            .enumerate()
+            .map(|(at, v)| if self.sum {
+                v.to_f64() / block_count(at, full, binned, factors) as f64
+            } else {
+                v.to_f64()
+            })
+            .collect());
+        let out = match self.interpolation {
+            Interpolation::Replicate => replicate(&means, full, binned, factors),
+            Interpolation::Linear => linear(&means, &expected, shape),
+        };
         Ok(with_dtype!(self.input, T => ArrayD::from_shape_vec(
             IxDyn(shape),
             out.into_iter().map(T::from_f64).collect(),
@@ -282,6 +304,83 @@ impl ArrayToArray for Bin {
         .expect("one value per element")
         .into_nd()))
     }
+}
+
+/// Every element of a `full` (`[lead, z, y, x]`) array: the mean of its block.
+fn replicate(means: &[f64], full: [usize; 4], binned: [usize; 4], factors: [usize; 4]) -> Vec<f64> {
+    let [lead, nz, ny, nx] = full;
+    let [_, mz, my, mx] = binned;
+    let [_, fz, fy, fx] = factors;
+    let mut out = Vec::with_capacity(full.iter().product());
+    for l in 0..lead {
+        for z in 0..nz {
+            for y in 0..ny {
+                let row = ((l * mz + z / fz) * my + y / fy) * mx;
+                out.extend((0..nx).map(|x| means[row + x / fx]));
+            }
+        }
+    }
+    out
+}
+
+/// The two taps of linear interpolation for every index `0..n` of an axis of `n` elements from
+/// `m` values, as `scipy.ndimage.zoom(order=1, grid_mode=True, mode="nearest")` maps them:
+/// output index `o` reads the input at `(o + 1/2) m / n - 1/2`, between its floor `i` (weight
+/// `1 - t`) and `i + 1` (weight `t`), indices clamped to `0..m` (the edge value beyond).
+fn linear_taps(m: usize, n: usize) -> Vec<[(usize, f64); 2]> {
+    let zoom = m as f64 / n as f64;
+    let clamp = |i: f64| (i.max(0.0) as usize).min(m.saturating_sub(1));
+    (0..n)
+        .map(|o| {
+            let at = (o as f64 + 0.5) * zoom - 0.5;
+            let start = at.floor();
+            let t = at - start;
+            [(clamp(start), 1.0 - t), (clamp(start + 1.0), t)]
+        })
+        .collect()
+}
+
+/// The block means `means` (C order, shape `binned`) interpolated linearly to `shape` along
+/// every axis, as `scipy.ndimage.zoom(means, shape / binned, order=1, grid_mode=True,
+/// mode="nearest")` computes it: for each element the `2^rank` corners in C order, each
+/// value multiplied by its weights axis by axis, summed in that order.
+fn linear(means: &[f64], binned: &[usize], shape: &[usize]) -> Vec<f64> {
+    let rank = shape.len();
+    let taps: Vec<_> = binned
+        .iter()
+        .zip(shape)
+        .map(|(&m, &n)| linear_taps(m, n))
+        .collect();
+    let mut strides = vec![1; rank];
+    for k in (0..rank.saturating_sub(1)).rev() {
+        strides[k] = strides[k + 1] * binned[k + 1];
+    }
+    let total: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(total);
+    let mut index = vec![0; rank];
+    for _ in 0..total {
+        let mut value = 0.0;
+        for corner in 0..1usize << rank {
+            let mut at = 0;
+            let mut weights = Vec::with_capacity(rank);
+            for k in 0..rank {
+                let (i, w) = taps[k][index[k]][(corner >> (rank - 1 - k)) & 1];
+                at += i * strides[k];
+                weights.push(w);
+            }
+            value += weights.iter().fold(means[at], |c, w| c * w);
+        }
+        out.push(value);
+        // The next index in C order.
+        for k in (0..rank).rev() {
+            index[k] += 1;
+            if index[k] < shape[k] {
+                break;
+            }
+            index[k] = 0;
+        }
+    }
+    out
 }
 
 /// The float64 sum of every block of `values` (C order, `[lead, z, y, x]` = `full`), in the
