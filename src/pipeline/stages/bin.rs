@@ -358,15 +358,15 @@ fn linear(means: &[f64], binned: &[usize], shape: &[usize]) -> Vec<f64> {
     let total: usize = shape.iter().product();
     let mut out = Vec::with_capacity(total);
     let mut index = vec![0; rank];
+    let mut weights = vec![0.0; rank];
     for _ in 0..total {
         let mut value = 0.0;
         for corner in 0..1usize << rank {
             let mut at = 0;
-            let mut weights = Vec::with_capacity(rank);
             for k in 0..rank {
                 let (i, w) = taps[k][index[k]][(corner >> (rank - 1 - k)) & 1];
                 at += i * strides[k];
-                weights.push(w);
+                weights[k] = w;
             }
             value += weights.iter().fold(means[at], |c, w| c * w);
         }
