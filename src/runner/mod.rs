@@ -303,10 +303,11 @@ pub(crate) fn reshaping_refused(
     shape: &[usize],
     chunk_rows: usize,
 ) -> Result<(), (usize, String)> {
+    let (rows, chunk_rows) = (shape[0], chunk_rows.max(1));
     let mut full = shape.to_vec();
-    full[0] = chunk_rows;
+    full[0] = chunk_rows.min(rows);
     let mut last = shape.to_vec();
-    last[0] = shape[0] - (shape[0] - 1) / chunk_rows * chunk_rows;
+    last[0] = rows - rows.saturating_sub(1) / chunk_rows * chunk_rows;
     match chain.reshaping_stage(&[&full, &last]) {
         None => Ok(()),
         Some((index, why)) => Err((
