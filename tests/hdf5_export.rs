@@ -484,6 +484,43 @@ fn export_errors_are_one_line() {
     }
 }
 
+/// A binned dataset would not have the input's shape, which is what a reader of the file expects
+/// (and what every other export writes): an export of a chain that bins is refused in one line,
+/// before any file is written.
+#[test]
+fn export_refuses_chains_that_change_the_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    for (factors, message) in [
+        (
+            "factor_z = 2\nfactor_x = 4",
+            "stage bin: changes the shape of a chunk from [24, 128, 128] to [12, 128, 32]: an HDF5 dataset stores chunks of the input's shape, so export and artifact = \"hdf5\" take only chains that keep it",
+        ),
+        // Binning along axis 0 alone changes it too.
+        (
+            "factor_z = 8",
+            "stage bin: changes the shape of a chunk from [24, 128, 128] to [3, 128, 128]",
+        ),
+    ] {
+        let scenario = scenario(
+            dir,
+            &format!("[[pipeline]]\nstage = \"bin\"\n{factors}\n[[pipeline]]\nstage = \"zstd\"\n"),
+        );
+        let point = scenario.working_points()[0].id.clone();
+        let args = ["export", "s.toml", "--point", &point, "--out", "x.h5::/d"];
+        assert_one_line_error(&photonqa(dir, &args), &[message], factors);
+        assert!(!dir.join("x.h5").exists(), "{factors}: a file was written");
+    }
+    // Factors of 1 keep the shape: exported as any other chain.
+    let scenario = scenario(
+        dir,
+        "[[pipeline]]\nstage = \"bin\"\n[[pipeline]]\nstage = \"zstd\"\n",
+    );
+    let point = scenario.working_points()[0].id.clone();
+    let args = ["export", "s.toml", "--point", &point, "--out", "x.h5::/d"];
+    assert_ok(&photonqa(dir, &args), "bin with factors 1");
+}
+
 /// A file `x.h5` holding a dataset `/keep` that no export may lose; returns it and its bytes.
 fn file_to_keep(dir: &Path) -> (NdArray, Vec<u8>) {
     let keep =
@@ -837,7 +874,7 @@ fn artifact_errors_are_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let zstd = "[[pipeline]]\nstage = \"zstd\"\n";
-    let cases: [(&str, String, &str); 4] = [
+    let cases: [(&str, String, &str); 5] = [
         (
             "hdf5",
             "[[pipeline]]\nstage = \"pcodec\"\n".into(),
@@ -854,6 +891,11 @@ fn artifact_errors_are_one_line() {
                 "[[pipeline]]\nstage = \"quantize\"\ndtype = \"uint8\"\n[[pipeline]]\nstage = \"dictionary\"\n{zstd}"
             ),
             "s.toml:11:9: stage 'dictionary': has no registered HDF5 filter",
+        ),
+        (
+            "hdf5",
+            format!("[[pipeline]]\nstage = \"bin\"\nfactor_y = 2\nfactor_x = 2\n{zstd}"),
+            "s.toml:8:9: stage 'bin': changes the shape of a chunk from [24, 128, 128] to [24, 64, 64]: an HDF5 dataset stores chunks of the input's shape, so export and artifact = \"hdf5\" take only chains that keep it",
         ),
         (
             "hdf5",

@@ -375,7 +375,15 @@ fn every_lossless_stage_is_covered() {
                 );
             }
             StageKind::ArrayToArray => assert!(
-                ["threshold", "quantize", "bitround", "poisson", "denoise"].contains(&def.id),
+                [
+                    "threshold",
+                    "quantize",
+                    "bitround",
+                    "poisson",
+                    "denoise",
+                    "bin"
+                ]
+                .contains(&def.id),
                 "array->array stage {} has no lossy test here",
                 def.id
             ),
@@ -619,7 +627,7 @@ fn quantize_levels_and_storage() {
     let q = codec.encode(ramp.clone()).unwrap();
     let expected: Vec<u8> = (0..=255).collect();
     assert_eq!(q.to_le_bytes(), expected);
-    assert_eq!(codec.decode(q).unwrap(), ramp);
+    assert_eq!(codec.decode(q, ramp.shape()).unwrap(), ramp);
     let (codec, _) = array_codec(
         "quantize",
         &[
@@ -793,6 +801,278 @@ fn denoise_keeps_dtype_shape_range_and_constants_and_filters_planes_alone() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// bin (its values against NumPy: tests/bin_crosscheck.rs)
+
+fn bin_params(factors: [i64; 3], reduce: &str) -> Vec<(&'static str, ParamValue)> {
+    vec![
+        ("factor_z", ParamValue::Int(factors[0])),
+        ("factor_y", ParamValue::Int(factors[1])),
+        ("factor_x", ParamValue::Int(factors[2])),
+        ("reduce", ParamValue::Str(reduce.into())),
+    ]
+}
+
+/// An array of `shape` whose values are constant over each block of `factors` (the last
+/// axes), with short trailing blocks: what binning keeps exactly.
+fn block_constant(shape: &[usize], factors: [usize; 3], dtype: DType) -> NdArray {
+    let rank = shape.len();
+    let values: Vec<f64> = ndarray::indices(IxDyn(shape))
+        .into_iter()
+        .map(|index| {
+            let index = index.slice().to_vec();
+            let mut code = 0;
+            for (axis, &i) in index.iter().enumerate() {
+                let from_end = rank - axis;
+                let block = if from_end <= 3 {
+                    i / factors[3 - from_end]
+                } else {
+                    i
+                };
+                code = code * 7 + block;
+            }
+            (code * 13 % 101) as f64
+        })
+        .collect();
+    with_dtype!(dtype, T => ArrayD::from_shape_vec(IxDyn(shape), values.iter().map(|&v| T::from_f64(v)).collect()).unwrap().into_nd())
+}
+
+#[test]
+fn bin_decodes_to_the_input_shape_and_keeps_block_constant_arrays() {
+    for dtype in [
+        DType::Uint8,
+        DType::Uint16,
+        DType::Int16,
+        DType::Float32,
+        DType::Float64,
+    ] {
+        for (shape, factors) in [
+            (vec![7usize, 9, 11], [3usize, 2, 4]),
+            (vec![4, 8, 8], [1, 2, 2]),
+            (vec![13, 10], [1, 3, 4]),
+            (vec![2, 5, 6, 7], [2, 2, 3]),
+        ] {
+            let array = block_constant(&shape, factors, dtype);
+            for reduce in ["mean", "sum"] {
+                let params = bin_params(factors.map(|f| f as i64), reduce);
+                let trip = codec_trip("bin", &params, &array);
+                assert_eq!(
+                    *trip.decoded, array,
+                    "{dtype} {shape:?} {factors:?} {reduce}: a block-constant array changed"
+                );
+                let (codec, encoded) = array_codec("bin", &params, dtype);
+                let binned = codec.encode(array.clone()).unwrap();
+                let expected: Vec<usize> = shape
+                    .iter()
+                    .enumerate()
+                    .map(|(axis, &n)| match shape.len() - axis {
+                        from_end @ 1..=3 => n.div_ceil(factors[3 - from_end]),
+                        _ => n,
+                    })
+                    .collect();
+                assert_eq!((binned.dtype(), binned.shape()), (encoded, &expected[..]));
+                // The array->bytes stage packs the binned chunk: the rate is of its values.
+                assert_eq!(
+                    trip.encoded_bytes,
+                    expected.iter().product::<usize>() * encoded.size()
+                );
+                if reduce == "sum" && dtype == DType::Uint16 {
+                    assert_eq!(encoded, DType::Uint32, "sums of uint16 widen");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bin_linear_decode_reproduces_a_ramp_inside_and_the_edge_means_beyond() {
+    // x = 0..12 along the last axis, binned by 2: means 0.5, 2.5, ... at the blocks' centres.
+    let values: Vec<f64> = (0..3 * 12).map(|i| (i % 12) as f64).collect();
+    let ramp = ArrayD::from_shape_vec(IxDyn(&[3, 12]), values)
+        .unwrap()
+        .into_nd();
+    let mut params = bin_params([1, 1, 2], "mean");
+    params.push(("decode", ParamValue::Str("linear".into())));
+    let trip = codec_trip("bin", &params, &ramp);
+    let decoded = trip.decoded.to_f64();
+    assert_eq!(decoded.shape(), [3, 12]);
+    for row in 0..3 {
+        // Beyond the first and last centres: the edge means.
+        assert_eq!(decoded[[row, 0]], 0.5);
+        assert_eq!(decoded[[row, 11]], 10.5);
+        for x in 1..11 {
+            assert!(
+                (decoded[[row, x]] - x as f64).abs() < 1e-12,
+                "{x}: {}",
+                decoded[[row, x]]
+            );
+        }
+    }
+}
+
+#[test]
+fn bin_means_and_sums_blocks_with_short_trailing_ones() {
+    // 1 x 5 binned by 2 along x: blocks [1, 2], [3, 4], [5].
+    let x = ArrayD::from_shape_vec(IxDyn(&[1, 5]), vec![1u16, 2, 3, 4, 5])
+        .unwrap()
+        .into_nd();
+    let (mean, _) = array_codec("bin", &bin_params([1, 1, 2], "mean"), DType::Uint16);
+    // Means 1.5, 3.5 and 5 rounded ties to even.
+    let binned = mean.encode(x.clone()).unwrap();
+    assert_eq!(
+        binned.to_f64().iter().copied().collect::<Vec<_>>(),
+        [2.0, 4.0, 5.0]
+    );
+    let decoded = mean.decode(binned, &[1, 5]).unwrap();
+    assert_eq!(
+        decoded.to_f64().iter().copied().collect::<Vec<_>>(),
+        [2.0, 2.0, 4.0, 4.0, 5.0]
+    );
+    let (sum, out) = array_codec("bin", &bin_params([1, 1, 2], "sum"), DType::Uint16);
+    assert_eq!(out, DType::Uint32);
+    let binned = sum.encode(x).unwrap();
+    assert_eq!(binned.dtype(), DType::Uint32);
+    assert_eq!(
+        binned.to_f64().iter().copied().collect::<Vec<_>>(),
+        [3.0, 7.0, 5.0]
+    );
+    // Divided back by each block's count: 1.5 -> 2, 3.5 -> 4, 5 / 1.
+    let decoded = sum.decode(binned, &[1, 5]).unwrap();
+    assert_eq!(decoded.dtype(), DType::Uint16);
+    assert_eq!(
+        decoded.to_f64().iter().copied().collect::<Vec<_>>(),
+        [2.0, 2.0, 4.0, 4.0, 5.0]
+    );
+}
+
+/// The decoded chunks of `array` cut into chunks of `rows` rows, each round-tripped alone
+/// through `bin` with `params`, put back together.
+fn binned_by_chunks(
+    array: &NdArray,
+    rows: usize,
+    params: &[(&'static str, ParamValue)],
+) -> NdArray {
+    let chain = Chain::build(&[config("bin", params)], array.dtype()).unwrap();
+    let n = array.shape()[0];
+    let parts: Vec<NdArray> = (0..n)
+        .step_by(rows)
+        .map(|start| {
+            let chunk = array.slice_rows(start..(start + rows).min(n));
+            (*chain.round_trip(&chunk).unwrap().decoded).clone()
+        })
+        .collect();
+    NdArray::concatenate(&parts).unwrap()
+}
+
+#[test]
+fn bin_along_axis_0_does_not_depend_on_chunks_whose_rows_its_factor_divides() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let values: Vec<f32> = (0..40 * 6 * 5)
+        .map(|_| rng.random_range(0.0..100.0))
+        .collect();
+    let array = ArrayD::from_shape_vec(IxDyn(&[40, 6, 5]), values)
+        .unwrap()
+        .into_nd();
+    let params = bin_params([3, 2, 2], "mean");
+    let whole = binned_by_chunks(&array, 40, &params);
+    // 40 planes by 3: 13 blocks of 3 and a last one of 1, whether the chunks have 6, 12 or
+    // 21 planes (each a multiple of 3; the last chunk ends in the short block).
+    for rows in [6, 12, 21] {
+        assert_eq!(
+            binned_by_chunks(&array, rows, &params),
+            whole,
+            "chunks of {rows}"
+        );
+    }
+    // Chunks of 8 planes (not a multiple of 3): each chunk ends in a short block of 2.
+    let by_8 = binned_by_chunks(&array, 8, &params);
+    assert_ne!(by_8, whole);
+    for start in (0..40).step_by(8) {
+        let chunk = array.slice_rows(start..start + 8);
+        assert_eq!(
+            by_8.slice_rows(start..start + 8),
+            binned_by_chunks(&chunk, 8, &params)
+        );
+    }
+    // The planes 6 and 7 of a chunk of 8 are one short block: their mean.
+    let decoded = by_8.slice_rows(6..8).to_f64();
+    let plane = |z: usize| array.slice_rows(z..z + 1).to_f64();
+    let (p6, p7) = (plane(6), plane(7));
+    let expected = (p6[[0, 0, 0]]
+        + p6[[0, 0, 1]]
+        + p6[[0, 1, 0]]
+        + p6[[0, 1, 1]]
+        + p7[[0, 0, 0]]
+        + p7[[0, 0, 1]]
+        + p7[[0, 1, 0]]
+        + p7[[0, 1, 1]])
+        / 8.0;
+    assert_eq!(decoded[[0, 0, 0]], expected as f32 as f64);
+    assert_eq!(decoded[[1, 1, 1]], expected as f32 as f64);
+}
+
+#[test]
+fn bin_then_sz3_promises_its_bound_on_the_binned_chunk() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let values: Vec<f32> = (0..6 * 16 * 15)
+        .map(|_| rng.random_range(0.0..10.0))
+        .collect();
+    let array = ArrayD::from_shape_vec(IxDyn(&[6, 16, 15]), values)
+        .unwrap()
+        .into_nd();
+    let configs = [
+        config("bin", &bin_params([1, 2, 2], "mean")),
+        config("sz3", &[("abs_error", ParamValue::Float(1e-2))]),
+    ];
+    let chain = Chain::build(&configs, DType::Float32).unwrap();
+    let trip = chain.round_trip(&array).unwrap();
+    assert_eq!(trip.decoded.shape(), array.shape());
+    let [check] = &trip.checks[..] else {
+        panic!("one promise: sz3's");
+    };
+    assert_eq!(check.input.shape(), [6, 8, 8]);
+    assert_eq!(check.output.shape(), [6, 8, 8]);
+    let [bound] = &bounds_of(&trip)[..] else {
+        panic!("one bound");
+    };
+    assert_eq!(bound.violations, 0);
+    assert_eq!(bound.checked, 6 * 8 * 8, "the binned values are checked");
+    assert!(bound.worst <= 1e-2, "{}", bound.worst);
+    // What is stored decodes alone, through the shapes recorded on the way.
+    let stored = chain.decode_stored(&trip.stored, array.shape()).unwrap();
+    assert_eq!(stored, *trip.decoded);
+}
+
+#[test]
+fn bin_refuses_foreign_shapes_and_overflowing_sums_in_one_line() {
+    let (codec, _) = array_codec("bin", &bin_params([2, 1, 1], "mean"), DType::Float32);
+    let image = ArrayD::<f32>::zeros(IxDyn(&[4, 5])).into_nd();
+    let error = codec.encode(image).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "stage bin: factor_z = 2 bins an axis that a chunk of shape [4, 5] does not have"
+    );
+    let wrong = ArrayD::<f32>::zeros(IxDyn(&[3, 4, 5])).into_nd();
+    let error = codec.decode(wrong, &[4, 4, 5]).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "stage bin: a chunk of float32 [4, 4, 5] bins to float32 [2, 4, 5], got float32 [3, 4, 5]"
+    );
+    let def = registry::find("bin").unwrap();
+    let refused = (def.create)(
+        &config("bin", &bin_params([1, 2, 2], "sum")),
+        StageInput {
+            dtype: DType::Int64,
+        },
+    )
+    .err()
+    .unwrap();
+    assert_eq!(
+        refused,
+        "reduce = \"sum\" of int64 values can overflow every integer dtype: use reduce = \"mean\""
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // bitround
 
 /// A normal float with random sign, mantissa and an exponent in `exponents`.
@@ -926,7 +1206,7 @@ proptest! {
         let expected_mask: Vec<u8> = values.iter().map(|&v| u8::from(v > t)).collect();
         prop_assert_eq!(mask.dtype(), DType::Uint8);
         prop_assert_eq!(mask.to_le_bytes(), expected_mask.clone());
-        let decoded = codec.decode(mask).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let decoded = codec.decode(mask, array.shape()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(decoded.dtype(), dtype);
         prop_assert_eq!(decoded.shape(), array.shape());
         let back: Vec<f64> = decoded.to_f64().iter().copied().collect();

@@ -328,6 +328,28 @@ impl Chain {
         }
     }
 
+    /// The first array->array stage (its index in the pipeline, where array->array stages come
+    /// first) that changes the shape of a chunk of one of `shapes` or cannot take it, and why:
+    /// what an HDF5 dataset of the input's shape cannot store.
+    pub fn reshaping_stage(&self, shapes: &[&[usize]]) -> Option<(usize, String)> {
+        for &shape in shapes {
+            // Stages before the first that changes the shape all see `shape`.
+            for (index, stage) in self.array_stages.iter().enumerate() {
+                match stage.codec.encoded_shape(shape) {
+                    Ok(next) if next == shape => {}
+                    Ok(next) => {
+                        return Some((
+                            index,
+                            format!("changes the shape of a chunk from {shape:?} to {next:?}"),
+                        ));
+                    }
+                    Err(error) => return Some((index, error.message)),
+                }
+            }
+        }
+        None
+    }
+
     /// Fits every array->array stage that needs whole-volume statistics, in chain order.
     pub fn fit(&mut self, provider: &mut dyn StatsProvider) -> Result<(), String> {
         for index in 0..self.array_stages.len() {
@@ -350,10 +372,11 @@ impl Chain {
         Ok(())
     }
 
-    /// The bound the array->bytes stage promises on a chunk of `shape` (the chain's input
-    /// shape; array->array stages keep shapes), with its id. [`Chain::round_trip`] lists its
-    /// check on every chunk, on the stage's own input and output, after those of the
-    /// array->array stages ([`ArrayToArray::promised`]).
+    /// The bound the array->bytes stage promises on a prepared chunk of `shape` (what the
+    /// array->array stages made of a chunk, e.g. binned: the shape the array->bytes stage
+    /// packs), with its id. [`Chain::round_trip`] lists its check on every chunk, on the
+    /// stage's own input and output, after those of the array->array stages
+    /// ([`ArrayToArray::promised`]).
     pub fn promises(&self, shape: &[usize]) -> Vec<(&'static str, Promise)> {
         self.to_bytes
             .1
@@ -371,6 +394,20 @@ impl Chain {
     /// The dtype the array->array stages make (what the array->bytes stage packs).
     pub fn prepared_dtype(&self) -> DType {
         self.prepared
+    }
+
+    /// The shapes of a chunk of `shape` through the array->array stages, as the Zarr v3 codec
+    /// chain records the representations on the way: the input's, then each stage's output's.
+    /// Decoding goes back through them, each stage decoding to the shape its input had.
+    fn shapes_through(&self, shape: &[usize]) -> Result<Vec<Vec<usize>>, CodecError> {
+        let mut shapes = vec![shape.to_vec()];
+        for stage in &self.array_stages {
+            let next = stage
+                .codec
+                .encoded_shape(shapes.last().expect("never empty"))?;
+            shapes.push(next);
+        }
+        Ok(shapes)
     }
 
     /// Stores the prepared chunks as an export writes them into a dataset of `chunk_rows`-row
@@ -498,7 +535,7 @@ impl Chain {
             prefixes.push(node);
         }
         let packed = cached(&mut cache.packed, &keys.packed, || {
-            self.pack(&prepared, chunk.shape(), &keys.packed)
+            self.pack(&prepared, &keys.packed)
         })?;
         Ok((prefixes, packed))
     }
@@ -513,17 +550,19 @@ impl Chain {
     /// The decoded chunk of `shape` from what [`RoundTrip::stored`] holds for it, as a reader
     /// of the stored data decodes it: no stage encodes.
     pub fn decode_stored(&self, stored: &[u8], shape: &[usize]) -> Result<NdArray, CodecError> {
+        let shapes = self.shapes_through(shape)?;
+        let prepared = shapes.last().expect("the input's shape is first");
         let unpacked = match &self.hdf5 {
-            Some(artifact) => artifact.load(stored, shape)?,
+            Some(artifact) => artifact.load(stored, prepared)?,
             None => {
                 let mut restored = stored.to_vec();
                 for (_, stage) in self.byte_stages.iter().rev() {
                     restored = stage.decode(&restored)?;
                 }
-                self.to_bytes.1.decode(&restored, shape)?
+                self.to_bytes.1.decode(&restored, prepared)?
             }
         };
-        decode_through(&self.array_stages, unpacked)
+        decode_through(&self.array_stages, unpacked, &shapes)
     }
 
     /// Array->array stage `index` on `input` (the output of the stages before it): its
@@ -544,7 +583,7 @@ impl Chain {
                 stage: stage.id,
                 promise,
                 input: Arc::clone(input),
-                output: Arc::new(stage.codec.decode(array.as_ref().clone())?),
+                output: Arc::new(stage.codec.decode(array.as_ref().clone(), input.shape())?),
                 encoded_bytes: 0,
             }),
             None => None,
@@ -558,12 +597,8 @@ impl Chain {
 
     /// The prepared chunk through the array->bytes stage and back (or stored and read back by
     /// HDF5), checking that a lossless one reproduced it bit for bit.
-    fn pack(
-        &self,
-        prepared: &Arc<NdArray>,
-        shape: &[usize],
-        key: &str,
-    ) -> Result<Packed, CodecError> {
+    fn pack(&self, prepared: &Arc<NdArray>, key: &str) -> Result<Packed, CodecError> {
+        let shape = prepared.shape();
         let mut packed = match &self.hdf5 {
             Some(artifact) => artifact.pack(prepared, shape)?,
             None => {
@@ -645,6 +680,7 @@ impl Chain {
             Arc::new(decode_through(
                 &self.array_stages,
                 unpacked.as_ref().clone(),
+                &self.shapes_through(chunk.shape())?,
             )?)
         };
         let decode_seconds = start.elapsed().as_secs_f64();
@@ -667,10 +703,15 @@ impl Chain {
     }
 }
 
-/// Decodes through array->array stages in reverse order.
-fn decode_through(stages: &[ArrayStage], mut array: NdArray) -> Result<NdArray, CodecError> {
-    for stage in stages.iter().rev() {
-        array = stage.codec.decode(array)?;
+/// Decodes through array->array stages in reverse order, each to the shape its input had
+/// (`shapes`: [`Chain::shapes_through`], one more than the stages).
+fn decode_through(
+    stages: &[ArrayStage],
+    mut array: NdArray,
+    shapes: &[Vec<usize>],
+) -> Result<NdArray, CodecError> {
+    for (stage, shape) in stages.iter().zip(shapes).rev() {
+        array = stage.codec.decode(array, shape)?;
     }
     Ok(array)
 }

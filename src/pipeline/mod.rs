@@ -2,6 +2,14 @@
 //! array->array stages, exactly one array->bytes stage (implicitly `bytes`), any number of
 //! bytes->bytes stages. Every stage decodes; the chain is itself array->bytes.
 //!
+//! As in Zarr v3, an array->array stage may change the shape (and dtype) of a chunk (`bin`):
+//! the array->bytes stage packs, and its promised bound is about, the chunk the array->array
+//! stages made; decoding goes back through the shapes recorded on the way
+//! ([`ArrayToArray::encoded_shape`]), so the decoded chunk has the input's dtype and shape and
+//! every metric (with its halo of decoded neighbouring rows) compares element by element. A
+//! chain that changes the shape cannot be stored as an HDF5 dataset of the input's shape
+//! (`photonqa export`, `artifact = "hdf5"`): refused with the stage named.
+//!
 //! A new stage is one file in `stages/` plus one line in [`registry`].
 
 pub mod chain;
@@ -84,10 +92,20 @@ pub trait ArrayToArray: Send + Sync {
     fn fitted(&self) -> Value {
         Value::Null
     }
-    /// Encodes one chunk.
+    /// The shape this stage encodes a chunk of `shape` into (the Zarr v3 codec chain's
+    /// "encoded representation"): the chain computes the shapes through its array->array
+    /// stages before the array->bytes stage decodes, and hands each stage's decoder the shape
+    /// its input had. Most stages keep the shape; an error when the stage cannot take a chunk
+    /// of `shape`.
+    fn encoded_shape(&self, shape: &[usize]) -> Result<Vec<usize>, CodecError> {
+        Ok(shape.to_vec())
+    }
+    /// Encodes one chunk (into [`ArrayToArray::encoded_shape`] of its shape).
     fn encode(&self, input: NdArray) -> Result<NdArray, CodecError>;
-    /// Decodes one chunk back to the stage's input dtype (lossy stages return an estimate).
-    fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError>;
+    /// Decodes one chunk back to the stage's input dtype and `shape`, the shape of the chunk
+    /// it encoded (lossy stages return an estimate). A stage that changes the shape refuses an
+    /// `encoded` array of another shape than [`ArrayToArray::encoded_shape`] of `shape`.
+    fn decode(&self, encoded: NdArray, shape: &[usize]) -> Result<NdArray, CodecError>;
     /// The bound this stage promises (after `fit`) between its input and its own decoding of
     /// what it encoded, checked on every chunk of every run (see [`Promise`]). Most stages
     /// promise none.

@@ -10,6 +10,7 @@ pub static STAGES: &[&StageDef] = &[
     &stages::bitround::DEF,
     &stages::poisson::DEF,
     &stages::denoise::DEF,
+    &stages::bin::DEF,
     &stages::bytes::DEF,
     &stages::dictionary::DEF,
     &stages::command::DEF,

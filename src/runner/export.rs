@@ -32,7 +32,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::passes::{self, FitCache, Passes};
-use super::{Plan, build_chains};
+use super::{Plan, build_chains, reshaping_refused};
 use crate::data::files::{AtomicFile, Existing, output_error};
 use crate::data::hdf5io::{
     AttrValue, FileMode, Hdf5Source, Hdf5Writer, RawChunkWriter, has_dataset,
@@ -180,8 +180,11 @@ pub fn export(
             attributes.extend(inversion(config, &fit));
         }
     }
-    let storage = Storage::of(&point.stages, stored_dtype)
-        .map_err(|(index, message)| format!("stage {}: {message}", point.stages[index].stage))?;
+    let stage_error = |(index, message): (usize, String)| {
+        format!("stage {}: {message}", point.stages[index].stage)
+    };
+    let storage = Storage::of(&point.stages, stored_dtype).map_err(stage_error)?;
+    reshaping_refused(&chain, source.shape(), plan.chunk_slices).map_err(stage_error)?;
     let mut notes = Vec::new();
     if let Some(stage) = storage.unfiltered {
         notes.push(format!(

@@ -282,15 +282,41 @@ pub(crate) fn build_chain(
                 "has no registered HDF5 filter, and artifact = \"hdf5\" measures what the filters store",
             ));
         }
+        let chunk_rows = chunk_rows(source.shape()[0], source.row_bytes(), scenario.chunk_slices);
+        reshaping_refused(&chain, source.shape(), chunk_rows)
+            .map_err(|(index, message)| error(index, &message))?;
         check_filters_available(
             &storage.filter_values(),
             &scenario.path.display().to_string(),
         )
         .map_err(|e| e.to_string())?;
-        let chunk_rows = chunk_rows(source.shape()[0], source.row_bytes(), scenario.chunk_slices);
         chain.store_as_hdf5(storage, chunk_rows);
     }
     Ok(chain)
+}
+
+/// Refuses a chain that changes the shape of the chunks (`bin`) of an input of `shape` cut in
+/// `chunk_rows` rows, for an HDF5 dataset (export, `artifact = "hdf5"`): it stores chunks of
+/// the input's shape. The error gives the stage's index in the pipeline.
+pub(crate) fn reshaping_refused(
+    chain: &Chain,
+    shape: &[usize],
+    chunk_rows: usize,
+) -> Result<(), (usize, String)> {
+    let (rows, chunk_rows) = (shape[0], chunk_rows.max(1));
+    let mut full = shape.to_vec();
+    full[0] = chunk_rows.min(rows);
+    let mut last = shape.to_vec();
+    last[0] = rows - rows.saturating_sub(1) / chunk_rows * chunk_rows;
+    match chain.reshaping_stage(&[&full, &last]) {
+        None => Ok(()),
+        Some((index, why)) => Err((
+            index,
+            format!(
+                "{why}: an HDF5 dataset stores chunks of the input's shape, so export and artifact = \"hdf5\" take only chains that keep it"
+            ),
+        )),
+    }
 }
 
 /// Rows per compressed chunk of an input of `rows` rows of `row_bytes` each: `chunk_slices`

@@ -79,7 +79,7 @@ impl ArrayToArray for BitRound {
             )),
         }
     }
-    fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError> {
+    fn decode(&self, encoded: NdArray, _shape: &[usize]) -> Result<NdArray, CodecError> {
         Ok(encoded)
     }
 

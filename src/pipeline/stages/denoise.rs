@@ -158,7 +158,7 @@ impl ArrayToArray for Denoise {
         Ok(with_array!(input, a => self.filter.planes(&a, [n0, n1]).into_nd()))
     }
 
-    fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError> {
+    fn decode(&self, encoded: NdArray, _shape: &[usize]) -> Result<NdArray, CodecError> {
         Ok(encoded)
     }
 }

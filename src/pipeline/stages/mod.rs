@@ -1,5 +1,6 @@
 //! The stages, one file each; see [`super::registry`].
 
+pub mod bin;
 pub mod bitround;
 pub mod bitshuffle;
 pub mod blosc;

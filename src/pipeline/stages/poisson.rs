@@ -129,7 +129,7 @@ impl ArrayToArray for Anscombe {
         })
     }
 
-    fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError> {
+    fn decode(&self, encoded: NdArray, _shape: &[usize]) -> Result<NdArray, CodecError> {
         with_dtype!(self.dtype, Q => {
             let codes = Q::from_nd(encoded).ok_or_else(|| {
                 CodecError::new(DEF.id, format!("encoded data is not {}", self.dtype))

@@ -134,7 +134,7 @@ impl ArrayToArray for Quantize {
         ))
     }
 
-    fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError> {
+    fn decode(&self, encoded: NdArray, _shape: &[usize]) -> Result<NdArray, CodecError> {
         let (lo, hi) = self.range()?;
         let levels = self.levels;
         let value = |q: f64| lo + q * (hi - lo) / levels;

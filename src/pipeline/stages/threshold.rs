@@ -110,7 +110,7 @@ impl ArrayToArray for Threshold {
         }))
     }
 
-    fn decode(&self, encoded: NdArray) -> Result<NdArray, CodecError> {
+    fn decode(&self, encoded: NdArray, _shape: &[usize]) -> Result<NdArray, CodecError> {
         if !self.binarise {
             return Ok(encoded);
         }
