@@ -10,7 +10,7 @@ use super::DataError;
 use super::array::{DType, IntoNdArray, NdArray};
 use super::files::refuse_special_file;
 use super::hdf5plugins::{
-    PLUGIN_PATH_ENV, binding_failure, find_plugin_folder, found_plugin_folder,
+    PLUGIN_PATH_ENV, binding_failure, find_plugin_folder, found_plugin_folder, is_third_party,
     prepare_plugin_search,
 };
 use super::source::{VolumeSource, check_rows};
@@ -325,8 +325,7 @@ pub fn check_filters_available(filters: &[(u32, Vec<u32>)], label: &str) -> Resu
         })
     };
     // Plugins that HDF5 loads unbound may fail, write other bytes or end the process.
-    let third_party = |id: u32| id >= hdf5_sys::h5z::H5Z_FILTER_RESERVED as u32;
-    let plugins_needed = filters.iter().any(|(id, _)| third_party(*id));
+    let plugins_needed = filters.iter().any(|(id, _)| is_third_party(*id));
     let bound = || match binding_failure().filter(|_| plugins_needed) {
         Some(cause) => Err(DataError::new(
             label,

@@ -74,12 +74,20 @@ pub fn find_plugin_folder() -> Option<&'static PluginFolder> {
         .as_ref()
 }
 
+/// Whether filter `id` is a third-party one (256 and above: HDF5 loads it from a plugin), not
+/// one built into the library.
+pub fn is_third_party(id: u32) -> bool {
+    id >= hdf5_sys::h5z::H5Z_FILTER_RESERVED as u32
+}
+
 /// Before HDF5 first looks for the third-party filters among `filter_ids` (ids from 256 on):
 /// binds copies of their plugins in the folders of [`plugin_folders`] to photonqa's HDF5
 /// library (see `bind_plugin_copies`), once per filter and folder in a process.
 pub fn prepare_plugin_search(filter_ids: impl IntoIterator<Item = u32>) {
-    let third_party = |id: &u32| *id >= hdf5_sys::h5z::H5Z_FILTER_RESERVED as u32;
-    let wanted: BTreeSet<u32> = filter_ids.into_iter().filter(third_party).collect();
+    let wanted: BTreeSet<u32> = filter_ids
+        .into_iter()
+        .filter(|&id| is_third_party(id))
+        .collect();
     if wanted.is_empty() {
         return;
     }

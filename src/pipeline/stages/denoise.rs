@@ -27,7 +27,7 @@
 
 use ndarray::ArrayD;
 
-use crate::data::{Element, IntoNdArray, NdArray};
+use crate::data::{Element, IntoNdArray, NdArray, c_order};
 use crate::pipeline::params::Default;
 use crate::pipeline::{
     ArrayToArray, CodecError, ParamDef, ParamKind, Stage, StageConfig, StageDef, StageInput,
@@ -166,10 +166,15 @@ impl ArrayToArray for Denoise {
 impl Filter {
     /// Every plane `[n0, n1]` of the 3-D array `a` filtered, in `a`'s element type.
     fn planes<T: Element>(&self, a: &ArrayD<T>, [n0, n1]: [usize; 2]) -> ArrayD<T> {
-        let values: Vec<f64> = a.iter().map(|v| v.to_f64()).collect();
+        // Converted to float64 a plane at a time: a chunk-sized float64 copy would double the
+        // stage's memory for nothing.
+        let values = c_order(a);
+        let mut plane = Vec::with_capacity(n0 * n1);
         let mut out = Vec::with_capacity(values.len());
         for x in values.chunks_exact((n0 * n1).max(1)) {
-            out.extend(self.plane(x, [n0, n1]).into_iter().map(T::from_f64));
+            plane.clear();
+            plane.extend(x.iter().map(|v| v.to_f64()));
+            out.extend(self.plane(&plane, [n0, n1]).into_iter().map(T::from_f64));
         }
         ArrayD::from_shape_vec(a.shape(), out).expect("one value per input value")
     }
