@@ -966,3 +966,25 @@ fn ssim_on_a_constant_input_without_data_range() {
     );
     assert_eq!(json["psnr"], "inf");
 }
+
+/// A stage that bins rows along axis 0 in blocks that do not divide the chunks would end every
+/// chunk in a short block, so its results would hang on the chunking: refused in one line
+/// naming the stage's line, with what to set. Blocks that divide the chunks run.
+#[test]
+fn bin_blocks_straddling_chunks_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_volume_npy(dir.path(), "v.npy", &[12, 5, 6]);
+    let scenario = |chunk_slices: usize| {
+        format!(
+            "[scenario]\nname = \"t\"\nchunk_slices = {chunk_slices}\n[input]\nsource = \"v.npy\"\n\
+             [[pipeline]]\nstage = \"bin\"\nfactor_z = 3\n[[pipeline]]\nstage = \"zstd\"\n"
+        )
+    };
+    std::fs::write(dir.path().join("s.toml"), scenario(8)).unwrap();
+    let out = photonqa(dir.path(), &["run", "s.toml", "--out", "out"]);
+    let line = user_error(&out, &["stage 'bin'", "chunks of 8 rows", "chunk_slices"]);
+    assert_position(&line, "s.toml", 7..=7);
+    std::fs::write(dir.path().join("s.toml"), scenario(6)).unwrap();
+    let out = photonqa(dir.path(), &["run", "s.toml", "--out", "fine"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

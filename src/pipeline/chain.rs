@@ -350,6 +350,50 @@ impl Chain {
         None
     }
 
+    /// The first array->array stage (its index) whose blocks along axis 0 would straddle the
+    /// chunks of `chunk_rows` rows of an input of `shape`, and why: a stage that encodes
+    /// blocks of rows (`bin` along axis 0) encodes each chunk on its own, so unless its blocks
+    /// divide the chunks, every chunk ends in a short block and the results depend on where
+    /// the chunks end. Found from the encoded shapes alone: the chunks' encoded rows must add
+    /// up to the whole input's.
+    pub fn block_straddling_stage(
+        &self,
+        shape: &[usize],
+        chunk_rows: usize,
+    ) -> Option<(usize, String)> {
+        let rows = shape[0];
+        let chunk_rows = chunk_rows.clamp(1, rows.max(1));
+        let with_rows = |n: usize| {
+            let mut s = shape.to_vec();
+            s[0] = n;
+            s
+        };
+        let (mut whole, mut chunk, mut last) = (
+            with_rows(rows),
+            with_rows(chunk_rows),
+            with_rows(rows - rows.saturating_sub(1) / chunk_rows * chunk_rows),
+        );
+        let full_chunks = rows.saturating_sub(1) / chunk_rows;
+        for (index, stage) in self.array_stages.iter().enumerate() {
+            let encoded = |s: &[usize]| stage.codec.encoded_shape(s).ok();
+            let (Some(w), Some(c), Some(l)) = (encoded(&whole), encoded(&chunk), encoded(&last))
+            else {
+                // A shape the stage refuses is reported where the chunk is encoded.
+                return None;
+            };
+            if full_chunks * c[0] + l[0] != w[0] {
+                return Some((
+                    index,
+                    format!(
+                        "encodes blocks of rows along axis 0 that do not divide the chunks of {chunk_rows} rows (the chunks would end in short blocks, so results would depend on the chunking): set [scenario] chunk_slices to a multiple of the block"
+                    ),
+                ));
+            }
+            (whole, chunk, last) = (w, c, l);
+        }
+        None
+    }
+
     /// Fits every array->array stage that needs whole-volume statistics, in chain order.
     pub fn fit(&mut self, provider: &mut dyn StatsProvider) -> Result<(), String> {
         for index in 0..self.array_stages.len() {

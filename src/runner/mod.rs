@@ -272,6 +272,10 @@ pub(crate) fn build_chain(
     };
     let mut chain =
         Chain::build(&point.stages, source.dtype()).map_err(|e| error(e.stage, &e.message))?;
+    let chunk_rows = chunk_rows(source.shape()[0], source.row_bytes(), scenario.chunk_slices);
+    if let Some((index, why)) = chain.block_straddling_stage(source.shape(), chunk_rows) {
+        return Err(error(index, &why));
+    }
     if scenario.hdf5_artifact {
         let storage = Storage::of(&point.stages, chain.prepared_dtype())
             .map_err(|(index, message)| error(index, &message))?;
@@ -282,7 +286,6 @@ pub(crate) fn build_chain(
                 "has no registered HDF5 filter, and artifact = \"hdf5\" measures what the filters store",
             ));
         }
-        let chunk_rows = chunk_rows(source.shape()[0], source.row_bytes(), scenario.chunk_slices);
         reshaping_refused(&chain, source.shape(), chunk_rows)
             .map_err(|(index, message)| error(index, &message))?;
         check_filters_available(

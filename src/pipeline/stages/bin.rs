@@ -27,7 +27,9 @@
 //!   on its own, so a block never spans two chunks. When `factor_z` (of a 3-D input; `factor_y`
 //!   of a 2-D one, whose chunks are rows) divides the scenario's `chunk_slices`, the blocks of
 //!   the chunks are those of the whole array and the result does not depend on the chunking;
-//!   otherwise the last block of every chunk is a short one (the remainder rule per chunk). The
+//!   otherwise the last block of every chunk would be a short one, and a run refuses the
+//!   scenario in one line (`Chain::block_straddling_stage`; the stage itself, given such a
+//!   chunk, applies the remainder rule to it). The
 //!   other axes are whole in every chunk. `decode = "linear"` interpolates within each chunk
 //!   (the edge means beyond its first and last planes), so along axis 0 it depends on where the
 //!   chunks end.
