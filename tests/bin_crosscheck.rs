@@ -15,7 +15,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use photonqa::data::hdf5io::read_hdf5;
 use photonqa::data::npy::write_npy;
 use photonqa::data::source::RawSource;
 use photonqa::data::{DType, Element, IntoNdArray, NdArray, VolumeSource};
@@ -217,21 +216,13 @@ fn in_dtype(values: &[f64], shape: &[usize], dtype: DType) -> NdArray {
     .into_nd())
 }
 
-/// The first 12 tooth projections (12 x 2 x 640 float32 counts).
-fn tooth() -> NdArray {
-    let path = common::repo_root().join("reference-data/tooth.h5");
-    read_hdf5(&path, "/exchange/data")
-        .unwrap()
-        .slice_rows(0..12)
-}
-
 #[test]
 fn bin_matches_numpy_reshape_mean_and_reduceat() {
     if !common::python_peers("import numpy", "NumPy") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let tooth = tooth();
+    let tooth = common::tooth_projections(12);
     assert_eq!(tooth.dtype(), DType::Float32);
     let counts: Vec<f64> = tooth.to_f64().iter().copied().collect();
     let tooth_counts = in_dtype(&counts, tooth.shape(), DType::Uint16);

@@ -10,7 +10,6 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use photonqa::data::hdf5io::read_hdf5;
 use photonqa::data::npy::write_npy;
 use photonqa::data::source::RawSource;
 use photonqa::data::{DType, IntoNdArray, NdArray, VolumeSource};
@@ -101,14 +100,6 @@ fn synthetic() -> NdArray {
         .into_nd()
 }
 
-/// The first 12 tooth projections (12 x 2 x 640 float32 counts).
-fn tooth() -> NdArray {
-    let path = common::repo_root().join("reference-data/tooth.h5");
-    read_hdf5(&path, "/exchange/data")
-        .unwrap()
-        .slice_rows(0..12)
-}
-
 #[test]
 fn denoise_matches_scipy_and_scikit_image_plane_by_plane() {
     if !common::python_peers(
@@ -118,7 +109,7 @@ fn denoise_matches_scipy_and_scikit_image_plane_by_plane() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (tooth, synthetic) = (tooth(), synthetic());
+    let (tooth, synthetic) = (common::tooth_projections(12), synthetic());
     assert_eq!(tooth.dtype(), DType::Float32);
     // (filter, strength, tolerance relative to the largest output value): float32 results
     // are the float64 ones rounded, so they agree within one rounding (2^-24 relative); the

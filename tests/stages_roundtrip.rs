@@ -963,15 +963,20 @@ fn binned_by_chunks(
     NdArray::concatenate(&parts).unwrap()
 }
 
+/// A float32 array of `shape` uniform in `[0, top)`, from a ChaCha8 generator seeded `seed`.
+fn uniform_f32(shape: &[usize], top: f32, seed: u64) -> NdArray {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let values: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|_| rng.random_range(0.0..top))
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(shape), values)
+        .unwrap()
+        .into_nd()
+}
+
 #[test]
 fn bin_along_axis_0_does_not_depend_on_chunks_whose_rows_its_factor_divides() {
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let values: Vec<f32> = (0..40 * 6 * 5)
-        .map(|_| rng.random_range(0.0..100.0))
-        .collect();
-    let array = ArrayD::from_shape_vec(IxDyn(&[40, 6, 5]), values)
-        .unwrap()
-        .into_nd();
+    let array = uniform_f32(&[40, 6, 5], 100.0, 5);
     let params = bin_params([3, 2, 2], "mean");
     let whole = binned_by_chunks(&array, 40, &params);
     // 40 planes by 3: 13 blocks of 3 and a last one of 1, whether the chunks have 6, 12 or
@@ -1012,13 +1017,7 @@ fn bin_along_axis_0_does_not_depend_on_chunks_whose_rows_its_factor_divides() {
 
 #[test]
 fn bin_then_sz3_promises_its_bound_on_the_binned_chunk() {
-    let mut rng = ChaCha8Rng::seed_from_u64(9);
-    let values: Vec<f32> = (0..6 * 16 * 15)
-        .map(|_| rng.random_range(0.0..10.0))
-        .collect();
-    let array = ArrayD::from_shape_vec(IxDyn(&[6, 16, 15]), values)
-        .unwrap()
-        .into_nd();
+    let array = uniform_f32(&[6, 16, 15], 10.0, 9);
     let configs = [
         config("bin", &bin_params([1, 2, 2], "mean")),
         config("sz3", &[("abs_error", ParamValue::Float(1e-2))]),

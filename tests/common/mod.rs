@@ -232,6 +232,15 @@ impl Failures {
 // ------------------------------------------------------------------------------------------------
 // Runs of the committed reference volume.
 
+/// The first `count` projections of the real APS tooth scan (`reference-data/tooth.h5`,
+/// float32 counts, 2 x 640 each).
+pub fn tooth_projections(count: usize) -> NdArray {
+    let path = repo_root().join("reference-data/tooth.h5");
+    photonqa::data::hdf5io::read_hdf5(&path, "/exchange/data")
+        .unwrap()
+        .slice_rows(0..count)
+}
+
 /// The committed reference volume (`reference-data/porous-tomo.h5`) as a source argument.
 pub fn reference_volume() -> String {
     repo_root()
