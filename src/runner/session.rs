@@ -307,10 +307,17 @@ impl Session<'_> {
     fn measure_batches(&self, ready: &[(WorkingPoint, Chain)]) -> Result<(), String> {
         let (plan, options) = (self.plan, self.options);
         let chunk_bytes = plan.chunk_slices * self.source.row_bytes();
+        // A group measuring the FSC holds its spectra until the pass ends.
+        let whole_input = if self.spec.fsc {
+            fsc_memory(self.source.shape())
+        } else {
+            0
+        };
         let capacity = sweep::Capacity::of(
             options.memory_budget / 4 * 3,
             plan.threads,
             (plan.chunks.len(), chunk_bytes),
+            whole_input,
         );
         let batches = sweep::batches(ready, options.share, capacity);
         // A quarter of the budget keeps lossy chains' bytes for the passes after the first.

@@ -27,11 +27,18 @@ impl Capacity {
     /// The capacity of `threads` threads working on chunks of `chunk_bytes` bytes (`chunks`
     /// of them) within `budget` bytes: each group in flight holds about six chunk-sized arrays
     /// per thread (its decoded chunk and its neighbours' for halos, the stages' outputs),
-    /// beside the input's three.
-    pub fn of(budget: u64, threads: usize, (chunks, chunk_bytes): (usize, usize)) -> Capacity {
-        let per_thread = budget / threads.max(1) as u64 / chunk_bytes.max(1) as u64;
+    /// beside the input's three, and `whole_input` bytes that grow over the whole input (the
+    /// FSC's spectra, [`crate::metrics::spectral::fsc_memory`]; 0 without).
+    pub fn of(
+        budget: u64,
+        threads: usize,
+        (chunks, chunk_bytes): (usize, usize),
+        whole_input: u64,
+    ) -> Capacity {
+        let chunk_arrays = threads.max(1) as u64 * chunk_bytes.max(1) as u64;
+        let per_group = (6 * chunk_arrays).saturating_add(whole_input);
         Capacity {
-            groups: (per_thread.saturating_sub(3) / 6).max(1) as usize,
+            groups: (budget.saturating_sub(3 * chunk_arrays) / per_group).max(1) as usize,
             batches: if chunks < threads { threads } else { 1 },
         }
     }
@@ -75,4 +82,35 @@ pub fn batches(
             batch
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Capacity;
+
+    /// Six chunk-sized arrays per thread and group beside the input's three; a group that holds
+    /// the FSC's spectra counts them whole, so fewer groups share a batch (never none).
+    #[test]
+    fn groups_fit_the_budget_with_what_they_hold_for_the_whole_input() {
+        let mib = 1 << 20;
+        // 2 threads, 4 MiB chunks: 8 MiB per chunk-sized array set; 3 for the input.
+        let budget = (3 + 6 * 5) * 8 * mib;
+        assert_eq!(Capacity::of(budget, 2, (10, 4 * mib as usize), 0).groups, 5);
+        assert_eq!(
+            Capacity::of(budget - 1, 2, (10, 4 * mib as usize), 0).groups,
+            4
+        );
+        let spectra = 258 * mib;
+        let fsc = Capacity::of(budget, 2, (10, 4 * mib as usize), spectra);
+        assert_eq!(fsc.groups, 1);
+        let roomy = Capacity::of(
+            2 * (48 * mib + spectra) + 24 * mib,
+            2,
+            (10, 4 * mib as usize),
+            spectra,
+        );
+        assert_eq!(roomy.groups, 2);
+        // Fewer chunks than threads: as many batches as threads.
+        assert_eq!(Capacity::of(budget, 2, (1, 4 * mib as usize), 0).batches, 2);
+    }
 }
