@@ -646,11 +646,13 @@ impl CompareSpec {
         let (original, decoded) = (self.scaled(original), self.scaled(decoded));
         let (original, decoded) = (original.as_ref(), decoded.as_ref());
         let range = self.data_range / self.scale;
+        // Rows of the slabs by global index.
+        let local = |rows: &Range<usize>| rows.start - held.start..rows.end - held.start;
         let rows_of = |wanted: &Range<usize>| -> (Cow<'_, NdArray>, Cow<'_, NdArray>) {
             if *wanted == held {
                 (Cow::Borrowed(original), Cow::Borrowed(decoded))
             } else {
-                let rows = wanted.start - held.start..wanted.end - held.start;
+                let rows = local(wanted);
                 (
                     Cow::Owned(original.slice_rows(rows.clone())),
                     Cow::Owned(decoded.slice_rows(rows)),
@@ -666,7 +668,6 @@ impl CompareSpec {
                 partial.ssim = Some(ssim_rows(&x, &y, interior, &self.shape, window, range)?);
             }
         }
-        let local = |rows: &Range<usize>| rows.start - held.start..rows.end - held.start;
         let rank = self.shape.len();
         if self.fsc {
             partial.spectra = Some(PlaneSpectra::of_planes(original, decoded, local(&core))?);
