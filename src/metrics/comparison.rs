@@ -759,7 +759,11 @@ impl CompareSpec {
                 counts.add(&x, &y);
             }
             if let Some(sums) = &mut rings {
-                sums.add_planes(&x, &y)?;
+                // With the FSC, the chunk's plane transforms are made already.
+                match &partial.spectra {
+                    Some(spectra) => sums.add_transformed(&x, &y, spectra, start - core.start)?,
+                    None => sums.add_planes(&x, &y)?,
+                }
             }
         }
         if self.autocorrelation {
