@@ -161,7 +161,11 @@ fn the_kept_frames_bitmap_decoded_series_rate_and_science_match_numpy() {
         .write_all(lines.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -171,7 +175,6 @@ fn the_kept_frames_bitmap_decoded_series_rate_and_science_match_numpy() {
 
     // In process: the stage on the whole series.
     for (k, (criterion, threshold)) in CASES.iter().enumerate() {
-        let prefix = dir.path().join(format!("case{k}-"));
         let config = config(criterion, threshold);
         let def = registry::find("veto").unwrap();
         let Ok(Stage::ArrayToArray(stage, _)) = (def.create)(
@@ -183,13 +186,18 @@ fn the_kept_frames_bitmap_decoded_series_rate_and_science_match_numpy() {
             panic!("veto builds as an array->array stage");
         };
         let (kept, side) = stage.encode_with_side(frames.clone()).unwrap();
-        let bitmap = read_npy(&Path::new(&format!("{}bitmap.npy", prefix.display())).to_path_buf());
+        let bitmap = read_npy(&dir.path().join(format!("case{k}-bitmap.npy")));
         let bitmap: Vec<u8> = bitmap.to_f64().iter().map(|&v| v as u8).collect();
         assert_eq!(side, bitmap, "{criterion} {threshold}: bitmap");
-        let decoded = stage.decode_with(kept.clone(), frames.shape(), &side).unwrap();
-        let peer = read_npy(&Path::new(&format!("{}decoded.npy", prefix.display())).to_path_buf());
+        let decoded = stage
+            .decode_with(kept.clone(), frames.shape(), &side)
+            .unwrap();
+        let peer = read_npy(&dir.path().join(format!("case{k}-decoded.npy")));
         assert!(decoded == peer, "{criterion} {threshold}: decoded series");
-        let n_kept = bitmap.iter().map(|b| b.count_ones() as usize).sum::<usize>();
+        let n_kept = bitmap
+            .iter()
+            .map(|b| b.count_ones() as usize)
+            .sum::<usize>();
         assert_eq!(kept.shape(), [n_kept, frames.shape()[1], frames.shape()[2]]);
         assert_eq!(
             expected[k]["frames_kept"].as_u64().unwrap() as usize,
@@ -270,7 +278,12 @@ fn bad_parameters_and_inputs_are_one_line_errors() {
         "min_pixels = 9\nmax_pixels = 3\n",
         &["veto", "min_pixels", "max_pixels"],
     );
-    run("snr", &source, "snr_threshold = 0.0\n", &["veto", "snr_threshold"]);
+    run(
+        "snr",
+        &source,
+        "snr_threshold = 0.0\n",
+        &["veto", "snr_threshold"],
+    );
     run("beam", &source, "beam_x = 500.0\n", &["veto", "beam_x"]);
     // A 2-D frame is not a series of frames.
     let bam = repo_root()

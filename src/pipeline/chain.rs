@@ -337,7 +337,10 @@ impl Chain {
     pub fn refusing_stage(&self, shape: &[usize], chunk_rows: usize) -> Option<(usize, String)> {
         let rows = shape[0];
         let chunk_rows = chunk_rows.clamp(1, rows.max(1));
-        for last in [chunk_rows.min(rows), rows - rows.saturating_sub(1) / chunk_rows * chunk_rows] {
+        for last in [
+            chunk_rows.min(rows),
+            rows - rows.saturating_sub(1) / chunk_rows * chunk_rows,
+        ] {
             let mut chunk = shape.to_vec();
             chunk[0] = last;
             for (index, stage) in self.array_stages.iter().enumerate() {

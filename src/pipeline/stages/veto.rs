@@ -170,7 +170,10 @@ pub fn finder_of(config: &StageConfig) -> Result<(Finder, [Option<f64>; 2]), Str
         iterations: config.int("iterations") as usize,
         centre: (0.0, 0.0),
     };
-    Ok((finder, [config.opt_float("beam_y"), config.opt_float("beam_x")]))
+    Ok((
+        finder,
+        [config.opt_float("beam_y"), config.opt_float("beam_x")],
+    ))
 }
 
 /// The beam centre in a frame of `frame` (rows, columns) pixels: `beam` where given, else the
@@ -399,7 +402,9 @@ mod tests {
 
     #[test]
     fn the_bitmap_is_least_significant_bit_first_and_checked() {
-        let kept = [true, false, false, true, false, false, false, false, true, true];
+        let kept = [
+            true, false, false, true, false, false, false, false, true, true,
+        ];
         let bits = pack(&kept);
         assert_eq!(bits, [0b0000_1001, 0b0000_0011]);
         let veto = Veto {
@@ -417,7 +422,17 @@ mod tests {
             dtype: DType::Uint16,
         };
         assert_eq!(veto.unpack(&bits, 10).unwrap(), [0, 3, 8, 9]);
-        assert!(veto.unpack(&bits, 9).unwrap_err().message.contains("beyond"));
-        assert!(veto.unpack(&bits[..1], 10).unwrap_err().message.contains("1 bytes"));
+        assert!(
+            veto.unpack(&bits, 9)
+                .unwrap_err()
+                .message
+                .contains("beyond")
+        );
+        assert!(
+            veto.unpack(&bits[..1], 10)
+                .unwrap_err()
+                .message
+                .contains("1 bytes")
+        );
     }
 }
