@@ -12,11 +12,11 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::{assert_one_line_error, photonqa, python_peers, repo_root, sorted_rows};
+use common::{
+    assert_one_line_error, photonqa, python_peers, python_with_stdin, repo_root, sorted_rows,
+};
 use photonqa::data::source::RawSource;
 use photonqa::data::{NdArray, SourceSpec, VolumeSource};
 use photonqa::pipeline::{ParamValue, Stage, StageConfig, StageInput, registry};
@@ -140,34 +140,13 @@ fn the_kept_frames_bitmap_decoded_series_rate_and_science_match_numpy() {
         lines += &format!("{criterion} {threshold} {}\n", prefix.display());
     }
     let source = repo_root().join("reference-data/sx-sparse.h5");
-    let mut child = Command::new("python3")
-        .args(["-c", PEER])
-        .args([
-            source.display().to_string(),
-            ADC.to_string(),
-            HIT_THRESHOLD.to_string(),
-            CHUNK.to_string(),
-        ])
-        .current_dir(repo_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(lines.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let expected: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
+    let args = [
+        source.display().to_string(),
+        ADC.to_string(),
+        HIT_THRESHOLD.to_string(),
+        CHUNK.to_string(),
+    ];
+    let expected: Vec<Value> = python_with_stdin(PEER, &args, &lines)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

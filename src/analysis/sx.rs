@@ -74,37 +74,32 @@ use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::metrics::values::metric_json;
 use crate::pipeline::params::StageConfig;
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind};
-use crate::pipeline::stages::veto::{FINDER_PARAMS, beam_centre, finder_of};
+use crate::pipeline::stages::veto::{beam_centre, finder_of, with_finder};
 use crate::stats::histogram::Histogram;
 pub use crate::stats::peaks::{Finder, Peak, match_peaks};
 
-/// The parameters: the peak finder's ([`FINDER_PARAMS`], shared with the `veto` stage), then
+/// The parameters: the peak finder's (`veto::FINDER_PARAMS`, shared with the `veto` stage), then
 /// the comparison's.
-static PARAMS: [ParamDef; 10] = [
-    FINDER_PARAMS[0],
-    FINDER_PARAMS[1],
-    FINDER_PARAMS[2],
-    FINDER_PARAMS[3],
-    FINDER_PARAMS[4],
-    FINDER_PARAMS[5],
-    FINDER_PARAMS[6],
-    FINDER_PARAMS[7],
-    ParamDef {
-        name: "match_radius",
-        kind: ANY_FLOAT,
-        default: Default::Float(2.0),
-        doc: "largest centroid distance (pixels) of a matched original/decoded peak pair; > 0",
-    },
-    ParamDef {
-        name: "hit_threshold",
-        kind: ParamKind::Int {
-            min: 1,
-            max: 1_000_000,
+static PARAMS: [ParamDef; 10] = with_finder(
+    true,
+    [
+        ParamDef {
+            name: "match_radius",
+            kind: ANY_FLOAT,
+            default: Default::Float(2.0),
+            doc: "largest centroid distance (pixels) of a matched original/decoded peak pair; > 0",
         },
-        default: Default::Int(10),
-        doc: "a frame with at least this many peaks is a hit",
-    },
-];
+        ParamDef {
+            name: "hit_threshold",
+            kind: ParamKind::Int {
+                min: 1,
+                max: 1_000_000,
+            },
+            default: Default::Int(10),
+            doc: "a frame with at least this many peaks is a hit",
+        },
+    ],
+);
 
 /// Registry entry.
 pub static DEF: AnalysisDef = AnalysisDef {

@@ -115,37 +115,55 @@ pub static DEF: StageDef = StageDef {
 };
 
 /// The criterion, its thresholds, then the peak finder's parameters.
-static PARAMS: [ParamDef; 11] = [
-    ParamDef {
-        name: "criterion",
-        kind: ParamKind::Choice(&["peaks", "counts"]),
-        default: Default::Str("peaks"),
-        doc: "peaks: keep frames with at least min_peaks peaks of the SX peak finder; counts: keep frames whose total counts are at least min_counts",
-    },
-    ParamDef {
-        name: "min_peaks",
-        kind: ParamKind::Int {
-            min: 1,
-            max: 1_000_000,
+static PARAMS: [ParamDef; 11] = with_finder(
+    false,
+    [
+        ParamDef {
+            name: "criterion",
+            kind: ParamKind::Choice(&["peaks", "counts"]),
+            default: Default::Str("peaks"),
+            doc: "peaks: keep frames with at least min_peaks peaks of the SX peak finder; counts: keep frames whose total counts are at least min_counts",
         },
-        default: Default::Int(1),
-        doc: "criterion = \"peaks\": a frame with fewer peaks is dropped",
-    },
-    ParamDef {
-        name: "min_counts",
-        kind: ANY_FLOAT,
-        default: Default::Derived("required when criterion = \"counts\""),
-        doc: "criterion = \"counts\": a frame whose values sum to less is dropped",
-    },
-    FINDER_PARAMS[0],
-    FINDER_PARAMS[1],
-    FINDER_PARAMS[2],
-    FINDER_PARAMS[3],
-    FINDER_PARAMS[4],
-    FINDER_PARAMS[5],
-    FINDER_PARAMS[6],
-    FINDER_PARAMS[7],
-];
+        ParamDef {
+            name: "min_peaks",
+            kind: ParamKind::Int {
+                min: 1,
+                max: 1_000_000,
+            },
+            default: Default::Int(1),
+            doc: "criterion = \"peaks\": a frame with fewer peaks is dropped",
+        },
+        ParamDef {
+            name: "min_counts",
+            kind: ANY_FLOAT,
+            default: Default::Derived("required when criterion = \"counts\""),
+            doc: "criterion = \"counts\": a frame whose values sum to less is dropped",
+        },
+    ],
+);
+
+/// `own` (`N` parameters) and [`FINDER_PARAMS`] in one list of `M = N + 8`: the finder's
+/// first when `finder_first`, else after `own`.
+pub const fn with_finder<const N: usize, const M: usize>(
+    finder_first: bool,
+    own: [ParamDef; N],
+) -> [ParamDef; M] {
+    assert!(M == N + FINDER_PARAMS.len(), "M = N + 8");
+    let mut out = [FINDER_PARAMS[0]; M];
+    let offset = if finder_first { FINDER_PARAMS.len() } else { 0 };
+    let start = if finder_first { 0 } else { N };
+    let mut i = 0;
+    while i < N {
+        out[offset + i] = own[i];
+        i += 1;
+    }
+    let mut i = 0;
+    while i < FINDER_PARAMS.len() {
+        out[start + i] = FINDER_PARAMS[i];
+        i += 1;
+    }
+    out
+}
 
 /// The peak finder of `config` (its [`FINDER_PARAMS`]) without its beam centre, and the beam
 /// centre it gives (`beam_y`, `beam_x`; `None`: the frame's centre); an error names a
@@ -280,28 +298,28 @@ impl Veto {
             })
             .collect()
     }
+}
 
-    /// The kept frames' indices of a chunk of `n` frames from its bitmap, checked.
-    fn unpack(&self, side: &[u8], n: usize) -> Result<Vec<usize>, CodecError> {
-        if side.len() != n.div_ceil(8) {
-            return Err(CodecError::new(
-                DEF.id,
-                format!(
-                    "corrupt stream: the bitmap of {n} frames has {} bytes, not {}",
-                    side.len(),
-                    n.div_ceil(8)
-                ),
-            ));
-        }
-        let bit = |i: usize| side[i / 8] >> (i % 8) & 1 == 1;
-        if (n..side.len() * 8).any(bit) {
-            return Err(CodecError::new(
-                DEF.id,
-                "corrupt stream: the bitmap marks frames beyond the chunk",
-            ));
-        }
-        Ok((0..n).filter(|&i| bit(i)).collect())
+/// The kept frames' indices of a chunk of `n` frames from its bitmap, checked.
+fn unpack(side: &[u8], n: usize) -> Result<Vec<usize>, CodecError> {
+    if side.len() != n.div_ceil(8) {
+        return Err(CodecError::new(
+            DEF.id,
+            format!(
+                "corrupt stream: the bitmap of {n} frames has {} bytes, not {}",
+                side.len(),
+                n.div_ceil(8)
+            ),
+        ));
     }
+    let bit = |i: usize| side[i / 8] >> (i % 8) & 1 == 1;
+    if (n..side.len() * 8).any(bit) {
+        return Err(CodecError::new(
+            DEF.id,
+            "corrupt stream: the bitmap marks frames beyond the chunk",
+        ));
+    }
+    Ok((0..n).filter(|&i| bit(i)).collect())
 }
 
 /// The bitmap of `kept`, one bit per frame, least significant bit first.
@@ -350,7 +368,7 @@ impl ArrayToArray for Veto {
 
     fn encoded_shape_with(&self, shape: &[usize], side: &[u8]) -> Result<Vec<usize>, CodecError> {
         self.frame(shape)?;
-        let kept = self.unpack(side, shape[0])?;
+        let kept = unpack(side, shape[0])?;
         Ok(vec![kept.len(), shape[1], shape[2]])
     }
 
@@ -391,7 +409,7 @@ impl ArrayToArray for Veto {
                 ),
             ));
         }
-        let kept = self.unpack(side, shape[0])?;
+        let kept = unpack(side, shape[0])?;
         Ok(with_array!(&encoded, e => place(e, shape, &kept)))
     }
 }
@@ -407,29 +425,10 @@ mod tests {
         ];
         let bits = pack(&kept);
         assert_eq!(bits, [0b0000_1001, 0b0000_0011]);
-        let veto = Veto {
-            criterion: Criterion::Counts(0.0),
-            finder: Finder {
-                snr: 6.0,
-                clip: 3.0,
-                adc: 0.0,
-                min_pixels: 2,
-                max_pixels: 200,
-                iterations: 10,
-                centre: (0.0, 0.0),
-            },
-            beam: [None, None],
-            dtype: DType::Uint16,
-        };
-        assert_eq!(veto.unpack(&bits, 10).unwrap(), [0, 3, 8, 9]);
+        assert_eq!(unpack(&bits, 10).unwrap(), [0, 3, 8, 9]);
+        assert!(unpack(&bits, 9).unwrap_err().message.contains("beyond"));
         assert!(
-            veto.unpack(&bits, 9)
-                .unwrap_err()
-                .message
-                .contains("beyond")
-        );
-        assert!(
-            veto.unpack(&bits[..1], 10)
+            unpack(&bits[..1], 10)
                 .unwrap_err()
                 .message
                 .contains("1 bytes")
