@@ -1185,10 +1185,32 @@ fn veto_chunks_that_keep_nothing_store_only_their_bitmap_and_decode_to_zeros() {
             chain.decode_stored(&trip.stored, chunk.shape()).unwrap(),
             *trip.decoded
         );
-        // SZ3's bound is checked on the kept frame only.
-        assert_eq!(trip.checks.len(), usize::from(rows.start == 8));
+        // Every chunk lists SZ3's check; on the chunks that keep nothing it checks nothing.
+        let bounds = bounds_of(&trip);
+        assert_eq!(bounds.len(), 1);
+        assert_eq!(bounds[0].checked, if rows.start == 8 { 256 } else { 0 });
+        assert_eq!(bounds[0].violations, 0);
         sizes.push(trip.encoded_bytes);
     }
+    // A stage with a promise after veto sees the empty chunks too, and checks nothing there.
+    let quantized = Chain::build(
+        &[
+            config("veto", &veto_counts(60.0)),
+            quantize_config("uint8", 8, Some([0.0, 100.0])),
+            config("zstd", &[]),
+        ],
+        DType::Float32,
+    )
+    .unwrap();
+    let mut merged = Vec::new();
+    for rows in [0..4, 8..9] {
+        let trip = quantized.round_trip(&frames.slice_rows(rows)).unwrap();
+        photonqa::metrics::comparison::merge_bounds(&mut merged, &bounds_of(&trip)).unwrap();
+    }
+    assert_eq!(
+        (merged.len(), merged[0].checked, merged[0].violations),
+        (1, 256, 0)
+    );
     assert_eq!(&sizes[..2], &[5, 5], "4 bytes of length and 1 of bitmap");
     assert!(sizes[2] > 5);
 }
