@@ -381,7 +381,8 @@ fn every_lossless_stage_is_covered() {
                     "bitround",
                     "poisson",
                     "denoise",
-                    "bin"
+                    "bin",
+                    "veto"
                 ]
                 .contains(&def.id),
                 "array->array stage {} has no lossy test here",
@@ -1069,6 +1070,188 @@ fn bin_refuses_foreign_shapes_and_overflowing_sums_in_one_line() {
         refused,
         "reduce = \"sum\" of int64 values can overflow every integer dtype: use reduce = \"mean\""
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// veto (its decisions against NumPy: tests/veto_crosscheck.rs)
+
+/// A series of `n` frames of 16 x 16 in `dtype`: frame `i` holds `i` counts in each of its
+/// first `i` pixels (total `i^2`), so frame `i` is kept by `min_counts <= i^2`.
+fn counted_frames(n: usize, dtype: DType) -> NdArray {
+    let values: Vec<f64> = (0..n * 256)
+        .map(|k| {
+            let (frame, pixel) = (k / 256, k % 256);
+            if pixel < frame { frame as f64 } else { 0.0 }
+        })
+        .collect();
+    with_dtype!(dtype, T => ArrayD::from_shape_vec(IxDyn(&[n, 16, 16]), values.iter().map(|&v| T::from_f64(v)).collect()).unwrap().into_nd())
+}
+
+fn veto_counts(min_counts: f64) -> Vec<(&'static str, ParamValue)> {
+    vec![
+        ("criterion", ParamValue::Str("counts".into())),
+        ("min_counts", ParamValue::Float(min_counts)),
+    ]
+}
+
+#[test]
+fn veto_keeps_frames_in_place_zeroes_the_others_and_stores_one_bit_per_frame() {
+    for dtype in [
+        DType::Uint8,
+        DType::Uint16,
+        DType::Int32,
+        DType::Float32,
+        DType::Float64,
+    ] {
+        let frames = counted_frames(11, dtype);
+        // Frames 4..=10 have 16..=100 counts: 7 kept.
+        let params = veto_counts(16.0);
+        let chain = Chain::build(&[config("veto", &params), config("zstd", &[])], dtype).unwrap();
+        let trip = chain.round_trip(&frames).unwrap();
+        let decoded = trip.decoded.to_f64();
+        let original = frames.to_f64();
+        for i in 0..11 {
+            let (d, o) = (
+                decoded.index_axis(ndarray::Axis(0), i),
+                original.index_axis(ndarray::Axis(0), i),
+            );
+            if i >= 4 {
+                assert_eq!(d, o, "{dtype}: kept frame {i}");
+            } else {
+                assert!(d.iter().all(|&v| v == 0.0), "{dtype}: dropped frame {i}");
+            }
+        }
+        // What is stored: the bitmap's length and 2 bytes (11 frames), then zstd's stream of
+        // the 7 kept frames; it decodes alone.
+        assert_eq!(&trip.stored[..6], &[2, 0, 0, 0, 0b1111_0000, 0b111]);
+        let (codec, _) = array_codec("veto", &params, dtype);
+        let kept = codec.encode(frames.clone()).unwrap();
+        assert_eq!(kept.shape(), [7, 16, 16]);
+        let zstd = bytes_codec("zstd", &[], dtype);
+        assert_eq!(
+            trip.encoded_bytes,
+            6 + zstd.encode(&kept.to_le_bytes()).unwrap().len()
+        );
+        let stored = chain.decode_stored(&trip.stored, frames.shape()).unwrap();
+        assert_eq!(stored, *trip.decoded);
+        // The decoder without its bitmap, a cut bitmap and a bitmap of other frames fail.
+        assert!(codec.decode(kept.clone(), frames.shape()).is_err());
+        assert!(
+            chain
+                .decode_stored(&trip.stored[..5], frames.shape())
+                .is_err()
+        );
+        let mut forged = trip.stored.to_vec();
+        forged[4] = 0b1111_1000;
+        assert!(chain.decode_stored(&forged, frames.shape()).is_err());
+    }
+}
+
+#[test]
+fn veto_chunks_that_keep_nothing_store_only_their_bitmap_and_decode_to_zeros() {
+    // Only frame 8 (64 counts) is kept: chunks of 4 frames keep nothing, nothing, 1 frame,
+    // which SZ3 (never given an empty array) compresses within its bound.
+    let chain = Chain::build(
+        &[
+            config("veto", &veto_counts(60.0)),
+            config("sz3", &[("abs_error", ParamValue::Float(0.25))]),
+        ],
+        DType::Float32,
+    )
+    .unwrap();
+    let frames = counted_frames(9, DType::Float32);
+    let mut sizes = Vec::new();
+    for rows in [0..4, 4..8, 8..9] {
+        let chunk = frames.slice_rows(rows.clone());
+        let trip = chain.round_trip(&chunk).unwrap();
+        let (decoded, original) = (trip.decoded.to_f64(), chunk.to_f64());
+        for (i, frame) in rows.clone().enumerate() {
+            let (d, o) = (
+                decoded.index_axis(ndarray::Axis(0), i),
+                original.index_axis(ndarray::Axis(0), i),
+            );
+            if frame == 8 {
+                let worst = d
+                    .iter()
+                    .zip(o.iter())
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                assert!(worst <= 0.25, "kept frame {frame}: {worst}");
+            } else {
+                assert!(d.iter().all(|&v| v == 0.0), "dropped frame {frame}");
+            }
+        }
+        assert_eq!(
+            chain.decode_stored(&trip.stored, chunk.shape()).unwrap(),
+            *trip.decoded
+        );
+        // Every chunk lists SZ3's check; on the chunks that keep nothing it checks nothing.
+        let bounds = bounds_of(&trip);
+        assert_eq!(bounds.len(), 1);
+        assert_eq!(bounds[0].checked, if rows.start == 8 { 256 } else { 0 });
+        assert_eq!(bounds[0].violations, 0);
+        sizes.push(trip.encoded_bytes);
+    }
+    // A stage with a promise after veto sees the empty chunks too, and checks nothing there.
+    let quantized = Chain::build(
+        &[
+            config("veto", &veto_counts(60.0)),
+            quantize_config("uint8", 8, Some([0.0, 100.0])),
+            config("zstd", &[]),
+        ],
+        DType::Float32,
+    )
+    .unwrap();
+    let mut merged = Vec::new();
+    for rows in [0..4, 8..9] {
+        let trip = quantized.round_trip(&frames.slice_rows(rows)).unwrap();
+        photonqa::metrics::comparison::merge_bounds(&mut merged, &bounds_of(&trip)).unwrap();
+    }
+    assert_eq!(
+        (merged.len(), merged[0].checked, merged[0].violations),
+        (1, 256, 0)
+    );
+    assert_eq!(&sizes[..2], &[5, 5], "4 bytes of length and 1 of bitmap");
+    assert!(sizes[2] > 5);
+}
+
+#[test]
+fn veto_refuses_other_ranks_binning_rows_after_it_and_hdf5_storage() {
+    let (codec, _) = array_codec("veto", &[], DType::Float32);
+    let image = ArrayD::<f32>::zeros(IxDyn(&[4, 5])).into_nd();
+    assert_eq!(
+        codec.encode(image).unwrap_err().to_string(),
+        "stage veto: needs a series of frames [n, y, x] (3 axes, axis 0 the frames); a chunk has shape [4, 5]"
+    );
+    let chain = Chain::build(&[config("veto", &[])], DType::Float32).unwrap();
+    let (index, why) = chain.refusing_stage(&[10, 5], 4).unwrap();
+    assert_eq!(index, 0);
+    assert!(why.contains("a chunk has shape [4, 5]"), "{why}");
+    assert_eq!(chain.refusing_stage(&[10, 8, 8], 4), None);
+    let (index, why) = chain.reshaping_stage(&[&[4, 8, 8]]).unwrap();
+    assert_eq!(index, 0);
+    assert!(why.contains("side information"), "{why}");
+    let binned = Chain::build(
+        &[
+            config("veto", &[]),
+            config("bin", &bin_params([2, 1, 1], "mean")),
+        ],
+        DType::Float32,
+    )
+    .unwrap();
+    let (index, why) = binned.block_straddling_stage(&[16, 8, 8], 4).unwrap();
+    assert_eq!(index, 1);
+    assert!(why.contains("after veto"), "{why}");
+    // Binning the frames' pixels after it is fine.
+    let pixels = Chain::build(
+        &[
+            config("veto", &[]),
+            config("bin", &bin_params([1, 2, 2], "mean")),
+        ],
+        DType::Float32,
+    )
+    .unwrap();
+    assert_eq!(pixels.block_straddling_stage(&[16, 8, 8], 4), None);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@
 //!
 //! Input: a byte choosing the stage, configuration and dtype, a byte choosing the chunk shape,
 //! then the stream (for an array->array stage, the encoded chunk's little-endian values, cut
-//! or zero-padded to the size of the chunk's encoded shape, which `bin` makes smaller).
+//! or zero-padded to the size of the chunk's encoded shape, which `bin` makes smaller; for
+//! `veto`, first its side information, the bitmap of the frames it kept).
 //!
 //! Seeds: every subject's encoding of a block of the reference volume, in each shape.
 
@@ -126,6 +127,10 @@ fn configurations() -> Vec<(&'static str, Vec<(&'static str, ParamValue)>)> {
                 ("reduce", text("sum")),
             ],
         ),
+        // Its side information (the bitmap of kept frames) is the stream's first bytes. One
+        // configuration: its decoder does not depend on the criterion (and one byte chooses
+        // among at most 256 subjects: 254 with this one's 10 dtypes).
+        ("veto", vec![]),
     ]
 }
 
@@ -172,7 +177,10 @@ fn config(stage: &'static str, overrides: &[(&'static str, ParamValue)]) -> Stag
 /// The encoding of `chunk` by `stage` (for a bytes->bytes stage, of its little-endian bytes).
 fn encode(stage: &Stage, chunk: &NdArray) -> Option<Vec<u8>> {
     match stage {
-        Stage::ArrayToArray(codec, _) => codec.encode(chunk.clone()).ok().map(|a| a.to_le_bytes()),
+        Stage::ArrayToArray(codec, _) => codec
+            .encode_with_side(chunk.clone())
+            .ok()
+            .map(|(a, side)| [side, a.to_le_bytes()].concat()),
         Stage::ArrayToBytes(codec) => codec.encode(chunk).ok(),
         Stage::BytesToBytes(codec) => codec.encode(&chunk.to_le_bytes()).ok(),
     }
@@ -265,15 +273,22 @@ fuzz_target!(
         let shape = SHAPES[*shape as usize % SHAPES.len()];
         let decoded = match &subject.stage {
             Stage::ArrayToArray(codec, dtype) => {
-                // The encoded chunk has the shape the stage bins a chunk of `shape` into.
-                let Ok(encoded_shape) = codec.encoded_shape(shape) else {
+                // A stage with side information (`veto`'s bitmap, one bit per frame) takes
+                // it from the stream's first bytes.
+                let (side, stream) = if codec.has_side() {
+                    stream.split_at(shape[0].div_ceil(8).min(stream.len()))
+                } else {
+                    (&stream[..0], stream)
+                };
+                // The encoded chunk has the shape the stage encodes a chunk of `shape` into.
+                let Ok(encoded_shape) = codec.encoded_shape_with(shape, side) else {
                     return;
                 };
                 let mut bytes = stream.to_vec();
                 bytes.resize(encoded_shape.iter().product::<usize>() * dtype.size(), 0);
                 let encoded = NdArray::from_le_bytes(*dtype, &encoded_shape, &bytes)
                     .expect("sized to the chunk");
-                codec.decode(encoded, shape)
+                codec.decode_with(encoded, shape, side)
             }
             Stage::ArrayToBytes(codec) => match subject.checksum {
                 Checksum::None => codec.decode(stream, shape),

@@ -40,7 +40,13 @@
 //!   match; `matched` says how many);
 //! - `hit_rate_original` / `_decoded`: fraction of frames with at least `hit_threshold` peaks,
 //!   `hit_rate_change` = decoded - original;
-//! - `peaks_per_frame_original` / `_decoded`.
+//! - `peaks_per_frame_original` / `_decoded`;
+//! - `peaks_lost` = original peaks without a match (`peaks_original - matched`);
+//! - `hit_recall` = original hits (at least `hit_threshold` peaks) that are still hits decoded,
+//!   over original hits (1 without original hits);
+//! - `frames_kept`: frames whose decoded values are not all zero, and `frames_dropped` the
+//!   indices of the others: with the `veto` stage, the frames it dropped (which decode to
+//!   zeros); otherwise only frames that were, or a stage made, zero throughout.
 //!
 //! Partials are the per-frame peak lists, merged by concatenation in frame order: exact for
 //! any chunking. A 2-D input is one frame whose rows the runner splits into chunks: the
@@ -60,7 +66,6 @@
 //!    X-ray diffraction data", J. Appl. Cryst. 47 (2014) 1118-1131,
 //!    doi:10.1107/S1600576714007626.
 
-use ndarray::ArrayView2;
 use serde_json::{Value, json};
 
 use super::figure::{Curve, FigureData, Image, Panel, Raster, Role, Shading};
@@ -69,67 +74,15 @@ use super::{Analysis, Context, DynAnalysis, Slabs};
 use crate::metrics::values::metric_json;
 use crate::pipeline::params::StageConfig;
 use crate::pipeline::params::{ANY_FLOAT, Default, ParamDef, ParamKind};
+use crate::pipeline::stages::veto::{beam_centre, finder_of, with_finder};
 use crate::stats::histogram::Histogram;
+pub use crate::stats::peaks::{Finder, Peak, match_peaks};
 
-/// Registry entry.
-pub static DEF: AnalysisDef = AnalysisDef {
-    kind: "sx",
-    doc: "Bragg peaks per frame (peakfinder8-like radial background, SNR threshold, 8-connected pixels): recall, precision, integrated intensity error, hit rate",
-    params: &[
-        ParamDef {
-            name: "snr_threshold",
-            kind: ANY_FLOAT,
-            default: Default::Float(6.0),
-            doc: "peak pixels: I - mu > snr_threshold * sigma of their radial bin; > 0",
-        },
-        ParamDef {
-            name: "clip_snr",
-            kind: ANY_FLOAT,
-            default: Default::Float(3.0),
-            doc: "pixels with I - mu > clip_snr * sigma leave the radial background estimate (peakfinder8: = snr_threshold); > 0",
-        },
-        ParamDef {
-            name: "adc_threshold",
-            kind: ANY_FLOAT,
-            default: Default::Float(0.0),
-            doc: "peak pixels also have I > adc_threshold",
-        },
-        ParamDef {
-            name: "min_pixels",
-            kind: ParamKind::Int {
-                min: 1,
-                max: 1_000_000,
-            },
-            default: Default::Int(2),
-            doc: "smallest peak (pixels)",
-        },
-        ParamDef {
-            name: "max_pixels",
-            kind: ParamKind::Int {
-                min: 1,
-                max: 1_000_000,
-            },
-            default: Default::Int(200),
-            doc: "largest peak (pixels), >= min_pixels",
-        },
-        ParamDef {
-            name: "iterations",
-            kind: ParamKind::Int { min: 1, max: 100 },
-            default: Default::Int(10),
-            doc: "passes of the radial background estimate that drop bright pixels",
-        },
-        ParamDef {
-            name: "beam_y",
-            kind: ANY_FLOAT,
-            default: Default::Derived("the frame's centre (ny - 1) / 2"),
-            doc: "beam centre row (pixels), centre of the radial background bins",
-        },
-        ParamDef {
-            name: "beam_x",
-            kind: ANY_FLOAT,
-            default: Default::Derived("the frame's centre (nx - 1) / 2"),
-            doc: "beam centre column (pixels)",
-        },
+/// The parameters: the peak finder's (`veto::FINDER_PARAMS`, shared with the `veto` stage), then
+/// the comparison's.
+static PARAMS: [ParamDef; 10] = with_finder(
+    true,
+    [
         ParamDef {
             name: "match_radius",
             kind: ANY_FLOAT,
@@ -146,12 +99,22 @@ pub static DEF: AnalysisDef = AnalysisDef {
             doc: "a frame with at least this many peaks is a hit",
         },
     ],
+);
+
+/// Registry entry.
+pub static DEF: AnalysisDef = AnalysisDef {
+    kind: "sx",
+    doc: "Bragg peaks per frame (peakfinder8-like radial background, SNR threshold, 8-connected pixels): recall, precision, integrated intensity error, hit rate and hit recall, peaks lost, frames kept (not decoded to zeros)",
+    params: &PARAMS,
     columns: &[
         "recall",
         "precision",
         "intensity_rel_error_mean",
         "hit_rate_change",
         "peaks_per_frame_original",
+        "frames_kept",
+        "hit_recall",
+        "peaks_lost",
     ],
     complete: Some(complete),
     prepare: Some(Sx::prepare),
@@ -235,152 +198,6 @@ pub fn figures(results: &Value) -> Vec<FigureData> {
     }]
 }
 
-/// A Bragg peak found in one frame.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Peak {
-    /// Weighted centroid, row (pixels).
-    pub y: f64,
-    /// Weighted centroid, column (pixels).
-    pub x: f64,
-    /// Background-subtracted integrated intensity.
-    pub intensity: f64,
-    /// Number of pixels.
-    pub pixels: usize,
-    /// Row of its first pixel in raster order.
-    pub first_row: usize,
-}
-
-/// The peak finder's parameters (see the module doc).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finder {
-    /// `snr_threshold`, > 0.
-    pub snr: f64,
-    /// `clip_snr` of the background estimate, > 0.
-    pub clip: f64,
-    /// `adc_threshold`.
-    pub adc: f64,
-    /// `min_pixels`.
-    pub min_pixels: usize,
-    /// `max_pixels`.
-    pub max_pixels: usize,
-    /// `iterations` of the background estimate, >= 1.
-    pub iterations: usize,
-    /// Beam centre `(c_y, c_x)`.
-    pub centre: (f64, f64),
-}
-
-impl Finder {
-    /// The peaks of one frame, in the order of their first pixel.
-    pub fn find(&self, frame: ArrayView2<f64>) -> Vec<Peak> {
-        let (ny, nx) = frame.dim();
-        let values: Vec<f64> = frame.iter().copied().collect();
-        let bins: Vec<usize> = (0..ny * nx)
-            .map(|i| {
-                let dy = (i / nx) as f64 - self.centre.0;
-                let dx = (i % nx) as f64 - self.centre.1;
-                (dy * dy + dx * dx).sqrt().floor() as usize
-            })
-            .collect();
-        let nbins = bins.iter().max().map_or(0, |&k| k + 1);
-        let mut active = vec![true; values.len()];
-        let (mut mu, mut sigma) = (vec![0.0; nbins], vec![0.0; nbins]);
-        for _ in 0..self.iterations {
-            let (mut n, mut s, mut q) = (vec![0.0; nbins], vec![0.0; nbins], vec![0.0; nbins]);
-            for (i, &v) in values.iter().enumerate() {
-                if active[i] {
-                    n[bins[i]] += 1.0;
-                    s[bins[i]] += v;
-                    q[bins[i]] += v * v;
-                }
-            }
-            for k in 0..nbins {
-                // A bin without active pixels (only possible when empty) keeps mu = sigma = 0.
-                if n[k] > 0.0 {
-                    mu[k] = s[k] / n[k];
-                    sigma[k] = (q[k] / n[k] - mu[k] * mu[k]).max(0.0).sqrt();
-                }
-            }
-            for (i, &v) in values.iter().enumerate() {
-                active[i] = v - mu[bins[i]] <= self.clip * sigma[bins[i]];
-            }
-        }
-        let weight = |i: usize| values[i] - mu[bins[i]];
-        let is_peak: Vec<bool> = (0..values.len())
-            .map(|i| weight(i) > self.snr * sigma[bins[i]] && values[i] > self.adc)
-            .collect();
-        let mut seen = vec![false; values.len()];
-        let mut peaks = Vec::new();
-        let mut stack = Vec::new();
-        let mut members = Vec::new();
-        for start in 0..values.len() {
-            if !is_peak[start] || seen[start] {
-                continue;
-            }
-            seen[start] = true;
-            stack.push(start);
-            members.clear();
-            while let Some(i) = stack.pop() {
-                members.push(i);
-                let (y, x) = (i / nx, i % nx);
-                for ny_ in y.saturating_sub(1)..(y + 2).min(ny) {
-                    for nx_ in x.saturating_sub(1)..(x + 2).min(nx) {
-                        let j = ny_ * nx + nx_;
-                        if is_peak[j] && !seen[j] {
-                            seen[j] = true;
-                            stack.push(j);
-                        }
-                    }
-                }
-            }
-            if !(self.min_pixels..=self.max_pixels).contains(&members.len()) {
-                continue;
-            }
-            // Raster order, so that the sums do not depend on the flood fill's order.
-            members.sort_unstable();
-            let (mut total, mut sy, mut sx) = (0.0, 0.0, 0.0);
-            for &i in &members {
-                let w = weight(i);
-                total += w;
-                sy += w * (i / nx) as f64;
-                sx += w * (i % nx) as f64;
-            }
-            peaks.push(Peak {
-                y: sy / total,
-                x: sx / total,
-                intensity: total,
-                pixels: members.len(),
-                first_row: start / nx,
-            });
-        }
-        peaks
-    }
-}
-
-/// Greedy matching of `decoded` to `original` peaks within `radius` (see the module doc):
-/// pairs `(original index, decoded index)` in the order taken.
-pub fn match_peaks(original: &[Peak], decoded: &[Peak], radius: f64) -> Vec<(usize, usize)> {
-    let mut pairs = Vec::new();
-    for (i, a) in original.iter().enumerate() {
-        for (j, b) in decoded.iter().enumerate() {
-            let d = (a.y - b.y).hypot(a.x - b.x);
-            if d <= radius {
-                pairs.push((d, i, j));
-            }
-        }
-    }
-    pairs.sort_by(|p, q| p.0.total_cmp(&q.0).then(p.1.cmp(&q.1)).then(p.2.cmp(&q.2)));
-    let (mut used_a, mut used_b) = (vec![false; original.len()], vec![false; decoded.len()]);
-    let mut taken = Vec::new();
-    for (_, i, j) in pairs {
-        if !used_a[i] && !used_b[j] {
-            used_a[i] = true;
-            used_b[j] = true;
-            taken.push((i, j));
-        }
-    }
-    taken
-}
-
 /// The peaks of one frame (or, for a 2-D input, of some of its rows), original and decoded.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FramePeaks {
@@ -390,6 +207,10 @@ pub struct FramePeaks {
     pub original: Vec<Peak>,
     /// Peaks of the decoded frame.
     pub decoded: Vec<Peak>,
+    /// Whether every decoded value of the frame (of its rows here, for a 2-D input) is zero:
+    /// a frame that the `veto` stage dropped.
+    #[serde(default)]
+    pub decoded_zero: bool,
 }
 
 /// The `sx` analysis.
@@ -404,15 +225,10 @@ pub struct Sx {
 
 /// Checks the parameters that depend on each other (called by [`super::registry::complete`]).
 pub fn complete(config: &mut StageConfig) -> Result<(), String> {
-    let (lo, hi) = (config.int("min_pixels"), config.int("max_pixels"));
-    if lo > hi {
-        return Err(format!("min_pixels = {lo} is above max_pixels = {hi}"));
-    }
-    for name in ["snr_threshold", "clip_snr", "match_radius"] {
-        let v = config.float(name);
-        if v <= 0.0 {
-            return Err(format!("{name} = {v} must be > 0"));
-        }
+    finder_of(config)?;
+    let v = config.float("match_radius");
+    if v <= 0.0 {
+        return Err(format!("match_radius = {v} must be > 0"));
     }
     Ok(())
 }
@@ -424,29 +240,10 @@ impl Sx {
         context: &mut Context,
     ) -> Result<Box<dyn DynAnalysis>, String> {
         let shape = context.shape;
-        let frame = &shape[shape.len() - 2..];
-        let mut centre = [0.0; 2];
-        for (axis, name) in ["beam_y", "beam_x"].into_iter().enumerate() {
-            let n = frame[axis];
-            centre[axis] = config.opt_float(name).unwrap_or((n as f64 - 1.0) / 2.0);
-            if !(-0.5..=n as f64 - 0.5).contains(&centre[axis]) {
-                return Err(format!(
-                    "{name} = {} is outside the frame (-0.5..={})",
-                    centre[axis],
-                    n as f64 - 0.5
-                ));
-            }
-        }
+        let (mut finder, beam) = finder_of(config)?;
+        finder.centre = beam_centre(beam, [shape[shape.len() - 2], shape[shape.len() - 1]])?;
         Ok(Box::new(Sx {
-            finder: Finder {
-                snr: config.float("snr_threshold"),
-                clip: config.float("clip_snr"),
-                adc: config.float("adc_threshold"),
-                min_pixels: config.int("min_pixels") as usize,
-                max_pixels: config.int("max_pixels") as usize,
-                iterations: config.int("iterations") as usize,
-                centre: (centre[0], centre[1]),
-            },
+            finder,
             match_radius: config.float("match_radius"),
             hit_threshold: config.int("hit_threshold") as usize,
             halo: if shape.len() == 2 { shape[0] } else { 0 },
@@ -481,16 +278,18 @@ impl Sx {
             };
             let original = find(&o);
             let shown = Shown::of(0, original.len(), &o);
+            let rows = d.slice_axis(ndarray::Axis(0), ndarray::Slice::from(local(s)));
             return Ok(SxPartial {
                 frames: vec![FramePeaks {
                     frame: 0,
                     original: original.into_iter().filter(keep).collect(),
                     decoded: find(&d).into_iter().filter(keep).collect(),
+                    decoded_zero: rows.iter().all(|&v| v == 0.0),
                 }],
                 shown: Some(shown),
             });
         }
-        let local = s.core.start - s.held.start..s.core.end - s.held.start;
+        let local = local(s);
         let frames: Vec<FramePeaks> = local
             .clone()
             .zip(s.core.clone())
@@ -504,6 +303,7 @@ impl Sx {
                     frame,
                     original: at(&o),
                     decoded: at(&d),
+                    decoded_zero: d.index_axis(ndarray::Axis(0), i).iter().all(|&v| v == 0.0),
                 }
             })
             .collect();
@@ -521,6 +321,11 @@ impl Sx {
         });
         Ok(SxPartial { frames, shown })
     }
+}
+
+/// The rows `s.core` within the rows `s.held`.
+fn local(s: &Slabs) -> std::ops::Range<usize> {
+    s.core.start - s.held.start..s.core.end - s.held.start
 }
 
 /// The frame the figure shows: its index, its number of original peaks, and the original's
@@ -601,6 +406,7 @@ impl Analysis for Sx {
                 Some(last) if last.frame == f.frame => {
                     last.original.extend(f.original);
                     last.decoded.extend(f.decoded);
+                    last.decoded_zero &= f.decoded_zero;
                 }
                 _ => total.push(f),
             }
@@ -611,13 +417,16 @@ impl Analysis for Sx {
     fn finish(&self, _fit: &(), total: SxPartial, _shape: &[usize]) -> Result<Value, String> {
         let SxPartial { frames, shown } = total;
         let (mut n_o, mut n_d, mut matched) = (0usize, 0usize, 0usize);
-        let (mut hits_o, mut hits_d) = (0usize, 0usize);
+        let (mut hits_o, mut hits_d, mut hits_kept) = (0usize, 0usize, 0usize);
         let (mut err_sum, mut err_max) = (0.0, 0.0f64);
         for f in &frames {
             n_o += f.original.len();
             n_d += f.decoded.len();
             hits_o += usize::from(f.original.len() >= self.hit_threshold);
             hits_d += usize::from(f.decoded.len() >= self.hit_threshold);
+            hits_kept += usize::from(
+                f.original.len() >= self.hit_threshold && f.decoded.len() >= self.hit_threshold,
+            );
             for (i, j) in match_peaks(&f.original, &f.decoded, self.match_radius) {
                 let (a, b) = (f.original[i].intensity, f.decoded[j].intensity);
                 let e = (b - a).abs() / a;
@@ -654,7 +463,11 @@ impl Analysis for Sx {
             "peaks_original": n_o,
             "peaks_decoded": n_d,
             "matched": matched,
+            "peaks_lost": n_o - matched,
+            "hit_recall": metric_json(ratio(hits_kept, hits_o)),
             "frames": frames.len(),
+            "frames_kept": frames.iter().filter(|f| !f.decoded_zero).count(),
+            "frames_dropped": frames.iter().filter(|f| f.decoded_zero).map(|f| f.frame).collect::<Vec<_>>(),
             "figure": figure,
         }))
     }

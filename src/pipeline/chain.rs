@@ -160,6 +160,8 @@ pub struct PromiseCheck {
 /// The output of a prefix of array->array stages on one chunk.
 struct Prefixed {
     array: Arc<NdArray>,
+    /// The stage's side information ([`ArrayToArray::has_side`]; empty for most stages).
+    side: Vec<u8>,
     /// Time the prefix's stages took to encode.
     encode_seconds: f64,
     /// The last stage's promise, when it makes one.
@@ -328,6 +330,29 @@ impl Chain {
         }
     }
 
+    /// The first array->array stage (its index in the pipeline) that cannot take the chunks of
+    /// `chunk_rows` rows of an input of `shape` (a full chunk and the last one), and why (the
+    /// stage's own one-line error): a run refuses it before it starts (`veto` on an input
+    /// that is not a series of frames, a beam centre outside the frames).
+    pub fn refusing_stage(&self, shape: &[usize], chunk_rows: usize) -> Option<(usize, String)> {
+        let rows = shape[0];
+        let chunk_rows = chunk_rows.clamp(1, rows.max(1));
+        for last in [
+            chunk_rows.min(rows),
+            rows - rows.saturating_sub(1) / chunk_rows * chunk_rows,
+        ] {
+            let mut chunk = shape.to_vec();
+            chunk[0] = last;
+            for (index, stage) in self.array_stages.iter().enumerate() {
+                match stage.codec.encoded_shape(&chunk) {
+                    Ok(next) => chunk = next,
+                    Err(error) => return Some((index, error.message)),
+                }
+            }
+        }
+        None
+    }
+
     /// The first array->array stage (its index in the pipeline, where array->array stages come
     /// first) that changes the shape of a chunk of one of `shapes` or cannot take it, and why:
     /// what an HDF5 dataset of the input's shape cannot store.
@@ -335,6 +360,12 @@ impl Chain {
         for &shape in shapes {
             // Stages before the first that changes the shape all see `shape`.
             for (index, stage) in self.array_stages.iter().enumerate() {
+                if stage.codec.has_side() {
+                    return Some((
+                        index,
+                        "keeps a part of each chunk that depends on the data, with side information to decode it".into(),
+                    ));
+                }
                 match stage.codec.encoded_shape(shape) {
                     Ok(next) if next == shape => {}
                     Ok(next) => {
@@ -374,6 +405,8 @@ impl Chain {
             with_rows(rows - rows.saturating_sub(1) / chunk_rows * chunk_rows),
         );
         let full_chunks = rows.saturating_sub(1) / chunk_rows;
+        // The stage before with side information, whose rows per chunk depend on the data.
+        let mut data_rows: Option<&str> = None;
         for (index, stage) in self.array_stages.iter().enumerate() {
             let encoded = |s: &[usize]| stage.codec.encoded_shape(s).ok();
             let (Some(w), Some(c), Some(l)) = (encoded(&whole), encoded(&chunk), encoded(&last))
@@ -381,6 +414,19 @@ impl Chain {
                 // A shape the stage refuses is reported where the chunk is encoded.
                 return None;
             };
+            if let Some(before) = data_rows
+                && c[0] != chunk[0]
+            {
+                return Some((
+                    index,
+                    format!(
+                        "encodes blocks of rows along axis 0 after {before}, which keeps a number of rows per chunk that depends on the data (the blocks would depend on it): bin axis 0 before {before}"
+                    ),
+                ));
+            }
+            if stage.codec.has_side() {
+                data_rows = Some(stage.id);
+            }
             if full_chunks * c[0] + l[0] != w[0] {
                 return Some((
                     index,
@@ -441,14 +487,19 @@ impl Chain {
     }
 
     /// The shapes of a chunk of `shape` through the array->array stages, as the Zarr v3 codec
-    /// chain records the representations on the way: the input's, then each stage's output's.
-    /// Decoding goes back through them, each stage decoding to the shape its input had.
-    fn shapes_through(&self, shape: &[usize]) -> Result<Vec<Vec<usize>>, CodecError> {
+    /// chain records the representations on the way: the input's, then each stage's output's
+    /// (given its side information, one per stage in `sides`). Decoding goes back through
+    /// them, each stage decoding to the shape its input had.
+    fn shapes_through(
+        &self,
+        shape: &[usize],
+        sides: &[&[u8]],
+    ) -> Result<Vec<Vec<usize>>, CodecError> {
         let mut shapes = vec![shape.to_vec()];
-        for stage in &self.array_stages {
+        for (stage, side) in self.array_stages.iter().zip(sides) {
             let next = stage
                 .codec
-                .encoded_shape(shapes.last().expect("never empty"))?;
+                .encoded_shape_with(shapes.last().expect("never empty"), side)?;
             shapes.push(next);
         }
         Ok(shapes)
@@ -528,14 +579,24 @@ impl Chain {
         let encode_seconds: f64 = prefixes.iter().map(|p| p.encode_seconds).sum();
         let (stored, stored_bytes, tail_encode, tail_decode) = match &self.hdf5 {
             Some(_) => (Arc::clone(&packed.bytes), packed.stored_bytes, 0.0, 0.0),
+            // A chunk the array->array stages emptied: nothing but the side information.
+            None if packed.unpacked.is_empty() => {
+                let stored = Arc::new(self.with_sides(&prefixes, &[]));
+                (Arc::clone(&stored), stored.len(), 0.0, 0.0)
+            }
             None => {
                 let (stored, encode, decode) = self.tail(&packed.bytes)?;
+                let stored = if self.has_side() {
+                    Arc::new(self.with_sides(&prefixes, &stored))
+                } else {
+                    stored
+                };
                 let bytes = stored.len();
                 (stored, bytes, encode, decode)
             }
         };
         let decoded = cached(&mut cache.decoded, &keys.decoded, || {
-            self.decode_prepared(&packed.unpacked, chunk)
+            self.decode_prepared(&packed.unpacked, chunk, &sides_of(&prefixes))
         })?;
         Ok(RoundTrip {
             encoded_bytes: stored_bytes,
@@ -554,9 +615,9 @@ impl Chain {
         chunk: &Arc<NdArray>,
         cache: &mut TripCache,
     ) -> Result<Arc<NdArray>, CodecError> {
-        let (_, packed) = self.packed_in(chunk, cache)?;
+        let (prefixes, packed) = self.packed_in(chunk, cache)?;
         let decoded = cached(&mut cache.decoded, &self.keys().decoded, || {
-            self.decode_prepared(&packed.unpacked, chunk)
+            self.decode_prepared(&packed.unpacked, chunk, &sides_of(&prefixes))
         })?;
         Ok(Arc::clone(&decoded.array))
     }
@@ -594,10 +655,12 @@ impl Chain {
     /// The decoded chunk of `shape` from what [`RoundTrip::stored`] holds for it, as a reader
     /// of the stored data decodes it: no stage encodes.
     pub fn decode_stored(&self, stored: &[u8], shape: &[usize]) -> Result<NdArray, CodecError> {
-        let shapes = self.shapes_through(shape)?;
+        let (sides, stored) = self.split_sides(stored)?;
+        let shapes = self.shapes_through(shape, &sides)?;
         let prepared = shapes.last().expect("the input's shape is first");
         let unpacked = match &self.hdf5 {
             Some(artifact) => artifact.load(stored, prepared)?,
+            None if prepared.contains(&0) => empty(self.prepared, prepared),
             None => {
                 let mut restored = stored.to_vec();
                 for (_, stage) in self.byte_stages.iter().rev() {
@@ -606,7 +669,58 @@ impl Chain {
                 self.to_bytes.1.decode(&restored, prepared)?
             }
         };
-        decode_through(&self.array_stages, unpacked, &shapes)
+        decode_through(&self.array_stages, unpacked, &shapes, &sides)
+    }
+
+    /// Whether an array->array stage of the chain makes side information
+    /// ([`ArrayToArray::has_side`]), which the stored bytes then begin with.
+    fn has_side(&self) -> bool {
+        self.array_stages.iter().any(|s| s.codec.has_side())
+    }
+
+    /// The stored bytes of a chunk: for each stage with side information, in chain order, its
+    /// length (4 bytes, little-endian) and its bytes; then `rest`, what the array->bytes and
+    /// bytes->bytes stages made.
+    fn with_sides(&self, prefixes: &[Arc<Prefixed>], rest: &[u8]) -> Vec<u8> {
+        let mut stored = Vec::new();
+        for (stage, node) in self.array_stages.iter().zip(prefixes) {
+            if stage.codec.has_side() {
+                stored.extend_from_slice(&(node.side.len() as u32).to_le_bytes());
+                stored.extend_from_slice(&node.side);
+            }
+        }
+        stored.extend_from_slice(rest);
+        stored
+    }
+
+    /// The side information of every array->array stage (empty for those without) and the
+    /// rest of the stored bytes, as [`Chain::with_sides`] wrote them.
+    fn split_sides<'a>(
+        &self,
+        mut stored: &'a [u8],
+    ) -> Result<(Vec<&'a [u8]>, &'a [u8]), CodecError> {
+        let mut sides = Vec::with_capacity(self.array_stages.len());
+        for stage in &self.array_stages {
+            if !stage.codec.has_side() {
+                sides.push(&stored[..0]);
+                continue;
+            }
+            let cut = || {
+                CodecError::new(
+                    stage.id,
+                    "corrupt stream: its side information is cut short",
+                )
+            };
+            let (length, rest) = stored.split_first_chunk::<4>().ok_or_else(cut)?;
+            let length = u32::from_le_bytes(*length) as usize;
+            if rest.len() < length {
+                return Err(cut());
+            }
+            let (side, rest) = rest.split_at(length);
+            sides.push(side);
+            stored = rest;
+        }
+        Ok((sides, stored))
     }
 
     /// Array->array stage `index` on `input` (the output of the stages before it): its
@@ -619,7 +733,8 @@ impl Chain {
     ) -> Result<Prefixed, CodecError> {
         let stage = &self.array_stages[index];
         let start = Instant::now();
-        let array = Arc::new(stage.codec.encode(input.as_ref().clone())?);
+        let (array, side) = stage.codec.encode_with_side(input.as_ref().clone())?;
+        let array = Arc::new(array);
         let encode_seconds = start.elapsed().as_secs_f64();
         let check = match stage.codec.promised() {
             Some(promise) => Some(PromiseCheck {
@@ -627,13 +742,18 @@ impl Chain {
                 stage: stage.id,
                 promise,
                 input: Arc::clone(input),
-                output: Arc::new(stage.codec.decode(array.as_ref().clone(), input.shape())?),
+                output: Arc::new(stage.codec.decode_with(
+                    array.as_ref().clone(),
+                    input.shape(),
+                    &side,
+                )?),
                 encoded_bytes: 0,
             }),
             None => None,
         };
         Ok(Prefixed {
             array,
+            side,
             encode_seconds,
             check,
         })
@@ -645,6 +765,16 @@ impl Chain {
         let shape = prepared.shape();
         let mut packed = match &self.hdf5 {
             Some(artifact) => artifact.pack(prepared, shape)?,
+            // Nothing to pack (a stage with side information kept nothing of the chunk).
+            None if prepared.is_empty() => Packed {
+                stored_bytes: 0,
+                serialised_bytes: 0,
+                bytes: Arc::new(Vec::new()),
+                unpacked: Arc::clone(prepared),
+                encode_seconds: 0.0,
+                decode_seconds: 0.0,
+                check: None,
+            },
             None => {
                 let start = Instant::now();
                 let serialised = self.to_bytes.1.encode(prepared)?;
@@ -668,6 +798,7 @@ impl Chain {
                 "decoded array differs from the encoded one (a lossless stage must round-trip bit for bit)",
             ));
         }
+        // Also on an empty chunk (nothing checked), so that every chunk lists the same checks.
         packed.check = self.to_bytes.1.promised(shape).map(|promise| PromiseCheck {
             key: key.to_string(),
             stage: self.to_bytes.0,
@@ -716,6 +847,7 @@ impl Chain {
         &self,
         unpacked: &Arc<NdArray>,
         chunk: &NdArray,
+        sides: &[&[u8]],
     ) -> Result<Decoded, CodecError> {
         let start = Instant::now();
         let array = if self.array_stages.is_empty() {
@@ -724,7 +856,8 @@ impl Chain {
             Arc::new(decode_through(
                 &self.array_stages,
                 unpacked.as_ref().clone(),
-                &self.shapes_through(chunk.shape())?,
+                &self.shapes_through(chunk.shape(), sides)?,
+                sides,
             )?)
         };
         let decode_seconds = start.elapsed().as_secs_f64();
@@ -748,16 +881,28 @@ impl Chain {
 }
 
 /// Decodes through array->array stages in reverse order, each to the shape its input had
-/// (`shapes`: [`Chain::shapes_through`], one more than the stages).
+/// (`shapes`: [`Chain::shapes_through`], one more than the stages) with its side information
+/// (`sides`, one per stage).
 fn decode_through(
     stages: &[ArrayStage],
     mut array: NdArray,
     shapes: &[Vec<usize>],
+    sides: &[&[u8]],
 ) -> Result<NdArray, CodecError> {
-    for (stage, shape) in stages.iter().zip(shapes).rev() {
-        array = stage.codec.decode(array, shape)?;
+    for ((stage, shape), side) in stages.iter().zip(shapes).zip(sides).rev() {
+        array = stage.codec.decode_with(array, shape, side)?;
     }
     Ok(array)
+}
+
+/// The side information of each array->array stage of a chunk (empty for most).
+fn sides_of(prefixes: &[Arc<Prefixed>]) -> Vec<&[u8]> {
+    prefixes.iter().map(|p| p.side.as_slice()).collect()
+}
+
+/// An array of `dtype` and `shape` without elements (`shape` holds a 0).
+fn empty(dtype: DType, shape: &[usize]) -> NdArray {
+    NdArray::from_le_bytes(dtype, shape, &[]).expect("no elements, no bytes")
 }
 
 /// True when two arrays have the same dtype, shape and bit patterns.

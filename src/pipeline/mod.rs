@@ -10,6 +10,14 @@
 //! chain that changes the shape cannot be stored as an HDF5 dataset of the input's shape
 //! (`photonqa export`, `artifact = "hdf5"`): refused with the stage named.
 //!
+//! Beyond Zarr v3, a stage may keep a part of a chunk that depends on the data (`veto` keeps
+//! the frames that pass its criterion): it encodes into an array and *side information*, the
+//! bytes its decoder needs besides the array (which frames it kept), see
+//! [`ArrayToArray::has_side`]. The chain stores, for each such stage in chain order, a 4-byte
+//! little-endian length and its side bytes, then the bytes of the rest of the chain; they count
+//! in the rate. A chunk that such a stage empties (no frame kept) stores no bytes for the
+//! array: the array->bytes and bytes->bytes stages never see an empty array.
+//!
 //! A new stage is one file in `stages/` plus one line in [`registry`].
 
 pub mod chain;
@@ -111,6 +119,35 @@ pub trait ArrayToArray: Send + Sync {
     /// promise none.
     fn promised(&self) -> Option<Promise> {
         None
+    }
+    /// Whether the stage encodes a chunk into an array *and side information*: bytes its
+    /// decoder needs besides the array, because what it keeps depends on the data (`veto`:
+    /// which frames it kept, so also how many). Such a stage's [`ArrayToArray::encoded_shape`]
+    /// is only an upper bound; the chain stores the side bytes with the chunk, counts them in
+    /// the rate, and decodes with [`ArrayToArray::encoded_shape_with`] and
+    /// [`ArrayToArray::decode_with`]. Most stages have none.
+    fn has_side(&self) -> bool {
+        false
+    }
+    /// Encodes one chunk into an array and its side information (empty for a stage without,
+    /// whose output is [`ArrayToArray::encode`]'s).
+    fn encode_with_side(&self, input: NdArray) -> Result<(NdArray, Vec<u8>), CodecError> {
+        Ok((self.encode(input)?, Vec::new()))
+    }
+    /// The shape this stage encoded a chunk of `shape` into, given the side information it
+    /// made; without side information, [`ArrayToArray::encoded_shape`].
+    fn encoded_shape_with(&self, shape: &[usize], _side: &[u8]) -> Result<Vec<usize>, CodecError> {
+        self.encoded_shape(shape)
+    }
+    /// Decodes one chunk of `shape` given the side information made with it; without side
+    /// information, [`ArrayToArray::decode`].
+    fn decode_with(
+        &self,
+        encoded: NdArray,
+        shape: &[usize],
+        _side: &[u8],
+    ) -> Result<NdArray, CodecError> {
+        self.decode(encoded, shape)
     }
 }
 

@@ -11,6 +11,7 @@ pub static STAGES: &[&StageDef] = &[
     &stages::poisson::DEF,
     &stages::denoise::DEF,
     &stages::bin::DEF,
+    &stages::veto::DEF,
     &stages::bytes::DEF,
     &stages::dictionary::DEF,
     &stages::command::DEF,

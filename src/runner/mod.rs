@@ -273,6 +273,9 @@ pub(crate) fn build_chain(
     let mut chain =
         Chain::build(&point.stages, source.dtype()).map_err(|e| error(e.stage, &e.message))?;
     let chunk_rows = chunk_rows(source.shape()[0], source.row_bytes(), scenario.chunk_slices);
+    if let Some((index, why)) = chain.refusing_stage(source.shape(), chunk_rows) {
+        return Err(error(index, &why));
+    }
     if let Some((index, why)) = chain.block_straddling_stage(source.shape(), chunk_rows) {
         return Err(error(index, &why));
     }

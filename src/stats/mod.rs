@@ -4,3 +4,4 @@
 
 pub mod histogram;
 pub mod otsu;
+pub mod peaks;

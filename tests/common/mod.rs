@@ -327,6 +327,31 @@ pub fn python_peers(check: &str, what: &str) -> bool {
     ok
 }
 
+/// Runs the Python program `program` (`python3 -c`) with `args` in the repository's root,
+/// `stdin` as its standard input, and returns its standard output (it must succeed).
+pub fn python_with_stdin(program: &str, args: &[String], stdin: &str) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("python3")
+        .args(["-c", program])
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start python3");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(stdin.as_bytes())
+        .expect("python3 reads its input");
+    let out = child.wait_with_output().expect("python3 runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 /// Runs the peer script `tests/peers/SCRIPT` with `dir` as its argument (it writes its files
 /// there) and returns the JSON lines it prints (the cases it wrote).
 pub fn peer_script_cases(script: &str, dir: &Path) -> Vec<Value> {

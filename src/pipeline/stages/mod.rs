@@ -21,5 +21,6 @@ pub mod scaleoffset;
 pub mod shuffle;
 pub mod sz3;
 pub mod threshold;
+pub mod veto;
 pub mod zfp;
 pub mod zstd;
