@@ -122,7 +122,10 @@ def roundtrip(
     Returns:
         ``(decoded, rate)``: the decoded array (dtype and shape of ``array``) and the rate as
         in ``results.jsonl`` (``original_bytes``, ``compressed_bytes``, ``ratio``,
-        ``bits_per_value``, ``encode_mb_s``, ``decode_mb_s``).
+        ``bits_per_value``, ``encode_mb_s``, ``decode_mb_s``; with a ``command`` stage's
+        ``side_files``, paths relative to the working directory, also ``side_bytes``,
+        ``amortize_over`` and ``ratio_payload``, the ratio of the stream alone, while
+        ``ratio`` and ``bits_per_value`` count the side files' share).
 
     Raises:
         ScenarioError: an invalid pipeline (the position is in the TOML it is written as).

@@ -34,7 +34,7 @@
 //! `"inf"`, `"-inf"`, `"nan"` for non-finite ones ([`crate::metrics::values::metric_json`]). A value the point does not
 //! have (a failed point, a metric skipped for this data) is left out.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::path::Path;
@@ -46,7 +46,7 @@ use serde_json::{Map, Value};
 
 use super::{GateError, one_line, write_atomically};
 use crate::runner::results::{PointResult, Status};
-use crate::scenario::tolerances::{RATE_COLUMNS, TIMING_COLUMNS, gated_columns};
+use crate::scenario::tolerances::{RATE_COLUMNS, SIDE_COLUMNS, TIMING_COLUMNS, gated_columns};
 
 /// Version of the baseline format written by [`Baseline::write`]; [`Baseline::read`] reads
 /// only this one.
@@ -67,6 +67,11 @@ pub struct Baseline {
     /// Hash of the input data (dtype, shape, values) when blessed, from the rows' provenance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_hash: Option<String>,
+    /// BLAKE3 of the side files when blessed (learned codecs' models, see
+    /// [`crate::pipeline::side`]), by path; absent without side files (a change is reported,
+    /// like the input's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub side_files: BTreeMap<String, String>,
     /// The gated columns: [`RATE_COLUMNS`], then the scenario's metric columns.
     pub columns: Vec<String>,
     /// The working points in sweep order; in JSON an object keyed by point id.
@@ -135,6 +140,10 @@ impl Baseline {
             scenario_hash: scenario_hash.to_string(),
             photonqa_version: env!("CARGO_PKG_VERSION").to_string(),
             input_hash: rows.first().map(|r| r.provenance.input_hash.clone()),
+            side_files: rows
+                .first()
+                .map(|r| r.provenance.side_files.clone())
+                .unwrap_or_default(),
             columns,
             points,
         })
@@ -221,7 +230,7 @@ pub fn gated_value(row: &PointResult, column: &str) -> Option<Value> {
     if TIMING_COLUMNS.contains(&column) {
         return None;
     }
-    if RATE_COLUMNS.contains(&column) {
+    if RATE_COLUMNS.contains(&column) || SIDE_COLUMNS.contains(&column) {
         return row.rate.as_ref()?.get(column);
     }
     row.value(column).cloned()

@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use super::baseline::{Baseline, BaselinePoint, gated_value};
 use super::one_line;
 use crate::metrics::values::plain;
+use crate::runner::provenance::changed_side_files;
 use crate::runner::results::{PointResult, Status};
 use crate::scenario::tolerances::{Tolerance, Tolerances, gated_columns, plain_number, toml_key};
 
@@ -601,6 +602,13 @@ fn provenance_notes(baseline: &Baseline, rows: &[PointResult]) -> Vec<String> {
             "the input data changed since the baseline (hash {} -> {})",
             abbreviate(hash),
             abbreviate(&run.input_hash)
+        ));
+    }
+    let side_files = changed_side_files(&baseline.side_files, &run.side_files);
+    if !side_files.is_empty() {
+        notes.push(format!(
+            "the side files changed since the baseline: {}",
+            side_files.join(", ")
         ));
     }
     if run.photonqa_version != baseline.photonqa_version {

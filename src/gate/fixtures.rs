@@ -34,6 +34,7 @@ fn provenance() -> Provenance {
         input_shape: vec![16, 16, 16],
         input_dtype: DType::Uint8,
         chunk_slices: 16,
+        side_files: BTreeMap::new(),
     }
 }
 
@@ -67,6 +68,9 @@ pub fn row(id: &str, index: usize, bits: i64, psnr: f64) -> PointResult {
             bits_per_value: 1.0,
             encode_mb_s: 120.5,
             decode_mb_s: 340.25,
+            side_bytes: None,
+            amortize_over: None,
+            ratio_payload: None,
         }),
         nonfinite_decoded: Some(0),
         distortion,

@@ -547,6 +547,12 @@ impl Chain {
         })
     }
 
+    /// The files the chain's decoder needs besides the stream (its array->bytes stage's, see
+    /// [`crate::pipeline::side`]), when there are any.
+    pub fn side_files(&self) -> Option<&crate::pipeline::side::SideFiles> {
+        self.to_bytes.1.side_files()
+    }
+
     /// What identifies the chain's decoded data (after [`Chain::fit`]): chains with equal
     /// keys decode every chunk to the same array, whatever their lossless stages.
     pub fn decoded_key(&self) -> &str {

@@ -24,6 +24,7 @@ pub mod chain;
 pub mod hdf5;
 pub mod params;
 pub mod registry;
+pub mod side;
 pub mod stages;
 
 pub use chain::{Chain, PromiseCheck, RoundTrip, TripCache};
@@ -161,6 +162,11 @@ pub trait ArrayToBytes: Send + Sync {
     /// decoded output), which every run checks independently (see [`Promise`]). Most stages
     /// promise none.
     fn promised(&self, _shape: &[usize]) -> Option<Promise> {
+        None
+    }
+    /// The files the decoder needs besides the stream (a learned codec's model), which the
+    /// rate charges (see [`side`]). Most stages need none.
+    fn side_files(&self) -> Option<&side::SideFiles> {
         None
     }
 }

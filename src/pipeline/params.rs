@@ -31,6 +31,9 @@ pub enum ParamKind {
     /// A shell command line photonqa runs (`sh -c`): a scenario holding one runs only with the
     /// user's consent (`--allow-commands`; see `scenario::Scenario::commands`).
     Command,
+    /// A list of file paths (a TOML array of non-empty strings, each listed once), relative to
+    /// the scenario file; photonqa only reads them (see [`crate::pipeline::side`]).
+    Files,
 }
 
 /// Any finite float (bounds checked elsewhere, or none).
@@ -51,6 +54,7 @@ impl fmt::Display for ParamKind {
             ParamKind::Interval => write!(f, "[lo, hi] with lo < hi"),
             ParamKind::Text => write!(f, "text"),
             ParamKind::Command => write!(f, "shell command (runs only with --allow-commands)"),
+            ParamKind::Files => write!(f, "list of file paths relative to the scenario file"),
         }
     }
 }
@@ -104,6 +108,8 @@ pub enum ParamValue {
     Str(String),
     /// An interval `[lo, hi]`.
     Interval([f64; 2]),
+    /// A list of strings (file paths).
+    List(Vec<String>),
 }
 
 impl fmt::Display for ParamValue {
@@ -113,6 +119,10 @@ impl fmt::Display for ParamValue {
             ParamValue::Float(v) => write!(f, "{v}"),
             ParamValue::Str(v) => write!(f, "{v}"),
             ParamValue::Interval([lo, hi]) => write!(f, "[{lo}, {hi}]"),
+            ParamValue::List(items) => {
+                let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+                write!(f, "[{}]", quoted.join(", "))
+            }
         }
     }
 }
@@ -163,6 +173,22 @@ impl ParamDef {
                 } else {
                     Err(format!("{name} = [{lo}, {hi}] needs finite lo < hi"))
                 }
+            }
+            (ParamKind::Files, ParamValue::List(items)) => {
+                if items.is_empty() {
+                    return Err(format!("{name} is an empty list (leave it out instead)"));
+                }
+                if let Some(i) = items.iter().position(|s| s.trim().is_empty()) {
+                    return Err(format!("{name}: item {} is an empty path", i + 1));
+                }
+                if let Some((i, s)) = items
+                    .iter()
+                    .enumerate()
+                    .find(|(i, s)| items[..*i].contains(s))
+                {
+                    return Err(format!("{name}: \"{s}\" is listed twice (item {})", i + 1));
+                }
+                Ok(ParamValue::List(items))
             }
             (kind, value) => Err(format!(
                 "{name} = {value} has the wrong type (expected {kind})"
@@ -245,6 +271,22 @@ impl StageConfig {
         }
     }
 
+    /// Optional integer parameter (derived default).
+    pub fn opt_int(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Some(ParamValue::Int(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// Optional list parameter (derived default): the list, or an empty one when absent.
+    pub fn list(&self, name: &str) -> &[String] {
+        match self.get(name) {
+            Some(ParamValue::List(v)) => v,
+            _ => &[],
+        }
+    }
+
     /// Optional float parameter (derived default).
     pub fn opt_float(&self, name: &str) -> Option<f64> {
         match self.get(name) {
@@ -320,5 +362,40 @@ mod tests {
         };
         assert_eq!(ratio.check(ParamValue::Int(1)), Ok(ParamValue::Float(1.0)));
         assert!(ratio.check(ParamValue::Float(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn file_lists_are_non_empty_distinct_paths() {
+        let files = ParamDef {
+            name: "side_files",
+            kind: ParamKind::Files,
+            default: Default::Derived("none"),
+            doc: "",
+        };
+        let list = |items: &[&str]| ParamValue::List(items.iter().map(|s| s.to_string()).collect());
+        let both = list(&["model.onnx", "prior.bin"]);
+        assert_eq!(files.check(both.clone()), Ok(both.clone()));
+        assert_eq!(both.to_string(), r#"["model.onnx", "prior.bin"]"#);
+        let error = |value| files.check(value).unwrap_err();
+        assert_eq!(
+            error(list(&[])),
+            "side_files is an empty list (leave it out instead)"
+        );
+        assert_eq!(
+            error(list(&["a", " "])),
+            "side_files: item 2 is an empty path"
+        );
+        assert_eq!(
+            error(list(&["a", "b", "a"])),
+            "side_files: \"a\" is listed twice (item 3)"
+        );
+        assert_eq!(
+            error(ParamValue::Str("a".into())),
+            "side_files = a has the wrong type (expected list of file paths relative to the scenario file)"
+        );
+        assert_eq!(
+            serde_json::to_value(&both).unwrap(),
+            serde_json::json!(["model.onnx", "prior.bin"])
+        );
     }
 }

@@ -6,7 +6,9 @@ use std::fmt::Write;
 
 use super::plots::Figure;
 use super::science::ScienceFigure;
-use super::{bounds_text, cell, criteria, featured_index, limited_columns, swept, verdict};
+use super::{
+    bounds_text, cell, criteria, featured_index, limited_columns, side_files_note, swept, verdict,
+};
 use crate::metrics::values::plain;
 use crate::runner::provenance::Provenance;
 use crate::runner::results::{NONFINITE_DECODED, Status};
@@ -182,6 +184,9 @@ impl Page<'_> {
                 fact(html, "", param, &plain(value));
             }
             fact(html, "big", "ratio", &cell(row, "ratio"));
+            if row.rate.as_ref().is_some_and(|r| r.side_bytes.is_some()) {
+                fact(html, "", "ratio, stream alone", &cell(row, "ratio_payload"));
+            }
             fact(html, "", "bits / value", &cell(row, "bits_per_value"));
             for check in &selection.evaluations[index].checks {
                 let class = if check.passes() { "ok" } else { "fail" };
@@ -203,11 +208,15 @@ impl Page<'_> {
                 escape(&stages.join(" \u{2192} "))
             );
         }
-        let _ = write!(
+        let _ = writeln!(
             html,
-            "<p class=\"criteria\">{}</p>\n</section>\n",
+            "<p class=\"criteria\">{}</p>",
             escape(&criteria(selection))
         );
+        if let Some(note) = side_files_note(selection.evaluations.iter().map(|e| e.row)) {
+            let _ = writeln!(html, "<p class=\"criteria\">{}</p>", escape(&note));
+        }
+        html.push_str("</section>\n");
     }
 
     /// The figures, the notes on what is not plotted, and the triptych.
@@ -423,6 +432,19 @@ impl Page<'_> {
                 distinct(&|p| p.chunk_slices.to_string()),
             ),
         ];
+        if rows.iter().any(|p| !p.side_files.is_empty()) {
+            entries.push((
+                "side files".into(),
+                distinct(&|p| {
+                    let files: Vec<String> = p
+                        .side_files
+                        .iter()
+                        .map(|(path, hash)| format!("{path} ({})", &hash[..hash.len().min(16)]))
+                        .collect();
+                    files.join(", ")
+                }),
+            ));
+        }
         let mut codecs: Vec<&String> = rows.iter().flat_map(|p| p.codecs.keys()).collect();
         codecs.sort();
         codecs.dedup();

@@ -65,6 +65,9 @@ pub fn text_table(
     let bounds = rows.iter().any(|r| !r.bounds.is_empty());
     let nonfinite = rows.iter().any(|r| r.nonfinite().is_some());
     let mut shown: Vec<&str> = vec!["ratio"];
+    if columns.iter().any(|c| c == "ratio_payload") {
+        shown.push("ratio_payload");
+    }
     if width == TableWidth::Wide {
         shown.push("bits_per_value");
     }
@@ -138,7 +141,54 @@ pub fn text_table(
         }
     };
     table.extend(body);
-    aligned(&table)
+    let mut text = aligned(&table);
+    if let Some(note) = side_files_note(rows) {
+        text = format!("{text}\n{note}");
+    }
+    text
+}
+
+/// What the rate of points with side files means (see [`crate::pipeline::side`]), when any of
+/// `rows` has them: `ratio amortises 2048 bytes of side files over 4 arrays (512 bytes each,
+/// on top of the stream); ratio_payload is the stream alone.`, one clause per distinct pair
+/// of side bytes and arrays (with its number of points when there are several pairs).
+pub fn side_files_note<'a>(rows: impl IntoIterator<Item = &'a PointResult>) -> Option<String> {
+    let mut pairs: Vec<((u64, u64), usize)> = Vec::new();
+    for rate in rows.into_iter().filter_map(|r| r.rate.as_ref()) {
+        if let (Some(bytes), Some(arrays)) = (rate.side_bytes, rate.amortize_over) {
+            match pairs.iter_mut().find(|(p, _)| *p == (bytes, arrays)) {
+                Some((_, count)) => *count += 1,
+                None => pairs.push(((bytes, arrays), 1)),
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return None;
+    }
+    let several = pairs.len() > 1;
+    let clauses: Vec<String> = pairs
+        .iter()
+        .map(|&((bytes, arrays), points)| {
+            let arrays_text = if arrays == 1 {
+                "1 array (all of them charged to it".to_string()
+            } else {
+                format!(
+                    "{arrays} arrays ({} bytes each",
+                    format_metric(bytes as f64 / arrays as f64)
+                )
+            };
+            let points = if several {
+                format!(", {points} point{}", if points == 1 { "" } else { "s" })
+            } else {
+                String::new()
+            };
+            format!("{bytes} bytes of side files over {arrays_text}, on top of the stream{points})")
+        })
+        .collect();
+    Some(format!(
+        "ratio amortises {}; ratio_payload is the stream alone.",
+        clauses.join("; ")
+    ))
 }
 
 /// `table`'s rows as lines of cells left-aligned in columns two spaces apart (the last cell
@@ -206,7 +256,7 @@ pub fn answer(recommendation: &Value) -> String {
     lines.join("\n")
 }
 
-/// The value of `column` in `row` as table text: a rate field (`ratio` with 3 decimals,
+/// The value of `column` in `row` as table text: a rate field (`ratio` and `ratio_payload` with 3 decimals,
 /// `bits_per_value` with 4), `nonfinite_decoded`, or a metric or analysis column; counts as
 /// integers, other numbers by [`format_metric`], non-finite values as `inf`, `-inf`, `nan`; `-`
 /// when there is none.
@@ -216,7 +266,7 @@ pub fn cell(row: &PointResult, column: &str) -> String {
     }
     let value = match row.rate.as_ref().and_then(|r| r.get(column)) {
         Some(v) => match (column, metric_value(&v)) {
-            ("ratio", Some(x)) if x.is_finite() => return format!("{x:.3}"),
+            ("ratio" | "ratio_payload", Some(x)) if x.is_finite() => return format!("{x:.3}"),
             ("bits_per_value", Some(x)) if x.is_finite() => return format!("{x:.4}"),
             _ => v,
         },

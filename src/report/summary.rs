@@ -1,7 +1,7 @@
 //! `summary.md`: the recommendation sentence and a compact table of the points (ratio, the
 //! limited columns, the verdict) in GitHub-flavoured markdown, for CI logs and job summaries.
 
-use super::{bounds_text, cell, criteria, limited_columns, swept, verdict};
+use super::{bounds_text, cell, criteria, limited_columns, side_files_note, swept, verdict};
 use crate::select::Selection;
 
 /// The markdown summary of `selection` for the scenario named `name`.
@@ -16,11 +16,21 @@ pub fn markdown(name: &str, selection: &Selection) -> String {
         selection.why(),
         criteria(selection)
     );
+    if let Some(note) = side_files_note(selection.evaluations.iter().map(|e| e.row)) {
+        text += &format!("{note}\n\n");
+    }
     let params = swept(selection.evaluations.iter().map(|e| e.row));
+    let side = selection
+        .evaluations
+        .iter()
+        .any(|e| e.row.rate.as_ref().is_some_and(|r| r.side_bytes.is_some()));
     let limited = limited_columns(selection.limits);
     let mut header: Vec<String> = vec!["point".into()];
     header.extend(params.iter().map(|p| p.to_string()));
     header.push("ratio".into());
+    if side {
+        header.push("ratio_payload".into());
+    }
     header.extend(
         limited
             .iter()
@@ -29,7 +39,7 @@ pub fn markdown(name: &str, selection: &Selection) -> String {
     header.push("verdict".into());
     let mut lines = vec![
         header,
-        vec!["---".to_string(); params.len() + limited.len() + 3],
+        vec!["---".to_string(); params.len() + limited.len() + 3 + usize::from(side)],
     ];
     for (i, e) in selection.evaluations.iter().enumerate() {
         let row = e.row;
@@ -41,6 +51,9 @@ pub fn markdown(name: &str, selection: &Selection) -> String {
                 .unwrap_or_default()
         }));
         cells.push(cell(row, "ratio"));
+        if side {
+            cells.push(cell(row, "ratio_payload"));
+        }
         cells.extend(limited.iter().map(|c| cell(row, c)));
         cells.push(verdict(selection, i));
         lines.push(cells);

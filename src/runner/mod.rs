@@ -56,6 +56,7 @@ use crate::metrics::comparison::unmet;
 use crate::metrics::registry as metric_registry;
 use crate::pipeline::Chain;
 use crate::pipeline::hdf5::Storage;
+use crate::scenario::tolerances::SIDE_COLUMNS;
 use crate::scenario::{Scenario, WorkingPoint};
 
 /// Default size of a compressed chunk when the scenario does not set `chunk_slices`.
@@ -270,8 +271,8 @@ pub(crate) fn build_chain(
             stage.stage,
         )
     };
-    let mut chain =
-        Chain::build(&point.stages, source.dtype()).map_err(|e| error(e.stage, &e.message))?;
+    let mut chain = Chain::build(&scenario.resolve_files(&point.stages), source.dtype())
+        .map_err(|e| error(e.stage, &e.message))?;
     let chunk_rows = chunk_rows(source.shape()[0], source.row_bytes(), scenario.chunk_slices);
     if let Some((index, why)) = chain.refusing_stage(source.shape(), chunk_rows) {
         return Err(error(index, &why));
@@ -333,11 +334,16 @@ fn chunk_rows(rows: usize, row_bytes: usize, chunk_slices: Option<usize>) -> usi
         .min(rows)
 }
 
-/// The scalar metric columns of a scenario's results on an input of shape `shape`: the
-/// distortion metrics, those of the reconstructed slices (`reconstructed.` prefix), then the
+/// The scalar metric columns of a scenario's results on an input of shape `shape`: when its
+/// stages declare side files, the [`SIDE_COLUMNS`] of the rate (`ratio_payload`,
+/// `side_bytes`); the distortion metrics, those of the reconstructed slices (`reconstructed.` prefix), then the
 /// analyses' fields (`label.field`).
 pub fn columns(scenario: &Scenario, shape: &[usize]) -> Vec<String> {
-    let mut columns = metric_registry::columns(&scenario.distortion, shape.len());
+    let mut columns = Vec::new();
+    if !scenario.side_files().is_empty() {
+        columns.extend(SIDE_COLUMNS.map(String::from));
+    }
+    columns.extend(metric_registry::columns(&scenario.distortion, shape.len()));
     if let Some(spec) = &scenario.reconstruction {
         let rank = reconstruction::layout(spec, shape).map_or(3, |(_, slices)| slices.len());
         columns.extend(

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::results::PointResult;
 use crate::data::{VolumeSource, hdf5plugins};
+use crate::pipeline::side::file_hash;
 use crate::scenario::Scenario;
 
 /// Provenance recorded in every result row.
@@ -30,22 +31,37 @@ pub struct Provenance {
     pub input_dtype: crate::data::DType,
     /// Rows along axis 0 per compressed chunk.
     pub chunk_slices: usize,
+    /// BLAKE3 of every side file the scenario's stages declare (a learned codec's model, see
+    /// [`crate::pipeline::side`]), by path as the scenario writes it; empty, and absent from
+    /// the JSON, without side files.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub side_files: BTreeMap<String, String>,
 }
 
 impl Provenance {
     /// The provenance of rows that `scenario` measures now on `source`, whose content hash is
-    /// `input_hash`, cut in chunks of `chunk_slices` rows.
+    /// `input_hash`, cut in chunks of `chunk_slices` rows; reads the side files for their
+    /// hashes (an error names the file that cannot be read).
     pub fn new(
         scenario: &Scenario,
         source: &dyn VolumeSource,
         input_hash: String,
         chunk_slices: usize,
-    ) -> Provenance {
+    ) -> Result<Provenance, String> {
         let mut codecs = codec_versions();
         if scenario.hdf5_artifact {
             codecs.extend(hdf5_plugins());
         }
-        Provenance {
+        let side_files = scenario
+            .side_files()
+            .into_iter()
+            .map(|(written, path)| {
+                let hash = file_hash(&path)
+                    .map_err(|e| format!("{}: side_files: {e}", scenario.path.display()))?;
+                Ok((written, hash))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Provenance {
             photonqa_version: env!("CARGO_PKG_VERSION").into(),
             codecs,
             scenario: scenario.name.clone(),
@@ -55,11 +71,12 @@ impl Provenance {
             input_shape: source.shape().to_vec(),
             input_dtype: source.dtype(),
             chunk_slices,
-        }
+            side_files,
+        })
     }
 
-    /// Refuses `row` unless it was made from this scenario file, input data and chunking:
-    /// rows of a resumed run, and the units a merge collects, must all be.
+    /// Refuses `row` unless it was made from this scenario file, input data, chunking and
+    /// side files: rows of a resumed run, and the units a merge collects, must all be.
     pub fn check(&self, row: &PointResult) -> Result<(), String> {
         let theirs = &row.provenance;
         if theirs.scenario_hash != self.scenario_hash
@@ -71,8 +88,35 @@ impl Provenance {
                 row.point_id
             ));
         }
+        if theirs.side_files != self.side_files {
+            return Err(format!(
+                "row {} was made with other side files ({}); use a fresh --out",
+                row.point_id,
+                changed_side_files(&theirs.side_files, &self.side_files).join(", ")
+            ));
+        }
         Ok(())
     }
+}
+
+/// The side files whose hash differs between `old` and `new` (by path as written): `PATH`
+/// when both have it, `PATH (added)` or `PATH (removed)`.
+pub fn changed_side_files(
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut paths: Vec<&String> = old.keys().chain(new.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter_map(|path| match (old.get(path), new.get(path)) {
+            (Some(a), Some(b)) if a == b => None,
+            (Some(_), Some(_)) => Some(path.clone()),
+            (None, _) => Some(format!("{path} (added)")),
+            (_, None) => Some(format!("{path} (removed)")),
+        })
+        .collect()
 }
 
 /// The HDF5 filter plugins an `artifact = "hdf5"` scenario may load: every file in the

@@ -14,6 +14,7 @@ use super::provenance::Provenance;
 use crate::metrics::comparison::BoundCheck;
 use crate::metrics::registry::column_value;
 use crate::metrics::values::{metric_json, plain};
+use crate::pipeline::side::SideFiles;
 use crate::scenario::tolerances::{RATE_COLUMNS, TIMING_COLUMNS};
 
 /// Rate of a working point.
@@ -23,14 +24,27 @@ pub struct Rate {
     pub original_bytes: u64,
     /// Sum of the encoded chunk sizes in bytes.
     pub compressed_bytes: u64,
-    /// `original_bytes / compressed_bytes`.
+    /// `original_bytes / compressed_bytes`; with side files, `original_bytes /
+    /// (compressed_bytes + side_bytes / amortize_over)`.
     pub ratio: f64,
-    /// `8 compressed_bytes / number of values`.
+    /// `8 compressed_bytes / number of values`; with side files, `8 (compressed_bytes +
+    /// side_bytes / amortize_over) / number of values`.
     pub bits_per_value: f64,
     /// Original megabytes (1e6 B) encoded per second of one thread's time.
     pub encode_mb_s: f64,
     /// Original megabytes decoded per second of one thread's time.
     pub decode_mb_s: f64,
+    /// Total size of the files the decoder needs besides the stream (a learned codec's model,
+    /// see [`crate::pipeline::side`]); absent when the point has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side_bytes: Option<u64>,
+    /// How many arrays share the side files (absent without side files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amortize_over: Option<u64>,
+    /// `original_bytes / compressed_bytes`: the stream alone, without the side files' share
+    /// (absent without side files, where it is `ratio`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_payload: Option<f64>,
 }
 
 impl Rate {
@@ -46,22 +60,37 @@ impl Rate {
     ];
 
     /// The rate of `values` values of `value_size` bytes stored in `compressed_bytes`, encoded
-    /// and decoded in `seconds` (encode, decode) of one thread's time.
-    pub fn new(values: u64, value_size: usize, compressed_bytes: u64, seconds: (f64, f64)) -> Rate {
+    /// and decoded in `seconds` (encode, decode) of one thread's time, charged with the share of
+    /// the `side` files the decoder needs (see [`crate::pipeline::side`]): then `ratio` and
+    /// `bits_per_value` count `compressed_bytes + side_bytes / amortize_over`, and
+    /// `ratio_payload` the stream alone.
+    pub fn new(
+        values: u64,
+        value_size: usize,
+        compressed_bytes: u64,
+        seconds: (f64, f64),
+        side: Option<&SideFiles>,
+    ) -> Rate {
         let original_bytes = values * value_size as u64;
         let mb = original_bytes as f64 / 1e6;
+        let payload = original_bytes as f64 / compressed_bytes as f64;
+        let charged = compressed_bytes as f64 + side.map_or(0.0, SideFiles::share);
         Rate {
             original_bytes,
             compressed_bytes,
-            ratio: original_bytes as f64 / compressed_bytes as f64,
-            bits_per_value: 8.0 * compressed_bytes as f64 / values as f64,
+            ratio: original_bytes as f64 / charged,
+            bits_per_value: 8.0 * charged / values as f64,
             encode_mb_s: mb / seconds.0.max(1e-9),
             decode_mb_s: mb / seconds.1.max(1e-9),
+            side_bytes: side.map(SideFiles::bytes),
+            amortize_over: side.map(|s| s.amortize_over),
+            ratio_payload: side.map(|_| payload),
         }
     }
 
-    /// The rate's field `column` (one of [`Rate::COLUMNS`]) as JSON: byte counts as integers,
-    /// the rest as [`metric_json`].
+    /// The rate's field `column` (one of [`Rate::COLUMNS`], [`crate::scenario::tolerances::SIDE_COLUMNS`] or
+    /// `amortize_over`) as JSON: byte counts as integers, the rest as [`metric_json`]. Without
+    /// side files, `ratio_payload` is `ratio`, `side_bytes` 0 and `amortize_over` 1.
     pub fn get(&self, column: &str) -> Option<Value> {
         Some(match column {
             "original_bytes" => Value::from(self.original_bytes),
@@ -70,6 +99,9 @@ impl Rate {
             "bits_per_value" => metric_json(self.bits_per_value),
             "encode_mb_s" => metric_json(self.encode_mb_s),
             "decode_mb_s" => metric_json(self.decode_mb_s),
+            "ratio_payload" => metric_json(self.ratio_payload.unwrap_or(self.ratio)),
+            "side_bytes" => Value::from(self.side_bytes.unwrap_or(0)),
+            "amortize_over" => Value::from(self.amortize_over.unwrap_or(1)),
             _ => return None,
         })
     }
@@ -167,6 +199,15 @@ impl PointResult {
     /// The number of NaN or infinite decoded values, when there are any.
     pub fn nonfinite(&self) -> Option<u64> {
         self.nonfinite_decoded.filter(|&n| n > 0)
+    }
+
+    /// The value of any column as JSON: a rate field ([`Rate::get`]; none for a failed
+    /// point), else [`PointResult::value`].
+    pub fn column(&self, column: &str) -> Option<Value> {
+        self.rate
+            .as_ref()
+            .and_then(|rate| rate.get(column))
+            .or_else(|| self.value(column).cloned())
     }
 
     /// The value of a table column: a metric (`name` or `name.field`), an analysis's field
@@ -387,7 +428,7 @@ pub fn write_csv(out: &Path, rows: &[PointResult], columns: &[String]) -> Result
         record.extend(
             columns
                 .iter()
-                .map(|c| row.value(c).map(plain).unwrap_or_default()),
+                .map(|c| row.column(c).as_ref().map(plain).unwrap_or_default()),
         );
         if bounds {
             record.push(BoundCheck::summary(&row.bounds).unwrap_or_default());

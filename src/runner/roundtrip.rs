@@ -60,6 +60,7 @@ pub fn round_trip(
         source.dtype().size(),
         compressed_bytes,
         (encode_seconds, decode_seconds),
+        chain.side_files(),
     );
     Ok((decoded, rate))
 }

@@ -106,7 +106,7 @@ pub fn session<T>(
     };
     progress.set_message("input");
     let summary = passes::summarize(&passes, &progress)?;
-    let provenance = Provenance::new(scenario, source, summary.hash.clone(), plan.chunk_slices);
+    let provenance = Provenance::new(scenario, source, summary.hash.clone(), plan.chunk_slices)?;
     let log = earlier.resume(|row| provenance.check(row))?;
     let skipped = log.done().len();
 
@@ -457,6 +457,7 @@ pub(super) fn result_row(
                 provenance.input_dtype.size(),
                 m.compressed_bytes,
                 (m.encode_seconds, m.decode_seconds),
+                chain.side_files(),
             ));
             row.bounds = m.bounds.iter().map(BoundSums::check).collect();
             row.nonfinite_decoded = Some(m.group.nonfinite_decoded);

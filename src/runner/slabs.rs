@@ -641,7 +641,7 @@ pub fn merge(
         source,
         context.prepared.summary.hash.clone(),
         setup.plan.chunk_slices,
-    );
+    )?;
     let mut rows = Vec::with_capacity(context.points.len());
     for (index, point) in context.points.iter().enumerate() {
         let (chain, fitted) = context.chain(&passes, index)?;

@@ -349,12 +349,7 @@ pub fn current_provenance(
     let setup = Setup::new(scenario, resources)?;
     let summary = passes::summarize(&setup.passes(), &ProgressBar::hidden())?;
     let (source, plan) = (&setup.source, &setup.plan);
-    Ok(Provenance::new(
-        scenario,
-        source.as_ref(),
-        summary.hash,
-        plan.chunk_slices,
-    ))
+    Provenance::new(scenario, source.as_ref(), summary.hash, plan.chunk_slices)
 }
 
 /// Merged units: their rows, and the lock on their directory, held until this is dropped (so

@@ -797,6 +797,64 @@ impl Scenario {
         expand(&self.pipelines)
     }
 
+    /// The files its parameters of kind [`ParamKind::Files`] name (a `command` stage's
+    /// `side_files`, every swept value), each once in file order: as written, and resolved
+    /// against the scenario's folder as [`Scenario::resolve_files`] resolves them.
+    pub fn side_files(&self) -> Vec<(String, PathBuf)> {
+        let mut files: Vec<(String, PathBuf)> = Vec::new();
+        for stage in self.pipelines.iter().flat_map(|p| &p.stages) {
+            let defs = stage_registry::find(stage.stage).map_or(&[][..], |d| d.params);
+            for (name, values) in &stage.params {
+                if !defs
+                    .iter()
+                    .any(|d| d.name == *name && matches!(d.kind, ParamKind::Files))
+                {
+                    continue;
+                }
+                for value in values {
+                    if let ParamValue::List(items) = value {
+                        for item in items {
+                            if !files.iter().any(|(written, _)| written == item) {
+                                files.push((item.clone(), self.folder().join(item)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        files
+    }
+
+    /// The folder relative paths of the scenario start from: the scenario file's.
+    pub fn folder(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new(""))
+    }
+
+    /// `stages` (a working point's) with the paths of their [`ParamKind::Files`] parameters
+    /// resolved against the scenario's folder (an absolute path stays as it is), as the stages
+    /// are built; the point keeps the paths as written, so that its id and its results do not
+    /// depend on where the scenario lies.
+    pub fn resolve_files(&self, stages: &[StageConfig]) -> Vec<StageConfig> {
+        stages
+            .iter()
+            .map(|config| {
+                let defs = stage_registry::find(config.stage).map_or(&[][..], |d| d.params);
+                let mut config = config.clone();
+                for (name, value) in &mut config.params {
+                    let files = defs
+                        .iter()
+                        .any(|d| d.name == *name && matches!(d.kind, ParamKind::Files));
+                    if let (true, ParamValue::List(items)) = (files, value) {
+                        for item in items {
+                            *item = self.folder().join(&*item).display().to_string();
+                        }
+                    }
+                }
+                config
+            })
+            .collect()
+    }
+
     /// Every shell command the scenario runs, in file order, placeholders as written: each
     /// value of a parameter of kind [`ParamKind::Command`] (a `command` stage's `encode` and
     /// `decode`, every swept value, and a `command` analysis's `run`). A scenario that has any
@@ -1233,6 +1291,33 @@ distortion = ["mse", "psnr", "max_abs_error"]
                 "line 9, stage command decode: d {input} {output}",
             ]
         );
+    }
+
+    #[test]
+    fn side_files_resolve_against_the_scenario_folder_and_sweep_as_lists() {
+        assert_eq!(parse(SEED).unwrap().side_files(), []);
+        let text = "[scenario]\nname = \"c\"\n[input]\nsource = \"v.npy\"\n\
+                    [[pipeline]]\nstage = \"command\"\n\
+                    encode = \"e {input} {output}\"\ndecode = \"d {input} {output}\"\n\
+                    side_files = { sweep = [[\"m/a.onnx\", \"prior.bin\"], [\"/abs/b.onnx\", \"prior.bin\"]] }\n";
+        let scenario = parse(text).unwrap();
+        assert_eq!(
+            scenario.side_files(),
+            [
+                ("m/a.onnx".to_string(), PathBuf::from("/s/m/a.onnx")),
+                ("prior.bin".to_string(), PathBuf::from("/s/prior.bin")),
+                ("/abs/b.onnx".to_string(), PathBuf::from("/abs/b.onnx")),
+            ]
+        );
+        let points = scenario.working_points();
+        assert_eq!(points.len(), 2);
+        // The point keeps the paths as written (its id does not depend on the folder) ...
+        let written = ParamValue::List(vec!["m/a.onnx".into(), "prior.bin".into()]);
+        assert_eq!(points[0].stages[0].params[3], ("side_files", written));
+        // ... and its stages are built with them resolved.
+        let resolved = scenario.resolve_files(&points[1].stages);
+        let paths = ParamValue::List(vec!["/abs/b.onnx".into(), "/s/prior.bin".into()]);
+        assert_eq!(resolved[0].params[3], ("side_files", paths));
     }
 
     #[test]

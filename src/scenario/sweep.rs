@@ -182,6 +182,21 @@ fn scalar(def: &ParamDef, value: &Value) -> Result<ParamValue, String> {
                 _ => return Err(format!("{}: an interval is [lo, hi] of numbers", def.name)),
             }
         }
+        Value::Array(items) if matches!(def.kind, ParamKind::Files) => ParamValue::List(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(format!(
+                        "{}: item {} = {other} is not a string (expected {})",
+                        def.name,
+                        i + 1,
+                        def.kind
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
         other => {
             return Err(format!(
                 "{} = {other} has the wrong type (expected {})",

@@ -40,6 +40,12 @@ pub const RATE_COLUMNS: [&str; 4] = [
     "bits_per_value",
 ];
 
+/// The rate's columns of the side information of learned codecs (see
+/// [`crate::pipeline::side`]): a scenario whose stages declare side files has them (gated, after
+/// the rate columns); others do not, so their results and baselines are as before. A point
+/// without side files has `ratio_payload = ratio` and `side_bytes = 0`.
+pub const SIDE_COLUMNS: [&str; 2] = ["ratio_payload", "side_bytes"];
+
 /// The rate's timing columns: never gated, since they measure the machine and its load, not
 /// the pipeline.
 pub const TIMING_COLUMNS: [&str; 2] = ["encode_mb_s", "decode_mb_s"];

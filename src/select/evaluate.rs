@@ -310,6 +310,7 @@ pub(crate) mod tests {
             input_shape: vec![4, 4],
             input_dtype: crate::data::DType::Float32,
             chunk_slices: 4,
+            side_files: Default::default(),
         };
         PointResult {
             rate: Some(Rate {
@@ -319,6 +320,9 @@ pub(crate) mod tests {
                 bits_per_value: 32.0 / ratio,
                 encode_mb_s: 100.0,
                 decode_mb_s: 200.0,
+                side_bytes: None,
+                amortize_over: None,
+                ratio_payload: None,
             }),
             nonfinite_decoded: Some(0),
             distortion: map(distortion),

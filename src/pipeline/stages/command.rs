@@ -11,6 +11,15 @@
 //! exit, a missing or malformed output, or a run longer than `timeout` seconds (the program's
 //! whole process group is then killed, see [`crate::data::shell`]) is an error of that working
 //! point, with the command's last line of stderr; the sweep goes on.
+//!
+//! A learned codec's decoder needs more than the stream: its model, a codebook, a prior.
+//! `side_files = ["model.onnx", "prior.bin"]` declares them (paths relative to the scenario
+//! file, like its input; each must be a readable regular file, checked when the scenario is
+//! validated) and `amortize_over = N` (default 1) how many arrays share them. `{side_files}` in
+//! a command is replaced by their single-quoted paths, separated by spaces, in the order
+//! declared. The rate then charges each array `side bytes / N` on top of its stream (`ratio`,
+//! `bits_per_value`) and reports the stream alone as `ratio_payload` (see
+//! [`crate::pipeline::side`]).
 
 use std::fs;
 use std::path::Path;
@@ -21,6 +30,7 @@ use crate::data::shell::{self, quoted};
 use crate::data::source::RawSource;
 use crate::data::{DType, NdArray, VolumeSource};
 use crate::pipeline::params::Default;
+use crate::pipeline::side::SideFiles;
 use crate::pipeline::{
     ArrayToBytes, CodecError, ParamDef, ParamKind, Stage, StageConfig, StageDef, StageInput,
     StageKind,
@@ -55,11 +65,36 @@ pub static DEF: StageDef = StageDef {
             default: Default::Float(60.0),
             doc: "seconds one call may take before it is killed",
         },
+        ParamDef {
+            name: "side_files",
+            kind: ParamKind::Files,
+            default: Default::Derived("none"),
+            doc: "files the decoder needs besides the stream (model, codebook), in {side_files}; counted in the rate",
+        },
+        ParamDef {
+            name: "amortize_over",
+            kind: ParamKind::Int {
+                min: 1,
+                max: i64::MAX,
+            },
+            default: Default::Derived("1 (with side_files)"),
+            doc: "how many arrays share the side files: each pays side bytes / amortize_over",
+        },
     ],
     create,
 };
 
 fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
+    let paths = config.list("side_files");
+    let side = match (paths.is_empty(), config.opt_int("amortize_over")) {
+        (true, Some(_)) => return Err("amortize_over needs side_files".into()),
+        (true, None) => None,
+        (false, n) => Some(SideFiles::open(
+            paths,
+            n.unwrap_or(1).max(1) as u64,
+            "side_files",
+        )?),
+    };
     let command = |name: &str| -> Result<String, String> {
         match config.params.iter().find(|(n, _)| *n == name) {
             None => Err(format!("{name} is required")),
@@ -70,6 +105,11 @@ fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
                         return Err(format!("{name} must use {placeholder}"));
                     }
                 }
+                if side.is_none() && text.contains(SIDE_FILES) {
+                    return Err(format!(
+                        "{name} uses {SIDE_FILES} but side_files is not set"
+                    ));
+                }
                 Ok(text)
             }
         }
@@ -79,14 +119,25 @@ fn create(config: &StageConfig, input: StageInput) -> Result<Stage, String> {
         decode: command("decode")?,
         timeout: Duration::from_secs_f64(config.float("timeout")),
         dtype: input.dtype,
+        side_words: side.as_ref().map_or(String::new(), |side| {
+            let words: Vec<String> = side.files.iter().map(|(p, _)| quoted(p)).collect();
+            words.join(" ")
+        }),
+        side,
     })))
 }
+
+/// The placeholder of the side files' paths.
+const SIDE_FILES: &str = "{side_files}";
 
 struct External {
     encode: String,
     decode: String,
     timeout: Duration,
     dtype: DType,
+    side: Option<SideFiles>,
+    /// The side files' quoted paths, separated by spaces (what `{side_files}` becomes).
+    side_words: String,
 }
 
 impl External {
@@ -104,7 +155,8 @@ impl External {
         write(&input_path).map_err(fail)?;
         let line = template
             .replace("{input}", &quoted(&input_path))
-            .replace("{output}", &quoted(&output_path));
+            .replace("{output}", &quoted(&output_path))
+            .replace(SIDE_FILES, &self.side_words);
         shell::run(&line, template, self.timeout, None, dir.path()).map_err(fail)?;
         if !output_path.is_file() {
             return Err(fail(format!("`{template}` wrote no {{output}}")));
@@ -114,6 +166,10 @@ impl External {
 }
 
 impl ArrayToBytes for External {
+    fn side_files(&self) -> Option<&SideFiles> {
+        self.side.as_ref()
+    }
+
     fn encode(&self, input: &NdArray) -> Result<Vec<u8>, CodecError> {
         self.run(
             ("encode", &self.encode),
