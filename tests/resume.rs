@@ -70,11 +70,19 @@ fn write_sweep(d: &Path) {
     std::fs::write(d.join("s.toml"), SCENARIO).unwrap();
 }
 
-/// Starts `photonqa run s.toml --out OUT --threads 1` in `d`, killed if the test panics.
+/// A memory budget that holds a few of [`SCENARIO`]'s points in flight at a time: their rows
+/// are written batch by batch, a pass over the input apart. (With the default budget all ten
+/// points are one batch, whose rows are written within a few milliseconds of each other: too
+/// quickly, once the metrics got faster, for a test to catch the run between two rows.)
+const BUDGET: &str = "6MiB";
+
+/// Starts `photonqa run s.toml --out OUT --threads 1 --memory-budget BUDGET` in `d`, killed if
+/// the test panics.
 fn spawn_run(d: &Path, out: &str, stdout: Stdio, stderr: Stdio) -> Guard {
     Guard(Some(
         Command::new(BIN)
             .args(["run", "s.toml", "--out", out, "--threads", "1"])
+            .args(["--memory-budget", BUDGET])
             .current_dir(d)
             .stdout(stdout)
             .stderr(stderr)
@@ -197,6 +205,8 @@ fn an_interrupted_sweep_resumes_without_losing_or_repeating_a_point() {
             "--resume",
             "--threads",
             "1",
+            "--memory-budget",
+            BUDGET,
         ],
     );
     assert_ok(&resumed, "run --resume");

@@ -727,11 +727,12 @@ impl CompareSpec {
         for start in core.clone().step_by(block_rows) {
             let rows = start..(start + block_rows).min(core.end);
             let (x, y) = (original.slice_rows(rows.clone()), decoded.slice_rows(rows));
-            partial.point.merge(&if self.point_metrics {
+            let point = if self.point_metrics {
                 PointSums::of(&x, &y, floor)?
             } else {
                 PointSums::counts_of(&x, &y)?
-            });
+            };
+            partial.point.merge(&point);
             if errors_wanted {
                 errors.clear();
                 errors.extend_from_slice(&previous);
@@ -740,7 +741,12 @@ impl CompareSpec {
                 if let (Some(moments), Some(histogram), Some(edges)) =
                     (&mut partial.moments, &mut partial.counts.errors, &edges)
                 {
-                    moments.merge(&ErrorMoments::of(own));
+                    moments.merge(&if self.point_metrics {
+                        // The same lane sums of the same errors: no second pass for the mean.
+                        ErrorMoments::with_sum(own, point.sum)
+                    } else {
+                        ErrorMoments::of(own)
+                    });
                     histogram.add(own, edges);
                 }
                 if self.autocorrelation {

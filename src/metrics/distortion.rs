@@ -28,7 +28,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::sums::{CoMoments, LANES, for_each_lane, lane_sums};
+use wide::CmpEq;
+
+use super::sums::{CoMoments, f64x4, lane_sums};
 use crate::data::{Element, NdArray, c_order, typed_like};
 use crate::with_array;
 
@@ -68,11 +70,14 @@ impl PointSums {
             let y = typed_like(x, decoded).expect("dtype checked");
             let (x, y) = (c_order(x), c_order(y));
             let n = x.len() as f64;
+            // The extremes ride along the sums' pass over the values.
+            let mut extremes = Extremes::new(floor);
             let [sum, sum_sq, sx, sy] = lane_sums(&x, &y, |a, b| {
+                extremes.add(a, b);
                 let e = b - a;
                 [e, e * e, a, b]
             });
-            let (max_abs, max_rel, nonfinite_decoded) = extremes(&x, &y, floor);
+            let (max_abs, max_rel, nonfinite_decoded) = extremes.finish();
             PointSums {
                 count: x.len() as u64,
                 nonfinite_decoded,
@@ -139,20 +144,50 @@ impl PointSums {
     }
 }
 
-/// The largest absolute error `|y - x|`, the largest relative error ([`relative`]) and the
-/// number of decoded values that spoil their original ([`spoils`]), kept in four interleaved
-/// lanes so that the maxima vectorise (a maximum is exact in any order).
-fn extremes<T: Element>(x: &[T], y: &[T], floor: f64) -> (f64, f64, u64) {
-    let (mut max_abs, mut max_rel, mut spoiled) = ([0f64; LANES], [0f64; LANES], [0u64; LANES]);
-    for_each_lane(x, y, |lane, a: T, b: T| {
-        let (a, b) = (a.to_f64(), b.to_f64());
+/// The largest absolute error `|e| = |y - x|`, the largest relative error `|e| / max(|x|, floor)`
+/// (0 for `e = 0`, inf for a zero denominator otherwise) and the number of decoded values that
+/// spoil their original ([`spoils`]), four lanes at a time (a maximum is exact in any order;
+/// [`f64x4::max`], like [`f64::max`], ignores a NaN).
+struct Extremes {
+    floor: f64x4,
+    max_abs: f64x4,
+    max_rel: f64x4,
+    spoiled: u64,
+}
+
+impl Extremes {
+    fn new(floor: f64) -> Extremes {
+        Extremes {
+            floor: f64x4::splat(floor),
+            max_abs: f64x4::ZERO,
+            max_rel: f64x4::ZERO,
+            spoiled: 0,
+        }
+    }
+
+    /// Adds four pairs (lanes that pad a last, shorter quad are pairs of zeros: no error,
+    /// nothing spoiled).
+    #[inline(always)]
+    fn add(&mut self, a: f64x4, b: f64x4) {
         let e = b - a;
-        max_abs[lane] = max_abs[lane].max(e.abs());
-        max_rel[lane] = max_rel[lane].max(relative(e, a, floor));
-        spoiled[lane] += u64::from(spoils(a, b));
-    });
-    let max = |lanes: [f64; LANES]| lanes.into_iter().fold(0.0, f64::max);
-    (max(max_abs), max(max_rel), spoiled.iter().sum())
+        let magnitude = e.abs();
+        self.max_abs = self.max_abs.max(magnitude);
+        // Branch-free: a zero denominator gives inf by itself, only 0 / 0 needs the select.
+        let rel = e
+            .cmp_eq(f64x4::ZERO)
+            .blend(f64x4::ZERO, magnitude / a.abs().max(self.floor));
+        self.max_rel = self.max_rel.max(rel);
+        if !(a.is_finite() & b.is_finite()).all() {
+            let (a, b) = (a.to_array(), b.to_array());
+            self.spoiled += a.iter().zip(&b).filter(|&(&a, &b)| spoils(a, b)).count() as u64;
+        }
+    }
+
+    /// `(max_abs, max_rel, spoiled)`.
+    fn finish(&self) -> (f64, f64, u64) {
+        let max = |lanes: f64x4| lanes.to_array().into_iter().fold(0.0, f64::max);
+        (max(self.max_abs), max(self.max_rel), self.spoiled)
+    }
 }
 
 /// Whether the decoded value `y` reproduces the original `x`: equal, or both NaN (equal
@@ -165,15 +200,6 @@ pub fn reproduces(x: f64, y: f64) -> bool {
 /// not reproduce the original's NaN or infinity: what [`PointSums::nonfinite_decoded`] counts.
 fn spoils(x: f64, y: f64) -> bool {
     (!x.is_finite() || !y.is_finite()) && !reproduces(x, y)
-}
-
-/// `|e| / max(|x|, floor)`, 0 for `e = 0` and inf for a zero denominator otherwise.
-#[inline]
-fn relative(e: f64, x: f64, floor: f64) -> f64 {
-    // Branch-free, so that it vectorises: a zero denominator gives inf by itself, and only
-    // 0 / 0 needs the select.
-    let denominator = x.abs().max(floor);
-    if e == 0.0 { 0.0 } else { e.abs() / denominator }
 }
 
 /// A registered point metric.

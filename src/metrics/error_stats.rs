@@ -29,7 +29,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::sums::{CoMoments, lane_sums, tally};
+use super::sums::{CoMoments, f64x4, lane_sums, tally};
 use crate::data::{Element, NdArray, c_order, typed_like};
 use crate::metrics::values::metric_json;
 use crate::with_array;
@@ -80,13 +80,21 @@ pub struct ErrorMoments {
 impl ErrorMoments {
     /// Moments of `errors`.
     pub fn of(errors: &[f64]) -> ErrorMoments {
+        let [sum] = lane_sums(errors, errors, |e, _| [e]);
+        ErrorMoments::with_sum(errors, sum)
+    }
+
+    /// Moments of `errors` whose sum `sum` is known: [`lane_sums`] of the errors, e.g.
+    /// [`super::distortion::PointSums::sum`] over the same values, bit for bit the sum that
+    /// [`ErrorMoments::of`] computes.
+    pub fn with_sum(errors: &[f64], sum: f64) -> ErrorMoments {
         if errors.is_empty() {
             return ErrorMoments::default();
         }
-        let [sum] = lane_sums(errors, errors, |e, _| [e]);
         let mean = sum / errors.len() as f64;
+        let centre = f64x4::splat(mean);
         let [m2, m3, m4] = lane_sums(errors, errors, |e, _| {
-            let d = e - mean;
+            let d = e - centre;
             let d2 = d * d;
             [d2, d2 * d, d2 * d2]
         });

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use indicatif::ProgressBar;
-use ndarray::Axis;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{DType, Element, NdArray, VolumeSource, c_order};
+use crate::data::{DType, NdArray, VolumeSource, c_order};
+use crate::metrics::sums::{LANES, f64x4, for_each_quad};
 use crate::pipeline::InputStats;
 use crate::pipeline::chain::{ArrayStage, StatsProvider, encode_through};
 use crate::stats::histogram::{Binning, Histogram};
@@ -131,12 +131,37 @@ pub fn min_max(array: &NdArray) -> (f64, f64, usize) {
     min_max_of_rows(array, 0..array.shape()[0])
 }
 
-/// [`min_max`] of rows `rows` along axis 0 of `array`, read in place.
+/// [`min_max`] of rows `rows` along axis 0 of `array`, read in place, four lanes at a time
+/// (minima and maxima are exact in any order).
 pub fn min_max_of_rows(array: &NdArray, rows: Range<usize>) -> (f64, f64, usize) {
-    with_array!(array, a => a.slice_axis(Axis(0), rows.into()).iter().fold((f64::INFINITY, f64::NEG_INFINITY, 0), |(lo, hi, bad), v| {
-        let v = v.to_f64();
-        if v.is_finite() { (lo.min(v), hi.max(v), bad) } else { (lo, hi, bad + 1) }
-    }))
+    with_array!(array, a => {
+        let row: usize = a.shape()[1..].iter().product();
+        let values = c_order(a);
+        let values = &values[rows.start * row..rows.end * row];
+        let (mut lo, mut hi) = (f64x4::splat(f64::INFINITY), f64x4::splat(f64::NEG_INFINITY));
+        let mut bad = 0;
+        for_each_quad(values, values, |v, _, filled| {
+            let finite = v.is_finite();
+            if filled == LANES && finite.all() {
+                (lo, hi) = (lo.min(v), hi.max(v));
+            } else {
+                for &v in &v.to_array()[..filled] {
+                    if v.is_finite() {
+                        lo = lo.min(f64x4::splat(v));
+                        hi = hi.max(f64x4::splat(v));
+                    } else {
+                        bad += 1;
+                    }
+                }
+            }
+        });
+        let (lo, hi) = (lo.to_array(), hi.to_array());
+        (
+            lo.into_iter().fold(f64::INFINITY, f64::min),
+            hi.into_iter().fold(f64::NEG_INFINITY, f64::max),
+            bad,
+        )
+    })
 }
 
 /// The statistics of the data after a chain prefix that stages fitted on: its range and
