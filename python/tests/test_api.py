@@ -31,11 +31,13 @@ from conftest import (
 SEED = ROOT / "scenarios" / "seed-otsu-uint8-zip.toml"
 
 # (file, dataset): the array of each file of reference-data/ that its scenario reads: 3-D
-# float32, 2-D float32, 3-D uint16, 2-D float64, 3-D float32 (projections), 3-D uint16.
+# float32, 2-D float32, 3-D uint16 (crystallography frames, then sparse ones), 2-D float64, 3-D
+# float32 (projections), 3-D uint16.
 ARRAYS = [
     ("porous-tomo.h5", "/volume"),
     ("saxs-spheres.h5", "/data"),
     ("sx-frames.h5", "/frames"),
+    ("sx-sparse.h5", "/frames"),
     ("BAM_2D.h5", "/sasentry01/data/I"),
     ("tooth.h5", "/exchange/data"),
     ("xpcs-speckle.h5", "/frames"),
